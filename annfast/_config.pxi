@@ -1,0 +1,57 @@
+# Build and runtime configuration: ISA choice, threads, CPU features.
+
+af_init()
+
+_ISA_BY_NAME = {"generic": AF_ISA_GENERIC, "avx2": AF_ISA_AVX2, "avx512": AF_ISA_AVX512}
+
+
+def build_info():
+    """Return a dict describing this build and machine (used by annfast.show_config)."""
+    cdef char buf[256]
+    af_cpu_features(buf, sizeof(buf))
+    return {
+        "compiler": af_compiler().decode(),
+        "openmp": bool(af_openmp_enabled()),
+        "num_threads": af_get_num_threads(),
+        "num_procs": af_num_procs(),
+        "cpu_features": buf.decode().split(),
+        "isa": af_isa_name(af_get_isa()).decode(),
+        "best_isa": af_isa_name(af_best_isa()).decode(),
+        "supported_isas": [n for n, v in _ISA_BY_NAME.items() if af_cpu_has(v)],
+    }
+
+
+def set_isa(name):
+    """Force the kernel path: 'generic', 'avx2', 'avx512', or 'auto' for the best available."""
+    if not isinstance(name, str):
+        raise TypeError("isa must be a str ('auto', 'generic', 'avx2' or 'avx512'), got %s"
+                        % type(name).__name__)
+    key = name.lower()
+    if key == "auto":
+        af_set_isa(af_best_isa())
+        return
+    if key not in _ISA_BY_NAME:
+        raise ValueError("isa must be one of 'auto', 'generic', 'avx2', 'avx512'; got %r" % name)
+    if af_set_isa(_ISA_BY_NAME[key]) != AF_OK:
+        raise ValueError("isa %r is not supported by this CPU/build; supported: %s"
+                         % (name, ", ".join(build_info()["supported_isas"])))
+
+
+def get_isa():
+    """Name of the kernel path in use ('generic', 'avx2' or 'avx512')."""
+    return af_isa_name(af_get_isa()).decode()
+
+
+def set_num_threads(n):
+    """Set the number of OpenMP threads annfast uses (results do not depend on it)."""
+    import numbers
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError("n must be a positive int, got %s" % type(n).__name__)
+    if n < 1 or n > 4096:
+        raise ValueError("n must be between 1 and 4096, got %d" % n)
+    af_set_num_threads(<int>n)
+
+
+def get_num_threads():
+    """Number of OpenMP threads annfast uses (1 when built without OpenMP)."""
+    return af_get_num_threads()

@@ -1,0 +1,8 @@
+/* act.c: activation functions and their derivatives, float and double from act_impl.h. */
+#include "annfast.h"
+#include "internal.h"
+
+#define AF_DTYPE_F32
+#include "act_impl.h"
+#define AF_DTYPE_F64
+#include "act_impl.h"

@@ -1,0 +1,136 @@
+/* annfast.h: the one header the Cython boundary includes.
+ *
+ * Plain C11, no Python headers. Every entry point returns an af_status; buffers are provided by the
+ * caller; nothing here allocates inside a training step, prints, aborts or exits.
+ * Row-major everywhere. GEMM follows BLAS names (m, n, k, lda, trans_a).
+ */
+#ifndef ANNFAST_H
+#define ANNFAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------------------------- */
+typedef enum {
+    AF_OK = 0,
+    AF_EINVAL = 1,     /* bad argument value (null pointer, negative rate, unknown enum) */
+    AF_ESHAPE = 2,     /* inconsistent sizes or leading dimensions, size arithmetic overflow */
+    AF_ENOMEM = 3,     /* allocation failed (only outside hot loops) */
+    AF_ENONFINITE = 4, /* NaN or inf where a finite number is required */
+    AF_EINTR = 5,      /* stopped by af_request_stop() (Ctrl-C) at a clean point */
+    AF_EISA = 6        /* requested instruction set not supported by this CPU or build */
+} af_status;
+
+const char *af_status_str(af_status s);
+
+/* ---- build and CPU configuration (cpu.c) -------------------------------------------------- */
+typedef enum { AF_ISA_GENERIC = 0, AF_ISA_AVX2 = 1, AF_ISA_AVX512 = 2 } af_isa;
+
+void af_init(void);                 /* reads ANNFAST_ISA / ANNFAST_NUM_THREADS; idempotent */
+int af_cpu_has(af_isa isa);         /* 1 if CPU, OS and this build can run that path */
+af_status af_set_isa(af_isa isa);   /* AF_EISA if unsupported */
+af_isa af_get_isa(void);
+af_isa af_best_isa(void);
+const char *af_isa_name(af_isa isa);
+int af_openmp_enabled(void);
+const char *af_compiler(void);
+/* Fills buf with a space-separated list of detected CPU features (sse2 avx avx2 fma avx512f ...). */
+void af_cpu_features(char *buf, size_t len);
+
+/* ---- threads (cpu.c) ----------------------------------------------------------------------- */
+af_status af_set_num_threads(int n);  /* n >= 1 */
+int af_get_num_threads(void);
+int af_num_procs(void);
+
+/* ---- interruption (interrupt.c) ------------------------------------------------------------ */
+/* Long loops poll af_stop_requested() once per epoch / step and return AF_EINTR at a clean point.
+ * af_sigint_install() routes SIGINT to the stop flag for the duration of a call (main thread only);
+ * af_sigint_restore() puts the previous handler back and returns 1 if SIGINT arrived meanwhile. */
+void af_request_stop(void);
+void af_clear_stop(void);
+int af_stop_requested(void);
+int af_sigint_install(void);
+int af_sigint_restore(void);
+
+/* ---- size arithmetic helpers (checked) ----------------------------------------------------- */
+/* *out = a * b; returns AF_ESHAPE on overflow. */
+af_status af_mul_size(size_t a, size_t b, size_t *out);
+
+/* ---- activations (act.c) ------------------------------------------------------------------- */
+typedef enum {
+    AF_ACT_LINEAR = 0,
+    AF_ACT_SIGMOID = 1,
+    AF_ACT_TANH = 2,
+    AF_ACT_RELU = 3,
+    AF_ACT_LEAKY_RELU = 4, /* param = negative slope alpha */
+    AF_ACT_ELU = 5,        /* param = alpha */
+    AF_ACT_SELU = 6,
+    AF_ACT_SOFTMAX = 7,    /* row-wise over the last axis */
+    AF_ACT_COUNT = 8
+} af_act;
+
+/* y = f(x) for an m x n row-major block with leading dimension ld (in place allowed: x == y). */
+af_status af_act_forward_f32(af_act act, float param, size_t m, size_t n,
+                             const float *x, size_t ldx, float *y, size_t ldy);
+af_status af_act_forward_f64(af_act act, double param, size_t m, size_t n,
+                             const double *x, size_t ldx, double *y, size_t ldy);
+/* dx = dy * f'(x), using the forward output y where cheaper (sigmoid, tanh, elu, selu) and x
+ * otherwise. For softmax: dx_i = y_i * (dy_i - sum_j dy_j y_j) per row. In place allowed: dx == dy. */
+af_status af_act_backward_f32(af_act act, float param, size_t m, size_t n,
+                              const float *x, const float *y, const float *dy, float *dx, size_t ld);
+af_status af_act_backward_f64(af_act act, double param, size_t m, size_t n,
+                              const double *x, const double *y, const double *dy, double *dx, size_t ld);
+
+/* ---- GEMM (gemm.c and per-ISA kernels) ----------------------------------------------------- */
+/* C = alpha * op(A) @ op(B) + beta * C, row-major; op(A) is m x k, op(B) is k x n.
+ * trans_a: A is stored k x m (lda >= m) instead of m x k (lda >= k); likewise trans_b.
+ * beta == 0 never reads C. An optional epilogue runs on each C tile while it is in cache:
+ * C = act(C + bias[None, :]) (bias may be NULL; act may be AF_ACT_LINEAR; softmax not allowed). */
+typedef struct {
+    const void *bias;  /* length n, same dtype as C, or NULL */
+    af_act act;        /* elementwise activation applied after bias */
+    double act_param;
+} af_epilogue;
+
+af_status af_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                   float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                   float beta, float *c, size_t ldc);
+af_status af_dgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                   double alpha, const double *a, size_t lda, const double *b, size_t ldb,
+                   double beta, double *c, size_t ldc);
+af_status af_sgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                      float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                      float beta, float *c, size_t ldc, const af_epilogue *ep);
+af_status af_dgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                      double alpha, const double *a, size_t lda, const double *b, size_t ldb,
+                      double beta, double *c, size_t ldc, const af_epilogue *ep);
+
+/* ---- the tutorial's fixed 2-layer sigmoid network (tutorial.c), float64 ------------------- */
+typedef struct {
+    size_t n_in, n_hidden, n_out;
+    double *w1;  /* n_in x n_hidden */
+    double *b1;  /* n_hidden */
+    double *w2;  /* n_hidden x n_out */
+    double *b2;  /* n_out */
+} af_tut_net;
+
+/* Forward pass for n samples; fills the four activation buffers (n x n_hidden, n x n_out). */
+af_status af_tut_forward(const af_tut_net *net, size_t n, const double *x,
+                         double *hidden_act, double *hidden_out, double *out_act, double *pred);
+/* One tutorial backward step from the buffers of the last forward pass.
+ * work: at least n * (n_hidden + n_out) doubles. */
+af_status af_tut_backward(af_tut_net *net, size_t n, const double *x, const double *y,
+                          const double *hidden_out, const double *pred, double lr, double *work);
+/* epochs x (forward; backward); leaves the last forward's buffers filled. Polls the stop flag. */
+af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double *y,
+                       size_t epochs, double lr, double *hidden_act, double *hidden_out,
+                       double *out_act, double *pred, double *work);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

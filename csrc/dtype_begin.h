@@ -1,0 +1,27 @@
+/* Defines T, AF_FN and the math names for one dtype; see dtype.h. */
+#include "dtype.h"
+#if defined(AF_DTYPE_F32)
+#define T float
+#define AF_FN(name) AF_CAT(name, _f32)
+#define EXP expf
+#define EXPM1 expm1f
+#define TANH tanhf
+#define LOG logf
+#define LOG1P log1pf
+#define FABS fabsf
+#define SQRT sqrtf
+#define AF_T_MAX 3.4028234663852886e38f
+#elif defined(AF_DTYPE_F64)
+#define T double
+#define AF_FN(name) AF_CAT(name, _f64)
+#define EXP exp
+#define EXPM1 expm1
+#define TANH tanh
+#define LOG log
+#define LOG1P log1p
+#define FABS fabs
+#define SQRT sqrt
+#define AF_T_MAX 1.7976931348623157e308
+#else
+#error "define AF_DTYPE_F32 or AF_DTYPE_F64 before including dtype_begin.h"
+#endif
