@@ -109,6 +109,50 @@ af_status af_dgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       double alpha, const double *a, size_t lda, const double *b, size_t ldb,
                       double beta, double *c, size_t ldc, const af_epilogue *ep);
 
+/* ---- optimisers (optim.c) ------------------------------------------------------------------ */
+/* One fused update over a flat parameter vector (all layers' parameters contiguous), so a whole
+ * model is updated by one call. state holds af_optim_state_slots(kind) arrays of n values each,
+ * slot-major ([slot][n]), zero-initialised by the caller before the first step; t is the 1-based
+ * step count (Adam's bias correction). Formulas follow PyTorch's torch.optim defaults:
+ *   SGD:      v = momentum v + g;  p -= lr (nesterov ? g + momentum v : v)      (v only if momentum)
+ *   Adagrad:  G += g^2;  p -= lr g / (sqrt(G) + eps)          (G starts at initial_accumulator)
+ *   RMSprop:  E = rho E + (1-rho) g^2;  p -= lr g / (sqrt(E) + eps)  (+ momentum buffer if > 0)
+ *   Adadelta: E = rho E + (1-rho) g^2;  d = sqrt(D + eps)/sqrt(E + eps) g;
+ *             D = rho D + (1-rho) d^2;  p -= lr d
+ *   Adam:     m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr mhat / (sqrt(vhat) + eps)
+ * weight_decay: L2 added to the gradient (g += wd p), or decoupled (p -= lr wd p, AdamW) when
+ * decoupled_wd is set. */
+typedef enum {
+    AF_OPT_SGD = 0, AF_OPT_ADAGRAD = 1, AF_OPT_RMSPROP = 2, AF_OPT_ADADELTA = 3, AF_OPT_ADAM = 4,
+    AF_OPT_COUNT = 5
+} af_opt_kind;
+
+typedef struct {
+    af_opt_kind kind;
+    double lr;
+    double momentum;            /* SGD, RMSprop */
+    int nesterov;               /* SGD */
+    double rho;                 /* RMSprop (alpha), Adadelta */
+    double beta1, beta2;        /* Adam */
+    double eps;
+    double initial_accumulator; /* Adagrad */
+    double weight_decay;
+    int decoupled_wd;           /* AdamW-style */
+} af_optim;
+
+int af_optim_state_slots(af_opt_kind kind);   /* -1 for an unknown kind */
+af_status af_optim_check(const af_optim *o);  /* hyperparameter ranges */
+af_status af_optim_step_f32(const af_optim *o, size_t n, float *param, const float *grad,
+                            float *state, uint64_t t);
+af_status af_optim_step_f64(const af_optim *o, size_t n, double *param, const double *grad,
+                            double *state, uint64_t t);
+/* Gradient clipping: by value in place, and the global L2 norm summed in fixed-size chunks in a
+ * fixed order (bitwise identical for any thread count). */
+af_status af_clip_value_f32(size_t n, float *g, float limit);
+af_status af_clip_value_f64(size_t n, double *g, double limit);
+af_status af_l2_norm_f32(size_t n, const float *g, double *out);
+af_status af_l2_norm_f64(size_t n, const double *g, double *out);
+
 /* ---- the tutorial's fixed 2-layer sigmoid network (tutorial.c), float64 ------------------- */
 typedef struct {
     size_t n_in, n_hidden, n_out;
