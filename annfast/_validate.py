@@ -47,6 +47,9 @@ def as_array(data, name, dtype=np.float64, allow_bool=False):
     kinds = _NUMERIC_KINDS + ("b" if allow_bool else "")
     if arr.dtype.kind not in kinds:
         if arr.dtype.kind == "O":
+            if any(v is None or isinstance(v, (str, bytes, complex)) for v in arr.flat):
+                raise TypeError(f"{name} must contain numbers only, got dtype object with None, "
+                                f"str or complex entries")
             try:
                 arr = arr.astype(np.float64)
             except (ValueError, TypeError):

@@ -10,6 +10,8 @@ from . import _core
 from ._validate import as_2d, check_float, check_int
 
 PRINT_EVERY = 4000  # the tutorial prints the loss every 4000 epochs
+# Overriding any of these switches the instance to the tutorial's own NumPy code (bit for bit).
+_CUSTOMISABLE = ("sigmoid", "sigmoid_derivative", "feedforward", "backward")
 
 
 class NeuralNetwork:
@@ -30,8 +32,8 @@ class NeuralNetwork:
 
     Weights are ordinary float64 arrays (`weights_input_hidden`, `weights_hidden_output`,
     `bias_hidden`, `bias_output`): read them, change them in place or assign new ones. A subclass
-    that overrides `sigmoid`, `sigmoid_derivative`, `feedforward` or `backward` gets the tutorial's
-    pure-NumPy behaviour with its overrides.
+    that overrides `sigmoid`, `sigmoid_derivative`, `feedforward` or `backward` runs the tutorial's
+    NumPy code with its overrides, exactly as the tutorial class would.
     """
 
     def __init__(self, input_size, hidden_size, output_size):
@@ -60,7 +62,7 @@ class NeuralNetwork:
     def feedforward(self, X):
         """Forward pass; sets hidden_activation, hidden_output, output_activation,
         predicted_output and returns predicted_output (n_samples, output_size)."""
-        if self._overridden("sigmoid"):
+        if self._overridden(*_CUSTOMISABLE):
             return self._numpy_feedforward(self._X(X))
         X = self._X(X)
         with _Params(self) as p:
@@ -79,7 +81,7 @@ class NeuralNetwork:
         X, y = self._X(X), self._y(y)
         lr = check_float(learning_rate, "learning_rate")
         self._check_rows(X, y)
-        if self._overridden("sigmoid_derivative"):
+        if self._overridden(*_CUSTOMISABLE):
             return self._numpy_backward(X, y, lr)
         ho = self._cached("hidden_output", X.shape[0], self.hidden_size)
         pred = self._cached("predicted_output", X.shape[0], self.output_size)
@@ -96,7 +98,7 @@ class NeuralNetwork:
         epochs = check_int(epochs, "epochs", minimum=0)
         lr = check_float(learning_rate, "learning_rate")
         self._check_rows(X, y)
-        if self._overridden("sigmoid", "sigmoid_derivative", "feedforward", "backward"):
+        if self._overridden(*_CUSTOMISABLE):
             return self._numpy_train(X, y, epochs, lr)
         n = X.shape[0]
         ha = np.empty((n, self.hidden_size))
