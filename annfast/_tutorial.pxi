@@ -68,7 +68,7 @@ def tut_backward(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::
     _tut_rows(y, n, net.n_out, "y")
     _tut_rows(ho, n, net.n_hidden, "hidden_output")
     _tut_rows(pred, n, net.n_out, "predicted_output")
-    if work.shape[0] < n * (net.n_hidden + net.n_out):
+    if <size_t>work.shape[0] < <size_t>n * (net.n_hidden + net.n_out):
         raise ValueError("work buffer too small")
     if n == 0:
         return
@@ -94,7 +94,7 @@ def tut_train(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::1] 
     _tut_rows(ho, n, net.n_hidden, "hidden_output")
     _tut_rows(oa, n, net.n_out, "output_activation")
     _tut_rows(pred, n, net.n_out, "predicted_output")
-    if work.shape[0] < n * (net.n_hidden + net.n_out):
+    if <size_t>work.shape[0] < <size_t>n * (net.n_hidden + net.n_out):
         raise ValueError("work buffer too small")
     if n == 0 or epochs == 0:
         return

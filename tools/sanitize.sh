@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Build annfast with AddressSanitizer + UBSan in a scratch copy and run the test suite under it.
+# Any sanitizer report fails the run (halt_on_error / -fno-sanitize-recover).
+#   bash tools/sanitize.sh [pytest args...]      e.g. bash tools/sanitize.sh -x -q tests/test_gemm.py
+# CPython itself is not instrumented, so the ASan runtime is preloaded and leak detection is left to
+# tools/valgrind.sh and tests/test_reliability.py (CPython keeps interned objects alive at exit).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r "$root/setup.py" "$root/pyproject.toml" "$root/annfast" "$root/csrc" "$root/tests" "$work/"
+find "$work/annfast" -name '*.so' -delete
+cd "$work"
+ANNFAST_SANITIZE=1 python setup.py -q build_ext --inplace -j2 >build.log 2>&1 || { cat build.log; exit 1; }
+asan=$(gcc -print-file-name=libasan.so)
+ubsan=$(gcc -print-file-name=libubsan.so)
+export LD_PRELOAD="$asan:$ubsan"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export PYTHONPATH="$work"
+export ANNFAST_SANITIZED=1   # tests that measure memory or time skip under the sanitizer
+status=0
+python -m pytest -q -p no:cacheprovider "${@:-tests}" || status=$?
+echo "sanitize.sh: pytest exit code $status (ASan+UBSan, any report aborts the process)"
+exit $status

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# valgrind memcheck over a representative subset: the drop-in class, matmul and a model fit/predict,
+# with a debug (-O1 -g) build in a scratch copy. Fails on any memcheck error inside annfast's code or a
+# definite leak attributed to it.
+#   bash tools/valgrind.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+cp -r "$root/setup.py" "$root/pyproject.toml" "$root/annfast" "$root/csrc" "$root/tools" "$work/"
+find "$work/annfast" -name '*.so' -delete
+cd "$work"
+ANNFAST_DEBUG=1 python setup.py -q build_ext --inplace -j2 >build.log 2>&1 || { cat build.log; exit 1; }
+export PYTHONPATH="$work" PYTHONMALLOC=malloc ANNFAST_NUM_THREADS=2
+log="$work/valgrind.log"
+py=$(python -c 'import sys; print(sys.executable)')   # the real interpreter, not a shim script
+valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite \
+  --log-file="$log" "$py" tools/valgrind_workload.py
+# Only count errors whose stack passes through annfast's own code (CPython's are not ours).
+ours=$(python - "$log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+blocks = re.split(r"\n==\d+== \n", text)
+bad = [b for b in blocks if re.search(r"(Invalid|uninitialised|definitely lost|Mismatched|overlap)", b)
+       and re.search(r"(_core\.cpython|csrc/|af_[a-z_]+)", b)]
+print(len(bad))
+for b in bad[:5]:
+    print(b, file=sys.stderr)
+PY
+)
+grep -E "ERROR SUMMARY|definitely lost" "$log" | tail -2 || true
+echo "valgrind.sh: $ours memcheck report(s) involving annfast code"
+[ "$ours" = "0" ]
