@@ -133,3 +133,33 @@ def test_two_threads_train_two_models_like_sequential():
     for a, b in zip(concurrent, sequential):
         for p in ("weights_input_hidden", "weights_hidden_output", "bias_hidden", "bias_output"):
             np.testing.assert_array_equal(getattr(a, p), getattr(b, p))
+
+
+def test_same_model_from_two_threads_is_rejected_clearly():
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(512, 32)), rng.uniform(size=(512, 8))
+    nn = NeuralNetwork(32, 128, 8)
+    started = threading.Event()
+    errors = []
+
+    def long_train():
+        started.set()
+        try:
+            quiet_train(nn, X, y, 3000, 0.001)
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+
+    t = threading.Thread(target=long_train)
+    t.start()
+    started.wait()
+    rejected = None
+    while t.is_alive() and rejected is None:   # the other call may not have reached C yet
+        try:
+            nn.feedforward(X)
+        except RuntimeError as exc:
+            rejected = exc
+        time.sleep(0.01)
+    t.join()
+    assert rejected is not None and "another thread" in str(rejected)
+    assert not errors
+    assert np.isfinite(nn.feedforward(X)).all()   # usable again once the other call ended
