@@ -160,6 +160,9 @@ def test_same_model_from_two_threads_is_rejected_clearly():
             rejected = exc
         time.sleep(0.01)
     t.join()
-    assert rejected is not None and "another thread" in str(rejected)
-    assert not errors
+    # whichever call came second was refused (usually ours; the thread's if our probe got in first)
+    if rejected is None:
+        assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+        rejected = errors[0]
+    assert "another thread" in str(rejected)
     assert np.isfinite(nn.feedforward(X)).all()   # usable again once the other call ended
