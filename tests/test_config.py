@@ -1,0 +1,84 @@
+"""Build/runtime configuration: ISA dispatch and its overrides, thread count and its sources."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import annfast
+from annfast._info import config
+
+ALL_ISAS = ("generic", "avx2", "avx512")
+
+
+def child(code, **env):
+    full = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    for k in ("ANNFAST_ISA", "ANNFAST_NUM_THREADS", "OMP_NUM_THREADS"):
+        full.pop(k, None)
+    full.update(env)
+    out = subprocess.run([sys.executable, "-c", "import annfast; " + code], capture_output=True, text=True,
+                         env=full, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + "/..")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_config_fields():
+    info = config()
+    assert info["version"] == annfast.__version__
+    assert "generic" in info["supported_isas"]
+    assert info["isa"] in info["supported_isas"]
+    assert info["best_isa"] == info["supported_isas"][-1]
+    assert info["num_threads"] >= 1 and info["num_procs"] >= 1
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_set_isa_supported_or_clear_error(isa):
+    before = annfast.get_isa()
+    try:
+        if isa in config()["supported_isas"]:
+            annfast.set_isa(isa)
+            assert annfast.get_isa() == isa
+        else:
+            with pytest.raises(ValueError, match="not supported"):
+                annfast.set_isa(isa)
+            assert annfast.get_isa() == before
+    finally:
+        annfast.set_isa(before)
+
+
+def test_set_isa_bad_values():
+    with pytest.raises(ValueError, match="one of"):
+        annfast.set_isa("sse9")
+    with pytest.raises(TypeError):
+        annfast.set_isa(2)
+    annfast.set_isa("auto")
+    assert annfast.get_isa() == config()["best_isa"]
+
+
+@pytest.mark.parametrize("isa", ALL_ISAS)
+def test_env_isa_override(isa):
+    got = child("print(annfast.get_isa())", ANNFAST_ISA=isa)
+    want = isa if isa in config()["supported_isas"] else config()["best_isa"]
+    assert got == want
+
+
+def test_thread_sources_in_priority_order():
+    assert child("print(annfast.get_num_threads())", ANNFAST_NUM_THREADS="1", OMP_NUM_THREADS="2") == "1"
+    assert child("print(annfast.get_num_threads())", OMP_NUM_THREADS="1") == "1"
+    if config()["openmp"]:
+        assert child("print(annfast.get_num_threads())") == str(config()["num_procs"])
+
+
+def test_set_num_threads(threads):
+    threads(1)
+    assert annfast.get_num_threads() == 1
+    for bad, exc in ((0, ValueError), (-2, ValueError), (1.5, TypeError), ("2", TypeError), (True, TypeError)):
+        with pytest.raises(exc):
+            annfast.set_num_threads(bad)
+    assert annfast.get_num_threads() == 1
+
+
+def test_info_cli_lists_build_facts():
+    out = child("from annfast.__main__ import main; main(['info'])")
+    for word in ("compiler", "OpenMP", "threads", "kernel path"):
+        assert word in out
