@@ -11,7 +11,7 @@ static inline void AF_FN(act_row_fwd)(af_act act, T p, size_t n, const T *x, T *
     switch (act) {
     case AF_ACT_LINEAR: for (j = 0; j < n; j++) y[j] = x[j]; break;
     /* sigma(x) = 1 / (1 + e^-x); e^-x overflows to inf for x << 0, giving 0, never NaN. */
-    case AF_ACT_SIGMOID: for (j = 0; j < n; j++) y[j] = (T)1 / ((T)1 + EXP(-x[j])); break;
+    case AF_ACT_SIGMOID: for (j = 0; j < n; j++) y[j] = (T)1 / ((T)1 + VEXP(-x[j])); break;
     case AF_ACT_TANH: for (j = 0; j < n; j++) y[j] = TANH(x[j]); break;
     case AF_ACT_RELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : (T)0; break;
     case AF_ACT_LEAKY_RELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : p * x[j]; break;
@@ -23,7 +23,8 @@ static inline void AF_FN(act_row_fwd)(af_act act, T p, size_t n, const T *x, T *
         /* softmax(x)_j = e^(x_j - max x) / sum_i e^(x_i - max x): shifting keeps exp <= 1. */
         T mx = n ? x[0] : (T)0, s = 0;
         for (j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-        for (j = 0; j < n; j++) { y[j] = EXP(x[j] - mx); s += y[j]; }
+        for (j = 0; j < n; j++) y[j] = VEXP(x[j] - mx);
+        for (j = 0; j < n; j++) s += y[j];
         T inv = (T)1 / s;
         for (j = 0; j < n; j++) y[j] *= inv;
         break;

@@ -2,6 +2,7 @@
 #undef T
 #undef AF_FN
 #undef EXP
+#undef VEXP
 #undef EXPM1
 #undef TANH
 #undef LOG
