@@ -1,6 +1,7 @@
 /* act.c: activation functions and their derivatives, float and double from act_impl.h. */
 #include "annfast.h"
 #include "internal.h"
+#include "act_kern.h"
 
 #define AF_DTYPE_F32
 #include "act_impl.h"

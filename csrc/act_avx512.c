@@ -1,0 +1,21 @@
+/* act_avx512.c: activation row kernels compiled for avx512f,avx2,fma (no -march flag: the target applies
+ * to this file only, and act.c calls these only when af_get_isa() selected that path). */
+#include "act_kern.h"
+
+#if AF_ACT_X86
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+
+#define AF_ACT_ISA avx512
+#define AF_DTYPE_F32
+#include "act_kern_impl.h"
+#define AF_DTYPE_F64
+#include "act_kern_impl.h"
+
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
+#endif

@@ -1,0 +1,71 @@
+/* act_kern_impl.h: one activation row, forward and backward, for ONE (ISA, dtype) pair.
+ * Included by act_generic.c / act_avx2.c / act_avx512.c, which set the compile target and
+ * AF_ACT_ISA; see act_kern.h. Straight-line loops over a row that the compiler vectorises
+ * (exp through vexp.h). */
+#include "dtype_begin.h"
+#define KN(name) AF_FN(AF_CAT(AF_CAT(name, _), AF_ACT_ISA))
+
+#define SELU_ALPHA ((T)1.6732632423543772848170429916717)
+#define SELU_SCALE ((T)1.0507009873554804934193349852946)
+
+/* y = f(x) for one row; softmax handled by the caller. */
+void KN(af_act_rowf)(af_act act, T p, size_t n, const T *x, T *y)
+{
+    size_t j;
+    switch (act) {
+    case AF_ACT_LINEAR: for (j = 0; j < n; j++) y[j] = x[j]; break;
+    /* sigma(x) = 1 / (1 + e^-x); e^-x overflows to inf for x << 0, giving 0, never NaN. */
+    case AF_ACT_SIGMOID: for (j = 0; j < n; j++) y[j] = (T)1 / ((T)1 + VEXP(-x[j])); break;
+    case AF_ACT_TANH: for (j = 0; j < n; j++) y[j] = TANH(x[j]); break;
+    case AF_ACT_RELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : (T)0; break;
+    case AF_ACT_LEAKY_RELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : p * x[j]; break;
+    case AF_ACT_ELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : p * EXPM1(x[j]); break;
+    case AF_ACT_SELU:
+        for (j = 0; j < n; j++) y[j] = SELU_SCALE * (x[j] > 0 ? x[j] : SELU_ALPHA * EXPM1(x[j]));
+        break;
+    case AF_ACT_SOFTMAX: {
+        /* softmax(x)_j = e^(x_j - max x) / sum_i e^(x_i - max x): shifting keeps exp <= 1. */
+        T mx = n ? x[0] : (T)0, s = 0;
+        for (j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+        for (j = 0; j < n; j++) y[j] = VEXP(x[j] - mx);
+        for (j = 0; j < n; j++) s += y[j];
+        T inv = (T)1 / s;
+        for (j = 0; j < n; j++) y[j] *= inv;
+        break;
+    }
+    default: break;
+    }
+}
+
+/* dx = dy * f'(x) for one row. */
+void KN(af_act_rowb)(af_act act, T p, size_t n, const T *x, const T *y, const T *dy, T *dx)
+{
+    size_t j;
+    switch (act) {
+    case AF_ACT_LINEAR: for (j = 0; j < n; j++) dx[j] = dy[j]; break;
+    case AF_ACT_SIGMOID: for (j = 0; j < n; j++) dx[j] = dy[j] * (y[j] * ((T)1 - y[j])); break;
+    case AF_ACT_TANH: for (j = 0; j < n; j++) dx[j] = dy[j] * ((T)1 - y[j] * y[j]); break;
+    case AF_ACT_RELU: for (j = 0; j < n; j++) dx[j] = x[j] > 0 ? dy[j] : (T)0; break;
+    case AF_ACT_LEAKY_RELU: for (j = 0; j < n; j++) dx[j] = x[j] > 0 ? dy[j] : p * dy[j]; break;
+    /* elu'(x) = alpha e^x = y + alpha for x <= 0 */
+    case AF_ACT_ELU: for (j = 0; j < n; j++) dx[j] = x[j] > 0 ? dy[j] : dy[j] * (y[j] + p); break;
+    /* selu'(x) = scale alpha e^x = y + scale alpha for x <= 0 */
+    case AF_ACT_SELU:
+        for (j = 0; j < n; j++)
+            dx[j] = x[j] > 0 ? dy[j] * SELU_SCALE : dy[j] * (y[j] + SELU_SCALE * SELU_ALPHA);
+        break;
+    case AF_ACT_SOFTMAX: {
+        /* Jacobian-vector product: dx_j = y_j (dy_j - sum_i dy_i y_i) */
+        T dot = 0;
+        for (j = 0; j < n; j++) dot += dy[j] * y[j];
+        for (j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - dot);
+        break;
+    }
+    default: break;
+    }
+}
+
+#undef SELU_ALPHA
+#undef SELU_SCALE
+#undef KN
+#include "dtype_end.h"
