@@ -4,11 +4,10 @@ A drop-in for the NumPy class in the classic tutorial: same constructor, attribu
 lines and numbers (float64, same formulas and update order), with feedforward/backward/train running
 in C with the GIL released.
 """
-import threading
-
 import numpy as np
 
 from . import _core
+from ._busy import exclusive
 from ._validate import as_2d, check_float, check_int
 
 PRINT_EVERY = 4000  # the tutorial prints the loss every 4000 epochs
@@ -183,10 +182,6 @@ class NeuralNetwork:
         return arr
 
 
-_BUSY = set()                 # ids of networks inside a C call; one call per network at a time
-_BUSY_LOCK = threading.Lock()
-
-
 class _Params:
     """The four parameter attributes as float64 C-contiguous arrays for the C calls.
 
@@ -220,19 +215,17 @@ class _Params:
             self.arrays.append(arr if rows_attr else arr.reshape(-1))
 
     def __enter__(self):
-        with _BUSY_LOCK:
-            if id(self.net) in _BUSY:
-                raise RuntimeError("this NeuralNetwork is already running a call in another thread; "
-                                   "use one network per thread (different networks run in parallel)")
-            _BUSY.add(id(self.net))
+        self._hold = exclusive(self.net)
+        self._hold.__enter__()
         return self
 
     def __exit__(self, *exc):
-        with _BUSY_LOCK:
-            _BUSY.discard(id(self.net))
-        for name, orig, arr in self._writeback:
-            if isinstance(orig, np.ndarray) and orig.flags.writeable and orig.dtype.kind == "f":
-                orig[...] = arr.reshape(orig.shape)
-            else:
-                setattr(self.net, name, arr)
+        try:
+            for name, orig, arr in self._writeback:
+                if isinstance(orig, np.ndarray) and orig.flags.writeable and orig.dtype.kind == "f":
+                    orig[...] = arr.reshape(orig.shape)
+                else:
+                    setattr(self.net, name, arr)
+        finally:
+            self._hold.__exit__(*exc)
         return False
