@@ -1,24 +1,40 @@
-"""One call at a time per model: a second thread entering a model that is inside a C call gets a
-clear RuntimeError instead of racing on its buffers. Different models run in parallel.
-(Kept outside the model object so models stay copyable and picklable.)"""
+"""One call at a time per model: a second thread entering a model that is inside a call gets a
+clear RuntimeError instead of racing on its buffers. The owning thread may re-enter (fit calls
+evaluate; callbacks call get_weights/set_weights). Different models run in parallel.
+(The registry lives outside the model object so models stay copyable and picklable.)"""
 import contextlib
+import functools
 import threading
 
-_busy = set()
+_owners = {}                 # id(model) -> [thread ident, depth]
 _lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def exclusive(obj):
-    """Hold `obj` for the duration of the with-block, or raise RuntimeError if another thread does."""
-    key = id(obj)
+    """Hold `obj` for the with-block, or raise RuntimeError if another thread holds it."""
+    key, me = id(obj), threading.get_ident()
     with _lock:
-        if key in _busy:
+        owner = _owners.get(key)
+        if owner is not None and owner[0] != me:
             raise RuntimeError(f"this {type(obj).__name__} is already running a call in another thread; "
                                "use one model per thread (different models run in parallel)")
-        _busy.add(key)
+        if owner is None:
+            _owners[key] = owner = [me, 0]
+        owner[1] += 1
     try:
         yield obj
     finally:
         with _lock:
-            _busy.discard(key)
+            owner[1] -= 1
+            if owner[1] == 0:
+                del _owners[key]
+
+
+def exclusive_method(fn):
+    """Decorator: run a model method under exclusive(self)."""
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        with exclusive(self):
+            return fn(self, *args, **kwargs)
+    return wrapper
