@@ -60,6 +60,11 @@ int af_sigint_restore(void);
 /* *out = a * b; returns AF_ESHAPE on overflow. */
 af_status af_mul_size(size_t a, size_t b, size_t *out);
 
+/* ---- input checks (finite.c) --------------------------------------------------------------- */
+/* 1 if every element of the m x n block (row stride lda) is finite, else 0. */
+int af_all_finite_f32(size_t m, size_t n, const float *a, size_t lda);
+int af_all_finite_f64(size_t m, size_t n, const double *a, size_t lda);
+
 /* ---- activations (act.c) ------------------------------------------------------------------- */
 typedef enum {
     AF_ACT_LINEAR = 0,
