@@ -9,7 +9,16 @@ import annfast
 if os.environ.get("ANNFAST_SANITIZED") == "1":
     # Under the ASan-preloaded interpreter, PyTorch's own libraries are not ours to check and make
     # the run slow and noisy: its oracle tests skip (they run in the normal test job).
-    sys.modules["torch"] = None
+    class _NoTorch:
+        """Meta-path finder that makes `import torch` fail (leaves sys.modules untouched, so
+        libraries probing sys.modules for torch are not confused)."""
+
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                raise ModuleNotFoundError("torch is disabled under the sanitizer", name="torch")
+            return None
+
+    sys.meta_path.insert(0, _NoTorch())
 
 
 def supported_isas():
