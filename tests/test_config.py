@@ -82,3 +82,19 @@ def test_info_cli_lists_build_facts():
     out = child("from annfast.__main__ import main; main(['info'])")
     for word in ("compiler", "OpenMP", "threads", "kernel path"):
         assert word in out
+
+
+def test_all_finite_scan_layouts():
+    import numpy as np
+    import annfast._core as core
+    rng = np.random.default_rng(0)
+    for dt in (np.float32, np.float64):
+        a = rng.normal(size=(37, 29)).astype(dt)
+        views = [a, a.T, a[:, ::2], a[::3, 5:9], a[5], a[:, 4], a[:0]]
+        assert all(core.all_finite(v) for v in views)
+        for bad in (np.nan, np.inf, -np.inf):
+            b = a.copy()
+            b[7, 4] = bad
+            for v, hit in ((b, True), (b.T, True), (b[:, 4], True), (b[:, 5:], False), (b[8:], False),
+                           (b[7], True), (b[::2, ::2], False)):
+                assert core.all_finite(v) is (not hit)
