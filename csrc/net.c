@@ -101,12 +101,8 @@ static af_status layer_sizes(const af_layer *ly, size_t mb, size_t *out_len, siz
 {
     size_t a = 0;
     if (af_mul_size(mb, ly->n_out, out_len) || round_up(*out_len, out_len)) return AF_ESHAPE;
-    if (ly->kind == AF_LAYER_BATCHNORM) {
-        /* xhat (mb x n), batch mean (n), inverse std (n) */
-        if (af_mul_size(mb + 2, ly->n_in, &a) || mb + 2 < mb) return AF_ESHAPE;
-    } else if (ly->kind == AF_LAYER_DROPOUT) {
-        if (af_mul_size(mb, ly->n_in, &a)) return AF_ESHAPE;
-    }
+    /* batch norm: batch mean and inverse std (n each); dropout regenerates its mask */
+    if (ly->kind == AF_LAYER_BATCHNORM && af_mul_size(2, ly->n_in, &a)) return AF_ESHAPE;
     return round_up(a, aux_len);
 }
 

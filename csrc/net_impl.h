@@ -12,9 +12,17 @@
 #if defined(AF_DTYPE_F32)
 #define GEMM_EX af_sgemm_ex
 #define GEMM af_sgemm
+#define BN_TRAIN af_bn_forward_train_f32
+#define BN_INFER af_bn_forward_infer_f32
+#define BN_BACK af_bn_backward_f32
+#define DROPOUT af_dropout_apply_f32
 #else
 #define GEMM_EX af_dgemm_ex
 #define GEMM af_dgemm
+#define BN_TRAIN af_bn_forward_train_f64
+#define BN_INFER af_bn_forward_infer_f64
+#define BN_BACK af_bn_backward_f64
+#define DROPOUT af_dropout_apply_f64
 #endif
 
 /* Everything one pass needs: the network, its parameter buffers and the workspace layout. */
@@ -69,7 +77,6 @@ static af_status AF_FN(forward)(const AF_FN(pass) *c, size_t B, const T *x, int 
     const af_net *net = c->net;
     const T *in = x;
     af_status s = AF_OK;
-    (void)update_stats; (void)step;
     for (size_t l = 0; l < net->n_layers; l++) {
         const af_layer *ly = &net->layers[l];
         int last = l + 1 == net->n_layers;
@@ -88,8 +95,32 @@ static af_status AF_FN(forward)(const AF_FN(pass) *c, size_t B, const T *x, int 
             if (ly->act == AF_ACT_SOFTMAX && !(last && fused)) AF_FN(softmax_rows)(B, ly->n_out, out);
             break;
         }
-        case AF_LAYER_BATCHNORM:
+        case AF_LAYER_BATCHNORM: {
+            /* y = gamma (x - mu) / sqrt(var + eps) + beta: batch statistics in training (mean
+             * and 1/std saved in the aux region for backward), running statistics otherwise. */
+            size_t n = ly->n_in;
+            const T *gamma = c->P + ly->w_off, *beta = c->P + ly->b_off;
+            T *rmean = c->S + ly->s_off, *rvar = rmean + n;
+            if (training) {
+                T *mean = AF_FN(layer_aux)(c, l), *invstd = mean + n;
+                s = BN_TRAIN(B, n, in, gamma, beta, ly->eps, ly->momentum, 0,
+                             update_stats ? rmean : NULL, update_stats ? rvar : NULL, mean, invstd, out);
+            } else {
+                s = BN_INFER(B, n, in, gamma, beta, rmean, rvar, ly->eps, out);
+            }
+            if (s != AF_OK) return s;
+            break;
+        }
         case AF_LAYER_DROPOUT:
+            /* inverted dropout: y = x * keep / (1 - rate), keep drawn from (seed_l, step, index);
+             * identity (skipped) at inference */
+            if (!training) {
+                if (last && final) memcpy(final, in, B * ly->n_in * sizeof(T));
+                continue;
+            }
+            s = DROPOUT(B * ly->n_in, ly->rate, af_layer_seed(net->seed, l), step, in, out);
+            if (s != AF_OK) return s;
+            break;
         default:
             return AF_EINVAL;
         }
@@ -137,10 +168,46 @@ static void AF_FN(act_back_colsum)(af_act act, T p, size_t B, size_t n, const T 
     }
 }
 
+/* Backward of inference-mode batch norm (running statistics are constants):
+ *   r_j = 1 / sqrt(running_var_j + eps),  xhat = (x - running_mean) r
+ *   dx = dy gamma r;  dgamma_j = sum_i dy_ij xhat_ij;  dbeta_j = sum_i dy_ij  (+= when acc)
+ * Fixed column blocks, rows summed in order: thread-count independent. */
+static void AF_FN(bn_back_infer)(size_t B, size_t n, const T *x, const T *dy, const T *gamma,
+                                 const T *stats, double eps, T *dx, T *dgamma, T *dbeta, int acc)
+{
+    const T *rmean = stats, *rvar = stats + n;
+    size_t nblk = (n + AF_COL_BLOCK - 1) / AF_COL_BLOCK;
+    int nt = (B * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t jb = 0; jb < nblk; jb++) {
+        size_t j0 = jb * AF_COL_BLOCK, w = n - j0 < AF_COL_BLOCK ? n - j0 : AF_COL_BLOCK, j;
+        T r[AF_COL_BLOCK], sg[AF_COL_BLOCK], sb[AF_COL_BLOCK];
+        for (j = 0; j < w; j++) {
+            r[j] = (T)1 / SQRT(rvar[j0 + j] + (T)eps);
+            sg[j] = 0;
+            sb[j] = 0;
+        }
+        for (size_t i = 0; i < B; i++) {
+            const T *xi = x + i * n + j0, *di = dy + i * n + j0;
+            T *oi = dx + i * n + j0;
+            for (j = 0; j < w; j++) {
+                sg[j] += di[j] * (xi[j] - rmean[j0 + j]) * r[j];
+                sb[j] += di[j];
+                oi[j] = di[j] * gamma[j0 + j] * r[j];
+            }
+        }
+        for (j = 0; j < w; j++) {
+            dgamma[j0 + j] = acc ? dgamma[j0 + j] + sg[j] : sg[j];
+            dbeta[j0 + j] = acc ? dbeta[j0 + j] + sb[j] : sb[j];
+        }
+    }
+}
+
 /* Backward pass from d (B x n_out: dLoss/dA of the output, or dLoss/dZ when fused), which is one
  * of the two ping-pong delta buffers. Fills (acc: adds to) the gradient of every parameter. */
 static af_status AF_FN(backward)(const AF_FN(pass) *c, size_t B, const T *x, int training,
-                                 int fused, T *d, int acc)
+                                 uint64_t step, int fused, T *d, int acc)
 {
     const af_net *net = c->net;
     T *d0 = c->ws + c->plan.d0, *d1 = c->ws + c->plan.d1;
@@ -170,8 +237,29 @@ static af_status AF_FN(backward)(const AF_FN(pass) *c, size_t B, const T *x, int
             }
             break;
         }
-        case AF_LAYER_BATCHNORM:
+        case AF_LAYER_BATCHNORM: {
+            size_t n = ly->n_in;
+            const T *gamma = c->P + ly->w_off;
+            if (training) {
+                /* dx = gamma invstd / B (B dy - dbeta - xhat dgamma), dgamma = sum dy xhat,
+                 * dbeta = sum dy (one batch: never accumulated, see af_net_gradients) */
+                const T *mean = AF_FN(layer_aux)(c, l), *invstd = mean + n;
+                s = BN_BACK(B, n, in, d, gamma, mean, invstd, other, c->G + ly->w_off, c->G + ly->b_off);
+                if (s != AF_OK) return s;
+            } else {
+                AF_FN(bn_back_infer)(B, n, in, d, gamma, c->S + ly->s_off, ly->eps, other,
+                                     c->G + ly->w_off, c->G + ly->b_off, acc);
+            }
+            T *t = d; d = other; other = t;
+            break;
+        }
         case AF_LAYER_DROPOUT:
+            /* dx = dy * keep / (1 - rate) with the forward's mask (regenerated, in place) */
+            if (training) {
+                s = DROPOUT(B * ly->n_in, ly->rate, af_layer_seed(net->seed, l), step, d, d);
+                if (s != AF_OK) return s;
+            }
+            break;
         default:
             return AF_EINVAL;
         }
@@ -213,4 +301,8 @@ static double AF_FN(penalty)(const AF_FN(pass) *c, int grad)
 
 #undef GEMM_EX
 #undef GEMM
+#undef BN_TRAIN
+#undef BN_INFER
+#undef BN_BACK
+#undef DROPOUT
 #include "dtype_end.h"

@@ -4,6 +4,7 @@
 #include "net.h"
 #include "internal.h"
 #include "optim.h"
+#include "norm.h"
 
 /* Every workspace region starts on a multiple of this many elements (64 bytes for float). */
 #define AF_WS_ALIGN 16
@@ -20,8 +21,8 @@ typedef struct {
 } af_ws_plan;
 
 af_status af_ws_plan_make(const af_net *net, size_t max_batch, af_ws_plan *plan);
-/* Offset of layer l's output (max_batch x n_out) and of its auxiliary region (BN: normalised
- * input max_batch x n, then batch mean and inverse std, n each; dropout: the mask). */
+/* Offset of layer l's output (max_batch x n_out) and of its auxiliary region (BN: batch mean
+ * and inverse std, n each; none for the other kinds). */
 void af_ws_layer(const af_net *net, const af_ws_plan *plan, size_t max_batch, size_t l,
                  size_t *out_off, size_t *aux_off);
 
@@ -36,6 +37,14 @@ static inline uint64_t af_splitmix64(uint64_t *state)
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
+}
+
+/* Dropout seed of layer l: the model seed mixed with the layer index, so layers draw
+ * independent masks. */
+static inline uint64_t af_layer_seed(uint64_t seed, size_t l)
+{
+    uint64_t st = seed ^ (0x2545F4914F6CDD1DULL * ((uint64_t)l + 1));
+    return af_splitmix64(&st);
 }
 
 /* The epoch's order: identity, then a Fisher-Yates shuffle driven by splitmix64 seeded from

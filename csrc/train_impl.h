@@ -114,7 +114,7 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
         if ((s = AF_FN(loss_pass)(&c, B, xs, ys, 1, fused, (T)1 / (T)B, d0, &lsum, &out->correct,
                                   &out->sse)) != AF_OK)
             return s;
-        if ((s = AF_FN(backward)(&c, B, xs, 1, fused, d0, 0)) != AF_OK) return s;
+        if ((s = AF_FN(backward)(&c, B, xs, 1, t, fused, d0, 0)) != AF_OK) return s;
         /* + L1/L2 penalty (value and gradient), clipping, one fused optimiser update */
         lsum += (double)B * AF_FN(penalty)(&c, 1);
         if ((s = AF_FN(clip)(net, c.G)) != AF_OK) return s;
@@ -141,11 +141,6 @@ af_status AF_FN(af_net_predict)(const af_net *net, T *ws, size_t ws_len, size_t 
         size_t B = n - start < chunk ? n - start : chunk;
         T *dst = out + start * n_out;
         if ((s = AF_FN(forward)(&c, B, x + start * net->n_in, 0, 0, 0, 0, dst)) != AF_OK) return s;
-        /* A trailing dropout (identity at inference) leaves the output in an earlier buffer. */
-        if (net->layers[net->n_layers - 1].kind == AF_LAYER_DROPOUT) {
-            const T *res = AF_FN(layer_in)(&c, x + start * net->n_in, net->n_layers, 0);
-            if (res != dst) memcpy(dst, res, B * n_out * sizeof(T));
-        }
     }
     return AF_OK;
 }
@@ -195,7 +190,7 @@ af_status AF_FN(af_net_gradients)(const af_net *net, T *ws, size_t ws_len, size_
         if ((s = AF_FN(loss_pass)(&c, B, xs, y + start * ycols, training, fused, (T)1 / (T)n, d0,
                                   &lsum, NULL, NULL)) != AF_OK)
             return s;
-        if ((s = AF_FN(backward)(&c, B, xs, training, fused, d0, start > 0)) != AF_OK) return s;
+        if ((s = AF_FN(backward)(&c, B, xs, training, step, fused, d0, start > 0)) != AF_OK) return s;
     }
     *loss = lsum / (double)n + AF_FN(penalty)(&c, 1);
     return AF_OK;
