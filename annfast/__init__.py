@@ -9,6 +9,7 @@ from ._core import get_isa, get_num_threads, set_isa, set_num_threads  # noqa: F
 from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from . import optimizers  # noqa: F401,E402
+from . import initializers  # noqa: F401,E402
 
 __all__ = ["NeuralNetwork", "show_config", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
            "__version__"]
