@@ -10,6 +10,8 @@ from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from . import optimizers  # noqa: F401,E402
 from . import initializers  # noqa: F401,E402
+from . import callbacks  # noqa: F401,E402
+from .saving import load_model, save_model  # noqa: F401,E402
 
 __all__ = ["NeuralNetwork", "show_config", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
            "__version__"]
