@@ -49,11 +49,11 @@ cdef extern from "net.h" nogil:
     af_status af_net_workspace_size(const af_net *net, size_t max_batch, size_t *n_elems)
     af_status af_net_train_epoch_f32(const af_net *net, float *ws, size_t ws_len, size_t n,
                                      const float *x, const float *y, size_t batch, int shuffle,
-                                     uint64_t epoch, const af_optim *opt, float *opt_state,
+                                     uint64_t shuffle_key, const af_optim *opt, float *opt_state,
                                      uint64_t *step, uint64_t *perm, af_epoch_stats *out)
     af_status af_net_train_epoch_f64(const af_net *net, double *ws, size_t ws_len, size_t n,
                                      const double *x, const double *y, size_t batch, int shuffle,
-                                     uint64_t epoch, const af_optim *opt, double *opt_state,
+                                     uint64_t shuffle_key, const af_optim *opt, double *opt_state,
                                      uint64_t *step, uint64_t *perm, af_epoch_stats *out)
     af_status af_net_predict_f32(const af_net *net, float *ws, size_t ws_len, size_t chunk,
                                  size_t n, const float *x, float *out)
@@ -215,7 +215,7 @@ cdef class NetEngine:
                 raise ValueError("y must have shape (%d, %d), got %s"
                                  % (x.shape[0], af_net_y_cols(&self.net), y.shape))
 
-    def train_epoch(self, x, y, Py_ssize_t batch, bint shuffle, uint64_t epoch, dict opt_cfg,
+    def train_epoch(self, x, y, Py_ssize_t batch, bint shuffle, uint64_t shuffle_key, dict opt_cfg,
                     opt_state, uint64_t step, perm):
         """One epoch in C with the GIL released. Returns (stats dict, new step, interrupted)."""
         cdef af_optim o
@@ -240,9 +240,9 @@ cdef class NetEngine:
         if x.shape[0] == 0:
             s = AF_OK
         elif self.dtype == _np.float32:
-            s = _epoch[float](&self.net, ws, x, y, batch, shuffle, epoch, &o, opt_state, &t, perm, &st)
+            s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, &o, opt_state, &t, perm, &st)
         else:
-            s = _epoch[double](&self.net, ws, x, y, batch, shuffle, epoch, &o, opt_state, &t, perm, &st)
+            s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, &o, opt_state, &t, perm, &st)
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
         return ({"loss_sum": st.loss_sum, "correct": st.correct, "sse": st.sse,
@@ -301,7 +301,7 @@ cdef class NetEngine:
 
 
 cdef af_status _epoch(af_net *net, floating[::1] ws, const floating[:, ::1] x,
-                      const floating[:, ::1] y, size_t batch, int shuffle, uint64_t epoch,
+                      const floating[:, ::1] y, size_t batch, int shuffle, uint64_t shuffle_key,
                       af_optim *o, floating[::1] state, uint64_t *t, uint64_t[::1] perm,
                       af_epoch_stats *st) except *:
     cdef floating *sp = &state[0] if state.shape[0] else NULL
@@ -309,10 +309,10 @@ cdef af_status _epoch(af_net *net, floating[::1] ws, const floating[:, ::1] x,
     with nogil:
         if floating is float:
             s = af_net_train_epoch_f32(net, &ws[0], ws.shape[0], x.shape[0], &x[0, 0], &y[0, 0], batch,
-                                       shuffle, epoch, o, sp, t, &perm[0], st)
+                                       shuffle, shuffle_key, o, sp, t, &perm[0], st)
         else:
             s = af_net_train_epoch_f64(net, &ws[0], ws.shape[0], x.shape[0], &x[0, 0], &y[0, 0], batch,
-                                       shuffle, epoch, o, sp, t, &perm[0], st)
+                                       shuffle, shuffle_key, o, sp, t, &perm[0], st)
     return s
 
 

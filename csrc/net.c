@@ -176,9 +176,9 @@ static uint64_t bounded(uint64_t *st, uint64_t bound)
 #endif
 }
 
-void af_shuffle_order(uint64_t seed, uint64_t epoch, size_t n, uint64_t *perm)
+void af_shuffle_order(uint64_t seed, uint64_t key, size_t n, uint64_t *perm)
 {
-    uint64_t st = seed ^ (0xD1B54A32D192ED03ULL * (epoch + 1));
+    uint64_t st = seed ^ (0xD1B54A32D192ED03ULL * (key + 1));
     af_splitmix64(&st);
     for (size_t i = 0; i < n; i++) perm[i] = i;
     /* Fisher-Yates: for i = n-1 .. 1 swap perm[i] with perm[j], j uniform in [0, i]. */

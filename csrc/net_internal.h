@@ -48,8 +48,8 @@ static inline uint64_t af_layer_seed(uint64_t seed, size_t l)
 }
 
 /* The epoch's order: identity, then a Fisher-Yates shuffle driven by splitmix64 seeded from
- * (seed, epoch) only, so epoch e's order never depends on earlier calls. */
-void af_shuffle_order(uint64_t seed, uint64_t epoch, size_t n, uint64_t *perm);
+ * (seed, key) only, so the order never depends on earlier calls. */
+void af_shuffle_order(uint64_t seed, uint64_t key, size_t n, uint64_t *perm);
 
 /* Per-row losses (see loss_impl.h). */
 af_status af_loss_rows_f32(af_loss loss, int from_logits, size_t m, size_t n, const float *p,

@@ -69,7 +69,7 @@ static af_status AF_FN(clip)(const af_net *net, T *g)
 }
 
 af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, size_t n, const T *x,
-                                    const T *y, size_t batch, int shuffle, uint64_t epoch,
+                                    const T *y, size_t batch, int shuffle, uint64_t shuffle_key,
                                     const af_optim *opt, T *opt_state, uint64_t *step,
                                     uint64_t *perm, af_epoch_stats *out)
 {
@@ -89,7 +89,7 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
     size_t n_in = net->n_in, ycols = af_net_y_cols(net);
     int fused = af_net_fused_output(net);
     T *xb = ws + c.plan.xb, *yb = ws + c.plan.yb, *d0 = ws + c.plan.d0;
-    if (shuffle) af_shuffle_order(net->seed, epoch, n, perm);
+    if (shuffle) af_shuffle_order(net->seed, shuffle_key, n, perm);
 
     for (size_t start = 0; start < n; start += batch) {
         if (af_stop_requested()) return AF_EINTR;
