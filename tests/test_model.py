@@ -679,3 +679,22 @@ def test_save_load_roundtrip_continues_training_exactly(tmp_path):
     clone.fit(X, labels, epochs=1, batch_size=32, verbose=0)
     for a, b in zip(model.get_weights(), clone.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fused_plain_sgd_matches_the_optimizer_step(dtype):
+    # Plain SGD is applied inside the gradient GEMMs (W += -lr X^T dZ); a clipvalue no gradient
+    # reaches forces the separate af_optim_step path with the same mathematics.
+    rng = np.random.default_rng(15)
+    X, labels = make_blobs(rng, 300, k=3)
+    out = []
+    for opt in (optimizers.SGD(0.05), optimizers.SGD(0.05, clipvalue=1e30)):
+        model = af.Sequential([af.Dense(16, activation="relu"), af.BatchNormalization(),
+                               af.Dense(3, activation="softmax")], input_dim=5, dtype=dtype, seed=2)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=opt)
+        model.fit(X, labels, epochs=3, batch_size=32, verbose=0)
+        out.append(model.get_weights())
+    # same update; only the rounding of alpha*acc + c inside the GEMM may differ (FMA)
+    tol = 1e-4 if dtype == "float32" else 1e-11
+    for a, b in zip(*out):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
