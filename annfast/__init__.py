@@ -15,3 +15,7 @@ from .saving import load_model, save_model  # noqa: F401,E402
 
 __all__ = ["NeuralNetwork", "show_config", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
            "__version__"]
+from . import activations, losses, metrics  # noqa: F401,E402
+from .layers import BatchNormalization, Dense, Dropout  # noqa: F401,E402
+from .models import Sequential  # noqa: F401,E402
+__all__ += ["Sequential", "Dense", "BatchNormalization", "Dropout", "activations", "losses", "metrics"]
