@@ -11,142 +11,28 @@ typedef struct {
     T rho, one_m_rho;       /* RMSprop alpha, Adadelta rho */
     T one_m_b1, b2, one_m_b2;
     T eps;
-    T step_size, bc2_sqrt;  /* Adam: lr / (1 - b1^t), sqrt(1 - b2^t) */
+    T step_size, inv_bc2_sqrt;  /* Adam: lr / (1 - b1^t), 1 / sqrt(1 - b2^t) */
     T init_acc;             /* Adagrad G_0 */
     int nesterov, first, slots;
     af_opt_kind kind;
 } AF_FN(opt_consts);
 
-/* SGD without momentum:  g' = g + wd p;  p = decay p - lr g' */
-static void AF_FN(k_sgd)(size_t n, T *restrict p, const T *restrict g, const AF_FN(opt_consts) *c)
-{
-    const T lr = c->lr, wd = c->wd, decay = c->decay;
-    for (size_t i = 0; i < n; i++) {
-        T gi = g[i] + wd * p[i];
-        p[i] = p[i] * decay - lr * gi;
-    }
-}
-
-/* SGD with momentum (dampening 0):  v = mom v + g';  p = decay p - lr (nesterov ? g' + mom v : v)
- * (torch keeps v = g' at the first step; with v zero-initialised mom*0 + g' is the same value). */
-static void AF_FN(k_sgd_mom)(size_t n, T *restrict p, const T *restrict g, T *restrict v,
-                             const AF_FN(opt_consts) *c)
-{
-    const T lr = c->lr, wd = c->wd, decay = c->decay, mom = c->mom;
-    if (c->nesterov) {
-        for (size_t i = 0; i < n; i++) {
-            T gi = g[i] + wd * p[i];
-            T vi = mom * v[i] + gi;
-            v[i] = vi;
-            p[i] = p[i] * decay - lr * (gi + mom * vi);
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            T gi = g[i] + wd * p[i];
-            T vi = mom * v[i] + gi;
-            v[i] = vi;
-            p[i] = p[i] * decay - lr * vi;
-        }
-    }
-}
-
-/* Adagrad:  G += g'^2;  p = decay p - lr g' / (sqrt(G) + eps)   (G = initial_accumulator at t=1) */
-static void AF_FN(k_adagrad)(size_t n, T *restrict p, const T *restrict g, T *restrict G,
-                             const AF_FN(opt_consts) *c)
-{
-    const T lr = c->lr, wd = c->wd, decay = c->decay, eps = c->eps;
-    if (c->first)
-        for (size_t i = 0; i < n; i++) G[i] = c->init_acc;
-    for (size_t i = 0; i < n; i++) {
-        T gi = g[i] + wd * p[i];
-        T Gi = G[i] + gi * gi;
-        G[i] = Gi;
-        p[i] = p[i] * decay - (lr * gi) / (SQRT(Gi) + eps);
-    }
-}
-
-/* RMSprop:  E = rho E + (1-rho) g'^2;  a = sqrt(E) + eps;
- *           no momentum: p = decay p - lr g'/a;   momentum: b = mom b + g'/a, p = decay p - lr b */
-static void AF_FN(k_rmsprop)(size_t n, T *restrict p, const T *restrict g, T *restrict E,
-                             T *restrict b, const AF_FN(opt_consts) *c)
-{
-    const T lr = c->lr, wd = c->wd, decay = c->decay, eps = c->eps;
-    const T rho = c->rho, omr = c->one_m_rho, mom = c->mom;
-    if (b) {
-        for (size_t i = 0; i < n; i++) {
-            T gi = g[i] + wd * p[i];
-            T Ei = E[i] * rho + omr * gi * gi;
-            E[i] = Ei;
-            T bi = b[i] * mom + gi / (SQRT(Ei) + eps);
-            b[i] = bi;
-            p[i] = p[i] * decay - lr * bi;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            T gi = g[i] + wd * p[i];
-            T Ei = E[i] * rho + omr * gi * gi;
-            E[i] = Ei;
-            p[i] = p[i] * decay - (lr * gi) / (SQRT(Ei) + eps);
-        }
-    }
-}
-
-/* Adadelta:  E = rho E + (1-rho) g'^2;  d = sqrt(D + eps) / sqrt(E + eps) * g';
- *            D = rho D + (1-rho) d^2;  p = decay p - lr d */
-static void AF_FN(k_adadelta)(size_t n, T *restrict p, const T *restrict g, T *restrict E,
-                              T *restrict D, const AF_FN(opt_consts) *c)
-{
-    const T lr = c->lr, wd = c->wd, decay = c->decay, eps = c->eps;
-    const T rho = c->rho, omr = c->one_m_rho;
-    for (size_t i = 0; i < n; i++) {
-        T gi = g[i] + wd * p[i];
-        T Ei = E[i] * rho + omr * gi * gi;
-        E[i] = Ei;
-        T d = SQRT(D[i] + eps) / SQRT(Ei + eps) * gi;
-        D[i] = D[i] * rho + omr * d * d;
-        p[i] = p[i] * decay - lr * d;
-    }
-}
-
-/* Adam:  m = m + (1-b1)(g' - m)  [= b1 m + (1-b1) g'];  v = b2 v + (1-b2) g'^2;
- *        p = decay p - (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
- * which is p -= lr mhat / (sqrt(vhat) + eps) written as torch.optim.Adam evaluates it. */
-static void AF_FN(k_adam)(size_t n, T *restrict p, const T *restrict g, T *restrict m,
-                          T *restrict v, const AF_FN(opt_consts) *c)
-{
-    const T wd = c->wd, decay = c->decay, eps = c->eps;
-    const T omb1 = c->one_m_b1, b2 = c->b2, omb2 = c->one_m_b2;
-    const T ss = c->step_size, bc2s = c->bc2_sqrt;
-    for (size_t i = 0; i < n; i++) {
-        T gi = g[i] + wd * p[i];
-        T mi = m[i] + omb1 * (gi - m[i]);
-        T vi = v[i] * b2 + omb2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] * decay - (ss * mi) / (SQRT(vi) / bc2s + eps);
-    }
-}
-
-/* One block [lo, lo+len) of the step. */
-static void AF_FN(opt_block)(const AF_FN(opt_consts) *c, size_t n, size_t lo, size_t len,
-                             T *p, const T *g, T *state)
-{
-    T *s0 = c->slots > 0 ? state + lo : NULL;
-    T *s1 = c->slots > 1 ? state + n + lo : NULL;
-    p += lo;
-    g += lo;
-    switch (c->kind) {
-    case AF_OPT_SGD:
-        if (s0) AF_FN(k_sgd_mom)(len, p, g, s0, c);
-        else AF_FN(k_sgd)(len, p, g, c);
-        break;
-    case AF_OPT_ADAGRAD: AF_FN(k_adagrad)(len, p, g, s0, c); break;
-    case AF_OPT_RMSPROP: AF_FN(k_rmsprop)(len, p, g, s0, s1, c); break;
-    case AF_OPT_ADADELTA: AF_FN(k_adadelta)(len, p, g, s0, s1, c); break;
-    case AF_OPT_ADAM: AF_FN(k_adam)(len, p, g, s0, s1, c); break;
-    default: break;
-    }
-}
+/* The block kernels, once for the baseline ISA and, on x86 with GCC/Clang, once compiled for
+ * AVX2+FMA (wider vectors; chosen at run time when af_get_isa() >= AF_ISA_AVX2). FMA contraction
+ * may change the last bit between the two paths; within a path, results never depend on the
+ * thread count. */
+#define AF_KN(name) AF_CAT(AF_FN(name), _gen)
+#define AF_KATTR
+#include "optim_kern_impl.h"
+#undef AF_KN
+#undef AF_KATTR
+#if AF_OPT_HAVE_AVX2
+#define AF_KN(name) AF_CAT(AF_FN(name), _avx2)
+#define AF_KATTR __attribute__((target("avx2,fma")))
+#include "optim_kern_impl.h"
+#undef AF_KN
+#undef AF_KATTR
+#endif
 
 af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *grad, T *state,
                                uint64_t t)
@@ -177,24 +63,35 @@ af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *g
     c.eps = (T)o->eps;
     c.init_acc = (T)o->initial_accumulator;
     c.step_size = (T)1;
-    c.bc2_sqrt = (T)1;
+    c.inv_bc2_sqrt = (T)1;
     if (o->kind == AF_OPT_ADAM) {
         /* bias corrections in double: 1 - b^t; t beyond 2^53 is exact enough as a double */
         double bc1 = 1.0 - pow(o->beta1, (double)t);
         double bc2 = 1.0 - pow(o->beta2, (double)t);
         if (!(bc1 > 0) || !(bc2 > 0)) return AF_EINVAL; /* beta == 0 edge is fine: bc = 1 */
         c.step_size = (T)(o->lr / bc1);
-        c.bc2_sqrt = (T)sqrt(bc2);
+        c.inv_bc2_sqrt = (T)(1.0 / sqrt(bc2));
     }
 
     size_t nblk = (n + AF_OPT_BLOCK - 1) / AF_OPT_BLOCK;
     int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    int wide = 0;
+#if AF_OPT_HAVE_AVX2
+    wide = af_get_isa() >= AF_ISA_AVX2;
+#endif
     (void)nt;
+    (void)wide;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nblk; b++) {
         size_t lo = b * AF_OPT_BLOCK;
         size_t len = n - lo < AF_OPT_BLOCK ? n - lo : AF_OPT_BLOCK;
-        AF_FN(opt_block)(&c, n, lo, len, param, grad, state);
+#if AF_OPT_HAVE_AVX2
+        if (wide) {
+            AF_CAT(AF_FN(opt_block), _avx2)(&c, n, lo, len, param, grad, state);
+            continue;
+        }
+#endif
+        AF_CAT(AF_FN(opt_block), _gen)(&c, n, lo, len, param, grad, state);
     }
     return AF_OK;
 }

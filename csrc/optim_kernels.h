@@ -11,4 +11,12 @@
 #define AF_NORM_MAXPART 256
 
 size_t af_norm_chunk_size(size_t n);
+
+/* An AVX2+FMA copy of the step kernels is compiled (function target attributes, no -march) on
+ * x86-64 with GCC or Clang and used when af_get_isa() >= AF_ISA_AVX2. */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define AF_OPT_HAVE_AVX2 1
+#else
+#define AF_OPT_HAVE_AVX2 0
+#endif
 #endif

@@ -83,6 +83,17 @@ CASES = {
 }
 
 
+ISAS = [i for i in ("generic", "avx2") if i in _core.build_info()["supported_isas"]]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run a test once per kernel path (baseline and AVX2+FMA where the CPU has it)."""
+    annfast.set_isa(request.param)
+    yield request.param
+    annfast.set_isa("auto")
+
+
 def run_c(cfg, p0, grads, dtype):
     p = p0.astype(dtype)
     state = np.zeros(_core.optim_slots(cfg) * p.size, dtype=dtype)
@@ -103,7 +114,7 @@ def data(n=1000, steps=5, seed=0):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_first_steps_match_numpy_float64(name):
+def test_first_steps_match_numpy_float64(name, isa):
     cfg = CASES[name]
     p0, grads = data()
     got = run_c(cfg, p0, grads, np.float64)
@@ -116,7 +127,7 @@ def test_first_steps_match_numpy_float64(name):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_first_steps_match_numpy_float32(name):
+def test_first_steps_match_numpy_float32(name, isa):
     cfg = CASES[name]
     p0, grads = data()
     p0 = p0.astype(np.float32).astype(np.float64)
@@ -189,7 +200,7 @@ TORCH_CASES = [
 
 
 @pytest.mark.parametrize("name,make", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
-def test_matches_torch_optim_float64(name, make):
+def test_matches_torch_optim_float64(name, make, isa):
     torch = pytest.importorskip("torch")
     p0, grads = data(n=2000, steps=8, seed=3)
     tp = torch.tensor(p0, dtype=torch.float64, requires_grad=True)
@@ -270,7 +281,7 @@ def restore_threads():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["adam", "rmsprop_mom", "nesterov", "adadelta", "adagrad_init"])
-def test_step_identical_for_1_and_2_threads(name, dtype, restore_threads):
+def test_step_identical_for_1_and_2_threads(name, dtype, restore_threads, isa):
     rng = np.random.default_rng(5)
     n = 200_003  # above the parallel threshold, not a multiple of the block size
     p0 = rng.standard_normal(n)
