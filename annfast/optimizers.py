@@ -28,7 +28,8 @@ Adagrad; we follow PyTorch throughout. Hyperparameter *names* follow Keras: ``le
 
 Every optimiser also takes ``clipnorm`` (rescale the whole gradient so its global L2 norm is at
 most this) and ``clipvalue`` (clip each gradient entry to [-clipvalue, clipvalue]); clipping is
-applied before weight decay and the update, value first, then norm.
+applied before weight decay and the update, norm first, then value (as Keras and the C training
+step do).
 
 ``learning_rate`` may be a float, a schedule (:class:`StepDecay`, :class:`ExponentialDecay`) or
 any callable ``epoch -> lr`` (epochs count from 0).
@@ -231,10 +232,10 @@ class Optimizer:
         cfg = self.c_config(epoch)
         if (self.clipvalue is not None or self.clipnorm is not None) and isinstance(grad, np.ndarray):
             grad = grad.copy()
-            if self.clipvalue is not None:
-                _core.clip_value(grad, self.clipvalue)
             if self.clipnorm is not None:
                 _core.clip_norm(grad, self.clipnorm)
+            if self.clipvalue is not None:
+                _core.clip_value(grad, self.clipvalue)
         _core.optim_step(cfg, param, grad, state, t)
 
     def get_config(self):

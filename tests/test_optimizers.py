@@ -350,13 +350,13 @@ def test_optimizer_update_applies_clipping():
     rng = np.random.default_rng(9)
     p0 = rng.standard_normal(50)
     g = rng.standard_normal(50) * 10
-    o = opt.SGD(0.1, clipvalue=2.0, clipnorm=3.0)
+    o = opt.SGD(0.1, clipvalue=0.5, clipnorm=3.0)
     p = p0.copy()
     g_before = g.copy()
     o.update(p, g, np.zeros(0), 1)
     np.testing.assert_array_equal(g, g_before)  # caller's gradient untouched
-    gc = np.clip(g, -2, 2)
-    gc = gc * min(1.0, 3.0 / np.linalg.norm(gc))
+    gc = g * min(1.0, 3.0 / np.linalg.norm(g))  # norm first, then value (as the C step)
+    gc = np.clip(gc, -0.5, 0.5)
     np.testing.assert_allclose(p, p0 - 0.1 * gc, rtol=1e-14, atol=1e-15)
 
 
