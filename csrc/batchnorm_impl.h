@@ -1,51 +1,24 @@
 /* batchnorm_impl.h: batch normalisation for one dtype (included twice by batchnorm.c). */
 #include "dtype_begin.h"
 
-/* Training forward on the column block [j0, j0 + w). */
-static void AF_FN(bn_train_block)(size_t m, size_t n, size_t j0, size_t w, const T *x,
-                                  const T *gamma, const T *beta, double eps, double momentum,
-                                  int unbiased, T *rmean, T *rvar, T *mean, T *invstd, T *y)
-{
-    double s[AF_BN_COLS], mu[AF_BN_COLS];
-    T mt[AF_BN_COLS], sc[AF_BN_COLS], sh[AF_BN_COLS];
-    size_t i, j;
-    /* mean_j = sum_i x_ij / m */
-    for (j = 0; j < w; j++) s[j] = 0.0;
-    for (i = 0; i < m; i++) {
-        const T *xr = x + i * n + j0;
-        for (j = 0; j < w; j++) s[j] += (double)xr[j];
-    }
-    for (j = 0; j < w; j++) mu[j] = s[j] / (double)m;
-    /* var_j = sum_i (x_ij - mean_j)^2 / m   (second pass: no cancellation) */
-    for (j = 0; j < w; j++) s[j] = 0.0;
-    for (i = 0; i < m; i++) {
-        const T *xr = x + i * n + j0;
-        for (j = 0; j < w; j++) {
-            double d = (double)xr[j] - mu[j];
-            s[j] += d * d;
-        }
-    }
-    for (j = 0; j < w; j++) {
-        double var = s[j] / (double)m;
-        double is = 1.0 / sqrt(var + eps);
-        mean[j0 + j] = (T)mu[j];
-        invstd[j0 + j] = (T)is;
-        if (rmean) {
-            double vr = (unbiased && m > 1) ? var * (double)m / (double)(m - 1) : var;
-            rmean[j0 + j] = (T)(momentum * (double)rmean[j0 + j] + (1.0 - momentum) * mu[j]);
-            rvar[j0 + j] = (T)(momentum * (double)rvar[j0 + j] + (1.0 - momentum) * vr);
-        }
-        mt[j] = (T)mu[j];
-        /* y = (x - mean) * (gamma invstd) + beta */
-        sc[j] = (gamma ? gamma[j0 + j] : (T)1) * (T)is;
-        sh[j] = beta ? beta[j0 + j] : (T)0;
-    }
-    for (i = 0; i < m; i++) {
-        const T *xr = x + i * n + j0;
-        T *yr = y + i * n + j0;
-        for (j = 0; j < w; j++) yr[j] = (xr[j] - mt[j]) * sc[j] + sh[j];
-    }
-}
+/* The column-block kernels, for the baseline ISA and (x86, GCC/Clang) AVX2+FMA; the entry points
+ * pick one per call from af_get_isa(). Within a path results never depend on the thread count. */
+#define AF_KN(name) AF_CAT(AF_FN(name), _gen)
+#define AF_KATTR
+#include "batchnorm_kern_impl.h"
+#undef AF_KN
+#undef AF_KATTR
+#if AF_BN_HAVE_AVX2
+#define AF_KN(name) AF_CAT(AF_FN(name), _avx2)
+#define AF_KATTR __attribute__((target("avx2,fma")))
+#include "batchnorm_kern_impl.h"
+#undef AF_KN
+#undef AF_KATTR
+#define BN_DISPATCH(name, args) \
+    do { if (wide) AF_CAT(AF_FN(name), _avx2) args; else AF_CAT(AF_FN(name), _gen) args; } while (0)
+#else
+#define BN_DISPATCH(name, args) AF_CAT(AF_FN(name), _gen) args
+#endif
 
 af_status AF_FN(af_bn_forward_train)(size_t m, size_t n, const T *x, const T *gamma, const T *beta,
                                      double eps, double momentum, int unbiased_running_var,
@@ -59,13 +32,15 @@ af_status AF_FN(af_bn_forward_train)(size_t m, size_t n, const T *x, const T *ga
     if ((running_mean == NULL) != (running_var == NULL)) return AF_EINVAL;
     size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
     int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
+    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
     (void)nt;
+    (void)wide;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nb; b++) {
         size_t j0 = b * AF_BN_COLS;
         size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
-        AF_FN(bn_train_block)(m, n, j0, w, x, gamma, beta, eps, momentum, unbiased_running_var,
-                              running_mean, running_var, mean, invstd, y);
+        BN_DISPATCH(bn_train_block, (m, n, j0, w, x, gamma, beta, eps, momentum, unbiased_running_var,
+                                     running_mean, running_var, mean, invstd, y));
     }
     return AF_OK;
 }
@@ -79,69 +54,16 @@ af_status AF_FN(af_bn_forward_infer)(size_t m, size_t n, const T *x, const T *ga
     if (!x || !running_mean || !running_var || !y) return AF_EINVAL;
     size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
     int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
+    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
     (void)nt;
+    (void)wide;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nb; b++) {
         size_t j0 = b * AF_BN_COLS;
         size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
-        T mt[AF_BN_COLS], sc[AF_BN_COLS], sh[AF_BN_COLS];
-        /* y = (x - running_mean) * gamma / sqrt(running_var + eps) + beta */
-        for (size_t j = 0; j < w; j++) {
-            double is = 1.0 / sqrt((double)running_var[j0 + j] + eps);
-            mt[j] = running_mean[j0 + j];
-            sc[j] = (gamma ? gamma[j0 + j] : (T)1) * (T)is;
-            sh[j] = beta ? beta[j0 + j] : (T)0;
-        }
-        for (size_t i = 0; i < m; i++) {
-            const T *xr = x + i * n + j0;
-            T *yr = y + i * n + j0;
-            for (size_t j = 0; j < w; j++) yr[j] = (xr[j] - mt[j]) * sc[j] + sh[j];
-        }
+        BN_DISPATCH(bn_infer_block, (m, n, j0, w, x, gamma, beta, running_mean, running_var, eps, y));
     }
     return AF_OK;
-}
-
-/* Backward on the column block [j0, j0 + w). */
-static void AF_FN(bn_back_block)(size_t m, size_t n, size_t j0, size_t w, const T *x, const T *dy,
-                                 const T *gamma, const T *mean, const T *invstd, T *dx, T *dgamma,
-                                 T *dbeta)
-{
-    double sb[AF_BN_COLS], sg[AF_BN_COLS];
-    T mt[AF_BN_COLS], is[AF_BN_COLS], k[AF_BN_COLS], db[AF_BN_COLS], dg[AF_BN_COLS];
-    const T mm = (T)m;
-    size_t i, j;
-    for (j = 0; j < w; j++) {
-        sb[j] = 0.0;
-        sg[j] = 0.0;
-        mt[j] = mean[j0 + j];
-        is[j] = invstd[j0 + j];
-    }
-    /* dbeta_j = sum_i dy_ij;  dgamma_j = sum_i dy_ij xhat_ij */
-    for (i = 0; i < m; i++) {
-        const T *xr = x + i * n + j0, *dr = dy + i * n + j0;
-        for (j = 0; j < w; j++) {
-            T xh = (xr[j] - mt[j]) * is[j];
-            sb[j] += (double)dr[j];
-            sg[j] += (double)dr[j] * (double)xh;
-        }
-    }
-    for (j = 0; j < w; j++) {
-        db[j] = (T)sb[j];
-        dg[j] = (T)sg[j];
-        if (dbeta) dbeta[j0 + j] = db[j];
-        if (dgamma) dgamma[j0 + j] = dg[j];
-        /* k_j = gamma_j invstd_j / m */
-        k[j] = (gamma ? gamma[j0 + j] : (T)1) * is[j] / mm;
-    }
-    /* dx_ij = k_j (m dy_ij - dbeta_j - xhat_ij dgamma_j) */
-    for (i = 0; i < m; i++) {
-        const T *xr = x + i * n + j0, *dr = dy + i * n + j0;
-        T *dxr = dx + i * n + j0;
-        for (j = 0; j < w; j++) {
-            T xh = (xr[j] - mt[j]) * is[j];
-            dxr[j] = k[j] * (mm * dr[j] - db[j] - xh * dg[j]);
-        }
-    }
 }
 
 af_status AF_FN(af_bn_backward)(size_t m, size_t n, const T *x, const T *dy, const T *gamma,
@@ -153,14 +75,17 @@ af_status AF_FN(af_bn_backward)(size_t m, size_t n, const T *x, const T *dy, con
     if (!x || !dy || !mean || !invstd || !dx) return AF_EINVAL;
     size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
     int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
+    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
     (void)nt;
+    (void)wide;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nb; b++) {
         size_t j0 = b * AF_BN_COLS;
         size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
-        AF_FN(bn_back_block)(m, n, j0, w, x, dy, gamma, mean, invstd, dx, dgamma, dbeta);
+        BN_DISPATCH(bn_back_block, (m, n, j0, w, x, dy, gamma, mean, invstd, dx, dgamma, dbeta));
     }
     return AF_OK;
 }
 
+#undef BN_DISPATCH
 #include "dtype_end.h"

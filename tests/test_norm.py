@@ -15,6 +15,17 @@ def restore_threads():
     annfast.set_num_threads(n)
 
 
+ISAS = [i for i in ("generic", "avx2") if i in _core.build_info()["supported_isas"]]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run a test once per kernel path (baseline and AVX2+FMA where the CPU has it)."""
+    annfast.set_isa(request.param)
+    yield request.param
+    annfast.set_isa("auto")
+
+
 def bn_ref(x, gamma, beta, eps):
     """Training-mode batch norm in float64 NumPy: returns y, mean, biased var."""
     x = x.astype(np.float64)
@@ -39,7 +50,7 @@ TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bn_forward_training_matches_numpy(dtype):
+def test_bn_forward_training_matches_numpy(dtype, isa):
     x, gamma, beta = bn_inputs(dtype=dtype)
     y, mean, invstd = _core.batchnorm_forward(x, gamma, beta, eps=1e-3)
     yr, mr, vr = bn_ref(x, gamma.astype(np.float64), beta.astype(np.float64), 1e-3)
@@ -61,7 +72,7 @@ def test_bn_forward_without_gamma_beta():
 
 @pytest.mark.parametrize("unbiased", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bn_running_statistics_update(dtype, unbiased):
+def test_bn_running_statistics_update(dtype, unbiased, isa):
     x, gamma, beta = bn_inputs(m=16, n=5, dtype=dtype)
     rm0 = np.linspace(-1, 1, 5).astype(dtype)
     rv0 = np.linspace(0.5, 2, 5).astype(dtype)
@@ -81,7 +92,7 @@ def test_bn_running_statistics_update(dtype, unbiased):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bn_inference_uses_running_statistics(dtype):
+def test_bn_inference_uses_running_statistics(dtype, isa):
     x, gamma, beta = bn_inputs(dtype=dtype)
     rng = np.random.default_rng(1)
     rm = rng.standard_normal(70).astype(dtype)
@@ -102,7 +113,7 @@ def bn_loss(x, gamma, beta, r, eps):
     return float(np.sum(y * r))
 
 
-def test_bn_backward_matches_finite_differences():
+def test_bn_backward_matches_finite_differences(isa):
     m, n, eps = 6, 4, 1e-3
     x, gamma, beta = bn_inputs(m, n, seed=2)
     r = np.random.default_rng(3).standard_normal((m, n))  # L = sum(r * y), so dy = r
@@ -133,7 +144,7 @@ def test_bn_backward_matches_finite_differences():
     np.testing.assert_allclose(dx.sum(axis=0), 0, atol=1e-12)
 
 
-def test_bn_backward_float32_close_to_float64():
+def test_bn_backward_float32_close_to_float64(isa):
     x, gamma, beta = bn_inputs(m=64, n=130, seed=4)
     dy = np.random.default_rng(5).standard_normal(x.shape)
     out64 = _core.batchnorm_backward(x, dy, gamma, *_core.batchnorm_forward(x, gamma, beta)[1:])
@@ -146,7 +157,7 @@ def test_bn_backward_float32_close_to_float64():
         np.testing.assert_allclose(a32, a64, rtol=tol, atol=tol * np.abs(a64).max())
 
 
-def test_bn_matches_torch_autograd():
+def test_bn_matches_torch_autograd(isa):
     torch = pytest.importorskip("torch")
     x, gamma, beta = bn_inputs(m=20, n=9, seed=6)
     dy = np.random.default_rng(7).standard_normal(x.shape)
@@ -176,7 +187,7 @@ def test_bn_matches_torch_autograd():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bn_identical_for_1_and_2_threads(dtype, restore_threads):
+def test_bn_identical_for_1_and_2_threads(dtype, restore_threads, isa):
     x, gamma, beta = bn_inputs(m=300, n=333, dtype=dtype, seed=8)  # 100k elements, 6 blocks
     dy = np.random.default_rng(9).standard_normal(x.shape).astype(dtype)
     outs = []
