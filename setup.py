@@ -47,6 +47,8 @@ except (OSError, IndexError):
 # vexp.h so activation loops vectorise. It changes no IEEE results (no reassociation, no fast-math).
 compile_args = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-fno-trapping-math", "-Wall",
                 "-Wno-unused-function", "-Wno-unknown-pragmas"]
+# sqrt/div loops (optimisers, batch norm) vectorise only without errno semantics; nothing reads errno.
+compile_args.append("-fno-math-errno")
 link_args = []
 if use_openmp:
     compile_args.append("-fopenmp")

@@ -1,0 +1,91 @@
+/* batchnorm_impl.h: batch normalisation for one dtype (included twice by batchnorm.c). */
+#include "dtype_begin.h"
+
+/* The column-block kernels, for the baseline ISA and (x86, GCC/Clang) AVX2+FMA; the entry points
+ * pick one per call from af_get_isa(). Within a path results never depend on the thread count. */
+#define AF_KN(name) AF_CAT(AF_FN(name), _gen)
+#define AF_KATTR
+#include "batchnorm_kern_impl.h"
+#undef AF_KN
+#undef AF_KATTR
+#if AF_BN_HAVE_AVX2
+#define AF_KN(name) AF_CAT(AF_FN(name), _avx2)
+#define AF_KATTR __attribute__((target("avx2,fma")))
+#include "batchnorm_kern_impl.h"
+#undef AF_KN
+#undef AF_KATTR
+#define BN_DISPATCH(name, args) \
+    do { if (wide) AF_CAT(AF_FN(name), _avx2) args; else AF_CAT(AF_FN(name), _gen) args; } while (0)
+#else
+#define BN_DISPATCH(name, args) AF_CAT(AF_FN(name), _gen) args
+#endif
+
+af_status AF_FN(af_bn_forward_train)(size_t m, size_t n, const T *x, const T *gamma, const T *beta,
+                                     double eps, double momentum, int unbiased_running_var,
+                                     T *running_mean, T *running_var, T *mean, T *invstd, T *y)
+{
+    if (!bn_params_ok(eps, momentum)) return AF_EINVAL;
+    if (bn_check_sizes(m, n)) return AF_ESHAPE;
+    if (n == 0) return AF_OK;
+    if (m == 0) return AF_ESHAPE; /* an empty batch has no statistics */
+    if (!x || !mean || !invstd || !y) return AF_EINVAL;
+    if ((running_mean == NULL) != (running_var == NULL)) return AF_EINVAL;
+    size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
+    int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
+    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
+    (void)nt;
+    (void)wide;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t j0 = b * AF_BN_COLS;
+        size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
+        BN_DISPATCH(bn_train_block, (m, n, j0, w, x, gamma, beta, eps, momentum, unbiased_running_var,
+                                     running_mean, running_var, mean, invstd, y));
+    }
+    return AF_OK;
+}
+
+af_status AF_FN(af_bn_forward_infer)(size_t m, size_t n, const T *x, const T *gamma, const T *beta,
+                                     const T *running_mean, const T *running_var, double eps, T *y)
+{
+    if (!bn_params_ok(eps, 0.0)) return AF_EINVAL;
+    if (bn_check_sizes(m, n)) return AF_ESHAPE;
+    if (m == 0 || n == 0) return AF_OK;
+    if (!x || !running_mean || !running_var || !y) return AF_EINVAL;
+    size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
+    int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
+    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
+    (void)nt;
+    (void)wide;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t j0 = b * AF_BN_COLS;
+        size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
+        BN_DISPATCH(bn_infer_block, (m, n, j0, w, x, gamma, beta, running_mean, running_var, eps, y));
+    }
+    return AF_OK;
+}
+
+af_status AF_FN(af_bn_backward)(size_t m, size_t n, const T *x, const T *dy, const T *gamma,
+                                const T *mean, const T *invstd, T *dx, T *dgamma, T *dbeta)
+{
+    if (bn_check_sizes(m, n)) return AF_ESHAPE;
+    if (n == 0) return AF_OK;
+    if (m == 0) return AF_ESHAPE;
+    if (!x || !dy || !mean || !invstd || !dx) return AF_EINVAL;
+    size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
+    int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
+    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
+    (void)nt;
+    (void)wide;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < nb; b++) {
+        size_t j0 = b * AF_BN_COLS;
+        size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
+        BN_DISPATCH(bn_back_block, (m, n, j0, w, x, dy, gamma, mean, invstd, dx, dgamma, dbeta));
+    }
+    return AF_OK;
+}
+
+#undef BN_DISPATCH
+#include "dtype_end.h"
