@@ -731,3 +731,20 @@ def test_deep_sigmoid_network_stalls_with_sgd_and_trains_with_batchnorm_or_adam(
     assert loss < 0.1 and acc > 0.95
     loss, acc = run("glorot_uniform", False, optimizers.Adam(0.003), 30)
     assert loss < 0.1 and acc > 0.95
+
+
+def test_progress_slices_give_the_same_training(capsys):
+    # verbose=1 runs each epoch as several C calls (for the bar); results are identical
+    rng = np.random.default_rng(16)
+    X, labels = make_blobs(rng, 500, k=3)
+    out = []
+    for verbose in (0, 1):
+        model = blob_model(seed=5)
+        hist = model.fit(X, labels, epochs=2, batch_size=8, verbose=verbose)
+        out.append((hist.history, model.get_weights()))
+    # epoch losses are sums of per-slice sums (double): equal up to the order of additions
+    for k in out[0][0]:
+        assert out[0][0][k] == pytest.approx(out[1][0][k], rel=1e-12)
+    for a, b in zip(out[0][1], out[1][1]):
+        np.testing.assert_array_equal(a, b)
+    assert "500/500" in capsys.readouterr().out
