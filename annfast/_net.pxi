@@ -374,6 +374,7 @@ cdef class FitGuard:
 
     def __exit__(self, *exc):
         self.interrupted = self.guard.exit() or self.interrupted
+        af_clear_stop()  # also when no handler was installed (fit outside the main thread)
         return False
 
     def poll(self):
