@@ -748,3 +748,19 @@ def test_progress_slices_give_the_same_training(capsys):
     for a, b in zip(out[0][1], out[1][1]):
         np.testing.assert_array_equal(a, b)
     assert "500/500" in capsys.readouterr().out
+
+
+def test_c_engine_rejects_inconsistent_descriptions():
+    # the C entry points check the description themselves (af_net_check), not only Python
+    p = np.zeros(10, dtype=np.float64)
+    g, s = np.zeros_like(p), np.zeros(0)
+    ok = {"kind": "dense", "n_in": 2, "n_out": 3, "act": "relu", "use_bias": True, "w_off": 0, "b_off": 6}
+    af._core.NetEngine([ok], 2, "mse", p, g, s)
+    bad = [dict(ok, w_off=5), dict(ok, b_off=8), dict(ok, n_in=3), dict(ok, act="elu", act_param=-1.0),
+           dict(ok, l2=-1.0), dict(ok, kind="dropout", rate=1.0, n_out=2),
+           dict(ok, kind="batchnorm", n_out=2, w_off=0, b_off=2, eps=0.0, momentum=0.9)]
+    for spec in bad:
+        with pytest.raises(ValueError, match="network description"):
+            af._core.NetEngine([spec], 2, "mse", p, g, s)
+    with pytest.raises(TypeError):
+        af._core.NetEngine([ok], 2, "mse", p, g.astype(np.float32), s)
