@@ -764,3 +764,23 @@ def test_c_engine_rejects_inconsistent_descriptions():
             af._core.NetEngine([spec], 2, "mse", p, g, s)
     with pytest.raises(TypeError):
         af._core.NetEngine([ok], 2, "mse", p, g.astype(np.float32), s)
+
+
+def test_early_stopping_and_checkpoint_with_a_real_model(tmp_path):
+    rng = np.random.default_rng(17)
+    X, labels = make_blobs(rng, 200, k=3)
+    model = blob_model(seed=8)
+    snapshots = []
+    record = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(model.get_weights()))
+    # min_delta larger than any realistic improvement: nothing "improves" after epoch 0
+    stop = callbacks.EarlyStopping(monitor="loss", patience=2, min_delta=10.0, restore_best_weights=True)
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_loss", save_best_only=True)
+    hist = model.fit(X, labels, epochs=20, batch_size=16, validation_split=0.2,
+                     callbacks=[record, ckpt, stop], verbose=0)
+    assert len(hist.history["loss"]) == 3 and model.stop_training
+    for a, b in zip(model.get_weights(), snapshots[0]):  # restored to epoch 0's weights
+        np.testing.assert_array_equal(a, b)
+    best = int(np.argmin(hist.history["val_loss"]))
+    saved = af.load_model(tmp_path / "best.npz")
+    for a, b in zip(saved.get_weights(), snapshots[best]):
+        np.testing.assert_array_equal(a, b)
