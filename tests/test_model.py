@@ -784,3 +784,37 @@ def test_early_stopping_and_checkpoint_with_a_real_model(tmp_path):
     saved = af.load_model(tmp_path / "best.npz")
     for a, b in zip(saved.get_weights(), snapshots[best]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_predict_from_threads_is_safe():
+    import threading
+    rng = np.random.default_rng(18)
+    X = rng.normal(size=(2000, 5))
+    model = blob_model(seed=9)
+    expect = model.predict(X)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                results.append(model.predict(X))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 20
+    for r in results:
+        np.testing.assert_array_equal(r, expect)
+
+
+def test_reconfigured_optimizer_gets_fresh_state():
+    rng = np.random.default_rng(19)
+    X, labels = make_blobs(rng, 64, k=3)
+    model = blob_model()
+    model.fit(X, labels, epochs=1, verbose=0)
+    model.optimizer.momentum = 0.9  # needs one state slot now
+    model.fit(X, labels, epochs=1, verbose=0)
+    assert model.optimizer_state()["state"].size == model.count_params()
