@@ -49,11 +49,13 @@ cdef extern from "net.h" nogil:
     af_status af_net_workspace_size(const af_net *net, size_t max_batch, size_t *n_elems)
     af_status af_net_train_epoch_f32(const af_net *net, float *ws, size_t ws_len, size_t n,
                                      const float *x, const float *y, size_t batch, int shuffle,
-                                     uint64_t shuffle_key, const af_optim *opt, float *opt_state,
+                                     uint64_t shuffle_key, size_t first_batch, size_t max_batches,
+                                     const af_optim *opt, float *opt_state,
                                      uint64_t *step, uint64_t *perm, af_epoch_stats *out)
     af_status af_net_train_epoch_f64(const af_net *net, double *ws, size_t ws_len, size_t n,
                                      const double *x, const double *y, size_t batch, int shuffle,
-                                     uint64_t shuffle_key, const af_optim *opt, double *opt_state,
+                                     uint64_t shuffle_key, size_t first_batch, size_t max_batches,
+                                     const af_optim *opt, double *opt_state,
                                      uint64_t *step, uint64_t *perm, af_epoch_stats *out)
     af_status af_net_predict_f32(const af_net *net, float *ws, size_t ws_len, size_t chunk,
                                  size_t n, const float *x, float *out)
@@ -107,6 +109,7 @@ cdef class NetEngine:
     cdef readonly object params, grads, stats, dtype
     cdef dict _ws
     cdef list _ws_order
+    cdef object _lock
 
     def __cinit__(self):
         self.layers = NULL
@@ -162,6 +165,9 @@ cdef class NetEngine:
         check_status(af_net_check(&self.net), "network description")
         self._ws = {}
         self._ws_order = []
+        # One C call at a time per network: calls share the workspace and the gradient buffer,
+        # and run with the GIL released (threads calling predict concurrently would race).
+        self._lock = _threading.Lock()
 
     cdef int _bind(self) except -1:
         """Point the C description at the current data of the shared buffers."""
@@ -216,8 +222,9 @@ cdef class NetEngine:
                                  % (x.shape[0], af_net_y_cols(&self.net), y.shape))
 
     def train_epoch(self, x, y, Py_ssize_t batch, bint shuffle, uint64_t shuffle_key, dict opt_cfg,
-                    opt_state, uint64_t step, perm):
-        """One epoch in C with the GIL released. Returns (stats dict, new step, interrupted)."""
+                    opt_state, uint64_t step, perm, size_t first_batch=0, max_batches=None):
+        """One epoch (or batches first_batch.. of it, at most max_batches) in C with the GIL
+        released. Returns (stats dict, new step, interrupted)."""
         cdef af_optim o
         fill_optim(&o, opt_cfg)
         self._check_xy(x, y)
@@ -234,15 +241,19 @@ cdef class NetEngine:
         self._bind()
         cdef af_epoch_stats st
         cdef uint64_t t = step
+        cdef size_t mb = <size_t>-1 if max_batches is None else <size_t>max_batches
         cdef af_status s
         st.loss_sum = st.correct = st.sse = 0
         st.n_seen = st.n_batches = 0
-        if x.shape[0] == 0:
-            s = AF_OK
-        elif self.dtype == _np.float32:
-            s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, &o, opt_state, &t, perm, &st)
-        else:
-            s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, &o, opt_state, &t, perm, &st)
+        with self._lock:
+            if x.shape[0] == 0:
+                s = AF_OK
+            elif self.dtype == _np.float32:
+                s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o,
+                                  opt_state, &t, perm, &st)
+            else:
+                s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o,
+                                   opt_state, &t, perm, &st)
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
         return ({"loss_sum": st.loss_sum, "correct": st.correct, "sse": st.sse,
@@ -258,10 +269,11 @@ cdef class NetEngine:
         ws = self.workspace(chunk)
         self._bind()
         cdef af_status s
-        if self.dtype == _np.float32:
-            s = _predict[float](&self.net, ws, chunk, x, out)
-        else:
-            s = _predict[double](&self.net, ws, chunk, x, out)
+        with self._lock:
+            if self.dtype == _np.float32:
+                s = _predict[float](&self.net, ws, chunk, x, out)
+            else:
+                s = _predict[double](&self.net, ws, chunk, x, out)
         check_status(s, "predict")
         return out
 
@@ -274,10 +286,11 @@ cdef class NetEngine:
         self._bind()
         cdef double loss = 0, correct = 0, sse = 0
         cdef af_status s
-        if self.dtype == _np.float32:
-            s = _evaluate[float](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
-        else:
-            s = _evaluate[double](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
+        with self._lock:
+            if self.dtype == _np.float32:
+                s = _evaluate[float](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
+            else:
+                s = _evaluate[double](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
         check_status(s, "evaluate")
         return loss, correct, sse
 
@@ -292,27 +305,28 @@ cdef class NetEngine:
         self._bind()
         cdef double loss = 0
         cdef af_status s
-        if self.dtype == _np.float32:
-            s = _gradients[float](&self.net, ws, chunk, x, y, training, step, &loss)
-        else:
-            s = _gradients[double](&self.net, ws, chunk, x, y, training, step, &loss)
+        with self._lock:
+            if self.dtype == _np.float32:
+                s = _gradients[float](&self.net, ws, chunk, x, y, training, step, &loss)
+            else:
+                s = _gradients[double](&self.net, ws, chunk, x, y, training, step, &loss)
         check_status(s, "gradients")
         return loss
 
 
 cdef af_status _epoch(af_net *net, floating[::1] ws, const floating[:, ::1] x,
                       const floating[:, ::1] y, size_t batch, int shuffle, uint64_t shuffle_key,
-                      af_optim *o, floating[::1] state, uint64_t *t, uint64_t[::1] perm,
-                      af_epoch_stats *st) except *:
+                      size_t first_batch, size_t max_batches, af_optim *o, floating[::1] state,
+                      uint64_t *t, uint64_t[::1] perm, af_epoch_stats *st) except *:
     cdef floating *sp = &state[0] if state.shape[0] else NULL
     cdef af_status s
     with nogil:
         if floating is float:
             s = af_net_train_epoch_f32(net, &ws[0], ws.shape[0], x.shape[0], &x[0, 0], &y[0, 0], batch,
-                                       shuffle, shuffle_key, o, sp, t, &perm[0], st)
+                                       shuffle, shuffle_key, first_batch, max_batches, o, sp, t, &perm[0], st)
         else:
             s = af_net_train_epoch_f64(net, &ws[0], ws.shape[0], x.shape[0], &x[0, 0], &y[0, 0], batch,
-                                       shuffle, shuffle_key, o, sp, t, &perm[0], st)
+                                       shuffle, shuffle_key, first_batch, max_batches, o, sp, t, &perm[0], st)
     return s
 
 
@@ -370,6 +384,7 @@ cdef class FitGuard:
 
     def __exit__(self, *exc):
         self.interrupted = self.guard.exit() or self.interrupted
+        af_clear_stop()  # also when no handler was installed (fit outside the main thread)
         return False
 
     def poll(self):

@@ -79,6 +79,7 @@ static af_status AF_FN(clip)(const af_net *net, T *g)
 
 af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, size_t n, const T *x,
                                     const T *y, size_t batch, int shuffle, uint64_t shuffle_key,
+                                    size_t first_batch, size_t max_batches,
                                     const af_optim *opt, T *opt_state, uint64_t *step,
                                     uint64_t *perm, af_epoch_stats *out)
 {
@@ -98,21 +99,21 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
     size_t n_in = net->n_in, ycols = af_net_y_cols(net);
     int fused = af_net_fused_output(net);
     T *xb = ws + c.plan.xb, *yb = ws + c.plan.yb, *d0 = ws + c.plan.d0;
-    if (shuffle) af_shuffle_order(net->seed, shuffle_key, n, perm);
+    size_t start0;
+    if (af_mul_size(first_batch, batch, &start0)) return AF_ESHAPE;
+    if (shuffle && first_batch == 0) af_shuffle_order(net->seed, shuffle_key, n, perm);
     /* Plain SGD (no momentum, weight decay, clipping or penalties) is fused into the backward
      * GEMMs: the same update p - lr g, without writing g out or a separate pass over p. */
     int plain_sgd = opt->kind == AF_OPT_SGD && opt->momentum == 0 && opt->weight_decay == 0 &&
                     opt->lr > 0 && net->clipnorm == 0 && net->clipvalue == 0 && !AF_FN(has_penalty)(net);
 
-    for (size_t start = 0; start < n; start += batch) {
+    for (size_t start = start0, nb = 0; start < n && nb < max_batches; start += batch, nb++) {
         if (af_stop_requested()) return AF_EINTR;
         size_t B = n - start < batch ? n - start : batch;
         const T *xs = x + start * n_in, *ys = y + start * ycols;
         if (shuffle) {
-            /* gather the batch rows in the epoch's order */
-            int nt = B * n_in >= AF_PAR_MIN ? af_get_num_threads() : 1;
-            (void)nt;
-            #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+            /* gather the batch rows in the epoch's order (one thread: a copy of B rows is
+             * memory-bound and small next to the GEMMs; no extra parallel region per step) */
             for (size_t i = 0; i < B; i++) {
                 memcpy(xb + i * n_in, x + perm[start + i] * n_in, n_in * sizeof(T));
                 memcpy(yb + i * ycols, y + perm[start + i] * ycols, ycols * sizeof(T));
