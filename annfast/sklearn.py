@@ -44,7 +44,6 @@ Differences (documented, deliberate)
 * Extra activations: 'leaky_relu', 'elu', 'selu' (and the engine's names 'linear', 'sigmoid').
 """
 import numbers
-import sys
 import warnings
 
 import numpy as np
@@ -215,10 +214,6 @@ class _BaseMLP(BaseEstimator):
         """Create the Sequential (hidden layers + output layer) and initialise it like sklearn."""
         annfast, _, _ = _engine()
         sizes = [n_features] + p["hidden"] + [n_outputs]
-        layers = [annfast.Dense(h, activation=p["activation"]) for h in p["hidden"]]
-        layers.append(annfast.Dense(n_outputs, activation=self._out_engine_activation))
-        model = annfast.Sequential(layers, input_dim=n_features,
-                                   dtype=np.dtype(dtype).name, seed=0)
         # scikit-learn's Glorot-uniform draw order: per layer, weights then biases.
         factor = 2.0 if p["activation"] == "sigmoid" else 6.0
         weights = []
@@ -226,10 +221,11 @@ class _BaseMLP(BaseEstimator):
             bound = np.sqrt(factor / (fan_in + fan_out))
             weights.append(rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
             weights.append(rs.uniform(-bound, bound, fan_out).astype(dtype))
-        model.set_weights(weights)
-        self._model = model
+        # the engine's RNG (mini-batch shuffling) is seeded from random_state after the weights
         self._arch = {"hidden": list(p["hidden"]), "activation": p["activation"],
-                      "n_features": n_features, "n_outputs": n_outputs, "dtype": np.dtype(dtype).name}
+                      "n_features": n_features, "n_outputs": n_outputs, "dtype": np.dtype(dtype).name,
+                      "seed": int(rs.randint(0, 2 ** 31 - 1))}
+        self._rebuild_from_arch(weights)
         self._sync_attributes()
 
     def _rebuild_from_arch(self, weights):
@@ -237,7 +233,8 @@ class _BaseMLP(BaseEstimator):
         a = self._arch
         layers = [annfast.Dense(h, activation=a["activation"]) for h in a["hidden"]]
         layers.append(annfast.Dense(a["n_outputs"], activation=self._out_engine_activation))
-        self._model = annfast.Sequential(layers, input_dim=a["n_features"], dtype=a["dtype"], seed=0)
+        self._model = annfast.Sequential(layers, input_dim=a["n_features"], dtype=a["dtype"],
+                                         seed=a["seed"])
         self._model.set_weights(weights)
 
     def _sync_attributes(self):
@@ -260,11 +257,14 @@ class _BaseMLP(BaseEstimator):
         else:
             opt = optimizers.SGD(learning_rate=self._lr, momentum=p["momentum"],
                                  nesterov=p["nesterov"] and p["momentum"] > 0)
-        l2 = p["alpha"] / (2.0 * batch) * self._penalty_scale
-        for layer in self._model.layers:
-            layer.set_l2(l2)
+        self._set_penalty(p["alpha"] / (2.0 * batch) * self._penalty_scale)
         self._model.compile(loss=self._loss, optimizer=opt)
         self._compiled_batch = batch
+
+    def _set_penalty(self, l2):
+        """L2 coefficient of every Dense kernel (the engine adds l2 * sum W^2 per batch)."""
+        for layer in self._model.layers:
+            layer.l2 = float(l2)
 
     def _lr_scale(self, p):
         return 1.0
@@ -693,5 +693,3 @@ def _check_class_count(classes):
 
 if not HAVE_SKLEARN:  # the stand-in BaseEstimator has no tags machinery
     del _BaseMLP.__sklearn_tags__, MLPClassifier.__sklearn_tags__, MLPRegressor.__sklearn_tags__
-
-_ = sys  # keep the import for doctest environments that patch stdout
