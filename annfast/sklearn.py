@@ -108,8 +108,8 @@ class _LearningRate:
 def _engine():
     """The annfast engine pieces (imported late so this module imports on its own)."""
     import annfast
-    from annfast import callbacks, optimizers
-    return annfast, optimizers, callbacks
+    from annfast import optimizers
+    return annfast, optimizers
 
 
 class _BaseMLP(BaseEstimator):
@@ -212,7 +212,7 @@ class _BaseMLP(BaseEstimator):
     # ---------------------------------------------------------------- model
     def _build(self, p, n_features, n_outputs, dtype, rs):
         """Create the Sequential (hidden layers + output layer) and initialise it like sklearn."""
-        annfast, _, _ = _engine()
+        annfast, _ = _engine()
         sizes = [n_features] + p["hidden"] + [n_outputs]
         # scikit-learn's Glorot-uniform draw order: per layer, weights then biases.
         factor = 2.0 if p["activation"] == "sigmoid" else 6.0
@@ -221,18 +221,21 @@ class _BaseMLP(BaseEstimator):
             bound = np.sqrt(factor / (fan_in + fan_out))
             weights.append(rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype))
             weights.append(rs.uniform(-bound, bound, fan_out).astype(dtype))
-        # the engine's RNG (mini-batch shuffling) is seeded from random_state after the weights
+        # the engine's own RNG is unused: batches are formed from scikit-learn's permutations
         self._arch = {"hidden": list(p["hidden"]), "activation": p["activation"],
                       "n_features": n_features, "n_outputs": n_outputs, "dtype": np.dtype(dtype).name,
-                      "seed": int(rs.randint(0, 2 ** 31 - 1))}
+                      "seed": 0}
         self._rebuild_from_arch(weights)
         self._sync_attributes()
 
     def _rebuild_from_arch(self, weights):
-        annfast, _, _ = _engine()
+        annfast, _ = _engine()
         a = self._arch
-        layers = [annfast.Dense(h, activation=a["activation"]) for h in a["hidden"]]
-        layers.append(annfast.Dense(a["n_outputs"], activation=self._out_engine_activation))
+        # weights are set right after, so skip the engine's own random initialisation
+        layers = [annfast.Dense(h, activation=a["activation"], kernel_initializer="zeros")
+                  for h in a["hidden"]]
+        layers.append(annfast.Dense(a["n_outputs"], activation=self._out_engine_activation,
+                                    kernel_initializer="zeros"))
         self._model = annfast.Sequential(layers, input_dim=a["n_features"], dtype=a["dtype"],
                                          seed=a["seed"])
         self._model.set_weights(weights)
@@ -248,7 +251,7 @@ class _BaseMLP(BaseEstimator):
 
     def _compile(self, p, batch):
         """(Re)create the optimiser; the penalty is alpha / (2 * batch) * ||W||^2 per batch."""
-        _, optimizers, _ = _engine()
+        _, optimizers = _engine()
         lr = p["learning_rate_init"] * self._lr_scale(p)
         self._lr = _LearningRate(lr)
         if p["solver"] == "adam":
@@ -271,7 +274,20 @@ class _BaseMLP(BaseEstimator):
 
     # ---------------------------------------------------------------- training
     def _fit(self, X, y, incremental=False, classes=None):
+        """Validate everything, then train; a call rejected before training leaves the
+        estimator (and its model) exactly as it was."""
+        saved = dict(self.__dict__)
+        try:
+            return self._fit_checked(X, y, incremental, classes)
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _fit_checked(self, X, y, incremental, classes):
         p = self._validated_params()
+        if incremental and p["early_stopping"]:
+            raise ValueError("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "_model") or (not p["warm_start"] and not incremental)
         X, y = validate_data(self, X, y, reset=first_pass, multi_output=True,
                              dtype=(np.float64, np.float32), **self._y_validation)
@@ -291,6 +307,10 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to "
                           "be clipped", UserWarning, stacklevel=3)
         batch = max(1, min(batch, n))
+        early = p["early_stopping"] and not incremental
+        if early and int(np.ceil(p["validation_fraction"] * n)) < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
 
         with _threads(p["n_threads"]):
             rs = check_random_state(self.random_state)
@@ -315,7 +335,6 @@ class _BaseMLP(BaseEstimator):
                     self._model.set_optimizer_state(state)
                 else:
                     self._compile(p, batch)
-            early = p["early_stopping"] and not incremental
             X_val = Y_val = None
             if early:
                 stratify = y if (self._is_classifier and Y.shape[1] >= 1 and y.ndim == 1) else None
@@ -335,71 +354,80 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs):
-        """One engine fit call for all epochs; a callback applies scikit-learn's stopping rule."""
-        _, _, callbacks = _engine()
-        est = self
+        """The epoch loop. Each epoch is one engine call (all mini-batches in C, GIL released);
+        Python only draws scikit-learn's permutation from random_state (so the batch order, and
+        with it the whole trajectory, is scikit-learn's) and applies its stopping rule."""
         early = X_val is not None
-        state = {"stopped": False, "best": None}
         halve = 0.5 if self._is_regressor else 1.0  # report sklearn's squared-loss scale
-
-        class _Stopper(callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                loss = float(logs["loss"]) * halve
-                est.loss_curve_.append(loss)
-                est.n_iter_ += 1
-                est.t_ += X.shape[0]
+        scale = self._lr_scale(p)
+        n = X.shape[0]
+        sample_idx = np.arange(n)
+        best = None
+        stopped = False
+        self.n_iter_ = 0
+        for _ in range(epochs):
+            if p["shuffle"]:
+                perm = np.arange(n)
+                rs.shuffle(perm)  # what sklearn.utils.shuffle draws
+                sample_idx = sample_idx[perm]
+                Xe, Ye = X[sample_idx], Y[sample_idx]
+            else:
+                Xe, Ye = X, Y
+            hist = self._model.fit(Xe, Ye, epochs=1, batch_size=batch, shuffle=False, verbose=0)
+            if getattr(self._model, "interrupted", False):
+                warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+                stopped = True
+                break
+            loss = float(hist.history["loss"][-1]) * halve
+            self.loss_curve_.append(loss)
+            self.n_iter_ += 1
+            self.t_ += n
+            if p["verbose"]:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            if early:
+                score = self._val_score(X_val, Y_val)
+                self.validation_scores_.append(score)
                 if p["verbose"]:
-                    print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
-                if p["solver"] == "sgd" and p["learning_rate"] == "invscaling":
-                    est._lr.value = (p["learning_rate_init"] * est._lr_scale(p)
-                                     / (est.t_ + 1) ** p["power_t"])
-                if incremental:
-                    return
-                if early:
-                    score = est._val_score(X_val, Y_val)
-                    est.validation_scores_.append(score)
-                    if p["verbose"]:
-                        print(f"Validation score: {score:f}")
-                    if score < est.best_validation_score_ + p["tol"]:
-                        est._no_improvement_count += 1
-                    else:
-                        est._no_improvement_count = 0
-                    if score > est.best_validation_score_:
-                        est.best_validation_score_ = score
-                        state["best"] = self.model.get_weights()
+                    print(f"Validation score: {score:f}")
+                if score < self.best_validation_score_ + p["tol"]:
+                    self._no_improvement_count += 1
                 else:
-                    if loss > est.best_loss_ - p["tol"]:
-                        est._no_improvement_count += 1
-                    else:
-                        est._no_improvement_count = 0
-                    if loss < est.best_loss_:
-                        est.best_loss_ = loss
-                if est._no_improvement_count > p["n_iter_no_change"]:
-                    what = "Validation score" if early else "Training loss"
-                    msg = (f"{what} did not improve more than tol={p['tol']:f} for "
-                           f"{p['n_iter_no_change']} consecutive epochs.")
-                    if p["solver"] == "sgd" and p["learning_rate"] == "adaptive":
-                        if est._lr.value <= 1e-6 * est._lr_scale(p):
-                            if p["verbose"]:
-                                print(msg + " Learning rate too small. Stopping.")
-                            state["stopped"] = True
-                            self.model.stop_training = True
-                        else:
-                            est._lr.value /= 5.0
-                            est._no_improvement_count = 0
-                            if p["verbose"]:
-                                print(msg + f" Setting learning rate to {est._lr.value / est._lr_scale(p):f}")
-                    else:
-                        if p["verbose"]:
-                            print(msg + " Stopping.")
-                        state["stopped"] = True
-                        self.model.stop_training = True
-
-        self._model.fit(X, Y, epochs=epochs, batch_size=batch, shuffle=p["shuffle"],
-                        callbacks=[_Stopper()], verbose=0)
-        if early and state["best"] is not None:
-            self._model.set_weights(state["best"])
-        if not incremental and not state["stopped"]:
+                    self._no_improvement_count = 0
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best = self._model.get_weights()
+            else:
+                if loss > self.best_loss_ - p["tol"]:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if loss < self.best_loss_:
+                    self.best_loss_ = loss
+            if p["solver"] == "sgd" and p["learning_rate"] == "invscaling":
+                self._lr.value = p["learning_rate_init"] * scale / (self.t_ + 1) ** p["power_t"]
+            if self._no_improvement_count > p["n_iter_no_change"]:
+                what = "Validation score" if early else "Training loss"
+                msg = (f"{what} did not improve more than tol={p['tol']:f} for "
+                       f"{p['n_iter_no_change']} consecutive epochs.")
+                if p["solver"] == "sgd" and p["learning_rate"] == "adaptive" \
+                        and self._lr.value > 1e-6 * scale:
+                    self._lr.value /= 5.0
+                    self._no_improvement_count = 0
+                    if p["verbose"]:
+                        print(msg + f" Setting learning rate to {self._lr.value / scale:f}")
+                else:
+                    if p["verbose"]:
+                        print(msg + (" Learning rate too small. Stopping."
+                                     if p["learning_rate"] == "adaptive" and p["solver"] == "sgd"
+                                     else " Stopping."))
+                    stopped = True
+                    break
+        if early and best is not None:
+            self._model.set_weights(best)
+        if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+        if not incremental and not stopped:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and "
                           f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
 
