@@ -33,11 +33,15 @@ def _load_features(args, meta, n_features):
     from .datafile import load_table
     if args.target is not None:
         return load_table(args.data, target=args.target, delimiter=args.delimiter)
-    table = load_table(args.data, target=None, delimiter=args.delimiter)
     tname = meta.get("target_name")
-    if table.X.shape[1] == n_features + 1 and tname is not None and tname in table.feature_names:
-        return load_table(args.data, target=tname, delimiter=args.delimiter)
-    return table
+    if tname is not None:  # the training target column still in the file: drop it, score on it
+        try:
+            table = load_table(args.data, target=tname, delimiter=args.delimiter)
+            if table.X.shape[1] == n_features:
+                return table
+        except ValueError:
+            pass
+    return load_table(args.data, target=None, delimiter=args.delimiter)
 
 
 def run(args):

@@ -199,7 +199,7 @@ def _load_csv(path, target, delimiter):
         except ValueError:
             bad = next(k for k, v in enumerate(cells[:, c]) if not _is_number(v))
             raise ValueError(f"{path}: column {names[c]!r} is not numeric (row {bad + 1}: "
-                             f"{cells[bad, c]!r})") from None
+                             f"{str(cells[bad, c])!r})") from None
     X = _finite(X, path)
     if j is None:
         return Table(X, None, [names[i] for i in keep], None)
