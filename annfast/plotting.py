@@ -78,9 +78,19 @@ def plot_history(history, path=None, ax=None, metrics=None, title=None, logy=Fal
         fig = ax.figure
     loss_like = {k: v for k, v in curves.items() if "loss" in k or "error" in k}
     other = {k: v for k, v in curves.items() if k not in loss_like}
+    # one colour per quantity (train solid / validation dashed share it)
+    bases = list(dict.fromkeys(k[4:] if k.startswith("val_") else k for k in curves))
+    colour = {k: f"C{bases.index(k[4:] if k.startswith('val_') else k) % 10}" for k in curves}
+
+    def draw(axis, name, v, marker=None):
+        axis.plot(np.arange(1, v.size + 1), v, label=name, color=colour[name], marker=marker,
+                  linestyle="--" if name.startswith("val_") else "-", markersize=3)
+
     for name, v in loss_like.items():
-        ax.plot(np.arange(1, v.size + 1), v, label=name, linestyle="--" if name.startswith("val") else "-")
+        draw(ax, name, v)
     ax.set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if loss_like:
         ax.set_ylabel("loss")
         if logy:
@@ -89,14 +99,14 @@ def plot_history(history, path=None, ax=None, metrics=None, title=None, logy=Fal
     if other:
         ax2 = ax.twinx() if loss_like else ax
         for name, v in other.items():
-            ax2.plot(np.arange(1, v.size + 1), v, label=name, linestyle=":", marker=".")
+            draw(ax2, name, v, marker=".")
         ax2.set_ylabel("metric")
         if ax2 is not ax:
             h2, l2 = ax2.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
         else:
             handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, loc="best")
+    ax.legend(handles, labels, loc="center right", fontsize="small", framealpha=0.85)
     ax.set_title(title or "training history")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
@@ -113,7 +123,7 @@ def plot_benchmark(rows, path, title="annfast vs peers (same run)"):
     if not rows:
         raise ValueError("no benchmark ratios to plot")
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(9.0, 0.45 * len(rows) + 1.6))
     labels = [r[0] for r in rows]
     values = [r[1] for r in rows]
     y = np.arange(len(rows))
@@ -123,7 +133,9 @@ def plot_benchmark(rows, path, title="annfast vs peers (same run)"):
     ax.invert_yaxis()
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
-    ax.set_xlabel("speed-up of annfast (peer time / annfast time, log scale)")
+    lo, hi = min(values + [1.0]), max(values + [1.0])
+    ax.set_xlim(lo / 2.0, hi * 4.0)  # room for the value labels
+    ax.set_xlabel("speed-up: peer time / annfast time (log scale; > 1 = annfast faster)")
     for yi, v in zip(y, values):
         ax.text(v, yi, f" {v:.2f}x", va="center")
     ax.set_title(title)
