@@ -45,6 +45,8 @@ except (OSError, IndexError):
 
 compile_args = ["-O3", "-std=gnu11", "-fno-strict-aliasing", "-Wall", "-Wno-unused-function",
                 "-Wno-unknown-pragmas"]
+# sqrt/div loops (optimisers, batch norm) vectorise only without errno semantics; nothing reads errno.
+compile_args.append("-fno-math-errno")
 link_args = []
 if use_openmp:
     compile_args.append("-fopenmp")

@@ -8,3 +8,7 @@ Python exceptions. Numerics belong in csrc/.
 include "_decl.pxi"
 include "_config.pxi"
 include "_tutorial.pxi"
+include "_optim.pxi"
+include "_net.pxi"
+include "_funcs.pxi"
+include "_norm.pxi"

@@ -1,0 +1,114 @@
+"""Activation functions on arrays, computed by the engine's C kernels (csrc/act.c).
+
+Each function takes an array-like (any shape; softmax works over the last axis) and returns a new
+float array (float32 input stays float32, anything else becomes float64):
+
+>>> import numpy as np
+>>> from annfast import activations
+>>> activations.relu(np.array([-1.0, 2.0]))
+array([0., 2.])
+>>> activations.derivative("sigmoid", np.array([0.0]))
+array([0.25])
+
+Names (also accepted by ``Dense(activation=...)``): linear, sigmoid, tanh, relu, leaky_relu
+(alpha, default 0.01 -- Keras 3 / PyTorch's 0.01 rather than tf.keras' 0.3), elu (alpha=1.0),
+selu, softmax.
+"""
+import numpy as np
+
+from . import _core
+from ._validate import as_array, check_float
+
+NAMES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softmax")
+# Default parameter of the parameterised activations.
+DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
+
+
+def check_name(name, param=None, argname="activation"):
+    """Validate an activation name (None means linear) and its parameter; returns (name, param)."""
+    if name is None:
+        name = "linear"
+    if not isinstance(name, str):
+        raise TypeError(f"{argname} must be a str (one of {', '.join(NAMES)}) or None, "
+                        f"got {type(name).__name__} {name!r}")
+    key = name.lower()
+    if key not in NAMES:
+        raise ValueError(f"{argname} must be one of {', '.join(NAMES)}; got {name!r}")
+    if param is None:
+        param = DEFAULT_ALPHA.get(key, 0.0)
+    param = check_float(param, "alpha", minimum=0.0)
+    return key, param
+
+
+def _prepare(x):
+    arr = np.asarray(x)
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    shape = arr.shape
+    arr = as_array(arr, "x", dtype).reshape(shape)
+    flat = arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, shape[-1])
+    return np.ascontiguousarray(flat), shape
+
+
+def apply(name, x, alpha=None):
+    """f(x) for the activation `name` (softmax over the last axis)."""
+    key, param = check_name(name, alpha)
+    flat, shape = _prepare(x)
+    if key == "softmax" and len(shape) < 2:
+        flat = flat.reshape(1, -1)
+    return _core.act_forward(key, param, flat).reshape(shape)
+
+
+def derivative(name, x, dy=None, alpha=None):
+    """dy * f'(x) (dy defaults to ones: the elementwise derivative f'(x)); for softmax, the
+    Jacobian-vector product y * (dy - sum(dy * y)) over the last axis."""
+    key, param = check_name(name, alpha)
+    flat, shape = _prepare(x)
+    y = _core.act_forward(key, param, flat)
+    if dy is None:
+        g = np.ones_like(flat)
+    else:
+        g = as_array(dy, "dy", flat.dtype)
+        if g.shape != shape:
+            raise ValueError(f"dy must have the shape of x {shape}, got {g.shape}")
+        g = np.ascontiguousarray(g.reshape(flat.shape))
+    return _core.act_backward(key, param, flat, y, g).reshape(shape)
+
+
+def linear(x):
+    """Identity: f(x) = x."""
+    return apply("linear", x)
+
+
+def sigmoid(x):
+    """f(x) = 1 / (1 + exp(-x))."""
+    return apply("sigmoid", x)
+
+
+def tanh(x):
+    """f(x) = tanh(x)."""
+    return apply("tanh", x)
+
+
+def relu(x):
+    """f(x) = max(x, 0)."""
+    return apply("relu", x)
+
+
+def leaky_relu(x, alpha=0.01):
+    """f(x) = x for x > 0, alpha x otherwise."""
+    return apply("leaky_relu", x, alpha)
+
+
+def elu(x, alpha=1.0):
+    """f(x) = x for x > 0, alpha (exp(x) - 1) otherwise."""
+    return apply("elu", x, alpha)
+
+
+def selu(x):
+    """f(x) = scale * (x for x > 0, alpha (exp(x) - 1) otherwise), alpha ~ 1.6733, scale ~ 1.0507."""
+    return apply("selu", x)
+
+
+def softmax(x):
+    """f(x)_j = exp(x_j) / sum_k exp(x_k) over the last axis (computed as exp(x_j - max x))."""
+    return apply("softmax", x)

@@ -1,0 +1,288 @@
+"""Weight initialisers: ``f(shape, rng, dtype) -> ndarray``.
+
+``get(name_or_callable)`` returns an initialiser; ``default_for(activation)`` picks one by
+activation (He for the ReLU family, LeCun normal for SELU, Glorot uniform otherwise).
+
+Fans follow the Dense kernel layout (n_in, units): ``fan_in = shape[0]``, ``fan_out = shape[1]``
+(a 1-D shape uses its length for both; extra trailing axes multiply both by their product).
+
+=================  ===============================================  =========================
+name (aliases)     distribution                                     scale
+=================  ===============================================  =========================
+zeros, ones        constant
+random_normal      N(mean, stddev^2)                                mean=0, stddev=0.05
+random_uniform     U(minval, maxval)                                -0.05, 0.05
+glorot_normal      N(0, s^2)            (xavier_normal)             s = sqrt(2 / (in + out))
+glorot_uniform     U(-l, l)             (xavier_uniform)            l = sqrt(6 / (in + out))
+he_normal          N(0, s^2)            (kaiming_normal)            s = sqrt(2 / in)
+he_uniform         U(-l, l)             (kaiming_uniform)           l = sqrt(6 / in)
+lecun_normal       N(0, s^2)                                        s = sqrt(1 / in)
+lecun_uniform      U(-l, l)                                         l = sqrt(3 / in)
+=================  ===============================================  =========================
+
+Normal initialisers are plain (untruncated) normals with exactly the standard deviation above,
+as torch.nn.init does (Keras truncates at two standard deviations and rescales). Values are drawn
+in float64 from the given ``numpy.random.Generator`` and then cast, so one seed gives the same
+weights (up to rounding) in float32 and float64.
+
+>>> import numpy as np
+>>> from annfast import initializers
+>>> w = initializers.get("he_normal")((784, 256), np.random.default_rng(0), np.float32)
+>>> w.shape, w.dtype
+((784, 256), dtype('float32'))
+>>> initializers.default_for("selu").name
+'lecun_normal'
+"""
+import math
+import numbers
+
+import numpy as np
+
+from ._validate import check_float
+
+__all__ = ["Initializer", "Zeros", "Ones", "RandomNormal", "RandomUniform", "GlorotNormal",
+           "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform", "get",
+           "default_for", "compute_fans", "serialize"]
+
+
+def compute_fans(shape):
+    """(fan_in, fan_out) of a weight shape; see the module docstring.
+
+    >>> compute_fans((784, 256))
+    (784, 256)
+    """
+    shape = _check_shape(shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[0] * receptive, shape[1] * receptive
+
+
+def _check_shape(shape):
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of ints, got {type(shape).__name__}") from None
+    for s in shape:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
+            raise ValueError(f"shape must contain non-negative ints, got {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def _check_args(shape, rng, dtype):
+    shape = _check_shape(shape)
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        rng = np.random.default_rng(rng)
+    elif not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (or an int seed / None), "
+                        f"got {type(rng).__name__}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return shape, rng, dtype
+
+
+class Initializer:
+    """Base class: ``init(shape, rng, dtype)`` returns a new array. Subclasses implement
+    ``_sample(shape, rng)`` (float64) and list their parameters in ``_params``.
+
+    >>> float(Zeros()((2, 3), np.random.default_rng(0), np.float64).sum())
+    0.0
+    """
+
+    name = None
+    _params = ()
+
+    def __call__(self, shape, rng=None, dtype=np.float64):
+        shape, rng, dtype = _check_args(shape, rng, dtype)
+        return np.ascontiguousarray(self._sample(shape, rng), dtype=dtype)
+
+    def _sample(self, shape, rng):
+        raise NotImplementedError
+
+    def get_config(self):
+        """JSON-able dict: {"class_name": name, **parameters}."""
+        cfg = {"class_name": self.name}
+        cfg.update({p: getattr(self, p) for p in self._params})
+        return cfg
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{p}={getattr(self, p)!r}' for p in self._params)})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self), tuple(self.get_config().items())))
+
+
+class Zeros(Initializer):
+    """All zeros."""
+    name = "zeros"
+
+    def _sample(self, shape, rng):
+        return np.zeros(shape)
+
+
+class Ones(Initializer):
+    """All ones."""
+    name = "ones"
+
+    def _sample(self, shape, rng):
+        return np.ones(shape)
+
+
+class RandomNormal(Initializer):
+    """N(mean, stddev^2) (Keras defaults mean=0, stddev=0.05).
+
+    >>> RandomNormal(stddev=1.0)((3,), np.random.default_rng(1)).shape
+    (3,)
+    """
+    name = "random_normal"
+    _params = ("mean", "stddev")
+
+    def __init__(self, mean=0.0, stddev=0.05):
+        self.mean = check_float(mean, "mean")
+        self.stddev = check_float(stddev, "stddev", minimum=0.0)
+
+    def _sample(self, shape, rng):
+        return rng.normal(self.mean, self.stddev, size=shape)
+
+
+class RandomUniform(Initializer):
+    """U(minval, maxval) (Keras defaults -0.05, 0.05).
+
+    >>> float(RandomUniform(0, 1)((1000,), np.random.default_rng(1)).max()) < 1
+    True
+    """
+    name = "random_uniform"
+    _params = ("minval", "maxval")
+
+    def __init__(self, minval=-0.05, maxval=0.05):
+        self.minval = check_float(minval, "minval")
+        self.maxval = check_float(maxval, "maxval")
+        if self.maxval < self.minval:
+            raise ValueError(f"maxval must be >= minval, got minval={self.minval}, maxval={self.maxval}")
+
+    def _sample(self, shape, rng):
+        return rng.uniform(self.minval, self.maxval, size=shape)
+
+
+class _Scaled(Initializer):
+    """Variance scaling: variance = scale / fan, fan = fan_in or (fan_in + fan_out) / 2."""
+    scale = 1.0
+    mode = "fan_in"
+    distribution = "normal"
+
+    def std(self, shape):
+        """The standard deviation of the drawn values for this shape."""
+        fan_in, fan_out = compute_fans(shape)
+        fan = fan_in if self.mode == "fan_in" else (fan_in + fan_out) / 2.0
+        return math.sqrt(self.scale / max(fan, 1))
+
+    def limit(self, shape):
+        """Bound of the uniform variant: sqrt(3) std."""
+        return math.sqrt(3.0) * self.std(shape)
+
+    def _sample(self, shape, rng):
+        if self.distribution == "normal":
+            return rng.normal(0.0, self.std(shape), size=shape)
+        lim = self.limit(shape)
+        return rng.uniform(-lim, lim, size=shape)
+
+
+class GlorotNormal(_Scaled):
+    """Xavier/Glorot normal: std sqrt(2 / (fan_in + fan_out))."""
+    name, mode, distribution = "glorot_normal", "fan_avg", "normal"
+
+
+class GlorotUniform(_Scaled):
+    """Xavier/Glorot uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out))."""
+    name, mode, distribution = "glorot_uniform", "fan_avg", "uniform"
+
+
+class HeNormal(_Scaled):
+    """He/Kaiming normal (for ReLU): std sqrt(2 / fan_in)."""
+    name, scale, distribution = "he_normal", 2.0, "normal"
+
+
+class HeUniform(_Scaled):
+    """He/Kaiming uniform: U(-l, l), l = sqrt(6 / fan_in)."""
+    name, scale, distribution = "he_uniform", 2.0, "uniform"
+
+
+class LecunNormal(_Scaled):
+    """LeCun normal (for SELU): std sqrt(1 / fan_in)."""
+    name, distribution = "lecun_normal", "normal"
+
+
+class LecunUniform(_Scaled):
+    """LeCun uniform: U(-l, l), l = sqrt(3 / fan_in)."""
+    name, distribution = "lecun_uniform", "uniform"
+
+
+_CLASSES = {c.name: c for c in (Zeros, Ones, RandomNormal, RandomUniform, GlorotNormal,
+                                GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform)}
+_ALIASES = {"xavier_normal": "glorot_normal", "xavier_uniform": "glorot_uniform",
+            "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform", "normal": "random_normal",
+            "uniform": "random_uniform", "zero": "zeros", "one": "ones"}
+
+
+def get(identifier):
+    """An initialiser from a name (aliases: xavier_*, kaiming_*), a ``get_config()`` dict, an
+    Initializer (returned as is) or any callable ``f(shape, rng, dtype)`` (returned as is).
+
+    >>> get("xavier_uniform")
+    GlorotUniform()
+    """
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        key = _ALIASES.get(key, key)
+        if key not in _CLASSES:
+            raise ValueError(f"unknown initializer {identifier!r}; expected one of "
+                             f"{sorted(set(_CLASSES) | set(_ALIASES))}")
+        return _CLASSES[key]()
+    if isinstance(identifier, dict):
+        cfg = dict(identifier)
+        name = cfg.pop("class_name", None)
+        key = _ALIASES.get(str(name).lower(), str(name).lower())
+        if key not in _CLASSES:
+            raise ValueError(f"initializer config class_name must be one of {sorted(_CLASSES)}, got {name!r}")
+        try:
+            return _CLASSES[key](**cfg)
+        except TypeError as exc:
+            raise ValueError(f"bad config for initializer {name!r}: {exc}") from None
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"initializer must be a name, a config dict or a callable f(shape, rng, dtype), "
+                    f"got {type(identifier).__name__}")
+
+
+def serialize(init):
+    """JSON-able form of an initialiser: its config dict; None for a plain callable (which
+    cannot be saved)."""
+    if isinstance(init, Initializer):
+        return init.get_config()
+    return None
+
+
+_RELU_FAMILY = {"relu", "leaky_relu", "elu"}
+
+
+def default_for(activation):
+    """Sensible kernel initialiser for an activation: He normal for relu/leaky_relu/elu,
+    LeCun normal for selu, Glorot uniform otherwise (None, linear, sigmoid, tanh, softmax).
+
+    >>> default_for("relu").name, default_for(None).name
+    ('he_normal', 'glorot_uniform')
+    """
+    name = activation.lower() if isinstance(activation, str) else None
+    if name in _RELU_FAMILY:
+        return HeNormal()
+    if name == "selu":
+        return LecunNormal()
+    return GlorotUniform()

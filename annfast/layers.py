@@ -1,0 +1,304 @@
+"""Layers for annfast.Sequential: Dense, BatchNormalization, Dropout.
+
+A layer holds its configuration; once its model is built, its parameters are NumPy views into
+the model's one flat parameter buffer (what the C engine and the optimiser update in place), so
+``layer.weights`` always shows the current values and assigning to it (after validation) copies
+into the model.
+
+>>> import annfast as af
+>>> model = af.Sequential([af.Dense(4, activation="relu"), af.Dense(1)], input_dim=3, seed=0)
+>>> model.layers[0].weights.shape, model.layers[0].bias.shape
+((3, 4), (4,))
+"""
+import numbers
+
+import numpy as np
+
+from . import activations as _acts
+from ._validate import as_array, check_float, check_int
+
+
+def _check_penalty(value, name):
+    return 0.0 if value is None else check_float(value, name, minimum=0.0)
+
+
+def _regularizer(kernel_regularizer, l1, l2):
+    """(l1, l2) from kernel_regularizer (None, {"l1": a, "l2": b}, ("l1"|"l2", value)) or l1=/l2=."""
+    l1 = _check_penalty(l1, "l1")
+    l2 = _check_penalty(l2, "l2")
+    if kernel_regularizer is None:
+        return l1, l2
+    if l1 or l2:
+        raise ValueError("give kernel_regularizer or l1=/l2=, not both")
+    if isinstance(kernel_regularizer, dict):
+        unknown = set(kernel_regularizer) - {"l1", "l2"}
+        if unknown:
+            raise ValueError(f"kernel_regularizer keys must be 'l1' and/or 'l2', got {sorted(unknown)}")
+        return (_check_penalty(kernel_regularizer.get("l1"), "kernel_regularizer['l1']"),
+                _check_penalty(kernel_regularizer.get("l2"), "kernel_regularizer['l2']"))
+    if (isinstance(kernel_regularizer, tuple) and len(kernel_regularizer) == 2
+            and kernel_regularizer[0] in ("l1", "l2")):
+        v = _check_penalty(kernel_regularizer[1], "kernel_regularizer value")
+        return (v, 0.0) if kernel_regularizer[0] == "l1" else (0.0, v)
+    raise TypeError("kernel_regularizer must be None, a dict {'l1': a, 'l2': b} or ('l1'|'l2', value), "
+                    f"got {type(kernel_regularizer).__name__} {kernel_regularizer!r}")
+
+
+class Layer:
+    """Base class: configuration, the model it belongs to and its views into the model buffers."""
+
+    kind = None
+
+    def __init__(self):
+        self._model = None
+        self.n_in = None
+        self._views = {}
+
+    @property
+    def built(self):
+        return self._model is not None
+
+    @property
+    def n_out(self):
+        return self.n_in
+
+    def _attach(self, model, n_in):
+        if self._model is not None and self._model is not model:
+            raise ValueError(f"{type(self).__name__} layer already belongs to another model; "
+                             "create a new layer object")
+        self.n_in = n_in
+
+    def _param_shapes(self):
+        """[(name, shape)] of the trainable parameters, in buffer order."""
+        return []
+
+    def _stat_shapes(self):
+        return []
+
+    def _spec(self, offsets, stat_offsets):
+        raise NotImplementedError
+
+    def _view(self, name):
+        if self._model is None:
+            return None
+        return self._views[name]
+
+    def _set(self, name, value):
+        if self._model is None:
+            raise ValueError(f"{type(self).__name__}.{name} cannot be set before the model is built "
+                             "(give Sequential an input_dim or call build/fit first)")
+        view = self._views[name]
+        arr = as_array(value, name, view.dtype)
+        if arr.shape != view.shape:
+            raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
+        view[...] = arr
+
+    @property
+    def trainable_weights(self):
+        """Views of the trainable parameters in the order gradients() returns them."""
+        return [self._views[n] for n, _ in self._param_shapes()] if self._model is not None else []
+
+    @property
+    def non_trainable_weights(self):
+        return [self._views[n] for n, _ in self._stat_shapes()] if self._model is not None else []
+
+    def get_config(self):
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        if not isinstance(config, dict):
+            raise TypeError(f"layer config must be a dict, got {type(config).__name__}")
+        cfg = dict(config)
+        name = cfg.pop("class_name", cls.__name__)
+        target = LAYER_CLASSES.get(name)
+        if target is None or (cls is not Layer and target is not cls):
+            raise ValueError(f"layer class_name must be one of {sorted(LAYER_CLASSES)}, got {name!r}")
+        try:
+            return target(**cfg)
+        except TypeError as exc:
+            raise ValueError(f"bad config for {name}: {exc}") from None
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class_name")
+        return f"{type(self).__name__}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer: y = activation(x @ W + b), W of shape (n_in, units).
+
+    Parameters
+    ----------
+    units : int >= 1
+    activation : None/'linear', 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'selu', 'softmax'
+    alpha : slope of leaky_relu (default 0.01) / scale of elu (default 1.0); must be >= 0
+    use_bias : bool
+    kernel_initializer : name, config dict, annfast.initializers object or callable
+        f(shape, rng, dtype); default by activation
+        (annfast.initializers.default_for: He for the relu family, LeCun normal for selu,
+        else Glorot uniform). Biases start at zero.
+    kernel_regularizer : None, {'l1': a, 'l2': b} or ('l1'|'l2', value); or l1=, l2= directly.
+        Adds l1 * sum|W| + l2 * sum W^2 to the loss.
+
+    >>> import annfast as af
+    >>> layer = af.Dense(8, activation="leaky_relu", alpha=0.1, l2=1e-4)
+    """
+
+    kind = "dense"
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
+                 kernel_regularizer=None, l1=None, l2=None, alpha=None):
+        super().__init__()
+        self.units = check_int(units, "units", minimum=1)
+        self.activation, self.alpha = _acts.check_name(activation, alpha)
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise TypeError(f"use_bias must be a bool, got {type(use_bias).__name__}")
+        self.use_bias = bool(use_bias)
+        if kernel_initializer is not None:
+            from . import initializers
+            # name, config dict, Initializer or callable; errors (unknown name) raised now
+            kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_initializer = kernel_initializer
+        self.l1, self.l2 = _regularizer(kernel_regularizer, l1, l2)
+
+    @property
+    def n_out(self):
+        return self.units
+
+    def _param_shapes(self):
+        shapes = [("weights", (self.n_in, self.units))]
+        if self.use_bias:
+            shapes.append(("bias", (self.units,)))
+        return shapes
+
+    def _init_params(self, rng, dtype):
+        from . import initializers
+        init = initializers.get(self.kernel_initializer if self.kernel_initializer is not None
+                                else initializers.default_for(self.activation))
+        w = np.asarray(init((self.n_in, self.units), rng, dtype))
+        if w.shape != (self.n_in, self.units) or not np.all(np.isfinite(w)):
+            raise ValueError(f"kernel_initializer returned shape {w.shape} (expected "
+                             f"{(self.n_in, self.units)}) or non-finite values")
+        self._views["weights"][...] = w
+        if self.use_bias:
+            self._views["bias"][...] = 0
+
+    def _spec(self, offsets, stat_offsets):
+        return {"kind": "dense", "n_in": self.n_in, "n_out": self.units, "act": self.activation,
+                "act_param": self.alpha, "use_bias": self.use_bias, "w_off": offsets["weights"],
+                "b_off": offsets.get("bias", 0), "l1": self.l1, "l2": self.l2}
+
+    @property
+    def weights(self):
+        """Kernel W, shape (n_in, units): a view into the model's parameters (None before build)."""
+        return self._view("weights")
+
+    @weights.setter
+    def weights(self, value):
+        self._set("weights", value)
+
+    @property
+    def bias(self):
+        """Bias b, shape (units,) (None without use_bias or before build)."""
+        return self._view("bias") if self.use_bias else None
+
+    @bias.setter
+    def bias(self, value):
+        if not self.use_bias:
+            raise ValueError("this Dense layer has use_bias=False")
+        self._set("bias", value)
+
+    def get_config(self):
+        from . import initializers
+        # a plain callable cannot be serialised (None); the weights are saved anyway
+        init = None if self.kernel_initializer is None else initializers.serialize(self.kernel_initializer)
+        return {"class_name": "Dense", "units": self.units, "activation": self.activation,
+                "alpha": self.alpha, "use_bias": self.use_bias, "kernel_initializer": init,
+                "l1": self.l1, "l2": self.l2}
+
+
+class BatchNormalization(Layer):
+    """Batch normalisation over the features: y = gamma * (x - mean) / sqrt(var + epsilon) + beta.
+
+    Training uses the batch mean and (biased) variance and updates the running statistics as
+    running = momentum * running + (1 - momentum) * batch (Keras convention; PyTorch's momentum
+    is 1 - this); inference uses the running statistics. gamma starts at 1, beta at 0, the
+    running mean at 0 and the running variance at 1.
+
+    >>> import annfast as af
+    >>> model = af.Sequential([af.Dense(16), af.BatchNormalization(), af.Dense(1)], input_dim=4)
+    """
+
+    kind = "batchnorm"
+
+    def __init__(self, momentum=0.99, epsilon=1e-3):
+        super().__init__()
+        self.momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0)
+        self.epsilon = check_float(epsilon, "epsilon", minimum=0.0, strict_min=True)
+
+    def _param_shapes(self):
+        return [("gamma", (self.n_in,)), ("beta", (self.n_in,))]
+
+    def _stat_shapes(self):
+        return [("moving_mean", (self.n_in,)), ("moving_variance", (self.n_in,))]
+
+    def _init_params(self, rng, dtype):
+        self._views["gamma"][...] = 1
+        self._views["beta"][...] = 0
+        self._views["moving_mean"][...] = 0
+        self._views["moving_variance"][...] = 1
+
+    def _spec(self, offsets, stat_offsets):
+        return {"kind": "batchnorm", "n_in": self.n_in, "n_out": self.n_in, "w_off": offsets["gamma"],
+                "b_off": offsets["beta"], "s_off": stat_offsets["moving_mean"],
+                "momentum": self.momentum, "eps": self.epsilon}
+
+    gamma = property(lambda self: self._view("gamma"), lambda self, v: self._set("gamma", v),
+                     doc="Scale, shape (n,): a view into the model's parameters.")
+    beta = property(lambda self: self._view("beta"), lambda self, v: self._set("beta", v),
+                    doc="Shift, shape (n,): a view into the model's parameters.")
+    moving_mean = property(lambda self: self._view("moving_mean"),
+                           lambda self, v: self._set("moving_mean", v), doc="Running mean.")
+    moving_variance = property(lambda self: self._view("moving_variance"),
+                               lambda self, v: self._set("moving_variance", v), doc="Running variance.")
+
+    def _set(self, name, value):
+        if name == "moving_variance":
+            arr = as_array(value, name)
+            if arr.size and arr.min() < 0:
+                raise ValueError(f"moving_variance must be >= 0, got min {arr.min()}")
+        super()._set(name, value)
+
+    def get_config(self):
+        return {"class_name": "BatchNormalization", "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training each input is zeroed with probability `rate` and the others
+    are scaled by 1 / (1 - rate); at inference the layer is the identity. Masks come from a
+    counter-based generator keyed by the model seed, the step and the element index, so they are
+    reproducible and independent of the thread count.
+
+    >>> import annfast as af
+    >>> layer = af.Dropout(0.5)
+    """
+
+    kind = "dropout"
+
+    def __init__(self, rate):
+        super().__init__()
+        if isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate >= 1:
+            raise ValueError(f"rate must be in [0, 1), got {rate}")
+        self.rate = check_float(rate, "rate", minimum=0.0)
+
+    def _init_params(self, rng, dtype):
+        pass
+
+    def _spec(self, offsets, stat_offsets):
+        return {"kind": "dropout", "n_in": self.n_in, "n_out": self.n_in, "rate": self.rate}
+
+    def get_config(self):
+        return {"class_name": "Dropout", "rate": self.rate}
+
+
+LAYER_CLASSES = {"Dense": Dense, "BatchNormalization": BatchNormalization, "Dropout": Dropout}

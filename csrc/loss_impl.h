@@ -1,0 +1,194 @@
+/* loss_impl.h: per-sample losses, their gradients and metric sums for one dtype (see loss.c). */
+#include "dtype_begin.h"
+
+/* Index of the largest entry of a row (first one on ties). */
+static inline size_t AF_FN(row_argmax)(size_t n, const T *p)
+{
+    size_t best = 0;
+    for (size_t j = 1; j < n; j++)
+        if (p[j] > p[best]) best = j;
+    return best;
+}
+
+/* One row of the loss: returns the per-sample loss, writes g = scale * dloss/dp (if g), and the
+ * metric contributions. y is the target row (for SCCE y[0] is the class index, validated). */
+static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T *p, const T *y,
+                                size_t label, T scale, T *g, double *acc, double *sse)
+{
+    const T eps = (T)AF_LOSS_EPS, inv_n = (T)1 / (T)n;
+    T l = 0, e2 = 0;
+    size_t j;
+    switch (loss) {
+    case AF_LOSS_MSE:
+        /* L = mean_j (p_j - y_j)^2;  dL/dp_j = 2 (p_j - y_j) / n */
+        for (j = 0; j < n; j++) {
+            T d = p[j] - y[j];
+            l += d * d;
+            if (g) g[j] = scale * (T)2 * d * inv_n;
+        }
+        e2 = l;
+        l *= inv_n;
+        break;
+    case AF_LOSS_MAE:
+        /* L = mean_j |p_j - y_j|;  dL/dp_j = sign(p_j - y_j) / n  (0 at equality) */
+        for (j = 0; j < n; j++) {
+            T d = p[j] - y[j];
+            l += FABS(d);
+            e2 += d * d;
+            if (g) g[j] = scale * (T)((d > 0) - (d < 0)) * inv_n;
+        }
+        l *= inv_n;
+        break;
+    case AF_LOSS_HINGE:
+        /* L = mean_j max(0, 1 - y_j p_j);  dL/dp_j = -y_j / n where 1 - y_j p_j > 0 */
+        for (j = 0; j < n; j++) {
+            T margin = (T)1 - y[j] * p[j], d = p[j] - y[j];
+            l += margin > 0 ? margin : (T)0;
+            e2 += d * d;
+            if (g) g[j] = margin > 0 ? -scale * y[j] * inv_n : (T)0;
+        }
+        l *= inv_n;
+        break;
+    case AF_LOSS_BCE:
+        if (from_logits) {
+            /* z = logit, q = sigmoid(z): L = mean_j max(z,0) - z y + log1p(e^-|z|);
+             * dL/dz_j = (q_j - y_j) / n. e^-|z| <= 1, so nothing overflows. */
+            for (j = 0; j < n; j++) {
+                T z = p[j], ez = EXP(-FABS(z));
+                T q = z >= 0 ? (T)1 / ((T)1 + ez) : ez / ((T)1 + ez);
+                l += (z > 0 ? z : (T)0) - z * y[j] + LOG1P(ez);
+                e2 += (q - y[j]) * (q - y[j]);
+                if (g) g[j] = scale * (q - y[j]) * inv_n;
+            }
+        } else {
+            /* q clamped to [eps, 1-eps]: L = -mean_j y log q + (1-y) log(1-q);
+             * dL/dq_j = (q - y) / (q (1 - q)) / n */
+            for (j = 0; j < n; j++) {
+                T q = p[j] < eps ? eps : (p[j] > (T)1 - eps ? (T)1 - eps : p[j]);
+                l -= y[j] * LOG(q) + ((T)1 - y[j]) * LOG((T)1 - q);
+                e2 += (p[j] - y[j]) * (p[j] - y[j]);
+                if (g) g[j] = scale * (q - y[j]) / (q * ((T)1 - q)) * inv_n;
+            }
+        }
+        l *= inv_n;
+        break;
+    case AF_LOSS_CCE:
+    case AF_LOSS_SCCE:
+        if (from_logits) {
+            /* L = logsumexp(z) - sum_j y_j z_j with logsumexp(z) = max z + log sum_j e^(z_j - max z);
+             * dL/dz_j = softmax(z)_j sum_k y_k - y_j  (= softmax(z)_j - y_j for one-hot y). */
+            T mx = p[0], s = 0, ysum = 0, yz = 0;
+            for (j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
+            for (j = 0; j < n; j++) s += EXP(p[j] - mx);
+            T lse = mx + LOG(s), inv_s = (T)1 / s;
+            if (loss == AF_LOSS_SCCE) { ysum = 1; yz = p[label]; }
+            else for (j = 0; j < n; j++) { ysum += y[j]; yz += y[j] * p[j]; }
+            l = ysum * lse - yz;
+            for (j = 0; j < n; j++) {
+                T q = EXP(p[j] - mx) * inv_s;
+                T t = loss == AF_LOSS_SCCE ? (T)(j == label) : y[j];
+                e2 += (q - t) * (q - t);
+                if (g) g[j] = scale * (q * ysum - t);
+            }
+        } else {
+            /* L = -sum_j y_j log max(q_j, eps);  dL/dq_j = -y_j / max(q_j, eps) */
+            for (j = 0; j < n; j++) {
+                T t = loss == AF_LOSS_SCCE ? (T)(j == label) : y[j];
+                T q = p[j] < eps ? eps : p[j];
+                if (t != 0) l -= t * LOG(q);
+                e2 += (p[j] - t) * (p[j] - t);
+                if (g) g[j] = -scale * t / q;
+            }
+        }
+        break;
+    default: break;
+    }
+    {
+        double a = 0;
+        if (loss == AF_LOSS_CCE) a = AF_FN(row_argmax)(n, p) == AF_FN(row_argmax)(n, y);
+        else if (loss == AF_LOSS_SCCE) a = AF_FN(row_argmax)(n, p) == label;
+        else if (n > 1 && (loss == AF_LOSS_MSE || loss == AF_LOSS_MAE))
+            a = AF_FN(row_argmax)(n, p) == AF_FN(row_argmax)(n, y);
+        else {
+            /* Binary: predicted class p > threshold (0 for logits and hinge, else 0.5) against
+             * the target's class (y > 0.5, or y > 0 for hinge), averaged over outputs. */
+            T thr = (from_logits || loss == AF_LOSS_HINGE) ? (T)0 : (T)0.5;
+            T ythr = loss == AF_LOSS_HINGE ? (T)0 : (T)0.5;
+            size_t c = 0;
+            for (j = 0; j < n; j++) c += (p[j] > thr) == (y[j] > ythr);
+            a = (double)c / (double)n;
+        }
+        *acc = a;
+    }
+    *sse = (double)e2;
+    return l;
+}
+
+static af_status AF_FN(loss_check)(af_loss loss, int from_logits, size_t m, size_t n,
+                                   const T *p, size_t ldp, const T *y, size_t ldy, size_t ldg,
+                                   int has_grad)
+{
+    if ((unsigned)loss >= AF_LOSS_COUNT) return AF_EINVAL;
+    if (m == 0) return AF_OK;
+    if (n == 0 || !p || !y) return AF_EINVAL;
+    size_t ycols = loss == AF_LOSS_SCCE ? 1 : n, t;
+    if (ldp < n || ldy < ycols || (has_grad && ldg < n)) return AF_ESHAPE;
+    if (af_mul_size(m, ldp, &t) || af_mul_size(m, ldy, &t) || (has_grad && af_mul_size(m, ldg, &t)))
+        return AF_ESHAPE;
+    if (from_logits && loss != AF_LOSS_BCE && loss != AF_LOSS_CCE && loss != AF_LOSS_SCCE)
+        return AF_EINVAL;
+    if (loss == AF_LOSS_SCCE)
+        for (size_t i = 0; i < m; i++) {
+            T c = y[i * ldy];
+            if (!(c >= 0 && c < (T)n) || c != (T)(size_t)c) return AF_EINVAL;
+        }
+    return AF_OK;
+}
+
+/* Engine entry (internal.h): per-row loss, accuracy and squared error into row arrays (each may
+ * be NULL) and the scaled gradient; rows are independent, so this runs in parallel and the
+ * caller sums the row arrays in row order (bitwise identical for any thread count). */
+af_status AF_FN(af_loss_rows)(af_loss loss, int from_logits, size_t m, size_t n, const T *p,
+                              size_t ldp, const T *y, size_t ldy, T scale, T *grad, size_t ldg,
+                              T *row_loss, T *row_acc, T *row_sse)
+{
+    af_status s = AF_FN(loss_check)(loss, from_logits, m, n, p, ldp, y, ldy, ldg, grad != NULL);
+    if (s != AF_OK || m == 0) return s;
+    int nt = (m * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t i = 0; i < m; i++) {
+        size_t label = loss == AF_LOSS_SCCE ? (size_t)y[i * ldy] : 0;
+        double a = 0, e = 0;
+        T l = AF_FN(loss_row)(loss, from_logits, n, p + i * ldp, y + i * ldy, label, scale,
+                              grad ? grad + i * ldg : NULL, &a, &e);
+        if (row_loss) row_loss[i] = l;
+        if (row_acc) row_acc[i] = (T)a;
+        if (row_sse) row_sse[i] = (T)e;
+    }
+    return AF_OK;
+}
+
+af_status AF_FN(af_loss_eval)(af_loss loss, int from_logits, size_t m, size_t n, const T *p,
+                              size_t ldp, const T *y, size_t ldy, T scale, T *row_loss, T *grad,
+                              size_t ldg, double *correct, double *sse)
+{
+    af_status s = AF_FN(loss_check)(loss, from_logits, m, n, p, ldp, y, ldy, ldg, grad != NULL);
+    if (s != AF_OK || m == 0) return s;
+    /* Sequential in row order: the metric sums are then independent of the thread count. */
+    double csum = 0, esum = 0;
+    for (size_t i = 0; i < m; i++) {
+        size_t label = loss == AF_LOSS_SCCE ? (size_t)y[i * ldy] : 0;
+        double a = 0, e = 0;
+        T l = AF_FN(loss_row)(loss, from_logits, n, p + i * ldp, y + i * ldy, label, scale,
+                              grad ? grad + i * ldg : NULL, &a, &e);
+        if (row_loss) row_loss[i] = l;
+        csum += a;
+        esum += e;
+    }
+    if (correct) *correct += csum;
+    if (sse) *sse += esum;
+    return AF_OK;
+}
+
+#include "dtype_end.h"

@@ -1,0 +1,282 @@
+/* optim_impl.h: optimiser steps, value clipping and the global L2 norm for one dtype (included
+ * twice by optim.c; see dtype.h). Each kernel works on one block of elements with restrict
+ * pointers and straight-line loops so the compiler vectorises it; the driver splits the vector
+ * into AF_OPT_BLOCK-element blocks across OpenMP threads. */
+#include "dtype_begin.h"
+
+/* Per-step constants, converted once to T (hyperparameters arrive as double). */
+typedef struct {
+    T lr, wd, decay;        /* coupled L2 (g += wd p) and decoupled factor (p *= decay) */
+    T mom;                  /* SGD / RMSprop momentum */
+    T rho, one_m_rho;       /* RMSprop alpha, Adadelta rho */
+    T one_m_b1, b2, one_m_b2;
+    T eps;
+    T step_size, bc2_sqrt;  /* Adam: lr / (1 - b1^t), sqrt(1 - b2^t) */
+    T init_acc;             /* Adagrad G_0 */
+    int nesterov, first, slots;
+    af_opt_kind kind;
+} AF_FN(opt_consts);
+
+/* SGD without momentum:  g' = g + wd p;  p = decay p - lr g' */
+static void AF_FN(k_sgd)(size_t n, T *restrict p, const T *restrict g, const AF_FN(opt_consts) *c)
+{
+    const T lr = c->lr, wd = c->wd, decay = c->decay;
+    for (size_t i = 0; i < n; i++) {
+        T gi = g[i] + wd * p[i];
+        p[i] = p[i] * decay - lr * gi;
+    }
+}
+
+/* SGD with momentum (dampening 0):  v = mom v + g';  p = decay p - lr (nesterov ? g' + mom v : v)
+ * (torch keeps v = g' at the first step; with v zero-initialised mom*0 + g' is the same value). */
+static void AF_FN(k_sgd_mom)(size_t n, T *restrict p, const T *restrict g, T *restrict v,
+                             const AF_FN(opt_consts) *c)
+{
+    const T lr = c->lr, wd = c->wd, decay = c->decay, mom = c->mom;
+    if (c->nesterov) {
+        for (size_t i = 0; i < n; i++) {
+            T gi = g[i] + wd * p[i];
+            T vi = mom * v[i] + gi;
+            v[i] = vi;
+            p[i] = p[i] * decay - lr * (gi + mom * vi);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            T gi = g[i] + wd * p[i];
+            T vi = mom * v[i] + gi;
+            v[i] = vi;
+            p[i] = p[i] * decay - lr * vi;
+        }
+    }
+}
+
+/* Adagrad:  G += g'^2;  p = decay p - lr g' / (sqrt(G) + eps)   (G = initial_accumulator at t=1) */
+static void AF_FN(k_adagrad)(size_t n, T *restrict p, const T *restrict g, T *restrict G,
+                             const AF_FN(opt_consts) *c)
+{
+    const T lr = c->lr, wd = c->wd, decay = c->decay, eps = c->eps;
+    if (c->first)
+        for (size_t i = 0; i < n; i++) G[i] = c->init_acc;
+    for (size_t i = 0; i < n; i++) {
+        T gi = g[i] + wd * p[i];
+        T Gi = G[i] + gi * gi;
+        G[i] = Gi;
+        p[i] = p[i] * decay - (lr * gi) / (SQRT(Gi) + eps);
+    }
+}
+
+/* RMSprop:  E = rho E + (1-rho) g'^2;  a = sqrt(E) + eps;
+ *           no momentum: p = decay p - lr g'/a;   momentum: b = mom b + g'/a, p = decay p - lr b */
+static void AF_FN(k_rmsprop)(size_t n, T *restrict p, const T *restrict g, T *restrict E,
+                             T *restrict b, const AF_FN(opt_consts) *c)
+{
+    const T lr = c->lr, wd = c->wd, decay = c->decay, eps = c->eps;
+    const T rho = c->rho, omr = c->one_m_rho, mom = c->mom;
+    if (b) {
+        for (size_t i = 0; i < n; i++) {
+            T gi = g[i] + wd * p[i];
+            T Ei = E[i] * rho + omr * gi * gi;
+            E[i] = Ei;
+            T bi = b[i] * mom + gi / (SQRT(Ei) + eps);
+            b[i] = bi;
+            p[i] = p[i] * decay - lr * bi;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            T gi = g[i] + wd * p[i];
+            T Ei = E[i] * rho + omr * gi * gi;
+            E[i] = Ei;
+            p[i] = p[i] * decay - (lr * gi) / (SQRT(Ei) + eps);
+        }
+    }
+}
+
+/* Adadelta:  E = rho E + (1-rho) g'^2;  d = sqrt(D + eps) / sqrt(E + eps) * g';
+ *            D = rho D + (1-rho) d^2;  p = decay p - lr d */
+static void AF_FN(k_adadelta)(size_t n, T *restrict p, const T *restrict g, T *restrict E,
+                              T *restrict D, const AF_FN(opt_consts) *c)
+{
+    const T lr = c->lr, wd = c->wd, decay = c->decay, eps = c->eps;
+    const T rho = c->rho, omr = c->one_m_rho;
+    for (size_t i = 0; i < n; i++) {
+        T gi = g[i] + wd * p[i];
+        T Ei = E[i] * rho + omr * gi * gi;
+        E[i] = Ei;
+        T d = SQRT(D[i] + eps) / SQRT(Ei + eps) * gi;
+        D[i] = D[i] * rho + omr * d * d;
+        p[i] = p[i] * decay - lr * d;
+    }
+}
+
+/* Adam:  m = m + (1-b1)(g' - m)  [= b1 m + (1-b1) g'];  v = b2 v + (1-b2) g'^2;
+ *        p = decay p - (lr / (1-b1^t)) m / (sqrt(v) / sqrt(1-b2^t) + eps)
+ * which is p -= lr mhat / (sqrt(vhat) + eps) written as torch.optim.Adam evaluates it. */
+static void AF_FN(k_adam)(size_t n, T *restrict p, const T *restrict g, T *restrict m,
+                          T *restrict v, const AF_FN(opt_consts) *c)
+{
+    const T wd = c->wd, decay = c->decay, eps = c->eps;
+    const T omb1 = c->one_m_b1, b2 = c->b2, omb2 = c->one_m_b2;
+    const T ss = c->step_size, bc2s = c->bc2_sqrt;
+    for (size_t i = 0; i < n; i++) {
+        T gi = g[i] + wd * p[i];
+        T mi = m[i] + omb1 * (gi - m[i]);
+        T vi = v[i] * b2 + omb2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - (ss * mi) / (SQRT(vi) / bc2s + eps);
+    }
+}
+
+/* One block [lo, lo+len) of the step. */
+static void AF_FN(opt_block)(const AF_FN(opt_consts) *c, size_t n, size_t lo, size_t len,
+                             T *p, const T *g, T *state)
+{
+    T *s0 = c->slots > 0 ? state + lo : NULL;
+    T *s1 = c->slots > 1 ? state + n + lo : NULL;
+    p += lo;
+    g += lo;
+    switch (c->kind) {
+    case AF_OPT_SGD:
+        if (s0) AF_FN(k_sgd_mom)(len, p, g, s0, c);
+        else AF_FN(k_sgd)(len, p, g, c);
+        break;
+    case AF_OPT_ADAGRAD: AF_FN(k_adagrad)(len, p, g, s0, c); break;
+    case AF_OPT_RMSPROP: AF_FN(k_rmsprop)(len, p, g, s0, s1, c); break;
+    case AF_OPT_ADADELTA: AF_FN(k_adadelta)(len, p, g, s0, s1, c); break;
+    case AF_OPT_ADAM: AF_FN(k_adam)(len, p, g, s0, s1, c); break;
+    default: break;
+    }
+}
+
+af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *grad, T *state,
+                               uint64_t t)
+{
+    af_status st = af_optim_check(o);
+    if (st != AF_OK) return st;
+    if (t < 1) return AF_EINVAL;
+    if (n == 0) return AF_OK;
+    int slots = af_optim_slots_used(o);
+    size_t total;
+    if (af_mul_size((size_t)slots, n, &total)) return AF_ESHAPE;
+    if (!param || !grad || (slots > 0 && !state)) return AF_EINVAL;
+
+    AF_FN(opt_consts) c;
+    c.kind = o->kind;
+    c.slots = slots;
+    c.first = t == 1;
+    c.nesterov = o->nesterov;
+    c.lr = (T)o->lr;
+    c.wd = o->decoupled_wd ? (T)0 : (T)o->weight_decay;
+    c.decay = o->decoupled_wd ? (T)(1.0 - o->lr * o->weight_decay) : (T)1;
+    c.mom = (T)o->momentum;
+    c.rho = (T)o->rho;
+    c.one_m_rho = (T)(1.0 - o->rho);
+    c.one_m_b1 = (T)(1.0 - o->beta1);
+    c.b2 = (T)o->beta2;
+    c.one_m_b2 = (T)(1.0 - o->beta2);
+    c.eps = (T)o->eps;
+    c.init_acc = (T)o->initial_accumulator;
+    c.step_size = (T)1;
+    c.bc2_sqrt = (T)1;
+    if (o->kind == AF_OPT_ADAM) {
+        /* bias corrections in double: 1 - b^t; t beyond 2^53 is exact enough as a double */
+        double bc1 = 1.0 - pow(o->beta1, (double)t);
+        double bc2 = 1.0 - pow(o->beta2, (double)t);
+        if (!(bc1 > 0) || !(bc2 > 0)) return AF_EINVAL; /* beta == 0 edge is fine: bc = 1 */
+        c.step_size = (T)(o->lr / bc1);
+        c.bc2_sqrt = (T)sqrt(bc2);
+    }
+
+    size_t nblk = (n + AF_OPT_BLOCK - 1) / AF_OPT_BLOCK;
+    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < nblk; b++) {
+        size_t lo = b * AF_OPT_BLOCK;
+        size_t len = n - lo < AF_OPT_BLOCK ? n - lo : AF_OPT_BLOCK;
+        AF_FN(opt_block)(&c, n, lo, len, param, grad, state);
+    }
+    return AF_OK;
+}
+
+/* g = min(max(g, -limit), limit) elementwise; NaN stays NaN. */
+af_status AF_FN(af_clip_value)(size_t n, T *g, T limit)
+{
+    if (!(limit > 0) || !(limit <= AF_T_MAX)) return AF_EINVAL;
+    if (n == 0) return AF_OK;
+    if (!g) return AF_EINVAL;
+    const T lo = -limit, hi = limit;
+    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < n; b += AF_OPT_BLOCK) {
+        T *restrict x = g + b;
+        size_t len = n - b < AF_OPT_BLOCK ? n - b : AF_OPT_BLOCK;
+        for (size_t i = 0; i < len; i++) {
+            T v = x[i];
+            v = v < lo ? lo : v;
+            x[i] = v > hi ? hi : v;
+        }
+    }
+    return AF_OK;
+}
+
+/* sum_i x_i^2 over one chunk, in double, with 8 interleaved accumulators combined in a fixed
+ * order (the order depends only on the chunk length, so the result is reproducible). */
+static double AF_FN(sumsq_chunk)(size_t n, const T *restrict x)
+{
+    double a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] += (double)x[i + k] * (double)x[i + k];
+    for (; i < n; i++) a[i & 7] += (double)x[i] * (double)x[i];
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* ||g||_2 = sqrt(sum of chunk partials in chunk order); chunking from af_norm_chunk_size(n). */
+af_status AF_FN(af_l2_norm)(size_t n, const T *g, double *out)
+{
+    if (!out) return AF_EINVAL;
+    *out = 0.0;
+    if (n == 0) return AF_OK;
+    if (!g) return AF_EINVAL;
+    double part[AF_NORM_MAXPART];
+    size_t cs = af_norm_chunk_size(n);
+    size_t nch = (n + cs - 1) / cs;   /* <= AF_NORM_MAXPART by construction */
+    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t k = 0; k < nch; k++) {
+        size_t lo = k * cs;
+        size_t len = n - lo < cs ? n - lo : cs;
+        part[k] = AF_FN(sumsq_chunk)(len, g + lo);
+    }
+    double s = 0.0;
+    for (size_t k = 0; k < nch; k++) s += part[k];
+    *out = sqrt(s);
+    return AF_OK;
+}
+
+af_status AF_FN(af_clip_norm)(size_t n, T *g, double max_norm, double *norm_out)
+{
+    if (!(max_norm > 0) || !isfinite(max_norm)) return AF_EINVAL;
+    double norm;
+    af_status st = AF_FN(af_l2_norm)(n, g, &norm);
+    if (st != AF_OK) return st;
+    if (norm_out) *norm_out = norm;
+    if (!isfinite(norm)) return AF_ENONFINITE;
+    if (norm <= max_norm) return AF_OK;
+    /* g *= max_norm / norm (one scale for the whole vector) */
+    const T s = (T)(max_norm / norm);
+    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < n; b += AF_OPT_BLOCK) {
+        T *restrict x = g + b;
+        size_t len = n - b < AF_OPT_BLOCK ? n - b : AF_OPT_BLOCK;
+        for (size_t i = 0; i < len; i++) x[i] *= s;
+    }
+    return AF_OK;
+}
+
+#include "dtype_end.h"

@@ -1,0 +1,296 @@
+"""Callbacks and progress output, driven by a tiny fake model and a fake fit loop (no engine)."""
+import io
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from annfast import callbacks as cb
+from annfast import optimizers
+from annfast.progress import Progress, format_logs
+
+
+class FakeModel:
+    """What callbacks need from a model: weights, stop_training, save, optimizer."""
+
+    def __init__(self):
+        self.weights = [np.zeros((2, 3)), np.zeros(3)]
+        self.stop_training = False
+        self.saved = []
+        self.optimizer = optimizers.SGD(0.1)
+
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, ws):
+        self.weights = [np.array(w, copy=True) for w in ws]
+
+    def save(self, path):
+        with open(path, "w") as f:
+            f.write("model")
+        self.saved.append(path)
+
+
+def fake_fit(model, callbacks, val_losses, train_losses=None, extra=None):
+    """Mimic Sequential.fit's epoch loop: epoch e 'trains' by setting every weight to e."""
+    cbl = cb.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    cbl.on_train_begin()
+    for epoch, vl in enumerate(val_losses):
+        cbl.on_epoch_begin(epoch)
+        model.weights = [np.full_like(w, epoch) for w in model.weights]
+        logs = {"loss": train_losses[epoch] if train_losses else 1.0 / (epoch + 1), "val_loss": vl}
+        if extra:
+            logs.update(extra(epoch))
+        cbl.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    cbl.on_train_end()
+    return cbl.history
+
+
+# ---- History / CallbackList / LambdaCallback -------------------------------------------------
+def test_history_records_logs():
+    m = FakeModel()
+    h = fake_fit(m, [], [3.0, 2.0, 1.0])
+    assert h.epoch == [0, 1, 2]
+    assert h.history["val_loss"] == [3.0, 2.0, 1.0]
+    assert h.history["loss"] == [1.0, 0.5, 1.0 / 3]
+    h2 = fake_fit(m, [], [np.float32(4.0)])
+    assert h2.history["val_loss"] == [4.0] and type(h2.history["val_loss"][0]) is float
+
+
+def test_lambda_callback_hook_order():
+    calls = []
+    lam = cb.LambdaCallback(on_train_begin=lambda logs: calls.append("begin"),
+                            on_epoch_begin=lambda e, logs: calls.append(("eb", e)),
+                            on_epoch_end=lambda e, logs: calls.append(("ee", e, logs["val_loss"])),
+                            on_train_end=lambda logs: calls.append("end"))
+    fake_fit(FakeModel(), [lam], [0.5, 0.25])
+    assert calls == ["begin", ("eb", 0), ("ee", 0, 0.5), ("eb", 1), ("ee", 1, 0.25), "end"]
+
+
+def test_user_callback_subclass_sees_model():
+    seen = []
+
+    class Recorder(cb.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, self.model.weights[1][0], logs["loss"]))
+
+    fake_fit(FakeModel(), [Recorder()], [1.0, 1.0])
+    assert seen == [(0, 0.0, 1.0), (1, 1.0, 0.5)]
+
+
+def test_callback_list_rejects_non_callbacks():
+    with pytest.raises(TypeError, match=r"callbacks\[1\] must be"):
+        cb.CallbackList([cb.History(), object()])
+    with pytest.raises(TypeError, match="callbacks must be a list"):
+        cb.CallbackList("early")
+    with pytest.raises(TypeError, match="on_epoch_end must be callable"):
+        cb.LambdaCallback(on_epoch_end=3)
+
+
+# ---- EarlyStopping ---------------------------------------------------------------------------
+def test_early_stopping_patience():
+    m = FakeModel()
+    es = cb.EarlyStopping(monitor="val_loss", patience=2)
+    h = fake_fit(m, [es], [5, 4, 3, 3.5, 3.2, 3.1, 4, 1])
+    # best at epoch 2; epochs 3 and 4 do not improve -> stop after epoch 4
+    assert es.stopped_epoch == 4 and es.best_epoch == 2 and es.best == 3
+    assert h.epoch == [0, 1, 2, 3, 4]
+    assert m.weights[0][0, 0] == 4  # without restore the last weights stay
+
+
+def test_early_stopping_restore_best_weights():
+    m = FakeModel()
+    es = cb.EarlyStopping(patience=1, restore_best_weights=True)
+    fake_fit(m, [es], [5, 2, 3, 4, 0.1])
+    assert es.stopped_epoch == 2
+    assert all(np.all(w == 1) for w in m.weights)  # weights of epoch 1, the best
+
+
+def test_early_stopping_patience_zero_and_min_delta():
+    es = cb.EarlyStopping(patience=0)
+    fake_fit(FakeModel(), [es], [3, 2, 2.5, 1])
+    assert es.stopped_epoch == 2
+    es = cb.EarlyStopping(patience=2, min_delta=0.5)
+    h = fake_fit(FakeModel(), [es], [3, 2.8, 2.6, 2.4, 1])
+    # 2.8 and 2.6 are within min_delta of the best (3): no improvement -> stop at epoch 2
+    assert es.stopped_epoch == 2 and h.epoch == [0, 1, 2]
+
+
+def test_early_stopping_max_mode_auto_for_accuracy():
+    es = cb.EarlyStopping(monitor="val_accuracy", patience=2)
+    assert es.mode == "max"
+    h = fake_fit(FakeModel(), [es], [0] * 6,
+                 extra=lambda e: {"val_accuracy": [0.5, 0.7, 0.9, 0.85, 0.8, 0.95][e]})
+    assert es.stopped_epoch == 4 and es.best == 0.9
+    assert len(h.epoch) == 5
+
+
+def test_early_stopping_runs_to_end_when_improving():
+    m = FakeModel()
+    es = cb.EarlyStopping(patience=0, restore_best_weights=True)
+    h = fake_fit(m, [es], [5, 4, 3, 2])
+    assert es.stopped_epoch is None and not m.stop_training and len(h.epoch) == 4
+
+
+def test_early_stopping_missing_metric_warns():
+    es = cb.EarlyStopping(monitor="val_auc")
+    with pytest.warns(RuntimeWarning, match="'val_auc' is not in the logs"):
+        h = fake_fit(FakeModel(), [es], [3, 4, 5])
+    assert len(h.epoch) == 3
+
+
+def test_early_stopping_baseline():
+    es = cb.EarlyStopping(patience=2, baseline=1.0)
+    h = fake_fit(FakeModel(), [es], [3, 2, 1.5, 1.2, 0.5])
+    # improving but never beating the baseline: patience counts anyway
+    assert es.stopped_epoch == 1 and len(h.epoch) == 2
+
+
+def test_early_stopping_reset_between_fits():
+    m = FakeModel()
+    es = cb.EarlyStopping(patience=0)
+    fake_fit(m, [es], [1, 2])
+    assert es.stopped_epoch == 1
+    h = fake_fit(m, [es], [5, 4, 3])  # state reset on train begin: best starts at inf again
+    assert es.stopped_epoch is None and len(h.epoch) == 3
+
+
+def test_early_stopping_argument_checks():
+    with pytest.raises(ValueError, match="patience"):
+        cb.EarlyStopping(patience=-1)
+    with pytest.raises(ValueError, match="mode"):
+        cb.EarlyStopping(mode="up")
+    with pytest.raises(TypeError, match="monitor"):
+        cb.EarlyStopping(monitor=3)
+    with pytest.raises(TypeError, match="restore_best_weights"):
+        cb.EarlyStopping(restore_best_weights="yes")
+
+
+# ---- ModelCheckpoint -------------------------------------------------------------------------
+def test_checkpoint_every_epoch_with_formatted_names(tmp_path):
+    m = FakeModel()
+    ck = cb.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}-{val_loss:.1f}.npz"), save_best_only=False)
+    fake_fit(m, [ck], [3.0, 2.5, 4.0])
+    names = [p.split("/")[-1] for p in m.saved]
+    assert names == ["m-01-3.0.npz", "m-02-2.5.npz", "m-03-4.0.npz"]
+    assert all((tmp_path / n).exists() for n in names)
+
+
+def test_checkpoint_save_best_only(tmp_path):
+    m = FakeModel()
+    ck = cb.ModelCheckpoint(str(tmp_path / "best-{epoch}.npz"), monitor="val_loss", save_best_only=True)
+    fake_fit(m, [ck], [3.0, 2.0, 2.5, 1.0, 1.0])
+    assert [p.split("/")[-1] for p in m.saved] == ["best-1.npz", "best-2.npz", "best-4.npz"]
+    ck = cb.ModelCheckpoint(str(tmp_path / "acc.npz"), monitor="val_acc", save_best_only=True)
+    m2 = FakeModel()
+    fake_fit(m2, [ck], [0] * 3, extra=lambda e: {"val_acc": [0.5, 0.4, 0.6][e]})
+    assert len(m2.saved) == 2
+
+
+def test_checkpoint_bad_format_key(tmp_path):
+    ck = cb.ModelCheckpoint(str(tmp_path / "{val_f1}.npz"))
+    with pytest.raises(ValueError, match="could not be formatted"):
+        fake_fit(FakeModel(), [ck], [1.0])
+
+
+# ---- LearningRateScheduler / TerminateOnNaN --------------------------------------------------
+def test_learning_rate_scheduler():
+    m = FakeModel()
+    sched = cb.LearningRateScheduler(lambda epoch, lr: lr * 0.5 if epoch > 0 else lr)
+    h = fake_fit(m, [sched], [1, 1, 1])
+    assert h.history["lr"] == [0.1, 0.05, 0.025]
+    assert m.optimizer.c_config(3)["lr"] == 0.025
+    bad = cb.LearningRateScheduler(lambda epoch, lr: -1)
+    with pytest.raises(ValueError, match="returned -1 at epoch 0"):
+        fake_fit(FakeModel(), [bad], [1])
+
+
+def test_terminate_on_nan():
+    h = fake_fit(FakeModel(), [cb.TerminateOnNaN()], [1, 1, 1, 1], train_losses=[1.0, float("nan"), 0.5, 0.2])
+    assert h.epoch == [0, 1]
+
+
+# ---- progress --------------------------------------------------------------------------------
+def run_progress(verbose, epochs=2, n=1000, use_tqdm=False):
+    out = io.StringIO()
+    p = Progress(verbose=verbose, epochs=epochs, n_samples=n, file=out, use_tqdm=use_tqdm)
+    p.on_train_begin()
+    for e in range(epochs):
+        p.on_epoch_begin(e)
+        p.update(n // 2, {"loss": 0.5})
+        p.on_epoch_end(e, {"loss": 0.25, "val_loss": 0.3})
+    p.on_train_end()
+    return out.getvalue()
+
+
+def test_progress_verbose_0_is_silent():
+    assert run_progress(0) == ""
+
+
+def test_progress_verbose_2_one_line_per_epoch():
+    text = run_progress(2, epochs=3)
+    lines = text.splitlines()
+    assert len(lines) == 3
+    for i, line in enumerate(lines):
+        assert line.startswith(f"Epoch {i + 1}/3 - ")
+        assert "samples/s" in line and "loss: 0.2500 - val_loss: 0.3000" in line
+    assert "\r" not in text
+
+
+def test_progress_verbose_1_plain_bar():
+    text = run_progress(1, epochs=2, n=1000)
+    assert text.count("Epoch 1/2\n") == 1 and text.count("Epoch 2/2\n") == 1
+    frames = text.replace("\n", "\r").split("\r")
+    half = [f for f in frames if f.startswith(" 500/1000 [")]
+    assert half and ">" in half[0] and "loss: 0.5000" in half[0]
+    done = [f for f in frames if f.startswith("1000/1000 [")]
+    assert done and "=" * 30 in done[-1] and "val_loss: 0.3000" in done[-1] and "samples/s" in done[-1]
+    assert text.endswith("\n") and text.count("\n") == 4  # header + final bar line per epoch
+
+
+def test_progress_tqdm_used_when_installed(monkeypatch):
+    events = []
+
+    class FakeTqdm:
+        def __init__(self, total, desc, **kw):
+            self.n = 0
+            events.append(("new", total, desc))
+
+        def update(self, k):
+            self.n += k
+            events.append(("update", k))
+
+        def set_postfix_str(self, s, refresh=True):
+            events.append(("postfix", s))
+
+        def close(self):
+            events.append(("close", self.n))
+
+    mod = types.ModuleType("tqdm")
+    auto = types.ModuleType("tqdm.auto")
+    auto.tqdm = FakeTqdm
+    mod.auto = auto
+    monkeypatch.setitem(sys.modules, "tqdm", mod)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    run_progress(1, epochs=1, n=100, use_tqdm=None)
+    assert events[0] == ("new", 100, "Epoch 1/1")
+    assert ("update", 50) in events and ("close", 100) in events
+    assert any(e[0] == "postfix" and "samples/s" in e[1] and "val_loss" in e[1] for e in events)
+
+
+def test_progress_require_tqdm_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    with pytest.raises(ImportError, match="tqdm"):
+        Progress(verbose=1, epochs=1, n_samples=1, use_tqdm=True)
+    assert Progress(verbose=1, epochs=1, n_samples=1, use_tqdm=None)._tqdm_cls is None
+
+
+def test_progress_argument_checks_and_format():
+    with pytest.raises(ValueError, match="verbose must be 0, 1 or 2"):
+        Progress(verbose=3)
+    assert format_logs({"loss": np.float32(0.5), "note": "x"}) == "loss: 0.5000 - note: x"

@@ -1,0 +1,138 @@
+"""Initialisers: statistics vs formulas, bounds, fans, seeded reproducibility, names and configs."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from annfast import initializers as ini
+
+SHAPE = (300, 500)  # 150k draws: fan_in 300, fan_out 500
+N = SHAPE[0] * SHAPE[1]
+
+# name -> (expected mean, expected std, uniform bound or None)
+EXPECTED = {
+    "random_normal": (0.0, 0.05, None),
+    "random_uniform": (0.0, 0.1 / math.sqrt(12), 0.05),
+    "glorot_normal": (0.0, math.sqrt(2 / 800), None),
+    "glorot_uniform": (0.0, math.sqrt(6 / 800) / math.sqrt(3), math.sqrt(6 / 800)),
+    "he_normal": (0.0, math.sqrt(2 / 300), None),
+    "he_uniform": (0.0, math.sqrt(6 / 300) / math.sqrt(3), math.sqrt(6 / 300)),
+    "lecun_normal": (0.0, math.sqrt(1 / 300), None),
+    "lecun_uniform": (0.0, math.sqrt(3 / 300) / math.sqrt(3), math.sqrt(3 / 300)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_statistics_match_formula(name, dtype):
+    mean, std, bound = EXPECTED[name]
+    w = ini.get(name)(SHAPE, np.random.default_rng(42), dtype)
+    assert w.shape == SHAPE and w.dtype == dtype and w.flags.c_contiguous
+    # sample mean has std sigma / sqrt(N); sample std has relative std ~ 1 / sqrt(2N) (normal)
+    # and smaller for uniform. Six-sigma bands: a wrong scale (e.g. fan_out instead of fan_in,
+    # or a missing sqrt(3)) is off by >= 20%, far outside them.
+    assert abs(w.mean() - mean) < 6 * std / math.sqrt(N)
+    assert abs(w.std() / std - 1) < 6 / math.sqrt(2 * N)
+    if bound is not None:
+        assert w.min() >= -bound and w.max() <= bound
+        assert w.max() > bound * (1 - 1e-3) and w.min() < -bound * (1 - 1e-3)
+    else:
+        # normal: about 4.55% of draws beyond 2 sigma (untruncated, as torch.nn.init)
+        frac = np.mean(np.abs(w - mean) > 2 * std)
+        assert abs(frac - 0.0455) < 6 * math.sqrt(0.0455 * 0.9545 / N)
+
+
+def test_constants():
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(ini.get("zeros")((3, 4), rng, np.float32), np.zeros((3, 4)))
+    np.testing.assert_array_equal(ini.get("ones")((5,), rng, np.float64), np.ones(5))
+
+
+def test_parameterised_random():
+    w = ini.RandomNormal(mean=2.0, stddev=0.5)((200, 500), np.random.default_rng(1))
+    assert abs(w.mean() - 2.0) < 6 * 0.5 / math.sqrt(w.size)
+    assert abs(w.std() / 0.5 - 1) < 6 / math.sqrt(2 * w.size)
+    u = ini.RandomUniform(1.0, 3.0)((200, 500), np.random.default_rng(1))
+    assert u.min() >= 1.0 and u.max() <= 3.0
+    assert abs(u.mean() - 2.0) < 6 * (2 / math.sqrt(12)) / math.sqrt(u.size)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_seeded_reproducibility(name):
+    f = ini.get(name)
+    a = f((20, 30), np.random.default_rng(7), np.float64)
+    b = f((20, 30), np.random.default_rng(7), np.float64)
+    c = f((20, 30), np.random.default_rng(8), np.float64)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    # one seed gives the same weights in both dtypes (drawn in float64, then rounded)
+    a32 = f((20, 30), np.random.default_rng(7), np.float32)
+    np.testing.assert_array_equal(a32, a.astype(np.float32))
+    # an int seed is accepted in place of a Generator
+    np.testing.assert_array_equal(f((20, 30), 7, np.float64), a)
+
+
+def test_compute_fans():
+    assert ini.compute_fans((784, 256)) == (784, 256)
+    assert ini.compute_fans((10,)) == (10, 10)
+    assert ini.compute_fans(()) == (1, 1)
+    assert ini.compute_fans((3, 4, 5)) == (15, 20)
+    assert ini.compute_fans(7) == (7, 7)
+    # the scale uses shape[0] as fan_in: a transposed shape gives another He std
+    he = ini.HeNormal()
+    assert he.std((100, 10)) == math.sqrt(2 / 100)
+    assert he.std((10, 100)) == math.sqrt(2 / 10)
+    assert ini.GlorotUniform().limit((100, 10)) == pytest.approx(math.sqrt(6 / 110), rel=1e-15)
+
+
+def test_aliases_and_get():
+    assert isinstance(ini.get("xavier_normal"), ini.GlorotNormal)
+    assert isinstance(ini.get("xavier_uniform"), ini.GlorotUniform)
+    assert isinstance(ini.get("kaiming_normal"), ini.HeNormal)
+    assert isinstance(ini.get("Kaiming_Uniform"), ini.HeUniform)
+    assert isinstance(ini.get("lecun_normal"), ini.LecunNormal)
+
+    def custom(shape, rng, dtype):
+        return np.full(shape, 0.5, dtype=dtype)
+
+    assert ini.get(custom) is custom
+    with pytest.raises(ValueError, match="unknown initializer 'he'"):
+        ini.get("he")
+    with pytest.raises(TypeError, match="initializer must be"):
+        ini.get(3.5)
+
+
+def test_default_for_activation():
+    assert isinstance(ini.default_for("relu"), ini.HeNormal)
+    assert isinstance(ini.default_for("leaky_relu"), ini.HeNormal)
+    assert isinstance(ini.default_for("elu"), ini.HeNormal)
+    assert isinstance(ini.default_for("selu"), ini.LecunNormal)
+    for act in (None, "linear", "sigmoid", "tanh", "softmax"):
+        assert isinstance(ini.default_for(act), ini.GlorotUniform)
+
+
+@pytest.mark.parametrize("init", [ini.RandomNormal(1.0, 2.0), ini.RandomUniform(-1, 2), ini.HeUniform(),
+                                  ini.Zeros(), ini.LecunNormal()])
+def test_config_round_trip(init):
+    cfg = json.loads(json.dumps(ini.serialize(init)))
+    again = ini.get(cfg)
+    assert again == init
+    np.testing.assert_array_equal(again((4, 5), 3), init((4, 5), 3))
+    assert ini.serialize(lambda s, r, d: None) is None
+
+
+def test_argument_checks():
+    f = ini.get("he_normal")
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        f((2, 2), np.random.default_rng(0), np.int32)
+    with pytest.raises(TypeError, match="rng must be"):
+        f((2, 2), "seed", np.float64)
+    with pytest.raises(ValueError, match="shape"):
+        f((2, -1), np.random.default_rng(0), np.float64)
+    with pytest.raises(ValueError, match="stddev"):
+        ini.RandomNormal(stddev=-1)
+    with pytest.raises(ValueError, match="maxval"):
+        ini.RandomUniform(1, 0)
+    with pytest.raises(ValueError, match="bad config"):
+        ini.get({"class_name": "random_normal", "sigma": 1})
