@@ -10,21 +10,27 @@ MLPClassifier(hidden_layer_sizes=(64,), random_state=0), every other setting at 
 and a larger synthetic classification / regression problem.
 """
 import argparse
+import os
+import sys
 import time
 import warnings
 
 import numpy as np
 
 
-def fit_time(make, X, y, repeats):
-    """(min fit seconds over `repeats`, the last fitted estimator)."""
-    best, est = float("inf"), None
+def fit_times(makers, X, y, repeats):
+    """Fit each estimator `repeats` times, interleaved (ours, theirs, ours, ...) so both see the
+    same machine load; return [(min seconds, last fitted estimator)] in the order given."""
+    best = [float("inf")] * len(makers)
+    fitted = [None] * len(makers)
     for _ in range(repeats):
-        est = make()
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        best = min(best, time.perf_counter() - t0)
-    return best, est
+        for i, make in enumerate(makers):
+            est = make()
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            best[i] = min(best[i], time.perf_counter() - t0)
+            fitted[i] = est
+    return list(zip(best, fitted))
 
 
 def main():
@@ -33,6 +39,8 @@ def main():
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
+    # run from a source checkout with an in-place build: import annfast from the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import annfast
     from annfast.sklearn import MLPClassifier, MLPRegressor
     from sklearn.datasets import load_digits, make_classification, make_regression
@@ -47,8 +55,7 @@ def main():
     rows = []
 
     def compare(name, ours_make, sk_make, X, y, Xte, yte, metric):
-        t_ours, ours = fit_time(ours_make, X, y, args.repeats)
-        t_sk, sk = fit_time(sk_make, X, y, args.repeats)
+        (t_ours, ours), (t_sk, sk) = fit_times([ours_make, sk_make], X, y, args.repeats)
         rows.append((name, ours.score(Xte, yte), sk.score(Xte, yte), metric, ours.n_iter_,
                      sk.n_iter_, t_ours, t_sk))
 
