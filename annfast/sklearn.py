@@ -23,6 +23,10 @@ What is mirrored from scikit-learn
   best_validation_score_, n_layers_, n_outputs_, out_activation_).
 * Initialisation: uniform(-b, b) with b = sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for
   'logistic'), weights and biases, drawn from ``random_state`` in scikit-learn's order.
+* Batch order: each epoch's permutation is drawn from ``random_state`` exactly as scikit-learn
+  draws it (and the early-stopping split with its train_test_split), so with the same
+  random_state both fit the same batches from the same start: with solver='sgd' the trajectory
+  is scikit-learn's up to rounding (tested). Each epoch is then one engine call (all batches in C).
 * Objective: mean loss per mini-batch + alpha / (2 * batch) * ||W||^2 (biases not penalised),
   ``loss_curve_`` is the sample-weighted mean of the per-batch objective over the epoch.
 * Stopping: the epoch loss (or, with early_stopping, the validation score on a stratified
@@ -36,7 +40,12 @@ Differences (documented, deliberate)
 * dtype: None follows X (float32 stays float32, anything else float64) like scikit-learn;
   'float32'/'float64' force one. n_threads: threads for this estimator's fit/predict (None keeps
   annfast's global setting); results do not depend on it.
-* Shuffling uses annfast's seeded RNG, so the batch order differs from scikit-learn's.
+* Adam adds epsilon as PyTorch/Keras do (to sqrt(v_hat)); scikit-learn adds it before the bias
+  correction, i.e. its epsilon is ours / sqrt(1 - beta_2^t): runs agree to ~1e-5 at first and then
+  drift apart like any two floating-point runs (digits: 147 vs 158 epochs, same accuracy range).
+* The log loss is computed from the logits (no clipping of probabilities at machine epsilon as
+  scikit-learn does), so ``loss_curve_`` can differ slightly when some predictions saturate.
+* ``n_threads`` sets annfast's global thread count for the duration of fit/predict.
 * Regression minimises mean squared error = 2x scikit-learn's squared loss (its 1/2 factor); the
   penalty is doubled to match and, for solver='sgd', the learning rate halved, so the steps are the
   same; ``loss_curve_`` reports scikit-learn's scale (half our MSE). For several outputs (multi-label,
