@@ -363,3 +363,14 @@ def test_import_and_use_without_sklearn(tmp_path):
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "ok MLPClassifier(hidden_layer_sizes=(8,), alpha=0.1, learning_rate_init=0.01" in res.stdout
+
+
+def test_verbose_prints_sklearn_lines(capsys):
+    X, y = blobs()
+    clf = MLPClassifier(hidden_layer_sizes=(8,), tol=1e9, n_iter_no_change=1, verbose=True,
+                        random_state=0).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"Iteration 1, loss = {clf.loss_curve_[0]:.8f}"
+    assert len([ln for ln in out if ln.startswith("Iteration")]) == clf.n_iter_ == 3
+    assert out[-1].startswith("Training loss did not improve more than tol=") and \
+        out[-1].endswith("Stopping.")
