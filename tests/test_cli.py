@@ -196,3 +196,17 @@ def test_plot_without_matplotlib_is_one_line_error(data, tmp_path):
     res = subprocess.run([sys.executable, "-m", "annfast", "train", "cls.csv", "--plot", "c.png"],
                          cwd=data, env=env, capture_output=True, text=True, timeout=120)
     assert_one_line_error(res, "needs matplotlib", code=1)
+
+
+def test_predict_with_plain_saved_model(data):
+    """A model saved with annfast.save_model (no CLI metadata) predicts class indices."""
+    import annfast
+    model = annfast.Sequential([annfast.Dense(3, activation="softmax")], input_dim=2, dtype="float64",
+                               seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    model.set_weights([np.array([[5.0, -5.0, 0.0], [0.0, 0.0, 5.0]]), np.zeros(3)])
+    model.save(str(data / "plain.npz"))
+    np.save(data / "pts.npy", np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]]))
+    res = run_cli(["predict", "plain.npz", "pts.npy"], data)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["prediction", "0", "1", "2"]
