@@ -49,11 +49,13 @@ cdef extern from "net.h" nogil:
     af_status af_net_workspace_size(const af_net *net, size_t max_batch, size_t *n_elems)
     af_status af_net_train_epoch_f32(const af_net *net, float *ws, size_t ws_len, size_t n,
                                      const float *x, const float *y, size_t batch, int shuffle,
-                                     uint64_t shuffle_key, const af_optim *opt, float *opt_state,
+                                     uint64_t shuffle_key, size_t first_batch, size_t max_batches,
+                                     const af_optim *opt, float *opt_state,
                                      uint64_t *step, uint64_t *perm, af_epoch_stats *out)
     af_status af_net_train_epoch_f64(const af_net *net, double *ws, size_t ws_len, size_t n,
                                      const double *x, const double *y, size_t batch, int shuffle,
-                                     uint64_t shuffle_key, const af_optim *opt, double *opt_state,
+                                     uint64_t shuffle_key, size_t first_batch, size_t max_batches,
+                                     const af_optim *opt, double *opt_state,
                                      uint64_t *step, uint64_t *perm, af_epoch_stats *out)
     af_status af_net_predict_f32(const af_net *net, float *ws, size_t ws_len, size_t chunk,
                                  size_t n, const float *x, float *out)
@@ -216,8 +218,9 @@ cdef class NetEngine:
                                  % (x.shape[0], af_net_y_cols(&self.net), y.shape))
 
     def train_epoch(self, x, y, Py_ssize_t batch, bint shuffle, uint64_t shuffle_key, dict opt_cfg,
-                    opt_state, uint64_t step, perm):
-        """One epoch in C with the GIL released. Returns (stats dict, new step, interrupted)."""
+                    opt_state, uint64_t step, perm, size_t first_batch=0, max_batches=None):
+        """One epoch (or batches first_batch.. of it, at most max_batches) in C with the GIL
+        released. Returns (stats dict, new step, interrupted)."""
         cdef af_optim o
         fill_optim(&o, opt_cfg)
         self._check_xy(x, y)
@@ -234,15 +237,16 @@ cdef class NetEngine:
         self._bind()
         cdef af_epoch_stats st
         cdef uint64_t t = step
+        cdef size_t mb = <size_t>-1 if max_batches is None else <size_t>max_batches
         cdef af_status s
         st.loss_sum = st.correct = st.sse = 0
         st.n_seen = st.n_batches = 0
         if x.shape[0] == 0:
             s = AF_OK
         elif self.dtype == _np.float32:
-            s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, &o, opt_state, &t, perm, &st)
+            s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o, opt_state, &t, perm, &st)
         else:
-            s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, &o, opt_state, &t, perm, &st)
+            s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o, opt_state, &t, perm, &st)
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
         return ({"loss_sum": st.loss_sum, "correct": st.correct, "sse": st.sse,
@@ -302,17 +306,17 @@ cdef class NetEngine:
 
 cdef af_status _epoch(af_net *net, floating[::1] ws, const floating[:, ::1] x,
                       const floating[:, ::1] y, size_t batch, int shuffle, uint64_t shuffle_key,
-                      af_optim *o, floating[::1] state, uint64_t *t, uint64_t[::1] perm,
-                      af_epoch_stats *st) except *:
+                      size_t first_batch, size_t max_batches, af_optim *o, floating[::1] state,
+                      uint64_t *t, uint64_t[::1] perm, af_epoch_stats *st) except *:
     cdef floating *sp = &state[0] if state.shape[0] else NULL
     cdef af_status s
     with nogil:
         if floating is float:
             s = af_net_train_epoch_f32(net, &ws[0], ws.shape[0], x.shape[0], &x[0, 0], &y[0, 0], batch,
-                                       shuffle, shuffle_key, o, sp, t, &perm[0], st)
+                                       shuffle, shuffle_key, first_batch, max_batches, o, sp, t, &perm[0], st)
         else:
             s = af_net_train_epoch_f64(net, &ws[0], ws.shape[0], x.shape[0], &x[0, 0], &y[0, 0], batch,
-                                       shuffle, shuffle_key, o, sp, t, &perm[0], st)
+                                       shuffle, shuffle_key, first_batch, max_batches, o, sp, t, &perm[0], st)
     return s
 
 

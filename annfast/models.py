@@ -29,6 +29,7 @@ from .layers import Layer
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 DEFAULT_BATCH = 32        # fit's default batch size (Keras)
 PREDICT_CHUNK = 256       # rows per forward call in predict/evaluate/gradients
+PROGRESS_SLICES = 20      # C calls per epoch when fit draws a progress bar (verbose=1)
 
 
 def _check_dtype(dtype):
@@ -262,9 +263,15 @@ class Sequential:
         engine = self._get_engine()
         perm = np.empty(X.shape[0], dtype=np.uint64)
         user = list(cbs.callbacks[:-1])
+        progress = None
         if verbose:
             from .progress import Progress
-            user.append(Progress(verbose=verbose, epochs=epochs, n_samples=X.shape[0]))
+            progress = Progress(verbose=verbose, epochs=epochs, n_samples=X.shape[0])
+            user.append(progress)
+        n_batches = -(-X.shape[0] // batch)
+        # verbose=1 draws a bar within the epoch: the C epoch then runs in up to PROGRESS_SLICES
+        # calls of whole batches (same order and results as one call)
+        per_call = -(-n_batches // PROGRESS_SLICES) if verbose == 1 else n_batches
         params = {"epochs": epochs, "batch_size": batch, "samples": X.shape[0], "verbose": verbose,
                   "metrics": list(self.metrics)}
         cbs = _cbs.CallbackList(user, model=self, params=params)
@@ -275,8 +282,8 @@ class Sequential:
             for epoch in range(epochs):
                 cbs.on_epoch_begin(epoch, {})
                 cfg = self.optimizer.c_config(self._epoch)
-                stats, self._step, stopped = engine.train_epoch(
-                    X, y, batch, bool(shuffle), self._step, cfg, self._opt_state, self._step, perm)
+                stats, stopped = self._run_epoch(engine, X, y, batch, bool(shuffle), cfg, perm,
+                                                 n_batches, per_call, progress)
                 if stopped or guard.poll():
                     # Ctrl-C: the weights are those of the last completed step
                     self.interrupted = True
@@ -295,6 +302,22 @@ class Sequential:
                   "the model keeps the weights of its last completed step.")
         self.history = cbs.history
         return cbs.history
+
+    def _run_epoch(self, engine, X, y, batch, shuffle, cfg, perm, n_batches, per_call, progress):
+        """One epoch as one C call, or as slices of per_call batches with a progress update
+        after each. Returns (summed stats, interrupted)."""
+        key = self._step  # the shuffle order is keyed by the step count at the epoch's start
+        total = {"loss_sum": 0.0, "correct": 0.0, "sse": 0.0, "n_seen": 0, "n_batches": 0}
+        for first in range(0, n_batches, per_call):
+            stats, self._step, stopped = engine.train_epoch(
+                X, y, batch, shuffle, key, cfg, self._opt_state, self._step, perm, first, per_call)
+            for k in total:
+                total[k] += stats[k]
+            if stopped:
+                return total, True
+            if progress is not None and per_call < n_batches:
+                progress.update(total["n_seen"], {"loss": total["loss_sum"] / total["n_seen"]})
+        return total, False
 
     def _check_buildable(self, X):
         if X.ndim != 2 or X.shape[1] == 0:

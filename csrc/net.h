@@ -112,16 +112,21 @@ typedef struct {
  * a saved and reloaded model continues with the same orders); then for each mini-batch of `batch`
  * rows (the last one may be smaller): forward in training mode, loss gradient, backward, L1/L2,
  * clipping, af_optim_step with t = ++*step.
+ * Only batches first_batch .. first_batch + max_batches - 1 run (0, SIZE_MAX: the whole epoch), so
+ * a caller may split an epoch into slices to report progress; the order is computed by the call
+ * with first_batch == 0 and kept in perm for the later slices of the same epoch.
  * perm: caller's buffer of n entries. ws: af_net_workspace_size(net, batch) elements.
  * Polls af_stop_requested() between batches and returns AF_EINTR with the parameters as left by
  * the last completed step (stats describes the completed batches). */
 af_status af_net_train_epoch_f32(const af_net *net, float *ws, size_t ws_len, size_t n,
                                  const float *x, const float *y, size_t batch, int shuffle,
-                                 uint64_t shuffle_key, const af_optim *opt, float *opt_state,
+                                 uint64_t shuffle_key, size_t first_batch, size_t max_batches,
+                                 const af_optim *opt, float *opt_state,
                                  uint64_t *step, uint64_t *perm, af_epoch_stats *out);
 af_status af_net_train_epoch_f64(const af_net *net, double *ws, size_t ws_len, size_t n,
                                  const double *x, const double *y, size_t batch, int shuffle,
-                                 uint64_t shuffle_key, const af_optim *opt, double *opt_state,
+                                 uint64_t shuffle_key, size_t first_batch, size_t max_batches,
+                                 const af_optim *opt, double *opt_state,
                                  uint64_t *step, uint64_t *perm, af_epoch_stats *out);
 
 /* Inference-mode outputs (probabilities for softmax/sigmoid outputs) of n rows into out (n x

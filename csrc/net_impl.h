@@ -129,12 +129,14 @@ static af_status AF_FN(forward)(const AF_FN(pass) *c, size_t B, const T *x, int 
     return AF_OK;
 }
 
-/* dZ = dA * f'(A) in place in d (B x n), and db = sum over rows of dZ (db += when acc).
+/* dZ = dA * f'(A) in place in d (B x n), and with s = sum over rows of dZ:
+ * db = alpha s (beta == 0) or db + alpha s (beta == 1): alpha 1 writes or accumulates the bias
+ * gradient, alpha -lr applies a plain SGD step to the bias itself.
  * Columns are split into fixed blocks of AF_COL_BLOCK; each block sums its rows in order, so the
  * result is the same for any number of threads. Softmax (a row-wise Jacobian) is applied per row
  * first, then only the column sums run. */
 static void AF_FN(act_back_colsum)(af_act act, T p, size_t B, size_t n, const T *a, T *d, T *db,
-                                   int acc)
+                                   T alpha, int beta)
 {
     int nt = (B * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
     (void)nt;
@@ -162,8 +164,8 @@ static void AF_FN(act_back_colsum)(af_act act, T p, size_t B, size_t n, const T 
             for (j = 0; j < w; j++) sum[j] += di[j];
         }
         if (db) {
-            if (acc) for (j = 0; j < w; j++) db[j0 + j] += sum[j];
-            else for (j = 0; j < w; j++) db[j0 + j] = sum[j];
+            if (beta) for (j = 0; j < w; j++) db[j0 + j] += alpha * sum[j];
+            else for (j = 0; j < w; j++) db[j0 + j] = alpha * sum[j];
         }
     }
 }
@@ -205,13 +207,19 @@ static void AF_FN(bn_back_infer)(size_t B, size_t n, const T *x, const T *dy, co
 }
 
 /* Backward pass from d (B x n_out: dLoss/dA of the output, or dLoss/dZ when fused), which is one
- * of the two ping-pong delta buffers. Fills (acc: adds to) the gradient of every parameter. */
+ * of the two ping-pong delta buffers. Fills (acc: adds to) the gradient of every parameter.
+ * sgd_lr > 0 (acc == 0): fused plain SGD instead -- each layer's update p -= lr g is applied by
+ * the gradient GEMM itself (W = W - lr X^T dZ, alpha -lr, beta 1) after dX has used the old W,
+ * so the gradient is never written out and no separate optimiser pass runs. */
 static af_status AF_FN(backward)(const AF_FN(pass) *c, size_t B, const T *x, int training,
-                                 uint64_t step, int fused, T *d, int acc)
+                                 uint64_t step, int fused, T *d, int acc, T sgd_lr)
 {
     const af_net *net = c->net;
     T *d0 = c->ws + c->plan.d0, *d1 = c->ws + c->plan.d1;
     T *other = d == d0 ? d1 : d0;
+    int sgd = sgd_lr > 0;
+    T alpha = sgd ? -sgd_lr : (T)1, beta = (sgd || acc) ? (T)1 : (T)0;
+    T *dst = sgd ? c->P : c->G;  /* where dW and db land */
     af_status s = AF_OK;
     for (size_t l = net->n_layers; l-- > 0;) {
         const af_layer *ly = &net->layers[l];
@@ -223,18 +231,18 @@ static af_status AF_FN(backward)(const AF_FN(pass) *c, size_t B, const T *x, int
             af_act act = (l + 1 == net->n_layers && fused) ? AF_ACT_LINEAR : ly->act;
             /* dZ = dA * f'(Z);  db = sum_rows dZ */
             AF_FN(act_back_colsum)(act, (T)ly->act_param, B, ly->n_out, a, d,
-                                   ly->use_bias ? c->G + ly->b_off : NULL, acc);
-            /* dW = X^T dZ   (n_in x n_out, summed over the batch) */
-            s = GEMM(1, 0, ly->n_in, ly->n_out, B, (T)1, in, ly->n_in, d, ly->n_out,
-                     acc ? (T)1 : (T)0, c->G + ly->w_off, ly->n_out);
-            if (s != AF_OK) return s;
+                                   ly->use_bias ? dst + ly->b_off : NULL, alpha, beta != 0);
             if (need_dx) {
-                /* dX = dZ W^T   (B x n_in) */
+                /* dX = dZ W^T   (B x n_in), with W before any update */
                 s = GEMM(0, 1, B, ly->n_in, ly->n_out, (T)1, d, ly->n_out, c->P + ly->w_off,
                          ly->n_out, (T)0, other, ly->n_in);
                 if (s != AF_OK) return s;
-                T *t = d; d = other; other = t;
             }
+            /* dW = X^T dZ   (n_in x n_out, summed over the batch), or W -= lr X^T dZ */
+            s = GEMM(1, 0, ly->n_in, ly->n_out, B, alpha, in, ly->n_in, d, ly->n_out, beta,
+                     dst + ly->w_off, ly->n_out);
+            if (s != AF_OK) return s;
+            if (need_dx) { T *t = d; d = other; other = t; }
             break;
         }
         case AF_LAYER_BATCHNORM: {
@@ -249,6 +257,11 @@ static af_status AF_FN(backward)(const AF_FN(pass) *c, size_t B, const T *x, int
             } else {
                 AF_FN(bn_back_infer)(B, n, in, d, gamma, c->S + ly->s_off, ly->eps, other,
                                      c->G + ly->w_off, c->G + ly->b_off, acc);
+            }
+            if (sgd) {
+                /* gamma -= lr dgamma;  beta -= lr dbeta  (after dx used gamma) */
+                for (size_t j = 0; j < n; j++) c->P[ly->w_off + j] += alpha * c->G[ly->w_off + j];
+                for (size_t j = 0; j < n; j++) c->P[ly->b_off + j] += alpha * c->G[ly->b_off + j];
             }
             T *t = d; d = other; other = t;
             break;

@@ -58,6 +58,15 @@ static af_status AF_FN(loss_pass)(const AF_FN(pass) *c, size_t B, const T *x, co
     return AF_OK;
 }
 
+/* Does any Dense layer carry an L1/L2 penalty? */
+static int AF_FN(has_penalty)(const af_net *net)
+{
+    for (size_t l = 0; l < net->n_layers; l++)
+        if (net->layers[l].kind == AF_LAYER_DENSE && (net->layers[l].l1 > 0 || net->layers[l].l2 > 0))
+            return 1;
+    return 0;
+}
+
 /* Gradient clipping over the flat gradient: by global L2 norm, then by value. */
 static af_status AF_FN(clip)(const af_net *net, T *g)
 {
@@ -70,6 +79,7 @@ static af_status AF_FN(clip)(const af_net *net, T *g)
 
 af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, size_t n, const T *x,
                                     const T *y, size_t batch, int shuffle, uint64_t shuffle_key,
+                                    size_t first_batch, size_t max_batches,
                                     const af_optim *opt, T *opt_state, uint64_t *step,
                                     uint64_t *perm, af_epoch_stats *out)
 {
@@ -89,9 +99,15 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
     size_t n_in = net->n_in, ycols = af_net_y_cols(net);
     int fused = af_net_fused_output(net);
     T *xb = ws + c.plan.xb, *yb = ws + c.plan.yb, *d0 = ws + c.plan.d0;
-    if (shuffle) af_shuffle_order(net->seed, shuffle_key, n, perm);
+    size_t start0;
+    if (af_mul_size(first_batch, batch, &start0)) return AF_ESHAPE;
+    if (shuffle && first_batch == 0) af_shuffle_order(net->seed, shuffle_key, n, perm);
+    /* Plain SGD (no momentum, weight decay, clipping or penalties) is fused into the backward
+     * GEMMs: the same update p - lr g, without writing g out or a separate pass over p. */
+    int plain_sgd = opt->kind == AF_OPT_SGD && opt->momentum == 0 && opt->weight_decay == 0 &&
+                    opt->lr > 0 && net->clipnorm == 0 && net->clipvalue == 0 && !AF_FN(has_penalty)(net);
 
-    for (size_t start = 0; start < n; start += batch) {
+    for (size_t start = start0, nb = 0; start < n && nb < max_batches; start += batch, nb++) {
         if (af_stop_requested()) return AF_EINTR;
         size_t B = n - start < batch ? n - start : batch;
         const T *xs = x + start * n_in, *ys = y + start * ycols;
@@ -114,11 +130,16 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
         if ((s = AF_FN(loss_pass)(&c, B, xs, ys, 1, fused, (T)1 / (T)B, d0, &lsum, &out->correct,
                                   &out->sse)) != AF_OK)
             return s;
-        if ((s = AF_FN(backward)(&c, B, xs, 1, t, fused, d0, 0)) != AF_OK) return s;
-        /* + L1/L2 penalty (value and gradient), clipping, one fused optimiser update */
-        lsum += (double)B * AF_FN(penalty)(&c, 1);
-        if ((s = AF_FN(clip)(net, c.G)) != AF_OK) return s;
-        if ((s = OPTIM_STEP(opt, net->n_params, c.P, c.G, opt_state, t)) != AF_OK) return s;
+        if (plain_sgd) {
+            /* backward applies p -= lr g layer by layer inside the gradient GEMMs */
+            if ((s = AF_FN(backward)(&c, B, xs, 1, t, fused, d0, 0, (T)opt->lr)) != AF_OK) return s;
+        } else {
+            if ((s = AF_FN(backward)(&c, B, xs, 1, t, fused, d0, 0, 0)) != AF_OK) return s;
+            /* + L1/L2 penalty (value and gradient), clipping, one fused optimiser update */
+            lsum += (double)B * AF_FN(penalty)(&c, 1);
+            if ((s = AF_FN(clip)(net, c.G)) != AF_OK) return s;
+            if ((s = OPTIM_STEP(opt, net->n_params, c.P, c.G, opt_state, t)) != AF_OK) return s;
+        }
         *step = t;
         out->loss_sum += lsum;
         out->n_seen += B;
@@ -190,7 +211,7 @@ af_status AF_FN(af_net_gradients)(const af_net *net, T *ws, size_t ws_len, size_
         if ((s = AF_FN(loss_pass)(&c, B, xs, y + start * ycols, training, fused, (T)1 / (T)n, d0,
                                   &lsum, NULL, NULL)) != AF_OK)
             return s;
-        if ((s = AF_FN(backward)(&c, B, xs, training, step, fused, d0, start > 0)) != AF_OK) return s;
+        if ((s = AF_FN(backward)(&c, B, xs, training, step, fused, d0, start > 0, 0)) != AF_OK) return s;
     }
     *loss = lsum / (double)n + AF_FN(penalty)(&c, 1);
     return AF_OK;
