@@ -357,6 +357,12 @@ def test_import_and_use_without_sklearn(tmp_path):
         "                 random_state=0).fit(X, X[:, 1])\n"
         "assert r.score(X, X[:, 1]) > 0.8\n"
         "try:\n    c.predict(X[:, :2])\nexcept ValueError as e:\n    assert 'features' in str(e)\n"
+        "try:\n    import pandas as pd\nexcept ImportError:\n    pd = None\n"
+        "if pd is not None:\n"
+        "    df = pd.DataFrame(X, columns=['a', 'b', 'c'])\n"
+        "    s = MLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(df, y)\n"
+        "    assert list(s.feature_names_in_) == ['a', 'b', 'c']\n"
+        "    assert (s.predict(df) == s.predict(X)).all()\n"
         "print('ok', repr(c))\n")
     env = dict(os.environ, PYTHONPATH=str(hide) + os.pathsep + ROOT)
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
