@@ -109,6 +109,7 @@ cdef class NetEngine:
     cdef readonly object params, grads, stats, dtype
     cdef dict _ws
     cdef list _ws_order
+    cdef object _lock
 
     def __cinit__(self):
         self.layers = NULL
@@ -164,6 +165,9 @@ cdef class NetEngine:
         check_status(af_net_check(&self.net), "network description")
         self._ws = {}
         self._ws_order = []
+        # One C call at a time per network: calls share the workspace and the gradient buffer,
+        # and run with the GIL released (threads calling predict concurrently would race).
+        self._lock = _threading.Lock()
 
     cdef int _bind(self) except -1:
         """Point the C description at the current data of the shared buffers."""
@@ -241,12 +245,15 @@ cdef class NetEngine:
         cdef af_status s
         st.loss_sum = st.correct = st.sse = 0
         st.n_seen = st.n_batches = 0
-        if x.shape[0] == 0:
-            s = AF_OK
-        elif self.dtype == _np.float32:
-            s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o, opt_state, &t, perm, &st)
-        else:
-            s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o, opt_state, &t, perm, &st)
+        with self._lock:
+            if x.shape[0] == 0:
+                s = AF_OK
+            elif self.dtype == _np.float32:
+                s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o,
+                                  opt_state, &t, perm, &st)
+            else:
+                s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o,
+                                   opt_state, &t, perm, &st)
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
         return ({"loss_sum": st.loss_sum, "correct": st.correct, "sse": st.sse,
@@ -262,10 +269,11 @@ cdef class NetEngine:
         ws = self.workspace(chunk)
         self._bind()
         cdef af_status s
-        if self.dtype == _np.float32:
-            s = _predict[float](&self.net, ws, chunk, x, out)
-        else:
-            s = _predict[double](&self.net, ws, chunk, x, out)
+        with self._lock:
+            if self.dtype == _np.float32:
+                s = _predict[float](&self.net, ws, chunk, x, out)
+            else:
+                s = _predict[double](&self.net, ws, chunk, x, out)
         check_status(s, "predict")
         return out
 
@@ -278,10 +286,11 @@ cdef class NetEngine:
         self._bind()
         cdef double loss = 0, correct = 0, sse = 0
         cdef af_status s
-        if self.dtype == _np.float32:
-            s = _evaluate[float](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
-        else:
-            s = _evaluate[double](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
+        with self._lock:
+            if self.dtype == _np.float32:
+                s = _evaluate[float](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
+            else:
+                s = _evaluate[double](&self.net, ws, chunk, x, y, &loss, &correct, &sse)
         check_status(s, "evaluate")
         return loss, correct, sse
 
@@ -296,10 +305,11 @@ cdef class NetEngine:
         self._bind()
         cdef double loss = 0
         cdef af_status s
-        if self.dtype == _np.float32:
-            s = _gradients[float](&self.net, ws, chunk, x, y, training, step, &loss)
-        else:
-            s = _gradients[double](&self.net, ws, chunk, x, y, training, step, &loss)
+        with self._lock:
+            if self.dtype == _np.float32:
+                s = _gradients[float](&self.net, ws, chunk, x, y, training, step, &loss)
+            else:
+                s = _gradients[double](&self.net, ws, chunk, x, y, training, step, &loss)
         check_status(s, "gradients")
         return loss
 
@@ -374,6 +384,7 @@ cdef class FitGuard:
 
     def __exit__(self, *exc):
         self.interrupted = self.guard.exit() or self.interrupted
+        af_clear_stop()  # also when no handler was installed (fit outside the main thread)
         return False
 
     def poll(self):

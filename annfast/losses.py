@@ -47,7 +47,7 @@ def prepare_targets(name, y, n_outputs, dtype, argname="y"):
     """Targets as a C-contiguous (n, n_outputs) array of dtype ((n, 1) class indices for the
     sparse loss), validated for the loss: class indices integral in range, hinge labels in
     {-1, 1} (0/1 converted), cross-entropy targets in [0, 1]."""
-    y = as_array(y, argname, np.float64)
+    y = as_array(y, argname, np.float64, allow_bool=True)
     if name == "sparse_categorical_crossentropy":
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]

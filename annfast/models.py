@@ -261,6 +261,9 @@ class Sequential:
             self.build(X.shape[1])
         batch = min(batch_size, X.shape[0])
         engine = self._get_engine()
+        if self._opt_state.size != self.optimizer.state_slots * self._params.size:
+            # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
+            self._opt_state = np.zeros(self.optimizer.state_slots * self._params.size, dtype=self.dtype)
         perm = np.empty(X.shape[0], dtype=np.uint64)
         user = list(cbs.callbacks[:-1])
         progress = None

@@ -748,3 +748,73 @@ def test_progress_slices_give_the_same_training(capsys):
     for a, b in zip(out[0][1], out[1][1]):
         np.testing.assert_array_equal(a, b)
     assert "500/500" in capsys.readouterr().out
+
+
+def test_c_engine_rejects_inconsistent_descriptions():
+    # the C entry points check the description themselves (af_net_check), not only Python
+    p = np.zeros(10, dtype=np.float64)
+    g, s = np.zeros_like(p), np.zeros(0)
+    ok = {"kind": "dense", "n_in": 2, "n_out": 3, "act": "relu", "use_bias": True, "w_off": 0, "b_off": 6}
+    af._core.NetEngine([ok], 2, "mse", p, g, s)
+    bad = [dict(ok, w_off=5), dict(ok, b_off=8), dict(ok, n_in=3), dict(ok, act="elu", act_param=-1.0),
+           dict(ok, l2=-1.0), dict(ok, kind="dropout", rate=1.0, n_out=2),
+           dict(ok, kind="batchnorm", n_out=2, w_off=0, b_off=2, eps=0.0, momentum=0.9)]
+    for spec in bad:
+        with pytest.raises(ValueError, match="network description"):
+            af._core.NetEngine([spec], 2, "mse", p, g, s)
+    with pytest.raises(TypeError):
+        af._core.NetEngine([ok], 2, "mse", p, g.astype(np.float32), s)
+
+
+def test_early_stopping_and_checkpoint_with_a_real_model(tmp_path):
+    rng = np.random.default_rng(17)
+    X, labels = make_blobs(rng, 200, k=3)
+    model = blob_model(seed=8)
+    snapshots = []
+    record = callbacks.LambdaCallback(on_epoch_end=lambda e, logs: snapshots.append(model.get_weights()))
+    # min_delta larger than any realistic improvement: nothing "improves" after epoch 0
+    stop = callbacks.EarlyStopping(monitor="loss", patience=2, min_delta=10.0, restore_best_weights=True)
+    ckpt = callbacks.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_loss", save_best_only=True)
+    hist = model.fit(X, labels, epochs=20, batch_size=16, validation_split=0.2,
+                     callbacks=[record, ckpt, stop], verbose=0)
+    assert len(hist.history["loss"]) == 3 and model.stop_training
+    for a, b in zip(model.get_weights(), snapshots[0]):  # restored to epoch 0's weights
+        np.testing.assert_array_equal(a, b)
+    best = int(np.argmin(hist.history["val_loss"]))
+    saved = af.load_model(tmp_path / "best.npz")
+    for a, b in zip(saved.get_weights(), snapshots[best]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_predict_from_threads_is_safe():
+    import threading
+    rng = np.random.default_rng(18)
+    X = rng.normal(size=(2000, 5))
+    model = blob_model(seed=9)
+    expect = model.predict(X)
+    results, errors = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                results.append(model.predict(X))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 20
+    for r in results:
+        np.testing.assert_array_equal(r, expect)
+
+
+def test_reconfigured_optimizer_gets_fresh_state():
+    rng = np.random.default_rng(19)
+    X, labels = make_blobs(rng, 64, k=3)
+    model = blob_model()
+    model.fit(X, labels, epochs=1, verbose=0)
+    model.optimizer.momentum = 0.9  # needs one state slot now
+    model.fit(X, labels, epochs=1, verbose=0)
+    assert model.optimizer_state()["state"].size == model.count_params()
