@@ -380,3 +380,19 @@ def test_verbose_prints_sklearn_lines(capsys):
     assert len([ln for ln in out if ln.startswith("Iteration")]) == clf.n_iter_ == 3
     assert out[-1].startswith("Training loss did not improve more than tol=") and \
         out[-1].endswith("Stopping.")
+
+
+def test_partial_fit_keeps_optimizer_state_like_sklearn():
+    # momentum buffers must carry over between partial_fit calls: three calls of ours and of
+    # scikit-learn's from the same initial weights end at the same weights (float64 rounding).
+    from sklearn.neural_network import MLPClassifier as SkC
+    X, y = blobs(n=90)
+    params = dict(hidden_layer_sizes=(6,), solver="sgd", momentum=0.9, batch_size=30, shuffle=False,
+                  random_state=0, learning_rate_init=0.05)
+    a, b = MLPClassifier(dtype="float64", **params), SkC(**params)
+    for _ in range(3):
+        a.partial_fit(X, y, classes=[0, 1, 2])
+        b.partial_fit(X, y, classes=[0, 1, 2])
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(ca, cb, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-9)
