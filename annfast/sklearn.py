@@ -644,6 +644,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags.classifier_tags.multi_label = True
         return tags
 
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multilabel": True}
+
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor (squared error, identity output), a faster drop-in for
@@ -700,6 +703,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"multioutput": True}
 
 
 def _r2(Y, P):
