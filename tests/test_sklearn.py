@@ -109,7 +109,11 @@ def test_multiclass_string_labels_and_proba():
     assert clf.score(X, labels) > 0.95
     P = clf.predict_proba(X)
     assert P.shape == (300, 3)
-    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
+    assert P.dtype == np.float64  # X's precision, though computed in float32 (the default)
+    # float32 softmax: each row sums to 1 within a few float32 ulps (eps 1.2e-7)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-6)
+    P64 = clone(clf).set_params(dtype="float64").fit(X, labels).predict_proba(X)
+    np.testing.assert_allclose(P64.sum(axis=1), 1.0, rtol=1e-12)  # float64: rounding only
     np.testing.assert_array_equal(clf.classes_[P.argmax(axis=1)], clf.predict(X))
     np.testing.assert_allclose(clf.predict_log_proba(X), np.log(P))
     assert clf.n_features_in_ == 4 and clf.n_outputs_ == 3 and clf.out_activation_ == "softmax"
@@ -142,13 +146,18 @@ def test_multioutput_regression_and_float32():
     reg = MLPRegressor(hidden_layer_sizes=(32, 32), activation="tanh", learning_rate_init=0.01,
                        max_iter=400, random_state=0).fit(X, Y)
     assert reg.predict(X).shape == (500, 2) and reg.score(X, Y) > 0.9
-    r32 = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(
-        X.astype(np.float32), Y[:, 0])
-    assert r32.coefs_[0].dtype == np.float32 and r32.predict(X).dtype == np.float32
+    # default dtype float32: computes in float32, predicts in the precision of the X it is given
+    r32 = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0).fit(X, Y[:, 0])
+    assert r32.coefs_[0].dtype == np.float32 and r32.predict(X).dtype == np.float64
+    assert r32.predict(X.astype(np.float32)).dtype == np.float32
     assert r32.predict(X).shape == (500,)
     r64 = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0, dtype="float64").fit(
         X.astype(np.float32), Y[:, 0])
     assert r64.coefs_[0].dtype == np.float64
+    # dtype=None follows X like scikit-learn
+    rn = MLPRegressor(hidden_layer_sizes=(8,), max_iter=20, random_state=0, dtype=None)
+    assert rn.fit(X, Y[:, 0]).coefs_[0].dtype == np.float64
+    assert rn.fit(X.astype(np.float32), Y[:, 0]).coefs_[0].dtype == np.float32
 
 
 def test_pandas_dataframe_feature_names():
