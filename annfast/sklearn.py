@@ -374,6 +374,8 @@ class _BaseMLP(BaseEstimator):
         scale = self._lr_scale(p)
         n = X.shape[0]
         sample_idx = np.arange(n)
+        if p["shuffle"]:  # epoch buffers, reused: the permuted copies of X and Y
+            Xe, Ye = np.empty_like(X), np.empty_like(Y)
         best = None
         stopped = False
         self.n_iter_ = 0
@@ -382,7 +384,8 @@ class _BaseMLP(BaseEstimator):
                 perm = np.arange(n)
                 rs.shuffle(perm)  # what sklearn.utils.shuffle draws
                 sample_idx = sample_idx[perm]
-                Xe, Ye = X[sample_idx], Y[sample_idx]
+                np.take(X, sample_idx, axis=0, out=Xe)
+                np.take(Y, sample_idx, axis=0, out=Ye)
             else:
                 Xe, Ye = X, Y
             hist = self._model.fit(Xe, Ye, epochs=1, batch_size=batch, shuffle=False, verbose=0)
