@@ -1,7 +1,7 @@
 # Boundary for the batch-norm and dropout kernels (csrc/norm.h). The engine calls the C kernels
 # directly from its layer list; these def functions expose them for tests and direct use on
 # float32/float64 C-contiguous 2-D batches (m samples x n features).
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 
 cdef extern from "norm.h" nogil:
     af_status af_bn_forward_train_f32(size_t m, size_t n, const float *x, const float *gamma,
@@ -24,7 +24,7 @@ cdef extern from "norm.h" nogil:
     af_status af_bn_backward_f64(size_t m, size_t n, const double *x, const double *dy,
                                  const double *gamma, const double *mean, const double *invstd,
                                  double *dx, double *dgamma, double *dbeta)
-    uint64_t af_dropout_bits(uint64_t seed, uint64_t step, uint64_t index)
+    uint32_t af_dropout_draw(uint64_t seed, uint64_t step, uint64_t index)
     af_status af_dropout_mask_f32(size_t count, double rate, uint64_t seed, uint64_t step, float *mask)
     af_status af_dropout_mask_f64(size_t count, double rate, uint64_t seed, uint64_t step, double *mask)
     af_status af_dropout_apply_f32(size_t count, double rate, uint64_t seed, uint64_t step,
@@ -208,10 +208,13 @@ cdef _dropout_args(rate, seed, step):
             raise ValueError("%s must be an int in [0, 2**64), got %r" % (name, v))
 
 
-def dropout_bits(seed, step, index):
-    """The 64 random bits of element `index` for (seed, step) (the counter-based RNG)."""
+def dropout_draw(seed, step, index):
+    """The 32-bit random draw of element `index` for (seed, step) (the counter-based RNG);
+    the element is dropped iff draw < floor(rate * 2**32)."""
     _dropout_args(0.0, seed, step)
-    return af_dropout_bits(seed, step, index)
+    if isinstance(index, bool) or not isinstance(index, int) or not (0 <= index < 2 ** 64):
+        raise ValueError("index must be an int in [0, 2**64), got %r" % (index,))
+    return af_dropout_draw(seed, step, index)
 
 
 def dropout_mask(shape, rate, seed, step, dtype=_np.float64):

@@ -20,6 +20,10 @@ lecun_normal       N(0, s^2)                                        s = sqrt(1 /
 lecun_uniform      U(-l, l)                                         l = sqrt(3 / in)
 =================  ===============================================  =========================
 
+The Glorot/He/LeCun initialisers take ``gain`` (default 1), a factor on the standard deviation
+and bound, as in torch.nn.init (``GlorotNormal(gain=4.0)`` is Glorot and Bengio's suggestion for
+sigmoid layers).
+
 Normal initialisers are plain (untruncated) normals with exactly the standard deviation above,
 as torch.nn.init does (Keras truncates at two standard deviations and rescales). Values are drawn
 in float64 from the given ``numpy.random.Generator`` and then cast, so one seed gives the same
@@ -173,16 +177,23 @@ class RandomUniform(Initializer):
 
 
 class _Scaled(Initializer):
-    """Variance scaling: variance = scale / fan, fan = fan_in or (fan_in + fan_out) / 2."""
+    """Variance scaling: std = gain * sqrt(scale / fan), fan = fan_in or (fan_in + fan_out) / 2.
+
+    gain multiplies the standard deviation (and the uniform bound), as torch.nn.init's gain;
+    e.g. Glorot and Bengio (2010) suggest gain 4 for sigmoid layers."""
     scale = 1.0
     mode = "fan_in"
     distribution = "normal"
+    _params = ("gain",)
+
+    def __init__(self, gain=1.0):
+        self.gain = check_float(gain, "gain", minimum=0.0, strict_min=True)
 
     def std(self, shape):
         """The standard deviation of the drawn values for this shape."""
         fan_in, fan_out = compute_fans(shape)
         fan = fan_in if self.mode == "fan_in" else (fan_in + fan_out) / 2.0
-        return math.sqrt(self.scale / max(fan, 1))
+        return self.gain * math.sqrt(self.scale / max(fan, 1))
 
     def limit(self, shape):
         """Bound of the uniform variant: sqrt(3) std."""
@@ -237,7 +248,7 @@ def get(identifier):
     Initializer (returned as is) or any callable ``f(shape, rng, dtype)`` (returned as is).
 
     >>> get("xavier_uniform")
-    GlorotUniform()
+    GlorotUniform(gain=1.0)
     """
     if isinstance(identifier, str):
         key = identifier.lower()

@@ -17,8 +17,8 @@ Metadata JSON::
      "config": <model.get_config(): architecture, dtype, seed, compile info with the optimiser>,
      "weights": [{"key": "weight_0000", "shape": [784, 256], "dtype": "float32",
                   "sha256": "<hex digest of the C-order bytes>"}, ...],
-     "optimizer": null | {"step": 1200, "key": "optimizer_state", "shape": [n], "dtype": ...,
-                          "sha256": ...}}
+     "optimizer": null | {"step": 1200, "epoch": 12, "key": "optimizer_state", "shape": [n],
+                          "dtype": ..., "sha256": ...}}
 
 ``load_model`` rebuilds the model with ``model_class.from_config(config)``, checks every array
 against the metadata (presence, shape, dtype, digest) and against the shapes of the rebuilt
@@ -47,6 +47,7 @@ FORMAT_NAME = "annfast-model"
 FORMAT_VERSION = 1
 _META_KEY = "__annfast__"
 _OPT_KEY = "optimizer_state"
+_OPT_COUNTERS = ("epoch",)  # optional integer counters saved beside "step"
 
 
 def _weight_key(i):
@@ -98,16 +99,23 @@ def save_model(model, path):
         descr.append(_describe(key, w))
     opt_meta = None
     get_state = getattr(model, "optimizer_state", None)
-    state = get_state() if callable(get_state) else None
+    # a model whose optimizer attribute is None is not compiled: it has no optimiser state
+    compiled = getattr(model, "optimizer", True) is not None
+    state = get_state() if callable(get_state) and compiled else None
     if state is not None:
         if not isinstance(state, dict) or "step" not in state or "state" not in state:
             raise TypeError("model.optimizer_state() must return None or a dict with 'step' and 'state'")
-        step = state["step"]
-        if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise ValueError(f"optimizer state 'step' must be an int >= 0, got {step!r}")
+        counters = {}
+        for key in ("step",) + _OPT_COUNTERS:
+            if key not in state:
+                continue
+            v = state[key]
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"optimizer state {key!r} must be an int >= 0, got {v!r}")
+            counters[key] = int(v)
         s = _check_array(np.asarray(state["state"]), "optimizer state")
         arrays[_OPT_KEY] = s
-        opt_meta = dict(_describe(_OPT_KEY, s), step=int(step))
+        opt_meta = dict(_describe(_OPT_KEY, s), **counters)
     from . import __version__
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "annfast_version": __version__,
             "model_class": type(model).__name__, "config": config_json, "weights": descr,
@@ -217,9 +225,14 @@ def load_model(path, model_class=None):
         state = None
         if opt is not None:
             state = _take(arrays, opt, "optimizer state")
-            step = opt.get("step")
-            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-                raise _Bad(f"optimizer step must be an int >= 0, got {step!r}")
+            counters = {}
+            for key in ("step",) + _OPT_COUNTERS:
+                if key not in opt and key != "step":
+                    continue
+                v = opt.get(key)
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                    raise _Bad(f"optimizer {key} must be an int >= 0, got {v!r}")
+                counters[key] = v
         known = {_weight_key(i) for i in range(len(weights))} | ({_OPT_KEY} if opt else set())
         extra = set(arrays) - known
         if extra:
@@ -250,7 +263,7 @@ def load_model(path, model_class=None):
             raise ValueError(f"cannot load {path!r}: the file has optimizer state but "
                              f"{cls.__name__} has no set_optimizer_state")
         try:
-            setter({"step": int(opt["step"]), "state": state})
+            setter(dict(counters, state=state))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"cannot load {path!r}: optimizer state does not fit the model: {exc}") from None
     return model

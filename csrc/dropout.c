@@ -8,6 +8,7 @@
 #include "norm.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Bijective 64-bit finaliser (xor-shift / multiply rounds with splitmix64's constants):
  * every input bit affects every output bit. */
@@ -24,21 +25,23 @@ static inline uint64_t af_dropout_key(uint64_t seed, uint64_t step)
     return af_mix64(af_mix64(seed ^ 0x5851f42d4c957f2dULL) + step * 0x9e3779b97f4a7c15ULL);
 }
 
-/* bits(seed, step, i) = mix(key + (i + 1) * golden): the splitmix64 sequence from key. */
-static inline uint64_t af_dropout_bits_k(uint64_t key, uint64_t index)
+/* The 64-bit hash of pair k: mix(key + (k + 1) * golden), the splitmix64 sequence from key.
+ * Element 2k draws the high 32 bits, element 2k + 1 the low 32 bits (one hash per two elements). */
+static inline uint64_t af_dropout_pair_hash(uint64_t key, uint64_t pair)
 {
-    return af_mix64(key + (index + 1) * 0x9e3779b97f4a7c15ULL);
+    return af_mix64(key + (pair + 1) * 0x9e3779b97f4a7c15ULL);
 }
 
-uint64_t af_dropout_bits(uint64_t seed, uint64_t step, uint64_t index)
+uint32_t af_dropout_draw(uint64_t seed, uint64_t step, uint64_t index)
 {
-    return af_dropout_bits_k(af_dropout_key(seed, step), index);
+    uint64_t h = af_dropout_pair_hash(af_dropout_key(seed, step), index >> 1);
+    return (uint32_t)((index & 1) ? h : h >> 32);
 }
 
-/* Elements whose top 53 bits fall below floor(rate 2^53) are dropped: P(drop) = rate to 2^-53. */
+/* Elements whose 32-bit draw falls below floor(rate 2^32) are dropped: P(drop) = rate to 2^-32. */
 static inline uint64_t af_dropout_threshold(double rate)
 {
-    return (uint64_t)ldexp(rate, 53);
+    return (uint64_t)ldexp(rate, 32);
 }
 
 static int dropout_rate_ok(double rate)

@@ -1,14 +1,51 @@
 /* dropout_impl.h: dropout mask and apply for one dtype (included twice by dropout.c). */
 #include "dtype_begin.h"
 
-/* out[i] = (x ? x[i] : 1) * (keep_i ? scale : 0) for i in [lo, lo + len), keep_i from the bits. */
+/* keep_i = draw_i >= thr ? scale : 0;  out[i] = x[i] * keep_i  (or keep_i itself when x is NULL)
+ * for i in [lo, lo + len); lo is even, so pairs never straddle blocks. */
+/* Unsigned integer as wide as T, to select scale or 0 with a bit mask. */
+#if defined(AF_DTYPE_F32)
+typedef uint32_t AF_FN(dropout_uint);
+#else
+typedef uint64_t AF_FN(dropout_uint);
+#endif
+
+/* keep = draw >= thr ? scale : 0, branch-free: the scale's bit pattern ANDed with an all-ones or
+ * all-zeros mask (a data-dependent branch on random bits would be mispredicted half the time,
+ * and compilers turn the plain ternary into one). */
+static inline T AF_FN(dropout_keep)(uint64_t draw, uint64_t thr, AF_FN(dropout_uint) scale_bits)
+{
+    AF_FN(dropout_uint) mask = (AF_FN(dropout_uint))0 - (AF_FN(dropout_uint))(draw >= thr);
+    AF_FN(dropout_uint) bits = scale_bits & mask;
+    T keep;
+    memcpy(&keep, &bits, sizeof keep);
+    return keep;
+}
+
+/* out[i] = x[i] * keep_i (or keep_i itself when x is NULL) for i in [lo, lo + len); lo is even,
+ * so a pair never straddles two blocks. */
 static void AF_FN(dropout_block)(uint64_t key, uint64_t thr, T scale, size_t lo, size_t len,
                                  const T *x, T *out)
 {
-    for (size_t i = lo; i < lo + len; i++) {
-        uint64_t u = af_dropout_bits_k(key, (uint64_t)i) >> 11; /* top 53 bits */
-        T keep = u >= thr ? scale : (T)0;
-        out[i] = x ? x[i] * keep : keep;
+    AF_FN(dropout_uint) sb;
+    memcpy(&sb, &scale, sizeof sb);
+    size_t i = lo, end = lo + len;
+    if (x) {
+        for (; i + 1 < end; i += 2) {
+            uint64_t h = af_dropout_pair_hash(key, (uint64_t)(i >> 1));
+            out[i] = x[i] * AF_FN(dropout_keep)(h >> 32, thr, sb);
+            out[i + 1] = x[i + 1] * AF_FN(dropout_keep)(h & 0xffffffffULL, thr, sb);
+        }
+    } else {
+        for (; i + 1 < end; i += 2) {
+            uint64_t h = af_dropout_pair_hash(key, (uint64_t)(i >> 1));
+            out[i] = AF_FN(dropout_keep)(h >> 32, thr, sb);
+            out[i + 1] = AF_FN(dropout_keep)(h & 0xffffffffULL, thr, sb);
+        }
+    }
+    if (i < end) {
+        T k0 = AF_FN(dropout_keep)(af_dropout_pair_hash(key, (uint64_t)(i >> 1)) >> 32, thr, sb);
+        out[i] = x ? x[i] * k0 : k0;
     }
 }
 

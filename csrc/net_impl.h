@@ -138,7 +138,7 @@ static af_status AF_FN(forward)(const AF_FN(pass) *c, size_t B, const T *x, int 
 static void AF_FN(act_back_colsum)(af_act act, T p, size_t B, size_t n, const T *a, T *d, T *db,
                                    T alpha, int beta)
 {
-    int nt = (B * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
+    int nt = (B * n >= AF_PAR_MIN_PASS) ? af_get_num_threads() : 1;
     (void)nt;
     if (act == AF_ACT_SOFTMAX) {
         #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)

@@ -12,6 +12,10 @@
  * penalty sums: fixed sizes, so reductions never depend on the thread count. */
 #define AF_COL_BLOCK 64
 #define AF_SUM_CHUNK 4096
+/* The engine's own per-step passes (activation derivative + bias sums) are memory-bound and
+ * cheap next to the GEMMs: they use threads only above this many elements, so a training step
+ * opens few parallel regions (each ends in a barrier, costly when cores are shared). */
+#define AF_PAR_MIN_PASS (4 * AF_PAR_MIN)
 
 /* Offsets (in elements) of the workspace regions for batches of up to max_batch rows.
  * xb, yb: gathered input/target batch; d0, d1: ping-pong deltas (max_batch x widest layer);

@@ -55,12 +55,13 @@ af_status af_bn_backward_f64(size_t m, size_t n, const double *x, const double *
 
 /* ---- dropout (dropout.c) ------------------------------------------------------------------ */
 /* Inverted dropout with a counter-based RNG: element i of the call for (seed, step) is dropped
- * iff  bits53(seed, step, i) < floor(rate 2^53), where bits53 is the top 53 bits of
- * af_dropout_bits(seed, step, i). Kept elements are scaled by 1 / (1 - rate), so E[y] = x.
- * The mask depends only on (seed, step, i): identical for any thread count, and the backward
- * pass regenerates it instead of storing it. 0 <= rate < 1; rate 0 is the identity.
+ * iff  af_dropout_draw(seed, step, i) < floor(rate 2^32)  (32-bit draws: element 2k takes the
+ * high and element 2k+1 the low half of one splitmix64-style hash of (seed, step, k)). Kept
+ * elements are scaled by 1 / (1 - rate), so E[y] = x. The mask depends only on
+ * (seed, step, i): identical for any thread count, and the backward pass regenerates it instead
+ * of storing it. 0 <= rate < 1; rate 0 is the identity.
  * The engine uses a distinct seed per layer and step = the global batch counter. */
-uint64_t af_dropout_bits(uint64_t seed, uint64_t step, uint64_t index);
+uint32_t af_dropout_draw(uint64_t seed, uint64_t step, uint64_t index);
 
 /* mask[i] = keep ? 1 / (1 - rate) : 0 for i < count. */
 af_status af_dropout_mask_f32(size_t count, double rate, uint64_t seed, uint64_t step, float *mask);

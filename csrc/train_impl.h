@@ -112,10 +112,8 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
         size_t B = n - start < batch ? n - start : batch;
         const T *xs = x + start * n_in, *ys = y + start * ycols;
         if (shuffle) {
-            /* gather the batch rows in the epoch's order */
-            int nt = B * n_in >= AF_PAR_MIN ? af_get_num_threads() : 1;
-            (void)nt;
-            #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+            /* gather the batch rows in the epoch's order (one thread: a copy of B rows is
+             * memory-bound and small next to the GEMMs; no extra parallel region per step) */
             for (size_t i = 0; i < B; i++) {
                 memcpy(xb + i * n_in, x + perm[start + i] * n_in, n_in * sizeof(T));
                 memcpy(yb + i * ycols, y + perm[start + i] * ycols, ycols * sizeof(T));

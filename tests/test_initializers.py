@@ -73,6 +73,21 @@ def test_seeded_reproducibility(name):
     np.testing.assert_array_equal(f((20, 30), 7, np.float64), a)
 
 
+@pytest.mark.parametrize("name", ["glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
+                                  "lecun_normal", "lecun_uniform"])
+def test_gain_scales_std_and_bound(name):
+    mean, std, bound = EXPECTED[name]
+    cls = type(ini.get(name))
+    w = cls(gain=4.0)(SHAPE, np.random.default_rng(3), np.float64)
+    assert abs(w.std() / (4 * std) - 1) < 6 / math.sqrt(2 * N)
+    if bound is not None:
+        assert np.abs(w).max() <= 4 * bound and np.abs(w).max() > 4 * bound * (1 - 1e-3)
+    assert cls(gain=4.0).get_config() == {"class_name": name, "gain": 4.0}
+    assert ini.get({"class_name": name, "gain": 4.0}) == cls(gain=4.0)
+    with pytest.raises(ValueError, match="gain"):
+        cls(gain=0.0)
+
+
 def test_compute_fans():
     assert ini.compute_fans((784, 256)) == (784, 256)
     assert ini.compute_fans((10,)) == (10, 10)
@@ -113,6 +128,7 @@ def test_default_for_activation():
 
 
 @pytest.mark.parametrize("init", [ini.RandomNormal(1.0, 2.0), ini.RandomUniform(-1, 2), ini.HeUniform(),
+                                  ini.GlorotNormal(gain=4.0),
                                   ini.Zeros(), ini.LecunNormal()])
 def test_config_round_trip(init):
     cfg = json.loads(json.dumps(ini.serialize(init)))

@@ -324,11 +324,13 @@ def test_batch_sizes_full_mini_stochastic():
 
 # ---- determinism ------------------------------------------------------------------------------
 def train_once(dtype="float32", threads=None, seed=42, epochs=3):
+    # widths so that every parallel path runs with 2 threads: 128 x 1100 elements in the
+    # activation-derivative/bias pass, 1100 x 128 weights in the penalty, batch norm over 1100
     rng = np.random.default_rng(0)
-    X, labels = make_blobs(rng, 700, k=10, d=300)
-    model = af.Sequential([af.Dense(300, activation="relu"), af.BatchNormalization(), af.Dropout(0.2),
+    X, labels = make_blobs(rng, 300, k=10, d=64)
+    model = af.Sequential([af.Dense(1100, activation="relu"), af.BatchNormalization(), af.Dropout(0.2),
                            af.Dense(128, activation="tanh", l2=1e-4), af.Dense(10, activation="softmax")],
-                          input_dim=300, dtype=dtype, seed=seed)
+                          input_dim=64, dtype=dtype, seed=seed)
     model.compile(loss="sparse_categorical_crossentropy",
                   optimizer=optimizers.Adam(0.001, clipnorm=1.0))
     old = af.get_num_threads()

@@ -264,14 +264,20 @@ def test_dropout_reproducible_from_seed_and_step():
     assert not np.array_equal(a, _core.dropout_mask((64, 100), 0.5, seed=2, step=3))
     # counter-based: element i depends only on (seed, step, i), so a shorter call is a prefix
     np.testing.assert_array_equal(_core.dropout_mask(3000, 0.5, seed=1, step=3), a.reshape(-1)[:3000])
+    np.testing.assert_array_equal(_core.dropout_mask(2999, 0.5, seed=1, step=3), a.reshape(-1)[:2999])
     # masks of consecutive steps are (nearly) uncorrelated
     c = _core.dropout_mask(100_000, 0.5, seed=1, step=3) > 0
     d = _core.dropout_mask(100_000, 0.5, seed=1, step=4) > 0
     assert abs(np.mean(c == d) - 0.5) < 6 * 0.5 / np.sqrt(c.size)
-    # the mask matches the documented rule: dropped iff top-53 bits < floor(rate 2^53)
-    bits = np.array([_core.dropout_bits(1, 3, i) for i in range(200)], dtype=np.uint64)
-    thr = np.uint64(int(0.5 * 2 ** 53))
-    np.testing.assert_array_equal(a.reshape(-1)[:200] == 0, (bits >> np.uint64(11)) < thr)
+    # the mask matches the documented rule: dropped iff the 32-bit draw < floor(rate 2^32)
+    draws = np.array([_core.dropout_draw(1, 3, i) for i in range(201)], dtype=np.uint64)
+    thr = np.uint64(int(0.5 * 2 ** 32))
+    np.testing.assert_array_equal(a.reshape(-1)[:201] == 0, draws < thr)
+    # the draws look uniform: each of the 32 bits is set about half the time
+    many = np.array([_core.dropout_draw(9, 1, i) for i in range(20000)], dtype=np.uint64)
+    for bit in range(32):
+        frac = np.mean((many >> np.uint64(bit)) & np.uint64(1))
+        assert abs(frac - 0.5) < 6 * 0.5 / np.sqrt(many.size), bit
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -285,3 +285,105 @@ def test_load_does_not_touch_other_models(saved, tmp_path):
 def test_top_level_exports():
     assert annfast.load_model is load_model
     assert annfast.save_model is save_model
+
+
+# ---- real Sequential models ------------------------------------------------------------------
+def sequential(dtype, optimizer):
+    model = annfast.Sequential([annfast.Dense(16, activation="relu"), annfast.BatchNormalization(),
+                                annfast.Dropout(0.2), annfast.Dense(3, activation="softmax")],
+                               input_dim=6, dtype=dtype, seed=3)
+    model.compile("categorical_crossentropy", optimizer, metrics=["accuracy"])
+    return model
+
+
+def blobs(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.standard_normal((n, 6)) + np.eye(3, 6)[y] * 3
+    return X, np.eye(3)[y]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("make_opt", [
+    lambda: annfast.optimizers.Adam(learning_rate=annfast.optimizers.StepDecay(0.01, 0.5, 2)),
+    lambda: annfast.optimizers.SGD(0.05, momentum=0.9, nesterov=True, clipnorm=1.0),
+    lambda: annfast.optimizers.SGD(0.05),
+    lambda: annfast.optimizers.RMSprop(0.01, momentum=0.5),
+], ids=["adam-schedule", "nesterov-clip", "sgd", "rmsprop"])
+def test_sequential_round_trip(tmp_path, dtype, make_opt):
+    X, y = blobs()
+    model = sequential(dtype, make_opt())
+    model.fit(X, y, epochs=3, batch_size=32, verbose=0)
+    path = tmp_path / "seq.npz"
+    model.save(path)
+    again = annfast.load_model(path)
+    assert type(again) is annfast.Sequential
+    assert again.get_config() == model.get_config()
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        assert a.dtype == b.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(a, b)
+    s0, s1 = model.optimizer_state(), again.optimizer_state()
+    assert (s0["step"], s0["epoch"]) == (s1["step"], s1["epoch"]) == (24, 3)
+    np.testing.assert_array_equal(s0["state"], s1["state"])
+    # predictions bitwise equal (inference: batch norm uses the restored running statistics)
+    assert np.array_equal(model.predict(X), again.predict(X))
+    # training continues identically: optimiser moments, step count and schedule clock restored
+    model.fit(X, y, epochs=2, batch_size=32, verbose=0)
+    again.fit(X, y, epochs=2, batch_size=32, verbose=0)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sequential_uncompiled_round_trip(tmp_path):
+    model = annfast.Sequential([annfast.Dense(4, activation="tanh"), annfast.Dense(2)], input_dim=3,
+                               seed=1, dtype="float64")
+    path = tmp_path / "plain.npz"
+    annfast.save_model(model, path)
+    again = annfast.load_model(path)
+    X = np.random.default_rng(2).standard_normal((7, 3))
+    assert np.array_equal(model.predict(X), again.predict(X))
+    assert again.optimizer is None
+
+
+def test_sequential_corrupt_and_mismatched_files(tmp_path):
+    X, y = blobs()
+    model = sequential("float32", annfast.optimizers.Adam())
+    model.fit(X, y, epochs=1, verbose=0)
+    good = tmp_path / "good.npz"
+    model.save(good)
+    raw = good.read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        annfast.load_model(tmp_path / "trunc.npz")
+
+    def wider(arrays, meta):
+        meta["config"]["layers"][0]["units"] = 17
+    with pytest.raises(ValueError, match="weight 0 has shape"):
+        annfast.load_model(rewrite(good, tmp_path / "wide.npz", wider))
+
+    def other_opt(arrays, meta):
+        meta["config"]["optimizer"] = {"class_name": "Adagrad"}  # 1 state slot instead of 2
+    with pytest.raises(ValueError, match="optimizer state does not fit"):
+        annfast.load_model(rewrite(good, tmp_path / "opt.npz", other_opt))
+
+
+def test_checkpoint_and_early_stopping_with_fit(tmp_path):
+    X, y = blobs(300)
+    model = sequential("float64", annfast.optimizers.Adam(0.01))
+    ckpt = annfast.callbacks.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_loss",
+                                             save_best_only=True)
+    stop = annfast.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    hist = model.fit(X, y, epochs=60, batch_size=16, validation_split=0.25, callbacks=[ckpt, stop],
+                     verbose=0)
+    val = hist.history["val_loss"]
+    assert ckpt.saved and len(val) <= 60
+    best_epoch = int(np.argmin(val))
+    assert stop.best_epoch == best_epoch
+    best = annfast.load_model(tmp_path / "best.npz")
+    # seeded, so deterministic: this run stops early (at epoch 11, best epoch 9)
+    assert stop.stopped_epoch is not None and model.stop_training
+    assert len(val) == stop.stopped_epoch + 1 == best_epoch + 3
+    # restored best weights == the checkpoint of the best epoch, bit for bit
+    for a, b in zip(model.get_weights(), best.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(model.evaluate(X[-75:], y[-75:])[0], val[best_epoch], rtol=1e-12)
