@@ -16,7 +16,6 @@ update) is one C call with the GIL released. Python runs once per epoch for the 
 schedule, validation, callbacks and progress.
 """
 import math
-import numbers
 
 import numpy as np
 
@@ -427,8 +426,8 @@ class Sequential:
         self._require_built("set_weights")
         targets = [w for layer in self._layers for w in layer.trainable_weights + layer.non_trainable_weights]
         if not isinstance(weights, (list, tuple)) or len(weights) != len(targets):
-            raise ValueError(f"weights must be a list of {len(targets)} arrays, got "
-                             f"{len(weights) if isinstance(weights, (list, tuple)) else type(weights).__name__}")
+            got = len(weights) if isinstance(weights, (list, tuple)) else type(weights).__name__
+            raise ValueError(f"weights must be a list of {len(targets)} arrays, got {got}")
         from ._validate import as_array
         arrays = []
         for i, (w, t) in enumerate(zip(weights, targets)):

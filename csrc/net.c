@@ -63,7 +63,8 @@ af_status af_net_check(const af_net *net)
             if (ly->n_out != ly->n_in) return AF_ESHAPE;
             if (!(ly->momentum >= 0 && ly->momentum <= 1) || !(ly->eps > 0 && ly->eps - ly->eps == 0))
                 return AF_EINVAL;
-            if (!in_range(ly->w_off, ly->n_in, net->n_params) || !in_range(ly->b_off, ly->n_in, net->n_params))
+            if (!in_range(ly->w_off, ly->n_in, net->n_params) ||
+                !in_range(ly->b_off, ly->n_in, net->n_params))
                 return AF_ESHAPE;
             if (af_mul_size(ly->n_in, 2, &t) || !in_range(ly->s_off, t, net->n_stats)) return AF_ESHAPE;
             break;
