@@ -20,3 +20,5 @@ from .layers import BatchNormalization, Dense, Dropout  # noqa: F401,E402
 from .models import Sequential  # noqa: F401,E402
 __all__ += ["Sequential", "Dense", "BatchNormalization", "Dropout", "activations", "losses", "metrics"]
 __all__ += ["optimizers", "initializers", "callbacks", "load_model", "save_model"]
+from .plotting import plot_history  # noqa: F401,E402
+__all__ += ["plot_history"]

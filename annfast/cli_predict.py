@@ -1,0 +1,93 @@
+"""`annfast predict MODEL DATA`: predictions of a model saved by `annfast train`.
+
+    annfast predict model.npz new.csv                  # one prediction per row, CSV on stdout
+    annfast predict model.npz test.csv --target y      # also report accuracy / RMSE against y
+    annfast predict model.npz new.npy --proba -o p.csv # class probabilities to a file
+
+When DATA still holds the training target column (same name in the CSV header) it is dropped and
+used for scoring automatically.
+"""
+import sys
+
+import numpy as np
+
+from .cli_common import target_column
+
+
+def add_parser(sub):
+    p = sub.add_parser("predict", help="predict with a model saved by 'annfast train'",
+                       description="Predict with a saved model; prints CSV (one row per sample).")
+    p.add_argument("model", help="model file written by 'annfast train'")
+    p.add_argument("data", help="features: .csv/.tsv/.txt, .npy or .npz (same columns as training)")
+    p.add_argument("--target", type=target_column, default=None,
+                   help="column (name or index) holding true values: dropped from the features and "
+                        "used to report accuracy (classification) or RMSE (regression)")
+    p.add_argument("--proba", action="store_true", help="write class probabilities instead of labels")
+    p.add_argument("-o", "--output", default=None, help="write predictions to this CSV (default stdout)")
+    p.add_argument("--delimiter", default=None, help="CSV delimiter (default: sniffed)")
+    p.set_defaults(func=run)
+    return p
+
+
+def _load_features(args, meta, n_features):
+    from .datafile import load_table
+    if args.target is not None:
+        return load_table(args.data, target=args.target, delimiter=args.delimiter)
+    tname = meta.get("target_name")
+    if tname is not None:  # the training target column still in the file: drop it, score on it
+        try:
+            table = load_table(args.data, target=tname, delimiter=args.delimiter)
+            if table.X.shape[1] == n_features:
+                return table
+        except ValueError:
+            pass
+    return load_table(args.data, target=None, delimiter=args.delimiter)
+
+
+def run(args):
+    from . import cli_model
+    model, meta = cli_model.load(args.model)
+    n_features = len(meta["feature_names"])
+    table = _load_features(args, meta, n_features)
+    X = table.X
+    if X.shape[1] != n_features:
+        hint = "" if args.target is not None else " (use --target to drop a target column)"
+        raise ValueError(f"{args.data}: {X.shape[1]} feature columns, the model expects "
+                         f"{n_features}{hint}")
+    classify = meta["task"] == "classification"
+    if args.proba and not classify:
+        raise ValueError("--proba needs a classification model; this one is a regression model")
+    out = np.asarray(model.predict(X.astype(model_dtype(model))), dtype=np.float64)
+    if classify:
+        classes = np.asarray(meta["classes"])
+        labels = classes[np.argmax(out, axis=1)]
+    else:
+        labels = out[:, 0]
+    stream = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.proba:
+            stream.write(",".join(f"p_{c}" for c in meta["classes"]) + "\n")
+            np.savetxt(stream, out, delimiter=",", fmt="%.6g")
+        else:
+            stream.write(f"{meta.get('target_name') or 'prediction'}\n")
+            stream.write("\n".join(map(str, labels.tolist())) + "\n")
+    finally:
+        if args.output:
+            stream.close()
+    if table.y is not None:
+        y = table.y
+        if classify:
+            acc = float(np.mean(labels.astype(str) == np.asarray(y).astype(str)))
+            print(f"accuracy on {args.data}: {acc:.4f} ({y.shape[0]} rows)", file=sys.stderr)
+        else:
+            if y.dtype.kind not in "biuf":
+                raise ValueError(f"{args.data}: target column is not numeric")
+            rmse = float(np.sqrt(np.mean((labels - y.astype(np.float64)) ** 2)))
+            print(f"RMSE on {args.data}: {rmse:.6g} ({y.shape[0]} rows)", file=sys.stderr)
+    if args.output:
+        print(f"wrote {X.shape[0]} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+def model_dtype(model):
+    return np.dtype(getattr(model, "dtype", "float32"))

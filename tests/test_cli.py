@@ -1,0 +1,212 @@
+"""The command line, run as a user runs it: `python -m annfast ...` in a subprocess whose cwd is a
+temporary directory (from the repository root Python would import the uncompiled source folder)
+and with PYTHONPATH at this checkout so the in-place build is used. Every error path must exit
+non-zero with ONE line on stderr and no traceback."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(args, cwd, timeout=300):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "annfast", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(res, *fragments, code=None):
+    assert res.returncode != 0, res.stdout + res.stderr
+    if code is not None:
+        assert res.returncode == code
+    err = res.stderr.strip()
+    assert "Traceback" not in res.stderr
+    assert len(err.splitlines()) == 1, err
+    for f in fragments:
+        assert f in err, err
+
+
+@pytest.fixture
+def data(tmp_path):
+    """Small files the tests write: a 3-class CSV with string labels and a header, a regression
+    .npy (target last column) and an .npz with X/y."""
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0], [3, 3], [0, 3]])
+    lab = rng.integers(0, 3, 300)
+    X = centers[lab] + rng.normal(0, 0.5, (300, 2))
+    names = np.array(["red", "green", "blue"])[lab]
+    lines = ["f1,f2,colour"] + [f"{a:.5f},{b:.5f},{c}" for (a, b), c in zip(X, names)]
+    (tmp_path / "cls.csv").write_text("\n".join(lines) + "\n")
+    Xr = rng.uniform(-1, 1, (400, 3))
+    yr = Xr @ np.array([1.0, -2.0, 0.5]) + 0.3
+    np.save(tmp_path / "reg.npy", np.column_stack([Xr, yr]))
+    np.savez(tmp_path / "cls.npz", X=X, y=lab)
+    return tmp_path
+
+
+def test_help_everywhere(tmp_path):
+    for cmd in ([], ["demo"], ["info"], ["train"], ["predict"], ["bench"]):
+        res = run_cli(cmd + ["--help"], tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert "usage: annfast" in res.stdout
+    res = run_cli([], tmp_path)  # no command: help, exit 2
+    assert res.returncode == 2 and "train" in res.stdout and "bench" in res.stdout
+
+
+def test_info(tmp_path):
+    res = run_cli(["info"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    for word in ("annfast", "compiler", "OpenMP", "threads", "kernel path"):
+        assert word in res.stdout
+
+
+def test_option_errors_are_one_line(tmp_path):
+    cases = [
+        (["nosuchcommand"], "invalid choice"),
+        (["train"], "required"),
+        (["train", "x.csv", "--epochs", "0"], "--epochs"),
+        (["train", "x.csv", "--epochs", "ten"], "positive integer"),
+        (["train", "x.csv", "--hidden", "64,a"], "comma-separated"),
+        (["train", "x.csv", "--hidden", "64,0"], ">= 1"),
+        (["train", "x.csv", "--lr", "-1"], "positive"),
+        (["train", "x.csv", "--validation-split", "1.5"], "[0, 1)"),
+        (["train", "x.csv", "--optimizer", "lbfgs"], "invalid choice"),
+        (["train", "x.csv", "--bogus"], "unrecognized arguments"),
+        (["predict", "m.npz"], "required"),
+        (["bench", "--size", "huge"], "invalid choice"),
+        (["bench", "--repeats", "-2"], "positive integer"),
+        (["demo", "--epochs", "-5"], "positive integer"),
+    ]
+    for args, frag in cases:
+        res = run_cli(args, tmp_path)
+        assert_one_line_error(res, frag, code=2)
+        assert res.stderr.startswith("annfast")
+
+
+def test_file_errors_are_one_line(data):
+    (data / "bad.csv").write_text("a,b\n1,x\n2,3\n")
+    (data / "ragged.csv").write_text("a,b,c\n1,2,3\n4,5\n")
+    (data / "notes.json").write_text("{}")
+    cases = [
+        (["train", "missing.csv"], "no such file: missing.csv"),
+        (["train", "cls.csv", "--target", "nosuch"], "no column named 'nosuch'"),
+        (["train", "cls.csv", "--target", "7"], "out of range"),
+        (["train", "bad.csv", "--target", "a"], "column 'b' is not numeric"),
+        (["train", "ragged.csv"], "line 3 has 2 fields"),
+        (["train", "notes.json"], "unsupported file type"),
+        (["train", "cls.npz", "--target", "labels"], "no array named 'labels'"),
+        (["train", "cls.csv", "--task", "regression"], "not numeric"),
+        (["predict", "missing.npz", "cls.csv"], "no such model file"),
+        (["predict", "notes.json", "cls.csv"], "not an annfast model file"),
+    ]
+    for args, frag in cases:
+        res = run_cli(args, data)
+        assert_one_line_error(res, frag, code=1)
+
+
+def test_train_predict_classification_csv(data):
+    res = run_cli(["train", "cls.csv", "--target", "colour", "--hidden", "16", "--epochs", "15",
+                   "--batch-size", "16", "--lr", "0.01", "--validation-split", "0.2", "--verbose", "2",
+                   "-o", "m.npz"], data)
+    assert res.returncode == 0, res.stderr
+    assert "classification (3 classes)" in res.stdout and "saved model to m.npz" in res.stdout
+    assert (data / "m.npz").exists()
+    res = run_cli(["predict", "m.npz", "cls.csv"], data)  # target column found by name, dropped
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.split()
+    assert lines[0] == "colour" and len(lines) == 301
+    assert set(lines[1:]) <= {"red", "green", "blue"}
+    acc = float(res.stderr.split("accuracy on cls.csv: ")[1].split()[0])
+    assert acc > 0.9  # well-separated blobs
+    res = run_cli(["predict", "m.npz", "cls.csv", "--proba", "-o", "p.csv"], data)
+    assert res.returncode == 0, res.stderr
+    P = np.loadtxt(data / "p.csv", delimiter=",", skiprows=1)
+    assert P.shape == (300, 3)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, atol=1e-4)  # softmax rows, float32 printed %.6g
+    header = (data / "p.csv").read_text().splitlines()[0].split(",")
+    assert sorted(header) == ["p_blue", "p_green", "p_red"]
+    # features-only file with the wrong width
+    np.save(data / "wide.npy", np.ones((3, 5)))
+    assert_one_line_error(run_cli(["predict", "m.npz", "wide.npy"], data), "expects 2", code=1)
+
+
+def test_train_predict_regression_npy(data):
+    res = run_cli(["train", "reg.npy", "--hidden", "", "--optimizer", "sgd", "--lr", "0.05",
+                   "--epochs", "40", "--dtype", "float64", "--verbose", "0", "-o", "r"], data)
+    assert res.returncode == 0, res.stderr
+    assert "regression" in res.stdout and (data / "r.npz").exists()
+    res = run_cli(["predict", "r.npz", "reg.npy", "--target", "-1"], data)
+    assert res.returncode == 0, res.stderr
+    rmse = float(res.stderr.split("RMSE on reg.npy: ")[1].split()[0])
+    assert rmse < 0.05  # a linear target, a linear model (no hidden layer)
+    assert_one_line_error(run_cli(["predict", "r.npz", "reg.npy", "--target", "-1", "--proba"], data),
+                          "--proba needs a classification model", code=1)
+
+
+def test_train_plot_and_npz(data):
+    pytest.importorskip("matplotlib")
+    res = run_cli(["train", "cls.npz", "--epochs", "3", "--verbose", "1", "--plot", "curve.png",
+                   "-o", "n.npz"], data)
+    assert res.returncode == 0, res.stderr
+    assert (data / "curve.png").stat().st_size > 1000
+
+
+def test_corrupt_model_file(data):
+    np.savez(data / "fake.npz", format=np.array("annfast-cli-model"), version=np.array(1),
+             config=np.array("{not json"), meta=np.array(json.dumps({})))
+    assert_one_line_error(run_cli(["predict", "fake.npz", "cls.csv"], data), "corrupt", code=1)
+    np.savez(data / "v9.npz", format=np.array("annfast-cli-model"), version=np.array(9))
+    assert_one_line_error(run_cli(["predict", "v9.npz", "cls.csv"], data), "version 9", code=1)
+
+
+def test_demo_small(tmp_path):
+    res = run_cli(["demo", "--epochs", "200", "--class-epochs", "3"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "Tutorial XOR network" in res.stdout
+    assert "Classification: 3 interleaved spirals" in res.stdout
+    assert "test accuracy" in res.stdout
+
+
+def test_bench_tiny_with_plot(tmp_path):
+    args = ["bench", "--size", "tiny", "--repeats", "1", "--threads", "1"]
+    try:
+        import matplotlib  # noqa: F401
+        args += ["--plot", "bench.png"]
+    except ImportError:
+        pass
+    res = run_cli(args, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "speed-up" in res.stdout and "NumPy" in res.stdout and "train epoch" in res.stdout
+    if "--plot" in args:
+        assert (tmp_path / "bench.png").stat().st_size > 1000
+
+
+def test_plot_without_matplotlib_is_one_line_error(data, tmp_path):
+    # a sitecustomize that hides matplotlib, to exercise the 'not installed' path
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "matplotlib.py").write_text("raise ImportError('No module named matplotlib')\n")
+    env_root = str(hide) + os.pathsep + ROOT
+    env = dict(os.environ, PYTHONPATH=env_root)
+    res = subprocess.run([sys.executable, "-m", "annfast", "train", "cls.csv", "--plot", "c.png"],
+                         cwd=data, env=env, capture_output=True, text=True, timeout=120)
+    assert_one_line_error(res, "needs matplotlib", code=1)
+
+
+def test_predict_with_plain_saved_model(data):
+    """A model saved with annfast.save_model (no CLI metadata) predicts class indices."""
+    import annfast
+    model = annfast.Sequential([annfast.Dense(3, activation="softmax")], input_dim=2, dtype="float64",
+                               seed=0)
+    model.compile(loss="categorical_crossentropy", optimizer="sgd")
+    model.set_weights([np.array([[5.0, -5.0, 0.0], [0.0, 0.0, 5.0]]), np.zeros(3)])
+    model.save(str(data / "plain.npz"))
+    np.save(data / "pts.npy", np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]]))
+    res = run_cli(["predict", "plain.npz", "pts.npy"], data)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["prediction", "0", "1", "2"]
