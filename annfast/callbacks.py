@@ -77,6 +77,12 @@ class History(Callback):
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(_scalar(v))
 
+    def plot(self, path=None, **kwargs):
+        """Draw the training curves (loss and metrics per epoch; needs matplotlib); see
+        annfast.plot_history for the arguments."""
+        from .plotting import plot_history
+        return plot_history(self, path, **kwargs)
+
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 

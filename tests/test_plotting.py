@@ -61,3 +61,14 @@ def test_plot_benchmark(tmp_path):
     with pytest.raises(ValueError, match="no benchmark ratios"):
         plot_benchmark([], str(path))
     plt.close("all")
+
+
+def test_history_plot_method(tmp_path):
+    pytest.importorskip("matplotlib")
+    import annfast as af
+    m = af.Sequential([af.Dense(3, activation="relu"), af.Dense(1)], input_dim=2, seed=0)
+    m.compile("mse", "adam")
+    h = m.fit(np.random.default_rng(0).random((16, 2)), np.zeros((16, 1)), epochs=2, verbose=0)
+    out = tmp_path / "curve.png"
+    h.plot(str(out))
+    assert out.stat().st_size > 0
