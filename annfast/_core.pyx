@@ -8,3 +8,4 @@ Python exceptions. Numerics belong in csrc/.
 include "_decl.pxi"
 include "_config.pxi"
 include "_tutorial.pxi"
+include "_gemm.pxi"

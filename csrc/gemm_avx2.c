@@ -1,0 +1,60 @@
+/* gemm_avx2.c: AVX2 + FMA GEMM kernels (float and double from gemm_kern_impl.h).
+ *
+ * Compiled without -march flags: every function carries target("avx2,fma") and is only called
+ * when af_cpu_has(AF_ISA_AVX2) (cpu.c) says the CPU and OS support it.
+ *
+ * Register block: 6 rows x 2 ymm vectors = 12 accumulators + 2 B vectors + 1 broadcast = 15 of
+ * the 16 ymm registers. float: 6 x 16, double: 6 x 8. With two FMA pipes of latency 4-5 cycles,
+ * 12 independent accumulators keep both pipes busy.
+ * Cache blocks (Zen 2/3 and Haswell..Ice Lake client: L1d 32 KB, L2 512 KB-1.25 MB, L3 shared):
+ *   KC = 256: the B micro-panel KC x NR = 256*16*4 B (float) = 256*8*8 B (double) = 16 KB stays
+ *             in half of L1 while the kernel walks down the A block.
+ *   MC: the packed A block MC x KC fills ~1/4..1/3 of a 512 KB L2 (float 144*256*4 = 144 KB,
+ *       double 72*256*8 = 144 KB), multiple of MR = 6.
+ *   NC = 4080 (multiple of 16 and 8): the B block KC x NC (4-8 MB) lives in L3.
+ */
+#include "gemm_kern.h"
+
+#if AF_GEMM_X86
+#include <immintrin.h>
+
+#define AF_KISA avx2
+#define AF_KATTR __attribute__((target("avx2,fma")))
+
+#define AF_DTYPE_F32
+#define KMR 6
+#define KNV 2
+#define KVN 8
+#define KMC 144
+#define KKC 256
+#define KNC 4080
+#define V __m256
+#define VZERO() _mm256_setzero_ps()
+#define VSET1(x) _mm256_set1_ps(x)
+#define VBCAST(p) _mm256_broadcast_ss(p)
+#define VLOADA(p) _mm256_load_ps(p)
+#define VLOADU(p) _mm256_loadu_ps(p)
+#define VSTOREU(p, v) _mm256_storeu_ps(p, v)
+#define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#include "gemm_kern_impl.h"
+
+#define AF_DTYPE_F64
+#define KMR 6
+#define KNV 2
+#define KVN 4
+#define KMC 72
+#define KKC 256
+#define KNC 4080
+#define V __m256d
+#define VZERO() _mm256_setzero_pd()
+#define VSET1(x) _mm256_set1_pd(x)
+#define VBCAST(p) _mm256_broadcast_sd(p)
+#define VLOADA(p) _mm256_load_pd(p)
+#define VLOADU(p) _mm256_loadu_pd(p)
+#define VSTOREU(p, v) _mm256_storeu_pd(p, v)
+#define VMUL(a, b) _mm256_mul_pd(a, b)
+#define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#include "gemm_kern_impl.h"
+
+#endif
