@@ -17,6 +17,8 @@ cdef size_t _leading_dim(object arr, str name) except 0:
     cdef Py_ssize_t item = arr.itemsize
     cdef Py_ssize_t rows = arr.shape[0], cols = arr.shape[1]
     cdef Py_ssize_t s0 = arr.strides[0], s1 = arr.strides[1]
+    if rows == 0 or cols == 0:
+        return <size_t>max(cols, 1)
     if cols > 1 and s1 != item:
         raise ValueError("%s must have unit inner stride, got strides %r" % (name, arr.strides))
     if rows <= 1:
