@@ -77,6 +77,10 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None):
     >>> annfast.matmul(np.ones((3, 2), np.float32), np.ones((3, 4), np.float32), trans_a=True).shape
     (2, 4)
     """
+    # Fast path: two 2-D arrays of one float dtype in a layout read in place (and a valid `out`).
+    r = _core._matmul_fast(a, b, bool(trans_a), bool(trans_b), out)
+    if r is not None:
+        return r
     a_in = np.asarray(a)
     b_in = np.asarray(b)
     dtype = _result_dtype(a_in, b_in)
