@@ -75,6 +75,16 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
     if (!ws) return AF_ENOMEM;
     T *bbuf = (T *)ws, *abuf = (T *)(ws + b_bytes);
 
+    /* Packing copies each operand once so the kernel reads it contiguously; it pays off when the
+     * packed panel is reused often. An A panel meets every B panel (n / NR times), a B panel every
+     * A panel (m / MR times): for skinny products read the operand in place instead (full panels
+     * only; a partial edge panel is still packed, zero-padded). B in place needs rows of B, i.e.
+     * not transposed, and a row stride that is not a multiple of 4 KB (such strides map every
+     * row of a B panel to the same L1 set and thrash it). The choice depends on the shape only,
+     * never on the thread count. */
+    const int pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
+    const int pack_all_b = tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (ldb * sizeof(T)) % 4096 == 0;
+
     /* Threads only pay off with enough work per barrier; the count never changes results. */
     int nt = af_get_num_threads();
     if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) nt = 1;
@@ -90,22 +100,30 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
         for (size_t jc = 0; jc < n; jc += NC) {
             size_t nc = n - jc < NC ? n - jc : NC;
             size_t nbp = (nc + NR - 1) / NR;
+            int b_edge = nc % NR != 0;
             for (size_t pc = 0; pc < k; pc += KC) {
                 size_t kc = k - pc < KC ? k - pc : KC;
                 T beta_pc = pc == 0 ? beta : (T)1;
                 int last = pc + kc == k;
+                const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
                 /* Everyone is done with the previous blocks before they are overwritten. */
                 #pragma omp barrier
-                ki->pack_b(tb, kc, nc, tb ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, bbuf,
-                           nbp * tid / nth, nbp * (tid + 1) / nth);
+                if (pack_all_b)
+                    ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp * tid / nth, nbp * (tid + 1) / nth);
+                else if (b_edge && tid == 0)
+                    ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp - 1, nbp);
                 for (size_t ic = 0; ic < m; ic += MC) {
                     size_t mc = m - ic < MC ? m - ic : MC;
                     size_t nap = (mc + MR - 1) / MR;
+                    int a_edge = mc % MR != 0;
+                    const T *asrc = ta ? a + pc * lda + ic : a + ic * lda + pc;
                     if (ic > 0) {
                         #pragma omp barrier
                     }
-                    ki->pack_a(ta, mc, kc, ta ? a + pc * lda + ic : a + ic * lda + pc, lda, abuf,
-                               nap * tid / nth, nap * (tid + 1) / nth);
+                    if (pack_all_a)
+                        ki->pack_a(ta, mc, kc, asrc, lda, abuf, nap * tid / nth, nap * (tid + 1) / nth);
+                    else if (a_edge && tid == nth - 1)
+                        ki->pack_a(ta, mc, kc, asrc, lda, abuf, nap - 1, nap);
                     #pragma omp barrier
                     /* This thread's contiguous share of the nap x nbp micro-tiles, jr-major so
                      * a B micro-panel stays in L1 while it meets every A panel. */
@@ -115,9 +133,19 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
                         size_t jr = t / nap, ir = t - jr * nap;
                         size_t mr = mc - ir * MR < MR ? mc - ir * MR : MR;
                         size_t nr = nc - jr * NR < NR ? nc - jr * NR : NR;
+                        const T *ak, *bk;
+                        size_t rsa, csa, ldbk;
+                        if (pack_all_a || mr < MR) {
+                            ak = abuf + ir * MR * kc, rsa = 1, csa = MR;
+                        } else {
+                            ak = asrc + ir * MR * (ta ? 1 : lda), rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+                        }
+                        if (pack_all_b || nr < NR)
+                            bk = bbuf + jr * NR * kc, ldbk = NR;
+                        else
+                            bk = bsrc + jr * NR, ldbk = ldb;
                         T *ct = c + (ic + ir * MR) * ldc + jc + jr * NR;
-                        ki->kernel(kc, abuf + ir * MR * kc, bbuf + jr * NR * kc, alpha, beta_pc, ct,
-                                   ldc, mr, nr);
+                        ki->kernel(kc, ak, rsa, csa, bk, ldbk, alpha, beta_pc, ct, ldc, mr, nr);
                         if (last && ep) AF_FN(gemm_epilogue)(ep, mr, nr, ct, ldc, jc + jr * NR);
                     }
                 }
@@ -125,6 +153,31 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
         }
     }
     return AF_OK;
+}
+
+/* One or two rows of C with B not transposed: row-by-row GEMV, columns split between threads in
+ * blocks of 4 NR (each column's arithmetic does not depend on the split). */
+static void AF_FN(gemm_rows)(const AF_FN(af_gemm_kinfo) *ki, int ta, size_t m, size_t n, size_t k,
+                             T alpha, const T *a, size_t lda, const T *b, size_t ldb, T beta, T *c,
+                             size_t ldc)
+{
+    size_t unit = 4 * ki->nr, nblk = (n + unit - 1) / unit;
+    int nt = af_get_num_threads();
+    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN || nblk < 2) nt = 1;
+    (void)nt;
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#ifdef _OPENMP
+        size_t tid = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
+#else
+        size_t tid = 0, nth = 1;
+#endif
+        size_t j0 = nblk * tid / nth * unit, j1 = nblk * (tid + 1) / nth * unit;
+        if (j1 > n) j1 = n;
+        for (size_t i = 0; i < m && j0 < j1; i++)
+            ki->gemv(k, j0, j1, alpha, ta ? a + i : a + i * lda, ta ? lda : 1, b, ldb, beta,
+                     c + i * ldc);
+    }
 }
 
 af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
@@ -145,7 +198,11 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
         }
     } else {
         const AF_FN(af_gemm_kinfo) *ki = AF_FN(gemm_pick)();
-        if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX || m == 1) {
+        if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX) {
+            ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else if (m <= AF_GEMM_GEMV_MAX_M && !tb) {
+            AF_FN(gemm_rows)(ki, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else if (m <= AF_GEMM_GEMV_MAX_M) {
             ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else {
             s = AF_FN(gemm_packed)(ki, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);

@@ -25,10 +25,12 @@
     typedef struct {                                                                                 \
         size_t mr, nr;      /* micro-tile: mr rows x nr columns of C held in registers */            \
         size_t mc, kc, nc;  /* cache blocks: A block mc x kc in L2, B panel kc x nr in L1 */        \
-        /* C[0:mr_, 0:nr_] = alpha * Ap @ Bp + beta * C (beta == 0: C not read); mr_ <= mr,      \
-         * nr_ <= nr is the valid part of the tile (the packed buffers are zero-padded). */        \
-        void (*kernel)(size_t k, const T *ap, const T *bp, T alpha, T beta, T *c, size_t ldc,     \
-                       size_t mr_, size_t nr_);                                                      \
+        /* C[0:mr_, 0:nr_] = alpha * A @ B + beta * C (beta == 0: C not read) for the mr x nr    \
+         * tile with A[r, p] = a[r*rsa + p*csa], B[p, j] = b[p*ldbk + j]; packed: rsa = 1,         \
+         * csa = mr, ldbk = nr. mr_ <= mr, nr_ <= nr is the valid corner; the kernel reads full   \
+         * mr x k of A and k x nr of B, so edge panels must be packed (zero-padded). */             \
+        void (*kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b, size_t ldbk,      \
+                       T alpha, T beta, T *c, size_t ldc, size_t mr_, size_t nr_);                  \
         /* Pack panels [p0, p1) of op(A)[0:mc, 0:kc]; a points at op(A)[0, 0]. */                   \
         void (*pack_a)(int ta, size_t mc, size_t kc, const T *a, size_t lda, T *ap, size_t p0,      \
                        size_t p1);                                                                   \
@@ -38,6 +40,9 @@
         /* Unpacked C = alpha op(A) op(B) + beta C for small shapes (no epilogue). */               \
         void (*direct)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,           \
                        size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc);               \
+        /* One row of C, columns [j0, j1): y = alpha x @ B + beta y, x[p] at x[p*incx]. */         \
+        void (*gemv)(size_t k, size_t j0, size_t j1, T alpha, const T *x, size_t incx, const T *b,  \
+                     size_t ldb, T beta, T *y);                                                      \
     } af_gemm_kinfo_##SUF;
 
 AF_GEMM_KINFO(float, f32)

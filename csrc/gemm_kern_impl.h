@@ -16,12 +16,15 @@
 #define KNR (KNV * KVN)
 #define KMIN(x, y) ((x) < (y) ? (x) : (y))
 
-/* Micro-kernel: the KMR x KNR tile  C = alpha * sum_p Ap[p][:, None] * Bp[p][None, :] + beta * C.
- * Each step p is one rank-1 update of the KMR*KNV vector accumulators held in registers: KNV
- * aligned loads of Bp's row p, KMR broadcasts of Ap's column p, KMR*KNV FMAs. Only the valid
- * mr x nr corner of the tile is written; beta == 0 never reads C. */
-static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *restrict ap, const T *restrict bp, T alpha,
-                                      T beta, T *restrict c, size_t ldc, size_t mr, size_t nr)
+/* Micro-kernel body: the KMR x KNR tile  C = alpha * sum_p A[:, p] B[p, :] + beta * C, where
+ * A[r, p] = a[r*rsa + p*csa] and B[p, j] = b[p*ldbk + j]. Each step p is one rank-1 update of the
+ * KMR*KNV vector accumulators held in registers: KNV loads of B's row p, KMR broadcasts of A's
+ * column p, KMR*KNV FMAs. Only the valid mr x nr corner of the tile is written; beta == 0 never
+ * reads C. Inlined twice below: with the packed strides as constants, and with general strides
+ * (A or B read in place, for shapes where packing costs more than it saves). */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemm_kernel_body)(size_t k, const T *restrict a, size_t rsa, size_t csa, const T *restrict b,
+                      size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc, size_t mr, size_t nr)
 {
     V acc[KMR][KNV];
 #pragma GCC unroll 32
@@ -32,15 +35,15 @@ static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *restrict ap, const T *r
     for (size_t p = 0; p < k; p++) {
         V bv[KNV];
 #pragma GCC unroll 8
-        for (int v = 0; v < KNV; v++) bv[v] = VLOADA(bp + v * KVN);
+        for (int v = 0; v < KNV; v++) bv[v] = VLOADU(b + v * KVN);
 #pragma GCC unroll 32
         for (int r = 0; r < KMR; r++) {
-            V ar = VBCAST(ap + r);
+            V ar = VBCAST(a + r * rsa);
 #pragma GCC unroll 8
             for (int v = 0; v < KNV; v++) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
         }
-        ap += KMR;
-        bp += KNR;
+        a += csa;
+        b += ldbk;
     }
     V va = VSET1(alpha);
     if (mr == KMR && nr == KNR) {
@@ -76,6 +79,74 @@ static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *restrict ap, const T *r
             for (size_t j = 0; j < nr; j++) cr[j] = beta * cr[j] + tr[j];
     }
 }
+
+static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b,
+                                      size_t ldbk, T alpha, T beta, T *c, size_t ldc, size_t mr,
+                                      size_t nr)
+{
+    if (rsa == 1 && csa == KMR && ldbk == KNR) /* both packed (the common case) */
+        KFN(gemm_kernel_body)(k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+    else if (ldbk == KNR)                       /* A read in place, B packed */
+        KFN(gemm_kernel_body)(k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr);
+    else                                        /* B (and maybe A) read in place */
+        KFN(gemm_kernel_body)(k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr);
+}
+
+/* y[j0:j1] = alpha * sum_p x[p*incx] B[p, j0:j1] + beta * y (one row of C, B not transposed).
+ * B is walked row by row (sequential reads), 4 rows per pass over a chunk of y held in L1:
+ * y_j = fma(x3, b3j, fma(x2, b2j, fma(x1, b1j, fma(x0, b0j, y_j)))) -- per column the same FMA
+ * chain over p in order, whichever chunk or thread computes it, so any split of [0, n) at
+ * multiples of KVN gives identical bits. */
+#define KGB 512 /* columns per chunk: 2-4 KB of y */
+static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, const T *restrict x,
+                                    size_t incx, const T *restrict b, size_t ldb, T beta,
+                                    T *restrict y)
+{
+    T acc[KGB] __attribute__((aligned(64)));
+    V va = VSET1(alpha), vb = VSET1(beta);
+    for (size_t c0 = j0; c0 < j1; c0 += KGB) {
+        size_t w = KMIN((size_t)KGB, j1 - c0), wv = w / KVN * KVN;
+        for (size_t j = 0; j < w; j++) acc[j] = 0;
+        const T *bp = b + c0;
+        size_t p = 0;
+        for (; p + 4 <= k; p += 4, bp += 4 * ldb) {
+            V x0 = VBCAST(x + p * incx), x1 = VBCAST(x + (p + 1) * incx);
+            V x2 = VBCAST(x + (p + 2) * incx), x3 = VBCAST(x + (p + 3) * incx);
+            for (size_t j = 0; j < wv; j += KVN) {
+                V s = VLOADU(acc + j);
+                s = VFMA(x0, VLOADU(bp + j), s);
+                s = VFMA(x1, VLOADU(bp + ldb + j), s);
+                s = VFMA(x2, VLOADU(bp + 2 * ldb + j), s);
+                s = VFMA(x3, VLOADU(bp + 3 * ldb + j), s);
+                VSTOREU(acc + j, s);
+            }
+        }
+        for (; p < k; p++, bp += ldb) {
+            V x0 = VBCAST(x + p * incx);
+            for (size_t j = 0; j < wv; j += KVN) VSTOREU(acc + j, VFMA(x0, VLOADU(bp + j), VLOADU(acc + j)));
+        }
+        /* Tail columns (fewer than KVN, only at the end of the row): one zero-padded vector. */
+        if (wv < w) {
+            T row[KVN] __attribute__((aligned(64)));
+            V s = VZERO();
+            for (size_t l = 0; l < KVN; l++) row[l] = 0;
+            for (size_t q = 0; q < k; q++) {
+                for (size_t l = 0; l < w - wv; l++) row[l] = b[q * ldb + c0 + wv + l];
+                s = VFMA(VBCAST(x + q * incx), VLOADU(row), s);
+            }
+            VSTOREU(row, s);
+            for (size_t l = 0; l < w - wv; l++) acc[wv + l] = row[l];
+        }
+        T *yc = y + c0;
+        size_t j = 0;
+        for (; j < wv; j += KVN) {
+            V r = VMUL(va, VLOADU(acc + j));
+            VSTOREU(yc + j, beta == 0 ? r : VFMA(vb, VLOADU(yc + j), r));
+        }
+        for (; j < w; j++) yc[j] = beta == 0 ? alpha * acc[j] : beta * yc[j] + alpha * acc[j];
+    }
+}
+#undef KGB
 
 /* Pack MR-row panels [q0, q1) of op(A)[0:mc, 0:kc] (op(A)[i, p] = ta ? a[p*lda+i] : a[i*lda+p])
  * into Ap[q][p][r], zero-padding rows past mc so the kernel never branches on edges. */
@@ -126,20 +197,25 @@ static AF_KATTR void KFN(gemm_pack_a)(int ta, size_t mc, size_t kc, const T *res
 static AF_KATTR void KFN(gemm_pack_b)(int tb, size_t kc, size_t nc, const T *restrict b, size_t ldb,
                                       T *restrict bp, size_t q0, size_t q1)
 {
-    for (size_t q = q0; q < q1; q++) {
+    size_t qfull = nc / KNR < q1 ? nc / KNR : q1; /* panels [q0, qfull) are full */
+    if (!tb) {
+        /* Walk B row by row (sequential reads, no page-stride jumps) scattering NR-wide pieces
+         * into the panels. */
+        for (size_t p = 0; p < kc; p++) {
+            const T *src = b + p * ldb;
+            for (size_t q = q0; q < qfull; q++)
+#pragma GCC unroll 8
+                for (int v = 0; v < KNV; v++)
+                    VSTOREU(bp + q * KNR * kc + p * KNR + v * KVN, VLOADU(src + q * KNR + v * KVN));
+        }
+    }
+    for (size_t q = tb ? q0 : (qfull > q0 ? qfull : q0); q < q1; q++) {
         size_t j0 = q * KNR, nr = KMIN((size_t)KNR, nc - j0);
         T *dst = bp + q * KNR * kc;
         if (!tb) {
             const T *src = b + j0;
-            if (nr == KNR) {
-                for (size_t p = 0; p < kc; p++)
-#pragma GCC unroll 8
-                    for (int v = 0; v < KNV; v++)
-                        VSTOREU(dst + p * KNR + v * KVN, VLOADU(src + p * ldb + v * KVN));
-            } else {
-                for (size_t p = 0; p < kc; p++)
-                    for (size_t j = 0; j < KNR; j++) dst[p * KNR + j] = j < nr ? src[p * ldb + j] : (T)0;
-            }
+            for (size_t p = 0; p < kc; p++)
+                for (size_t j = 0; j < KNR; j++) dst[p * KNR + j] = j < nr ? src[p * ldb + j] : (T)0;
         } else {
             /* op(B) = B^T: row j of B holds column j of op(B); copy it down column j of the panel. */
             const T *src = b + j0 * ldb;
@@ -210,7 +286,7 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
 
 const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
     KMR, KNR, KMC, KKC, KNC,
-    KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct)
+    KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows)
 };
 
 #undef KDB

@@ -72,7 +72,8 @@ SIZES = [0, 1, 2, 3, 7, 15, 16, 17, 31, 33, 64, 127]
 SHAPES = ([(s, s, s) for s in SIZES] + [(s, 17, 33) for s in SIZES] + [(7, s, 3) for s in SIZES]
           + [(33, 5, s) for s in SIZES] + [(1, 64, 255), (255, 1, 64), (64, 255, 1)]
           + [(1000, 10, 31), (10, 1000, 17), (3, 40, 1000), (600, 2, 2), (2, 600, 1)]
-          + [(255, 33, 511), (128, 10, 256), (1, 512, 784), (16, 256, 127)])
+          + [(255, 33, 511), (128, 10, 256), (1, 512, 784), (16, 256, 127), (2, 333, 200),
+             (24, 512, 100), (13, 100, 70), (200, 5, 300)])
 BIG_SHAPES = [(511, 255, 257), (1000, 127, 300), (130, 1000, 255)]
 
 
@@ -215,9 +216,13 @@ def test_epilogue_k_zero_and_errors():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bitwise_identical_1_vs_2_threads(isa, dtype, threads):
     rng = np.random.default_rng(6)
-    for (m, n, k), (ta, tb) in zip([(300, 700, 260), (1000, 300, 100), (128, 512, 784),
-                                    (97, 1001, 513)],
-                                   [(False, False), (True, False), (False, True), (True, True)]):
+    # packed path (all transposes), A read in place (n small), B read in place (m small),
+    # row-by-row GEMV (m <= 2): every path the driver picks by shape
+    shapes = [(300, 700, 260), (1000, 300, 100), (128, 512, 784), (97, 1001, 513),
+              (3000, 10, 300), (20, 1500, 300), (1, 3001, 400), (2, 1000, 777), (13, 700, 300)]
+    trans = [(False, False), (True, False), (False, True), (True, True),
+             (False, False), (True, False), (False, False), (True, False), (False, True)]
+    for (m, n, k), (ta, tb) in zip(shapes, trans):
         a = make(rng, (m, k), dtype, ta)
         b = make(rng, (k, n), dtype, tb)
         bias = rng.standard_normal(n).astype(dtype)
