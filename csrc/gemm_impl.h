@@ -3,18 +3,20 @@
  * C = alpha * op(A) @ op(B) + beta * C, Goto/BLIS loop nest around a register-blocked
  * micro-kernel chosen at run time (gemm_kern.h):
  *
+ *   split C into one rectangle per thread (K is never split), then on each rectangle:
  *   for jc in steps of NC over n:            B block  op(B)[pc:pc+KC, jc:jc+NC] -> packed (L3)
- *     for pc in steps of KC over k:          (K is never split across threads)
- *       pack B block, NR-column panels split between threads
+ *     for pc in steps of KC over k:
+ *       pack B block into NR-column panels
  *       for ic in steps of MC over m:        A block  op(A)[ic:ic+MC, pc:pc+KC] -> packed (L2)
- *         pack A block, MR-row panels split between threads
- *         for each MR x NR micro-tile (jr-major, contiguous share per thread):
+ *         pack A block into MR-row panels
+ *         for jr over B panels, ir over A panels: one MR x NR micro-tile
  *           C tile = alpha * Ap_ir @ Bp_jr + (pc == 0 ? beta : 1) * C tile
  *           last K block: C tile = act(C tile + bias)   (epilogue, tile still in L1)
  *
  * Every C element is produced by the same sequence of operations whatever the thread count
  * (threads only choose WHICH tiles they compute), so results are bitwise identical for any
- * number of threads. Tiny products skip packing and use the kernel table's direct loop.
+ * number of threads. Tiny products skip packing (the kernel table's direct loop); one or two
+ * rows use a GEMV loop; skinny operands are read in place instead of packed.
  */
 #include "dtype_begin.h"
 
@@ -59,98 +61,122 @@ static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T 
     }
 }
 
-/* Packed, blocked, threaded product (see the top of this file). */
+/* Serial blocked product on one thread's rectangle of C (see the top of this file), with that
+ * thread's own packing buffers. j_off: column of this rectangle in the full C (for the bias).
+ * pack_all_a / pack_all_b: pack every panel, or read full panels in place (edge panels are
+ * always packed, zero-padded, since the kernel reads whole MR x kc / kc x NR panels). */
+static void AF_FN(gemm_block)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t n,
+                              size_t k, T alpha, const T *a, size_t lda, const T *b, size_t ldb,
+                              T beta, T *c, size_t ldc, const af_epilogue *ep, size_t j_off,
+                              int pack_all_a, int pack_all_b, T *abuf, T *bbuf)
+{
+    const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, KC = ki->kc, NC = ki->nc;
+    for (size_t jc = 0; jc < n; jc += NC) {
+        size_t nc = n - jc < NC ? n - jc : NC;
+        size_t nbp = (nc + NR - 1) / NR;
+        for (size_t pc = 0; pc < k; pc += KC) {
+            size_t kc = k - pc < KC ? k - pc : KC;
+            T beta_pc = pc == 0 ? beta : (T)1;  /* later K blocks accumulate onto C */
+            int last = pc + kc == k;
+            const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
+            if (pack_all_b)
+                ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, 0, nbp);
+            else if (nc % NR)
+                ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp - 1, nbp);
+            for (size_t ic = 0; ic < m; ic += MC) {
+                size_t mc = m - ic < MC ? m - ic : MC;
+                size_t nap = (mc + MR - 1) / MR;
+                const T *asrc = ta ? a + pc * lda + ic : a + ic * lda + pc;
+                if (pack_all_a)
+                    ki->pack_a(ta, mc, kc, asrc, lda, abuf, 0, nap);
+                else if (mc % MR)
+                    ki->pack_a(ta, mc, kc, asrc, lda, abuf, nap - 1, nap);
+                /* jr outer, ir inner: a B micro-panel stays in L1 while it meets every A panel
+                 * of the block (which stays in L2). */
+                for (size_t jr = 0; jr < nbp; jr++) {
+                    size_t nr = nc - jr * NR < NR ? nc - jr * NR : NR;
+                    const T *bk;
+                    size_t ldbk;
+                    if (pack_all_b || nr < NR)
+                        bk = bbuf + jr * NR * kc, ldbk = NR;
+                    else
+                        bk = bsrc + jr * NR, ldbk = ldb;
+                    for (size_t ir = 0; ir < nap; ir++) {
+                        size_t mr = mc - ir * MR < MR ? mc - ir * MR : MR;
+                        const T *ak;
+                        size_t rsa, csa;
+                        if (pack_all_a || mr < MR)
+                            ak = abuf + ir * MR * kc, rsa = 1, csa = MR;
+                        else
+                            ak = asrc + ir * MR * (ta ? 1 : lda), rsa = ta ? 1 : lda, csa = ta ? lda : 1;
+                        T *ct = c + (ic + ir * MR) * ldc + jc + jr * NR;
+                        ki->kernel(kc, ak, rsa, csa, bk, ldbk, alpha, beta_pc, ct, ldc, mr, nr);
+                        if (last && ep) AF_FN(gemm_epilogue)(ep, mr, nr, ct, ldc, j_off + jc + jr * NR);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Packed product, threaded by splitting C into one rectangle per thread (a tm x tn grid, edges at
+ * multiples of MR rows / NR columns). Each thread runs the serial blocked product on its own
+ * rectangle with its own buffers: no barriers, so a thread that the OS delays holds nobody up.
+ * Every C element sees the same K blocking and the same kernel arithmetic as on one thread, so
+ * results are bitwise identical for any thread count. Columns are split first (each thread then
+ * packs a disjoint part of B; A blocks are packed by every thread, a cost of 1/(n/tn) of the
+ * product); rows when C has too few column panels. */
 static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m,
                                     size_t n, size_t k, T alpha, const T *a, size_t lda, const T *b,
                                     size_t ldb, T beta, T *c, size_t ldc, const af_epilogue *ep)
 {
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, KC = ki->kc, NC = ki->nc;
-    /* Workspace: one B block (kc x nc rounded up to NR) then one A block (mc rounded to MR x kc).
-     * Bounded by KC*NC + MC*KC elements, so no overflow. */
-    size_t kc_max = k < KC ? k : KC;
-    size_t nc_max = ((n < NC ? n : NC) + NR - 1) / NR * NR;
-    size_t mc_max = ((m < MC ? m : MC) + MR - 1) / MR * MR;
-    size_t b_bytes = (kc_max * nc_max * sizeof(T) + 63) / 64 * 64;
-    char *ws = (char *)af_gemm_workspace(b_bytes + kc_max * mc_max * sizeof(T));
-    if (!ws) return AF_ENOMEM;
-    T *bbuf = (T *)ws, *abuf = (T *)(ws + b_bytes);
+    size_t nap = (m + MR - 1) / MR, nbp = (n + NR - 1) / NR;
 
     /* Packing copies each operand once so the kernel reads it contiguously; it pays off when the
      * packed panel is reused often. An A panel meets every B panel (n / NR times), a B panel every
-     * A panel (m / MR times): for skinny products read the operand in place instead (full panels
-     * only; a partial edge panel is still packed, zero-padded). B in place needs rows of B, i.e.
-     * not transposed, and a row stride that is not a multiple of 4 KB (such strides map every
-     * row of a B panel to the same L1 set and thrash it). The choice depends on the shape only,
-     * never on the thread count. */
+     * A panel (m / MR times): for skinny products read the operand in place instead. B in place
+     * needs rows of B, i.e. not transposed, and a row stride that is not a multiple of 4 KB (such
+     * strides map every row of a B panel to the same L1 set and thrash it). The choice depends on
+     * the shape only, never on the thread count. */
     const int pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
     const int pack_all_b = tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (ldb * sizeof(T)) % 4096 == 0;
 
-    /* Threads only pay off with enough work per barrier; the count never changes results. */
-    int nt = af_get_num_threads();
+    /* Thread grid: threads only pay off with enough work per thread. */
+    size_t nt = (size_t)af_get_num_threads(), tm = 1, tn = 1;
     if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) nt = 1;
-    (void)nt;
-
-    #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-#ifdef _OPENMP
-        size_t tid = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
-#else
-        size_t tid = 0, nth = 1;
-#endif
-        for (size_t jc = 0; jc < n; jc += NC) {
-            size_t nc = n - jc < NC ? n - jc : NC;
-            size_t nbp = (nc + NR - 1) / NR;
-            int b_edge = nc % NR != 0;
-            for (size_t pc = 0; pc < k; pc += KC) {
-                size_t kc = k - pc < KC ? k - pc : KC;
-                T beta_pc = pc == 0 ? beta : (T)1;
-                int last = pc + kc == k;
-                const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
-                /* Everyone is done with the previous blocks before they are overwritten. */
-                #pragma omp barrier
-                if (pack_all_b)
-                    ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp * tid / nth, nbp * (tid + 1) / nth);
-                else if (b_edge && tid == 0)
-                    ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp - 1, nbp);
-                for (size_t ic = 0; ic < m; ic += MC) {
-                    size_t mc = m - ic < MC ? m - ic : MC;
-                    size_t nap = (mc + MR - 1) / MR;
-                    int a_edge = mc % MR != 0;
-                    const T *asrc = ta ? a + pc * lda + ic : a + ic * lda + pc;
-                    if (ic > 0) {
-                        #pragma omp barrier
-                    }
-                    if (pack_all_a)
-                        ki->pack_a(ta, mc, kc, asrc, lda, abuf, nap * tid / nth, nap * (tid + 1) / nth);
-                    else if (a_edge && tid == nth - 1)
-                        ki->pack_a(ta, mc, kc, asrc, lda, abuf, nap - 1, nap);
-                    #pragma omp barrier
-                    /* This thread's contiguous share of the nap x nbp micro-tiles, jr-major so
-                     * a B micro-panel stays in L1 while it meets every A panel. */
-                    size_t ntile = nap * nbp;
-                    size_t t1 = ntile * (tid + 1) / nth;
-                    for (size_t t = ntile * tid / nth; t < t1; t++) {
-                        size_t jr = t / nap, ir = t - jr * nap;
-                        size_t mr = mc - ir * MR < MR ? mc - ir * MR : MR;
-                        size_t nr = nc - jr * NR < NR ? nc - jr * NR : NR;
-                        const T *ak, *bk;
-                        size_t rsa, csa, ldbk;
-                        if (pack_all_a || mr < MR) {
-                            ak = abuf + ir * MR * kc, rsa = 1, csa = MR;
-                        } else {
-                            ak = asrc + ir * MR * (ta ? 1 : lda), rsa = ta ? 1 : lda, csa = ta ? lda : 1;
-                        }
-                        if (pack_all_b || nr < NR)
-                            bk = bbuf + jr * NR * kc, ldbk = NR;
-                        else
-                            bk = bsrc + jr * NR, ldbk = ldb;
-                        T *ct = c + (ic + ir * MR) * ldc + jc + jr * NR;
-                        ki->kernel(kc, ak, rsa, csa, bk, ldbk, alpha, beta_pc, ct, ldc, mr, nr);
-                        if (last && ep) AF_FN(gemm_epilogue)(ep, mr, nr, ct, ldc, jc + jr * NR);
-                    }
-                }
-            }
+    for (size_t d = nt; d >= 1; d--)  /* largest column split with >= 2 panels per thread */
+        if (nt % d == 0 && (d == 1 || nbp >= 2 * d)) {
+            tn = d;
+            break;
         }
+    tm = nt / tn;
+    if (tm > nap) tm = nap;
+    nt = tm * tn;
+
+    /* Per-thread workspace: a B block (kc x nc rounded up to NR) then an A block (mc rounded
+     * up to MR, x kc), sized for the largest rectangle; at most KC*NC + MC*KC elements. */
+    size_t rows_max = (nap + tm - 1) / tm * MR, cols_max = (nbp + tn - 1) / tn * NR;
+    size_t kc_max = k < KC ? k : KC;
+    size_t nc_max = cols_max < NC ? cols_max : NC;
+    size_t mc_max = rows_max < MC ? rows_max : MC;
+    size_t b_bytes = (kc_max * nc_max * sizeof(T) + 63) / 64 * 64;
+    size_t per_thread = (b_bytes + kc_max * mc_max * sizeof(T) + 63) / 64 * 64;
+    char *ws = (char *)af_gemm_workspace(per_thread * nt);
+    if (!ws) return AF_ENOMEM;
+
+    #pragma omp parallel for schedule(static, 1) num_threads((int)nt) if (nt > 1)
+    for (size_t t = 0; t < nt; t++) {
+        size_t ti = t / tn, tj = t % tn;
+        size_t r0 = nap * ti / tm * MR, r1 = nap * (ti + 1) / tm * MR;
+        size_t c0 = nbp * tj / tn * NR, c1 = nbp * (tj + 1) / tn * NR;
+        if (r1 > m) r1 = m;
+        if (c1 > n) c1 = n;
+        if (r0 >= r1 || c0 >= c1) continue;
+        char *mine = ws + t * per_thread;
+        AF_FN(gemm_block)(ki, ta, tb, r1 - r0, c1 - c0, k, alpha, ta ? a + r0 : a + r0 * lda, lda,
+                          tb ? b + c0 * ldb : b + c0, ldb, beta, c + r0 * ldc + c0, ldc, ep, c0,
+                          pack_all_a, pack_all_b, (T *)(mine + b_bytes), (T *)mine);
     }
     return AF_OK;
 }
