@@ -9,6 +9,8 @@
 #include "gemm_kern.h"
 #include "internal.h"
 
+/* Products with m, n and k all at most this use scalar dot products (gemm_tiny). */
+#define AF_GEMM_TINY_MAX 8
 /* Products with m*n*k at most this many multiply-adds skip packing (direct loop). */
 #define AF_GEMM_DIRECT_MAX 32768.0
 /* Up to this many rows of C (B not transposed) use the row-by-row GEMV loop. */
@@ -18,6 +20,19 @@
 #define AF_GEMM_INPLACE_B_MAX_M 4
 /* Below this many multiply-adds one thread does all the work (about 0.1 ms of work per core). */
 #define AF_GEMM_PAR_MIN 2.0e6
+
+/* 1 if x * y overflows size_t (the element count of a rows x ld matrix); inline because the
+ * checks run on every call, including tiny products costing a few tens of nanoseconds. */
+static inline int gemm_mul_overflows(size_t x, size_t y)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    size_t r;
+    return __builtin_mul_overflow(x, y, &r);
+#else
+    size_t r;
+    return af_mul_size(x, y, &r) != AF_OK;
+#endif
+}
 
 /* ---- per-calling-thread workspace --------------------------------------------------------
  * Each thread that calls GEMM (e.g. two Python threads) owns one 64-byte aligned buffer that only

@@ -35,15 +35,14 @@ static af_status AF_FN(gemm_check)(int ta, int tb, size_t m, size_t n, size_t k,
                                    size_t lda, const T *b, size_t ldb, const T *c, size_t ldc,
                                    const af_epilogue *ep)
 {
-    size_t t;
     if (ep && ((unsigned)ep->act >= AF_ACT_COUNT || ep->act == AF_ACT_SOFTMAX)) return AF_EINVAL;
     if (m == 0 || n == 0) return AF_OK;
     if (!c) return AF_EINVAL;
-    if (ldc < n || af_mul_size(m, ldc, &t)) return AF_ESHAPE;
+    if (ldc < n || gemm_mul_overflows(m, ldc)) return AF_ESHAPE;
     if (k == 0) return AF_OK;
     if (!a || !b) return AF_EINVAL;
     if (lda < (ta ? m : k) || ldb < (tb ? k : n)) return AF_ESHAPE;
-    if (af_mul_size(ta ? k : m, lda, &t) || af_mul_size(tb ? n : k, ldb, &t)) return AF_ESHAPE;
+    if (gemm_mul_overflows(ta ? k : m, lda) || gemm_mul_overflows(tb ? n : k, ldb)) return AF_ESHAPE;
     return AF_OK;
 }
 
@@ -58,6 +57,26 @@ static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T 
         if (bias)
             for (size_t jj = 0; jj < nr; jj++) cr[jj] += bias[jj];
         if (ep->act != AF_ACT_LINEAR) AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, cr, cr);
+    }
+}
+
+/* Tiny products (a few dozen multiply-adds, e.g. the tutorial network's 4x2 @ 2x4): one scalar
+ * dot product per element of C through the operands' strides, no dispatch, no packing, no
+ * temporaries; C[i, j] = alpha * sum_p op(A)[i, p] op(B)[p, j] (+ beta * C[i, j]). */
+static void AF_FN(gemm_tiny)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
+                             size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc)
+{
+    const size_t sai = ta ? 1 : lda, sap = ta ? lda : 1;  /* op(A)[i, p] = a[i*sai + p*sap] */
+    const size_t sbp = tb ? 1 : ldb, sbj = tb ? ldb : 1;  /* op(B)[p, j] = b[p*sbp + j*sbj] */
+    for (size_t i = 0; i < m; i++) {
+        const T *ai = a + i * sai;
+        T *ci = c + i * ldc;
+        for (size_t j = 0; j < n; j++) {
+            const T *bj = b + j * sbj;
+            T s = 0;
+            for (size_t p = 0; p < k; p++) s += ai[p * sap] * bj[p * sbp];
+            ci[j] = beta == 0 ? alpha * s : alpha * s + beta * ci[j];
+        }
     }
 }
 
@@ -222,6 +241,8 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
             else if (beta != 1)
                 for (size_t j = 0; j < n; j++) ci[j] *= beta;
         }
+    } else if (m <= AF_GEMM_TINY_MAX && n <= AF_GEMM_TINY_MAX && k <= AF_GEMM_TINY_MAX) {
+        AF_FN(gemm_tiny)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else {
         const AF_FN(af_gemm_kinfo) *ki = AF_FN(gemm_pick)();
         if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX) {
@@ -231,8 +252,8 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
         } else if (m <= AF_GEMM_GEMV_MAX_M) {
             ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else {
-            s = AF_FN(gemm_packed)(ki, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
-            return s;   /* the epilogue ran inside, tile by tile */
+            /* the epilogue runs inside, tile by tile, while each tile is in L1 */
+            return AF_FN(gemm_packed)(ki, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
         }
     }
     if (ep) AF_FN(gemm_epilogue)(ep, m, n, c, ldc, 0);
