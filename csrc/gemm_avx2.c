@@ -21,12 +21,26 @@
 #define AF_KISA avx2
 #define AF_KATTR __attribute__((target("avx2,fma")))
 
+/* Block sizes can be overridden at build time for tuning experiments (-DAF_AVX2_S_KC=...). */
+#ifndef AF_AVX2_S_MC
+#define AF_AVX2_S_MC 144
+#endif
+#ifndef AF_AVX2_S_KC
+#define AF_AVX2_S_KC 256
+#endif
+#ifndef AF_AVX2_D_MC
+#define AF_AVX2_D_MC 72
+#endif
+#ifndef AF_AVX2_D_KC
+#define AF_AVX2_D_KC 256
+#endif
+
 #define AF_DTYPE_F32
 #define KMR 6
 #define KNV 2
 #define KVN 8
-#define KMC 144
-#define KKC 256
+#define KMC AF_AVX2_S_MC
+#define KKC AF_AVX2_S_KC
 #define KNC 4080
 #define V __m256
 #define VZERO() _mm256_setzero_ps()
@@ -43,8 +57,8 @@
 #define KMR 6
 #define KNV 2
 #define KVN 4
-#define KMC 72
-#define KKC 256
+#define KMC AF_AVX2_D_MC
+#define KKC AF_AVX2_D_KC
 #define KNC 4080
 #define V __m256d
 #define VZERO() _mm256_setzero_pd()

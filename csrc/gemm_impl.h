@@ -89,18 +89,21 @@ static void AF_FN(gemm_block)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, si
                               T beta, T *c, size_t ldc, const af_epilogue *ep, size_t j_off,
                               int pack_all_a, int pack_all_b, T *abuf, T *bbuf)
 {
-    const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, KC = ki->kc, NC = ki->nc;
+    const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, NC = ki->nc;
+    /* K blocks of equal size (at most KC): 784 = 4 x 196 rather than 3 x 256 + 16, so no block
+     * is too short to amortise loading and storing the C tiles. Depends on k only. */
+    const size_t nkb = (k + ki->kc - 1) / ki->kc, KB = (k + nkb - 1) / nkb;
     for (size_t jc = 0; jc < n; jc += NC) {
         size_t nc = n - jc < NC ? n - jc : NC;
         size_t nbp = (nc + NR - 1) / NR;
-        for (size_t pc = 0; pc < k; pc += KC) {
-            size_t kc = k - pc < KC ? k - pc : KC;
+        for (size_t pc = 0; pc < k; pc += KB) {
+            size_t kc = k - pc < KB ? k - pc : KB;
             T beta_pc = pc == 0 ? beta : (T)1;  /* later K blocks accumulate onto C */
             int last = pc + kc == k;
             const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
             if (pack_all_b)
                 ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, 0, nbp);
-            else if (nc % NR)
+            else if (!pack_all_b && nc % NR)
                 ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp - 1, nbp);
             for (size_t ic = 0; ic < m; ic += MC) {
                 size_t mc = m - ic < MC ? m - ic : MC;

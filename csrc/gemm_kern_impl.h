@@ -23,12 +23,21 @@
  * reads C. Inlined twice below: with the packed strides as constants, and with general strides
  * (A or B read in place, for shapes where packing costs more than it saves). */
 static inline __attribute__((always_inline)) AF_KATTR void
-KFN(gemm_kernel_body)(size_t k, const T *restrict a, size_t rsa, size_t csa, const T *restrict b,
-                      size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc, size_t mr, size_t nr)
+KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa, size_t csa,
+                      const T *restrict b, size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc,
+                      size_t mr, size_t nr)
 {
+    /* rows (a constant after inlining, <= KMR): only the first `rows` rows of the tile are
+     * computed; edge panels with few valid rows use a shorter variant. */
     V acc[KMR][KNV];
+    /* Start fetching the C tile now; it is needed only after the k loop. */
 #pragma GCC unroll 32
-    for (int r = 0; r < KMR; r++)
+    for (int r = 0; r < rows; r++) {
+        __builtin_prefetch(c + r * ldc, 1, 3);
+        __builtin_prefetch(c + r * ldc + KNR - 1, 1, 3);
+    }
+#pragma GCC unroll 32
+    for (int r = 0; r < rows; r++)
 #pragma GCC unroll 8
         for (int v = 0; v < KNV; v++) acc[r][v] = VZERO();
 #pragma GCC unroll 4
@@ -37,7 +46,7 @@ KFN(gemm_kernel_body)(size_t k, const T *restrict a, size_t rsa, size_t csa, con
 #pragma GCC unroll 8
         for (int v = 0; v < KNV; v++) bv[v] = VLOADU(b + v * KVN);
 #pragma GCC unroll 32
-        for (int r = 0; r < KMR; r++) {
+        for (int r = 0; r < rows; r++) {
             V ar = VBCAST(a + r * rsa);
 #pragma GCC unroll 8
             for (int v = 0; v < KNV; v++) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
@@ -46,16 +55,16 @@ KFN(gemm_kernel_body)(size_t k, const T *restrict a, size_t rsa, size_t csa, con
         b += ldbk;
     }
     V va = VSET1(alpha);
-    if (mr == KMR && nr == KNR) {
+    if (mr == (size_t)rows && nr == KNR) {
         if (beta == 0) {
 #pragma GCC unroll 32
-            for (int r = 0; r < KMR; r++)
+            for (int r = 0; r < rows; r++)
 #pragma GCC unroll 8
                 for (int v = 0; v < KNV; v++) VSTOREU(c + r * ldc + v * KVN, VMUL(va, acc[r][v]));
         } else {
             V vb = VSET1(beta);
 #pragma GCC unroll 32
-            for (int r = 0; r < KMR; r++)
+            for (int r = 0; r < rows; r++)
 #pragma GCC unroll 8
                 for (int v = 0; v < KNV; v++) {
                     T *cp = c + r * ldc + v * KVN;
@@ -67,7 +76,7 @@ KFN(gemm_kernel_body)(size_t k, const T *restrict a, size_t rsa, size_t csa, con
     /* Edge tile: spill alpha * acc, then update only the valid corner. */
     T tile[KMR * KNR] __attribute__((aligned(64)));
 #pragma GCC unroll 32
-    for (int r = 0; r < KMR; r++)
+    for (int r = 0; r < rows; r++)
 #pragma GCC unroll 8
         for (int v = 0; v < KNV; v++) VSTOREU(tile + r * KNR + v * KVN, VMUL(va, acc[r][v]));
     for (size_t r = 0; r < mr; r++) {
@@ -84,12 +93,26 @@ static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t c
                                       size_t ldbk, T alpha, T beta, T *c, size_t ldc, size_t mr,
                                       size_t nr)
 {
-    if (rsa == 1 && csa == KMR && ldbk == KNR) /* both packed (the common case) */
-        KFN(gemm_kernel_body)(k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
-    else if (ldbk == KNR)                       /* A read in place, B packed */
-        KFN(gemm_kernel_body)(k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr);
-    else                                        /* B (and maybe A) read in place */
-        KFN(gemm_kernel_body)(k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr);
+    if (mr < KMR) {
+        /* Edge panel (always packed, zero-padded): skip rows that are only padding, e.g. the
+         * 2 leftover rows of m = 128 with MR = 6 cost a third of a full tile, not a full one. */
+        if (mr <= KMR / 3 && ldbk == KNR)
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+        else if (mr <= KMR / 3)
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+        else if (mr <= 2 * KMR / 3 && ldbk == KNR)
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+        else if (mr <= 2 * KMR / 3)
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+        else
+            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+    } else if (rsa == 1 && csa == KMR && ldbk == KNR) { /* both packed (the common case) */
+        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+    } else if (ldbk == KNR) {                          /* A read in place, B packed */
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr);
+    } else {                                           /* B (and maybe A) read in place */
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr);
+    }
 }
 
 /* y[j0:j1] = alpha * sum_p x[p*incx] B[p, j0:j1] + beta * y (one row of C, B not transposed).
