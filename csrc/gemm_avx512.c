@@ -14,12 +14,24 @@
  */
 #include "gemm_kern.h"
 
-#if AF_GEMM_X86
+#if AF_GEMM_X86 && defined(AF_GEMM_EMULATE_AVX512)
+/* Test build only (tests/test_gemm_avx512_emulated.py): the same block shapes with 64-byte GCC
+ * generic vectors under the avx2 names, so this file's kernels can be checked on a CPU without
+ * AVX-512. Never defined by setup.py. */
+#include <string.h>
+typedef float af_ev_f32 __attribute__((vector_size(64)));
+typedef double af_ev_f64 __attribute__((vector_size(64)));
+#define AF_KISA avx2
+#define AF_KATTR __attribute__((target("avx2,fma")))
+#define AF_EMU_OPS 1
+#elif AF_GEMM_X86
 #include <immintrin.h>
 
 #define AF_KISA avx512
 #define AF_KATTR __attribute__((target("avx512f,avx2,fma")))
+#endif
 
+#if AF_GEMM_X86
 #define AF_DTYPE_F32
 #define KMR 12
 #define KNV 2
@@ -27,6 +39,10 @@
 #define KMC 480
 #define KKC 192
 #define KNC 3072
+#ifdef AF_EMU_OPS
+#define V af_ev_f32
+#include "gemm_generic_ops.h"
+#else
 #define V __m512
 #define VZERO() _mm512_setzero_ps()
 #define VSET1(x) _mm512_set1_ps(x)
@@ -36,6 +52,7 @@
 #define VSTOREU(p, v) _mm512_storeu_ps(p, v)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#endif
 #include "gemm_kern_impl.h"
 
 #define AF_DTYPE_F64
@@ -45,6 +62,10 @@
 #define KMC 240
 #define KKC 192
 #define KNC 3072
+#ifdef AF_EMU_OPS
+#define V af_ev_f64
+#include "gemm_generic_ops.h"
+#else
 #define V __m512d
 #define VZERO() _mm512_setzero_pd()
 #define VSET1(x) _mm512_set1_pd(x)
@@ -54,6 +75,7 @@
 #define VSTOREU(p, v) _mm512_storeu_pd(p, v)
 #define VMUL(a, b) _mm512_mul_pd(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#endif
 #include "gemm_kern_impl.h"
 
 #endif
