@@ -248,7 +248,7 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
         AF_FN(gemm_tiny)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else {
         const AF_FN(af_gemm_kinfo) *ki = AF_FN(gemm_pick)();
-        if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX) {
+        if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !(ta && tb)) {
             ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else if (m <= AF_GEMM_GEMV_MAX_M && !tb) {
             AF_FN(gemm_rows)(ki, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -8,6 +8,7 @@
  *   KMC, KKC, KNC                  cache blocks (see the ISA file for how they were chosen)
  *   V, VZERO(), VSET1(x), VBCAST(p), VLOADA(p), VLOADU(p), VSTOREU(p, v), VMUL(a, b),
  *   VFMA(a, b, c) = a * b + c      the vector operations
+ *   KTRANSPOSE(d, ldd, s, lds)     optional: d[i*ldd + r] = s[r*lds + i] for a KVN x KVN block
  * Everything it defines is undefined again at the end, so it can be included again.
  * The code is written once; the intrinsics behind the V* macros are the only per-ISA part. */
 #include "dtype_begin.h"
@@ -243,6 +244,19 @@ static AF_KATTR void KFN(gemm_pack_b)(int tb, size_t kc, size_t nc, const T *res
             /* op(B) = B^T: row j of B holds column j of op(B); copy it down column j of the panel. */
             const T *src = b + j0 * ldb;
             size_t j = 0;
+#ifdef KTRANSPOSE
+            /* Full panel: KVN x KVN register transposes (rows of B -> rows of the panel). */
+            if (nr == KNR) {
+                size_t p = 0;
+                for (; p + KVN <= kc; p += KVN)
+#pragma GCC unroll 8
+                    for (int v = 0; v < KNV; v++)
+                        KTRANSPOSE(dst + p * KNR + v * KVN, KNR, src + (size_t)v * KVN * ldb + p, ldb);
+                for (; p < kc; p++)
+                    for (size_t jj = 0; jj < KNR; jj++) dst[p * KNR + jj] = src[jj * ldb + p];
+                continue;
+            }
+#endif
             for (; j < nr; j++) {
                 const T *s = src + j * ldb;
                 for (size_t p = 0; p < kc; p++) dst[p * KNR + j] = s[p];
@@ -313,6 +327,7 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 };
 
 #undef KDB
+#undef KTRANSPOSE
 #undef KFN
 #undef KNR
 #undef KMIN
