@@ -22,6 +22,9 @@ import time
 
 SQUARE = [64, 128, 256, 512, 1024, 2048]
 MLP = [(128, 784, 512), (128, 512, 256), (128, 256, 10), (784, 128, 512), (128, 512, 784)]
+# the backward products as the training engine issues them (transposed operands, no copies):
+# dW = X^T @ dY and dX = dY @ W^T
+MLP_T = [(784, 128, 512, True, False), (128, 512, 784, False, True)]
 TINY = [((4, 2), (2, 4), False, False), ((4, 4), (4, 1), False, False),
         ((4, 1), (4, 1), False, True), ((4, 4), (4, 1), True, False),
         ((4, 2), (4, 4), True, False), ((1, 784), (784, 512), False, False),
@@ -72,17 +75,21 @@ def worker(threads, quick):
     lanes32 = 16 if info["isa"] == "avx512" else 8
     peak32 = threads * 2 * lanes32 * 2 * clock_ghz()
     rows = []
-    shapes = [(n, n, n) for n in (SQUARE[:4] if quick else SQUARE)] + MLP
+    shapes = [(n, n, n, False, False) for n in (SQUARE[:4] if quick else SQUARE)]
+    shapes += [s + (False, False) for s in MLP] + MLP_T
     for dt in (np.float32, np.float64):
         peak = peak32 if dt == np.float32 else peak32 / 2
-        for m, k, n in shapes:
-            a = rng.standard_normal((m, k)).astype(dt)
-            b = rng.standard_normal((k, n)).astype(dt)
+        for m, k, n, ta, tb in shapes:
+            a = rng.standard_normal((k, m) if ta else (m, k)).astype(dt)
+            b = rng.standard_normal((n, k) if tb else (k, n)).astype(dt)
+            A, B = (a.T if ta else a), (b.T if tb else b)
             c1, c2 = np.empty((m, n), dt), np.empty((m, n), dt)
-            t_np, t_af = best_times([lambda: np.matmul(a, b, out=c1),
-                                     lambda: annfast.matmul(a, b, out=c2)], clock)
+            t_np, t_af = best_times([lambda: np.matmul(A, B, out=c1),
+                                     lambda: annfast.matmul(a, b, trans_a=ta, trans_b=tb, out=c2)],
+                                    clock)
             fl = 2.0 * m * n * k
-            rows.append(dict(kind="gemm", shape=f"{m}x{k} @ {k}x{n}", dtype=np.dtype(dt).name,
+            name = f"{m}x{k}{'(T)' if ta else ''} @ {k}x{n}{'(T)' if tb else ''}"
+            rows.append(dict(kind="gemm", shape=name, dtype=np.dtype(dt).name,
                              threads=threads, ours=fl / t_af / 1e9, numpy=fl / t_np / 1e9,
                              peak=fl / t_af / 1e9 / peak))
         # small products: C-level per-call cost (no Python) vs numpy's per-call cost
@@ -123,14 +130,14 @@ def main():
     print(f"peak float32 = threads x 2 FMA x {16 if info['isa'] == 'avx512' else 8} lanes x 2 x clock "
           f"= {results[0]['peak32']:.1f} GFLOP/s per thread; float64 half of that")
     print()
-    print(f"{'shape':>22} {'dtype':>8} {'thr':>3} {'annfast':>9} {'numpy':>9} {'ratio':>6} {'%peak':>6}")
+    print(f"{'shape':>26} {'dtype':>8} {'thr':>3} {'annfast':>9} {'numpy':>9} {'ratio':>6} {'%peak':>6}")
     gf = {}
     for res in results:
         for r in res["rows"]:
             if r["kind"] != "gemm":
                 continue
             gf[(r["shape"], r["dtype"], r["threads"])] = r["ours"]
-            print(f"{r['shape']:>22} {r['dtype']:>8} {r['threads']:>3} {r['ours']:>9.1f} "
+            print(f"{r['shape']:>26} {r['dtype']:>8} {r['threads']:>3} {r['ours']:>9.1f} "
                   f"{r['numpy']:>9.1f} {r['ours'] / r['numpy']:>6.2f} {100 * r['peak']:>5.0f}%")
     print()
     for dt in ("float32", "float64"):
