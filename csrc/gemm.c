@@ -20,7 +20,9 @@
 /* Up to this many rows of C (B not transposed) use the row-by-row GEMV loop. */
 #define AF_GEMM_GEMV_MAX_M 2
 /* Read A in place when n <= this many NR panels; B in place when m <= this many MR panels. */
+#ifndef AF_GEMM_INPLACE_A_MAX_N
 #define AF_GEMM_INPLACE_A_MAX_N 2
+#endif
 #define AF_GEMM_INPLACE_B_MAX_M 4
 /* Below this many multiply-adds one thread does all the work (about 0.1 ms of work per core). */
 #define AF_GEMM_PAR_MIN 2.0e6

@@ -6,7 +6,7 @@
  *   AF_KATTR                       function attribute selecting the ISA (target("avx2,fma"), ...)
  *   KMR, KNV, KVN                  micro-tile: KMR rows x KNV vectors of KVN lanes (NR = KNV*KVN)
  *   KMC, KKC, KNC                  cache blocks (see the ISA file for how they were chosen)
- *   V, VZERO(), VSET1(x), VBCAST(p), VLOADA(p), VLOADU(p), VSTOREU(p, v), VMUL(a, b),
+ *   V, VZERO(), VSET1(x), VBCAST(p), VLOADU(p), VSTOREU(p, v), VMUL(a, b),
  *   VFMA(a, b, c) = a * b + c      the vector operations
  *   KTRANSPOSE(d, ldd, s, lds)     optional: d[i*ldd + r] = s[r*lds + i] for a KVN x KVN block
  * Everything it defines is undefined again at the end, so it can be included again.
@@ -341,7 +341,6 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 #undef VZERO
 #undef VSET1
 #undef VBCAST
-#undef VLOADA
 #undef VLOADU
 #undef VSTOREU
 #undef VMUL
