@@ -11,7 +11,8 @@
  *             in half of L1 while the kernel walks down the A block.
  *   MC: the packed A block MC x KC fills ~1/4..1/3 of a 512 KB L2 (float 144*256*4 = 144 KB,
  *       double 72*256*8 = 144 KB), multiple of MR = 6.
- *   NC = 4080 (multiple of 16 and 8): the B block KC x NC (4-8 MB) lives in L3.
+ *   NC = 1024 (multiple of 16 and 8): the B block KC x NC (1-2 MB) lives in L3; measured on
+ *       Zen 3 at n = 2048 slightly faster than 4080 (the B block stays nearer the core).
  */
 #include "gemm_kern.h"
 
@@ -69,6 +70,9 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
 #ifndef AF_AVX2_S_KC
 #define AF_AVX2_S_KC 256
 #endif
+#ifndef AF_AVX2_NC
+#define AF_AVX2_NC 1024
+#endif
 #ifndef AF_AVX2_D_MC
 #define AF_AVX2_D_MC 72
 #endif
@@ -82,7 +86,7 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
 #define KVN 8
 #define KMC AF_AVX2_S_MC
 #define KKC AF_AVX2_S_KC
-#define KNC 4080
+#define KNC AF_AVX2_NC
 #define V __m256
 #define VZERO() _mm256_setzero_ps()
 #define VSET1(x) _mm256_set1_ps(x)
@@ -100,7 +104,7 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
 #define KVN 4
 #define KMC AF_AVX2_D_MC
 #define KKC AF_AVX2_D_KC
-#define KNC 4080
+#define KNC AF_AVX2_NC
 #define V __m256d
 #define VZERO() _mm256_setzero_pd()
 #define VSET1(x) _mm256_set1_pd(x)
