@@ -76,7 +76,7 @@ SHAPES = ([(s, s, s) for s in SIZES] + [(s, 17, 33) for s in SIZES] + [(7, s, 3)
           + [(1000, 10, 31), (10, 1000, 17), (3, 40, 1000), (600, 2, 2), (2, 600, 1)]
           + [(255, 33, 511), (128, 10, 256), (1, 512, 784), (16, 256, 127), (2, 333, 200),
              (24, 512, 100), (13, 100, 70), (200, 5, 300)])
-BIG_SHAPES = [(511, 255, 257), (1000, 127, 300), (130, 1000, 255)]
+BIG_SHAPES = [(511, 255, 257), (1000, 127, 300), (130, 1000, 255), (70, 2100, 40)]  # n > NC
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -95,7 +95,8 @@ def test_shapes_all_transposes(isa, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_large_shapes(isa, dtype):
     rng = np.random.default_rng(2)
-    for (m, n, k), (ta, tb) in zip(BIG_SHAPES, [(False, False), (True, False), (False, True)]):
+    for (m, n, k), (ta, tb) in zip(BIG_SHAPES, [(False, False), (True, False), (False, True),
+                                                (True, True)]):
         a = make(rng, (m, k), dtype, ta)
         b = make(rng, (k, n), dtype, tb)
         c = annfast.matmul(a, b, trans_a=ta, trans_b=tb)
