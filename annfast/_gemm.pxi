@@ -15,7 +15,7 @@ cdef extern from "annfast.h" nogil:
                           double *c, size_t ldc, const af_epilogue *ep)
 
 # Products below this many multiply-adds keep the GIL (releasing it costs more than the product).
-DEF _GEMM_NOGIL_MIN = 16384
+cdef double _GEMM_NOGIL_MIN = 16384.0
 
 
 cdef struct _operand:
