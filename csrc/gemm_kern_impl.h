@@ -21,8 +21,9 @@
  * A[r, p] = a[r*rsa + p*csa] and B[p, j] = b[p*ldbk + j]. Each step p is one rank-1 update of the
  * KMR*KNV vector accumulators held in registers: KNV loads of B's row p, KMR broadcasts of A's
  * column p, KMR*KNV FMAs. Only the valid mr x nr corner of the tile is written; beta == 0 never
- * reads C. Inlined twice below: with the packed strides as constants, and with general strides
- * (A or B read in place, for shapes where packing costs more than it saves). */
+ * reads C. Inlined several times below: with the packed strides as constants, with general
+ * strides (A or B read in place, for shapes where packing costs more than it saves), and with
+ * fewer rows for edge panels. */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa, size_t csa,
                       const T *restrict b, size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc,
