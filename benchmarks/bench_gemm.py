@@ -6,8 +6,10 @@
 Each thread count runs in a fresh subprocess with OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) set
 before numpy is imported, and annfast.set_num_threads(t); OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
 are removed so OpenBLAS picks its own kernel for this CPU. Times are the minimum of several
-repeats, interleaving the two libraries (the machine is shared); at 1 thread the clock is the
-calling thread's CPU time (both libraries compute in that thread), at 2 threads wall time. Both
+repeats (the machine is shared): at 1 thread interleaved, clocked by the calling thread's CPU
+time (both libraries compute in that thread); at 2 threads wall time, in blocks of repeats per
+library separated by pauses (idle OpenBLAS/OpenMP workers spin for a while after each call and
+would steal the second core from the other library if calls were interleaved). Both
 libraries write into preallocated outputs.
 
 Theoretical peak = cores x FMA units (2) x SIMD lanes x 2 flops x clock, with lanes = 8 float32 /
@@ -40,12 +42,30 @@ def clock_ghz():
         return float("nan")
 
 
-def best_times(fns, clock, min_total=0.3, max_reps=60):
-    """Minimum time of each function over interleaved repeats (A, B, A, B, ...), so a burst of
-    load from other processes hits both sides alike."""
+def best_times(fns, clock, min_total=0.3, max_reps=60, blocks=False):
+    """Minimum time of each function over repeats.
+
+    blocks=False: interleaved (A, B, A, B, ...), so a burst of load from other processes hits
+    both sides alike. blocks=True (multi-threaded runs): each function runs a block of repeats,
+    then a pause, then the next function, twice over; interleaving single calls would let one
+    library's idle worker threads, which spin-wait for a while after a call (OpenBLAS's pool,
+    GOMP's team), occupy the second core while the other library runs."""
     for f in fns:
         f()
     best = [float("inf")] * len(fns)
+    if blocks:
+        for _ in range(2):
+            for i, f in enumerate(fns):
+                time.sleep(0.05)
+                total, reps = 0.0, 0
+                while reps < 3 or (total < min_total / 2 and reps < max_reps // 2):
+                    t = clock()
+                    f()
+                    dt = clock() - t
+                    best[i] = min(best[i], dt)
+                    total += dt
+                    reps += 1
+        return best
     total, reps = 0.0, 0
     while reps < 5 or (total < min_total and reps < max_reps):
         for i, f in enumerate(fns):
@@ -86,7 +106,7 @@ def worker(threads, quick):
             c1, c2 = np.empty((m, n), dt), np.empty((m, n), dt)
             t_np, t_af = best_times([lambda: np.matmul(A, B, out=c1),
                                      lambda: annfast.matmul(a, b, trans_a=ta, trans_b=tb, out=c2)],
-                                    clock)
+                                    clock, blocks=threads > 1)
             fl = 2.0 * m * n * k
             name = f"{m}x{k}{'(T)' if ta else ''} @ {k}x{n}{'(T)' if tb else ''}"
             rows.append(dict(kind="gemm", shape=name, dtype=np.dtype(dt).name,
