@@ -121,10 +121,11 @@ def worker(threads, quick):
             c1, c2 = np.empty((m, n), dt), np.empty((m, n), dt)
             A, B = (a.T if ta else a), (b.T if tb else b)
             reps = 200000 if m * n < 100 else 200
-            t_c = min(_core._gemm_repeat(ta, tb, a, b, c2, reps, clock) for _ in range(5))
+            # per-call times of ~1 us: wall clock (a CPU-time clock read costs about as much)
+            t_c = min(_core._gemm_repeat(ta, tb, a, b, c2, reps, time.perf_counter) for _ in range(5))
             t_np, t_py = best_times([lambda: np.matmul(A, B, out=c1),
                                      lambda: annfast.matmul(a, b, trans_a=ta, trans_b=tb, out=c2)],
-                                    clock)
+                                    time.perf_counter, blocks=threads > 1)
             rows.append(dict(kind="small", shape=f"{'T' if ta else ''}{sa} @ {'T' if tb else ''}{sb}",
                              dtype=np.dtype(dt).name, threads=threads, c_ns=t_c * 1e9,
                              py_ns=t_py * 1e9, numpy_ns=t_np * 1e9))
