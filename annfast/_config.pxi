@@ -5,6 +5,25 @@ af_init()
 _ISA_BY_NAME = {"generic": AF_ISA_GENERIC, "avx2": AF_ISA_AVX2, "avx512": AF_ISA_AVX512}
 
 
+def _warn_unusable_isa_env():
+    """ANNFAST_ISA naming a path this CPU/build cannot run is ignored by the C side (the best
+    path is used); say so loudly instead of silently."""
+    import os
+    import warnings
+    want = os.environ.get("ANNFAST_ISA", "").strip().lower()
+    if not want or want == "auto":
+        return
+    if want not in _ISA_BY_NAME:
+        warnings.warn("ANNFAST_ISA=%r is not one of auto, generic, avx2, avx512; using %s"
+                      % (want, af_isa_name(af_get_isa()).decode()), RuntimeWarning, stacklevel=2)
+    elif not af_cpu_has(_ISA_BY_NAME[want]):
+        warnings.warn("ANNFAST_ISA=%s is not supported by this CPU/build; using %s"
+                      % (want, af_isa_name(af_get_isa()).decode()), RuntimeWarning, stacklevel=2)
+
+
+_warn_unusable_isa_env()
+
+
 def build_info():
     """Return a dict describing this build and machine (used by annfast.show_config)."""
     cdef char buf[256]

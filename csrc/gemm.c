@@ -1,6 +1,89 @@
-/* gemm.c: GEMM entry points (PLACEHOLDER reference implementation; see issue "GEMM engine"). */
+/* gemm.c: GEMM entry points, the per-thread packing workspace, and the driver (gemm_impl.h,
+ * once per dtype). The micro-kernels live in gemm_generic.c / gemm_avx2.c / gemm_avx512.c. */
+#include <pthread.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "annfast.h"
+#include "gemm_kern.h"
 #include "internal.h"
+
+/* Products with m, n and k all at most this use scalar dot products (gemm_tiny). */
+#define AF_GEMM_TINY_MAX 8
+/* Products with m*n*k at most this many multiply-adds skip packing (direct loop), unless both
+ * operands are transposed (the direct loop then reads both with strides; packing is faster).
+ * Measured on Zen 3: at 16^3 direct and packed cost the same (~0.65 us float32). */
+#ifndef AF_GEMM_DIRECT_MAX
+#define AF_GEMM_DIRECT_MAX 4096.0
+#endif
+/* Up to this many rows of C (B not transposed) use the row-by-row GEMV loop. */
+#define AF_GEMM_GEMV_MAX_M 2
+/* Read A in place when n <= this many NR panels; B in place when m <= this many MR panels. */
+#ifndef AF_GEMM_INPLACE_A_MAX_N
+#define AF_GEMM_INPLACE_A_MAX_N 2
+#endif
+#define AF_GEMM_INPLACE_B_MAX_M 4
+/* Below this many multiply-adds one thread does all the work (about 0.1 ms of work per core). */
+#define AF_GEMM_PAR_MIN 2.0e6
+
+/* 1 if x * y overflows size_t (the element count of a rows x ld matrix); inline because the
+ * checks run on every call, including tiny products costing a few tens of nanoseconds. */
+static inline int gemm_mul_overflows(size_t x, size_t y)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    size_t r;
+    return __builtin_mul_overflow(x, y, &r);
+#else
+    size_t r;
+    return af_mul_size(x, y, &r) != AF_OK;
+#endif
+}
+
+/* ---- per-calling-thread workspace --------------------------------------------------------
+ * Each thread that calls GEMM (e.g. two Python threads) owns one 64-byte aligned buffer that only
+ * grows; the OpenMP team working for that call shares it. It is freed when the thread exits. */
+typedef struct {
+    void *p;
+    size_t bytes;
+} af_ws;
+
+static pthread_key_t g_ws_key;
+static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
+static int g_ws_key_ok = 0;
+
+static void ws_free(void *x)
+{
+    af_ws *w = (af_ws *)x;
+    if (w) free(w->p);
+    free(w);
+}
+
+static void ws_make_key(void) { g_ws_key_ok = pthread_key_create(&g_ws_key, ws_free) == 0; }
+
+void *af_gemm_workspace(size_t bytes)
+{
+    pthread_once(&g_ws_once, ws_make_key);
+    if (!g_ws_key_ok) return NULL;
+    af_ws *w = (af_ws *)pthread_getspecific(g_ws_key);
+    if (!w) {
+        w = (af_ws *)calloc(1, sizeof *w);
+        if (!w) return NULL;
+        if (pthread_setspecific(g_ws_key, w) != 0) {
+            free(w);
+            return NULL;
+        }
+    }
+    if (w->bytes < bytes) {
+        size_t want = (bytes + 4095) / 4096 * 4096;
+        void *p = aligned_alloc(64, want);
+        if (!p) return NULL;
+        free(w->p);
+        w->p = p;
+        w->bytes = want;
+    }
+    return w->p;
+}
 
 #define AF_DTYPE_F32
 #include "gemm_impl.h"

@@ -62,6 +62,18 @@ def test_env_isa_override(isa):
     assert got == want
 
 
+@pytest.mark.parametrize("value", ["sse9", "avx512"])
+def test_env_isa_unusable_warns(value):
+    if value in config()["supported_isas"]:
+        pytest.skip("this CPU supports it")
+    code = ("import warnings, sys; warnings.simplefilter('always'); "
+            "import annfast")
+    full = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), ANNFAST_ISA=value)
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True,
+                         env=full, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + "/..")
+    assert out.returncode == 0 and "ANNFAST_ISA" in out.stderr and "RuntimeWarning" in out.stderr
+
+
 def test_thread_sources_in_priority_order():
     assert child("print(annfast.get_num_threads())", ANNFAST_NUM_THREADS="1", OMP_NUM_THREADS="2") == "1"
     assert child("print(annfast.get_num_threads())", OMP_NUM_THREADS="1") == "1"

@@ -1,0 +1,64 @@
+/* gemm_kern.h: the interface between the GEMM driver (gemm.c) and the per-ISA kernels
+ * (gemm_generic.c, gemm_avx2.c, gemm_avx512.c). Internal; not part of the public C API.
+ *
+ * Each ISA file instantiates gemm_kern_impl.h once per dtype and exports a table of
+ * af_gemm_kinfo_<dtype>: the register-block shape MR x NR of its micro-kernel, the cache
+ * blocks MC/KC/NC, the micro-kernel, the two packing routines and the unpacked direct loop
+ * used for small shapes. Packed layouts (all buffers 64-byte aligned):
+ *   A block (mc x kc of op(A)) -> ceil(mc/MR) panels, panel = kc columns of MR rows:
+ *       Ap[panel][p][r] = op(A)[i0 + r, p], zero for rows past mc
+ *   B block (kc x nc of op(B)) -> ceil(nc/NR) panels, panel = kc rows of NR columns:
+ *       Bp[panel][p][j] = op(B)[p, j0 + j], zero for columns past nc
+ */
+#ifndef AF_GEMM_KERN_H
+#define AF_GEMM_KERN_H
+#include <stddef.h>
+#include "annfast.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define AF_GEMM_X86 1
+#else
+#define AF_GEMM_X86 0
+#endif
+
+#define AF_GEMM_KINFO(T, SUF)                                                                        \
+    typedef struct {                                                                                 \
+        size_t mr, nr;      /* micro-tile: mr rows x nr columns of C held in registers */            \
+        size_t mc, kc, nc;  /* cache blocks: A block mc x kc in L2, B panel kc x nr in L1 */        \
+        /* C[0:mr_, 0:nr_] = alpha * A @ B + beta * C (beta == 0: C not read) for the mr x nr    \
+         * tile with A[r, p] = a[r*rsa + p*csa], B[p, j] = b[p*ldbk + j]; packed: rsa = 1,         \
+         * csa = mr, ldbk = nr. mr_ <= mr, nr_ <= nr is the valid corner; the kernel reads full   \
+         * mr x k of A and k x nr of B, so edge panels must be packed (zero-padded). */             \
+        void (*kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b, size_t ldbk,      \
+                       T alpha, T beta, T *c, size_t ldc, size_t mr_, size_t nr_);                  \
+        /* Pack panels [p0, p1) of op(A)[0:mc, 0:kc]; a points at op(A)[0, 0]. */                   \
+        void (*pack_a)(int ta, size_t mc, size_t kc, const T *a, size_t lda, T *ap, size_t p0,      \
+                       size_t p1);                                                                   \
+        /* Pack panels [p0, p1) of op(B)[0:kc, 0:nc]; b points at op(B)[0, 0]. */                   \
+        void (*pack_b)(int tb, size_t kc, size_t nc, const T *b, size_t ldb, T *bp, size_t p0,      \
+                       size_t p1);                                                                   \
+        /* Unpacked C = alpha op(A) op(B) + beta C for small shapes (no epilogue). */               \
+        void (*direct)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,           \
+                       size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc);               \
+        /* One row of C, columns [j0, j1): y = alpha x @ B + beta y, x[p] at x[p*incx]. */         \
+        void (*gemv)(size_t k, size_t j0, size_t j1, T alpha, const T *x, size_t incx, const T *b,  \
+                     size_t ldb, T beta, T *y);                                                      \
+    } af_gemm_kinfo_##SUF;
+
+AF_GEMM_KINFO(float, f32)
+AF_GEMM_KINFO(double, f64)
+
+extern const af_gemm_kinfo_f32 af_gemm_generic_f32;
+extern const af_gemm_kinfo_f64 af_gemm_generic_f64;
+#if AF_GEMM_X86
+extern const af_gemm_kinfo_f32 af_gemm_avx2_f32;
+extern const af_gemm_kinfo_f64 af_gemm_avx2_f64;
+extern const af_gemm_kinfo_f32 af_gemm_avx512_f32;
+extern const af_gemm_kinfo_f64 af_gemm_avx512_f64;
+#endif
+
+/* Per-calling-thread packing workspace (gemm.c): at least `bytes`, 64-byte aligned, reused by
+ * later calls from the same thread and freed when the thread exits. NULL if allocation fails. */
+void *af_gemm_workspace(size_t bytes);
+
+#endif

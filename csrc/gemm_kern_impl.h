@@ -1,0 +1,349 @@
+/* gemm_kern_impl.h: micro-kernel, packing and direct small-shape loop for ONE (ISA, dtype) pair.
+ *
+ * Included by gemm_generic.c / gemm_avx2.c / gemm_avx512.c once per dtype, after defining:
+ *   AF_DTYPE_F32 or AF_DTYPE_F64   the element type (see dtype.h)
+ *   AF_KISA                        name suffix of the ISA (generic, avx2, avx512)
+ *   AF_KATTR                       function attribute selecting the ISA (target("avx2,fma"), ...)
+ *   KMR, KNV, KVN                  micro-tile: KMR rows x KNV vectors of KVN lanes (NR = KNV*KVN)
+ *   KMC, KKC, KNC                  cache blocks (see the ISA file for how they were chosen)
+ *   V, VZERO(), VSET1(x), VBCAST(p), VLOADU(p), VSTOREU(p, v), VMUL(a, b),
+ *   VFMA(a, b, c) = a * b + c      the vector operations
+ *   KTRANSPOSE(d, ldd, s, lds)     optional: d[i*ldd + r] = s[r*lds + i] for a KVN x KVN block
+ * Everything it defines is undefined again at the end, so it can be included again.
+ * The code is written once; the intrinsics behind the V* macros are the only per-ISA part. */
+#include "dtype_begin.h"
+
+#define KFN(name) AF_FN(AF_CAT(AF_CAT(name, _), AF_KISA))
+#define KNR (KNV * KVN)
+#define KMIN(x, y) ((x) < (y) ? (x) : (y))
+
+/* Micro-kernel body: the KMR x KNR tile  C = alpha * sum_p A[:, p] B[p, :] + beta * C, where
+ * A[r, p] = a[r*rsa + p*csa] and B[p, j] = b[p*ldbk + j]. Each step p is one rank-1 update of the
+ * KMR*KNV vector accumulators held in registers: KNV loads of B's row p, KMR broadcasts of A's
+ * column p, KMR*KNV FMAs. Only the valid mr x nr corner of the tile is written; beta == 0 never
+ * reads C. Inlined several times below: with the packed strides as constants, with general
+ * strides (A or B read in place, for shapes where packing costs more than it saves), and with
+ * fewer rows for edge panels. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa, size_t csa,
+                      const T *restrict b, size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc,
+                      size_t mr, size_t nr)
+{
+    /* rows (a constant after inlining, <= KMR): only the first `rows` rows of the tile are
+     * computed; edge panels with few valid rows use a shorter variant. */
+    V acc[KMR][KNV];
+    /* Start fetching the C tile now; it is needed only after the k loop. */
+#pragma GCC unroll 32
+    for (int r = 0; r < rows; r++) {
+        __builtin_prefetch(c + r * ldc, 1, 3);
+        __builtin_prefetch(c + r * ldc + KNR - 1, 1, 3);
+    }
+#pragma GCC unroll 32
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < KNV; v++) acc[r][v] = VZERO();
+#pragma GCC unroll 4
+    for (size_t p = 0; p < k; p++) {
+        V bv[KNV];
+#pragma GCC unroll 8
+        for (int v = 0; v < KNV; v++) bv[v] = VLOADU(b + v * KVN);
+#pragma GCC unroll 32
+        for (int r = 0; r < rows; r++) {
+            V ar = VBCAST(a + r * rsa);
+#pragma GCC unroll 8
+            for (int v = 0; v < KNV; v++) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
+        }
+        a += csa;
+        b += ldbk;
+    }
+    V va = VSET1(alpha);
+    if (mr == (size_t)rows && nr == KNR) {
+        if (beta == 0) {
+#pragma GCC unroll 32
+            for (int r = 0; r < rows; r++)
+#pragma GCC unroll 8
+                for (int v = 0; v < KNV; v++) VSTOREU(c + r * ldc + v * KVN, VMUL(va, acc[r][v]));
+        } else {
+            V vb = VSET1(beta);
+#pragma GCC unroll 32
+            for (int r = 0; r < rows; r++)
+#pragma GCC unroll 8
+                for (int v = 0; v < KNV; v++) {
+                    T *cp = c + r * ldc + v * KVN;
+                    VSTOREU(cp, VFMA(vb, VLOADU(cp), VMUL(va, acc[r][v])));
+                }
+        }
+        return;
+    }
+    /* Edge tile: spill alpha * acc, then update only the valid corner. */
+    T tile[KMR * KNR] __attribute__((aligned(64)));
+#pragma GCC unroll 32
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < KNV; v++) VSTOREU(tile + r * KNR + v * KVN, VMUL(va, acc[r][v]));
+    for (size_t r = 0; r < mr; r++) {
+        T *cr = c + r * ldc;
+        const T *tr = tile + r * KNR;
+        if (beta == 0)
+            for (size_t j = 0; j < nr; j++) cr[j] = tr[j];
+        else
+            for (size_t j = 0; j < nr; j++) cr[j] = beta * cr[j] + tr[j];
+    }
+}
+
+static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b,
+                                      size_t ldbk, T alpha, T beta, T *c, size_t ldc, size_t mr,
+                                      size_t nr)
+{
+    if (mr < KMR) {
+        /* Edge panel (always packed, zero-padded): skip rows that are only padding, e.g. the
+         * 2 leftover rows of m = 128 with MR = 6 cost a third of a full tile, not a full one. */
+        if (mr <= KMR / 3 && ldbk == KNR)
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+        else if (mr <= KMR / 3)
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+        else if (mr <= 2 * KMR / 3 && ldbk == KNR)
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+        else if (mr <= 2 * KMR / 3)
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+        else
+            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+    } else if (rsa == 1 && csa == KMR && ldbk == KNR) { /* both packed (the common case) */
+        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+    } else if (ldbk == KNR) {                          /* A read in place, B packed */
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr);
+    } else {                                           /* B (and maybe A) read in place */
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr);
+    }
+}
+
+/* y[j0:j1] = alpha * sum_p x[p*incx] B[p, j0:j1] + beta * y (one row of C, B not transposed).
+ * B is walked row by row (sequential reads), 4 rows per pass over a chunk of y held in L1:
+ * y_j = fma(x3, b3j, fma(x2, b2j, fma(x1, b1j, fma(x0, b0j, y_j)))) -- per column the same FMA
+ * chain over p in order, whichever chunk or thread computes it, so any split of [0, n) at
+ * multiples of KVN gives identical bits. */
+#define KGB 512 /* columns per chunk: 2-4 KB of y */
+static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, const T *restrict x,
+                                    size_t incx, const T *restrict b, size_t ldb, T beta,
+                                    T *restrict y)
+{
+    T acc[KGB] __attribute__((aligned(64)));
+    V va = VSET1(alpha), vb = VSET1(beta);
+    for (size_t c0 = j0; c0 < j1; c0 += KGB) {
+        size_t w = KMIN((size_t)KGB, j1 - c0), wv = w / KVN * KVN;
+        for (size_t j = 0; j < w; j++) acc[j] = 0;
+        const T *bp = b + c0;
+        size_t p = 0;
+        for (; p + 4 <= k; p += 4, bp += 4 * ldb) {
+            V x0 = VBCAST(x + p * incx), x1 = VBCAST(x + (p + 1) * incx);
+            V x2 = VBCAST(x + (p + 2) * incx), x3 = VBCAST(x + (p + 3) * incx);
+            for (size_t j = 0; j < wv; j += KVN) {
+                V s = VLOADU(acc + j);
+                s = VFMA(x0, VLOADU(bp + j), s);
+                s = VFMA(x1, VLOADU(bp + ldb + j), s);
+                s = VFMA(x2, VLOADU(bp + 2 * ldb + j), s);
+                s = VFMA(x3, VLOADU(bp + 3 * ldb + j), s);
+                VSTOREU(acc + j, s);
+            }
+        }
+        for (; p < k; p++, bp += ldb) {
+            V x0 = VBCAST(x + p * incx);
+            for (size_t j = 0; j < wv; j += KVN) VSTOREU(acc + j, VFMA(x0, VLOADU(bp + j), VLOADU(acc + j)));
+        }
+        /* Tail columns (fewer than KVN, only at the end of the row): one zero-padded vector. */
+        if (wv < w) {
+            T row[KVN] __attribute__((aligned(64)));
+            V s = VZERO();
+            for (size_t l = 0; l < KVN; l++) row[l] = 0;
+            for (size_t q = 0; q < k; q++) {
+                for (size_t l = 0; l < w - wv; l++) row[l] = b[q * ldb + c0 + wv + l];
+                s = VFMA(VBCAST(x + q * incx), VLOADU(row), s);
+            }
+            VSTOREU(row, s);
+            for (size_t l = 0; l < w - wv; l++) acc[wv + l] = row[l];
+        }
+        T *yc = y + c0;
+        size_t j = 0;
+        for (; j < wv; j += KVN) {
+            V r = VMUL(va, VLOADU(acc + j));
+            VSTOREU(yc + j, beta == 0 ? r : VFMA(vb, VLOADU(yc + j), r));
+        }
+        for (; j < w; j++) yc[j] = beta == 0 ? alpha * acc[j] : beta * yc[j] + alpha * acc[j];
+    }
+}
+#undef KGB
+
+/* Pack MR-row panels [q0, q1) of op(A)[0:mc, 0:kc] (op(A)[i, p] = ta ? a[p*lda+i] : a[i*lda+p])
+ * into Ap[q][p][r], zero-padding rows past mc so the kernel never branches on edges. */
+static AF_KATTR void KFN(gemm_pack_a)(int ta, size_t mc, size_t kc, const T *restrict a, size_t lda,
+                                      T *restrict ap, size_t q0, size_t q1)
+{
+    for (size_t q = q0; q < q1; q++) {
+        size_t i0 = q * KMR, mr = KMIN((size_t)KMR, mc - i0);
+        T *dst = ap + q * KMR * kc;
+        if (!ta) {
+            const T *src = a + i0 * lda;
+            if (mr == KMR) {
+                /* Transpose KMR rows into column-interleaved order, 4 columns at a time. */
+                size_t p = 0;
+                for (; p + 4 <= kc; p += 4)
+#pragma GCC unroll 32
+                    for (int r = 0; r < KMR; r++) {
+                        const T *s = src + r * lda + p;
+                        dst[(p + 0) * KMR + r] = s[0];
+                        dst[(p + 1) * KMR + r] = s[1];
+                        dst[(p + 2) * KMR + r] = s[2];
+                        dst[(p + 3) * KMR + r] = s[3];
+                    }
+                for (; p < kc; p++)
+#pragma GCC unroll 32
+                    for (int r = 0; r < KMR; r++) dst[p * KMR + r] = src[r * lda + p];
+            } else {
+                for (size_t p = 0; p < kc; p++)
+                    for (size_t r = 0; r < KMR; r++) dst[p * KMR + r] = r < mr ? src[r * lda + p] : (T)0;
+            }
+        } else {
+            /* op(A) = A^T: the panel's column p is a contiguous run of row p of A. */
+            const T *src = a + i0;
+            if (mr == KMR) {
+                for (size_t p = 0; p < kc; p++)
+#pragma GCC unroll 32
+                    for (int r = 0; r < KMR; r++) dst[p * KMR + r] = src[p * lda + r];
+            } else {
+                for (size_t p = 0; p < kc; p++)
+                    for (size_t r = 0; r < KMR; r++) dst[p * KMR + r] = r < mr ? src[p * lda + r] : (T)0;
+            }
+        }
+    }
+}
+
+/* Pack NR-column panels [q0, q1) of op(B)[0:kc, 0:nc] (op(B)[p, j] = tb ? b[j*ldb+p] :
+ * b[p*ldb+j]) into Bp[q][p][j], zero-padding columns past nc. */
+static AF_KATTR void KFN(gemm_pack_b)(int tb, size_t kc, size_t nc, const T *restrict b, size_t ldb,
+                                      T *restrict bp, size_t q0, size_t q1)
+{
+    size_t qfull = nc / KNR < q1 ? nc / KNR : q1; /* panels [q0, qfull) are full */
+    if (!tb) {
+        /* Walk B row by row (sequential reads, no page-stride jumps) scattering NR-wide pieces
+         * into the panels. */
+        for (size_t p = 0; p < kc; p++) {
+            const T *src = b + p * ldb;
+            for (size_t q = q0; q < qfull; q++)
+#pragma GCC unroll 8
+                for (int v = 0; v < KNV; v++)
+                    VSTOREU(bp + q * KNR * kc + p * KNR + v * KVN, VLOADU(src + q * KNR + v * KVN));
+        }
+    }
+    for (size_t q = tb ? q0 : (qfull > q0 ? qfull : q0); q < q1; q++) {
+        size_t j0 = q * KNR, nr = KMIN((size_t)KNR, nc - j0);
+        T *dst = bp + q * KNR * kc;
+        if (!tb) {
+            const T *src = b + j0;
+            for (size_t p = 0; p < kc; p++)
+                for (size_t j = 0; j < KNR; j++) dst[p * KNR + j] = j < nr ? src[p * ldb + j] : (T)0;
+        } else {
+            /* op(B) = B^T: row j of B holds column j of op(B); copy it down column j of the panel. */
+            const T *src = b + j0 * ldb;
+            size_t j = 0;
+#ifdef KTRANSPOSE
+            /* Full panel: KVN x KVN register transposes (rows of B -> rows of the panel). */
+            if (nr == KNR) {
+                size_t p = 0;
+                for (; p + KVN <= kc; p += KVN)
+#pragma GCC unroll 8
+                    for (int v = 0; v < KNV; v++)
+                        KTRANSPOSE(dst + p * KNR + v * KVN, KNR, src + (size_t)v * KVN * ldb + p, ldb);
+                for (; p < kc; p++)
+                    for (size_t jj = 0; jj < KNR; jj++) dst[p * KNR + jj] = src[jj * ldb + p];
+                continue;
+            }
+#endif
+            for (; j < nr; j++) {
+                const T *s = src + j * ldb;
+                for (size_t p = 0; p < kc; p++) dst[p * KNR + j] = s[p];
+            }
+            for (; j < KNR; j++)
+                for (size_t p = 0; p < kc; p++) dst[p * KNR + j] = 0;
+        }
+    }
+}
+
+/* Direct (unpacked) C = alpha op(A) op(B) + beta C for small shapes, where packing would cost
+ * more than the product. Works on strips of up to 4 rows x KDB columns of C held in a local
+ * accumulator. Not B^T: rank-1 updates acc[r, :] += op(A)[i, p] * B[p, :] along contiguous rows
+ * of B; B^T: dot products of op(A)'s row with B's row, summed in 8 interleaved partial sums
+ * combined in a fixed order. */
+#define KDB 64
+static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t k, T alpha,
+                                      const T *restrict a, size_t lda, const T *restrict b,
+                                      size_t ldb, T beta, T *restrict c, size_t ldc)
+{
+    const size_t sa_i = ta ? 1 : lda, sa_p = ta ? lda : 1; /* op(A)[i, p] = a[i*sa_i + p*sa_p] */
+    T acc[4][KDB] __attribute__((aligned(64)));
+    for (size_t i0 = 0; i0 < m; i0 += 4) {
+        size_t mb = KMIN((size_t)4, m - i0);
+        for (size_t j0 = 0; j0 < n; j0 += KDB) {
+            size_t nb = KMIN((size_t)KDB, n - j0);
+            if (!tb) {
+                for (size_t r = 0; r < mb; r++)
+                    for (size_t j = 0; j < nb; j++) acc[r][j] = 0;
+                for (size_t p = 0; p < k; p++) {
+                    const T *brow = b + p * ldb + j0;
+                    for (size_t r = 0; r < mb; r++) {
+                        T av = a[(i0 + r) * sa_i + p * sa_p];
+                        T *ar = acc[r];
+                        for (size_t j = 0; j < nb; j++) ar[j] += av * brow[j];
+                    }
+                }
+            } else {
+                for (size_t r = 0; r < mb; r++) {
+                    const T *arow = a + (i0 + r) * sa_i;
+                    for (size_t j = 0; j < nb; j++) {
+                        const T *bj = b + (j0 + j) * ldb;
+                        T s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                        size_t p = 0;
+                        if (sa_p == 1)
+                            for (; p + 8 <= k; p += 8)
+                                for (int l = 0; l < 8; l++) s[l] += arow[p + l] * bj[p + l];
+                        for (; p < k; p++) s[0] += arow[p * sa_p] * bj[p];
+                        acc[r][j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+                    }
+                }
+            }
+            for (size_t r = 0; r < mb; r++) {
+                T *cr = c + (i0 + r) * ldc + j0;
+                const T *ar = acc[r];
+                if (beta == 0)
+                    for (size_t j = 0; j < nb; j++) cr[j] = alpha * ar[j];
+                else
+                    for (size_t j = 0; j < nb; j++) cr[j] = alpha * ar[j] + beta * cr[j];
+            }
+        }
+    }
+}
+
+const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
+    KMR, KNR, KMC, KKC, KNC,
+    KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows)
+};
+
+#undef KDB
+#undef KTRANSPOSE
+#undef KFN
+#undef KNR
+#undef KMIN
+#undef KMR
+#undef KNV
+#undef KVN
+#undef KMC
+#undef KKC
+#undef KNC
+#undef V
+#undef VZERO
+#undef VSET1
+#undef VBCAST
+#undef VLOADU
+#undef VSTOREU
+#undef VMUL
+#undef VFMA
+#include "dtype_end.h"
