@@ -9,6 +9,7 @@ import numpy as np
 from . import _core
 from ._busy import exclusive
 from ._validate import as_2d, check_float, check_int
+from .reference import TutorialNeuralNetwork
 
 PRINT_EVERY = 4000  # the tutorial prints the loss every 4000 epochs
 # Overriding any of these switches the instance to the tutorial's own NumPy code (bit for bit).
@@ -124,31 +125,10 @@ class NeuralNetwork:
                     self.hidden_activation, self.hidden_output = ha, ho
                     self.output_activation, self.predicted_output = oa, pred
 
-    # ---- the tutorial's NumPy code, for subclasses that override pieces of it ----
-    def _numpy_feedforward(self, X):
-        self.hidden_activation = np.dot(X, self.weights_input_hidden) + self.bias_hidden
-        self.hidden_output = self.sigmoid(self.hidden_activation)
-        self.output_activation = np.dot(self.hidden_output, self.weights_hidden_output) + self.bias_output
-        self.predicted_output = self.sigmoid(self.output_activation)
-        return self.predicted_output
-
-    def _numpy_backward(self, X, y, learning_rate):
-        output_error = y - self.predicted_output
-        output_delta = output_error * self.sigmoid_derivative(self.predicted_output)
-        hidden_error = np.dot(output_delta, self.weights_hidden_output.T)
-        hidden_delta = hidden_error * self.sigmoid_derivative(self.hidden_output)
-        self.weights_hidden_output += np.dot(self.hidden_output.T, output_delta) * learning_rate
-        self.bias_output += np.sum(output_delta, axis=0, keepdims=True) * learning_rate
-        self.weights_input_hidden += np.dot(X.T, hidden_delta) * learning_rate
-        self.bias_hidden += np.sum(hidden_delta, axis=0, keepdims=True) * learning_rate
-
-    def _numpy_train(self, X, y, epochs, learning_rate):
-        for epoch in range(epochs):
-            output = self.feedforward(X)
-            self.backward(X, y, learning_rate)
-            if epoch % PRINT_EVERY == 0:
-                loss = np.mean(np.square(y - output))
-                print(f"Epoch {epoch}, Loss:{loss}")
+    # ---- the tutorial's own NumPy code, for subclasses that override pieces of it ----
+    _numpy_feedforward = TutorialNeuralNetwork.feedforward
+    _numpy_backward = TutorialNeuralNetwork.backward
+    _numpy_train = TutorialNeuralNetwork.train
 
     # ---- helpers ----
     def _overridden(self, *names):

@@ -1,4 +1,5 @@
-"""The tutorial's NumPy NeuralNetwork, verbatim, as the yardstick for the demo and benchmarks.
+"""The tutorial's NumPy NeuralNetwork, verbatim: the yardstick for the demo and benchmarks, and the code
+annfast.NeuralNetwork runs for subclasses that override its methods (teaching mode).
 
 (tests/ keeps its own copy so the tests' oracle never depends on the package.)"""
 import numpy as np

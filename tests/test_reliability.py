@@ -14,17 +14,12 @@ import pytest
 
 import annfast
 from annfast import NeuralNetwork
+from memtools import rss_kib
 
 SANITIZED = os.environ.get("ANNFAST_SANITIZED") == "1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def quiet_train(nn, X, y, epochs, lr):

@@ -8,6 +8,8 @@ import time
 import numpy as np
 import pytest
 
+from memtools import rss_kib
+
 import annfast as af
 
 SANITIZED = os.environ.get("ANNFAST_SANITIZED") == "1"
@@ -122,12 +124,6 @@ def test_one_model_from_two_threads_is_safe_or_rejected():
     assert np.isfinite(m.predict(X[:10])).all()
 
 
-def rss_kib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 @pytest.mark.skipif(SANITIZED or not os.path.exists("/proc/self/status"), reason="needs /proc, plain allocator")

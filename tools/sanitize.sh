@@ -5,13 +5,8 @@
 # CPython itself is not instrumented, so the ASan runtime is preloaded and leak detection is left to
 # tools/valgrind.sh and tests/test_reliability.py (CPython keeps interned objects alive at exit).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp -r "$root/setup.py" "$root/pyproject.toml" "$root/annfast" "$root/csrc" "$root/tests" "$work/"
-find "$work/annfast" -name '*.so' -delete
-cd "$work"
-ANNFAST_SANITIZE=1 python setup.py -q build_ext --inplace -j2 >build.log 2>&1 || { cat build.log; exit 1; }
+source "$(dirname "$0")/scratch_build.sh"
+scratch_build ANNFAST_SANITIZE=1 tests
 asan=$(gcc -print-file-name=libasan.so)
 ubsan=$(gcc -print-file-name=libubsan.so)
 export LD_PRELOAD="$asan:$ubsan"

@@ -4,13 +4,8 @@
 # definite leak attributed to it.
 #   bash tools/valgrind.sh
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
-cp -r "$root/setup.py" "$root/pyproject.toml" "$root/annfast" "$root/csrc" "$root/tools" "$work/"
-find "$work/annfast" -name '*.so' -delete
-cd "$work"
-ANNFAST_DEBUG=1 python setup.py -q build_ext --inplace -j2 >build.log 2>&1 || { cat build.log; exit 1; }
+source "$(dirname "$0")/scratch_build.sh"
+scratch_build ANNFAST_DEBUG=1 tools
 export PYTHONPATH="$work" PYTHONMALLOC=malloc ANNFAST_NUM_THREADS=2
 log="$work/valgrind.log"
 py=$(python -c 'import sys; print(sys.executable)')   # the real interpreter, not a shim script
