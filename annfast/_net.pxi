@@ -372,18 +372,22 @@ cdef af_status _gradients(af_net *net, floating[::1] ws, size_t chunk, const flo
 cdef class FitGuard:
     """Context manager routing Ctrl-C to the C stop flag for a whole fit: a SIGINT during an
     epoch stops it between two batches; one during Python callbacks stops the next epoch before
-    its first batch. `interrupted` tells whether SIGINT arrived."""
+    its first batch. `interrupted` tells whether a stop was requested (SIGINT or request_stop()),
+    `sigint` whether it was Ctrl-C, which fit turns into KeyboardInterrupt once it has cleaned up."""
     cdef _SigintGuard guard
     cdef readonly bint interrupted
+    cdef readonly bint sigint
 
     def __enter__(self):
         self.guard = _SigintGuard()
         self.guard.enter()
         self.interrupted = False
+        self.sigint = False
         return self
 
     def __exit__(self, *exc):
-        self.interrupted = self.guard.exit() or self.interrupted
+        self.sigint = self.guard.exit()
+        self.interrupted = self.sigint or self.interrupted
         af_clear_stop()  # also when no handler was installed (fit outside the main thread)
         return False
 

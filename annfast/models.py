@@ -218,9 +218,10 @@ class Sequential:
         batch_size: rows per step (default 32; larger than the data means full-batch).
         validation_split: fraction of the LAST rows (before shuffling) held out for validation.
         callbacks: annfast.callbacks.Callback objects. verbose: 0 silent, 1 progress bar per
-        epoch, 2 one line per epoch. Ctrl-C stops at a clean point between two batches; the
-        model keeps the weights of the last completed step, model.interrupted is set and the
-        history so far is returned.
+        epoch, 2 one line per epoch. Ctrl-C stops at a clean point between two batches: the
+        model keeps the weights of the last completed step, model.interrupted is set,
+        model.history holds the history so far, and KeyboardInterrupt is raised.
+        (annfast._core.request_stop() stops the same way but returns the history.)
         """
         from . import callbacks as _cbs
         self._require_compiled("fit")
@@ -299,10 +300,14 @@ class Sequential:
                 if self.stop_training:
                     break
             cbs.on_train_end({})
+        self.history = cbs.history
+        if guard.sigint:
+            raise KeyboardInterrupt(f"training interrupted after {len(cbs.history.epoch)} complete "
+                                    "epoch(s); the model keeps the weights of its last completed step "
+                                    "and model.history holds the history so far")
         if self.interrupted and verbose:
             print(f"Training interrupted after {len(cbs.history.epoch)} complete epoch(s); "
                   "the model keeps the weights of its last completed step.")
-        self.history = cbs.history
         return cbs.history
 
     def _run_epoch(self, engine, X, y, batch, shuffle, cfg, perm, n_batches, per_call, progress):

@@ -161,3 +161,41 @@ def test_same_model_from_two_threads_is_rejected_clearly():
         rejected = errors[0]
     assert "another thread" in str(rejected)
     assert np.isfinite(nn.feedforward(X)).all()   # usable again once the other call ended
+
+
+CHILD_FIT = """
+import sys, numpy as np, annfast as af
+rng = np.random.default_rng(0)
+X = rng.normal(size=(20000, 256)).astype(np.float32)
+y = rng.integers(0, 10, 20000)
+m = af.Sequential([af.Dense(512, activation="relu"), af.Dense(10, activation="softmax")],
+                  input_dim=256, seed=0)
+m.compile("sparse_categorical_crossentropy", "adam")
+print("ready", flush=True)
+try:
+    m.fit(X, y, epochs=10**6, batch_size=64, verbose=0)
+except KeyboardInterrupt:
+    p = m.predict(X[:5])
+    ok = np.isfinite(p).all() and m.interrupted and all(np.isfinite(w).all() for w in m.get_weights())
+    print("interrupted", bool(ok), flush=True)
+    sys.exit(0)
+print("not interrupted", flush=True)
+sys.exit(1)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_fit_within_a_second():
+    child = run_child(CHILD_FIT)
+    try:
+        assert child.stdout.readline().strip().startswith("ready")
+        time.sleep(1.5)
+        t0 = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        elapsed = time.perf_counter() - t0
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "interrupted True" in out
+    assert elapsed < 1.0 + (5.0 if SANITIZED else 1.0)
