@@ -1,6 +1,6 @@
 """The command line, run as a user runs it: `python -m annfast ...` in a subprocess whose cwd is a
 temporary directory (from the repository root Python would import the uncompiled source folder)
-and with PYTHONPATH at this checkout so the in-place build is used. Every error path must exit
+and with PYTHONPATH at the folder of the annfast this run imports (in-place build or installed). Every error path must exit
 non-zero with ONE line on stderr and no traceback."""
 import json
 import os
@@ -10,7 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the folder holding the annfast that this test run imports (the checkout for an in-place build,
+# site-packages for an installed one): subprocesses must import the same, compiled package
+import annfast as _annfast_under_test  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(_annfast_under_test.__file__)))
 
 
 def run_cli(args, cwd, timeout=300):

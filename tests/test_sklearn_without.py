@@ -5,7 +5,10 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the folder holding the annfast that this test run imports (the checkout for an in-place build,
+# site-packages for an installed one): subprocesses must import the same, compiled package
+import annfast as _annfast_under_test  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(_annfast_under_test.__file__)))
 
 
 def test_import_and_use_without_sklearn(tmp_path):
