@@ -14,6 +14,8 @@ import numbers
 
 import numpy as np
 
+from ._configurable import build_from_config, config_repr
+
 from . import activations as _acts
 from ._validate import as_array, check_float, check_int
 
@@ -107,21 +109,10 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
-        if not isinstance(config, dict):
-            raise TypeError(f"layer config must be a dict, got {type(config).__name__}")
-        cfg = dict(config)
-        name = cfg.pop("class_name", cls.__name__)
-        target = LAYER_CLASSES.get(name)
-        if target is None or (cls is not Layer and target is not cls):
-            raise ValueError(f"layer class_name must be one of {sorted(LAYER_CLASSES)}, got {name!r}")
-        try:
-            return target(**cfg)
-        except TypeError as exc:
-            raise ValueError(f"bad config for {name}: {exc}") from None
+        return build_from_config(cls, Layer, config, LAYER_CLASSES, "layer", cls.__name__)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class_name")
-        return f"{type(self).__name__}({args})"
+        return config_repr(self)
 
 
 class Dense(Layer):

@@ -47,6 +47,8 @@ import warnings
 
 import numpy as np
 
+from ._configurable import build_from_config, config_repr
+
 from ._validate import check_float, check_int
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW",
@@ -258,21 +260,11 @@ class Optimizer:
     def from_config(cls, config):
         """Rebuild an optimiser from ``get_config()`` output (on the base class it dispatches on
         ``class_name``)."""
-        if not isinstance(config, dict):
-            raise TypeError(f"optimizer config must be a dict, got {type(config).__name__}")
-        cfg = dict(config)
-        name = cfg.pop("class_name", None if cls is Optimizer else cls.__name__)
-        target = _CLASSES.get(name)
-        if target is None or (cls is not Optimizer and target is not cls):
-            raise ValueError(f"optimizer config class_name must be one of {sorted(_CLASSES)}, got {name!r}")
-        try:
-            return target(**cfg)
-        except TypeError as exc:
-            raise ValueError(f"bad config for {name}: {exc}") from None
+        return build_from_config(cls, Optimizer, config, _CLASSES, "optimizer config",
+                                 None if cls is Optimizer else cls.__name__)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class_name")
-        return f"{type(self).__name__}({args})"
+        return config_repr(self)
 
 
 class SGD(Optimizer):

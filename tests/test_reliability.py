@@ -57,6 +57,24 @@ def run_child(code, timeout=60):
                             stderr=subprocess.PIPE, text=True, env=env, cwd=os.path.dirname(ROOT))
 
 
+def interrupt_child(code, after):
+    """Run `code` in a child that prints "ready" then trains; send SIGINT `after` seconds later.
+    Returns (returncode, stdout, stderr, seconds from SIGINT to exit)."""
+    child = run_child(code)
+    try:
+        assert child.stdout.readline().strip().startswith("ready")
+        time.sleep(after)  # let it get deep into the C loop
+        t0 = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=30)
+        return child.returncode, out, err, time.perf_counter() - t0
+    finally:
+        child.kill()
+
+
+# the 1 s promise plus process exit, generous on a loaded CI machine or under the sanitizer
+EXIT_BOUND = 1.0 + (5.0 if SANITIZED else 1.0)
+
 CHILD_TRAIN = """
 import sys, time, numpy as np
 from annfast import NeuralNetwork
@@ -80,19 +98,10 @@ sys.exit(1)
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_stops_training_within_a_second():
-    child = run_child(CHILD_TRAIN)
-    try:
-        assert child.stdout.readline().strip().startswith("ready")
-        time.sleep(1.0)  # let it get deep into the C loop
-        t0 = time.perf_counter()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=30)
-        elapsed = time.perf_counter() - t0
-    finally:
-        child.kill()
-    assert child.returncode == 0, err
+    rc, out, err, elapsed = interrupt_child(CHILD_TRAIN, after=1.0)
+    assert rc == 0, err
     assert "interrupted True" in out
-    assert elapsed < 1.0 + (5.0 if SANITIZED else 1.0)  # 1 s promise plus process exit, generous on a loaded CI
+    assert elapsed < EXIT_BOUND
 
 
 def test_two_threads_train_two_models_like_sequential():
@@ -186,16 +195,7 @@ sys.exit(1)
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_stops_fit_within_a_second():
-    child = run_child(CHILD_FIT)
-    try:
-        assert child.stdout.readline().strip().startswith("ready")
-        time.sleep(1.5)
-        t0 = time.perf_counter()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=30)
-        elapsed = time.perf_counter() - t0
-    finally:
-        child.kill()
-    assert child.returncode == 0, err
+    rc, out, err, elapsed = interrupt_child(CHILD_FIT, after=1.5)
+    assert rc == 0, err
     assert "interrupted True" in out
-    assert elapsed < 1.0 + (5.0 if SANITIZED else 1.0)
+    assert elapsed < EXIT_BOUND
