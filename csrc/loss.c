@@ -4,6 +4,10 @@
 #include "internal.h"
 #include "net_internal.h"
 
+/* Rows per block of the fused softmax cross-entropy (softmax_ce_block): its per-row scratch
+ * arrays live on the stack (8 arrays of this many values). */
+#define AF_LOSS_ROW_BLOCK 128
+
 #define AF_DTYPE_F32
 #include "loss_impl.h"
 #define AF_DTYPE_F64

@@ -54,7 +54,7 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
             /* z = logit, q = sigmoid(z): L = mean_j max(z,0) - z y + log1p(e^-|z|);
              * dL/dz_j = (q_j - y_j) / n. e^-|z| <= 1, so nothing overflows. */
             for (j = 0; j < n; j++) {
-                T z = p[j], ez = EXP(-FABS(z));
+                T z = p[j], ez = VEXP(-FABS(z));
                 T q = z >= 0 ? (T)1 / ((T)1 + ez) : ez / ((T)1 + ez);
                 l += (z > 0 ? z : (T)0) - z * y[j] + LOG1P(ez);
                 e2 += (q - y[j]) * (q - y[j]);
@@ -77,15 +77,18 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
         if (from_logits) {
             /* L = logsumexp(z) - sum_j y_j z_j with logsumexp(z) = max z + log sum_j e^(z_j - max z);
              * dL/dz_j = softmax(z)_j sum_k y_k - y_j  (= softmax(z)_j - y_j for one-hot y). */
+            /* e^(z_j - max z) by the vectorised exp (vexp.h, ~1 ulp), kept in g when there is
+             * one so each exp is computed once */
             T mx = p[0], s = 0, ysum = 0, yz = 0;
             for (j = 1; j < n; j++) mx = p[j] > mx ? p[j] : mx;
-            for (j = 0; j < n; j++) s += EXP(p[j] - mx);
+            if (g) for (j = 0; j < n; j++) { g[j] = VEXP(p[j] - mx); s += g[j]; }
+            else for (j = 0; j < n; j++) s += VEXP(p[j] - mx);
             T lse = mx + LOG(s), inv_s = (T)1 / s;
             if (loss == AF_LOSS_SCCE) { ysum = 1; yz = p[label]; }
             else for (j = 0; j < n; j++) { ysum += y[j]; yz += y[j] * p[j]; }
             l = ysum * lse - yz;
             for (j = 0; j < n; j++) {
-                T q = EXP(p[j] - mx) * inv_s;
+                T q = (g ? g[j] : VEXP(p[j] - mx)) * inv_s;
                 T t = loss == AF_LOSS_SCCE ? (T)(j == label) : y[j];
                 e2 += (q - t) * (q - t);
                 if (g) g[j] = scale * (q * ysum - t);
@@ -124,6 +127,79 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
     return l;
 }
 
+/* Rows of loss_row's softmax cross-entropy from logits, with a gradient (the training step's
+ * case), for a block of m <= AF_LOSS_ROW_BLOCK rows. Row by row, a few classes (often 10) make
+ * every sum a short serial chain and leave the vector lanes idle; here the exps of the whole
+ * block run in one flat loop the compiler vectorises, and the per-row sums run with the row as
+ * the inner index, so the chains of different rows proceed side by side. Each row's values come
+ * from the same operations in the same order as in loss_row (the same bits). */
+static void AF_FN(softmax_ce_block)(int sparse, size_t m, size_t n, const T *p, size_t ldp,
+                                    const T *y, size_t ldy, T scale, T *g, size_t ldg,
+                                    T *row_loss, T *row_acc, T *row_sse)
+{
+    T mx[AF_LOSS_ROW_BLOCK], s[AF_LOSS_ROW_BLOCK], ysum[AF_LOSS_ROW_BLOCK], yz[AF_LOSS_ROW_BLOCK];
+    T e2[AF_LOSS_ROW_BLOCK], ymx[AF_LOSS_ROW_BLOCK];
+    size_t top[AF_LOSS_ROW_BLOCK], ytop[AF_LOSS_ROW_BLOCK], i, j;
+    /* row maxima, first index on ties (row_argmax), and the sparse labels */
+    for (i = 0; i < m; i++) {
+        mx[i] = p[i * ldp];
+        top[i] = 0;
+        s[i] = ysum[i] = yz[i] = e2[i] = 0;
+        if (sparse) ytop[i] = (size_t)y[i * ldy];
+        else { ymx[i] = y[i * ldy]; ytop[i] = 0; }
+    }
+    for (j = 1; j < n; j++)
+        for (i = 0; i < m; i++) {
+            /* selects, not branches: which entry wins is data-dependent and unpredictable */
+            T v = p[i * ldp + j];
+            int up = v > mx[i];
+            mx[i] = up ? v : mx[i];
+            top[i] = up ? j : top[i];
+        }
+    /* g = e^(z - max z) */
+    for (i = 0; i < m; i++)
+        for (j = 0; j < n; j++) g[i * ldg + j] = p[i * ldp + j] - mx[i];
+    if (ldg == n) {
+        size_t len = m * n;
+        for (j = 0; j < len; j++) g[j] = VEXP(g[j]);
+    } else {
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++) g[i * ldg + j] = VEXP(g[i * ldg + j]);
+    }
+    if (!sparse)
+        for (j = 1; j < n; j++)
+            for (i = 0; i < m; i++) {
+                T v = y[i * ldy + j];
+                int up = v > ymx[i];
+                ymx[i] = up ? v : ymx[i];
+                ytop[i] = up ? j : ytop[i];
+            }
+    for (j = 0; j < n; j++)
+        for (i = 0; i < m; i++) {
+            s[i] += g[i * ldg + j];
+            if (!sparse) {
+                ysum[i] += y[i * ldy + j];
+                yz[i] += y[i * ldy + j] * p[i * ldp + j];
+            }
+        }
+    for (i = 0; i < m; i++) {
+        if (sparse) { ysum[i] = 1; yz[i] = p[i * ldp + ytop[i]]; }
+        if (row_loss) row_loss[i] = ysum[i] * (mx[i] + LOG(s[i])) - yz[i];
+        s[i] = (T)1 / s[i];
+    }
+    /* q = softmax(z); gradient scale (q sum y - y) */
+    for (j = 0; j < n; j++)
+        for (i = 0; i < m; i++) {
+            T q = g[i * ldg + j] * s[i], t = sparse ? (T)(j == ytop[i]) : y[i * ldy + j];
+            e2[i] += (q - t) * (q - t);
+            g[i * ldg + j] = scale * (q * ysum[i] - t);
+        }
+    for (i = 0; i < m; i++) {
+        if (row_acc) row_acc[i] = (T)(top[i] == ytop[i]);
+        if (row_sse) row_sse[i] = e2[i];
+    }
+}
+
 static af_status AF_FN(loss_check)(af_loss loss, int from_logits, size_t m, size_t n,
                                    const T *p, size_t ldp, const T *y, size_t ldy, size_t ldg,
                                    int has_grad)
@@ -156,6 +232,18 @@ af_status AF_FN(af_loss_rows)(af_loss loss, int from_logits, size_t m, size_t n,
     if (s != AF_OK || m == 0) return s;
     int nt = (m * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
     (void)nt;
+    if (from_logits && grad && (loss == AF_LOSS_CCE || loss == AF_LOSS_SCCE)) {
+        /* blocks of rows, in parallel; each row's values do not depend on the blocking */
+        size_t nblk = (m + AF_LOSS_ROW_BLOCK - 1) / AF_LOSS_ROW_BLOCK;
+        #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (size_t b = 0; b < nblk; b++) {
+            size_t i0 = b * AF_LOSS_ROW_BLOCK, r = m - i0 < AF_LOSS_ROW_BLOCK ? m - i0 : AF_LOSS_ROW_BLOCK;
+            AF_FN(softmax_ce_block)(loss == AF_LOSS_SCCE, r, n, p + i0 * ldp, ldp, y + i0 * ldy, ldy,
+                                    scale, grad + i0 * ldg, ldg, row_loss ? row_loss + i0 : NULL,
+                                    row_acc ? row_acc + i0 : NULL, row_sse ? row_sse + i0 : NULL);
+        }
+        return AF_OK;
+    }
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t i = 0; i < m; i++) {
         size_t label = loss == AF_LOSS_SCCE ? (size_t)y[i * ldy] : 0;

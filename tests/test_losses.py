@@ -172,3 +172,38 @@ def test_against_torch(name, from_logits):
     # samples: the same mean for these losses; float64 -> 1e-12
     np.testing.assert_allclose(l.mean(), t.item(), rtol=1e-12)
     np.testing.assert_allclose(g, tp.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+def test_fused_softmax_training_path_matches_evaluate(name, dtype):
+    """The training step's softmax cross-entropy (a row-block kernel) against the evaluation
+    path (row by row): the same loss bits, and the NumPy gradient. 300 rows span several row
+    blocks; some rows have tied logits (argmax takes the first) and some a huge logit."""
+    import annfast as af
+    rng = np.random.default_rng(3)
+    m, n = 300, 10
+    Z = rng.normal(size=(m, n)) * 3
+    Z[::7] = 0.5                     # ties
+    Z[5, 2] = 80.0                   # e^80 overflows float32 without the max shift
+    labels = rng.integers(0, n, m)
+    y = labels.reshape(-1, 1).astype(float) if name.startswith("sparse") else np.eye(n)[labels]
+    model = af.Sequential([af.Dense(n, activation="softmax", use_bias=False)], input_dim=n,
+                          dtype=dtype, seed=0)
+    model.compile(loss=name, optimizer=af.optimizers.SGD(learning_rate=0.0), metrics=["accuracy"])
+    model.layers[0].weights = np.eye(n)   # the logits are the inputs
+    Zt = Z.astype(dtype)
+    loss, (gW,) = model.gradients(Zt, y, return_loss=True)
+    ev_loss, ev_acc = model.evaluate(Zt, y)
+    assert loss == ev_loss
+    Zd = Zt.astype(float)
+    P = softmax(Zd)
+    onehot = np.eye(n)[labels]
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(loss, np.mean(-np.log(P[np.arange(m), labels])), rtol=tol)
+    np.testing.assert_allclose(gW, Zd.T @ (P - onehot) / m, rtol=tol * 10, atol=tol)
+    assert ev_acc == np.mean(np.argmax(Zd, axis=1) == labels)
+    # one epoch at learning rate 0: the training path's loss and accuracy sums per batch
+    hist = model.fit(Zt, y, epochs=1, batch_size=m, shuffle=False, verbose=0).history
+    assert hist["loss"][0] == pytest.approx(ev_loss, rel=1e-6 if dtype == "float32" else 1e-14)
+    assert hist["accuracy"][0] == ev_acc
