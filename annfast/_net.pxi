@@ -221,11 +221,15 @@ cdef class NetEngine:
                 raise ValueError("y must have shape (%d, %d), got %s"
                                  % (x.shape[0], af_net_y_cols(&self.net), y.shape))
 
-    def train_epoch(self, x, y, Py_ssize_t batch, bint shuffle, uint64_t shuffle_key, dict opt_cfg,
+    def train_epoch(self, x, y, Py_ssize_t batch, int order, uint64_t shuffle_key, dict opt_cfg,
                     opt_state, uint64_t step, perm, size_t first_batch=0, max_batches=None):
         """One epoch (or batches first_batch.. of it, at most max_batches) in C with the GIL
-        released. Returns (stats dict, new step, interrupted)."""
+        released. order: 0 rows in storage order, 1 (True) the engine's shuffle keyed by
+        shuffle_key, 2 the row indices the caller put in perm (each must be < len(x)).
+        Returns (stats dict, new step, interrupted)."""
         cdef af_optim o
+        if order < 0 or order > 2:
+            raise ValueError("order must be 0 (storage), 1 (shuffle) or 2 (given), got %d" % order)
         fill_optim(&o, opt_cfg)
         self._check_xy(x, y)
         _want(opt_state, "optimizer state", self.dtype, 1, True)
@@ -235,6 +239,9 @@ cdef class NetEngine:
         _want(perm, "perm", _np.uint64, 1, True)
         if perm.shape[0] < x.shape[0]:
             raise ValueError("perm must have at least %d entries" % x.shape[0])
+        if order == 2 and x.shape[0] and perm[:x.shape[0]].max() >= <uint64_t>x.shape[0]:
+            raise ValueError("perm must hold row indices in [0, %d), got %d"
+                             % (x.shape[0], perm[:x.shape[0]].max()))
         if batch < 1:
             raise ValueError("batch_size must be >= 1, got %d" % batch)
         ws = self.workspace(batch)
@@ -249,10 +256,10 @@ cdef class NetEngine:
             if x.shape[0] == 0:
                 s = AF_OK
             elif self.dtype == _np.float32:
-                s = _epoch[float](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o,
+                s = _epoch[float](&self.net, ws, x, y, batch, order, shuffle_key, first_batch, mb, &o,
                                   opt_state, &t, perm, &st)
             else:
-                s = _epoch[double](&self.net, ws, x, y, batch, shuffle, shuffle_key, first_batch, mb, &o,
+                s = _epoch[double](&self.net, ws, x, y, batch, order, shuffle_key, first_batch, mb, &o,
                                    opt_state, &t, perm, &st)
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")

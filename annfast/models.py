@@ -261,9 +261,7 @@ class Sequential:
             self.build(X.shape[1])
         batch = min(batch_size, X.shape[0])
         engine = self._get_engine()
-        if self._opt_state.size != self.optimizer.state_slots * self._params.size:
-            # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
-            self._opt_state = np.zeros(self.optimizer.state_slots * self._params.size, dtype=self.dtype)
+        self._sync_opt_state()
         perm = np.empty(X.shape[0], dtype=np.uint64)
         user = list(cbs.callbacks[:-1])
         progress = None
@@ -309,6 +307,34 @@ class Sequential:
             print(f"Training interrupted after {len(cbs.history.epoch)} complete epoch(s); "
                   "the model keeps the weights of its last completed step.")
         return cbs.history
+
+    def _sync_opt_state(self):
+        if self._opt_state.size != self.optimizer.state_slots * self._params.size:
+            # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
+            self._opt_state = np.zeros(self.optimizer.state_slots * self._params.size, dtype=self.dtype)
+
+    def _fit_setup_checked(self, X, y):
+        """(X, y) converted and checked as fit would, for _epoch_in_order."""
+        self._require_compiled("fit")
+        X, y = self._xy(X, y) if self.built else self._xy_unbuilt(X, y)
+        self._ensure_built(X)
+        self._sync_opt_state()
+        return X, y
+
+    def _epoch_in_order(self, X, y, batch, order):
+        """One epoch over the rows of X, y (from _fit_setup_checked) taken in the given order
+        (uint64 row indices; None: storage order), as one C call. For annfast.sklearn, which draws
+        scikit-learn's row order itself and needs none of fit's callbacks; the caller holds a
+        _core.FitGuard for Ctrl-C. Returns (mean loss, interrupted)."""
+        given = order is not None
+        perm = order if given else np.empty(X.shape[0], dtype=np.uint64)
+        cfg = self.optimizer.c_config(self._epoch)
+        stats, self._step, stopped = self._get_engine().train_epoch(
+            X, y, min(batch, X.shape[0]), 2 if given else 0, 0, cfg, self._opt_state, self._step,
+            perm)
+        if not stopped:
+            self._epoch += 1
+        return stats["loss_sum"] / max(stats["n_seen"], 1), stopped
 
     def _run_epoch(self, engine, X, y, batch, shuffle, cfg, perm, n_batches, per_call, progress):
         """One epoch as one C call, or as slices of per_call batches with a progress update

@@ -366,16 +366,22 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs):
-        """The epoch loop. Each epoch is one engine call (all mini-batches in C, GIL released);
-        Python only draws scikit-learn's permutation from random_state (so the batch order, and
-        with it the whole trajectory, is scikit-learn's) and applies its stopping rule."""
+        """The epoch loop. Each epoch is one engine call (all mini-batches in C, GIL released,
+        rows gathered in C in the given order); Python only draws scikit-learn's permutation
+        from random_state (so the batch order, and with it the whole trajectory, is
+        scikit-learn's) and applies its stopping rule. Ctrl-C stops between two batches, with a
+        warning, as scikit-learn's does."""
+        from . import _core
+        with _core.FitGuard():
+            self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs)
+
+    def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs):
         early = X_val is not None
         halve = 0.5 if self._is_regressor else 1.0  # report sklearn's squared-loss scale
         scale = self._lr_scale(p)
         n = X.shape[0]
-        sample_idx = np.arange(n)
-        if p["shuffle"]:  # epoch buffers, reused: the permuted copies of X and Y
-            Xe, Ye = np.empty_like(X), np.empty_like(Y)
+        X, Y = self._model._fit_setup_checked(X, Y)
+        order = np.arange(n, dtype=np.uint64) if p["shuffle"] else None
         best = None
         stopped = False
         self.n_iter_ = 0
@@ -383,17 +389,13 @@ class _BaseMLP(BaseEstimator):
             if p["shuffle"]:
                 perm = np.arange(n)
                 rs.shuffle(perm)  # what sklearn.utils.shuffle draws
-                sample_idx = sample_idx[perm]
-                np.take(X, sample_idx, axis=0, out=Xe)
-                np.take(Y, sample_idx, axis=0, out=Ye)
-            else:
-                Xe, Ye = X, Y
-            hist = self._model.fit(Xe, Ye, epochs=1, batch_size=batch, shuffle=False, verbose=0)
-            if getattr(self._model, "interrupted", False):
-                warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+                order = order[perm]
+            loss, interrupted = self._model._epoch_in_order(X, Y, batch, order)
+            if interrupted:
+                warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
                 stopped = True
                 break
-            loss = float(hist.history["loss"][-1]) * halve
+            loss = float(loss) * halve
             self.loss_curve_.append(loss)
             self.n_iter_ += 1
             self.t_ += n

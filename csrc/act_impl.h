@@ -30,6 +30,18 @@ static AF_FN(act_rowb_fn) AF_FN(pick_rowb)(void)
     return AF_FN(af_act_rowb_generic);
 }
 
+void AF_FN(af_vexp_row)(size_t n, const T *x, T *y)
+{
+#if AF_ACT_X86
+    switch (af_get_isa()) {
+    case AF_ISA_AVX512: AF_FN(af_vexp_row_avx512)(n, x, y); return;
+    case AF_ISA_AVX2: AF_FN(af_vexp_row_avx2)(n, x, y); return;
+    default: break;
+    }
+#endif
+    AF_FN(af_vexp_row_generic)(n, x, y);
+}
+
 af_status AF_FN(af_act_forward)(af_act act, T param, size_t m, size_t n,
                                 const T *x, size_t ldx, T *y, size_t ldy)
 {

@@ -16,7 +16,9 @@
     void af_act_rowb_##ISA##_f32(af_act, float, size_t, const float *, const float *,              \
                                  const float *, float *);                                          \
     void af_act_rowb_##ISA##_f64(af_act, double, size_t, const double *, const double *,           \
-                                 const double *, double *);
+                                 const double *, double *);                                        \
+    void af_vexp_row_##ISA##_f32(size_t, const float *, float *);                                  \
+    void af_vexp_row_##ISA##_f64(size_t, const double *, double *);
 
 AF_ACT_DECLARE(generic)
 #if AF_ACT_X86

@@ -37,6 +37,12 @@ void KN(af_act_rowf)(af_act act, T p, size_t n, const T *x, T *y)
     }
 }
 
+/* y = e^x over a row (vexp.h); for the loss's softmax, whose rows are gathered into one. */
+void KN(af_vexp_row)(size_t n, const T *x, T *y)
+{
+    for (size_t j = 0; j < n; j++) y[j] = VEXP(x[j]);
+}
+
 /* dx = dy * f'(x) for one row. */
 void KN(af_act_rowb)(af_act act, T p, size_t n, const T *x, const T *y, const T *dy, T *dx)
 {

@@ -130,9 +130,10 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
 /* Rows of loss_row's softmax cross-entropy from logits, with a gradient (the training step's
  * case), for a block of m <= AF_LOSS_ROW_BLOCK rows. Row by row, a few classes (often 10) make
  * every sum a short serial chain and leave the vector lanes idle; here the exps of the whole
- * block run in one flat loop the compiler vectorises, and the per-row sums run with the row as
- * the inner index, so the chains of different rows proceed side by side. Each row's values come
- * from the same operations in the same order as in loss_row (the same bits). */
+ * block run in one flat call of the selected ISA's exp kernel, and the per-row sums run with the
+ * row as the inner index, so the chains of different rows proceed side by side. Each row's values
+ * come from the same operations in the same order as in loss_row; only the exp may differ from
+ * loss_row's in the last bit (an FMA-contracted build of the same polynomial). */
 static void AF_FN(softmax_ce_block)(int sparse, size_t m, size_t n, const T *p, size_t ldp,
                                     const T *y, size_t ldy, T scale, T *g, size_t ldg,
                                     T *row_loss, T *row_acc, T *row_sse)
@@ -159,13 +160,8 @@ static void AF_FN(softmax_ce_block)(int sparse, size_t m, size_t n, const T *p, 
     /* g = e^(z - max z) */
     for (i = 0; i < m; i++)
         for (j = 0; j < n; j++) g[i * ldg + j] = p[i * ldp + j] - mx[i];
-    if (ldg == n) {
-        size_t len = m * n;
-        for (j = 0; j < len; j++) g[j] = VEXP(g[j]);
-    } else {
-        for (i = 0; i < m; i++)
-            for (j = 0; j < n; j++) g[i * ldg + j] = VEXP(g[i * ldg + j]);
-    }
+    if (ldg == n) AF_FN(af_vexp_row)(m * n, g, g);
+    else for (i = 0; i < m; i++) AF_FN(af_vexp_row)(n, g + i * ldg, g + i * ldg);
     if (!sparse)
         for (j = 1; j < n; j++)
             for (i = 0; i < m; i++) {

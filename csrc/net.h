@@ -107,9 +107,18 @@ typedef struct {
     size_t n_batches;  /* optimiser steps taken */
 } af_epoch_stats;
 
-/* One epoch: order = identity, or (shuffle) a Fisher-Yates permutation from splitmix64 seeded by
- * (net->seed, shuffle_key) only (the Python model passes its step count at the epoch's start, so
- * a saved and reloaded model continues with the same orders); then for each mini-batch of `batch`
+/* Row order of an epoch (the `shuffle` argument of af_net_train_epoch_*). */
+enum {
+    AF_ORDER_IDENTITY = 0,  /* rows in storage order */
+    AF_ORDER_SHUFFLE = 1,   /* the engine's own seeded permutation, written to perm */
+    AF_ORDER_GIVEN = 2      /* perm as the caller filled it (n row indices, each < n; repeats
+                             * allowed), e.g. scikit-learn's draw order */
+};
+
+/* One epoch: order = identity, or (AF_ORDER_SHUFFLE) a Fisher-Yates permutation from splitmix64
+ * seeded by (net->seed, shuffle_key) only (the Python model passes its step count at the epoch's
+ * start, so a saved and reloaded model continues with the same orders), or (AF_ORDER_GIVEN) the
+ * caller's perm, checked before any step; then for each mini-batch of `batch`
  * rows (the last one may be smaller): forward in training mode, loss gradient, backward, L1/L2,
  * clipping, af_optim_step with t = ++*step.
  * Only batches first_batch .. first_batch + max_batches - 1 run (0, SIZE_MAX: the whole epoch), so

@@ -299,12 +299,26 @@ static double AF_FN(penalty)(const AF_FN(pass) *c, int grad)
         #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (size_t ch = 0; ch < nch; ch++) {
             size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < len ? i0 + AF_SUM_CHUNK : len;
-            T s = 0;
-            for (size_t i = i0; i < i1; i++) {
-                T wi = w[i], sg = (T)((wi > 0) - (wi < 0));
-                s += l1 * FABS(wi) + l2 * wi * wi;
-                if (grad) g[i] += l1 * sg + (T)2 * l2 * wi;
+            /* AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES), added
+             * in lane order: a fixed order the compiler can vectorise, where one running sum is
+             * a serial chain of dependent adds */
+            T lane[AF_SUM_LANES] = {0}, s = 0;
+            size_t i = i0;
+            for (; i + AF_SUM_LANES <= i1; i += AF_SUM_LANES)
+                for (size_t q = 0; q < AF_SUM_LANES; q++) {
+                    T wi = w[i + q];
+                    lane[q] += l1 * FABS(wi) + l2 * wi * wi;
+                }
+            for (size_t q = 0; i + q < i1; q++) {
+                T wi = w[i + q];
+                lane[q] += l1 * FABS(wi) + l2 * wi * wi;
             }
+            for (size_t q = 0; q < AF_SUM_LANES; q++) s += lane[q];
+            if (grad)
+                for (i = i0; i < i1; i++) {
+                    T wi = w[i], sg = (T)((wi > 0) - (wi < 0));
+                    g[i] += l1 * sg + (T)2 * l2 * wi;
+                }
             part[ch] = s;
         }
         for (size_t ch = 0; ch < nch; ch++) total += (double)part[ch];

@@ -12,6 +12,8 @@
  * penalty sums: fixed sizes, so reductions never depend on the thread count. */
 #define AF_COL_BLOCK 64
 #define AF_SUM_CHUNK 4096
+/* Interleaved partial sums inside one chunk (the penalty's sum of squares). */
+#define AF_SUM_LANES 16
 /* The engine's own per-step passes (activation derivative + bias sums) are memory-bound and
  * cheap next to the GEMMs: they use threads only above this many elements, so a training step
  * opens few parallel regions (each ends in a barrier, costly when cores are shared). */

@@ -94,14 +94,17 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
     if (slots > 0 && net->n_params && !opt_state) return AF_EINVAL;
     if (n == 0) return AF_OK;
     if ((s = AF_FN(check_data)(net, n, x, y, 1)) != AF_OK) return s;
-    if (shuffle && !perm) return AF_EINVAL;
+    if ((unsigned)shuffle > AF_ORDER_GIVEN || (shuffle && !perm)) return AF_EINVAL;
+    if (shuffle == AF_ORDER_GIVEN)
+        for (size_t i = 0; i < n; i++)
+            if (perm[i] >= n) return AF_EINVAL;
 
     size_t n_in = net->n_in, ycols = af_net_y_cols(net);
     int fused = af_net_fused_output(net);
     T *xb = ws + c.plan.xb, *yb = ws + c.plan.yb, *d0 = ws + c.plan.d0;
     size_t start0;
     if (af_mul_size(first_batch, batch, &start0)) return AF_ESHAPE;
-    if (shuffle && first_batch == 0) af_shuffle_order(net->seed, shuffle_key, n, perm);
+    if (shuffle == AF_ORDER_SHUFFLE && first_batch == 0) af_shuffle_order(net->seed, shuffle_key, n, perm);
     /* Plain SGD (no momentum, weight decay, clipping or penalties) is fused into the backward
      * GEMMs: the same update p - lr g, without writing g out or a separate pass over p. */
     int plain_sgd = opt->kind == AF_OPT_SGD && opt->momentum == 0 && opt->weight_decay == 0 &&

@@ -64,3 +64,44 @@ def test_gradient_descent_modes_match_numpy(kind, batch):
     np.testing.assert_allclose(got_W, W, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(got_b, b, rtol=1e-12, atol=1e-13)
     assert not np.allclose(got_W, W0)
+
+
+def _mlp(dtype):
+    model = af.Sequential([af.Dense(6, activation="relu"), af.Dense(3, activation="softmax")],
+                          input_dim=D, dtype=dtype, seed=2)
+    model.compile(loss="categorical_crossentropy", optimizer=af.optimizers.Adam(0.01))
+    return model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_epochs_in_a_given_order_match_reordered_data(dtype):
+    """The engine's caller-given row order (annfast.sklearn draws scikit-learn's): each epoch
+    gathers the rows in C, bit for bit as training on the reordered copies in storage order;
+    repeated indices are allowed (sampling with replacement)."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((N, D))
+    Y = np.eye(3)[rng.integers(0, 3, N)]
+    a, b = _mlp(dtype), _mlp(dtype)
+    Xa, Ya = a._fit_setup_checked(X, Y)
+    losses = []
+    for order in (rng.permutation(N), rng.permutation(N), rng.integers(0, N, N)):
+        loss, stopped = a._epoch_in_order(Xa, Ya, 5, order.astype(np.uint64))
+        assert not stopped
+        hist = b.fit(X[order], Y[order], epochs=1, batch_size=5, shuffle=False, verbose=0)
+        losses.append((loss, hist.history["loss"][0]))
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            np.testing.assert_array_equal(wa, wb)
+    assert all(la == lb for la, lb in losses)
+
+
+def test_given_order_out_of_range_is_rejected_before_any_step():
+    model = _mlp("float64")
+    X, Y = model._fit_setup_checked(np.ones((N, D)), np.eye(3)[np.arange(N) % 3])
+    before = [w.copy() for w in model.get_weights()]
+    bad = np.arange(N, dtype=np.uint64)
+    bad[7] = N
+    with pytest.raises(ValueError, match=r"perm must hold row indices in \[0, 12\), got 12"):
+        model._epoch_in_order(X, Y, 4, bad)
+    for w, w0 in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, w0)
+    assert model._step == 0

@@ -199,3 +199,31 @@ def test_ctrl_c_stops_fit_within_a_second():
     assert rc == 0, err
     assert "interrupted True" in out
     assert elapsed < EXIT_BOUND
+
+
+CHILD_ESTIMATOR = """
+import sys, warnings, numpy as np
+from annfast.sklearn import MLPClassifier
+rng = np.random.default_rng(0)
+X = rng.normal(size=(4000, 64))
+y = (X[:, 0] + X[:, 1] > 0).astype(int)
+clf = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=10**6, tol=0, n_iter_no_change=10**6,
+                    random_state=0)
+print("ready", flush=True)
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    clf.fit(X, y)
+msgs = [str(x.message) for x in w]
+ok = np.isfinite(clf.predict_proba(X)).all() and clf.n_iter_ == len(clf.loss_curve_)
+print("returned", "Training interrupted by user." in msgs, bool(ok), flush=True)
+"""
+
+
+def test_ctrl_c_during_estimator_fit_warns_and_returns_like_sklearn():
+    """scikit-learn's MLP catches Ctrl-C, warns "Training interrupted by user." and returns the
+    estimator fitted so far; ours stops between two batches and does the same."""
+    pytest.importorskip("sklearn")
+    rc, out, err, elapsed = interrupt_child(CHILD_ESTIMATOR, after=2.0)
+    assert rc == 0, err
+    assert "returned True True" in out
+    assert elapsed < EXIT_BOUND
