@@ -11,7 +11,8 @@ threadpoolctl for NumPy's BLAS). Also: Adam vs SGD step time at batch 128 (issue
 Fraction of peak: useful FLOPs per sample (forward 2*sum(n_in*n_out); backward dW for every
 layer plus dX for all but the first: 2.41 MFLOP) times samples/s, over threads x clock x
 FLOPs/cycle (64 with AVX-512: two 16-lane FMA pipes; 32 with AVX2+FMA), the clock from
-/proc/cpuinfo. Timings on a shared 2-core machine are noisy: the minimum of the repeats is shown.
+/proc/cpuinfo. Timings on a shared 2-core machine are noisy: the frameworks' epochs are
+interleaved (annfast, numpy, torch, annfast, ...) and each one's minimum over --repeats is shown.
 """
 import argparse
 import os
@@ -60,13 +61,17 @@ def data(n, seed=0):
     return X, y
 
 
-def best_of(fn, repeats):
-    times = []
+def best_interleaved(epochs, repeats):
+    """Minimum time of each of several epoch functions over `repeats` rounds, run in turn within
+    each round (A, B, C, A, B, C, ...) so that every framework sees the same machine load; on a
+    shared, noisy machine a slow spell then hits all of them rather than one."""
+    best = [float("inf")] * len(epochs)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for i, fn in enumerate(epochs):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
 
 
 # ---- annfast ------------------------------------------------------------------------------------
@@ -77,10 +82,11 @@ def annfast_model(optimizer=None):
     return model
 
 
-def time_annfast(X, y, bs, repeats, optimizer=None):
+def annfast_epoch(X, y, bs, optimizer=None):
+    """A warmed-up annfast model and a function training it one shuffled epoch."""
     model = annfast_model(optimizer)
     model.fit(X[: bs * 2], y[: bs * 2], epochs=1, batch_size=bs, verbose=0)  # workspace, warm caches
-    return best_of(lambda: model.fit(X, y, epochs=1, batch_size=bs, shuffle=True, verbose=0), repeats)
+    return lambda: model.fit(X, y, epochs=1, batch_size=bs, shuffle=True, verbose=0)
 
 
 # ---- plain NumPy --------------------------------------------------------------------------------
@@ -125,16 +131,20 @@ class NumpyMLP:
                 bl -= np.float32(LR) * d.sum(axis=0)
 
 
-def time_numpy(X, y, bs, repeats, threads):
+def numpy_epoch(X, y, bs, threads):
     from threadpoolctl import threadpool_limits
     net = NumpyMLP()
+
+    def epoch():
+        with threadpool_limits(limits=threads):
+            net.epoch(X, y, bs)
     with threadpool_limits(limits=threads):
         net.epoch(X[: bs * 2], y[: bs * 2], bs)
-        return best_of(lambda: net.epoch(X, y, bs), repeats)
+    return epoch
 
 
 # ---- PyTorch ------------------------------------------------------------------------------------
-def time_torch(X, y, bs, repeats, threads, adam=False):
+def torch_epoch(X, y, bs, threads, adam=False):
     import torch
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -155,7 +165,7 @@ def time_torch(X, y, bs, repeats, threads, adam=False):
             loss.backward()
             opt.step()
     epoch(min(n, bs * 2))
-    return best_of(epoch, repeats)
+    return epoch
 
 
 def main():
@@ -186,9 +196,11 @@ def main():
         for bs in args.batches:
             n = args.small_samples if bs < 16 else args.samples
             X, y = data(n)
-            t_af = time_annfast(X, y, bs, args.repeats)
-            t_np = time_numpy(X, y, bs, args.repeats, threads)
-            t_th = time_torch(X, y, bs, args.repeats, threads) if have_torch else float("nan")
+            epochs = [annfast_epoch(X, y, bs), numpy_epoch(X, y, bs, threads)]
+            if have_torch:
+                epochs.append(torch_epoch(X, y, bs, threads))
+            t_af, t_np, *t_rest = best_interleaved(epochs, args.repeats)
+            t_th = t_rest[0] if t_rest else float("nan")
             s_af, s_np, s_th = n / t_af, n / t_np, n / t_th
             pct = 100 * s_af * fps / (peak * 1e9) if peak else float("nan")
             rows.append((threads, bs, s_af, s_np, s_th))
@@ -199,22 +211,16 @@ def main():
     af.set_num_threads(threads)
     X, y = data(args.samples)
     steps = -(-args.samples // 128)
-    # interleaved repeats, so both see the same machine load
-    models = {"sgd": annfast_model(), "adam": annfast_model(af.optimizers.Adam(1e-3))}
-    best = {}
-    for m in models.values():
-        m.fit(X[:256], y[:256], epochs=1, batch_size=128, verbose=0)
-    for _ in range(max(args.repeats, 3)):
-        for k, m in models.items():
-            t = best_of(lambda: m.fit(X, y, epochs=1, batch_size=128, verbose=0), 1)
-            best[k] = min(best.get(k, t), t)
-    t_sgd, t_adam = best["sgd"], best["adam"]
+    # interleaved repeats, so all see the same machine load
+    epochs = [annfast_epoch(X, y, 128), annfast_epoch(X, y, 128, af.optimizers.Adam(1e-3))]
+    if have_torch:
+        epochs += [torch_epoch(X, y, 128, threads), torch_epoch(X, y, 128, threads, adam=True)]
+    t_sgd, t_adam, *t_torch = best_interleaved(epochs, max(args.repeats, 3))
     print(f"\nAdam vs SGD, batch 128, threads={threads}: SGD {1e3 * t_sgd / steps:.3f} ms/step, "
           f"Adam {1e3 * t_adam / steps:.3f} ms/step, Adam/SGD = {t_adam / t_sgd:.3f}")
     if have_torch:
-        t_tsgd = time_torch(X, y, 128, args.repeats, threads)
-        t_tadam = time_torch(X, y, 128, args.repeats, threads, adam=True)
-        print(f"  (torch: SGD {1e3 * t_tsgd / steps:.3f} ms/step, Adam {1e3 * t_tadam / steps:.3f} ms/step)")
+        print(f"  (torch: SGD {1e3 * t_torch[0] / steps:.3f} ms/step, "
+              f"Adam {1e3 * t_torch[1] / steps:.3f} ms/step)")
     return rows
 
 
