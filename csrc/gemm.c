@@ -24,12 +24,12 @@
 #define AF_GEMM_INPLACE_A_MAX_N 2
 #endif
 #define AF_GEMM_INPLACE_B_MAX_M 4
-/* Below this many multiply-adds one thread does all the work. 2e5 is about 3 us on one core:
- * measured on Zen 3, a 200x64 @ 64x64 product (8e5) takes 15 us on two threads against 23 us on
- * one (the spinning OpenMP team costs ~1 us per region), and a two-layer digits MLP trains 17%
- * faster per epoch than with the former 2e6. */
+/* Below this many multiply-adds one thread does all the work (about 0.1 ms of work per core).
+ * Lower thresholds (2e5 was tried) win a little on a quiet machine for 200 x 64 x 64 products but
+ * make batch-1 training (GEMVs of 4e5) unstable on a shared one: an epoch was sometimes 2.8x
+ * slower when a parallel region waited for a busy core. */
 #ifndef AF_GEMM_PAR_MIN
-#define AF_GEMM_PAR_MIN 2.0e5
+#define AF_GEMM_PAR_MIN 2.0e6
 #endif
 
 /* 1 if x * y overflows size_t (the element count of a rows x ld matrix); inline because the
