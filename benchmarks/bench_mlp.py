@@ -61,13 +61,21 @@ def data(n, seed=0):
     return X, y
 
 
+# Idle time before each timed epoch. Thread pools keep spinning for a while after their last
+# job (OpenBLAS's for about 2^28 cycles, ~0.1 s; OpenMP's for a shorter time) and would steal
+# the cores from whichever framework runs next.
+PAUSE = 0.25
+
+
 def best_interleaved(epochs, repeats):
     """Minimum time of each of several epoch functions over `repeats` rounds, run in turn within
     each round (A, B, C, A, B, C, ...) so that every framework sees the same machine load; on a
-    shared, noisy machine a slow spell then hits all of them rather than one."""
+    shared, noisy machine a slow spell then hits all of them rather than one. Each epoch starts
+    after PAUSE seconds of idle, so no framework pays for the previous one's spinning threads."""
     best = [float("inf")] * len(epochs)
     for _ in range(repeats):
         for i, fn in enumerate(epochs):
+            time.sleep(PAUSE)
             t0 = time.perf_counter()
             fn()
             best[i] = min(best[i], time.perf_counter() - t0)

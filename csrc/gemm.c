@@ -17,8 +17,10 @@
 #ifndef AF_GEMM_DIRECT_MAX
 #define AF_GEMM_DIRECT_MAX 4096.0
 #endif
-/* Up to this many rows of C (B not transposed) use the row-by-row GEMV loop. */
+/* Up to this many rows of C (B not transposed) use the row-by-row GEMV loop; so do rank-1
+ * products (k == 1) at least this wide (narrower rows cost more per row than per tile). */
 #define AF_GEMM_GEMV_MAX_M 2
+#define AF_GEMM_RANK1_MIN_N 64
 /* Read A in place when n <= this many NR panels; B in place when m <= this many MR panels. */
 #ifndef AF_GEMM_INPLACE_A_MAX_N
 #define AF_GEMM_INPLACE_A_MAX_N 2

@@ -255,7 +255,9 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
         const AF_FN(af_gemm_kinfo) *ki = AF_FN(gemm_pick)();
         if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !(ta && tb)) {
             ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        } else if (m <= AF_GEMM_GEMV_MAX_M && !tb) {
+        } else if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) {
+            /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by
+             * streaming C through memory: row by row, not one micro-kernel call per tile */
             AF_FN(gemm_rows)(ki, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else if (m <= AF_GEMM_GEMV_MAX_M) {
             ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

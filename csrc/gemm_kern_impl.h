@@ -129,6 +129,21 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
 {
     T acc[KGB] __attribute__((aligned(64)));
     V va = VSET1(alpha), vb = VSET1(beta);
+    if (k == 1) {
+        /* A rank-1 row (batch-1 weight updates): y = alpha (x0 b) + beta y in one streaming pass,
+         * by the same operations as the loop below (x0 b rounded, times alpha, then beta y). */
+        V x0 = VBCAST(x);
+        size_t j = j0;
+        for (; j + KVN <= j1; j += KVN) {
+            V r = VMUL(va, VMUL(x0, VLOADU(b + j)));
+            VSTOREU(y + j, beta == 0 ? r : VFMA(vb, VLOADU(y + j), r));
+        }
+        for (; j < j1; j++) {
+            T r = alpha * (x[0] * b[j]);
+            y[j] = beta == 0 ? r : beta * y[j] + r;
+        }
+        return;
+    }
     for (size_t c0 = j0; c0 < j1; c0 += KGB) {
         size_t w = KMIN((size_t)KGB, j1 - c0), wv = w / KVN * KVN;
         for (size_t j = 0; j < w; j++) acc[j] = 0;

@@ -17,7 +17,13 @@
 /* The engine's own per-step passes (activation derivative + bias sums) are memory-bound and
  * cheap next to the GEMMs: they use threads only above this many elements, so a training step
  * opens few parallel regions (each ends in a barrier, costly when cores are shared). */
+#ifndef AF_PAR_MIN_PASS
 #define AF_PAR_MIN_PASS (4 * AF_PAR_MIN)
+#endif
+/* The batch gather (train_impl.h) uses threads from this many elements (64 rows of 784). */
+#ifndef AF_PAR_MIN_GATHER
+#define AF_PAR_MIN_GATHER 50000
+#endif
 
 /* Offsets (in elements) of the workspace regions for batches of up to max_batch rows.
  * xb, yb: gathered input/target batch; d0, d1: ping-pong deltas (max_batch x widest layer);

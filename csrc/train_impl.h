@@ -77,6 +77,21 @@ static af_status AF_FN(clip)(const af_net *net, T *g)
     return s;
 }
 
+/* Copies the B rows idx[0..B) of x and y into the batch buffers xb, yb. Random rows of a large
+ * x are memory-latency-bound: two threads halve the wait. Small batches use one thread, with no
+ * parallel region per step. */
+static void AF_FN(gather_rows)(size_t B, size_t n_in, size_t ycols, const T *x, const T *y,
+                               const uint64_t *idx, T *xb, T *yb)
+{
+    int nt = B * n_in >= AF_PAR_MIN_GATHER ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t i = 0; i < B; i++) {
+        memcpy(xb + i * n_in, x + idx[i] * n_in, n_in * sizeof(T));
+        memcpy(yb + i * ycols, y + idx[i] * ycols, ycols * sizeof(T));
+    }
+}
+
 af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, size_t n, const T *x,
                                     const T *y, size_t batch, int shuffle, uint64_t shuffle_key,
                                     size_t first_batch, size_t max_batches,
@@ -115,12 +130,7 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
         size_t B = n - start < batch ? n - start : batch;
         const T *xs = x + start * n_in, *ys = y + start * ycols;
         if (shuffle) {
-            /* gather the batch rows in the epoch's order (one thread: a copy of B rows is
-             * memory-bound and small next to the GEMMs; no extra parallel region per step) */
-            for (size_t i = 0; i < B; i++) {
-                memcpy(xb + i * n_in, x + perm[start + i] * n_in, n_in * sizeof(T));
-                memcpy(yb + i * ycols, y + perm[start + i] * ycols, ycols * sizeof(T));
-            }
+            AF_FN(gather_rows)(B, n_in, ycols, x, y, perm + start, xb, yb);
             xs = xb;
             ys = yb;
         }

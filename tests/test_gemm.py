@@ -75,7 +75,8 @@ SHAPES = ([(s, s, s) for s in SIZES] + [(s, 17, 33) for s in SIZES] + [(7, s, 3)
           + [(33, 5, s) for s in SIZES] + [(1, 64, 255), (255, 1, 64), (64, 255, 1)]
           + [(1000, 10, 31), (10, 1000, 17), (3, 40, 1000), (600, 2, 2), (2, 600, 1)]
           + [(255, 33, 511), (128, 10, 256), (1, 512, 784), (16, 256, 127), (2, 333, 200),
-             (24, 512, 100), (13, 100, 70), (200, 5, 300)])
+             (24, 512, 100), (13, 100, 70), (200, 5, 300),
+             (784, 512, 1), (100, 67, 1), (9, 64, 1), (9, 63, 1)])  # rank-1 rows, tails
 BIG_SHAPES = [(511, 255, 257), (1000, 127, 300), (130, 1000, 255), (70, 2100, 40)]  # n > NC
 
 
@@ -236,6 +237,22 @@ def test_bitwise_identical_1_vs_2_threads(isa, dtype, threads):
             _core.gemm(ta, tb, 1.0, a, b, 0.0, c, bias=bias, activation="tanh")
             out.append(c)
         assert np.array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rank1_updates_with_beta(isa, dtype):
+    """k == 1 with B not transposed runs row by row (batch-1 weight updates, W += -lr x^T d):
+    alpha and beta applied as everywhere else, the tail columns included."""
+    rng = np.random.default_rng(9)
+    for m, n in [(784, 512), (100, 67), (5, 71)]:
+        for ta in (False, True):
+            a = make(rng, (m, 1), dtype, ta)
+            b = make(rng, (1, n), dtype, False)
+            for alpha, beta in [(-0.01, 1.0), (2.0, 0.5), (1.0, 0.0)]:
+                c0 = rng.standard_normal((m, n)).astype(dtype)
+                c = c0.copy()
+                _core.gemm(ta, False, alpha, a, b, beta, c)
+                check(c, a, b, ta, False, alpha=alpha, beta=beta, c0=c0, dtype=dtype)
 
 
 def _property_random_shapes(m, n, k, ta, tb, f32, pad, beta, seed):
