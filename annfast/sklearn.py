@@ -26,7 +26,10 @@ What is mirrored from scikit-learn
 * Batch order: each epoch's permutation is drawn from ``random_state`` exactly as scikit-learn
   draws it (and the early-stopping split with its train_test_split), so with the same
   random_state both fit the same batches from the same start: with solver='sgd' the trajectory
-  is scikit-learn's up to rounding (tested). Each epoch is then one engine call (all batches in C).
+  is scikit-learn's up to rounding (tested). Each epoch is then one engine call (all batches in C,
+  the rows gathered in C in that order; no per-epoch copies of X).
+* Ctrl-C: training stops between two batches, warns "Training interrupted by user." and returns
+  the estimator as fitted so far, as scikit-learn's does.
 * Objective: mean loss per mini-batch + alpha / (2 * batch) * ||W||^2 (biases not penalised),
   ``loss_curve_`` is the sample-weighted mean of the per-batch objective over the epoch.
 * Stopping: the epoch loss (or, with early_stopping, the validation score on a stratified

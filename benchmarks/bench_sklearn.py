@@ -27,6 +27,7 @@ def fit_times(makers, X, y, repeats):
     for _ in range(repeats):
         for i, make in enumerate(makers):
             est = make()
+            time.sleep(0.25)  # let the previous fit's thread pools (OpenBLAS spins ~0.1 s) idle
             t0 = time.perf_counter()
             est.fit(X, y)
             best[i] = min(best[i], time.perf_counter() - t0)
