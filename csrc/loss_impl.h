@@ -127,6 +127,24 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
     return l;
 }
 
+/* Per row of an m x n block: the largest entry and its index, the first one on ties (as
+ * row_argmax), with the row as the inner loop and selects, not branches: which entry wins is
+ * data-dependent and unpredictable. */
+static void AF_FN(rows_argmax)(size_t m, size_t n, const T *v, size_t ld, T *mx, size_t *top)
+{
+    for (size_t i = 0; i < m; i++) {
+        mx[i] = v[i * ld];
+        top[i] = 0;
+    }
+    for (size_t j = 1; j < n; j++)
+        for (size_t i = 0; i < m; i++) {
+            T x = v[i * ld + j];
+            int up = x > mx[i];
+            mx[i] = up ? x : mx[i];
+            top[i] = up ? j : top[i];
+        }
+}
+
 /* Rows of loss_row's softmax cross-entropy from logits, with a gradient (the training step's
  * case), for a block of m <= AF_LOSS_ROW_BLOCK rows. Row by row, a few classes (often 10) make
  * every sum a short serial chain and leave the vector lanes idle; here the exps of the whole
@@ -141,35 +159,16 @@ static void AF_FN(softmax_ce_block)(int sparse, size_t m, size_t n, const T *p, 
     T mx[AF_LOSS_ROW_BLOCK], s[AF_LOSS_ROW_BLOCK], ysum[AF_LOSS_ROW_BLOCK], yz[AF_LOSS_ROW_BLOCK];
     T e2[AF_LOSS_ROW_BLOCK], ymx[AF_LOSS_ROW_BLOCK];
     size_t top[AF_LOSS_ROW_BLOCK], ytop[AF_LOSS_ROW_BLOCK], i, j;
-    /* row maxima, first index on ties (row_argmax), and the sparse labels */
-    for (i = 0; i < m; i++) {
-        mx[i] = p[i * ldp];
-        top[i] = 0;
-        s[i] = ysum[i] = yz[i] = e2[i] = 0;
-        if (sparse) ytop[i] = (size_t)y[i * ldy];
-        else { ymx[i] = y[i * ldy]; ytop[i] = 0; }
-    }
-    for (j = 1; j < n; j++)
-        for (i = 0; i < m; i++) {
-            /* selects, not branches: which entry wins is data-dependent and unpredictable */
-            T v = p[i * ldp + j];
-            int up = v > mx[i];
-            mx[i] = up ? v : mx[i];
-            top[i] = up ? j : top[i];
-        }
+    /* row maxima of the logits and of one-hot targets (or the sparse labels) */
+    AF_FN(rows_argmax)(m, n, p, ldp, mx, top);
+    if (sparse) for (i = 0; i < m; i++) ytop[i] = (size_t)y[i * ldy];
+    else AF_FN(rows_argmax)(m, n, y, ldy, ymx, ytop);
+    for (i = 0; i < m; i++) s[i] = ysum[i] = yz[i] = e2[i] = 0;
     /* g = e^(z - max z) */
     for (i = 0; i < m; i++)
         for (j = 0; j < n; j++) g[i * ldg + j] = p[i * ldp + j] - mx[i];
     if (ldg == n) AF_FN(af_vexp_row)(m * n, g, g);
     else for (i = 0; i < m; i++) AF_FN(af_vexp_row)(n, g + i * ldg, g + i * ldg);
-    if (!sparse)
-        for (j = 1; j < n; j++)
-            for (i = 0; i < m; i++) {
-                T v = y[i * ldy + j];
-                int up = v > ymx[i];
-                ymx[i] = up ? v : ymx[i];
-                ytop[i] = up ? j : ytop[i];
-            }
     for (j = 0; j < n; j++)
         for (i = 0; i < m; i++) {
             s[i] += g[i * ldg + j];
