@@ -20,6 +20,23 @@
 #define BN_DISPATCH(name, args) AF_CAT(AF_FN(name), _gen) args
 #endif
 
+/* Runs the block kernel `name` on every block of AF_BN_COLS columns [j0, j0 + w) of the m x n
+ * input, the blocks in parallel: columns are independent, so the result does not depend on the
+ * thread count. Expects m and n in scope; args may use j0 and w. */
+#define BN_COLUMN_BLOCKS(name, args)                                                               \
+    do {                                                                                           \
+        size_t nb_ = (n + AF_BN_COLS - 1) / AF_BN_COLS;                                            \
+        int nt = (m * n >= AF_PAR_MIN && nb_ > 1) ? af_get_num_threads() : 1;                     \
+        int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;                                 \
+        (void)nt;                                                                                  \
+        (void)wide;                                                                                \
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
+        for (size_t b_ = 0; b_ < nb_; b_++) {                                                      \
+            size_t j0 = b_ * AF_BN_COLS, w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;            \
+            BN_DISPATCH(name, args);                                                               \
+        }                                                                                          \
+    } while (0)
+
 af_status AF_FN(af_bn_forward_train)(size_t m, size_t n, const T *x, const T *gamma, const T *beta,
                                      double eps, double momentum, int unbiased_running_var,
                                      T *running_mean, T *running_var, T *mean, T *invstd, T *y)
@@ -30,18 +47,9 @@ af_status AF_FN(af_bn_forward_train)(size_t m, size_t n, const T *x, const T *ga
     if (m == 0) return AF_ESHAPE; /* an empty batch has no statistics */
     if (!x || !mean || !invstd || !y) return AF_EINVAL;
     if ((running_mean == NULL) != (running_var == NULL)) return AF_EINVAL;
-    size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
-    int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
-    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
-    (void)nt;
-    (void)wide;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t j0 = b * AF_BN_COLS;
-        size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
-        BN_DISPATCH(bn_train_block, (m, n, j0, w, x, gamma, beta, eps, momentum, unbiased_running_var,
-                                     running_mean, running_var, mean, invstd, y));
-    }
+    BN_COLUMN_BLOCKS(bn_train_block, (m, n, j0, w, x, gamma, beta, eps, momentum,
+                                      unbiased_running_var, running_mean, running_var, mean,
+                                      invstd, y));
     return AF_OK;
 }
 
@@ -52,17 +60,7 @@ af_status AF_FN(af_bn_forward_infer)(size_t m, size_t n, const T *x, const T *ga
     if (bn_check_sizes(m, n)) return AF_ESHAPE;
     if (m == 0 || n == 0) return AF_OK;
     if (!x || !running_mean || !running_var || !y) return AF_EINVAL;
-    size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
-    int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
-    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
-    (void)nt;
-    (void)wide;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t j0 = b * AF_BN_COLS;
-        size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
-        BN_DISPATCH(bn_infer_block, (m, n, j0, w, x, gamma, beta, running_mean, running_var, eps, y));
-    }
+    BN_COLUMN_BLOCKS(bn_infer_block, (m, n, j0, w, x, gamma, beta, running_mean, running_var, eps, y));
     return AF_OK;
 }
 
@@ -73,19 +71,10 @@ af_status AF_FN(af_bn_backward)(size_t m, size_t n, const T *x, const T *dy, con
     if (n == 0) return AF_OK;
     if (m == 0) return AF_ESHAPE;
     if (!x || !dy || !mean || !invstd || !dx) return AF_EINVAL;
-    size_t nb = (n + AF_BN_COLS - 1) / AF_BN_COLS;
-    int nt = (m * n >= AF_PAR_MIN && nb > 1) ? af_get_num_threads() : 1;
-    int wide = AF_BN_HAVE_AVX2 && af_get_isa() >= AF_ISA_AVX2;
-    (void)nt;
-    (void)wide;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < nb; b++) {
-        size_t j0 = b * AF_BN_COLS;
-        size_t w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;
-        BN_DISPATCH(bn_back_block, (m, n, j0, w, x, dy, gamma, mean, invstd, dx, dgamma, dbeta));
-    }
+    BN_COLUMN_BLOCKS(bn_back_block, (m, n, j0, w, x, dy, gamma, mean, invstd, dx, dgamma, dbeta));
     return AF_OK;
 }
 
 #undef BN_DISPATCH
+#undef BN_COLUMN_BLOCKS
 #include "dtype_end.h"
