@@ -6,6 +6,8 @@ from cython cimport floating
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free
 
+from annfast._buffers import aligned_zeros
+
 cdef extern from "net.h" nogil:
     ctypedef enum af_loss:
         AF_LOSS_MSE
@@ -199,7 +201,7 @@ cdef class NetEngine:
             raise ValueError("batch size must be >= 1, got %d" % batch)
         ws = self._ws.get(batch)
         if ws is None:
-            ws = _np.zeros(self._ws_size(batch), dtype=self.dtype)
+            ws = aligned_zeros(self._ws_size(batch), self.dtype)  # 64-byte aligned, see _buffers
             self._ws[batch] = ws
             self._ws_order.append(batch)
             if len(self._ws_order) > _WS_CACHE:

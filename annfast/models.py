@@ -22,6 +22,7 @@ import numpy as np
 from . import _core
 from . import losses as _losses
 from . import metrics as _metrics
+from ._buffers import aligned_zeros, aligned_zeros_like
 from ._validate import as_2d, check_float, check_int
 from .layers import Layer
 
@@ -123,8 +124,8 @@ class Sequential:
                 n_stats += int(np.prod(shape))
             layout.append((offs, soffs))
             width = layer.n_out
-        params = np.zeros(n_params, dtype=self.dtype)
-        stats = np.zeros(n_stats, dtype=self.dtype)
+        params = aligned_zeros(n_params, self.dtype)
+        stats = aligned_zeros(n_stats, self.dtype)
         seq = np.random.SeedSequence(self.seed)
         rng = np.random.default_rng(seq)
         for layer, (offs, soffs) in zip(self._layers, layout):
@@ -140,7 +141,7 @@ class Sequential:
         for layer in self._layers:
             layer._model = self
         self._params, self._stats = params, stats
-        self._grads = np.zeros_like(params)
+        self._grads = aligned_zeros_like(params)
         # Shuffle order and dropout masks: a 64-bit key derived from the seed.
         self._c_seed = int(seq.spawn(1)[0].generate_state(1, np.uint64)[0])
         self.input_dim = input_dim
@@ -183,7 +184,7 @@ class Sequential:
 
     def _reset_optimizer(self):
         slots = self.optimizer.state_slots
-        self._opt_state = np.zeros(slots * self._params.size, dtype=self.dtype)
+        self._opt_state = aligned_zeros(slots * self._params.size, self.dtype)
         self._step = 0
         self._epoch = 0
 
@@ -311,7 +312,7 @@ class Sequential:
     def _sync_opt_state(self):
         if self._opt_state.size != self.optimizer.state_slots * self._params.size:
             # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
-            self._opt_state = np.zeros(self.optimizer.state_slots * self._params.size, dtype=self.dtype)
+            self._opt_state = aligned_zeros(self.optimizer.state_slots * self._params.size, self.dtype)
 
     def _fit_setup_checked(self, X, y):
         """(X, y) converted and checked as fit would, for _epoch_in_order."""

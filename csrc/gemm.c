@@ -25,7 +25,9 @@
 #ifndef AF_GEMM_INPLACE_A_MAX_N
 #define AF_GEMM_INPLACE_A_MAX_N 2
 #endif
+#ifndef AF_GEMM_INPLACE_B_MAX_M
 #define AF_GEMM_INPLACE_B_MAX_M 4
+#endif
 /* Below this many multiply-adds one thread does all the work (about 0.1 ms of work per core).
  * Lower thresholds (2e5 was tried) win a little on a quiet machine for 200 x 64 x 64 products but
  * make batch-1 training (GEMVs of 4e5) unstable on a shared one: an epoch was sometimes 2.8x

@@ -821,3 +821,31 @@ def test_reconfigured_optimizer_gets_fresh_state():
     model.optimizer.momentum = 0.9  # needs one state slot now
     model.fit(X, labels, epochs=1, verbose=0)
     assert model.optimizer_state()["state"].size == model.count_params()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_engine_buffers_start_on_a_cache_line(dtype):
+    # NumPy's large arrays start 16 bytes past a 64-byte boundary; every vector access of the GEMM
+    # kernels to such weights spans two cache lines (annfast/_buffers.py). The model allocates
+    # parameters, gradients, statistics, optimiser state and workspaces on 64-byte boundaries,
+    # also after the optimiser is reconfigured.
+    from annfast._buffers import aligned_zeros
+    for n in (0, 1, 3, 1000):
+        a = aligned_zeros(n, dtype)
+        assert a.ctypes.data % 64 == 0 and a.shape == (n,) and a.dtype == np.dtype(dtype)
+        assert a.flags.c_contiguous and a.flags.writeable and not a.any()
+    model = af.Sequential([af.Dense(48, activation="relu"), af.BatchNormalization(),
+                           af.Dense(3, activation="softmax")], input_dim=20, dtype=dtype, seed=0)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers.Adam(1e-3))
+    X = np.random.default_rng(0).normal(size=(40, 20))
+    y = np.arange(40) % 3
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    engine = model._get_engine()
+    buffers = [model._params, model._grads, model._stats, model._opt_state,
+               engine.workspace(16), engine.workspace(5)]
+    assert [b.ctypes.data % 64 for b in buffers] == [0] * len(buffers)
+    assert model.layers[0].weights.ctypes.data % 64 == 0
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers.SGD(0.1))
+    model.optimizer.momentum = 0.9  # state re-allocated by fit
+    model.fit(X, y, epochs=1, batch_size=16, verbose=0)
+    assert model._opt_state.size == model.count_params() and model._opt_state.ctypes.data % 64 == 0
