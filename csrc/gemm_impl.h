@@ -208,11 +208,12 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
     return AF_OK;
 }
 
-/* One or two rows of C with B not transposed: row-by-row GEMV, columns split between threads in
- * blocks of 4 NR (each column's arithmetic does not depend on the split). */
-static void AF_FN(gemm_rows)(const AF_FN(af_gemm_kinfo) *ki, int ta, size_t m, size_t n, size_t k,
-                             T alpha, const T *a, size_t lda, const T *b, size_t ldb, T beta, T *c,
-                             size_t ldc)
+/* One or two rows of C: row-by-row GEMV (B not transposed: rows of B scaled and summed; B^T, A
+ * not transposed: dot products with the rows of B), columns split between threads in blocks of
+ * 4 NR (each column's arithmetic does not depend on the split). */
+static void AF_FN(gemm_rows)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t n,
+                             size_t k, T alpha, const T *a, size_t lda, const T *b, size_t ldb,
+                             T beta, T *c, size_t ldc)
 {
     size_t unit = 4 * ki->nr, nblk = (n + unit - 1) / unit;
     int nt = af_get_num_threads();
@@ -227,9 +228,13 @@ static void AF_FN(gemm_rows)(const AF_FN(af_gemm_kinfo) *ki, int ta, size_t m, s
 #endif
         size_t j0 = nblk * tid / nth * unit, j1 = nblk * (tid + 1) / nth * unit;
         if (j1 > n) j1 = n;
-        for (size_t i = 0; i < m && j0 < j1; i++)
-            ki->gemv(k, j0, j1, alpha, ta ? a + i : a + i * lda, ta ? lda : 1, b, ldb, beta,
-                     c + i * ldc);
+        for (size_t i = 0; i < m && j0 < j1; i++) {
+            if (tb)
+                ki->gemv_t(k, j0, j1, alpha, a + i * lda, b, ldb, beta, c + i * ldc);
+            else
+                ki->gemv(k, j0, j1, alpha, ta ? a + i : a + i * lda, ta ? lda : 1, b, ldb, beta,
+                         c + i * ldc);
+        }
     }
 }
 
@@ -258,7 +263,11 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
         } else if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) {
             /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by
              * streaming C through memory: row by row, not one micro-kernel call per tile */
-            AF_FN(gemm_rows)(ki, ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            AF_FN(gemm_rows)(ki, ta, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else if (m <= AF_GEMM_GEMV_MAX_M && !ta) {
+            /* rows of C = A B^T (batch-1 input gradients dx = dz W^T): vector dot products with
+             * the contiguous rows of B, where the direct loop ran one scalar dot at a time */
+            AF_FN(gemm_rows)(ki, 0, 1, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else if (m <= AF_GEMM_GEMV_MAX_M) {
             ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else {

@@ -43,6 +43,10 @@
         /* One row of C, columns [j0, j1): y = alpha x @ B + beta y, x[p] at x[p*incx]. */         \
         void (*gemv)(size_t k, size_t j0, size_t j1, T alpha, const T *x, size_t incx, const T *b,  \
                      size_t ldb, T beta, T *y);                                                      \
+        /* One row of C = x @ B^T, columns [j0, j1): y[j] = alpha dot(x, B[j, :k]) + beta y[j],   \
+         * x contiguous. */                                                                          \
+        void (*gemv_t)(size_t k, size_t j0, size_t j1, T alpha, const T *x, const T *b, size_t ldb, \
+                       T beta, T *y);                                                                \
     } af_gemm_kinfo_##SUF;
 
 AF_GEMM_KINFO(float, f32)

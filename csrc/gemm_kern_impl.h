@@ -188,6 +188,54 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
 }
 #undef KGB
 
+/* Dot products of x with `rows` contiguous rows of B: out[r] = sum_p x[p] B[r, p] over p < k.
+ * Each row keeps two vector partial sums (even and odd KVN-chunks of p, so two FMA chains per row
+ * are in flight), whose lanes are then added in a fixed order, then the scalar tail. The order
+ * depends on k alone, so a row gives the same bits in a group of 4 or alone. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(dot_rows_body)(const int rows, size_t k, const T *restrict x, const T *restrict b, size_t ldb,
+                   T *restrict out)
+{
+    V s0[4], s1[4];
+    const size_t k2 = k / (2 * KVN) * (2 * KVN);
+#pragma GCC unroll 4
+    for (int r = 0; r < rows; r++) s0[r] = s1[r] = VZERO();
+    for (size_t p = 0; p < k2; p += 2 * KVN) {
+        V x0 = VLOADU(x + p), x1 = VLOADU(x + p + KVN);
+#pragma GCC unroll 4
+        for (int r = 0; r < rows; r++) {
+            s0[r] = VFMA(x0, VLOADU(b + r * ldb + p), s0[r]);
+            s1[r] = VFMA(x1, VLOADU(b + r * ldb + p + KVN), s1[r]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        T l0[KVN] __attribute__((aligned(64))), l1[KVN] __attribute__((aligned(64))), sum = 0;
+        VSTOREU(l0, s0[r]);
+        VSTOREU(l1, s1[r]);
+        for (int l = 0; l < KVN; l++) sum += l0[l] + l1[l];
+        for (size_t p = k2; p < k; p++) sum += x[p] * b[r * ldb + p];
+        out[r] = sum;
+    }
+}
+
+/* y[j] = alpha * sum_p x[p] B[j, p] + beta * y[j] for j in [j0, j1): one row of C = x @ B^T, read
+ * as dot products of x with the contiguous rows of B (B^T is never packed; batch-1 input
+ * gradients dx = dz W^T). Rows go in groups of 4 (x loaded once per group); each y[j] is
+ * computed the same way whatever j0, j1 (thread split). beta == 0 never reads y. */
+static AF_KATTR void KFN(gemv_t)(size_t k, size_t j0, size_t j1, T alpha, const T *restrict x,
+                                 const T *restrict b, size_t ldb, T beta, T *restrict y)
+{
+    T d[4];
+    for (size_t j = j0; j < j1;) {
+        int rows = j1 - j >= 4 ? 4 : 1;
+        if (rows == 4)
+            KFN(dot_rows_body)(4, k, x, b + j * ldb, ldb, d);
+        else
+            KFN(dot_rows_body)(1, k, x, b + j * ldb, ldb, d);
+        for (int r = 0; r < rows; r++, j++) y[j] = beta == 0 ? alpha * d[r] : alpha * d[r] + beta * y[j];
+    }
+}
+
 /* Pack MR-row panels [q0, q1) of op(A)[0:mc, 0:kc] (op(A)[i, p] = ta ? a[p*lda+i] : a[i*lda+p])
  * into Ap[q][p][r], zero-padding rows past mc so the kernel never branches on edges. */
 static AF_KATTR void KFN(gemm_pack_a)(int ta, size_t mc, size_t kc, const T *restrict a, size_t lda,
@@ -339,7 +387,8 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
 
 const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
     KMR, KNR, KMC, KKC, KNC,
-    KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows)
+    KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows),
+    KFN(gemv_t)
 };
 
 #undef KDB

@@ -255,6 +255,46 @@ def test_rank1_updates_with_beta(isa, dtype):
                 check(c, a, b, ta, False, alpha=alpha, beta=beta, c0=c0, dtype=dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_times_b_transposed(isa, dtype, threads):
+    """One or two rows of C = A B^T (batch-1 input gradients dx = dz W^T) run as vector dot
+    products with the rows of B: every k around the vector widths (two 16-lane chunks on AVX-512,
+    then the scalar tail), groups of 4 rows of B and the remainder, padded rows of B, alpha/beta,
+    the epilogue; a row of C gives the same bits alone or in a group, and for 1 or 2 threads."""
+    rng = np.random.default_rng(12)
+    for m in (1, 2):
+        for k in (1, 5, 8, 15, 16, 31, 32, 33, 64, 65, 256, 1001):
+            for n in (9, 70, 513):
+                a = make(rng, (m, k), dtype)
+                bpad = rng.standard_normal((n, k + 3)).astype(dtype)
+                b = bpad[:, :k]                          # B^T as a strided view: ldb = k + 3
+                for alpha, beta in [(1.0, 0.0), (-0.5, 2.0)]:
+                    c0 = rng.standard_normal((m, n)).astype(dtype)
+                    c = c0.copy() if beta else np.full((m, n), np.nan, dtype)
+                    _core.gemm(False, True, alpha, a, b, beta, c)
+                    check(c, a, b, False, True, alpha, beta, c0, dtype=dtype)
+                if m * (n - 1) * k > 4096:  # both products below take this path (not the direct loop)
+                    # a row of C does not depend on the group of 4 rows of B it falls in:
+                    # dropping B's first row shifts every group boundary by one
+                    c = np.full((m, n), np.nan, dtype)
+                    _core.gemm(False, True, 1.0, a, b, 0.0, c)
+                    c_shift = np.full((m, n - 1), np.nan, dtype)
+                    _core.gemm(False, True, 1.0, a, b[1:], 0.0, c_shift)
+                    assert np.array_equal(c[:, 1:], c_shift)
+    a, b = make(rng, (2, 700), dtype), make(rng, (700, 3000), dtype, True)  # threaded size
+    bias = rng.standard_normal(3000).astype(dtype)
+    out = []
+    for t in (1, 2):
+        annfast.set_num_threads(t)
+        c = np.full((2, 3000), np.nan, dtype)
+        _core.gemm(False, True, 1.0, a, b, 0.0, c, bias=bias, activation="relu")
+        out.append(c)
+    assert np.array_equal(out[0], out[1])
+    ref = np.maximum(a.astype(np.float64) @ b.T.astype(np.float64) + bias, 0)
+    assert np.allclose(out[0], ref, rtol=0, atol=2 * 702 * np.finfo(dtype).eps * np.abs(a).sum(1).max()
+                       * np.abs(b).max() + np.abs(bias).max() * np.finfo(dtype).eps * 4)
+
+
 def _property_random_shapes(m, n, k, ta, tb, f32, pad, beta, seed):
     dtype = np.float32 if f32 else np.float64
     rng = np.random.default_rng(seed)
