@@ -14,7 +14,7 @@ def aligned_zeros(n, dtype):
     """A 1-D array of ``n`` zeros of ``dtype`` whose data starts on a 64-byte boundary.
 
     The result is a view of a slightly larger buffer (which it keeps alive); it behaves as any
-    other writable contiguous array.
+    other writable contiguous array. (An empty array has no data; NumPy may give it any address.)
 
     >>> a = aligned_zeros(10, np.float32)
     >>> a.ctypes.data % 64, a.shape, a.dtype.name
