@@ -31,6 +31,150 @@ typedef double af_ev_f64 __attribute__((vector_size(64)));
 #define AF_KATTR __attribute__((target("avx512f,avx2,fma")))
 #endif
 
+#if AF_GEMM_X86 && !defined(AF_EMU_OPS)
+/* ---- register transposes for packing (B^T panels, A panels) ----------------------------- */
+
+/* Transpose of the 16 x 16 float block s[r*lds + i] into registers: r[i] = column i. Rows at
+ * and past `rows` (a multiple of 4, constant after inlining) are taken as zero and never read,
+ * so a 12-row A panel needs no loads past the matrix. 4 stages of 16 shuffles:
+ * unpack interleaves row pairs, shuffle_ps gathers a 4-row piece of one column per 128-bit
+ * lane, two shuffle_f32x4 stages move those pieces to their lanes. */
+static inline __attribute__((always_inline)) AF_KATTR void af_tr16_ps(__m512 r[16], const float *s,
+                                                                      size_t lds, const int rows)
+{
+    __m512 t[16];
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4) {
+        if (g >= rows) {
+            t[g] = t[g + 1] = t[g + 2] = t[g + 3] = _mm512_setzero_ps();
+            continue;
+        }
+        /* loaded group by group: 16 rows and 16 results at once would spill */
+        __m512 r0 = _mm512_loadu_ps(s + g * lds), r1 = _mm512_loadu_ps(s + (g + 1) * lds);
+        __m512 r2 = _mm512_loadu_ps(s + (g + 2) * lds), r3 = _mm512_loadu_ps(s + (g + 3) * lds);
+        __m512 lo01 = _mm512_unpacklo_ps(r0, r1), hi01 = _mm512_unpackhi_ps(r0, r1);
+        __m512 lo23 = _mm512_unpacklo_ps(r2, r3), hi23 = _mm512_unpackhi_ps(r2, r3);
+        t[g] = _mm512_shuffle_ps(lo01, lo23, 0x44);     /* lane L: column 4L of rows g..g+3 */
+        t[g + 1] = _mm512_shuffle_ps(lo01, lo23, 0xEE); /* column 4L+1 */
+        t[g + 2] = _mm512_shuffle_ps(hi01, hi23, 0x44); /* column 4L+2 */
+        t[g + 3] = _mm512_shuffle_ps(hi01, hi23, 0xEE); /* column 4L+3 */
+    }
+    /* Column 4L+c is lane L of t[c], t[4+c], t[8+c], t[12+c]: gather even/odd lanes, then pairs. */
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        __m512 e0 = _mm512_shuffle_f32x4(t[c], t[4 + c], 0x88);      /* lanes 0 2 0 2 */
+        __m512 o0 = _mm512_shuffle_f32x4(t[c], t[4 + c], 0xDD);      /* lanes 1 3 1 3 */
+        __m512 e1 = _mm512_shuffle_f32x4(t[8 + c], t[12 + c], 0x88);
+        __m512 o1 = _mm512_shuffle_f32x4(t[8 + c], t[12 + c], 0xDD);
+        r[c] = _mm512_shuffle_f32x4(e0, e1, 0x88);      /* lanes 0 */
+        r[4 + c] = _mm512_shuffle_f32x4(o0, o1, 0x88);  /* lanes 1 */
+        r[8 + c] = _mm512_shuffle_f32x4(e0, e1, 0xDD);  /* lanes 2 */
+        r[12 + c] = _mm512_shuffle_f32x4(o0, o1, 0xDD); /* lanes 3 */
+    }
+}
+
+/* The same for an 8 x 8 double block (rows past `rows`, a multiple of 2, never read): unpack
+ * pairs rows per 128-bit lane, two shuffle_f64x2 stages move the lanes; 24 shuffles. */
+static inline __attribute__((always_inline)) AF_KATTR void af_tr8_pd(__m512d r[8], const double *s,
+                                                                     size_t lds, const int rows)
+{
+    __m512d t[8];
+#pragma GCC unroll 4
+    for (int g = 0; g < 8; g += 2) {
+        if (g >= rows) {
+            t[g] = t[g + 1] = _mm512_setzero_pd();
+            continue;
+        }
+        __m512d r0 = _mm512_loadu_pd(s + g * lds), r1 = _mm512_loadu_pd(s + (g + 1) * lds);
+        t[g] = _mm512_unpacklo_pd(r0, r1);     /* lane L: column 2L of rows g, g+1 */
+        t[g + 1] = _mm512_unpackhi_pd(r0, r1); /* column 2L+1 */
+    }
+#pragma GCC unroll 2
+    for (int c = 0; c < 2; c++) {
+        __m512d e0 = _mm512_shuffle_f64x2(t[c], t[2 + c], 0x88);
+        __m512d o0 = _mm512_shuffle_f64x2(t[c], t[2 + c], 0xDD);
+        __m512d e1 = _mm512_shuffle_f64x2(t[4 + c], t[6 + c], 0x88);
+        __m512d o1 = _mm512_shuffle_f64x2(t[4 + c], t[6 + c], 0xDD);
+        r[c] = _mm512_shuffle_f64x2(e0, e1, 0x88);
+        r[2 + c] = _mm512_shuffle_f64x2(o0, o1, 0x88);
+        r[4 + c] = _mm512_shuffle_f64x2(e0, e1, 0xDD);
+        r[6 + c] = _mm512_shuffle_f64x2(o0, o1, 0xDD);
+    }
+}
+
+/* KTRANSPOSE, float: d[i*ldd + r] = s[r*lds + i], 16 x 16 (packing of B^T). */
+static inline __attribute__((always_inline)) AF_KATTR void af_tr16x16_ps(float *d, size_t ldd,
+                                                                         const float *s, size_t lds)
+{
+    __m512 r[16];
+    af_tr16_ps(r, s, lds, 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(d + i * ldd, r[i]);
+}
+
+/* KTRANSPOSE, double: d[i*ldd + r] = s[r*lds + i], 8 x 8. */
+static inline __attribute__((always_inline)) AF_KATTR void af_tr8x8_pd(double *d, size_t ldd,
+                                                                       const double *s, size_t lds)
+{
+    __m512d r[8];
+    af_tr8_pd(r, s, lds, 8);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) _mm512_storeu_pd(d + i * ldd, r[i]);
+}
+
+/* KPACKA, float: 16 columns of a full 12-row A panel, d[i*12 + r] = s[r*lds + i]. Each
+ * transposed column carries 4 padding lanes, left out by the 12-lane store mask. */
+static inline __attribute__((always_inline)) AF_KATTR void af_pack12x16_ps(float *d, const float *s,
+                                                                           size_t lds)
+{
+    __m512 r[16];
+    af_tr16_ps(r, s, lds, 12);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(d + i * 12, 0x0FFF, r[i]);
+}
+
+/* KPACKA, double: 8 columns of a 12-row A panel as rows 0-7 and rows 8-11 (plus zeros)
+ * transposed apart; column i is 8 + 4 doubles at d + 12 i. The 4 padding lanes of column i go
+ * to the start of column i + 1, rewritten next: ~15% faster than masking every store; only the
+ * last store is masked, so nothing past column 7 is written. */
+static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double *d,
+                                                                          const double *s, size_t lds)
+{
+    __m512d r[8], q[8];
+    af_tr8_pd(r, s, lds, 8);
+    af_tr8_pd(q, s + 8 * lds, lds, 4);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        _mm512_storeu_pd(d + i * 12, r[i]);
+        if (i < 7) _mm512_storeu_pd(d + i * 12 + 8, q[i]);
+        else _mm512_mask_storeu_pd(d + i * 12 + 8, 0x0F, q[i]);
+    }
+}
+
+#define AF_TRANSPOSE_F32(d, ldd, s, lds) af_tr16x16_ps(d, ldd, s, lds)
+#define AF_TRANSPOSE_F64(d, ldd, s, lds) af_tr8x8_pd(d, ldd, s, lds)
+#define AF_PACKA_F32(d, s, lds) af_pack12x16_ps(d, s, lds)
+#define AF_PACKA_F64(d, s, lds) af_pack12x8_pd(d, s, lds)
+
+#elif defined(AF_EMU_OPS)
+/* Emulation: plain loops with the same contracts, so the packing code that calls them (block
+ * loops, remainders, edge panels) runs in the emulated test as it does on AVX-512. */
+#define AF_EMU_TRANSPOSE(d, ldd, s, lds, n)                                                 \
+    do {                                                                                   \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                \
+            for (size_t r_ = 0; r_ < (n); r_++) (d)[i_ * (ldd) + r_] = (s)[r_ * (lds) + i_]; \
+    } while (0)
+#define AF_EMU_PACKA(d, s, lds, n)                                                          \
+    do {                                                                                   \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                \
+            for (size_t r_ = 0; r_ < KMR; r_++) (d)[i_ * KMR + r_] = (s)[r_ * (lds) + i_];   \
+    } while (0)
+#define AF_TRANSPOSE_F32(d, ldd, s, lds) AF_EMU_TRANSPOSE(d, ldd, s, lds, 16)
+#define AF_TRANSPOSE_F64(d, ldd, s, lds) AF_EMU_TRANSPOSE(d, ldd, s, lds, 8)
+#define AF_PACKA_F32(d, s, lds) AF_EMU_PACKA(d, s, lds, 16)
+#define AF_PACKA_F64(d, s, lds) AF_EMU_PACKA(d, s, lds, 8)
+#endif
+
 #if AF_GEMM_X86
 #define AF_DTYPE_F32
 #define KMR 12
@@ -52,6 +196,8 @@ typedef double af_ev_f64 __attribute__((vector_size(64)));
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #endif
+#define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F32(d, ldd, s, lds)
+#define KPACKA(d, s, lds) AF_PACKA_F32(d, s, lds)
 #include "gemm_kern_impl.h"
 
 #define AF_DTYPE_F64
@@ -74,6 +220,8 @@ typedef double af_ev_f64 __attribute__((vector_size(64)));
 #define VMUL(a, b) _mm512_mul_pd(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #endif
+#define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F64(d, ldd, s, lds)
+#define KPACKA(d, s, lds) AF_PACKA_F64(d, s, lds)
 #include "gemm_kern_impl.h"
 
 #endif

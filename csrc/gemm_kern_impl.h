@@ -9,6 +9,8 @@
  *   V, VZERO(), VSET1(x), VBCAST(p), VLOADU(p), VSTOREU(p, v), VMUL(a, b),
  *   VFMA(a, b, c) = a * b + c      the vector operations
  *   KTRANSPOSE(d, ldd, s, lds)     optional: d[i*ldd + r] = s[r*lds + i] for a KVN x KVN block
+ *   KPACKA(d, s, lds)              optional: d[i*KMR + r] = s[r*lds + i] for r < KMR, i < KVN
+ *                                  (KVN columns of a full A panel; reads only those KMR x KVN)
  * Everything it defines is undefined again at the end, so it can be included again.
  * The code is written once; the intrinsics behind the V* macros are the only per-ISA part. */
 #include "dtype_begin.h"
@@ -247,8 +249,18 @@ static AF_KATTR void KFN(gemm_pack_a)(int ta, size_t mc, size_t kc, const T *res
         if (!ta) {
             const T *src = a + i0 * lda;
             if (mr == KMR) {
-                /* Transpose KMR rows into column-interleaved order, 4 columns at a time. */
+                /* Transpose KMR rows into column-interleaved order, KVN columns at a time in
+                 * registers where the ISA has a hook, else (and for the rest) 4 at a time. */
                 size_t p = 0;
+#ifdef KPACKA
+                for (; p + KVN <= kc; p += KVN) KPACKA(dst + p * KMR, src + p, lda);
+                /* The last kc % KVN columns: one more block ending at column kc (it rewrites a
+                 * few columns with the same values; never reads past kc). */
+                if (p < kc && kc >= KVN) {
+                    KPACKA(dst + (kc - KVN) * KMR, src + kc - KVN, lda);
+                    p = kc;
+                }
+#endif
                 for (; p + 4 <= kc; p += 4)
 #pragma GCC unroll 32
                     for (int r = 0; r < KMR; r++) {
@@ -309,16 +321,18 @@ static AF_KATTR void KFN(gemm_pack_b)(int tb, size_t kc, size_t nc, const T *res
             const T *src = b + j0 * ldb;
             size_t j = 0;
 #ifdef KTRANSPOSE
-            /* Full panel: KVN x KVN register transposes (rows of B -> rows of the panel). */
-            if (nr == KNR) {
-                size_t p = 0;
-                for (; p + KVN <= kc; p += KVN)
-#pragma GCC unroll 8
-                    for (int v = 0; v < KNV; v++)
-                        KTRANSPOSE(dst + p * KNR + v * KVN, KNR, src + (size_t)v * KVN * ldb + p, ldb);
-                for (; p < kc; p++)
-                    for (size_t jj = 0; jj < KNR; jj++) dst[p * KNR + jj] = src[jj * ldb + p];
-                continue;
+            /* Whole groups of KVN rows of B (all of a full panel): KVN x KVN register transposes
+             * (rows of B -> rows of the panel). The last kc % KVN columns: one more block ending
+             * at column kc, rewriting a few panel rows with the same values (reads stay < kc).
+             * The other rows (and all when kc < KVN) go one by one below. */
+            size_t jv = nr / KVN * KVN;
+            if (jv && kc >= KVN) {
+                for (size_t p = 0; p < kc; p += KVN) {
+                    size_t pp = p + KVN <= kc ? p : kc - KVN;
+                    for (size_t v = 0; v < jv; v += KVN)
+                        KTRANSPOSE(dst + pp * KNR + v, KNR, src + v * ldb + pp, ldb);
+                }
+                j = jv;
             }
 #endif
             for (; j < nr; j++) {
@@ -393,6 +407,7 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 
 #undef KDB
 #undef KTRANSPOSE
+#undef KPACKA
 #undef KFN
 #undef KNR
 #undef KMIN

@@ -239,6 +239,42 @@ def test_bitwise_identical_1_vs_2_threads(isa, dtype, threads):
         assert np.array_equal(out[0], out[1])
 
 
+# Packing shapes (m, n, k, trans_a, trans_b). AVX-512 packs B^T with 16 x 16 float / 8 x 8 double
+# register transposes and A (not transposed) 12 rows x 16 / 8 columns at a time; these shapes put
+# every case of that code on the packed path: k a multiple of the block and not (tail columns
+# finished by one overlapping block), K blocks of 128 / 157 / 171 columns (k = 256 / 784 / 512),
+# kc shorter than a block, full and partial NR panels (partial ones with and without a whole
+# group of 16 / 8 rows), m a multiple of 12 and not, m past MC (two A blocks).
+PACK_SHAPES = [(16, 512, 256, False, True),   # dX = dZ W^T at batch 16
+               (24, 512, 256, False, True),
+               (130, 500, 131, False, True),
+               (37, 47, 512, False, True),
+               (50, 100, 20, False, True),
+               (50, 100, 9, False, True),
+               (40, 130, 70, True, True),
+               (96, 200, 784, False, False),  # forward product, K blocks of 157
+               (100, 130, 200, False, False),
+               (500, 70, 35, False, False),
+               (12, 65, 16, False, False),
+               (60, 300, 33, False, True)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("nthreads", [1, 2])
+def test_packing_blocks_and_tails(isa, dtype, nthreads, threads):
+    """Packed products on 1 and 2 threads, operands contiguous and as views with padded rows."""
+    annfast.set_num_threads(nthreads)
+    rng = np.random.default_rng(12)
+    for m, n, k, ta, tb in PACK_SHAPES:
+        for pad in (0, 5):
+            ash, bsh = ((k, m) if ta else (m, k)), ((n, k) if tb else (k, n))
+            a = make(rng, (ash[0], ash[1] + pad), dtype)[:, :ash[1]]
+            b = make(rng, (bsh[0], bsh[1] + pad), dtype)[:, :bsh[1]]
+            c = np.full((m, n), np.nan, dtype)
+            _core.gemm(ta, tb, 1.0, a, b, 0.0, c)
+            check(c, a, b, ta, tb, dtype=dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_rank1_updates_with_beta(isa, dtype):
     """k == 1 with B not transposed runs row by row (batch-1 weight updates, W += -lr x^T d):

@@ -3,9 +3,11 @@
 'avx512-emulated' compiles csrc/gemm_avx512.c with -DAF_GEMM_EMULATE_AVX512: the AVX-512 kernels'
 exact block shapes (12 x 32 / 12 x 16 register tiles, KC = 192, MC = 480 / 240, NC = 3072) from
 the same template, on 64-byte GCC generic vectors, under the avx2 names so this CPU runs them.
-It checks everything of the AVX-512 path except the nine intrinsic macros themselves, which is
-the best available here without AVX-512 hardware. 'native' runs the same driver on the normal
-build (all paths the CPU supports through the best ISA).
+It checks everything of the AVX-512 path except the intrinsics themselves (the nine V* macros, and
+the packing transposes KTRANSPOSE / KPACKA, which become plain loops with the same contracts, so
+their callers' block, remainder and edge logic still runs), which is the best available here
+without AVX-512 hardware; tests/test_gemm.py covers the intrinsics on AVX-512 CPUs. 'native'
+runs the same driver on the normal build (all paths the CPU supports through the best ISA).
 """
 import glob
 import os
