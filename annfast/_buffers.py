@@ -25,8 +25,3 @@ def aligned_zeros(n, dtype):
     raw = np.zeros(nbytes + ALIGN, dtype=np.uint8)
     start = (-raw.ctypes.data) % ALIGN
     return raw[start:start + nbytes].view(dtype)
-
-
-def aligned_zeros_like(a):
-    """aligned_zeros of the size and dtype of the 1-D array ``a``."""
-    return aligned_zeros(a.size, a.dtype)

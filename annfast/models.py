@@ -22,7 +22,7 @@ import numpy as np
 from . import _core
 from . import losses as _losses
 from . import metrics as _metrics
-from ._buffers import aligned_zeros, aligned_zeros_like
+from ._buffers import aligned_zeros
 from ._validate import as_2d, check_float, check_int
 from .layers import Layer
 
@@ -141,7 +141,7 @@ class Sequential:
         for layer in self._layers:
             layer._model = self
         self._params, self._stats = params, stats
-        self._grads = aligned_zeros_like(params)
+        self._grads = aligned_zeros(n_params, self.dtype)
         # Shuffle order and dropout masks: a 64-bit key derived from the seed.
         self._c_seed = int(seq.spawn(1)[0].generate_state(1, np.uint64)[0])
         self.input_dim = input_dim
