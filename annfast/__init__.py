@@ -11,14 +11,16 @@ from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from .linalg import matmul  # noqa: F401
 from . import activations, callbacks, initializers, losses, metrics, optimizers  # noqa: F401
-from .layers import BatchNormalization, Dense, Dropout  # noqa: F401
-from .models import Sequential  # noqa: F401
+from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
+                     Flatten, Input, Reshape)
+from .models import Model, Sequential  # noqa: F401
 from .saving import load_model, save_model  # noqa: F401
 from .plotting import plot_history  # noqa: F401
 
 __all__ = [
     "__version__", "show_config", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
-    "NeuralNetwork", "matmul", "Sequential", "Dense", "BatchNormalization", "Dropout",
+    "NeuralNetwork", "matmul", "Model", "Sequential", "Input", "Dense", "BatchNormalization",
+    "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape",
     "activations", "callbacks", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]

@@ -4,11 +4,6 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-cdef extern from "annfast.h" nogil:
-    int af_all_finite_f32(size_t m, size_t n, const float *a, size_t lda)
-    int af_all_finite_f64(size_t m, size_t n, const double *a, size_t lda)
-
-
 def all_finite(x):
     """True if every element of the float32/float64 ndarray x is finite (NaN/inf -> False).
 

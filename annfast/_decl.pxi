@@ -1,53 +1,16 @@
-# Declarations from csrc/annfast.h shared by every topic .pxi.
+# What every topic .pxi shares: imports, status mapping, array checks, the C name tables.
+# (The C API itself is declared once, in _engine.pxd.)
+from cython cimport floating
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
 import threading as _threading
 
-cdef extern from "annfast.h" nogil:
-    ctypedef enum af_status:
-        AF_OK
-        AF_EINVAL
-        AF_ESHAPE
-        AF_ENOMEM
-        AF_ENONFINITE
-        AF_EINTR
-        AF_EISA
-    ctypedef enum af_isa:
-        AF_ISA_GENERIC
-        AF_ISA_AVX2
-        AF_ISA_AVX512
-    ctypedef enum af_act:
-        AF_ACT_LINEAR
-        AF_ACT_SIGMOID
-        AF_ACT_TANH
-        AF_ACT_RELU
-        AF_ACT_LEAKY_RELU
-        AF_ACT_ELU
-        AF_ACT_SELU
-        AF_ACT_SOFTMAX
-        AF_ACT_COUNT
-    ctypedef struct af_epilogue:
-        const void *bias
-        af_act act
-        double act_param
+import numpy as _np
+cimport numpy as cnp
 
-    const char *af_status_str(af_status s)
-    void af_init()
-    int af_cpu_has(af_isa isa)
-    af_status af_set_isa(af_isa isa)
-    af_isa af_get_isa()
-    af_isa af_best_isa()
-    const char *af_isa_name(af_isa isa)
-    int af_openmp_enabled()
-    const char *af_compiler()
-    void af_cpu_features(char *buf, size_t len)
-    af_status af_set_num_threads(int n)
-    int af_get_num_threads()
-    int af_num_procs()
-    void af_request_stop()
-    void af_clear_stop()
-    int af_stop_requested()
-    int af_sigint_install()
-    int af_sigint_restore()
-
+cnp.import_array()
 
 cdef int check_status(af_status s, str context) except -1:
     """Map a C status to a Python exception whose message names the call."""
@@ -61,27 +24,31 @@ cdef int check_status(af_status s, str context) except -1:
     raise ValueError(msg)
 
 
-cdef class _SigintGuard:
-    """Routes Ctrl-C to the C stop flag while a long C call runs (main thread only).
+cdef object _want(a, str name, dtype, int ndim, bint writable):
+    """a must be a C-contiguous ndarray of dtype with ndim dimensions (callers convert first)."""
+    if not isinstance(a, _np.ndarray) or a.dtype != dtype or a.ndim != ndim or not a.flags.c_contiguous:
+        raise TypeError("%s must be a C-contiguous %d-D %s ndarray, got %s" % (
+            name, ndim, _np.dtype(dtype).name,
+            ("%s %s %s" % (a.dtype, a.shape, "contiguous" if a.flags.c_contiguous else "strided"))
+            if isinstance(a, _np.ndarray) else type(a).__name__))
+    if writable and not a.flags.writeable:
+        raise ValueError("%s must be writable" % name)
+    return a
 
-    Usage from a .pxi: g = _SigintGuard(); g.enter(); (nogil call); g.exit()
-    exit() returns True if SIGINT arrived, so the caller raises KeyboardInterrupt.
-    """
-    cdef int installed
 
-    def __cinit__(self):
-        self.installed = 0
+cdef list _c_names(const char *(*name_of)(size_t) noexcept nogil):
+    cdef list out = []
+    cdef size_t i = 0
+    cdef const char *s = name_of(0)
+    while s != NULL:
+        out.append(s.decode())
+        i += 1
+        s = name_of(i)
+    return out
 
-    cdef void enter(self):
-        if _threading.current_thread() is _threading.main_thread():
-            self.installed = af_sigint_install() == 1
-            if self.installed:
-                af_clear_stop()
 
-    cdef bint exit(self):
-        cdef bint seen = False
-        if self.installed:
-            seen = af_sigint_restore() == 1
-            af_clear_stop()
-            self.installed = 0
-        return seen
+# Names as C spells them (its tables are the only copies): activation and loss codes by name.
+ACTIVATIONS = {name: i for i, name in enumerate(_c_names(af_act_name))}
+LOSSES = {name: i for i, name in enumerate(_c_names(af_loss_name))}
+LAYER_KINDS = _c_names(af_layer_kind_name)
+

@@ -1,27 +1,6 @@
 # Boundary for activations and losses on plain arrays (csrc/act.c, csrc/loss.c), used by
 # annfast.activations and annfast.losses. Arrays arrive as C-contiguous 2-D float32/float64.
 
-cdef extern from "annfast.h" nogil:
-    af_status af_act_forward_f32(af_act act, float param, size_t m, size_t n,
-                                 const float *x, size_t ldx, float *y, size_t ldy)
-    af_status af_act_forward_f64(af_act act, double param, size_t m, size_t n,
-                                 const double *x, size_t ldx, double *y, size_t ldy)
-    af_status af_act_backward_f32(af_act act, float param, size_t m, size_t n, const float *x,
-                                  const float *y, const float *dy, float *dx, size_t ld)
-    af_status af_act_backward_f64(af_act act, double param, size_t m, size_t n, const double *x,
-                                  const double *y, const double *dy, double *dx, size_t ld)
-
-cdef extern from "net.h" nogil:
-    af_status af_loss_eval_f32(af_loss loss, int from_logits, size_t m, size_t n, const float *p,
-                               size_t ldp, const float *y, size_t ldy, float scale,
-                               float *row_loss, float *grad, size_t ldg, double *correct,
-                               double *sse)
-    af_status af_loss_eval_f64(af_loss loss, int from_logits, size_t m, size_t n, const double *p,
-                               size_t ldp, const double *y, size_t ldy, double scale,
-                               double *row_loss, double *grad, size_t ldg, double *correct,
-                               double *sse)
-
-
 cdef af_act _act_code(str name) except *:
     if name not in ACTIVATIONS:
         raise ValueError("activation must be one of %s, got %r" % (sorted(ACTIVATIONS), name))

@@ -6,14 +6,6 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-cdef extern from "annfast.h" nogil:
-    af_status af_sgemm_ex(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                          const float *a, size_t lda, const float *b, size_t ldb, float beta,
-                          float *c, size_t ldc, const af_epilogue *ep)
-    af_status af_dgemm_ex(int ta, int tb, size_t m, size_t n, size_t k, double alpha,
-                          const double *a, size_t lda, const double *b, size_t ldb, double beta,
-                          double *c, size_t ldc, const af_epilogue *ep)
-
 # Products below this many multiply-adds keep the GIL (releasing it costs more than the product).
 cdef double _GEMM_NOGIL_MIN = 16384.0
 

@@ -3,35 +3,6 @@
 # float32/float64 C-contiguous 2-D batches (m samples x n features).
 from libc.stdint cimport uint32_t, uint64_t
 
-cdef extern from "norm.h" nogil:
-    af_status af_bn_forward_train_f32(size_t m, size_t n, const float *x, const float *gamma,
-                                      const float *beta, double eps, double momentum,
-                                      int unbiased_running_var, float *running_mean,
-                                      float *running_var, float *mean, float *invstd, float *y)
-    af_status af_bn_forward_train_f64(size_t m, size_t n, const double *x, const double *gamma,
-                                      const double *beta, double eps, double momentum,
-                                      int unbiased_running_var, double *running_mean,
-                                      double *running_var, double *mean, double *invstd, double *y)
-    af_status af_bn_forward_infer_f32(size_t m, size_t n, const float *x, const float *gamma,
-                                      const float *beta, const float *running_mean,
-                                      const float *running_var, double eps, float *y)
-    af_status af_bn_forward_infer_f64(size_t m, size_t n, const double *x, const double *gamma,
-                                      const double *beta, const double *running_mean,
-                                      const double *running_var, double eps, double *y)
-    af_status af_bn_backward_f32(size_t m, size_t n, const float *x, const float *dy,
-                                 const float *gamma, const float *mean, const float *invstd,
-                                 float *dx, float *dgamma, float *dbeta)
-    af_status af_bn_backward_f64(size_t m, size_t n, const double *x, const double *dy,
-                                 const double *gamma, const double *mean, const double *invstd,
-                                 double *dx, double *dgamma, double *dbeta)
-    uint32_t af_dropout_draw(uint64_t seed, uint64_t step, uint64_t index)
-    af_status af_dropout_mask_f32(size_t count, double rate, uint64_t seed, uint64_t step, float *mask)
-    af_status af_dropout_mask_f64(size_t count, double rate, uint64_t seed, uint64_t step, double *mask)
-    af_status af_dropout_apply_f32(size_t count, double rate, uint64_t seed, uint64_t step,
-                                   const float *x, float *y)
-    af_status af_dropout_apply_f64(size_t count, double rate, uint64_t seed, uint64_t step,
-                                   const double *x, double *y)
-
 ctypedef fused _real:
     float
     double

@@ -4,42 +4,6 @@
 from libc.stdint cimport uint64_t
 import numpy as _np
 
-cdef extern from "annfast.h" nogil:
-    ctypedef enum af_opt_kind:
-        AF_OPT_SGD
-        AF_OPT_ADAGRAD
-        AF_OPT_RMSPROP
-        AF_OPT_ADADELTA
-        AF_OPT_ADAM
-        AF_OPT_COUNT
-    ctypedef struct af_optim:
-        af_opt_kind kind
-        double lr
-        double momentum
-        int nesterov
-        double rho
-        double beta1, beta2
-        double eps
-        double initial_accumulator
-        double weight_decay
-        int decoupled_wd
-    int af_optim_state_slots(af_opt_kind kind)
-    af_status af_optim_check(const af_optim *o)
-    af_status af_optim_step_f32(const af_optim *o, size_t n, float *param, const float *grad,
-                                float *state, uint64_t t)
-    af_status af_optim_step_f64(const af_optim *o, size_t n, double *param, const double *grad,
-                                double *state, uint64_t t)
-    af_status af_clip_value_f32(size_t n, float *g, float limit)
-    af_status af_clip_value_f64(size_t n, double *g, double limit)
-    af_status af_l2_norm_f32(size_t n, const float *g, double *out)
-    af_status af_l2_norm_f64(size_t n, const double *g, double *out)
-
-cdef extern from "optim.h" nogil:
-    int af_optim_slots_used(const af_optim *o)
-    af_status af_clip_norm_f32(size_t n, float *g, double max_norm, double *norm_out)
-    af_status af_clip_norm_f64(size_t n, double *g, double max_norm, double *norm_out)
-
-
 _OPT_KINDS = {"sgd": AF_OPT_SGD, "adagrad": AF_OPT_ADAGRAD, "rmsprop": AF_OPT_RMSPROP,
               "adadelta": AF_OPT_ADADELTA, "adam": AF_OPT_ADAM}
 # Defaults for keys a config dict may omit (the optimiser classes always give every key).

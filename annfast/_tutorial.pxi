@@ -1,22 +1,6 @@
 # Boundary for the tutorial network (csrc/tutorial.c). The Python side (network.py) passes
 # float64 C-contiguous arrays; shapes are re-checked here so a bad call can never reach C.
 
-cdef extern from "annfast.h" nogil:
-    ctypedef struct af_tut_net:
-        size_t n_in, n_hidden, n_out
-        double *w1
-        double *b1
-        double *w2
-        double *b2
-    af_status af_tut_forward(const af_tut_net *net, size_t n, const double *x, double *hidden_act,
-                             double *hidden_out, double *out_act, double *pred)
-    af_status af_tut_backward(af_tut_net *net, size_t n, const double *x, const double *y,
-                              const double *hidden_out, const double *pred, double lr, double *work)
-    af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double *y,
-                           size_t epochs, double lr, double *hidden_act, double *hidden_out,
-                           double *out_act, double *pred, double *work)
-
-
 cdef int _tut_net(af_tut_net *net, double[:, ::1] w1, double[::1] b1, double[:, ::1] w2,
                   double[::1] b2) except -1:
     if w1.shape[1] != b1.shape[0] or w2.shape[0] != w1.shape[1] or w2.shape[1] != b2.shape[0]:

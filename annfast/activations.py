@@ -10,16 +10,18 @@ array([0., 2.])
 >>> activations.derivative("sigmoid", np.array([0.0]))
 array([0.25])
 
-Names (also accepted by ``Dense(activation=...)``): linear, sigmoid, tanh, relu, leaky_relu
-(alpha, default 0.01 -- Keras 3 / PyTorch's 0.01 rather than tf.keras' 0.3), elu (alpha=1.0),
-selu, softmax.
+Names (also accepted by ``Dense(activation=...)``; the list is the C engine's table): linear,
+sigmoid, tanh, relu, leaky_relu (alpha, default 0.01 -- Keras 3 / PyTorch's 0.01 rather than
+tf.keras' 0.3), elu (alpha=1.0), selu, softmax, gelu (exact, with erf, as PyTorch's default) and
+swish (x sigmoid(x), also called silu).
 """
 import numpy as np
 
 from . import _core
 from ._validate import as_array, check_float
 
-NAMES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softmax")
+NAMES = tuple(_core.ACTIVATIONS)  # the C engine's table, in its order
+ALIASES = {"silu": "swish"}
 # Default parameter of the parameterised activations.
 DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
 
@@ -31,7 +33,7 @@ def check_name(name, param=None, argname="activation"):
     if not isinstance(name, str):
         raise TypeError(f"{argname} must be a str (one of {', '.join(NAMES)}) or None, "
                         f"got {type(name).__name__} {name!r}")
-    key = name.lower()
+    key = ALIASES.get(name.lower(), name.lower())
     if key not in NAMES:
         raise ValueError(f"{argname} must be one of {', '.join(NAMES)}; got {name!r}")
     if param is None:
@@ -112,3 +114,16 @@ def selu(x):
 def softmax(x):
     """f(x)_j = exp(x_j) / sum_k exp(x_k) over the last axis (computed as exp(x_j - max x))."""
     return apply("softmax", x)
+
+
+def gelu(x):
+    """f(x) = x Phi(x) = x (1 + erf(x / sqrt(2))) / 2 (exact form)."""
+    return apply("gelu", x)
+
+
+def swish(x):
+    """f(x) = x sigmoid(x) (SiLU)."""
+    return apply("swish", x)
+
+
+silu = swish

@@ -22,8 +22,7 @@ import numpy as np
 from . import _core
 from ._validate import as_array
 
-NAMES = ("mse", "mae", "binary_crossentropy", "categorical_crossentropy",
-         "sparse_categorical_crossentropy", "hinge")
+NAMES = tuple(_core.LOSSES)  # the C engine's table, in its order
 ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "log_loss": "binary_crossentropy",
            "bce": "binary_crossentropy", "cce": "categorical_crossentropy",
            "crossentropy": "categorical_crossentropy",

@@ -1,4 +1,5 @@
-"""Sequential: a stack of layers trained by the C engine (csrc/net.c, csrc/train.c).
+"""Model (functional graphs of layers) and Sequential (a chain), trained by the C graph engine
+(csrc/graph.c, csrc/engine_impl.h).
 
 >>> import numpy as np, annfast as af
 >>> X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
@@ -10,25 +11,37 @@
 >>> bool(np.all((model.predict(X) > 0.5) == (y > 0.5)))
 True
 
-All parameters live in one flat buffer of the model's dtype (layer.weights etc. are views into
-it); an epoch (shuffle, mini-batches, forward, loss, backward, penalties, clipping, optimiser
-update) is one C call with the GIL released. Python runs once per epoch for the learning-rate
-schedule, validation, callbacks and progress.
+The functional form takes several inputs and outputs, residual adds and concatenations:
+
+>>> a = af.Input(shape=(3,)); b = af.Input(shape=(5,))
+>>> h = af.Dense(8, activation="relu")(af.Concatenate()([a, b]))
+>>> out = af.Dense(1)(af.Add()([h, af.Dense(8)(a)]))
+>>> m = af.Model(inputs=[a, b], outputs=out, seed=0)
+>>> m.count_params()
+137
+
+All parameters live in one flat buffer of the model's dtype (layer weights are views into it); an
+epoch (shuffle, mini-batches, forward, loss, backward, penalties, clipping, optimiser update) is
+one C call with the GIL released. Python runs once per epoch for the learning-rate schedule,
+validation, callbacks and progress.
 """
 import math
 
 import numpy as np
 
 from . import _core
+from . import _data
 from . import losses as _losses
 from . import metrics as _metrics
 from ._buffers import aligned_zeros
-from ._validate import as_2d, check_float, check_int
+from ._topology import collect, unique_layers
+from ._validate import as_array, check_float, check_int
 from .layers import Layer
+from .layers.base import Input, InputLayer
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 DEFAULT_BATCH = 32        # fit's default batch size (Keras)
-PREDICT_CHUNK = 256       # rows per forward call in predict/evaluate/gradients
+PREDICT_CHUNK = 256       # samples per forward call in predict/evaluate/gradients
 PROGRESS_SLICES = 20      # C calls per epoch when fit draws a progress bar (verbose=1)
 
 
@@ -39,39 +52,38 @@ def _check_dtype(dtype):
     return name
 
 
-class Sequential:
-    """A feed-forward network: layers applied in order, trained in C.
+class Model:
+    """A graph of layers from af.Input tensors to output tensors, trained in C.
 
     Parameters
     ----------
-    layers : list of Dense / BatchNormalization / Dropout
-    input_dim : int or None (then taken from the first X seen by fit/predict)
+    inputs : an af.Input tensor or a list of them (the order of fit's X list)
+    outputs : a tensor or a list of them (the order of y and of predict's outputs)
     dtype : 'float32' (default) or 'float64'; all parameters and computation use it
     seed : int or None; makes initialisation, shuffling and dropout reproducible
 
     See the module docstring for an example.
     """
 
-    def __init__(self, layers=None, input_dim=None, dtype="float32", seed=None):
+    def __init__(self, inputs, outputs, dtype="float32", seed=None, name=None):
+        self._setup(dtype, seed, name)
+        self._build_graph(inputs, outputs)
+
+    def _setup(self, dtype, seed, name):
         self._dtype_name = _check_dtype(dtype)
         self.dtype = np.dtype(_DTYPES[self._dtype_name])
         if seed is not None:
             seed = check_int(seed, "seed", minimum=0)
         self.seed = seed
-        layers = [] if layers is None else list(layers)
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be an annfast layer (Dense, BatchNormalization, "
-                                f"Dropout), got {type(layer).__name__}")
-            if layer.built:
-                raise ValueError(f"layers[{i}] already belongs to a model; create a new layer object")
-        if len(set(map(id, layers))) != len(layers):
-            raise ValueError("the same layer object appears twice in layers")
-        self._layers = layers
-        self.input_dim = None
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.name = name or type(self).__name__.lower()
         self._params = self._grads = self._stats = None
         self._engine = None
+        self._nodes = None
         self.loss = None
+        self.losses = None
+        self.loss_weights = None
         self.optimizer = None
         self.metrics = []
         self._opt_state = None
@@ -80,95 +92,136 @@ class Sequential:
         self.stop_training = False
         self.interrupted = False
         self.history = None
-        if input_dim is not None:
-            self.build(input_dim)
 
     # ---- structure ---------------------------------------------------------------------------
-    @property
-    def layers(self):
-        """The layers, in order (a copy of the list)."""
-        return list(self._layers)
-
-    @property
-    def built(self):
-        return self._params is not None
-
-    def add(self, layer):
-        """Append a layer (only before the model is built)."""
-        if self.built:
-            raise ValueError("cannot add layers to a built model")
-        if not isinstance(layer, Layer):
-            raise TypeError(f"layer must be an annfast layer, got {type(layer).__name__}")
-        if layer.built or any(layer is other for other in self._layers):
-            raise ValueError("this layer object already belongs to a model")
-        self._layers.append(layer)
-
-    def build(self, input_dim):
-        """Create the parameter buffers for inputs of width input_dim and initialise them."""
-        input_dim = check_int(input_dim, "input_dim", minimum=1)
-        if self.built:
-            if input_dim != self.input_dim:
-                raise ValueError(f"model is built for input_dim={self.input_dim}, got {input_dim}")
-            return
-        if not self._layers:
-            raise ValueError("a Sequential model needs at least one layer")
-        width, n_params, n_stats, layout = input_dim, 0, 0, []
-        for layer in self._layers:
-            layer._attach(self, width)
+    def _build_graph(self, inputs, outputs):
+        """Collect the nodes, lay out the parameters in one buffer and initialise them."""
+        ins, outs, nodes, index = collect(inputs, outputs)
+        if len(nodes) > 1 and all(isinstance(nd.layer, InputLayer) for nd in nodes):
+            raise ValueError("a model needs at least one layer")
+        layers = unique_layers(nodes)
+        n_params = n_stats = 0
+        layout = []
+        for layer in layers:
             offs, soffs = {}, {}
-            for name, shape in layer._param_shapes():
-                offs[name] = (n_params, shape)
+            for pname, shape in layer.param_shapes(layer._input_shape):
+                offs[pname] = (n_params, shape)
                 n_params += int(np.prod(shape))
-            for name, shape in layer._stat_shapes():
-                soffs[name] = (n_stats, shape)
+            for sname, shape in layer.stat_shapes(layer._input_shape):
+                soffs[sname] = (n_stats, shape)
                 n_stats += int(np.prod(shape))
             layout.append((offs, soffs))
-            width = layer.n_out
         params = aligned_zeros(n_params, self.dtype)
         stats = aligned_zeros(n_stats, self.dtype)
         seq = np.random.SeedSequence(self.seed)
         rng = np.random.default_rng(seq)
-        for layer, (offs, soffs) in zip(self._layers, layout):
+        for layer, (offs, soffs) in zip(layers, layout):
             views = {}
-            for name, (o, shape) in offs.items():
-                views[name] = params[o:o + int(np.prod(shape))].reshape(shape)
-            for name, (o, shape) in soffs.items():
-                views[name] = stats[o:o + int(np.prod(shape))].reshape(shape)
+            for key, (o, shape) in offs.items():
+                views[key] = params[o:o + int(np.prod(shape))].reshape(shape)
+            for key, (o, shape) in soffs.items():
+                views[key] = stats[o:o + int(np.prod(shape))].reshape(shape)
             layer._views = views
-            layer._offsets = {k: v[0] for k, v in offs.items()}
-            layer._stat_offsets = {k: v[0] for k, v in soffs.items()}
-            layer._init_params(rng, self.dtype)
-        for layer in self._layers:
+            layer._param_off = min((v[0] for v in offs.values()), default=0)
+            layer._stat_off = min((v[0] for v in soffs.values()), default=0)
+            layer.init_params(rng, self.dtype)
+        for layer in layers:
             layer._model = self
         self._params, self._stats = params, stats
         self._grads = aligned_zeros(n_params, self.dtype)
         # Shuffle order and dropout masks: a 64-bit key derived from the seed.
         self._c_seed = int(seq.spawn(1)[0].generate_state(1, np.uint64)[0])
-        self.input_dim = input_dim
+        self._inputs, self._outputs, self._nodes, self._all_layers = ins, outs, nodes, layers
+        self._input_layers = [t._layer for t in ins]
+        self._tensor_node = index
         self._engine = None
         if self.optimizer is not None:
             self._reset_optimizer()
+
+    @property
+    def layers(self):
+        """The layers, in order of first use (a copy of the list; Input layers included, as Keras
+        lists them for functional models)."""
+        return [] if self._nodes is None else list(self._all_layers)
+
+    @property
+    def inputs(self):
+        return list(self._inputs) if self._nodes is not None else []
+
+    @property
+    def outputs(self):
+        return list(self._outputs) if self._nodes is not None else []
+
+    @property
+    def built(self):
+        return self._params is not None
 
     def count_params(self):
         """Number of trainable parameters (0 before build)."""
         return 0 if self._params is None else int(self._params.size)
 
+    def _output_shapes(self):
+        return [t.sample_shape for t in self._outputs]
+
+    def _c_nodes(self):
+        """The node descriptions the C engine takes."""
+        out, key = [], 0
+        for nd in self._nodes:
+            layer = nd.layer
+            spec = {"kind": layer.kind, "name": layer.name, "inputs": nd.inputs,
+                    "config": layer.c_config(), "param_off": getattr(layer, "_param_off", 0),
+                    "stat_off": getattr(layer, "_stat_off", 0), "rng_key": key}
+            if not isinstance(layer, InputLayer):
+                key += 1        # dropout masks: a node's position among the layer calls
+            out.append(spec)
+        return out
+
     def _get_engine(self):
         if self._engine is None:
-            specs = [layer._spec(layer._offsets, layer._stat_offsets) for layer in self._layers]
             opt = self.optimizer
             clipnorm = (opt.clipnorm or 0.0) if opt is not None else 0.0
             clipvalue = (opt.clipvalue or 0.0) if opt is not None else 0.0
-            self._engine = _core.NetEngine(specs, self.input_dim, self.loss or "mse", self._params,
-                                           self._grads, self._stats, clipnorm, clipvalue, self._c_seed)
+            n_out = len(self._outputs)
+            index = {id(nd.tensor): i for i, nd in enumerate(self._nodes)}
+            self._engine = _core.GraphEngine(
+                self._c_nodes(), [index[id(t)] for t in self._inputs],
+                [index[id(t)] for t in self._outputs], list(self.losses or ["mse"] * n_out),
+                list(self.loss_weights or [1.0] * n_out), self._params, self._grads, self._stats,
+                clipnorm, clipvalue, self._c_seed)
         return self._engine
 
     # ---- compile -----------------------------------------------------------------------------
-    def compile(self, loss, optimizer="sgd", metrics=None):
-        """Set the loss (name), the optimiser (name or annfast.optimizers instance) and the
-        metrics ('accuracy', 'rmse'). Resets the optimiser state."""
+    def compile(self, *args, loss=None, optimizer=None, metrics=None, loss_weights=None):
+        """Set the loss (a name, or one per output as a list or a dict by output name), the
+        optimiser (name or annfast.optimizers instance; default 'sgd'), the metrics ('accuracy',
+        'rmse') and, with several outputs, loss_weights (the loss is their weighted sum). Resets
+        the optimiser state.
+
+        Positional arguments work in Keras's order compile(optimizer, loss, metrics) and in
+        annfast's earlier compile(loss, optimizer, metrics): the first is the optimiser when it is
+        an optimiser (an instance or one of its names), else the loss."""
         from . import optimizers
-        loss = _losses.get(loss)
+        if len(args) > 3:
+            raise TypeError(f"compile takes at most 3 positional arguments, got {len(args)}")
+        first_is_opt = bool(args) and (isinstance(args[0], optimizers.Optimizer) or (
+            isinstance(args[0], str) and args[0].lower() in optimizers.names()))
+        named = dict(zip(("optimizer", "loss", "metrics") if first_is_opt else ("loss", "optimizer", "metrics"),
+                         args))
+        for key, value in (("loss", loss), ("optimizer", optimizer), ("metrics", metrics)):
+            if key in named and value is not None:
+                raise TypeError(f"compile got {key} both positionally and as a keyword")
+            if value is not None:
+                named[key] = value
+        loss, optimizer, metrics = named.get("loss"), named.get("optimizer", "sgd"), named.get("metrics")
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. compile(optimizer='adam', loss='mse')")
+        n_out = len(self._outputs) if self._nodes is not None else 1
+        losses = self._per_output(loss, n_out, "loss")
+        losses = [_losses.get(name) for name in losses]
+        weights = None
+        if loss_weights is not None:
+            weights = [check_float(w, "loss_weights", minimum=0.0)
+                       for w in self._per_output(loss_weights, n_out, "loss_weights", scalar_ok=False)]
         optimizer = optimizers.get(optimizer)
         if metrics is None:
             metrics = []
@@ -177,10 +230,27 @@ class Sequential:
         if not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be None or a list of names, got {type(metrics).__name__}")
         metrics = [_metrics.get(m) for m in metrics]
-        self.loss, self.optimizer, self.metrics = loss, optimizer, list(dict.fromkeys(metrics))
+        self.losses, self.loss_weights = losses, weights
+        self.loss = losses[0] if len(losses) == 1 else list(losses)
+        self.optimizer, self.metrics = optimizer, list(dict.fromkeys(metrics))
         self._engine = None
         if self.built:
             self._reset_optimizer()
+
+    def _per_output(self, value, n_out, what, scalar_ok=True):
+        names = [t.name for t in self._outputs] if self._nodes is not None else []
+        if isinstance(value, dict):
+            if sorted(value) != sorted(names):
+                raise ValueError(f"{what} as a dict must have the output names {names} as keys, got "
+                                 f"{sorted(value)}")
+            return [value[k] for k in names]
+        if isinstance(value, (list, tuple)):
+            if len(value) != n_out:
+                raise ValueError(f"{what} must give one entry per output ({n_out}), got {len(value)}")
+            return list(value)
+        if not scalar_ok and n_out > 1:
+            raise ValueError(f"{what} must be a list or dict with one entry per output ({n_out})")
+        return [value] * n_out
 
     def _reset_optimizer(self):
         slots = self.optimizer.state_slots
@@ -193,22 +263,22 @@ class Sequential:
             raise ValueError(f"call compile(loss=..., optimizer=...) before {what}")
 
     # ---- data --------------------------------------------------------------------------------
-    def _x(self, X, name="X"):
-        n_cols = self.input_dim
-        X = as_2d(X, name, n_cols=n_cols, dtype=self.dtype)
-        if X.shape[1] == 0:
-            raise ValueError(f"{name} must have at least one column, got shape {X.shape}")
-        return X
-
-    def _n_out(self):
-        return self._layers[-1].n_out
+    def _xs(self, X, name="X"):
+        return _data.inputs_list(X, self._input_layers, self.dtype, name)
 
     def _xy(self, X, y, xname="X", yname="y"):
-        X = self._x(X, xname)
-        y = _losses.prepare_targets(self.loss, y, self._n_out(), self.dtype, yname)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"{xname} has {X.shape[0]} rows but {yname} has {y.shape[0]}")
-        return X, y
+        xs = self._xs(X, xname)
+        ys = _data.targets_list(y, self.losses, self._output_shapes(), self.dtype, yname)
+        if ys[0].shape[0] != xs[0].shape[0]:
+            raise ValueError(f"{xname} has {xs[0].shape[0]} rows but {yname} has {ys[0].shape[0]}")
+        if any(t.shape[0] != ys[0].shape[0] for t in ys):
+            raise ValueError(f"the target arrays of {yname} must have the same number of samples")
+        return xs, ys
+
+    def _prepare(self, X, y):
+        """Converted, checked inputs and targets (building a lazily built model first needs no
+        change: _xy_unbuilt checks without building)."""
+        return self._xy(X, y)
 
     # ---- training ----------------------------------------------------------------------------
     def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, validation_data=None,
@@ -216,7 +286,8 @@ class Sequential:
         """Train for `epochs` epochs; returns a History (history.history: per-epoch 'loss',
         requested metrics, and 'val_*' when validating).
 
-        batch_size: rows per step (default 32; larger than the data means full-batch).
+        X: one array, or a list (dict by input name) for several inputs; y likewise per output.
+        batch_size: samples per step (default 32; larger than the data means full-batch).
         validation_split: fraction of the LAST rows (before shuffling) held out for validation.
         callbacks: annfast.callbacks.Callback objects. verbose: 0 silent, 1 progress bar per
         epoch, 2 one line per epoch. Ctrl-C stops at a clean point between two batches: the
@@ -239,42 +310,42 @@ class Sequential:
         if validation_data is not None and split > 0:
             raise ValueError("give validation_data or validation_split, not both")
         cbs = _cbs.CallbackList(callbacks, model=None)  # validates the list; bound to self below
-        X, y = self._xy(X, y) if self.built else self._xy_unbuilt(X, y)
-        if X.shape[0] == 0:
+        xs, ys = self._prepare(X, y)
+        n = xs[0].shape[0]
+        if n == 0:
             raise ValueError("X must have at least one row")
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            val = self._xy(*validation_data, xname="validation_data X", yname="validation_data y") \
-                if self.built else self._xy_unbuilt(*validation_data, n_cols=X.shape[1])
-            if val[0].shape[0] == 0:
+            val = self._prepare_val(*validation_data, xs)
+            if val[0][0].shape[0] == 0:
                 raise ValueError("validation_data must have at least one row")
         elif split > 0:
-            n_val = int(X.shape[0] * split)
-            if n_val < 1 or n_val >= X.shape[0]:
-                raise ValueError(f"validation_split={split} leaves {n_val} of {X.shape[0]} rows for "
+            n_val = int(n * split)
+            if n_val < 1 or n_val >= n:
+                raise ValueError(f"validation_split={split} leaves {n_val} of {n} rows for "
                                  "validation; need at least one row on each side")
-            val = (X[-n_val:], y[-n_val:])
-            X, y = np.ascontiguousarray(X[:-n_val]), np.ascontiguousarray(y[:-n_val])
+            val = (_data.rows(xs, slice(n - n_val, None)), _data.rows(ys, slice(n - n_val, None)))
+            xs, ys = _data.rows(xs, slice(0, n - n_val)), _data.rows(ys, slice(0, n - n_val))
+            n -= n_val
         # All checks passed: from here on the model may change.
-        if not self.built:
-            self.build(X.shape[1])
-        batch = min(batch_size, X.shape[0])
+        self._ensure_built(xs)
+        batch = min(batch_size, n)
         engine = self._get_engine()
         self._sync_opt_state()
-        perm = np.empty(X.shape[0], dtype=np.uint64)
+        perm = np.empty(n, dtype=np.uint64)
         user = list(cbs.callbacks[:-1])
         progress = None
         if verbose:
             from .progress import Progress
-            progress = Progress(verbose=verbose, epochs=epochs, n_samples=X.shape[0])
+            progress = Progress(verbose=verbose, epochs=epochs, n_samples=n)
             user.append(progress)
-        n_batches = -(-X.shape[0] // batch)
+        n_batches = -(-n // batch)
         # verbose=1 draws a bar within the epoch: the C epoch then runs in up to PROGRESS_SLICES
         # calls of whole batches (same order and results as one call)
         per_call = -(-n_batches // PROGRESS_SLICES) if verbose == 1 else n_batches
-        params = {"epochs": epochs, "batch_size": batch, "samples": X.shape[0], "verbose": verbose,
+        params = {"epochs": epochs, "batch_size": batch, "samples": n, "verbose": verbose,
                   "metrics": list(self.metrics)}
         cbs = _cbs.CallbackList(user, model=self, params=params)
         self.stop_training = False
@@ -284,15 +355,15 @@ class Sequential:
             for epoch in range(epochs):
                 cbs.on_epoch_begin(epoch, {})
                 cfg = self.optimizer.c_config(self._epoch)
-                stats, stopped = self._run_epoch(engine, X, y, batch, bool(shuffle), cfg, perm,
+                engine.set_clip(self.optimizer.clipnorm or 0.0, self.optimizer.clipvalue or 0.0)
+                stats, stopped = self._run_epoch(engine, xs, ys, batch, bool(shuffle), cfg, perm,
                                                  n_batches, per_call, progress)
                 if stopped or guard.poll():
                     # Ctrl-C: the weights are those of the last completed step
                     self.interrupted = True
                     break
                 self._epoch += 1
-                logs = self._logs(stats["loss_sum"] / stats["n_seen"], stats["correct"], stats["sse"],
-                                  stats["n_seen"])
+                logs = self._logs(stats, stats["n_seen"])
                 if val is not None:
                     logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
                 cbs.on_epoch_end(epoch, logs)
@@ -309,6 +380,9 @@ class Sequential:
                   "the model keeps the weights of its last completed step.")
         return cbs.history
 
+    def _prepare_val(self, X, y, xs):
+        return self._xy(X, y, xname="validation_data X", yname="validation_data y")
+
     def _sync_opt_state(self):
         if self._opt_state.size != self.optimizer.state_slots * self._params.size:
             # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
@@ -317,67 +391,58 @@ class Sequential:
     def _fit_setup_checked(self, X, y):
         """(X, y) converted and checked as fit would, for _epoch_in_order."""
         self._require_compiled("fit")
-        X, y = self._xy(X, y) if self.built else self._xy_unbuilt(X, y)
-        self._ensure_built(X)
+        xs, ys = self._prepare(X, y)
+        self._ensure_built(xs)
         self._sync_opt_state()
-        return X, y
+        return xs, ys
 
     def _epoch_in_order(self, X, y, batch, order):
-        """One epoch over the rows of X, y (from _fit_setup_checked) taken in the given order
-        (uint64 row indices; None: storage order), as one C call. For annfast.sklearn, which draws
-        scikit-learn's row order itself and needs none of fit's callbacks; the caller holds a
-        _core.FitGuard for Ctrl-C. Returns (mean loss, interrupted)."""
+        """One epoch over the samples of X, y (lists from _fit_setup_checked) taken in the given
+        order (uint64 row indices; None: storage order), as one C call. For annfast.sklearn,
+        which draws scikit-learn's row order itself and needs none of fit's callbacks; the
+        caller holds a _core.FitGuard for Ctrl-C. Returns (mean loss, interrupted)."""
         given = order is not None
-        perm = order if given else np.empty(X.shape[0], dtype=np.uint64)
+        n = X[0].shape[0]
+        perm = order if given else np.empty(n, dtype=np.uint64)
         cfg = self.optimizer.c_config(self._epoch)
-        stats, self._step, stopped = self._get_engine().train_epoch(
-            X, y, min(batch, X.shape[0]), 2 if given else 0, 0, cfg, self._opt_state, self._step,
-            perm)
+        engine = self._get_engine()
+        engine.set_clip(self.optimizer.clipnorm or 0.0, self.optimizer.clipvalue or 0.0)
+        stats, self._step, stopped = engine.train_epoch(
+            X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm)
         if not stopped:
             self._epoch += 1
         return stats["loss_sum"] / max(stats["n_seen"], 1), stopped
 
-    def _run_epoch(self, engine, X, y, batch, shuffle, cfg, perm, n_batches, per_call, progress):
+    def _run_epoch(self, engine, xs, ys, batch, shuffle, cfg, perm, n_batches, per_call, progress):
         """One epoch as one C call, or as slices of per_call batches with a progress update
         after each. Returns (summed stats, interrupted)."""
         key = self._step  # the shuffle order is keyed by the step count at the epoch's start
-        total = {"loss_sum": 0.0, "correct": 0.0, "sse": 0.0, "n_seen": 0, "n_batches": 0}
+        total = None
         for first in range(0, n_batches, per_call):
             stats, self._step, stopped = engine.train_epoch(
-                X, y, batch, shuffle, key, cfg, self._opt_state, self._step, perm, first, per_call)
-            for k in total:
-                total[k] += stats[k]
+                xs, ys, batch, int(shuffle), key, cfg, self._opt_state, self._step, perm, first, per_call)
+            total = stats if total is None else _add_stats(total, stats)
             if stopped:
                 return total, True
             if progress is not None and per_call < n_batches:
                 progress.update(total["n_seen"], {"loss": total["loss_sum"] / total["n_seen"]})
         return total, False
 
-    def _check_buildable(self, X):
-        if X.ndim != 2 or X.shape[1] == 0:
-            raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    def _ensure_built(self, xs):
+        """Functional models are built at construction; Sequential builds from the data."""
 
-    def _xy_unbuilt(self, X, y, n_cols=None):
-        """_xy for a model not built yet: the width comes from X."""
-        X = as_2d(X, "X", n_cols=n_cols, dtype=self.dtype)
-        self._check_buildable(X)
-        y = _losses.prepare_targets(self.loss, y, self._unbuilt_width(X.shape[1]), self.dtype, "y")
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
-        return X, y
-
-    def _unbuilt_width(self, width):
-        for layer in self._layers:
-            width = layer.units if layer.kind == "dense" else width
-        return width
-
-    def _logs(self, loss, correct, sse, n):
-        logs = {"loss": float(loss)}
-        for m in self.metrics:
-            if m == "accuracy":
-                logs["accuracy"] = float(correct / n)
-            elif m == "rmse":
-                logs["rmse"] = float(math.sqrt(sse / (n * self._n_out())))
+    def _logs(self, stats, n):
+        logs = {"loss": float(stats["loss_sum"] / n)}
+        multi = len(self._outputs) > 1
+        for o, t in enumerate(self._outputs):
+            prefix = f"{t.name}_" if multi else ""
+            if multi:
+                logs[prefix + "loss"] = float(stats["out_loss"][o] / n)
+            for m in self.metrics:
+                if m == "accuracy":
+                    logs[prefix + "accuracy"] = float(stats["correct"][o] / n)
+                elif m == "rmse":
+                    logs[prefix + "rmse"] = float(math.sqrt(stats["sse"][o] / (n * int(np.prod(t.sample_shape)))))
         return logs
 
     # ---- inference ---------------------------------------------------------------------------
@@ -385,37 +450,36 @@ class Sequential:
         chunk = PREDICT_CHUNK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         return max(1, min(chunk, n))
 
-    def _ensure_built(self, X):
-        if not self.built:
-            self._check_buildable(X)
-            self.build(X.shape[1])
-
     def predict(self, X, batch_size=None):
-        """Outputs for the rows of X (inference mode: batch-norm running statistics, no dropout;
-        softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size rows."""
-        X = self._x(X)
-        chunk = self._chunk(batch_size, X.shape[0])
-        self._ensure_built(X)
-        return self._get_engine().predict(X, chunk)
+        """Outputs for the samples of X (inference mode: batch-norm running statistics, no
+        dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
+        samples. One array, or a list with several outputs."""
+        xs = self._xs(X)
+        chunk = self._chunk(batch_size, xs[0].shape[0])
+        self._ensure_built(xs)
+        outs = self._get_engine().predict(xs, chunk)
+        return outs[0] if len(outs) == 1 else outs
 
-    def _evaluate_logs(self, X, y, chunk=None):
-        chunk = self._chunk(chunk, X.shape[0])
-        loss, correct, sse = self._get_engine().evaluate(X, y, chunk)
-        return self._logs(loss, correct, sse, X.shape[0])
+    def _evaluate_logs(self, xs, ys, chunk=None):
+        chunk = self._chunk(chunk, xs[0].shape[0])
+        loss, sums = self._get_engine().evaluate(xs, ys, chunk)
+        sums["loss_sum"] = loss * xs[0].shape[0]
+        return self._logs(sums, xs[0].shape[0])
 
     def evaluate(self, X, y, batch_size=None):
-        """Mean loss over the rows (plus the L1/L2 penalties) in inference mode; with metrics
-        compiled, a list [loss, *metrics] in compile order."""
+        """Mean loss over the samples (plus the L1/L2 penalties) in inference mode; with metrics
+        compiled (or several outputs), a list [loss, *per-output losses, *metrics] in Keras's
+        order."""
         self._require_compiled("evaluate")
-        X, y = self._xy(X, y) if self.built else self._xy_unbuilt(X, y)
-        if X.shape[0] == 0:
+        xs, ys = self._prepare(X, y)
+        if xs[0].shape[0] == 0:
             raise ValueError("X must have at least one row")
-        chunk = self._chunk(batch_size, X.shape[0])
-        self._ensure_built(X)
-        logs = self._evaluate_logs(X, y, chunk)
-        if not self.metrics:
+        chunk = self._chunk(batch_size, xs[0].shape[0])
+        self._ensure_built(xs)
+        logs = self._evaluate_logs(xs, ys, chunk)
+        if len(logs) == 1:
             return logs["loss"]
-        return [logs["loss"]] + [logs[m] for m in self.metrics]
+        return list(logs.values())
 
     def gradients(self, X, y, training=False, return_loss=False):
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
@@ -428,17 +492,20 @@ class Sequential:
         self._require_compiled("gradients")
         if not isinstance(training, (bool, np.bool_)):
             raise TypeError(f"training must be a bool, got {type(training).__name__}")
-        X, y = self._xy(X, y) if self.built else self._xy_unbuilt(X, y)
-        if X.shape[0] == 0:
+        xs, ys = self._prepare(X, y)
+        if xs[0].shape[0] == 0:
             raise ValueError("X must have at least one row")
-        self._ensure_built(X)
-        chunk = X.shape[0] if training else self._chunk(None, X.shape[0])
-        loss = self._get_engine().gradients(X, y, chunk, bool(training), self._step + 1)
+        self._ensure_built(xs)
+        n = xs[0].shape[0]
+        chunk = n if training else self._chunk(None, n)
+        loss, _ = self._get_engine().gradients(xs, ys, chunk, bool(training), self._step + 1)
         grads = []
-        for layer in self._layers:
-            for name, shape in layer._param_shapes():
-                o = layer._offsets[name]
-                grads.append(self._grads[o:o + int(np.prod(shape))].reshape(shape).copy())
+        for layer in self._all_layers:
+            o = layer._param_off if layer.param_shapes(layer._input_shape) else 0
+            for _, shape in layer.param_shapes(layer._input_shape):
+                size = int(np.prod(shape))
+                grads.append(self._grads[o:o + size].reshape(shape).copy())
+                o += size
         return (loss, grads) if return_loss else grads
 
     # ---- weights and state -------------------------------------------------------------------
@@ -446,17 +513,19 @@ class Sequential:
         if not self.built:
             raise ValueError(f"{what} needs a built model (give input_dim or call fit/build first)")
 
+    def _weight_views(self):
+        return [w for layer in self._all_layers for w in layer.trainable_weights + layer.non_trainable_weights]
+
     def get_weights(self):
         """Copies of all weights: per layer its trainable parameters then its statistics
         (Dense: W, b; BatchNormalization: gamma, beta, moving_mean, moving_variance)."""
         self._require_built("get_weights")
-        return [w.copy() for layer in self._layers
-                for w in layer.trainable_weights + layer.non_trainable_weights]
+        return [w.copy() for w in self._weight_views()]
 
     def set_weights(self, weights):
         """Set all weights from a list shaped like get_weights() (checked fully before any copy)."""
         self._require_built("set_weights")
-        targets = [w for layer in self._layers for w in layer.trainable_weights + layer.non_trainable_weights]
+        targets = self._weight_views()
         if not isinstance(weights, (list, tuple)) or len(weights) != len(targets):
             got = len(weights) if isinstance(weights, (list, tuple)) else type(weights).__name__
             raise ValueError(f"weights must be a list of {len(targets)} arrays, got {got}")
@@ -494,13 +563,33 @@ class Sequential:
         self._step, self._epoch = step, epoch
 
     # ---- configuration -----------------------------------------------------------------------
+    def _compile_config(self):
+        if self.loss is None:
+            return {}
+        cfg = {"loss": self.loss, "optimizer": self.optimizer.get_config(), "metrics": list(self.metrics)}
+        if self.loss_weights is not None:
+            cfg["loss_weights"] = list(self.loss_weights)
+        return cfg
+
     def get_config(self):
-        """JSON-able description: input_dim, dtype, seed, layers (+ loss, optimizer, metrics
-        once compiled)."""
-        cfg = {"input_dim": self.input_dim, "dtype": self._dtype_name, "seed": self.seed,
-               "layers": [layer.get_config() for layer in self._layers]}
-        if self.loss is not None:
-            cfg.update(loss=self.loss, optimizer=self.optimizer.get_config(), metrics=list(self.metrics))
+        """JSON-able description: the layers with the calls feeding them, the inputs and
+        outputs, dtype, seed (+ loss, optimizer, metrics once compiled)."""
+        index = {id(nd.tensor): i for i, nd in enumerate(self._nodes)}
+        calls = {}
+        for nd in self._nodes:
+            calls.setdefault(id(nd.layer), []).append(nd)
+        ref = {}
+        for nd in self._nodes:
+            ref[index[id(nd.tensor)]] = [nd.layer.name, calls[id(nd.layer)].index(nd)]
+        layers = []
+        for layer in self._all_layers:
+            c = layer.get_config()
+            c["inbound_nodes"] = [[ref[i] for i in nd.inputs] for nd in calls[id(layer)]]
+            layers.append(c)
+        cfg = {"class_name": "Model", "name": self.name, "dtype": self._dtype_name, "seed": self.seed,
+               "layers": layers, "inputs": [t.name for t in self._inputs],
+               "outputs": [ref[index[id(t)]] for t in self._outputs]}
+        cfg.update(self._compile_config())
         return cfg
 
     @classmethod
@@ -509,31 +598,210 @@ class Sequential:
         config holds a loss."""
         if not isinstance(config, dict):
             raise TypeError(f"config must be a dict, got {type(config).__name__}")
-        unknown = set(config) - {"input_dim", "dtype", "seed", "layers", "loss", "optimizer", "metrics"}
-        if unknown:
-            raise ValueError(f"unknown Sequential config keys {sorted(unknown)}")
-        if not isinstance(config.get("layers"), list):
-            raise ValueError("config['layers'] must be a list of layer configs")
-        layers = [Layer.from_config(c) for c in config["layers"]]
-        model = cls(layers, input_dim=config.get("input_dim"), dtype=config.get("dtype", "float32"),
-                    seed=config.get("seed"))
+        if cls is Model and config.get("class_name", "Model") == "Sequential":
+            return Sequential.from_config(config)
+        from ._graph_config import model_from_config
+        model = model_from_config(cls, config)
+        model._compile_from_config(config)
+        return model
+
+    def _compile_from_config(self, config):
         if config.get("loss") is not None:
             from . import optimizers
-            model.compile(config["loss"], optimizers.Optimizer.from_config(config["optimizer"])
-                          if isinstance(config.get("optimizer"), dict) else config.get("optimizer", "sgd"),
-                          config.get("metrics"))
-        return model
+            opt = config.get("optimizer", "sgd")
+            opt = optimizers.Optimizer.from_config(opt) if isinstance(opt, dict) else opt
+            self.compile(optimizer=opt, loss=config["loss"], metrics=config.get("metrics"),
+                         loss_weights=config.get("loss_weights"))
 
     def save(self, path):
         """Save architecture, weights and optimiser state (annfast.saving format)."""
         from .saving import save_model
         save_model(self, path)
 
-    def summary(self):
-        """A text table of the layers and parameter counts (returned, not printed)."""
-        lines = [f"Sequential (dtype={self._dtype_name}, input_dim={self.input_dim})"]
-        for i, layer in enumerate(self._layers):
-            n = sum(int(np.prod(s)) for _, s in layer._param_shapes()) if layer.built else "?"
-            lines.append(f"  {i}: {layer!r}  params={n}")
-        lines.append(f"  total trainable parameters: {self.count_params()}")
-        return "\n".join(lines)
+    def summary(self, print_fn=print):
+        """Print a table of the layers: output shape, parameter count, inputs (and return it)."""
+        from ._summary import summary_text
+        text = summary_text(self)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def __repr__(self):
+        state = f"{self.count_params()} parameters" if self.built else "not built"
+        return f"<annfast.{type(self).__name__} {self.name!r}: {len(self.layers)} layers, {state}, {self._dtype_name}>"
+
+
+def _add_stats(a, b):
+    out = dict(a)
+    for k in ("loss_sum", "n_seen", "n_batches"):
+        out[k] = a[k] + b[k]
+    for k in ("out_loss", "correct", "sse"):
+        out[k] = [x + y for x, y in zip(a[k], b[k])]
+    return out
+
+
+class Sequential(Model):
+    """A feed-forward network: layers applied in order, trained in C.
+
+    Parameters
+    ----------
+    layers : list of layers
+    input_dim : int or None: the width of vector samples
+    input_shape : tuple or None: the per-sample shape of N-d samples, e.g. (28, 28, 1)
+        (neither: taken from the first X seen by fit/predict)
+    dtype : 'float32' (default) or 'float64'; all parameters and computation use it
+    seed : int or None; makes initialisation, shuffling and dropout reproducible
+
+    See the module docstring for an example.
+    """
+
+    def __init__(self, layers=None, input_dim=None, dtype="float32", seed=None, input_shape=None,
+                 name=None):
+        self._setup(dtype, seed, name)
+        layers = [] if layers is None else list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
+                raise TypeError(f"layers[{i}] must be an annfast layer (Dense, BatchNormalization, "
+                                f"Dropout, ...), got {type(layer).__name__}")
+            if layer.built or layer._input_shape is not None:
+                raise ValueError(f"layers[{i}] already belongs to a model; create a new layer object")
+        if len(set(map(id, layers))) != len(layers):
+            raise ValueError("the same layer object appears twice in layers")
+        self._layers = layers
+        self.input_dim = None
+        self.input_shape = None
+        if input_dim is not None and input_shape is not None:
+            raise ValueError("give input_dim or input_shape, not both")
+        if input_dim is not None:
+            self.build(input_dim)
+        elif input_shape is not None:
+            self.build(input_shape)
+
+    @property
+    def layers(self):
+        """The layers, in order (a copy of the list)."""
+        return list(self._layers)
+
+    def add(self, layer):
+        """Append a layer (only before the model is built)."""
+        if self.built:
+            raise ValueError("cannot add layers to a built model")
+        if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
+            raise TypeError(f"layer must be an annfast layer, got {type(layer).__name__}")
+        if layer.built or layer._input_shape is not None or any(layer is other for other in self._layers):
+            raise ValueError("this layer object already belongs to a model")
+        self._layers.append(layer)
+
+    def _shape_arg(self, shape):
+        from .layers.base import _shape_tuple
+        import numbers
+        if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+            return (check_int(shape, "input_dim", minimum=1),)
+        if isinstance(shape, bool) or not isinstance(shape, (tuple, list)):
+            raise TypeError(f"input_dim must be an int (or input_shape a tuple), got {type(shape).__name__}")
+        return _shape_tuple(shape, "input_shape")
+
+    def _dry_run(self, shape):
+        """The output shape of the chain for per-sample input `shape`, checking every layer
+        without changing any (so a rejected call leaves the model as it was)."""
+        if not self._layers:
+            raise ValueError("a Sequential model needs at least one layer")
+        for layer in self._layers:
+            layer.check_input(shape, "float")
+            shape = tuple(layer.output_shape(shape))
+        return shape
+
+    def build(self, input_shape):
+        """Create the parameter buffers for samples of this shape (an int: vectors of that width)
+        and initialise them."""
+        shape = self._shape_arg(input_shape)
+        if self.built:
+            if shape != self.input_shape:
+                if len(shape) == 1 and len(self.input_shape) == 1:
+                    raise ValueError(f"model is built for input_dim={self.input_dim}, got {shape[0]}")
+                raise ValueError(f"model is built for input_shape={self.input_shape}, got {shape}")
+            return
+        self._dry_run(shape)
+        x = Input(shape=shape, name=f"{self.name}_input")
+        t = x
+        for layer in self._layers:
+            t = layer(t)
+        self._build_graph(x, t)
+        self.input_shape = shape
+        self.input_dim = shape[0] if len(shape) == 1 else None
+
+    def _prepare(self, X, y):
+        if self.built:
+            return self._xy(X, y)
+        xs = [as_array(X, "X", self.dtype)] if not isinstance(X, dict) else None
+        if xs is None or xs[0].ndim < 2 or 0 in xs[0].shape[1:]:
+            raise ValueError(f"X must be 2-D (n_samples, n_features) or N-d (n_samples, *sample_shape), "
+                             f"got shape {np.shape(X)}")
+        out = self._dry_run(xs[0].shape[1:])
+        ys = _data.targets_list(y, self.losses, [out], self.dtype, "y")
+        if ys[0].shape[0] != xs[0].shape[0]:
+            raise ValueError(f"X has {xs[0].shape[0]} rows but y has {ys[0].shape[0]}")
+        return xs, ys
+
+    def _prepare_val(self, X, y, xs):
+        if self.built:
+            return self._xy(X, y, xname="validation_data X", yname="validation_data y")
+        xv = _data.float_input(X, "validation_data X", xs[0].shape[1:], self.dtype)
+        out = self._dry_run(xs[0].shape[1:])
+        yv = _data.targets_list(y, self.losses, [out], self.dtype, "validation_data y")
+        if yv[0].shape[0] != xv.shape[0]:
+            raise ValueError(f"validation_data X has {xv.shape[0]} rows but y has {yv[0].shape[0]}")
+        return [xv], yv
+
+    def _xs(self, X, name="X"):
+        if self.built:
+            return super()._xs(X, name)
+        arr = as_array(X, name, self.dtype)
+        if arr.ndim < 2 or 0 in arr.shape[1:]:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
+        return [arr]
+
+    def _ensure_built(self, xs):
+        if not self.built:
+            self.build(xs[0].shape[1:] if xs[0].ndim > 2 else xs[0].shape[1])
+
+    def predict(self, X, batch_size=None):
+        if not self._layers:
+            raise ValueError("a Sequential model needs at least one layer")
+        return super().predict(X, batch_size)
+
+    def _require_compiled(self, what):
+        if what in ("fit", "evaluate", "gradients") and not self._layers:
+            raise ValueError(f"a Sequential model needs at least one layer before {what}")
+        super()._require_compiled(what)
+
+    # ---- configuration -----------------------------------------------------------------------
+    def get_config(self):
+        """JSON-able description: input_dim (or input_shape), dtype, seed, layers (+ loss,
+        optimizer, metrics once compiled)."""
+        cfg = {"input_dim": self.input_dim, "dtype": self._dtype_name, "seed": self.seed,
+               "layers": [layer.get_config() for layer in self._layers]}
+        if self.input_shape is not None and len(self.input_shape) > 1:
+            cfg["input_shape"] = list(self.input_shape)
+        cfg.update(self._compile_config())
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        """A new model (fresh weights from the seed) from get_config() output, compiled if the
+        config holds a loss."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict, got {type(config).__name__}")
+        unknown = set(config) - {"input_dim", "input_shape", "dtype", "seed", "layers", "loss",
+                                 "optimizer", "metrics", "loss_weights", "class_name", "name"}
+        if unknown:
+            raise ValueError(f"unknown Sequential config keys {sorted(unknown)}")
+        if not isinstance(config.get("layers"), list):
+            raise ValueError("config['layers'] must be a list of layer configs")
+        layers = [Layer.from_config(c) for c in config["layers"]]
+        shape = config.get("input_shape")
+        model = cls(layers, input_dim=config.get("input_dim") if shape is None else None,
+                    input_shape=tuple(shape) if shape is not None else None,
+                    dtype=config.get("dtype", "float32"), seed=config.get("seed"))
+        model._compile_from_config(config)
+        return model

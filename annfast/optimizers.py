@@ -390,6 +390,11 @@ _CLASSES = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adadelta": Adad
 _BY_NAME = {k.lower(): v for k, v in _CLASSES.items()}
 
 
+def names():
+    """The optimiser names get() accepts (lower case)."""
+    return tuple(_BY_NAME)
+
+
 def get(identifier):
     """An optimiser from a name ('sgd', 'adam', ... case-insensitive, with defaults), an
     instance (returned as is) or a ``get_config()`` dict.

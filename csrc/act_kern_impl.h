@@ -33,6 +33,11 @@ void KN(af_act_rowf)(af_act act, T p, size_t n, const T *x, T *y)
         for (j = 0; j < n; j++) y[j] *= inv;
         break;
     }
+    case AF_ACT_GELU:
+        for (j = 0; j < n; j++) y[j] = (T)0.5 * x[j] * ((T)1 + ERF(x[j] * (T)M_SQRT1_2));
+        break;
+    /* swish(x) = x / (1 + e^-x) */
+    case AF_ACT_SWISH: for (j = 0; j < n; j++) y[j] = x[j] / ((T)1 + VEXP(-x[j])); break;
     default: break;
     }
 }
@@ -67,6 +72,21 @@ void KN(af_act_rowb)(af_act act, T p, size_t n, const T *x, const T *y, const T 
         for (j = 0; j < n; j++) dx[j] = y[j] * (dy[j] - dot);
         break;
     }
+    /* gelu'(x) = Phi(x) + x phi(x),  phi(x) = e^(-x^2/2) / sqrt(2 pi) */
+    case AF_ACT_GELU:
+        for (j = 0; j < n; j++) {
+            T cdf = (T)0.5 * ((T)1 + ERF(x[j] * (T)M_SQRT1_2));
+            T pdf = VEXP((T)-0.5 * x[j] * x[j]) * (T)0.39894228040143267793994605993438;
+            dx[j] = dy[j] * (cdf + x[j] * pdf);
+        }
+        break;
+    /* swish'(x) = s (1 + x (1 - s)),  s = sigmoid(x) */
+    case AF_ACT_SWISH:
+        for (j = 0; j < n; j++) {
+            T sg = (T)1 / ((T)1 + VEXP(-x[j]));
+            dx[j] = dy[j] * (sg * ((T)1 + x[j] * ((T)1 - sg)));
+        }
+        break;
     default: break;
     }
 }

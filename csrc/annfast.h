@@ -75,16 +75,21 @@ typedef enum {
     AF_ACT_ELU = 5,        /* param = alpha */
     AF_ACT_SELU = 6,
     AF_ACT_SOFTMAX = 7,    /* row-wise over the last axis */
-    AF_ACT_COUNT = 8
+    AF_ACT_GELU = 8,       /* x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (exact, as PyTorch's default) */
+    AF_ACT_SWISH = 9,      /* x sigmoid(x) (SiLU) */
+    AF_ACT_COUNT = 10
 } af_act;
+
+/* 1 when f'(x) cannot be had from y = f(x) (gelu, swish): the backward pass then needs x. */
+static inline int af_act_needs_input(af_act act) { return act == AF_ACT_GELU || act == AF_ACT_SWISH; }
 
 /* y = f(x) for an m x n row-major block with leading dimension ld (in place allowed: x == y). */
 af_status af_act_forward_f32(af_act act, float param, size_t m, size_t n,
                              const float *x, size_t ldx, float *y, size_t ldy);
 af_status af_act_forward_f64(af_act act, double param, size_t m, size_t n,
                              const double *x, size_t ldx, double *y, size_t ldy);
-/* dx = dy * f'(x), using the forward output y where cheaper (sigmoid, tanh, elu, selu) and x
- * otherwise. For softmax: dx_i = y_i * (dy_i - sum_j dy_j y_j) per row. In place allowed: dx == dy. */
+/* dx = dy * f'(x), using the forward output y where cheaper (sigmoid, tanh, elu, selu), x for
+ * gelu and swish, either for the relu family. For softmax: dx_i = y_i * (dy_i - sum_j dy_j y_j) per row. In place allowed: dx == dy. */
 af_status af_act_backward_f32(af_act act, float param, size_t m, size_t n,
                               const float *x, const float *y, const float *dy, float *dx, size_t ld);
 af_status af_act_backward_f64(af_act act, double param, size_t m, size_t n,

@@ -8,6 +8,7 @@
 #define VEXP af_exp_f32 /* vectorisable, ~1 ulp (vexp.h) */
 #define EXPM1 expm1f
 #define TANH tanhf
+#define ERF erff
 #define LOG logf
 #define LOG1P log1pf
 #define FABS fabsf
@@ -20,6 +21,7 @@
 #define VEXP af_exp_f64
 #define EXPM1 expm1
 #define TANH tanh
+#define ERF erf
 #define LOG log
 #define LOG1P log1p
 #define FABS fabs

@@ -5,6 +5,7 @@
 #undef VEXP
 #undef EXPM1
 #undef TANH
+#undef ERF
 #undef LOG
 #undef LOG1P
 #undef FABS

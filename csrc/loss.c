@@ -2,7 +2,7 @@
  * metric sums, float and double from loss_impl.h. */
 #include "annfast.h"
 #include "internal.h"
-#include "net_internal.h"
+#include "loss.h"
 
 /* Rows per block of the fused softmax cross-entropy (softmax_ce_block): its per-row scratch
  * arrays live on the stack (8 arrays of this many values). */

@@ -1,5 +1,7 @@
 """Activations: values against NumPy formulas, derivatives against central finite differences
 (float64), float32 agreement, and PyTorch's functions when installed."""
+import math
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,10 @@ def ref(name, x, alpha=None):
     if name == "softmax":
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return e / e.sum(axis=-1, keepdims=True)
+    if name == "gelu":
+        return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+    if name == "swish":
+        return x / (1.0 + np.exp(-x))
     raise KeyError(name)
 
 
@@ -122,7 +128,7 @@ def test_named_functions_and_shapes():
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="activation"):
-        A.apply("swish", np.ones(3))
+        A.apply("mish", np.ones(3))
     with pytest.raises(TypeError):
         A.apply(3, np.ones(3))
     with pytest.raises(ValueError, match="finite"):
@@ -145,7 +151,8 @@ def test_against_torch(name):
     fn = {"linear": lambda t: t, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
           "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, 0.01),
           "elu": torch.nn.functional.elu, "selu": torch.selu,
-          "softmax": lambda t: torch.softmax(t, dim=-1)}[name]
+          "softmax": lambda t: torch.softmax(t, dim=-1), "gelu": torch.nn.functional.gelu,
+          "swish": torch.nn.functional.silu}[name]
     ty = fn(tx)
     ty.backward(torch.tensor(dy))
     # both float64; different but equivalent formulas -> agreement to ~1e-13

@@ -632,7 +632,7 @@ def test_bad_construction_and_compile():
     with pytest.raises(ValueError, match="units"):
         af.Dense(0)
     with pytest.raises(ValueError, match="activation"):
-        af.Dense(3, activation="gelu")
+        af.Dense(3, activation="mish")
     with pytest.raises(ValueError, match="rate"):
         af.Dropout(1.0)
     with pytest.raises(ValueError, match="momentum"):
@@ -754,19 +754,37 @@ def test_progress_slices_give_the_same_training(capsys):
 
 
 def test_c_engine_rejects_inconsistent_descriptions():
-    # the C entry points check the description themselves (af_net_check), not only Python
+    # the graph engine checks a description itself (field tables in Cython, af_plan_create in C):
+    # every error is a ValueError naming the layer, and a cycle or a dangling index is refused
     p = np.zeros(10, dtype=np.float64)
     g, s = np.zeros_like(p), np.zeros(0)
-    ok = {"kind": "dense", "n_in": 2, "n_out": 3, "act": "relu", "use_bias": True, "w_off": 0, "b_off": 6}
-    af._core.NetEngine([ok], 2, "mse", p, g, s)
-    bad = [dict(ok, w_off=5), dict(ok, b_off=8), dict(ok, n_in=3), dict(ok, act="elu", act_param=-1.0),
-           dict(ok, l2=-1.0), dict(ok, kind="dropout", rate=1.0, n_out=2),
-           dict(ok, kind="batchnorm", n_out=2, w_off=0, b_off=2, eps=0.0, momentum=0.9)]
-    for spec in bad:
-        with pytest.raises(ValueError, match="network description"):
-            af._core.NetEngine([spec], 2, "mse", p, g, s)
+    inp = {"kind": "input", "name": "x", "inputs": [], "config": {"shape": (2,), "dtype": "float"}}
+    cfg = {"units": 3, "activation": "relu", "alpha": 0.0, "use_bias": True, "l1": 0.0, "l2": 0.0}
+    ok = {"kind": "dense", "name": "d", "inputs": [0], "config": cfg, "param_off": 0}
+
+    def engine(dense, outputs=(1,)):
+        return af._core.GraphEngine([inp, dense], [0], list(outputs), ["mse"], [1.0], p, g, s)
+
+    engine(ok)
+    bad = [(dict(ok, param_off=5), "layer 'd' \\(dense\\)"),
+           (dict(ok, config=dict(cfg, units=4)), "layer 'd'"),
+           (dict(ok, config=dict(cfg, activation="elu", alpha=-1.0)), "alpha"),
+           (dict(ok, config=dict(cfg, l2=-1.0)), "l2"),
+           (dict(ok, config=dict(cfg, bogus=1)), "unknown setting 'bogus'"),
+           (dict(ok, config={k: v for k, v in cfg.items() if k != "units"}), "missing setting 'units'"),
+           (dict(ok, kind="dropout", config={"rate": 1.0}), "rate"),
+           (dict(ok, kind="batchnorm", config={"momentum": 0.9, "epsilon": 0.0}), "epsilon"),
+           (dict(ok, kind="conv9"), "unknown layer kind"),
+           (dict(ok, inputs=[5]), "not a node index"),
+           (dict(ok, inputs=[1]), "network"),                  # a cycle: the node feeds itself
+           (dict(ok, inputs=[0, 0]), "inputs")]
+    for spec, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            engine(spec)
+    with pytest.raises(TypeError, match="units"):
+        engine(dict(ok, config=dict(cfg, units=2.5)))
     with pytest.raises(TypeError):
-        af._core.NetEngine([ok], 2, "mse", p, g.astype(np.float32), s)
+        af._core.GraphEngine([inp, ok], [0], [1], ["mse"], [1.0], p, g.astype(np.float32), s)
 
 
 def test_early_stopping_and_checkpoint_with_a_real_model(tmp_path):
@@ -843,7 +861,7 @@ def test_engine_buffers_start_on_a_cache_line(dtype):
     model.fit(X, y, epochs=1, batch_size=16, verbose=0)
     engine = model._get_engine()
     buffers = [model._params, model._grads, model._stats, model._opt_state,
-               engine.workspace(16), engine.workspace(5)]
+               engine.plan(16).ws, engine.plan(5).ws]
     assert [b.ctypes.data % 64 for b in buffers] == [0] * len(buffers)
     assert model.layers[0].weights.ctypes.data % 64 == 0
     model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers.SGD(0.1))

@@ -1,0 +1,16 @@
+"""Layers: each maps to a C kind in csrc/layers/ and describes itself by shape.
+
+A layer holds its configuration; once its model is built, its parameters are NumPy views into
+the model's one flat parameter buffer (what the C engine and the optimiser update in place), so
+``layer.weights`` always shows the current values and assigning to it (after validation) copies
+into the model.
+
+>>> import annfast as af
+>>> model = af.Sequential([af.Dense(4, activation="relu"), af.Dense(1)], input_dim=3, seed=0)
+>>> model.layers[0].weights.shape, model.layers[0].bias.shape
+((3, 4), (4,))
+"""
+from .base import LAYER_CLASSES, Input, InputLayer, Layer, Tensor  # noqa: F401
+from .core import Activation, Dense, Dropout, Flatten, Reshape  # noqa: F401
+from .merge import Add, Concatenate  # noqa: F401
+from .normalization import BatchNormalization  # noqa: F401

@@ -1,0 +1,239 @@
+"""The layer protocol, symbolic tensors and Input.
+
+A layer describes itself by shape: ``output_shape(input_shape)``, ``param_shapes(input_shape)``
+and ``stat_shapes(input_shape)`` (per-sample shapes; the batch axis is implicit), plus the
+settings of its C kind (``c_config()``). Calling a layer on a symbolic tensor records a node of a
+graph (``y = af.Dense(64)(x)``); ``af.Model(inputs, outputs)`` turns the graph into C nodes.
+Once its model is built, a layer's parameters are NumPy views into the model's one flat parameter
+buffer (what the C engine and the optimiser update in place).
+"""
+import itertools
+
+import numpy as np
+
+from .._configurable import build_from_config, config_repr
+from .._validate import as_array
+
+# Every concrete layer class, by class name (filled by Layer.__init_subclass__), for from_config.
+LAYER_CLASSES = {}
+_names = itertools.count(1)
+
+
+def _shape_tuple(shape, what):
+    """A per-sample shape as a tuple of positive ints."""
+    import numbers
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not shape or any(
+            isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape):
+        raise ValueError(f"{what} must be a tuple of positive ints (the per-sample shape, without the "
+                         f"batch axis), got {shape!r}")
+    if len(shape) > 4:
+        raise ValueError(f"{what} may have at most 4 axes per sample, got {tuple(shape)}")
+    return tuple(int(d) for d in shape)
+
+
+class Tensor:
+    """A symbolic tensor: the output of a layer call (or an Input), with a per-sample shape.
+
+    ``shape`` is Keras-style, batch axis first as None: ``(None, 28, 28, 1)``."""
+
+    def __init__(self, sample_shape, dtype, layer, inputs):
+        self.sample_shape = tuple(sample_shape)
+        self.dtype = dtype            # "float" (the model's float type) or "int32"
+        self._layer = layer
+        self._inputs = list(inputs)
+
+    @property
+    def shape(self):
+        return (None,) + self.sample_shape
+
+    @property
+    def name(self):
+        return self._layer.name
+
+    def __repr__(self):
+        return f"<annfast.Tensor shape={self.shape} dtype={self.dtype} from {self._layer.name}>"
+
+
+class Layer:
+    """Base class of every layer.
+
+    Subclasses set ``kind`` (the C kind that runs them) and ``n_inputs`` ((min, max) tensors a
+    call takes), and override the shape methods, ``c_config``, ``init_params`` and
+    ``get_config``. Layers defined in Python alone are not supported: the C engine runs every
+    layer, so a subclass must map to a C kind."""
+
+    kind = None
+    n_inputs = (1, 1)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        LAYER_CLASSES[cls.__name__] = cls
+
+    def __init__(self, name=None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.name = name or f"{type(self).__name__.lower()}_{next(_names)}"
+        self._model = None
+        self._views = {}
+        self._input_shape = None      # per-sample input shape(s) of the first call, once built
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_model"] = None        # a layer is pickled with its model, which rebinds it
+        state["_views"] = {}
+        return state
+
+    # ---- the shape protocol (override) ---------------------------------------------------------
+    def output_shape(self, input_shape):
+        """Per-sample output shape for a per-sample input shape (a list of them for layers with
+        several inputs)."""
+        return input_shape
+
+    def param_shapes(self, input_shape):
+        """[(name, shape)] of the trainable parameters, in buffer order."""
+        return []
+
+    def stat_shapes(self, input_shape):
+        """[(name, shape)] of the non-trainable statistics, in buffer order."""
+        return []
+
+    def c_config(self):
+        """The settings of the C kind, by field name (see annfast._core.layer_fields(kind))."""
+        return {}
+
+    def init_params(self, rng, dtype):
+        """Fill the parameter and statistic views (self._views) for a fresh model."""
+
+    def check_input(self, input_shape, dtype):
+        """Raise ValueError when the layer cannot take this input (shape, or 'int32' dtype)."""
+        shapes = input_shape if self.n_inputs[1] > 1 else [input_shape]
+        dtypes = dtype if self.n_inputs[1] > 1 else [dtype]
+        if any(d != "float" for d in dtypes):
+            raise ValueError(f"{self.name} ({type(self).__name__}) takes float inputs, got integer "
+                             "token ids (use an Embedding layer first)")
+        return shapes
+
+    # ---- calling ------------------------------------------------------------------------------
+    def __call__(self, inputs):
+        lo, hi = self.n_inputs
+        many = isinstance(inputs, (list, tuple))
+        tensors = list(inputs) if many else [inputs]
+        if not all(isinstance(t, Tensor) for t in tensors):
+            bad = next(t for t in tensors if not isinstance(t, Tensor))
+            raise TypeError(f"{self.name}: a layer is called on annfast tensors (af.Input or another "
+                            f"layer's output), got {type(bad).__name__}")
+        if hi > 1 and not many:
+            raise TypeError(f"{self.name} ({type(self).__name__}) is called on a list of {lo} or more "
+                            "tensors")
+        if not lo <= len(tensors) <= hi or (hi == 1 and many and len(tensors) != 1):
+            raise ValueError(f"{self.name} ({type(self).__name__}) takes {lo}"
+                             f"{'' if lo == hi else f' to {hi}'} input tensors, got {len(tensors)}")
+        if self._model is not None:
+            raise ValueError(f"{self.name} already belongs to a built model; create a new layer object")
+        shape = [t.sample_shape for t in tensors] if hi > 1 else tensors[0].sample_shape
+        dtype = [t.dtype for t in tensors] if hi > 1 else tensors[0].dtype
+        self.check_input(shape, dtype)
+        out = _shape_tuple(self.output_shape(shape), f"{self.name} output shape")
+        if self._input_shape is not None and self._input_shape != shape:
+            raise ValueError(f"{self.name} is shared and was first called on per-sample shape "
+                             f"{self._input_shape}; a shared layer needs the same input shape, got {shape}")
+        self._input_shape = shape
+        return Tensor(out, self.output_dtype(dtype), self, tensors)
+
+    def output_dtype(self, dtype):
+        return "float"
+
+    # ---- state --------------------------------------------------------------------------------
+    @property
+    def built(self):
+        return self._model is not None
+
+    def _view(self, name):
+        return None if self._model is None else self._views.get(name)
+
+    def _set(self, name, value):
+        if self._model is None:
+            raise ValueError(f"{type(self).__name__}.{name} cannot be set before the model is built "
+                             "(give the model its input shape or call build/fit first)")
+        view = self._views[name]
+        arr = as_array(value, name, view.dtype)
+        if arr.shape != view.shape:
+            raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
+        view[...] = arr
+
+    @property
+    def trainable_weights(self):
+        """Views of the trainable parameters in the order gradients() returns them."""
+        if self._model is None:
+            return []
+        return [self._views[n] for n, _ in self.param_shapes(self._input_shape)]
+
+    @property
+    def non_trainable_weights(self):
+        if self._model is None:
+            return []
+        return [self._views[n] for n, _ in self.stat_shapes(self._input_shape)]
+
+    def count_params(self):
+        if self._input_shape is None:
+            return 0
+        return sum(int(np.prod(s)) for _, s in self.param_shapes(self._input_shape))
+
+    def get_config(self):
+        return {"class_name": type(self).__name__, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return build_from_config(cls, Layer, config, LAYER_CLASSES, "layer", cls.__name__)
+
+    def __repr__(self):
+        return config_repr(self)
+
+
+class InputLayer(Layer):
+    """The layer behind af.Input: declares a model input's per-sample shape and dtype."""
+
+    kind = "input"
+    n_inputs = (0, 0)
+
+    def __init__(self, shape, dtype="float32", name=None):
+        super().__init__(name=name or f"input_{next(_names)}")
+        self.shape = _shape_tuple(shape, "Input shape")
+        dt = np.dtype(dtype) if not isinstance(dtype, str) or dtype not in ("float", "int") else None
+        if dtype in ("float", "int"):
+            self.dtype = "float32" if dtype == "float" else "int32"
+        elif dt.kind == "f":
+            self.dtype = dt.name
+        elif dt.kind in "iu":
+            self.dtype = "int32"          # token ids: any integer array is accepted
+        else:
+            raise ValueError(f"Input dtype must be a float or integer dtype, got {dtype!r}")
+        self._input_shape = self.shape
+
+    @property
+    def is_int(self):
+        return self.dtype == "int32"
+
+    def c_config(self):
+        return {"shape": self.shape, "dtype": "int32" if self.is_int else "float"}
+
+    def get_config(self):
+        return {"class_name": "InputLayer", "shape": list(self.shape), "dtype": self.dtype,
+                "name": self.name}
+
+
+def Input(shape, dtype="float32", name=None):
+    """A model input: a symbolic tensor of per-sample `shape` (without the batch axis).
+
+    dtype: a float dtype (the model's float type is used) or an integer dtype for token ids
+    (arrays of any integer dtype are then accepted and passed to C as int32).
+
+    >>> import annfast as af
+    >>> x = af.Input(shape=(28, 28, 1))
+    >>> x.shape
+    (None, 28, 28, 1)
+    """
+    layer = InputLayer(shape, dtype, name)
+    return Tensor(layer.shape, "int32" if layer.is_int else "float", layer, [])

@@ -1,0 +1,456 @@
+/* engine_impl.h: the passes over a planned graph for one dtype (included twice by engine.c):
+ * forward over the nodes in topological order, the losses of the outputs, backward in reverse
+ * order (each node ADDS its input gradients into the input nodes' deltas, or writes them when it
+ * is the first: graph.c decides), penalties, clipping and the optimiser step; whole epochs,
+ * predict, evaluate and exact gradients. Never switches on a layer kind: each node's
+ * af_layer_ops does its own work. */
+#include "dtype_begin.h"
+
+#if defined(AF_DTYPE_F32)
+#define DT AF_F32
+#define OPTIM_STEP af_optim_step_f32
+#define CLIP_VALUE af_clip_value_f32
+#define CLIP_NORM af_clip_norm_f32
+#else
+#define DT AF_F64
+#define OPTIM_STEP af_optim_step_f64
+#define CLIP_VALUE af_clip_value_f64
+#define CLIP_NORM af_clip_norm_f64
+#endif
+
+/* Bytes of one sample of a tensor of this shape (float type or int32). */
+static size_t AF_FN(sample_bytes)(const af_shape *s)
+{
+    return af_shape_size(s) * (s->elem == AF_ELEM_INT32 ? sizeof(int32_t) : sizeof(T));
+}
+
+/* Where each node's output and delta live for this call. Inputs point at the batch data; alias
+ * nodes (and, at inference, nodes that are then the identity) at their input's output. */
+static void AF_FN(bind)(const af_graph *g, af_plan *p, T *ws, const void *const *xin, int training)
+{
+    for (size_t r = 0; r < p->n_order; r++) {
+        size_t i = p->order[r];
+        const af_node *nd = &g->nodes[i];
+        unsigned f = nd->ops->flags;
+        if (f & AF_OP_INPUT) {
+            size_t k = 0;
+            while (p->input_node[k] != i) k++;   /* graph.c checked every input node is listed */
+            p->ptr[i] = (void *)xin[k];
+        } else if ((f & AF_OP_ALIAS) || ((f & AF_OP_INFER_IDENTITY) && !training)) {
+            p->ptr[i] = p->ptr[nd->inputs[0]];
+        } else {
+            p->ptr[i] = ws + p->out_off[i];
+        }
+        size_t d = p->delta_off[p->delta_root[i]];
+        p->dptr[i] = d == SIZE_MAX ? NULL : ws + d;
+    }
+}
+
+/* The arguments every call of node i shares. */
+static void AF_FN(node_args)(const af_graph *g, const af_plan *p, T *ws, size_t i, size_t B,
+                             int training, uint64_t step, uint64_t row0, af_op_args *a)
+{
+    const af_node *nd = &g->nodes[i];
+    memset(a, 0, sizeof *a);
+    a->node = nd;
+    a->cfg = nd->cfg;
+    a->batch = B;
+    a->n_in = nd->n_inputs;
+    a->in_shape = p->in_shapes + i * AF_MAX_INPUTS;
+    a->out_shape = &p->info[i].out;
+    for (size_t k = 0; k < nd->n_inputs; k++) a->x[k] = p->ptr[nd->inputs[k]];
+    a->y = p->ptr[i];
+    a->aux = p->aux_off[i] == SIZE_MAX ? NULL : ws + p->aux_off[i];
+    a->scratch = ws + p->scratch_off;
+    a->param = p->info[i].n_params ? (T *)g->params + nd->param_off : NULL;
+    a->stat = p->info[i].n_stats ? (T *)g->stats + nd->stat_off : NULL;
+    a->training = training;
+    a->step = step;
+    a->seed = af_layer_seed(g->seed, nd->rng_key);
+    a->row0 = row0;
+    a->grad_alpha = 1;
+    a->reduce = g->reduce;
+    a->reduce_ctx = g->reduce_ctx;
+}
+
+/* Forward pass of B samples (already bound). training: batch statistics (and running-stat
+ * update when update_stats) and dropout masks of `step`. fused: outputs whose loss takes logits
+ * stop before their final activation. */
+static af_status AF_FN(forward)(const af_graph *g, af_plan *p, T *ws, size_t B, int training,
+                                int update_stats, uint64_t step, int fused, uint64_t row0)
+{
+    af_op_args a;
+    for (size_t r = 0; r < p->n_order; r++) {
+        size_t i = p->order[r];
+        unsigned f = g->nodes[i].ops->flags;
+        if ((f & (AF_OP_INPUT | AF_OP_ALIAS)) || ((f & AF_OP_INFER_IDENTITY) && !training)) continue;
+        AF_FN(node_args)(g, p, ws, i, B, training, step, row0, &a);
+        a.update_stats = update_stats;
+        a.fused_loss = fused && p->fused[i];
+        af_status s = g->nodes[i].ops->forward[DT](&a);
+        if (s != AF_OK) return s;
+    }
+    return AF_OK;
+}
+
+/* Backward pass from the outputs' deltas (written by loss_pass). Parameter gradients are written
+ * (acc_grads: added, for chunked exact gradients) into g->grads; sgd_lr > 0 instead applies plain
+ * SGD node by node: kinds flagged AF_OP_GRAD_ALPHA update their parameters inside their gradient
+ * GEMM (p = p - lr g, after their input gradient used the old p), the others write g and the
+ * step follows right after the node. */
+static af_status AF_FN(backward)(const af_graph *g, af_plan *p, T *ws, size_t B, int training,
+                                 uint64_t step, int acc_grads, T sgd_lr, uint64_t row0)
+{
+    af_op_args a;
+    T *P = (T *)g->params, *G = (T *)g->grads;
+    for (size_t r = p->n_order; r-- > 0;) {
+        size_t i = p->order[r];
+        const af_node *nd = &g->nodes[i];
+        unsigned f = nd->ops->flags;
+        if (!p->needs_grad[i] || (f & (AF_OP_INPUT | AF_OP_ALIAS))) continue;
+        AF_FN(node_args)(g, p, ws, i, B, training, step, row0, &a);
+        a.fused_loss = p->fused[i];   /* the passes that run backward always fuse the loss */
+        a.dy = p->dptr[i];
+        for (size_t k = 0; k < nd->n_inputs; k++) {
+            size_t q = i * AF_MAX_INPUTS + k;
+            a.dx[k] = p->need_dx[q] ? p->dptr[nd->inputs[k]] : NULL;
+            a.dx_acc[k] = p->dx_acc[q];
+        }
+        size_t np = p->info[i].n_params, off = nd->param_off;
+        int direct = sgd_lr > 0 && (f & AF_OP_GRAD_ALPHA);
+        if (np) {
+            a.grad = direct ? P + off : G + off;
+            a.grad_alpha = direct ? -(double)sgd_lr : 1.0;
+            a.grad_acc = direct || acc_grads || p->grad_acc[i];
+        }
+        af_status s = nd->ops->backward[DT](&a);
+        if (s != AF_OK) return s;
+        if (np && sgd_lr > 0 && !direct) {
+            /* p -= lr g for this node's slice (after its input gradient used the old p) */
+            T alpha = -sgd_lr;
+            for (size_t j = 0; j < np; j++) P[off + j] += alpha * G[off + j];
+        }
+    }
+    return AF_OK;
+}
+
+/* Losses of a forward pass of B samples (bound): per output, per-row loss / accuracy / squared
+ * error summed in row order into *sums, a sample's value being the mean over its rows. With
+ * mean_over > 0 each output's delta gets weight / (mean_over samples x rows per sample) *
+ * dLoss/dout: the gradient of the mean over mean_over samples. Adds the batch's summed weighted
+ * loss to *lsum. */
+static af_status AF_FN(loss_pass)(const af_graph *g, af_plan *p, T *ws, size_t B,
+                                  const T *const *y, int fused, size_t mean_over, double *lsum,
+                                  af_epoch_stats *sums)
+{
+    double total = 0;
+    for (size_t o = 0; o < g->n_outputs; o++) {
+        size_t i = g->outputs[o];
+        const af_shape *sh = &p->info[i].out;
+        size_t n = af_shape_last(sh), per = af_shape_size(sh) / n, rows = B * per;
+        size_t ycols = g->losses[o] == AF_LOSS_SCCE ? 1 : n, cap = p->max_batch * per;
+        T *rl = ws + p->rows_off, *ra = rl + cap, *rs = ra + cap;
+        T scale = 0;
+        if (mean_over) {
+            scale = (T)1 / (T)(mean_over * per);
+            if (g->loss_weights[o] != 1.0) scale *= (T)g->loss_weights[o];
+        }
+        af_status s = AF_FN(af_loss_rows)(g->losses[o], fused && p->fused[i], rows, n,
+                                          (const T *)p->ptr[i], n, y[o], ycols, scale,
+                                          mean_over ? (T *)p->dptr[i] : NULL, n, rl, ra, rs);
+        if (s != AF_OK) return s;
+        double ls = 0, cs = 0, es = 0;
+        if (per == 1) {
+            for (size_t b = 0; b < B; b++) { ls += rl[b]; cs += ra[b]; es += rs[b]; }
+        } else {
+            for (size_t b = 0; b < B; b++) {
+                double l = 0, c = 0;
+                for (size_t q = b * per; q < (b + 1) * per; q++) { l += rl[q]; c += ra[q]; es += rs[q]; }
+                ls += l / (double)per;
+                cs += c / (double)per;
+            }
+        }
+        if (sums) {
+            sums->out_loss[o] += ls;
+            sums->correct[o] += cs;
+            sums->sse[o] += es;
+        }
+        total += g->loss_weights[o] == 1.0 ? ls : g->loss_weights[o] * ls;
+    }
+    *lsum += total;
+    return AF_OK;
+}
+
+/* L1/L2 penalties: returns sum over nodes of l1 |W| + l2 W^2 over each node's penalised range
+ * and, when grad, adds l1 sign(W) + 2 l2 W to the gradient. Fixed chunks of AF_SUM_CHUNK
+ * weights, each summed in order in parallel; the chunk sums are then added in order (thread-count
+ * independent). */
+static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int grad)
+{
+    T *part = ws + p->part_off;
+    double total = 0;
+    for (size_t r = 0; r < p->n_order; r++) {
+        size_t i = p->order[r];
+        const af_node_info *inf = &p->info[i];
+        if (!inf->pen_len || (inf->l1 == 0 && inf->l2 == 0)) continue;
+        size_t len = inf->pen_len, nch = (len + AF_SUM_CHUNK - 1) / AF_SUM_CHUNK;
+        size_t off = g->nodes[i].param_off + inf->pen_off;
+        const T *w = (const T *)g->params + off;
+        T *gr = (T *)g->grads + off, l1 = (T)inf->l1, l2 = (T)inf->l2;
+        int nt = len >= AF_PAR_MIN ? af_get_num_threads() : 1;
+        (void)nt;
+        #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (size_t ch = 0; ch < nch; ch++) {
+            size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < len ? i0 + AF_SUM_CHUNK : len;
+            /* AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES), added
+             * in lane order: a fixed order the compiler can vectorise */
+            T lane[AF_SUM_LANES] = {0}, s = 0;
+            size_t k = i0;
+            for (; k + AF_SUM_LANES <= i1; k += AF_SUM_LANES)
+                for (size_t q = 0; q < AF_SUM_LANES; q++) {
+                    T wi = w[k + q];
+                    lane[q] += l1 * FABS(wi) + l2 * wi * wi;
+                }
+            for (size_t q = 0; k + q < i1; q++) {
+                T wi = w[k + q];
+                lane[q] += l1 * FABS(wi) + l2 * wi * wi;
+            }
+            for (size_t q = 0; q < AF_SUM_LANES; q++) s += lane[q];
+            if (grad)
+                for (k = i0; k < i1; k++) {
+                    T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
+                    gr[k] += l1 * sg + (T)2 * l2 * wi;
+                }
+            part[ch] = s;
+        }
+        for (size_t ch = 0; ch < nch; ch++) total += (double)part[ch];
+    }
+    return total;
+}
+
+static int AF_FN(has_penalty)(const af_plan *p)
+{
+    for (size_t r = 0; r < p->n_order; r++) {
+        const af_node_info *inf = &p->info[p->order[r]];
+        if (inf->pen_len && (inf->l1 > 0 || inf->l2 > 0)) return 1;
+    }
+    return 0;
+}
+
+/* Gradient clipping over the flat gradient: by global L2 norm, then by value. */
+static af_status AF_FN(clip)(const af_graph *g, T *gr)
+{
+    af_status s = AF_OK;
+    /* g <- g * clipnorm / ||g|| when ||g|| > clipnorm */
+    if (g->clipnorm > 0 && (s = CLIP_NORM(g->n_params, gr, g->clipnorm, NULL)) != AF_OK) return s;
+    if (g->clipvalue > 0) s = CLIP_VALUE(g->n_params, gr, (T)g->clipvalue);
+    return s;
+}
+
+/* Checks the data of a call: pointers present and every size computable without overflow. */
+static af_status AF_FN(check_data)(const af_graph *g, const af_plan *p, const af_data *d,
+                                   int need_y)
+{
+    size_t t;
+    if (!d) return AF_EINVAL;
+    for (size_t k = 0; k < g->n_inputs; k++)
+        if (!d->x[k] || af_mul_size(d->n, AF_FN(sample_bytes)(&p->info[g->inputs[k]].out), &t))
+            return d->x[k] ? AF_ESHAPE : AF_EINVAL;
+    if (need_y)
+        for (size_t o = 0; o < g->n_outputs; o++) {
+            af_shape ts;
+            af_plan_target_shape(p, o, &ts);
+            if (!d->y[o]) return AF_EINVAL;
+            if (af_mul_size(d->n, af_shape_size(&ts) * sizeof(T), &t)) return AF_ESHAPE;
+        }
+    return AF_OK;
+}
+
+/* The plan must be for this graph's dtype and the workspace big enough. */
+static af_status AF_FN(check_call)(const af_graph *g, const af_plan *p, const T *ws, size_t ws_len)
+{
+    if (!g || !p || p->dtype != DT || p->n_nodes != g->n_nodes) return AF_EINVAL;
+    if (!ws || ws_len < p->ws_len) return AF_ESHAPE;
+    return AF_OK;
+}
+
+/* Pointers to rows [start, start + B) of every input and target (storage order). */
+static void AF_FN(slice_rows)(const af_graph *g, const af_plan *p, const af_data *d, size_t start,
+                              const void **xs, const T **ys)
+{
+    for (size_t k = 0; k < g->n_inputs; k++)
+        xs[k] = (const char *)d->x[k] + start * AF_FN(sample_bytes)(&p->info[g->inputs[k]].out);
+    for (size_t o = 0; o < g->n_outputs && ys; o++) {
+        af_shape ts;
+        af_plan_target_shape(p, o, &ts);
+        ys[o] = d->y[o] ? (const T *)d->y[o] + start * af_shape_size(&ts) : NULL;
+    }
+}
+
+/* Copies the B rows idx[0..B) of every input and target into the batch buffers. Random rows of
+ * a large x are memory-latency-bound: two threads halve the wait. Small batches use one thread,
+ * with no parallel region per step. */
+static void AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, const af_data *d,
+                               size_t B, const uint64_t *idx, const void **xs, const T **ys)
+{
+    size_t xbytes[AF_MAX_IO], ylen[AF_MAX_IO], total = 0;
+    for (size_t k = 0; k < g->n_inputs; k++) {
+        xbytes[k] = AF_FN(sample_bytes)(&p->info[g->inputs[k]].out);
+        xs[k] = ws + p->xb_off[k];
+        total += xbytes[k] / sizeof(T);
+    }
+    for (size_t o = 0; o < g->n_outputs; o++) {
+        af_shape ts;
+        af_plan_target_shape(p, o, &ts);
+        ylen[o] = af_shape_size(&ts);
+        ys[o] = ws + p->yb_off[o];
+    }
+    int nt = B * total >= AF_PAR_MIN_GATHER ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t i = 0; i < B; i++) {
+        for (size_t k = 0; k < g->n_inputs; k++)
+            memcpy((char *)(ws + p->xb_off[k]) + i * xbytes[k],
+                   (const char *)d->x[k] + idx[i] * xbytes[k], xbytes[k]);
+        for (size_t o = 0; o < g->n_outputs; o++)
+            memcpy(ws + p->yb_off[o] + i * ylen[o], (const T *)d->y[o] + idx[i] * ylen[o],
+                   ylen[o] * sizeof(T));
+    }
+}
+
+af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
+                                      const af_data *d, const af_epoch_args *e, const af_optim *opt,
+                                      T *opt_state, uint64_t *step, af_epoch_stats *out)
+{
+    af_status s = AF_FN(check_call)(g, p, ws, ws_len);
+    if (s != AF_OK) return s;
+    if (!e || !opt || !step || !out || e->batch == 0 || e->batch > p->max_batch) return AF_EINVAL;
+    memset(out, 0, sizeof *out);
+    if ((s = af_optim_check(opt)) != AF_OK) return s;
+    int slots = af_optim_slots_used(opt);
+    if (slots < 0) return AF_EINVAL;
+    if (slots > 0 && g->n_params && !opt_state) return AF_EINVAL;
+    if ((s = AF_FN(check_data)(g, p, d, 1)) != AF_OK) return s;
+    size_t n = d->n, batch = e->batch;
+    if (n == 0) return AF_OK;
+    if ((unsigned)e->order > AF_ORDER_GIVEN || (e->order && !e->perm)) return AF_EINVAL;
+    if (e->order == AF_ORDER_GIVEN)
+        for (size_t i = 0; i < n; i++)
+            if (e->perm[i] >= n) return AF_EINVAL;
+    size_t start0;
+    if (af_mul_size(e->first_batch, batch, &start0)) return AF_ESHAPE;
+    if (e->order == AF_ORDER_SHUFFLE && e->first_batch == 0) af_shuffle_order(g->seed, e->shuffle_key, n, e->perm);
+    /* Plain SGD (no momentum, weight decay, clipping, penalties or shared weights) is fused into
+     * the backward pass: the same update p - lr g, without writing g out or a separate pass. */
+    int plain_sgd = opt->kind == AF_OPT_SGD && opt->momentum == 0 && opt->weight_decay == 0 &&
+                    opt->lr > 0 && g->clipnorm == 0 && g->clipvalue == 0 && !AF_FN(has_penalty)(p) &&
+                    !p->shared_params && !g->reduce;
+    const void *xs[AF_MAX_IO];
+    const T *ys[AF_MAX_IO];
+    for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
+        if (af_stop_requested()) return AF_EINTR;
+        size_t B = n - start < batch ? n - start : batch;
+        if (e->order) AF_FN(gather_rows)(g, p, ws, d, B, e->perm + start, xs, ys);
+        else AF_FN(slice_rows)(g, p, d, start, xs, ys);
+        uint64_t t = *step + 1;
+        double lsum = 0;
+        AF_FN(bind)(g, p, ws, xs, 1);
+        /* forward, losses and dLoss/dout (mean over the batch), backward */
+        if ((s = AF_FN(forward)(g, p, ws, B, 1, 1, t, 1, 0)) != AF_OK) return s;
+        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, 1, B, &lsum, out)) != AF_OK) return s;
+        if (plain_sgd) {
+            if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, (T)opt->lr, 0)) != AF_OK) return s;
+        } else {
+            if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, 0, 0)) != AF_OK) return s;
+            /* + L1/L2 penalty (value and gradient), clipping, one fused optimiser update */
+            lsum += (double)B * AF_FN(penalty)(g, p, ws, 1);
+            if ((s = AF_FN(clip)(g, (T *)g->grads)) != AF_OK) return s;
+            if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, (const T *)g->grads, opt_state, t)) != AF_OK)
+                return s;
+        }
+        *step = t;
+        out->loss_sum += lsum;
+        out->n_seen += B;
+        out->n_batches++;
+    }
+    return AF_OK;
+}
+
+af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
+                                  const af_data *d, T *const *out)
+{
+    af_status s = AF_FN(check_call)(g, p, ws, ws_len);
+    if (s != AF_OK) return s;
+    if ((s = AF_FN(check_data)(g, p, d, 0)) != AF_OK) return s;
+    if (!out) return AF_EINVAL;
+    for (size_t o = 0; o < g->n_outputs; o++)
+        if (!out[o] && d->n) return AF_EINVAL;
+    const void *xs[AF_MAX_IO];
+    for (size_t start = 0; start < d->n; start += p->max_batch) {
+        size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
+        AF_FN(slice_rows)(g, p, d, start, xs, NULL);
+        AF_FN(bind)(g, p, ws, xs, 0);
+        if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 0, start)) != AF_OK) return s;
+        for (size_t o = 0; o < g->n_outputs; o++) {
+            size_t len = af_shape_size(&p->info[g->outputs[o]].out);
+            memcpy(out[o] + start * len, p->ptr[g->outputs[o]], B * len * sizeof(T));
+        }
+    }
+    return AF_OK;
+}
+
+af_status AF_FN(af_graph_evaluate)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
+                                   const af_data *d, double *loss, af_epoch_stats *sums)
+{
+    af_status s = AF_FN(check_call)(g, p, ws, ws_len);
+    if (s != AF_OK) return s;
+    if (!loss || !d || d->n == 0) return AF_EINVAL;
+    if ((s = AF_FN(check_data)(g, p, d, 1)) != AF_OK) return s;
+    af_epoch_stats local;
+    if (!sums) sums = &local;
+    memset(sums, 0, sizeof *sums);
+    const void *xs[AF_MAX_IO];
+    const T *ys[AF_MAX_IO];
+    double lsum = 0;
+    for (size_t start = 0; start < d->n; start += p->max_batch) {
+        size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
+        AF_FN(slice_rows)(g, p, d, start, xs, ys);
+        AF_FN(bind)(g, p, ws, xs, 0);
+        if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 1, start)) != AF_OK) return s;
+        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, 1, 0, &lsum, sums)) != AF_OK) return s;
+    }
+    sums->n_seen = d->n;
+    sums->loss_sum = lsum;
+    *loss = lsum / (double)d->n + AF_FN(penalty)(g, p, ws, 0);
+    return AF_OK;
+}
+
+af_status AF_FN(af_graph_gradients)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
+                                    const af_data *d, int training, uint64_t step, double *loss)
+{
+    af_status s = AF_FN(check_call)(g, p, ws, ws_len);
+    if (s != AF_OK) return s;
+    if (!loss || !d || d->n == 0) return AF_EINVAL;
+    if ((s = AF_FN(check_data)(g, p, d, 1)) != AF_OK) return s;
+    if (training && d->n > p->max_batch) return AF_ESHAPE;
+    const void *xs[AF_MAX_IO];
+    const T *ys[AF_MAX_IO];
+    double lsum = 0;
+    /* d(mean loss)/dout = (1/n) dL_i/dout per sample; chunks add into the gradient */
+    for (size_t start = 0; start < d->n; start += p->max_batch) {
+        size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
+        AF_FN(slice_rows)(g, p, d, start, xs, ys);
+        AF_FN(bind)(g, p, ws, xs, training);
+        if ((s = AF_FN(forward)(g, p, ws, B, training, 0, step, 1, start)) != AF_OK) return s;
+        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, 1, d->n, &lsum, NULL)) != AF_OK) return s;
+        if ((s = AF_FN(backward)(g, p, ws, B, training, step, start > 0, 0, start)) != AF_OK) return s;
+    }
+    *loss = lsum / (double)d->n + AF_FN(penalty)(g, p, ws, 1);
+    return AF_OK;
+}
+
+#undef DT
+#undef OPTIM_STEP
+#undef CLIP_VALUE
+#undef CLIP_NORM
+#include "dtype_end.h"

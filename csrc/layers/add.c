@@ -1,0 +1,42 @@
+/* add.c: elementwise sum of two or more tensors of one shape (residual connections).
+ *   y = x_0 + x_1 + ... (in input order);   dx_k = dy for every k. */
+#include "util.h"
+
+typedef struct {
+    int unused;
+} af_add_cfg;
+
+static const af_field add_fields[] = {{NULL, 0, 0, 0, 0, NULL}};
+
+static af_status add_infer(const void *cfg, size_t n_in, const af_shape *in, af_node_info *info)
+{
+    (void)cfg;
+    if (!af_inputs_float(n_in, in)) return AF_ESHAPE;
+    for (size_t k = 1; k < n_in; k++)
+        if (!af_same_shape(&in[0], &in[k])) return AF_ESHAPE;
+    info->out = in[0];
+    return AF_OK;
+}
+
+#define ADD_FNS(T, SUF)                                                                            \
+    static af_status add_forward_##SUF(const af_op_args *a)                                        \
+    {                                                                                              \
+        size_t n = a->batch * af_shape_size(a->out_shape);                                         \
+        T *y = (T *)a->y;                                                                          \
+        af_copy_add_##SUF(n, (const T *)a->x[0], y, 0);                                            \
+        for (size_t k = 1; k < a->n_in; k++) af_copy_add_##SUF(n, (const T *)a->x[k], y, 1);      \
+        return AF_OK;                                                                              \
+    }                                                                                              \
+    static af_status add_backward_##SUF(const af_op_args *a)                                       \
+    {                                                                                              \
+        size_t n = a->batch * af_shape_size(a->out_shape);                                         \
+        for (size_t k = 0; k < a->n_in; k++)                                                       \
+            if (a->dx[k]) af_copy_add_##SUF(n, (const T *)a->dy, (T *)a->dx[k], a->dx_acc[k]);     \
+        return AF_OK;                                                                              \
+    }
+ADD_FNS(float, f32)
+ADD_FNS(double, f64)
+
+const af_layer_ops af_op_add = {
+    "add", add_fields, sizeof(af_add_cfg), 2, AF_MAX_INPUTS, 0,
+    add_infer, NULL, AF_OPS_FN(add_forward), AF_OPS_FN(add_backward)};
