@@ -176,19 +176,29 @@ class Model:
             out.append(spec)
         return out
 
-    def _get_engine(self):
+    def _get_engine(self, input_grads=False):
+        """The C engine of this graph, made on first use and dropped (self._engine = None)
+        whenever the description changes. input_grads: a second engine that also keeps
+        dLoss/dinputs (for input_gradients), tied to the current one."""
         if self._engine is None:
-            opt = self.optimizer
-            clipnorm = (opt.clipnorm or 0.0) if opt is not None else 0.0
-            clipvalue = (opt.clipvalue or 0.0) if opt is not None else 0.0
-            n_out = len(self._outputs)
-            index = {id(nd.tensor): i for i, nd in enumerate(self._nodes)}
-            self._engine = _core.GraphEngine(
-                self._c_nodes(), [index[id(t)] for t in self._inputs],
+            self._engine = _core.GraphEngine(*self._engine_args())
+        if not input_grads:
+            return self._engine
+        pair = getattr(self, "_engine_dx", None)
+        if pair is None or pair[0] is not self._engine:
+            self._engine_dx = pair = (self._engine, _core.GraphEngine(*self._engine_args(), input_grads=True))
+        return pair[1]
+
+    def _engine_args(self):
+        opt = self.optimizer
+        clipnorm = (opt.clipnorm or 0.0) if opt is not None else 0.0
+        clipvalue = (opt.clipvalue or 0.0) if opt is not None else 0.0
+        n_out = len(self._outputs)
+        index = {id(nd.tensor): i for i, nd in enumerate(self._nodes)}
+        return (self._c_nodes(), [index[id(t)] for t in self._inputs],
                 [index[id(t)] for t in self._outputs], list(self.losses or ["mse"] * n_out),
                 list(self.loss_weights or [1.0] * n_out), self._params, self._grads, self._stats,
                 clipnorm, clipvalue, self._c_seed)
-        return self._engine
 
     # ---- compile -----------------------------------------------------------------------------
     def compile(self, *args, loss=None, optimizer=None, metrics=None, loss_weights=None):
@@ -507,6 +517,17 @@ class Model:
                 grads.append(self._grads[o:o + size].reshape(shape).copy())
                 o += size
         return (loss, grads) if return_loss else grads
+
+    def input_gradients(self, X, y):
+        """dLoss/dX of the training-mode loss with X as one batch (as gradients(training=True)):
+        one array per model input, None for integer (token id) inputs."""
+        self._require_compiled("input_gradients")
+        xs, ys = self._prepare(X, y)
+        if xs[0].shape[0] == 0:
+            raise ValueError("X must have at least one row")
+        self._ensure_built(xs)
+        _, dx = self._get_engine(input_grads=True).gradients(xs, ys, xs[0].shape[0], True, self._step + 1)
+        return dx
 
     # ---- weights and state -------------------------------------------------------------------
     def _require_built(self, what):

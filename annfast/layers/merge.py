@@ -26,8 +26,8 @@ class Add(Layer):
 
 
 class Concatenate(Layer):
-    """Joins tensors along `axis` (per-sample axis; -1, the default, is the last); the other
-    axes must match.
+    """Joins tensors along `axis` (as Keras counts it: axis 0 is the batch, -1, the default, the
+    last); the other axes must match.
 
     >>> import annfast as af
     >>> a = af.Input(shape=(3,)); b = af.Input(shape=(5,))
@@ -42,11 +42,16 @@ class Concatenate(Layer):
         super().__init__(name)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+        if axis == 0:
+            raise ValueError("Concatenate cannot join along axis 0, the batch axis")
         self.axis = int(axis)
+
+    def _sample_axis(self):
+        return self.axis - 1 if self.axis > 0 else self.axis
 
     def output_shape(self, input_shape):
         rank = len(input_shape[0])
-        ax = self.axis + rank if self.axis < 0 else self.axis
+        ax = self._sample_axis() + (rank if self.axis < 0 else 0)
         if not 0 <= ax < rank:
             raise ValueError(f"{self.name} (Concatenate): axis {self.axis} is out of range for per-sample "
                              f"shape {input_shape[0]}")
@@ -60,7 +65,7 @@ class Concatenate(Layer):
         return tuple(out)
 
     def c_config(self):
-        return {"axis": self.axis}
+        return {"axis": self._sample_axis()}
 
     def get_config(self):
         return {"class_name": "Concatenate", "axis": self.axis, "name": self.name}
