@@ -69,7 +69,7 @@ macros = [
 ext = Extension(
     "annfast._core",
     sources=["annfast/_core.pyx"] + sorted(glob("csrc/*.c") + glob("csrc/*/*.c")),
-    include_dirs=["csrc", numpy.get_include()],
+    include_dirs=["csrc", "csrc/kernels", "csrc/layers", numpy.get_include()],
     depends=sorted(glob("csrc/*.h") + glob("csrc/*/*.h") + glob("annfast/*.pxi") + glob("annfast/*.pxd")),
     define_macros=macros,
     extra_compile_args=compile_args,

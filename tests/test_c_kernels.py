@@ -11,7 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["optim.c", "batchnorm.c", "dropout.c", "cpu.c"]
+SOURCES = ["kernels/optim.c", "kernels/batchnorm.c", "kernels/dropout.c", "cpu.c"]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="sanitizer build tested on Linux only")
@@ -22,6 +22,7 @@ def test_kernels_clean_under_sanitizers(tmp_path):
     exe = tmp_path / "toolkit_kernels"
     cmd = [cc, "-O1", "-g", "-std=gnu11", "-fopenmp", "-fno-math-errno", "-Wall",
            "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-I", CSRC,
+           "-I", os.path.join(CSRC, "kernels"),
            os.path.join(ROOT, "tests", "c", "toolkit_kernels.c")] + \
           [os.path.join(CSRC, s) for s in SOURCES] + ["-o", str(exe), "-lm"]
     build = subprocess.run(cmd, capture_output=True, text=True)

@@ -28,8 +28,9 @@ def test_gemm_c_driver(tmp_path, mode):
     import annfast
     if "avx2" not in annfast._core.build_info()["supported_isas"]:
         pytest.skip("the emulated build runs under the avx2 dispatch; this CPU lacks AVX2")
-    srcs = [os.path.join(ROOT, "csrc", "cpu.c")] + sorted(glob.glob(os.path.join(ROOT, "csrc", "act*.c")))
-    srcs += sorted(glob.glob(os.path.join(ROOT, "csrc", "gemm*.c")))
+    kernels = os.path.join(ROOT, "csrc", "kernels")
+    srcs = [os.path.join(ROOT, "csrc", "cpu.c")] + sorted(glob.glob(os.path.join(kernels, "act*.c")))
+    srcs += sorted(glob.glob(os.path.join(kernels, "gemm*.c")))
     flags = ["-O2", "-std=gnu11", "-fopenmp"]
     if mode == "avx512-emulated":
         srcs = [s for s in srcs if not s.endswith("gemm_avx2.c")]
@@ -37,7 +38,7 @@ def test_gemm_c_driver(tmp_path, mode):
         flags += ["-DAF_GEMM_EMULATE_AVX512", "-Daf_gemm_avx512_f32=af_gemm_avx2_f32",
                   "-Daf_gemm_avx512_f64=af_gemm_avx2_f64"]
     exe = str(tmp_path / "gemm_check")
-    build = subprocess.run([CC] + flags + ["-I", os.path.join(ROOT, "csrc"),
+    build = subprocess.run([CC] + flags + ["-I", os.path.join(ROOT, "csrc"), "-I", kernels,
                                            os.path.join(ROOT, "tests", "c", "gemm_check.c")]
                            + srcs + ["-o", exe, "-lm"], capture_output=True, text=True)
     if build.returncode != 0 and "fopenmp" in build.stderr:

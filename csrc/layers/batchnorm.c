@@ -11,7 +11,7 @@
  * Kept for backward: the batch mean and inverse std (C each). The kernels are in batchnorm.c of
  * the kernels (norm.h). */
 #include "util.h"
-#include "../norm.h"
+#include "norm.h"
 
 typedef struct {
     double momentum;   /* weight of the old running value, in [0, 1] */

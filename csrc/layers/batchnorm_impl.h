@@ -1,5 +1,5 @@
 /* batchnorm_impl.h (layer): batch-norm forward and backward for one dtype (batchnorm.c). */
-#include "../dtype_begin.h"
+#include "dtype_begin.h"
 
 #if defined(AF_DTYPE_F32)
 #define BN_TRAIN af_bn_forward_train_f32
@@ -87,4 +87,4 @@ static af_status AF_FN(batchnorm_backward)(const af_op_args *a)
 #undef BN_TRAIN
 #undef BN_INFER
 #undef BN_BACK
-#include "../dtype_end.h"
+#include "dtype_end.h"

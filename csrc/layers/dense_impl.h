@@ -1,5 +1,5 @@
 /* dense_impl.h: dense forward and backward for one dtype (included twice by dense.c). */
-#include "../dtype_begin.h"
+#include "dtype_begin.h"
 
 #if defined(AF_DTYPE_F32)
 #define GEMM_EX af_sgemm_ex
@@ -55,4 +55,4 @@ static af_status AF_FN(dense_backward)(const af_op_args *a)
 
 #undef GEMM_EX
 #undef GEMM
-#include "../dtype_end.h"
+#include "dtype_end.h"

@@ -4,7 +4,7 @@
  *   dx = dy * keep / (1 - rate).
  * Inference: the identity (the driver skips the node; in an inference-mode gradient dx = dy). */
 #include "util.h"
-#include "../norm.h"
+#include "norm.h"
 
 typedef struct {
     double rate;   /* drop probability in [0, 1) */

@@ -3,8 +3,8 @@
 #define AF_LAYER_UTIL_H
 #include <string.h>
 
-#include "../internal.h"
-#include "../layer.h"
+#include "internal.h"
+#include "layer.h"
 
 /* Activation names, in af_act order (engine.c): the ENUM field of kinds with an activation. */
 extern const char *const af_act_names[];
