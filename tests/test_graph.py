@@ -32,17 +32,6 @@ def test_dense_every_activation(act):
     fd_input_check(model, X, y)
 
 
-@pytest.mark.parametrize("act", ["relu", "gelu", "swish", "softmax", "tanh"])
-def test_activation_layer(act):
-    X, y = regression(7, (3, 4), out=4)
-    y = y.reshape(7, 1, 4).repeat(3, axis=1)
-    model = af.Sequential([af.Dense(4), af.Activation(act), af.Dense(4)], input_shape=(3, 4),
-                          dtype="float64", seed=2)
-    model.compile(loss="mse", optimizer="sgd")
-    fd_param_check(model, X, y)
-    fd_input_check(model, X, y)
-
-
 def test_batchnorm_and_dropout_training_mode():
     X, y = regression(12, (5,))
     model = af.Sequential([af.Dense(6, activation="tanh"), af.BatchNormalization(), af.Dropout(0.3),

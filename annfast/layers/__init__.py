@@ -11,6 +11,7 @@ into the model.
 ((3, 4), (4,))
 """
 from .base import LAYER_CLASSES, Input, InputLayer, Layer, Tensor  # noqa: F401
-from .core import Activation, Dense, Dropout, Flatten, Reshape  # noqa: F401
+from .activation import Activation  # noqa: F401
+from .core import Dense, Dropout, Flatten, Reshape  # noqa: F401
 from .merge import Add, Concatenate  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401

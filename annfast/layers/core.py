@@ -1,4 +1,4 @@
-"""Dense, Activation, Dropout, Flatten and Reshape (C kinds in csrc/layers/)."""
+"""Dense, Dropout, Flatten and Reshape (C kinds in csrc/layers/)."""
 import numbers
 
 import numpy as np
@@ -138,27 +138,6 @@ class Dense(Layer):
         return {"class_name": "Dense", "units": self.units, "activation": self.activation,
                 "alpha": self.alpha, "use_bias": self.use_bias, "kernel_initializer": init,
                 "l1": self.l1, "l2": self.l2, "name": self.name}
-
-
-class Activation(Layer):
-    """An activation applied as a layer of its own: elementwise, softmax over the last axis.
-
-    >>> import annfast as af
-    >>> layer = af.Activation("gelu")
-    """
-
-    kind = "activation"
-
-    def __init__(self, activation, alpha=None, name=None):
-        super().__init__(name)
-        self.activation, self.alpha = _acts.check_name(activation, alpha)
-
-    def c_config(self):
-        return {"activation": self.activation, "alpha": self.alpha}
-
-    def get_config(self):
-        return {"class_name": "Activation", "activation": self.activation, "alpha": self.alpha,
-                "name": self.name}
 
 
 class Dropout(Layer):
