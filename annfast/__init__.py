@@ -12,7 +12,7 @@ from .network import NeuralNetwork  # noqa: F401
 from .linalg import matmul  # noqa: F401
 from . import activations, callbacks, initializers, losses, metrics, optimizers  # noqa: F401
 from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
-                     Flatten, Input, Reshape)
+                     Embedding, Flatten, GlobalAveragePooling1D, Input, Reshape)
 from .models import Model, Sequential  # noqa: F401
 from .saving import load_model, save_model  # noqa: F401
 from .plotting import plot_history  # noqa: F401
@@ -20,7 +20,8 @@ from .plotting import plot_history  # noqa: F401
 __all__ = [
     "__version__", "show_config", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
     "NeuralNetwork", "matmul", "Model", "Sequential", "Input", "Dense", "BatchNormalization",
-    "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape",
+    "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape", "Embedding",
+    "GlobalAveragePooling1D",
     "activations", "callbacks", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]

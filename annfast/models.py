@@ -274,7 +274,15 @@ class Model:
 
     # ---- data --------------------------------------------------------------------------------
     def _xs(self, X, name="X"):
-        return _data.inputs_list(X, self._input_layers, self.dtype, name)
+        xs = _data.inputs_list(X, self._input_layers, self.dtype, name)
+        # token ids against the vocabulary of the layers they feed (the C kinds check again)
+        for nd in self._nodes:
+            check = getattr(nd.layer, "check_ids", None)
+            src = self._nodes[nd.inputs[0]].layer if check is not None and nd.inputs else None
+            if src is not None and src in self._input_layers:
+                k = self._input_layers.index(src)
+                check(xs[k], name if len(xs) == 1 else f"{name}[{k}]")
+        return xs
 
     def _xy(self, X, y, xname="X", yname="y"):
         xs = self._xs(X, xname)

@@ -13,5 +13,7 @@ into the model.
 from .base import LAYER_CLASSES, Input, InputLayer, Layer, Tensor  # noqa: F401
 from .activation import Activation  # noqa: F401
 from .core import Dense, Dropout, Flatten, Reshape  # noqa: F401
+from .embedding import Embedding  # noqa: F401
 from .merge import Add, Concatenate  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401
+from .pooling import GlobalAveragePooling1D  # noqa: F401

@@ -3,6 +3,7 @@
 #define AF_LAYER_UTIL_H
 #include <string.h>
 
+#include "dtype.h"
 #include "internal.h"
 #include "layer.h"
 
