@@ -12,10 +12,11 @@ import numpy as np
 class Layout:
     """dtype (NumPy dtype.str), shapes (of get_weights(), in order), n_params (the trainable
     ones, what the optimiser state is a multiple of), slots (optimiser state vectors, None when
-    the config is not compiled)."""
+    the config is not compiled), n_in and n_out (the model's input and output widths)."""
 
-    def __init__(self, dtype, shapes, n_params, slots):
+    def __init__(self, dtype, shapes, n_params, slots, n_in, n_out):
         self.dtype, self.shapes, self.n_params, self.slots = dtype, shapes, n_params, slots
+        self.n_in, self.n_out = n_in, n_out
 
 
 def sequential_layout(config):
@@ -31,7 +32,7 @@ def sequential_layout(config):
     if not isinstance(config.get("layers"), list) or not config["layers"]:
         raise ValueError("config['layers'] must be a non-empty list of layer configs")
     dtype = np.dtype(_check_dtype(config.get("dtype", "float32"))).str
-    width = check_int(config.get("input_dim"), "config['input_dim']", minimum=1)
+    n_in = width = check_int(config.get("input_dim"), "config['input_dim']", minimum=1)
     shapes, n_params = [], 0
     for c in config["layers"]:
         layer = Layer.from_config(c)  # validates the layer's config; allocates nothing
@@ -43,4 +44,4 @@ def sequential_layout(config):
     slots = None
     if config.get("loss") is not None:
         slots = optimizers.get(config.get("optimizer", "sgd")).state_slots
-    return Layout(dtype, shapes, n_params, slots)
+    return Layout(dtype, shapes, n_params, slots, n_in, width)

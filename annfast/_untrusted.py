@@ -159,13 +159,13 @@ class Npz:
         offset = buf.tell()
         return NpyHeader(dtype, tuple(shape), bool(fortran), offset, info.file_size - offset)
 
-    def check(self, name, what, dtype_str, shape, kinds="biuf"):
+    def check(self, name, what, dtype_str, shape, kinds="biuf", source="metadata"):
         """The header of member name, checked to hold a C-order array of exactly dtype_str and
-        shape and nothing else; nothing is allocated."""
+        shape (what `source` describes) and nothing else; nothing is allocated."""
         h = self.header(name, kinds)
         if h.dtype.str != dtype_str or list(h.shape) != list(shape):
             raise Bad(f"array {name[:-4]!r} ({what}) is {h.dtype.str} {list(h.shape)}, "
-                      f"metadata says {dtype_str} {list(shape)}")
+                      f"{source} says {dtype_str} {list(shape)}")
         if h.fortran:
             raise Bad(f"array {name[:-4]!r} ({what}) is stored in Fortran order; model files "
                       "store C order")
@@ -215,9 +215,9 @@ def _no_constant(name):
 
 
 def parse_json(raw, what, max_depth):
-    """Parse UTF-8 JSON bytes nested at most max_depth deep."""
+    """Parse JSON (UTF-8 bytes or str) nested at most max_depth deep."""
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise Bad(f"{what} is not valid JSON (not UTF-8: {exc})") from None
     if json_depth(text) > max_depth:
