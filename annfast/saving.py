@@ -59,7 +59,7 @@ def _weight_key(i):
 
 
 def _digest(a):
-    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+    return hashlib.sha256(np.ascontiguousarray(a).data).hexdigest()  # no copy of the bytes
 
 
 def _describe(key, a):

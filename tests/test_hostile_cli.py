@@ -193,3 +193,31 @@ def test_value_overflowing_float32_is_named(base, capsys):
     (tmp / "big.csv").write_text("a,b\n0.5,1e39\n")
     err = predict_error(capsys, cli_file(tmp, cfg, meta, w), tmp / "big.csv", "overflows float32")
     assert "NaN" not in err
+
+
+def test_random_damage_to_a_cli_file(base):
+    """200 seeded byte mutations of a CLI model file: cli_model.load raises ValueError or gives
+    the saved weights, nothing else."""
+    tmp, cfg, meta, w = base
+    raw = cli_file(tmp, cfg, meta, w).read_bytes()
+    rng = np.random.default_rng(19)
+    refused = 0
+    for trial in range(200):
+        data = bytearray(raw)
+        pos = int(rng.integers(0, len(data)))
+        if trial % 3 == 0:
+            data[pos] = int(rng.integers(0, 256))
+        elif trial % 3 == 1:
+            del data[pos:pos + int(rng.integers(1, 40))]
+        else:
+            data[pos:pos + 4] = rng.integers(0, 256, 4, dtype=np.uint8).tobytes()
+        p = tmp / "fuzz.npz"
+        p.write_bytes(bytes(data))
+        try:
+            model, _ = cli_model.load(p)
+        except ValueError:
+            refused += 1
+            continue
+        for a, b in zip(w, model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert refused > 150
