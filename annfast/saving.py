@@ -93,7 +93,7 @@ def _create_temp(path):
             continue
         if keep is not None:
             try:
-                os.fchmod(fd, keep)
+                os.chmod(tmp, keep)  # our own fresh name (O_EXCL); chmod exists everywhere
             except BaseException:
                 os.close(fd)
                 os.unlink(tmp)
@@ -107,7 +107,9 @@ def save_model(model, path):
 
     The model provides ``get_config()`` (JSON-able), ``get_weights()`` and optionally
     ``optimizer_state()`` -> ``{"step": int, "state": ndarray}`` or None. The file is written to
-    a temporary name and renamed, so an interrupted save never leaves a half-written file.
+    a temporary name and renamed, so an interrupted save never leaves a half-written file. A new
+    file gets mode 0666 minus the umask (as open() gives); a replaced file keeps its mode.
+    Weights holding NaN or inf are saved as they are (load_model warns about them).
 
     >>> save_model(model, "model.npz")  # doctest: +SKIP
     """
@@ -218,7 +220,7 @@ def _check_entry(d, what, key):
         raise _Bad(f"metadata entry for {what} has an invalid shape {shape!r}")
     try:
         dtype = np.dtype(d["dtype"]) if isinstance(d["dtype"], str) else None
-    except (TypeError, ValueError, SyntaxError):
+    except Exception:  # NumPy parses the string: anything it cannot parse is unsupported
         dtype = None
     if dtype is None or dtype.kind not in "biuf" or dtype.str != d["dtype"]:
         raise _Bad(f"metadata entry for {what} has an unsupported dtype {d['dtype']!r}")
