@@ -57,8 +57,11 @@ def run(args):
     classify = meta["task"] == "classification"
     if args.proba and not classify:
         raise ValueError("--proba needs a classification model; this one is a regression model")
-    out = np.asarray(model.predict(X.astype(model_dtype(model))), dtype=np.float64)
+    # predict converts X to the model's dtype itself, naming a value that overflows it
+    out = np.asarray(model.predict(X), dtype=np.float64)
     if classify:
+        if out.shape[1] == 1:  # one sigmoid output, P(second class): both columns
+            out = np.hstack([1.0 - out, out])
         classes = np.asarray(meta["classes"])
         labels = classes[np.argmax(out, axis=1)]
     else:

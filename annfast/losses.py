@@ -20,7 +20,7 @@ to -1/+1. RMSE is a metric (annfast.metrics.rmse), not a training loss.
 import numpy as np
 
 from . import _core
-from ._validate import as_array
+from ._validate import as_array, cast_checked
 
 NAMES = tuple(_core.LOSSES)  # the C engine's table, in its order
 ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "log_loss": "binary_crossentropy",
@@ -56,7 +56,7 @@ def prepare_targets(name, y, n_outputs, dtype, argname="y"):
         if y.size and (np.any(y != np.round(y)) or y.min() < 0 or y.max() >= n_outputs):
             raise ValueError(f"{argname} must hold integer class indices in [0, {n_outputs}), got values "
                              f"in [{y.min()}, {y.max()}]")
-        return np.ascontiguousarray(y.reshape(-1, 1), dtype=dtype)
+        return cast_checked(y.reshape(-1, 1), dtype, argname)
     if y.ndim == 1 and n_outputs == 1:
         y = y.reshape(-1, 1)
     if y.ndim != 2 or y.shape[1] != n_outputs:
@@ -69,7 +69,7 @@ def prepare_targets(name, y, n_outputs, dtype, argname="y"):
             raise ValueError(f"{argname} must hold labels -1/+1 (or 0/1) for hinge, got values {vals[:5]}")
     elif name in FROM_LOGITS_OK and y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"{argname} must lie in [0, 1] for {name}, got values in [{y.min()}, {y.max()}]")
-    return np.ascontiguousarray(y, dtype=dtype)
+    return cast_checked(y, dtype, argname)  # 1e39 in a float32 model: an error, not inf
 
 
 def _pred(y_pred):

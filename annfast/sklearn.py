@@ -21,6 +21,10 @@ What is mirrored from scikit-learn
 * Parameters, defaults and fitted attributes (coefs_, intercepts_, loss_curve_, n_iter_, t_,
   classes_, n_features_in_, feature_names_in_, best_loss_, validation_scores_,
   best_validation_score_, n_layers_, n_outputs_, out_activation_).
+* Injecting weights by assigning ``coefs_``/``intercepts_`` (new lists, or items of the lists):
+  predict, pickling and warm-started fits (warm_start, partial_fit) use the assigned arrays, read
+  again at every use, as scikit-learn does; in-place edits of the fitted arrays reach the model
+  too. New hidden widths rebuild the network (with a fresh optimiser state).
 * Initialisation: uniform(-b, b) with b = sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for
   'logistic'), weights and biases, drawn from ``random_state`` in scikit-learn's order.
 * Batch order: each epoch's permutation is drawn from ``random_state`` exactly as scikit-learn
@@ -63,6 +67,7 @@ import warnings
 
 import numpy as np
 
+from ._validate import cast_checked
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, ClassifierMixin, ConvergenceWarning,
                               RegressorMixin, check_is_fitted, check_random_state, column_or_1d_warn,
                               train_test_split, type_of_target, validate_data)
@@ -264,6 +269,52 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = self._arch["n_outputs"]
         self.out_activation_ = self._out_sklearn_activation
 
+    def _adopt_assigned_weights(self):
+        """scikit-learn reads coefs_/intercepts_ at every predict and fit, so arrays assigned to
+        them (the usual way to inject weights) must count. Arrays that are not this model's own
+        views are checked and copied in, at every use (the user's arrays stay in coefs_, as in
+        scikit-learn); new hidden widths rebuild the network (and reset the optimiser state)."""
+        views = [v for layer in self._model.layers for v in (layer.weights, layer.bias)]
+        coefs, intercepts = getattr(self, "coefs_", None), getattr(self, "intercepts_", None)
+        if _interleaved_views(coefs, intercepts, views):
+            return
+        weights = self._checked_assigned(coefs, intercepts)
+        if [w.shape for w in weights] != [v.shape for v in views]:
+            self._arch = dict(self._arch, hidden=[w.shape[1] for w in weights[0:-2:2]])  # a new dict:
+            # a fit rejected after this restores the old __dict__, old model and old _arch together
+            self._rebuild_from_arch([np.zeros(w.shape, w.dtype) for w in weights])
+            self.__dict__.pop("_compiled_batch", None)  # the next fit compiles a fresh optimiser
+            views = [v for layer in self._model.layers for v in (layer.weights, layer.bias)]
+        for view, w in zip(views, weights):
+            view[...] = w  # NaN/inf copied as given, as scikit-learn would use them
+
+    def _checked_assigned(self, coefs, intercepts):
+        """[W0, b0, W1, b1, ...] from assigned coefs_/intercepts_ in the model's dtype, checked
+        to chain n_features_in_ -> ... -> n_outputs_ over n_layers_ - 1 layers."""
+        n = self.n_layers_ - 1
+        for name, arrays in (("coefs_", coefs), ("intercepts_", intercepts)):
+            if not isinstance(arrays, (list, tuple)) or len(arrays) != n:
+                got = type(arrays).__name__
+                if isinstance(arrays, (list, tuple)):
+                    got += f" of {len(arrays)}"
+                raise ValueError(f"{name} must be a list of {n} arrays (one per layer), got {got}")
+        width, out = self.n_features_in_, []
+        for i, (W, b) in enumerate(zip(coefs, intercepts)):
+            W, b = _numeric(W, f"coefs_[{i}]"), _numeric(b, f"intercepts_[{i}]")
+            if W.ndim != 2 or W.shape[0] != width:
+                raise ValueError(f"coefs_[{i}] must have shape ({width}, n_units), got {W.shape}")
+            if b.shape != (W.shape[1],):
+                raise ValueError(f"intercepts_[{i}] must have shape ({W.shape[1]},) to match "
+                                 f"coefs_[{i}], got {b.shape}")
+            width = W.shape[1]
+            dtype = self._arch["dtype"]
+            out += [cast_checked(W, dtype, f"coefs_[{i}]"),
+                    cast_checked(b, dtype, f"intercepts_[{i}]")]
+        if width != self.n_outputs_:
+            raise ValueError(f"coefs_[{n - 1}] must have {self.n_outputs_} columns (the outputs), "
+                             f"got {width}")
+        return out
+
     def _compile(self, p, batch):
         """(Re)create the optimiser; the penalty is alpha / (2 * batch) * ||W||^2 per batch."""
         _, optimizers = _engine()
@@ -304,14 +355,17 @@ class _BaseMLP(BaseEstimator):
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "_model") or (not p["warm_start"] and not incremental)
+        if not first_pass:  # warm start / partial_fit go on from assigned weights
+            self._adopt_assigned_weights()
+            self._sync_attributes()  # from here on coefs_ show the weights being trained
         X, y = validate_data(self, X, y, reset=first_pass, multi_output=True,
                              dtype=(np.float64, np.float32), **self._y_validation)
         if y.ndim == 2 and y.shape[1] == 1 and self._ravel_column_y:
             y = column_or_1d_warn(y)
         dtype = (p["dtype"] or (np.float32 if X.dtype == np.float32 else np.float64)) if first_pass \
             else np.dtype(self._arch["dtype"]).type
-        Y = self._encode_targets(y, first_pass, incremental, classes).astype(dtype, copy=False)
-        X = np.ascontiguousarray(X, dtype=dtype)
+        Y = cast_checked(self._encode_targets(y, first_pass, incremental, classes), dtype, "y")
+        X = cast_checked(X, dtype, "X")  # 1e39 in a float32 estimator: an error, not inf
         if not first_pass and Y.shape[1] != self._arch["n_outputs"]:
             raise ValueError(f"y has {Y.shape[1]} outputs but the fitted model has "
                              f"{self._arch['n_outputs']}; refit without warm_start")
@@ -457,14 +511,17 @@ class _BaseMLP(BaseEstimator):
         float64) whatever the model computes in, as scikit-learn does."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        self._adopt_assigned_weights()
         out_dtype = X.dtype
-        X = np.ascontiguousarray(X, dtype=self._arch["dtype"])
+        X = cast_checked(X, self._arch["dtype"], "X")
         with _threads(self.n_threads if isinstance(self.n_threads, numbers.Integral)
                       and not isinstance(self.n_threads, bool) and self.n_threads >= 1 else None):
             return np.asarray(self._model.predict(X), dtype=out_dtype)
 
     # ---------------------------------------------------------------- pickling
     def __getstate__(self):
+        if getattr(self, "_model", None) is not None:
+            self._adopt_assigned_weights()  # pickle the weights predict would use
         state = self.__dict__.copy()
         model = state.pop("_model", None)
         state.pop("coefs_", None)
@@ -497,6 +554,26 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         return tags
+
+
+def _interleaved_views(coefs, intercepts, views):
+    """True if coefs_/intercepts_ are still exactly the model's own views [W0, b0, W1, ...]."""
+    if not isinstance(coefs, list) or not isinstance(intercepts, list) or len(coefs) != len(intercepts):
+        return False
+    given = [a for pair in zip(coefs, intercepts) for a in pair]
+    return len(given) == len(views) and all(a is v for a, v in zip(given, views))
+
+
+def _numeric(a, name):
+    """a as an ndarray of a real numeric dtype (TypeError naming it otherwise)."""
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got "
+                        f"{type(a).__name__}{'' if arr is None else ' of dtype ' + str(arr.dtype)}")
+    return arr
 
 
 def _check_verbose(v):

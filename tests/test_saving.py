@@ -248,7 +248,7 @@ def test_rejects_bad_config_and_pickle(saved, tmp_path):
     p = tmp_path / "pickled.npz"
     with open(p, "wb") as f:
         np.savez(f, __annfast__=np.array([{"evil": 1}], dtype=object))
-    expect_bad(p, "corrupt")
+    expect_bad(p, "pickled")
 
 
 def test_unknown_model_class_without_override(saved):
