@@ -99,7 +99,7 @@ class Npz:
         try:
             self._zf = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
-                struct.error) as exc:
+                struct.error, NotImplementedError) as exc:   # NotImplementedError: a damaged version field
             raise Bad(f"corrupt or truncated file ({type(exc).__name__}: {exc})") from None
         infos = self._zf.infolist()
         self.names = [i.filename for i in infos]
@@ -136,7 +136,7 @@ class Npz:
         try:
             with self._zf.open(info) as m:
                 raw = m.read(min(info.file_size, NPY_HEADER_MAX))
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, NotImplementedError) as exc:
             raise Bad(f"corrupt or truncated file ({type(exc).__name__}: {exc})") from None
         buf = io.BytesIO(raw)
         try:
@@ -194,7 +194,7 @@ class Npz:
                     raise Bad(f"corrupt file (member {name!r} is longer than its header says)")
         except Bad:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, NotImplementedError) as exc:
             raise Bad(f"corrupt or truncated file ({type(exc).__name__}: {exc})") from None
         return arr
 

@@ -171,7 +171,7 @@ def save_model(model, path):
 MAX_METADATA_BYTES = 16 << 20  # the JSON metadata; a 1000-layer model needs well under 1 MiB
 MAX_JSON_DEPTH = 64            # nesting of the metadata; annfast's own is under 10 levels
 MAX_COUNTER = 2 ** 63 - 1      # step and epoch: what the engine's 64-bit counters take with room
-_MODEL_CLASSES = ("Sequential",)
+_MODEL_CLASSES = ("Sequential", "Model")
 _Bad = _untrusted.Bad
 
 
@@ -257,14 +257,14 @@ def _check_members(z, entries):
         raise _Bad(f"unexpected arrays {sorted(n[:-4] if n.endswith('.npy') else n for n in extra)}")
 
 
-def _check_layout(meta, entries):
-    """For annfast's Sequential: the arrays the config needs (computed, nothing built) must be
-    the ones the metadata lists, so a small file cannot make the loader build a huge model."""
-    from ._layout import sequential_layout
+def _check_layout(cls, meta, entries):
+    """For annfast's models: the arrays the config needs (computed, nothing built) must be the
+    ones the metadata lists, so a small file cannot make the loader build a huge model."""
+    from ._layout import layout as config_layout
     try:
-        layout = sequential_layout(meta["config"])
+        layout = config_layout(cls, meta["config"])
     except (TypeError, ValueError) as exc:
-        raise _Bad(f"the saved architecture is not valid for Sequential: {exc}") from None
+        raise _Bad(f"the saved architecture is not valid for {cls.__name__}: {exc}") from None
     weights = [d for d, what in entries if what != "optimizer state"]
     if len(weights) != len(layout.shapes):
         raise _Bad(f"the architecture in the config needs {len(layout.shapes)} weight arrays, "
@@ -317,9 +317,9 @@ def _read_file(path, model_class):
             cls = _resolve_class(meta["model_class"], model_class)
             entries, counters = _entries(meta)
             _check_members(z, entries)
-            from .models import Sequential
-            if isinstance(cls, type) and issubclass(cls, Sequential):
-                _check_layout(meta, entries)
+            from .models import Model
+            if isinstance(cls, type) and issubclass(cls, Model):
+                _check_layout(cls, meta, entries)
             arrays = _read_arrays(z, entries)
         finally:
             z.close()

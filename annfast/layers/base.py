@@ -147,6 +147,19 @@ class Layer:
 
     # ---- state --------------------------------------------------------------------------------
     @property
+    def n_in(self):
+        """Width (last axis) of the input once called (None before; a list for several inputs)."""
+        shape = self._input_shape
+        if shape is None:
+            return None
+        return [s[-1] for s in shape] if isinstance(shape, list) else shape[-1]
+
+    @property
+    def n_out(self):
+        """Width (last axis) of the output once called (None before)."""
+        return None if self._input_shape is None else tuple(self.output_shape(self._input_shape))[-1]
+
+    @property
     def built(self):
         return self._model is not None
 
