@@ -106,7 +106,8 @@ def plot_history(history, path=None, ax=None, metrics=None, title=None, logy=Fal
             handles, labels = handles + h2, labels + l2
         else:
             handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, loc="center right", fontsize="small", framealpha=0.85)
+    # "best": matplotlib picks the corner that covers the fewest points (a fixed corner hid curves)
+    ax.legend(handles, labels, loc="best", fontsize="small", framealpha=0.85)
     ax.set_title(title or "training history")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
