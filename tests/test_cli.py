@@ -213,3 +213,19 @@ def test_predict_with_plain_saved_model(data):
     res = run_cli(["predict", "plain.npz", "pts.npy"], data)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["prediction", "0", "1", "2"]
+
+
+def test_version(tmp_path):
+    import annfast
+    res = run_cli(["--version"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"annfast {annfast.__version__}"
+
+
+def test_license_file_matches_pyproject():
+    """pyproject.toml says MIT; the LICENSE file it names must exist and be the MIT text."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pyproject = open(os.path.join(repo, "pyproject.toml"), encoding="utf-8").read()
+    assert 'license = "MIT"' in pyproject and 'license-files = ["LICENSE"]' in pyproject
+    text = open(os.path.join(repo, "LICENSE"), encoding="utf-8").read()
+    assert text.startswith("MIT License") and "WITHOUT WARRANTY OF ANY KIND" in text
