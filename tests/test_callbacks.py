@@ -215,50 +215,124 @@ def test_terminate_on_nan():
 
 
 # ---- progress --------------------------------------------------------------------------------
-def run_progress(verbose, epochs=2, n=1000, use_tqdm=False):
-    out = io.StringIO()
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (the bar is drawn only on one)."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def columns(monkeypatch):
+    """Simulate a terminal of the given width through shutil.get_terminal_size."""
+    import os
+    import shutil
+
+    def set_width(cols):
+        monkeypatch.setattr(shutil, "get_terminal_size",
+                            lambda fallback=(80, 24): os.terminal_size((cols, 24)))
+    return set_width
+
+
+EPOCH_LOGS = {"loss": 0.25, "accuracy": 0.9512, "val_loss": 0.3, "val_accuracy": 0.9141}
+
+
+def run_progress(verbose, epochs=2, n=1000, use_tqdm=False, stream=None, logs=EPOCH_LOGS):
+    out = io.StringIO() if stream is None else stream
     p = Progress(verbose=verbose, epochs=epochs, n_samples=n, file=out, use_tqdm=use_tqdm)
     p.on_train_begin()
     for e in range(epochs):
         p.on_epoch_begin(e)
-        p.update(n // 2, {"loss": 0.5})
-        p.on_epoch_end(e, {"loss": 0.25, "val_loss": 0.3})
+        for k in range(1, 21):  # fit reports up to 20 times per epoch
+            p.update(n * k // 20, {"loss": 0.5})
+        p.on_epoch_end(e, dict(logs))
     p.on_train_end()
     return out.getvalue()
 
 
+def screen_lines(text):
+    """What stays on a terminal: per line, the text after its last carriage return."""
+    return [line.rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")[:-1]]
+
+
+def drawn_segments(text):
+    """Every string written between two cursor returns (each must fit the terminal)."""
+    return text.replace("\n", "\r").split("\r")
+
+
 def test_progress_verbose_0_is_silent():
     assert run_progress(0) == ""
+    assert run_progress(0, stream=Terminal()) == ""
 
 
 def test_progress_verbose_2_one_line_per_epoch():
-    text = run_progress(2, epochs=3)
-    lines = text.splitlines()
-    assert len(lines) == 3
-    for i, line in enumerate(lines):
-        assert line.startswith(f"Epoch {i + 1}/3 - ")
-        assert "samples/s" in line and "loss: 0.2500 - val_loss: 0.3000" in line
+    for stream in (io.StringIO(), Terminal()):
+        text = run_progress(2, epochs=3, stream=stream)
+        lines = text.splitlines()
+        assert len(lines) == 3
+        for i, line in enumerate(lines):
+            assert line.startswith(f"Epoch {i + 1}/3 - ")
+            assert "samples/s" in line and line.endswith(
+                "loss: 0.2500 - accuracy: 0.9512 - val_loss: 0.3000 - val_accuracy: 0.9141")
+        assert "\r" not in text
+
+
+@pytest.mark.parametrize("use_tqdm", [False, None])
+def test_progress_verbose_1_not_a_tty_writes_plain_lines(use_tqdm):
+    """Redirected output (a file, a pipe, CI): one complete line per epoch and no redraws,
+    whether or not tqdm is installed (the issue measured 26 KB of \\r redraws for 20 epochs)."""
+    text = run_progress(1, epochs=20, n=1000, use_tqdm=use_tqdm)
     assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 20
+    for i, line in enumerate(lines):
+        assert line.startswith(f"Epoch {i + 1}/20 - ") and "samples/s" in line
+        assert line.endswith("loss: 0.2500 - accuracy: 0.9512 - val_loss: 0.3000 - val_accuracy: 0.9141")
+    assert len(text) < 20 * 150
 
 
-def test_progress_verbose_1_plain_bar():
-    text = run_progress(1, epochs=2, n=1000)
-    assert text.count("Epoch 1/2\n") == 1 and text.count("Epoch 2/2\n") == 1
-    frames = text.replace("\n", "\r").split("\r")
-    half = [f for f in frames if f.startswith(" 500/1000 [")]
-    assert half and ">" in half[0] and "loss: 0.5000" in half[0]
-    done = [f for f in frames if f.startswith("1000/1000 [")]
-    assert done and "=" * 30 in done[-1] and "val_loss: 0.3000" in done[-1] and "samples/s" in done[-1]
-    assert text.endswith("\n") and text.count("\n") == 4  # header + final bar line per epoch
+@pytest.mark.parametrize("cols", [80, 120])
+def test_progress_bar_fits_terminal(columns, cols):
+    """On a terminal the bar never wraps (each redraw fits in cols - 1 characters) and each epoch
+    leaves exactly ONE line holding every training and validation metric."""
+    columns(cols)
+    text = run_progress(1, epochs=20, n=60000, stream=Terminal())
+    segments = drawn_segments(text)
+    assert max(map(len, segments)) <= cols - 1, max(segments, key=len)
+    bars = [s for s in segments if "[" in s]
+    assert len(bars) >= 20 * 20 and all(s.startswith("Epoch ") for s in bars)
+    assert any("30000/60000 [" in s and "loss: 0.5000" in s for s in bars)
+    lines = screen_lines(text)
+    assert len(lines) == 20
+    for i, line in enumerate(lines):
+        assert line.startswith(f"Epoch {i + 1}/20")
+        for key, value in (("loss", "0.2500"), ("accuracy", "0.9512"), ("val_loss", "0.3000"),
+                           ("val_accuracy", "0.9141")):
+            assert f" {key}: {value}" in line or f" {key}={value}" in line, line
+    if cols == 120:  # room for the full form with time and speed
+        assert "samples/s - loss: 0.2500" in lines[0]
 
 
-def test_progress_tqdm_used_when_installed(monkeypatch):
-    events = []
+def test_progress_narrow_terminal_wraps_between_metrics(columns):
+    """Narrower than the summary: the line breaks between metrics, never inside one."""
+    columns(40)
+    text = run_progress(1, epochs=2, stream=Terminal())
+    assert max(map(len, drawn_segments(text))) <= 39
+    lines = screen_lines(text)
+    assert lines[0] == "Epoch 1/2 loss=0.2500 accuracy=0.9512"
+    assert lines[1] == "    val_loss=0.3000 val_accuracy=0.9141"
+    assert len(lines) == 4
+
+
+def fake_tqdm_module(monkeypatch, events):
+    from tqdm import tqdm as real  # the real meter formatting, to size the postfix like tqdm
 
     class FakeTqdm:
-        def __init__(self, total, desc, **kw):
+        format_meter = staticmethod(real.format_meter)
+
+        def __init__(self, total, desc, ncols=None, leave=True, **kw):
             self.n = 0
-            events.append(("new", total, desc))
+            events.append(("new", total, desc, ncols, leave))
 
         def update(self, k):
             self.n += k
@@ -276,10 +350,50 @@ def test_progress_tqdm_used_when_installed(monkeypatch):
     mod.auto = auto
     monkeypatch.setitem(sys.modules, "tqdm", mod)
     monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
-    run_progress(1, epochs=1, n=100, use_tqdm=None)
-    assert events[0] == ("new", 100, "Epoch 1/1")
-    assert ("update", 50) in events and ("close", 100) in events
-    assert any(e[0] == "postfix" and "samples/s" in e[1] and "val_loss" in e[1] for e in events)
+
+
+@pytest.mark.parametrize("cols", [80, 120])
+def test_progress_tqdm_used_on_a_terminal(monkeypatch, columns, cols):
+    pytest.importorskip("tqdm")
+    columns(cols)
+    events = []
+    fake_tqdm_module(monkeypatch, events)
+    text = run_progress(1, epochs=1, n=100, use_tqdm=None, stream=Terminal())
+    assert events[0] == ("new", 100, "Epoch 1/1", cols - 1, False)  # sized; erased when done
+    assert ("update", 5) in events and ("close", 100) in events
+    postfixes = [e[1] for e in events if e[0] == "postfix"]
+    assert postfixes and all(p in ("", "loss: 0.5000") for p in postfixes)  # whole or nothing
+    lines = screen_lines(text)
+    assert len(lines) == 1 and "val_accuracy" in lines[0] and "0.9141" in lines[0]
+
+
+@pytest.mark.parametrize("cols", [80, 120])
+def test_progress_real_tqdm_fits_and_shows_validation(columns, cols):
+    """With tqdm itself: no redraw wider than the terminal, the running loss never cut
+    mid-word, and the epoch's line holds the validation metrics."""
+    pytest.importorskip("tqdm")
+    columns(cols)
+    text = run_progress(1, epochs=3, n=60000, use_tqdm=True, stream=Terminal())
+    segments = drawn_segments(text)
+    assert max(map(len, segments)) <= cols - 1
+    meters = [s for s in segments if "samples/s" in s and "%|" in s]
+    assert meters
+    for s in meters:
+        assert "loss" not in s or s.endswith("loss: 0.5000]"), s
+    lines = screen_lines(text)
+    assert len(lines) == 3
+    assert all(("val_accuracy: 0.9141" in ln or "val_accuracy=0.9141" in ln) for ln in lines)
+
+
+def test_progress_interrupted_mid_epoch_ends_the_line(columns):
+    columns(80)
+    out = Terminal()
+    p = Progress(verbose=1, epochs=2, n_samples=100, file=out, use_tqdm=False)
+    p.on_train_begin()
+    p.on_epoch_begin(0)
+    p.update(50, {"loss": 0.5})
+    p.on_train_end()
+    assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1
 
 
 def test_progress_require_tqdm_missing(monkeypatch):
