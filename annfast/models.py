@@ -166,7 +166,8 @@ class Sequential:
     # ---- compile -----------------------------------------------------------------------------
     def compile(self, loss, optimizer="sgd", metrics=None):
         """Set the loss (name), the optimiser (name or annfast.optimizers instance) and the
-        metrics ('accuracy', 'rmse'). Resets the optimiser state."""
+        metrics (names from annfast.metrics.NAMES, or callables fn(y_true, y_pred) evaluated at
+        each epoch's end; see annfast.metrics). Resets the optimiser state."""
         from . import optimizers
         loss = _losses.get(loss)
         optimizer = optimizers.get(optimizer)
@@ -218,8 +219,12 @@ class Sequential:
 
         batch_size: rows per step (default 32; larger than the data means full-batch).
         validation_split: fraction of the LAST rows (before shuffling) held out for validation.
-        callbacks: annfast.callbacks.Callback objects. verbose: 0 silent, 1 progress bar per
-        epoch, 2 one line per epoch. Ctrl-C stops at a clean point between two batches: the
+        callbacks: annfast.callbacks.Callback objects, called after the progress display and
+        a default TerminateOnNaN (a non-finite loss stops training with a warning and puts back
+        the weights of the last epoch whose loss was finite; pass your own TerminateOnNaN to
+        change that). verbose: 0 silent, 1 a progress bar sized to the terminal and one summary
+        line per epoch (only the line when stdout is not a terminal), 2 one line per epoch.
+        Ctrl-C stops at a clean point between two batches: the
         model keeps the weights of the last completed step, model.interrupted is set,
         model.history holds the history so far, and KeyboardInterrupt is raised.
         (annfast._core.request_stop() stops the same way but returns the history.)
@@ -264,16 +269,16 @@ class Sequential:
         engine = self._get_engine()
         self._sync_opt_state()
         perm = np.empty(X.shape[0], dtype=np.uint64)
-        user = list(cbs.callbacks[:-1])
         progress = None
         if verbose:
             from .progress import Progress
             progress = Progress(verbose=verbose, epochs=epochs, n_samples=X.shape[0])
-            user.append(progress)
+        user = _cbs.fit_callbacks(cbs.callbacks[:-1], progress)  # Keras order, NaN guard
         n_batches = -(-X.shape[0] // batch)
-        # verbose=1 draws a bar within the epoch: the C epoch then runs in up to PROGRESS_SLICES
-        # calls of whole batches (same order and results as one call)
-        per_call = -(-n_batches // PROGRESS_SLICES) if verbose == 1 else n_batches
+        # verbose=1 on a terminal draws a bar within the epoch: the C epoch then runs in up to
+        # PROGRESS_SLICES calls of whole batches (same order and results as one call)
+        per_call = -(-n_batches // PROGRESS_SLICES) if progress is not None and progress.live \
+            else n_batches
         params = {"epochs": epochs, "batch_size": batch, "samples": X.shape[0], "verbose": verbose,
                   "metrics": list(self.metrics)}
         cbs = _cbs.CallbackList(user, model=self, params=params)
@@ -293,6 +298,7 @@ class Sequential:
                 self._epoch += 1
                 logs = self._logs(stats["loss_sum"] / stats["n_seen"], stats["correct"], stats["sse"],
                                   stats["n_seen"])
+                logs.update(_metrics.epoch_end_logs(self, X, y))
                 if val is not None:
                     logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
                 cbs.on_epoch_end(epoch, logs)
@@ -401,7 +407,9 @@ class Sequential:
     def _evaluate_logs(self, X, y, chunk=None):
         chunk = self._chunk(chunk, X.shape[0])
         loss, correct, sse = self._get_engine().evaluate(X, y, chunk)
-        return self._logs(loss, correct, sse, X.shape[0])
+        logs = self._logs(loss, correct, sse, X.shape[0])
+        logs.update(_metrics.epoch_end_logs(self, X, y, chunk))
+        return logs
 
     def evaluate(self, X, y, batch_size=None):
         """Mean loss over the rows (plus the L1/L2 penalties) in inference mode; with metrics
@@ -415,7 +423,7 @@ class Sequential:
         logs = self._evaluate_logs(X, y, chunk)
         if not self.metrics:
             return logs["loss"]
-        return [logs["loss"]] + [logs[m] for m in self.metrics]
+        return [logs["loss"]] + [logs[_metrics.name(m)] for m in self.metrics]
 
     def gradients(self, X, y, training=False, return_loss=False):
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
@@ -500,7 +508,8 @@ class Sequential:
         cfg = {"input_dim": self.input_dim, "dtype": self._dtype_name, "seed": self.seed,
                "layers": [layer.get_config() for layer in self._layers]}
         if self.loss is not None:
-            cfg.update(loss=self.loss, optimizer=self.optimizer.get_config(), metrics=list(self.metrics))
+            cfg.update(loss=self.loss, optimizer=self.optimizer.get_config(),
+                       metrics=_metrics.config_names(self.metrics))
         return cfg
 
     @classmethod

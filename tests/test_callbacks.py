@@ -30,6 +30,7 @@ class FakeModel:
         with open(path, "w") as f:
             f.write("model")
         self.saved.append(path)
+        self.saved_weights = self.get_weights()
 
 
 def fake_fit(model, callbacks, val_losses, train_losses=None, extra=None):
@@ -170,6 +171,43 @@ def test_early_stopping_argument_checks():
         cb.EarlyStopping(restore_best_weights="yes")
 
 
+def test_early_stopping_restores_at_train_end_checkpoint_saves_what_it_scored(tmp_path):
+    """restore_best_weights acts when training ends (Keras): a ModelCheckpoint later in the
+    list saves, at the stopping epoch, the weights that produced that epoch's score (before,
+    EarlyStopping restored older weights first and the checkpoint saved those under the new
+    score)."""
+    m = FakeModel()
+    es = cb.EarlyStopping(patience=0, min_delta=0.5, restore_best_weights=True)
+    ck = cb.ModelCheckpoint(str(tmp_path / "best.npz"), save_best_only=True)
+    h = fake_fit(m, [es, ck], [5.0, 4.9, 1.0])
+    assert es.stopped_epoch == 1 and h.epoch == [0, 1]
+    assert ck.best == 4.9 and all(np.all(w == 1) for w in m.saved_weights)  # epoch 1's weights
+    assert all(np.all(w == 0) for w in m.weights)  # then the best epoch (0) restored at the end
+
+
+def test_early_stopping_restores_best_even_without_stopping():
+    m = FakeModel()
+    es = cb.EarlyStopping(patience=5, restore_best_weights=True)
+    fake_fit(m, [es], [5, 2, 3, 4])
+    assert es.stopped_epoch is None and all(np.all(w == 1) for w in m.weights)
+
+
+def test_early_stopping_start_from_epoch():
+    es = cb.EarlyStopping(patience=0, start_from_epoch=2)
+    h = fake_fit(FakeModel(), [es], [1, 2, 3, 4, 5])
+    assert es.stopped_epoch == 3 and len(h.epoch) == 4
+
+
+def test_early_stopping_message_prints_at_train_end(capsys):
+    es = cb.EarlyStopping(patience=0, verbose=1, restore_best_weights=True)
+    lam = cb.LambdaCallback(on_epoch_end=lambda e, logs: print(f"epoch line {e}"))
+    fake_fit(FakeModel(), [es, lam], [1, 2, 3])
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["epoch line 0", "epoch line 1",
+                   "Epoch 2: early stopping (best val_loss = 1 at epoch 1)",
+                   "Restoring model weights from the end of the best epoch: 1."]
+
+
 # ---- ModelCheckpoint -------------------------------------------------------------------------
 def test_checkpoint_every_epoch_with_formatted_names(tmp_path):
     m = FakeModel()
@@ -209,9 +247,92 @@ def test_learning_rate_scheduler():
         fake_fit(FakeModel(), [bad], [1])
 
 
-def test_terminate_on_nan():
-    h = fake_fit(FakeModel(), [cb.TerminateOnNaN()], [1, 1, 1, 1], train_losses=[1.0, float("nan"), 0.5, 0.2])
-    assert h.epoch == [0, 1]
+def test_learning_rate_scheduler_keras_forms():
+    m = FakeModel()
+    one_arg = cb.LearningRateScheduler(lambda epoch: 0.5 / (epoch + 1))  # Keras's older form
+    h = fake_fit(m, [one_arg], [1, 1])
+    assert h.history["learning_rate"] == [0.5, 0.25] == h.history["lr"]
+
+
+def test_terminate_on_nan_keeps_last_finite_weights():
+    m = FakeModel()
+    term = cb.TerminateOnNaN()
+    with pytest.warns(RuntimeWarning, match=r"Epoch 3: the training loss is nan; training stopped "
+                                            r"\(the model holds the weights from the end of epoch 2"):
+        h = fake_fit(m, [term], [1] * 5, train_losses=[1.0, 0.5, float("nan"), 0.5, 0.2])
+    assert h.epoch == [0, 1, 2] and np.isnan(h.history["loss"][2])
+    assert term.stopped_epoch == 2
+    assert all(np.all(w == 1) for w in m.weights)  # the fake epoch e sets the weights to e
+    m = FakeModel()
+    term = cb.TerminateOnNaN(keep_last_finite=False)
+    with pytest.warns(RuntimeWarning, match="last finite ones are in TerminateOnNaN.last_finite_weights"):
+        fake_fit(m, [term], [1] * 3, train_losses=[1.0, float("inf"), 1.0])
+    assert all(np.all(w == 1) for w in m.weights)
+    assert all(np.all(w == 0) for w in term.last_finite_weights)
+    with pytest.raises(TypeError, match="keep_last_finite"):
+        cb.TerminateOnNaN(keep_last_finite=1)
+
+
+def test_fit_callbacks_order():
+    from annfast.progress import Progress
+    user = [cb.EarlyStopping(), cb.CSVLogger("x.csv")]
+    prog = Progress(verbose=2)
+    got = cb.fit_callbacks(user, prog)
+    assert got[0] is prog and isinstance(got[1], cb.TerminateOnNaN) and got[2:] == user
+    mine = cb.TerminateOnNaN(keep_last_finite=False)
+    assert cb.fit_callbacks([mine], None) == [mine]
+
+
+# ---- ReduceLROnPlateau -----------------------------------------------------------------------
+def test_reduce_lr_on_plateau_keras_trace():
+    """Trace worked by hand from Keras's rule: improvement = beats best by more than min_delta;
+    patience 2; after a cut, cooldown 1 epoch during which waiting does not count."""
+    m = FakeModel()  # SGD(0.1)
+    r = cb.ReduceLROnPlateau(factor=0.5, patience=2, cooldown=1, min_delta=0.01, min_lr=0.02)
+    val = [1.0, 0.995, 0.99, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    h = fake_fit(m, [r], val)
+    # (the lr logged is the one used in the epoch; a cut shows from the next epoch)
+    # 0: best 1.0; 1: wait 1; 2: wait 2 -> 0.05, cooldown 1; 3: cooldown over, 0.8 improves;
+    # 4: wait 1; 5: wait 2 -> 0.025, cooldown 1; 6: cooldown over in this epoch, so it counts:
+    # wait 1; 7: wait 2 -> max(0.0125, min_lr) = 0.02; 8: wait 1; 9: wait 2 but lr is at min_lr
+    assert h.history["learning_rate"] == [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.02,
+                                          0.02, 0.02]
+    assert m.optimizer.learning_rate == 0.02
+
+
+def test_reduce_lr_on_plateau_max_mode_and_checks():
+    m = FakeModel()
+    r = cb.ReduceLROnPlateau(monitor="val_accuracy", factor=0.1, patience=1, min_delta=0)
+    assert r.mode == "max"
+    fake_fit(m, [r], [0] * 3, extra=lambda e: {"val_accuracy": [0.5, 0.6, 0.6][e]})
+    assert m.optimizer.learning_rate == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="factor >= 1.0"):
+        cb.ReduceLROnPlateau(factor=1.0)
+    with pytest.raises(ValueError, match="patience"):
+        cb.ReduceLROnPlateau(patience=-1)
+    with pytest.warns(RuntimeWarning, match="'val_auc' is not in the logs"):
+        fake_fit(FakeModel(), [cb.ReduceLROnPlateau(monitor="val_auc")], [1.0])
+
+
+# ---- CSVLogger -------------------------------------------------------------------------------
+def test_csv_logger_rows_header_append(tmp_path):
+    import csv
+    path = tmp_path / "log.csv"
+    fake_fit(FakeModel(), [cb.CSVLogger(path)], [3.0, 2.0], extra=lambda e: {"acc": np.float32(e / 4)})
+    rows = list(csv.reader(open(path)))
+    assert rows[0] == ["epoch", "acc", "loss", "val_loss"]  # Keras: epoch, then sorted keys
+    assert rows[1] == ["0", "0.0", "1.0", "3.0"] and rows[2] == ["1", "0.25", "0.5", "2.0"]
+    fake_fit(FakeModel(), [cb.CSVLogger(str(path), append=True)], [1.0], extra=lambda e: {"acc": 1})
+    rows = list(csv.reader(open(path)))
+    assert len(rows) == 4 and rows[3][0] == "0" and rows.count(rows[0]) == 1
+    fake_fit(FakeModel(), [cb.CSVLogger(str(path), separator=";")], [1.0, 2.0],
+             extra=lambda e: {} if e else {"extra": 5})
+    lines = path.read_text().splitlines()
+    assert lines == ["epoch;extra;loss;val_loss", "0;5;1.0;1.0", "1;NA;0.5;2.0"]
+    with pytest.raises(ValueError, match="separator"):
+        cb.CSVLogger(str(path), separator=";;")
+    with pytest.raises(TypeError, match="filename"):
+        cb.CSVLogger(3)
 
 
 # ---- progress --------------------------------------------------------------------------------
@@ -408,3 +529,104 @@ def test_progress_argument_checks_and_format():
     with pytest.raises(ValueError, match="verbose must be 0, 1 or 2"):
         Progress(verbose=3)
     assert format_logs({"loss": np.float32(0.5), "note": "x"}) == "loss: 0.5000 - note: x"
+
+
+# ---- with the engine: Sequential.fit ---------------------------------------------------------
+def blobs(seed=0, n=300):
+    centers = np.random.default_rng(100).normal(scale=2.0, size=(3, 4))  # one problem
+    rng = np.random.default_rng(seed)                                     # its samples
+    labels = rng.integers(0, 3, n)
+    return (centers[labels] + rng.normal(size=(n, 4))).astype(np.float32), labels
+
+
+def small_model(seed=0, lr=0.05, **kw):
+    import annfast as af
+    model = af.Sequential([af.Dense(8, activation="relu"), af.Dense(3, activation="softmax")],
+                          input_dim=4, seed=seed)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers.SGD(lr),
+                  metrics=["accuracy"], **kw)
+    return model
+
+
+def test_fit_checkpoint_file_holds_the_weights_of_its_score(tmp_path):
+    """The issue's case: EarlyStopping (min_delta) stops at an epoch that ModelCheckpoint
+    (no min_delta) counts as an improvement; the file must hold that epoch's weights."""
+    import annfast as af
+    X, y = blobs()
+    Xv, yv = blobs(seed=1, n=200)
+    model = small_model()
+    es = cb.EarlyStopping(monitor="val_loss", patience=1, min_delta=10.0, restore_best_weights=True)
+    ck = cb.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_loss", save_best_only=True)
+    h = model.fit(X, y, epochs=10, batch_size=16, validation_data=(Xv, yv), callbacks=[es, ck],
+                  verbose=0)
+    assert es.stopped_epoch == 1 and h.history["val_loss"][1] < h.history["val_loss"][0]
+    assert ck.saved[-1].endswith("best.npz") and ck.best == h.history["val_loss"][1]
+    saved = af.load_model(str(tmp_path / "best.npz"))
+    assert saved.evaluate(Xv, yv)[0] == pytest.approx(ck.best, rel=1e-6)
+    # and the model itself went back to the best epoch of EarlyStopping (epoch 0) at the end
+    assert model.evaluate(Xv, yv)[0] == pytest.approx(h.history["val_loss"][0], rel=1e-6)
+
+
+def test_fit_early_stopping_message_after_epoch_line(capsys):
+    X, y = blobs()
+    model = small_model()
+    es = cb.EarlyStopping(monitor="loss", patience=0, min_delta=10.0, verbose=1)
+    model.fit(X, y, epochs=5, batch_size=16, callbacks=[es], verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(" - ")[0] for ln in lines] == ["Epoch 1/5", "Epoch 2/5",
+                                                     "Epoch 2: early stopping (best loss = "
+                                                     + lines[2].split("= ")[1]]
+
+
+def test_fit_verbose_1_redirected_writes_one_line_per_epoch(capsys):
+    """stdout captured (not a terminal): one complete line per epoch, validation included."""
+    X, y = blobs()
+    model = small_model()
+    model.fit(X, y, epochs=20, batch_size=8, validation_split=0.2, verbose=1)
+    text = capsys.readouterr().out
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 20
+    for i, line in enumerate(lines):
+        assert line.startswith(f"Epoch {i + 1}/20 - ")
+        assert " - loss: " in line and " - accuracy: " in line
+        assert " - val_loss: " in line and " - val_accuracy: " in line
+
+
+def diverging_model(**kw):
+    import annfast as af
+    rng = np.random.default_rng(3)
+    X = rng.normal(scale=30.0, size=(64, 3))
+    y = X @ np.array([[1.0], [2.0], [3.0]])
+    model = af.Sequential([af.Dense(1)], input_dim=3, dtype="float64", seed=0)
+    model.compile(loss="mse", optimizer=optimizers.SGD(0.01), **kw)
+    return model, X, y
+
+
+def test_fit_stops_on_nonfinite_loss_and_keeps_last_finite_weights():
+    model, X, y = diverging_model()
+    reference, _, _ = diverging_model()
+    with pytest.warns(RuntimeWarning, match=r"the training loss is (nan|inf); training stopped "
+                                            r"\(the model holds the weights from the end of epoch"):
+        h = model.fit(X, y, epochs=100, batch_size=8, verbose=0)
+    losses = h.history["loss"]
+    assert not np.isfinite(losses[-1]) and np.all(np.isfinite(losses[:-1])) and len(losses) < 100
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    assert np.all(np.isfinite(model.predict(X)))
+    # the kept weights are exactly those after the last finite epoch (same seed, same steps)
+    reference.fit(X, y, epochs=len(losses) - 1, batch_size=8, verbose=0)
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert model.optimizer_state()["step"] == reference.optimizer_state()["step"]
+
+
+def test_fit_user_terminate_on_nan_replaces_default():
+    model, X, y = diverging_model()
+    term = cb.TerminateOnNaN(keep_last_finite=False)
+    with pytest.warns(RuntimeWarning, match="non-finite weights"):
+        h = model.fit(X, y, epochs=100, batch_size=8, verbose=0, callbacks=[term])
+    reference, _, _ = diverging_model()
+    reference.fit(X, y, epochs=len(h.epoch) - 1, batch_size=8, verbose=0)
+    for kept, ref, now in zip(term.last_finite_weights, reference.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(kept, ref)
+        assert not np.array_equal(now, ref)  # the model itself keeps the failed epoch's weights
