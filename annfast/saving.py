@@ -18,7 +18,8 @@ Metadata JSON::
      "weights": [{"key": "weight_0000", "shape": [784, 256], "dtype": "float32",
                   "sha256": "<hex digest of the C-order bytes>"}, ...],
      "optimizer": null | {"step": 1200, "epoch": 12, "key": "optimizer_state", "shape": [n],
-                          "dtype": ..., "sha256": ...}}
+                          "dtype": ..., "sha256": ...},
+     "metadata": {...}}   (optional: save_model(..., metadata=dict); load_model ignores it)
 
 ``load_model`` rebuilds the model with ``model_class.from_config(config)``, checks every array
 against the metadata (presence, shape, dtype, digest) and against the shapes of the rebuilt
@@ -70,12 +71,14 @@ def _check_array(a, what):
     return np.ascontiguousarray(a)
 
 
-def save_model(model, path):
+def save_model(model, path, metadata=None):
     """Write ``model`` to ``path`` in the annfast .npz format (see the module docstring).
 
     The model provides ``get_config()`` (JSON-able), ``get_weights()`` and optionally
     ``optimizer_state()`` -> ``{"step": int, "state": ndarray}`` or None. The file is written to
     a temporary name and renamed, so an interrupted save never leaves a half-written file.
+    metadata: an optional JSON-able dict stored as the metadata's ``"metadata"`` entry (the
+    command line keeps feature names and class labels there); ``load_model`` ignores it.
 
     >>> save_model(model, "model.npz")  # doctest: +SKIP
     """
@@ -120,6 +123,13 @@ def save_model(model, path):
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "annfast_version": __version__,
             "model_class": type(model).__name__, "config": config_json, "weights": descr,
             "optimizer": opt_meta}
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}")
+        try:
+            meta["metadata"] = json.loads(json.dumps(metadata, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
     arrays[_META_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".annfast-save-", suffix=".tmp", dir=directory)
