@@ -70,6 +70,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
         Reject NaN/inf in ``a`` and ``b`` with ValueError (default; the scan is O(mk + kn), small
         next to the O(mnk) product). Pass False to compute with them and propagate NaN as NumPy.
 
+    Notes
+    -----
     Strided views whose rows are contiguous (e.g. ``x[:, 2:10]``) and transposed views
     (``x.T``) are read in place; other layouts are copied first.
 

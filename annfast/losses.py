@@ -109,7 +109,7 @@ def mse(y_true, y_pred):
 
 
 def mae(y_true, y_pred):
-    """Mean absolute error per sample: mean_j |y_pred - y_true|."""
+    """Mean absolute error per sample: ``mean_j |y_pred - y_true|``."""
     return loss("mae", y_true, y_pred)
 
 

@@ -413,7 +413,7 @@ class Sequential:
 
     def evaluate(self, X, y, batch_size=None):
         """Mean loss over the rows (plus the L1/L2 penalties) in inference mode; with metrics
-        compiled, a list [loss, *metrics] in compile order."""
+        compiled, a list ``[loss, *metrics]`` in compile order."""
         self._require_compiled("evaluate")
         X, y = self._xy(X, y) if self.built else self._xy_unbuilt(X, y)
         if X.shape[0] == 0:
