@@ -119,7 +119,8 @@ class CallbackList:
     {'loss': [0.1]}
     """
 
-    def __init__(self, callbacks=None, model=None, add_history=True, params=None):
+    def __init__(self, callbacks: Optional[Union[Callback, Sequence[Callback]]] = None, model: Any = None,
+                 add_history: bool = True, params: Optional[Dict[str, Any]] = None):
         if callbacks is None:
             callbacks = []
         elif isinstance(callbacks, Callback):
@@ -267,7 +268,8 @@ class ModelCheckpoint(Callback):
     >>> ckpt = ModelCheckpoint("best.npz", monitor="val_loss", save_best_only=True)
     """
 
-    def __init__(self, filepath, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
+    def __init__(self, filepath: Union[str, bytes, "os.PathLike[str]"], monitor: str = "val_loss",
+                 save_best_only: bool = False, mode: str = "auto", verbose: int = 0):
         super().__init__()
         if not isinstance(filepath, (str, bytes)) and not hasattr(filepath, "__fspath__"):
             raise TypeError(f"filepath must be a str or path-like, got {type(filepath).__name__}")
@@ -316,7 +318,10 @@ class LambdaCallback(Callback):
     >>> cb = LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(logs["loss"]))
     """
 
-    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None):
+    def __init__(self, on_epoch_begin: Optional[Callable[[int, Logs], None]] = None,
+                 on_epoch_end: Optional[Callable[[int, Logs], None]] = None,
+                 on_train_begin: Optional[Callable[[Logs], None]] = None,
+                 on_train_end: Optional[Callable[[Logs], None]] = None):
         super().__init__()
         for name, fn in (("on_epoch_begin", on_epoch_begin), ("on_epoch_end", on_epoch_end),
                          ("on_train_begin", on_train_begin), ("on_train_end", on_train_end)):

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ._validate import check_float, check_int
 
@@ -106,7 +107,7 @@ def _find(directory, stem):
 
 
 def load_fashion_mnist(path: Optional[Union[str, "os.PathLike[str]"]] = None,
-                       dtype: Union[str, np.dtype, type] = "uint8") -> Tuple[ArrayPair, ArrayPair]:
+                       dtype: DTypeLike = "uint8") -> Tuple[ArrayPair, ArrayPair]:
     """Fashion-MNIST as ``((x_train, y_train), (x_test, y_test))``, like Keras's
     ``fashion_mnist.load_data()``: images ``(60000, 28, 28)`` and ``(10000, 28, 28)``, labels
     ``(n,)`` uint8 in 0..9 (names in ``FASHION_MNIST_CLASSES``).
@@ -204,7 +205,7 @@ def _rng(seed):
     return np.random.default_rng(check_int(seed, "seed", minimum=0))
 
 
-def adding_problem(n: int, steps: int, seed: int = 0, dtype="float32") -> ArrayPair:
+def adding_problem(n: int, steps: int, seed: int = 0, dtype: DTypeLike = "float32") -> ArrayPair:
     """The adding problem (Hochreiter & Schmidhuber 1997): ``x`` is ``(n, steps, 2)``; channel 0
     holds uniform values in [0, 1), channel 1 marks exactly two steps with 1.0 (one in each
     half of the sequence); the target ``y`` ``(n, 1)`` is the sum of the two marked values.
@@ -230,7 +231,7 @@ def adding_problem(n: int, steps: int, seed: int = 0, dtype="float32") -> ArrayP
     return x, y
 
 
-def parity(n: int, steps: int, seed: int = 0, dtype="float32") -> ArrayPair:
+def parity(n: int, steps: int, seed: int = 0, dtype: DTypeLike = "float32") -> ArrayPair:
     """Parity of a bit sequence: ``x`` ``(n, steps, 1)`` of 0.0/1.0, ``y`` ``(n, 1)`` = 1.0
     when the number of ones is odd (binary classification; chance is 50%).
 
@@ -244,7 +245,8 @@ def parity(n: int, steps: int, seed: int = 0, dtype="float32") -> ArrayPair:
     return bits[..., None].astype(dtype), (bits.sum(axis=1) % 2).reshape(n, 1).astype(dtype)
 
 
-def noisy_sine(n: int, steps: int, seed: int = 0, noise: float = 0.1, dtype="float32") -> ArrayPair:
+def noisy_sine(n: int, steps: int, seed: int = 0, noise: float = 0.1,
+               dtype: DTypeLike = "float32") -> ArrayPair:
     """Next-value regression on noisy sine waves: sequence i is
     ``a sin(w t + p) + noise * N(0, 1)`` at t = 0..steps-1, with amplitude a in [0.5, 1.5),
     angular frequency w in [0.1, 0.5) rad/step and phase p in [0, 2 pi); ``x`` is
@@ -305,7 +307,7 @@ class Vocabulary:
         except KeyError as exc:
             raise KeyError(f"{exc.args[0]!r} is not in the vocabulary {self.tokens[3:]}") from None
 
-    def decode(self, ids) -> Union[str, List[str]]:
+    def decode(self, ids: ArrayLike) -> Union[str, List[str]]:
         """The string of one id row (stops at ``<end>``, skips ``<start>`` and ``<pad>``), or a
         list of strings for a 2-D array of rows."""
         arr = np.asarray(ids)
@@ -329,7 +331,7 @@ DIGITS = Vocabulary.of("0123456789")
 ARITHMETIC = Vocabulary.of("0123456789+")
 
 
-def decode(ids, vocab: Vocabulary) -> Union[str, List[str]]:
+def decode(ids: ArrayLike, vocab: Vocabulary) -> Union[str, List[str]]:
     """``vocab.decode(ids)``: one id row -> str, a 2-D array -> list of str."""
     return vocab.decode(ids)
 

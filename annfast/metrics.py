@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Dict, List, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._validate import as_array
 
@@ -93,7 +94,7 @@ def _pair(y_true, y_pred):
     return y, p
 
 
-def accuracy(y_true, y_pred, threshold=0.5) -> float:
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> float:
     """Fraction of correct predictions. Several columns in y_pred: argmax against the argmax
     of one-hot y_true (or against integer labels if y_true has one column). One column:
     (y_pred > threshold) against (y_true > threshold)."""
@@ -107,7 +108,7 @@ def accuracy(y_true, y_pred, threshold=0.5) -> float:
     return float(np.mean((p > threshold) == (y > threshold)))
 
 
-def rmse(y_true, y_pred) -> float:
+def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Root mean squared error over all entries."""
     p = _two_d(y_pred, "y_pred")
     y = _two_d(y_true, "y_true")
@@ -116,7 +117,7 @@ def rmse(y_true, y_pred) -> float:
     return float(np.sqrt(np.mean((p - y) ** 2)))
 
 
-def mae(y_true, y_pred) -> float:
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute error over all entries.
 
     >>> mae([[1.0], [3.0]], [[2.0], [1.0]])
@@ -133,7 +134,7 @@ def _confusion(y_true, y_pred, threshold):
     return tp, int(np.count_nonzero(~pos & pred)), int(np.count_nonzero(pos & ~pred))
 
 
-def precision(y_true, y_pred, threshold=0.5) -> float:
+def precision(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> float:
     """TP / (TP + FP) over every output column, with predictions and targets above threshold
     counted positive (0.0 when nothing is predicted positive, as Keras).
 
@@ -144,7 +145,7 @@ def precision(y_true, y_pred, threshold=0.5) -> float:
     return tp / (tp + fp) if tp + fp else 0.0
 
 
-def recall(y_true, y_pred, threshold=0.5) -> float:
+def recall(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> float:
     """TP / (TP + FN) over every output column (0.0 when there is no positive target).
 
     >>> recall([1, 0, 1, 1], [0.9, 0.8, 0.2, 0.7])
@@ -154,7 +155,7 @@ def recall(y_true, y_pred, threshold=0.5) -> float:
     return tp / (tp + fn) if tp + fn else 0.0
 
 
-def auc(y_true, y_pred, threshold=0.5) -> float:
+def auc(y_true: ArrayLike, y_pred: ArrayLike, threshold: float = 0.5) -> float:
     """Exact area under the ROC curve of the flattened output columns (targets above threshold
     are positives; ties count one half): the Mann-Whitney statistic from average ranks."""
     y, p = _pair(y_true, y_pred)
@@ -188,7 +189,8 @@ def _value(metric, y_true, y_pred, loss):
     return float(value)
 
 
-def epoch_end_logs(model: Any, X: np.ndarray, y: np.ndarray, batch_size=None) -> Dict[str, float]:
+def epoch_end_logs(model: Any, X: np.ndarray, y: np.ndarray,
+                   batch_size: Optional[int] = None) -> Dict[str, float]:
     """Values of the model's metrics that are not computed in C (see the module docstring),
     from one ``model.predict(X)``; {} when there are none (no extra pass)."""
     wanted = [m for m in model.metrics if m not in C_METRICS]

@@ -39,6 +39,7 @@ import os
 import tempfile
 import zipfile
 import zlib
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -71,7 +72,8 @@ def _check_array(a, what):
     return np.ascontiguousarray(a)
 
 
-def save_model(model, path, metadata=None):
+def save_model(model: Any, path: Union[str, "os.PathLike[str]"],
+               metadata: Optional[Dict[str, Any]] = None) -> None:
     """Write ``model`` to ``path`` in the annfast .npz format (see the module docstring).
 
     The model provides ``get_config()`` (JSON-able), ``get_weights()`` and optionally
@@ -217,7 +219,7 @@ def _resolve_class(name, model_class):
     return cls
 
 
-def load_model(path, model_class=None):
+def load_model(path: Union[str, "os.PathLike[str]"], model_class: Optional[type] = None) -> Any:
     """Read a model written by :func:`save_model`; returns a new model ready to predict (and,
     if it was compiled, to continue training with its optimiser state).
 
