@@ -630,3 +630,27 @@ def test_fit_user_terminate_on_nan_replaces_default():
     for kept, ref, now in zip(term.last_finite_weights, reference.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(kept, ref)
         assert not np.array_equal(now, ref)  # the model itself keeps the failed epoch's weights
+
+
+def test_fit_reduce_lr_on_plateau_and_csv_logger(tmp_path):
+    """With the engine: the reduced rate is the one the next epochs train with, and the CSV
+    log holds one row per epoch with the logged rate."""
+    import csv
+    X, y = blobs()
+    model = small_model(lr=0.1)
+    plateau = cb.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=100.0)
+    log = cb.CSVLogger(tmp_path / "log.csv")
+    h = model.fit(X, y, epochs=4, batch_size=32, callbacks=[plateau, log], verbose=0)
+    # epoch 0 improves on inf; every later epoch misses min_delta and halves the rate
+    assert h.history["learning_rate"] == [0.1, 0.1, 0.05, 0.025]
+    assert model.optimizer.c_config(model.optimizer_state()["epoch"])["lr"] == 0.0125
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]
+    assert [float(r["learning_rate"]) for r in rows] == h.history["learning_rate"]
+    assert [float(r["loss"]) for r in rows] == h.history["loss"]
+    # the same run with those rates set by hand trains to the same weights
+    again = small_model(lr=0.1)
+    rates = cb.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5 ** max(epoch - 1, 0))
+    again.fit(X, y, epochs=4, batch_size=32, callbacks=[rates], verbose=0)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)

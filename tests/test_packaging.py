@@ -84,3 +84,14 @@ def test_public_functions_have_resolvable_type_hints(fn):
               if p.name not in ("self", "cls") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
     missing = [p.name for p in params if p.name not in hints]
     assert not missing, f"{fn.__qualname__}: no type hint for {missing}"
+
+
+def test_every_public_module_is_in_the_api_reference():
+    """docs/api.rst documents each public module (a new module must be added there)."""
+    api = open(os.path.join(REPO, "docs", "api.rst"), encoding="utf-8").read()
+    pkg = os.path.dirname(annfast.__file__)
+    internal = {"__init__", "__main__", "demo", "reference"}
+    modules = sorted(f[:-3] for f in os.listdir(pkg) if f.endswith(".py") and not f.startswith("_")
+                     and not f.startswith("cli_") and f[:-3] not in internal)
+    missing = [m for m in modules if f"automodule:: annfast.{m}\n" not in api]
+    assert not missing, f"add these modules to docs/api.rst: {missing}"
