@@ -68,6 +68,12 @@ def _public_callables():
     yield plotting.plot_history
     yield annfast.matmul
     yield progress.Progress.__init__
+    from annfast import activations, losses
+    for name in ("get", "loss", "loss_and_gradient", "mse", "mae", "binary_crossentropy",
+                 "categorical_crossentropy", "sparse_categorical_crossentropy", "hinge"):
+        yield getattr(losses, name)
+    for name in ("apply", "derivative") + activations.NAMES:
+        yield getattr(activations, name)
     for mod in (datasets, metrics, callbacks):
         for name in getattr(mod, "__all__", dir(mod)):
             obj = getattr(mod, name)
