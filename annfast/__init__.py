@@ -10,7 +10,7 @@ from ._core import get_isa, get_num_threads, set_isa, set_num_threads  # noqa: F
 from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from .linalg import matmul  # noqa: F401
-from . import activations, callbacks, initializers, losses, metrics, optimizers  # noqa: F401
+from . import activations, callbacks, datasets, initializers, losses, metrics, optimizers  # noqa: F401
 from .layers import BatchNormalization, Dense, Dropout  # noqa: F401
 from .models import Sequential  # noqa: F401
 from .saving import load_model, save_model  # noqa: F401
@@ -19,6 +19,6 @@ from .plotting import plot_history  # noqa: F401
 __all__ = [
     "__version__", "show_config", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
     "NeuralNetwork", "matmul", "Sequential", "Dense", "BatchNormalization", "Dropout",
-    "activations", "callbacks", "initializers", "losses", "metrics", "optimizers",
+    "activations", "callbacks", "datasets", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]
