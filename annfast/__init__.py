@@ -10,7 +10,7 @@ from ._core import get_isa, get_num_threads, set_isa, set_num_threads  # noqa: F
 from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from .linalg import matmul  # noqa: F401
-from . import activations, callbacks, initializers, losses, metrics, optimizers  # noqa: F401
+from . import activations, callbacks, datasets, initializers, losses, metrics, optimizers  # noqa: F401
 from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
                      Embedding, Flatten, GlobalAveragePooling1D, Input, Reshape)
 from .models import Model, Sequential  # noqa: F401
@@ -22,6 +22,6 @@ __all__ = [
     "NeuralNetwork", "matmul", "Model", "Sequential", "Input", "Dense", "BatchNormalization",
     "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape", "Embedding",
     "GlobalAveragePooling1D",
-    "activations", "callbacks", "initializers", "losses", "metrics", "optimizers",
+    "activations", "callbacks", "datasets", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]

@@ -3,7 +3,10 @@
 ``matmul(a, b)`` computes ``op(a) @ op(b)`` with the packed, cache-blocked, multi-threaded C
 kernels; results are bitwise identical for any ``annfast.set_num_threads`` value.
 """
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
 
@@ -48,7 +51,8 @@ def _operand(x, dtype):
     return np.ascontiguousarray(x), False
 
 
-def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
+def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool = False,
+           out: Optional[np.ndarray] = None, check_finite: bool = True) -> np.ndarray:
     """Matrix product ``op(a) @ op(b)`` with ``op(x) = x.T`` when ``trans_x`` is true.
 
     Parameters
@@ -70,6 +74,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
         Reject NaN/inf in ``a`` and ``b`` with ValueError (default; the scan is O(mk + kn), small
         next to the O(mnk) product). Pass False to compute with them and propagate NaN as NumPy.
 
+    Notes
+    -----
     Strided views whose rows are contiguous (e.g. ``x[:, 2:10]``) and transposed views
     (``x.T``) are read in place; other layouts are copied first.
 

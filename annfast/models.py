@@ -203,9 +203,10 @@ class Model:
     # ---- compile -----------------------------------------------------------------------------
     def compile(self, *args, loss=None, optimizer=None, metrics=None, loss_weights=None):
         """Set the loss (a name, or one per output as a list or a dict by output name), the
-        optimiser (name or annfast.optimizers instance; default 'sgd'), the metrics ('accuracy',
-        'rmse') and, with several outputs, loss_weights (the loss is their weighted sum). Resets
-        the optimiser state.
+        optimiser (name or annfast.optimizers instance; default 'sgd'), the metrics (names from
+        annfast.metrics.NAMES, or callables fn(y_true, y_pred) evaluated at each epoch's end; see
+        annfast.metrics) and, with several outputs, loss_weights (the loss is their weighted sum).
+        Resets the optimiser state.
 
         Positional arguments work in Keras's order compile(optimizer, loss, metrics) and in
         annfast's earlier compile(loss, optimizer, metrics): the first is the optimiser when it is
@@ -307,8 +308,12 @@ class Model:
         X: one array, or a list (dict by input name) for several inputs; y likewise per output.
         batch_size: samples per step (default 32; larger than the data means full-batch).
         validation_split: fraction of the LAST rows (before shuffling) held out for validation.
-        callbacks: annfast.callbacks.Callback objects. verbose: 0 silent, 1 progress bar per
-        epoch, 2 one line per epoch. Ctrl-C stops at a clean point between two batches: the
+        callbacks: annfast.callbacks.Callback objects, called after the progress display and
+        a default TerminateOnNaN (a non-finite loss stops training with a warning and puts back
+        the weights of the last epoch whose loss was finite; pass your own TerminateOnNaN to
+        change that). verbose: 0 silent, 1 a progress bar sized to the terminal and one summary
+        line per epoch (only the line when stdout is not a terminal), 2 one line per epoch.
+        Ctrl-C stops at a clean point between two batches: the
         model keeps the weights of the last completed step, model.interrupted is set,
         model.history holds the history so far, and KeyboardInterrupt is raised.
         (annfast._core.request_stop() stops the same way but returns the history.)
@@ -353,16 +358,16 @@ class Model:
         engine = self._get_engine()
         self._sync_opt_state()
         perm = np.empty(n, dtype=np.uint64)
-        user = list(cbs.callbacks[:-1])
         progress = None
         if verbose:
             from .progress import Progress
             progress = Progress(verbose=verbose, epochs=epochs, n_samples=n)
-            user.append(progress)
+        user = _cbs.fit_callbacks(cbs.callbacks[:-1], progress)  # Keras order, NaN guard
         n_batches = -(-n // batch)
-        # verbose=1 draws a bar within the epoch: the C epoch then runs in up to PROGRESS_SLICES
-        # calls of whole batches (same order and results as one call)
-        per_call = -(-n_batches // PROGRESS_SLICES) if verbose == 1 else n_batches
+        # verbose=1 on a terminal draws a bar within the epoch: the C epoch then runs in up to
+        # PROGRESS_SLICES calls of whole batches (same order and results as one call)
+        per_call = -(-n_batches // PROGRESS_SLICES) if progress is not None and progress.live \
+            else n_batches
         params = {"epochs": epochs, "batch_size": batch, "samples": n, "verbose": verbose,
                   "metrics": list(self.metrics)}
         cbs = _cbs.CallbackList(user, model=self, params=params)
@@ -382,6 +387,7 @@ class Model:
                     break
                 self._epoch += 1
                 logs = self._logs(stats, stats["n_seen"])
+                logs.update(_metrics.epoch_end_logs(self, xs, ys))
                 if val is not None:
                     logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
                 cbs.on_epoch_end(epoch, logs)
@@ -482,12 +488,14 @@ class Model:
         chunk = self._chunk(chunk, xs[0].shape[0])
         loss, sums = self._get_engine().evaluate(xs, ys, chunk)
         sums["loss_sum"] = loss * xs[0].shape[0]
-        return self._logs(sums, xs[0].shape[0])
+        logs = self._logs(sums, xs[0].shape[0])
+        logs.update(_metrics.epoch_end_logs(self, xs, ys, chunk))
+        return logs
 
     def evaluate(self, X, y, batch_size=None):
         """Mean loss over the samples (plus the L1/L2 penalties) in inference mode; with metrics
-        compiled (or several outputs), a list [loss, *per-output losses, *metrics] in Keras's
-        order."""
+        compiled (or several outputs), a list ``[loss, *output losses, *metrics]`` in Keras's
+        order (output losses only with several outputs; metrics in compile order, per output)."""
         self._require_compiled("evaluate")
         xs, ys = self._prepare(X, y)
         if xs[0].shape[0] == 0:
@@ -497,7 +505,10 @@ class Model:
         logs = self._evaluate_logs(xs, ys, chunk)
         if len(logs) == 1:
             return logs["loss"]
-        return list(logs.values())
+        names = [t.name for t in self._outputs] if len(self._outputs) > 1 else [None]
+        keys = ["loss"] + ([f"{o}_loss" for o in names] if names[0] else [])
+        keys += [(f"{o}_" if o else "") + _metrics.name(m) for o in names for m in self.metrics]
+        return [logs[k] for k in keys]
 
     def gradients(self, X, y, training=False, return_loss=False):
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
@@ -595,7 +606,8 @@ class Model:
     def _compile_config(self):
         if self.loss is None:
             return {}
-        cfg = {"loss": self.loss, "optimizer": self.optimizer.get_config(), "metrics": list(self.metrics)}
+        cfg = {"loss": self.loss, "optimizer": self.optimizer.get_config(),
+               "metrics": _metrics.config_names(self.metrics)}
         if self.loss_weights is not None:
             cfg["loss_weights"] = list(self.loss_weights)
         return cfg

@@ -18,7 +18,7 @@ RMSprop     E = rho E + (1-rho) g'^2;  p -= lr g' / (sqrt(E) + eps)  (+momentum)
 Adadelta    E = rho E + (1-rho) g'^2;  d = sqrt(D+eps)/sqrt(E+eps) g';               lr=1.0,
             D = rho D + (1-rho) d^2;  p -= lr d                                      rho=0.9
 Adam        m, v moving averages of g', g'^2;  p -= lr mhat / (sqrt(vhat) + eps)     lr=0.001
-AdamW       Adam with decoupled decay: p *= 1 - lr weight_decay first                wd=0.01
+AdamW       Adam with decoupled decay: p = p (1 - lr weight_decay) first             wd=0.01
 ==========  =======================================================================  ===========
 
 (SGD's default learning rate 0.01 is the Keras one and older torch's; torch 2.x uses 1e-3.
@@ -372,8 +372,8 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay, as torch.optim.AdamW: p *= 1 - lr * weight_decay, then
-    the Adam step.
+    """Adam with decoupled weight decay, as torch.optim.AdamW: ``p *= 1 - lr * weight_decay``,
+    then the Adam step.
 
     >>> opt = AdamW(learning_rate=1e-3, weight_decay=0.01)
     """

@@ -18,7 +18,8 @@ Metadata JSON::
      "weights": [{"key": "weight_0000", "shape": [784, 256], "dtype": "<f4",
                   "sha256": "<hex digest of the C-order bytes>"}, ...],
      "optimizer": null | {"step": 1200, "epoch": 12, "key": "optimizer_state", "shape": [n],
-                          "dtype": ..., "sha256": ...}}
+                          "dtype": ..., "sha256": ...},
+     "metadata": {...}}   (optional: save_model(..., metadata=dict); load_model ignores it)
 
 ``load_model`` treats the file as untrusted (annfast._untrusted): a regular file only, zip
 magic first, members stored uncompressed inside the file, bounded metadata, member names,
@@ -40,6 +41,7 @@ import os
 import secrets
 import stat
 import warnings
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -102,12 +104,15 @@ def _create_temp(path):
     raise FileExistsError(f"could not create a temporary file in {directory!r}")
 
 
-def save_model(model, path):
+def save_model(model: Any, path: Union[str, "os.PathLike[str]"],
+               metadata: Optional[Dict[str, Any]] = None) -> None:
     """Write ``model`` to ``path`` in the annfast .npz format (see the module docstring).
 
     The model provides ``get_config()`` (JSON-able), ``get_weights()`` and optionally
     ``optimizer_state()`` -> ``{"step": int, "state": ndarray}`` or None. The file is written to
-    a temporary name and renamed, so an interrupted save never leaves a half-written file. A new
+    a temporary name and renamed, so an interrupted save never leaves a half-written file.
+    metadata: an optional JSON-able dict stored as the metadata's ``"metadata"`` entry (the
+    command line keeps feature names and class labels there); ``load_model`` ignores it. A new
     file gets mode 0666 minus the umask (as open() gives); a replaced file keeps its mode.
     Weights holding NaN or inf are saved as they are (load_model warns about them).
 
@@ -154,6 +159,13 @@ def save_model(model, path):
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "annfast_version": __version__,
             "model_class": type(model).__name__, "config": config_json, "weights": descr,
             "optimizer": opt_meta}
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise TypeError(f"metadata must be a dict or None, got {type(metadata).__name__}")
+        try:
+            meta["metadata"] = json.loads(json.dumps(metadata, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
     arrays[_META_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
     fd, tmp = _create_temp(path)
     try:
@@ -370,7 +382,7 @@ def _apply(model, path, weights, state, counters):
         model._opt_state[...] = state  # Sequential's optimiser buffer (set_optimizer_state refuses NaN)
 
 
-def load_model(path, model_class=None):
+def load_model(path: Union[str, "os.PathLike[str]"], model_class: Optional[type] = None) -> Any:
     """Read a model written by :func:`save_model`; returns a new model ready to predict (and,
     if it was compiled, to continue training with its optimiser state).
 
@@ -382,6 +394,12 @@ def load_model(path, model_class=None):
 
     >>> model = load_model("model.npz")  # doctest: +SKIP
     """
+    return load_model_with_metadata(path, model_class)[0]
+
+
+def load_model_with_metadata(path, model_class=None):
+    """(model, the file's optional ``metadata`` entry or None), reading the file once; see
+    load_model. The command line keeps its feature names and class labels there."""
     path = os.fspath(path)
     try:
         cls, meta, weights, state, counters = _read_file(path, model_class)
@@ -406,4 +424,5 @@ def load_model(path, model_class=None):
             raise ValueError(f"cannot load {path!r}: weight {i} has dtype {got.dtype} in the file but "
                              f"{np.asarray(have).dtype} in the rebuilt model")
     _apply(model, path, weights, state, counters)
-    return model
+    extra = meta.get("metadata")
+    return model, (extra if isinstance(extra, dict) else None)

@@ -81,10 +81,11 @@ def best_times(fns, clock, min_total=0.3, max_reps=60, blocks=False):
 def worker(threads, quick):
     import numpy as np
 
-    # run from a source checkout with an in-place build: import annfast from the repository root
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-    import annfast
+    try:  # the installed annfast (README's install)...
+        import annfast
+    except ImportError:  # ...or an in-place build in this checkout
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        import annfast
     from annfast import _core
     annfast.set_num_threads(threads)
     # One thread: both libraries compute in the calling thread, so its CPU time excludes time

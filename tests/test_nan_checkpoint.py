@@ -70,7 +70,9 @@ def test_finite_model_loads_without_warning(tmp_path):
 
 def test_checkpoint_of_a_diverged_run_loads(tmp_path):
     """SGD with momentum and a far too large rate: the loss goes to inf, then NaN. Every epoch's
-    checkpoint is written, and the last one reloads the diverged state bit for bit."""
+    checkpoint is written (up to the epoch whose loss is NaN: fit stops there, and
+    keep_last_finite=False keeps the diverged weights), and the last one reloads the diverged
+    state bit for bit."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 4)) * 10
     y = X @ rng.standard_normal((4, 1))
@@ -79,13 +81,15 @@ def test_checkpoint_of_a_diverged_run_loads(tmp_path):
     model.compile("mse", annfast.optimizers.SGD(50.0, momentum=0.9))
     ckpt = annfast.callbacks.ModelCheckpoint(str(tmp_path / "ckpt-{epoch:02d}.npz"),
                                              save_best_only=False)
-    hist = model.fit(X, y, epochs=6, batch_size=16, callbacks=[ckpt], verbose=0)
+    stop = annfast.callbacks.TerminateOnNaN(keep_last_finite=False)
+    hist = model.fit(X, y, epochs=6, batch_size=16, callbacks=[stop, ckpt], verbose=0)
     assert not np.isfinite(hist.history["loss"][-1])           # the run did diverge
     assert not all(np.isfinite(w).all() for w in model.get_weights())
-    assert len(ckpt.saved) == 6
+    epochs = len(hist.history["loss"])
+    assert len(ckpt.saved) == epochs
     with pytest.warns(RuntimeWarning, match="NaN or inf"):
         last = annfast.load_model(ckpt.saved[-1])
     assert_bitwise(model.get_weights(), last.get_weights())
     s0, s1 = model.optimizer_state(), last.optimizer_state()
-    assert (s0["step"], s0["epoch"]) == (s1["step"], s1["epoch"]) == (24, 6)
+    assert (s0["step"], s0["epoch"]) == (s1["step"], s1["epoch"]) == (4 * epochs, epochs)
     assert_bitwise([s0["state"]], [s1["state"]])
