@@ -17,7 +17,7 @@ selu, softmax.
 import numpy as np
 
 from . import _core
-from ._validate import as_array, check_float
+from ._validate import as_array, check_float, float_dtype
 
 NAMES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softmax")
 # Default parameter of the parameterised activations.
@@ -42,7 +42,7 @@ def check_name(name, param=None, argname="activation"):
 
 def _prepare(x):
     arr = np.asarray(x)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    dtype = float_dtype(arr)  # float32 stays float32 in either byte order
     shape = arr.shape
     arr = as_array(arr, "x", dtype).reshape(shape)
     flat = arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, shape[-1])

@@ -20,7 +20,7 @@ to -1/+1. RMSE is a metric (annfast.metrics.rmse), not a training loss.
 import numpy as np
 
 from . import _core
-from ._validate import as_array
+from ._validate import as_array, float_dtype
 
 NAMES = ("mse", "mae", "binary_crossentropy", "categorical_crossentropy",
          "sparse_categorical_crossentropy", "hinge")
@@ -75,7 +75,7 @@ def prepare_targets(name, y, n_outputs, dtype, argname="y"):
 
 def _pred(y_pred):
     arr = np.asarray(y_pred)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    dtype = float_dtype(arr)  # float32 stays float32 in either byte order
     p = as_array(arr, "y_pred", dtype)
     if p.ndim == 1:
         p = p.reshape(-1, 1)

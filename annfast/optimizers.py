@@ -167,6 +167,18 @@ def _opt_bool(value, name):
 # ---------------------------------------------------------------------------------------------
 # optimisers
 # ---------------------------------------------------------------------------------------------
+def _c_vector(a, written=False):
+    """A float ndarray as one C can use: itself when it is a 1-D, C-contiguous, aligned,
+    native-byte-order float32/float64 array, else such a copy. Anything else (and read-only
+    arrays that would be written) is passed through for _core to reject with its message."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8) \
+            or a.ndim != 1 or (written and not a.flags.writeable):
+        return a
+    if a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative:
+        return a
+    return np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
+
+
 class Optimizer:
     """Base class. Subclasses set ``kind`` (the C optimiser) and their hyperparameters.
 
@@ -224,7 +236,9 @@ class Optimizer:
 
     def update(self, param, grad, state, t, epoch=0):
         """Apply one step in place to flat arrays: clip ``grad`` (a copy), then update ``param``
-        and ``state`` (``state_slots * param.size`` zeros before step ``t=1``).
+        and ``state`` (``state_slots * param.size`` zeros before step ``t=1``). The three are 1-D
+        arrays of one float dtype in any layout or byte order (C steps a native copy of a strided,
+        misaligned or byte-swapped ``param``/``state`` and the result is written back).
 
         >>> p = np.ones(4); s = np.zeros(0)
         >>> SGD(0.5).update(p, np.ones(4), s, t=1); p
@@ -232,13 +246,24 @@ class Optimizer:
         """
         from . import _core
         cfg = self.c_config(epoch)
+        # C updates aligned, contiguous, native-byte-order vectors; other layouts of param and
+        # state are updated through a copy and written back, as a NumPy in-place operation would
+        p, s = _c_vector(param, written=True), _c_vector(state, written=True)
+        if (p is not param or s is not state) and any(
+                isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.size and np.shares_memory(x, y)
+                for x, y in ((param, grad), (param, state), (state, grad))):
+            raise ValueError("param, grad and state must not overlap in memory")
+        grad = _c_vector(grad)
         if (self.clipvalue is not None or self.clipnorm is not None) and isinstance(grad, np.ndarray):
             grad = grad.copy()
             if self.clipnorm is not None:
                 _core.clip_norm(grad, self.clipnorm)
             if self.clipvalue is not None:
                 _core.clip_value(grad, self.clipvalue)
-        _core.optim_step(cfg, param, grad, state, t)
+        _core.optim_step(cfg, p, grad, s, t)
+        for mine, theirs in ((p, param), (s, state)):
+            if mine is not theirs:
+                theirs[...] = mine
 
     def get_config(self):
         """JSON-able dict: ``class_name`` plus every constructor argument."""
