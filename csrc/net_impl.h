@@ -157,7 +157,8 @@ static void AF_FN(act_back_colsum)(af_act act, T p, size_t B, size_t n, const T 
             const T *ai = a + i * n + j0;
             T *di = d + i * n + j0;
             if (act == AF_ACT_RELU) {
-                for (j = 0; j < w; j++) di[j] = ai[j] > 0 ? di[j] : (T)0;
+                /* PyTorch's threshold_backward: a NaN activation passes d (act_kern_impl.h) */
+                for (j = 0; j < w; j++) di[j] = ai[j] <= 0 ? (T)0 : di[j];
             } else if (act != AF_ACT_LINEAR) {
                 AF_FN(af_act_row_backward)(act, p, w, ai, ai, di, di);
             }
