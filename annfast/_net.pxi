@@ -236,6 +236,7 @@ cdef class NetEngine:
         if order < 0 or order > 2:
             raise ValueError("order must be 0 (storage), 1 (shuffle) or 2 (given), got %d" % order)
         fill_optim(&o, opt_cfg)
+        check_eps_dtype(&o, self.dtype)
         self._check_xy(x, y)
         _want(opt_state, "optimizer state", self.dtype, 1, True)
         if opt_state.shape[0] < af_optim_slots_used(&o) * self.net.n_params:

@@ -105,6 +105,20 @@ cdef int fill_optim(af_optim *o, dict cfg) except -1:
     return 0
 
 
+cdef int check_eps_dtype(const af_optim *o, dtype) except -1:
+    """eps must be a normal number of the dtype the step runs in: below it, float32 stores 0 (or a
+    subnormal flushed to 0) and zero gradients give 0 / 0 (see optimizers.Optimizer.check_dtype)."""
+    if o.kind == AF_OPT_SGD:
+        return 0
+    dtype = _np.dtype(dtype)
+    tiny = _np.finfo(dtype).tiny
+    if o.eps < tiny:
+        kind = [k for k, v in _OPT_KINDS.items() if v == o.kind][0]
+        raise ValueError("optimizer %r: eps=%r underflows in %s (its smallest normal number is %s)"
+                         % (kind, o.eps, dtype.name, tiny))
+    return 0
+
+
 def optim_slots(dict cfg):
     """Number of state vectors (each as long as the parameters) the configuration uses."""
     cdef af_optim o
@@ -152,6 +166,7 @@ def optim_step(cfg, param, grad, state, t):
     if grad.dtype != param.dtype or state.dtype != param.dtype:
         raise TypeError("param, grad and state must share one dtype, got %s, %s, %s"
                         % (param.dtype, grad.dtype, state.dtype))
+    check_eps_dtype(&o, param.dtype)
     cdef Py_ssize_t n = param.shape[0]
     if grad.shape[0] != n:
         raise ValueError("grad must have shape (%d,) like param, got %s" % (n, grad.shape))

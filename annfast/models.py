@@ -177,6 +177,7 @@ class Sequential:
         if not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be None or a list of names, got {type(metrics).__name__}")
         metrics = [_metrics.get(m) for m in metrics]
+        optimizer.check_dtype(self.dtype)  # an epsilon float32 cannot hold, before any change
         self.loss, self.optimizer, self.metrics = loss, optimizer, list(dict.fromkeys(metrics))
         self._engine = None
         if self.built:
@@ -257,6 +258,7 @@ class Sequential:
                                  "validation; need at least one row on each side")
             val = (X[-n_val:], y[-n_val:])
             X, y = np.ascontiguousarray(X[:-n_val]), np.ascontiguousarray(y[:-n_val])
+        self.optimizer.check_dtype(self.dtype)  # it may have been edited since compile
         # All checks passed: from here on the model may change.
         if not self.built:
             self.build(X.shape[1])
@@ -318,6 +320,7 @@ class Sequential:
         """(X, y) converted and checked as fit would, for _epoch_in_order."""
         self._require_compiled("fit")
         X, y = self._xy(X, y) if self.built else self._xy_unbuilt(X, y)
+        self.optimizer.check_dtype(self.dtype)
         self._ensure_built(X)
         self._sync_opt_state()
         return X, y

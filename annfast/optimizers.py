@@ -31,6 +31,13 @@ most this) and ``clipvalue`` (clip each gradient entry to [-clipvalue, clipvalue
 applied before weight decay and the update, norm first, then value (as Keras and the C training
 step do).
 
+``epsilon`` must be representable in the model's dtype: a value below the dtype's smallest
+normal number (float32: 1.1754944e-38, float64: 2.2250738585072014e-308), e.g.
+``Adam(epsilon=1e-50)`` in a float32 model, raises ValueError when the model is compiled or fit
+(or ``update`` gets arrays of that dtype). PyTorch and Keras store such an eps as 0 and turn every
+weight whose gradient is exactly zero into 0 / 0 = NaN on the first step; refusing it keeps the
+float32 kernels and their agreement with torch.optim unchanged for every usable value.
+
 ``learning_rate`` may be a float, a schedule (:class:`StepDecay`, :class:`ExponentialDecay`) or
 any callable ``epoch -> lr`` (epochs count from 0).
 
@@ -214,6 +221,20 @@ class Optimizer:
     def _c_extra(self):
         return {}
 
+    def check_dtype(self, dtype):
+        """Raise ValueError if ``epsilon`` underflows in ``dtype`` (below its smallest normal
+        number, so it would be stored as 0 or a flushable subnormal); see the module notes."""
+        eps = getattr(self, "epsilon", None)
+        if eps is None:
+            return
+        dtype = np.dtype(dtype)
+        tiny = np.finfo(dtype).tiny
+        if eps < tiny:
+            tiny = str(tiny)  # NumPy's shortest repr in that dtype: 1.1754944e-38 for float32
+            raise ValueError(f"{type(self).__name__}: epsilon={eps!r} underflows in {dtype.name} "
+                             f"(its smallest normal number is {tiny}); use epsilon >= {tiny} or a "
+                             f"float64 model")
+
     def c_config(self, epoch=0):
         """The dict the C boundary takes (``_core.optim_step`` / ``fill_optim``), lr at ``epoch``.
 
@@ -246,6 +267,8 @@ class Optimizer:
         """
         from . import _core
         cfg = self.c_config(epoch)
+        if isinstance(param, np.ndarray) and param.dtype.kind == "f" and param.dtype.itemsize in (4, 8):
+            self.check_dtype(param.dtype.newbyteorder("="))
         # C updates aligned, contiguous, native-byte-order vectors; other layouts of param and
         # state are updated through a copy and written back, as a NumPy in-place operation would
         p, s = _c_vector(param, written=True), _c_vector(state, written=True)
