@@ -41,12 +41,19 @@ cdef extern from "annfast.h" nogil:
     void af_cpu_features(char *buf, size_t len)
     af_status af_set_num_threads(int n)
     int af_get_num_threads()
+    int af_threads_setting()
     int af_num_procs()
     void af_request_stop()
     void af_clear_stop()
     int af_stop_requested()
     int af_sigint_install()
     int af_sigint_restore()
+
+
+cdef extern from "threads.h" nogil:
+    int af_threads_expected(int want)
+    int af_threads_probe(int want)
+    int af_threads_forked()
 
 
 cdef int check_status(af_status s, str context) except -1:
