@@ -8,7 +8,13 @@
  *    creation failed" and call exit(1).
  * af_threads_for() is asked before every parallel region (through af_get_num_threads) and returns
  * 1 where a team could not start: in a fork() child of a process that ran parallel code, and in a
- * thread that could not start the workers itself just before libgomp would have tried. */
+ * thread that could not start the workers itself just before libgomp would have tried.
+ *
+ * Not covered: libgomp ends the workers a smaller team does not need and creates them again for
+ * a larger one. The check runs once per thread and team size, so limits tightened after a team
+ * of that size first started (another process taking the last slots of RLIMIT_NPROC) can still
+ * make libgomp exit when it regrows its pool. Checking before every region would cost a thread
+ * creation per parallel call. */
 #ifndef AF_THREADS_H
 #define AF_THREADS_H
 
