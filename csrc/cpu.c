@@ -1,6 +1,7 @@
 /* cpu.c: CPU feature detection, instruction-set choice, thread count, status strings.
  * The build uses no -march flags; the ISA-specific kernels are chosen here at run time.
- * ANNFAST_ISA=generic|avx2|avx512 forces a path; ANNFAST_NUM_THREADS / OMP_NUM_THREADS set threads. */
+ * ANNFAST_ISA=generic|avx2|avx512 forces a path; ANNFAST_NUM_THREADS / OMP_NUM_THREADS set threads
+ * (capped at the CPUs; threads.c decides when fewer can run). */
 #include "annfast.h"
 #include "threads.h"
 
