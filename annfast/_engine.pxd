@@ -44,6 +44,7 @@ cdef extern from "annfast.h" nogil:
     void af_cpu_features(char *buf, size_t len)
     af_status af_set_num_threads(int n)
     int af_get_num_threads()
+    int af_threads_setting()
     int af_num_procs()
     void af_request_stop()
     void af_clear_stop()
@@ -169,6 +170,12 @@ cdef extern from "optim.h" nogil:
     int af_optim_slots_used(const af_optim *o)
     af_status af_clip_norm_f32(size_t n, float *g, double max_norm, double *norm_out)
     af_status af_clip_norm_f64(size_t n, double *g, double max_norm, double *norm_out)
+
+cdef extern from "threads.h" nogil:
+    int af_threads_expected(int want)
+    int af_threads_probe(int want)
+    int af_threads_forked()
+
 
 cdef extern from "layer.h" nogil:
     enum: AF_MAX_RANK

@@ -90,6 +90,9 @@ def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
         return None
     if cnp.PyArray_NDIM(A) != 2 or cnp.PyArray_NDIM(B) != 2:
         return None
+    # the type number matches '>f8' too: C reads only aligned native-byte-order memory
+    if not (cnp.PyArray_ISBEHAVED_RO(A) and cnp.PyArray_ISBEHAVED_RO(B)):
+        return None
     cdef _operand oa, ob
     if not _view(A, &oa) or not _view(B, &ob):
         return None
@@ -112,7 +115,7 @@ def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
         C = <cnp.ndarray>out
         if (cnp.PyArray_TYPE(C) != typenum or cnp.PyArray_NDIM(C) != 2 or cnp.PyArray_DIMS(C)[0] != dims[0]
                 or cnp.PyArray_DIMS(C)[1] != dims[1] or not cnp.PyArray_IS_C_CONTIGUOUS(C)
-                or not cnp.PyArray_ISWRITEABLE(C)):
+                or not cnp.PyArray_ISBEHAVED(C)):
             return None
         lo = cnp.PyArray_BYTES(C)
         hi = lo + cnp.PyArray_NBYTES(C)
@@ -122,9 +125,9 @@ def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
     return C
 
 
-_ACT_CODES = {None: AF_ACT_LINEAR, "linear": AF_ACT_LINEAR, "sigmoid": AF_ACT_SIGMOID,
-              "tanh": AF_ACT_TANH, "relu": AF_ACT_RELU, "leaky_relu": AF_ACT_LEAKY_RELU,
-              "elu": AF_ACT_ELU, "selu": AF_ACT_SELU}
+# the epilogue's activations: every elementwise one of the C table (softmax is row-wise)
+_ACT_CODES = {k: v for k, v in ACTIVATIONS.items() if k != "softmax"}
+_ACT_CODES[None] = AF_ACT_LINEAR
 
 
 cdef int _gemm_args(trans_a, trans_b, a, b, c, _operand *oa, _operand *ob, _operand *oc,
@@ -140,6 +143,10 @@ cdef int _gemm_args(trans_a, trans_b, a, b, c, _operand *oa, _operand *ob, _oper
                         % (a.dtype, b.dtype, c.dtype))
     if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>c):
         raise ValueError("c must be writeable")
+    for name, arr in (("a", a), ("b", b), ("c", c)):
+        if not cnp.PyArray_ISBEHAVED_RO(<cnp.ndarray>arr):
+            raise ValueError("%s must be aligned and in native byte order, got dtype %s %s"
+                             % (name, arr.dtype.str, "aligned" if arr.flags.aligned else "unaligned"))
     for name, arr, o in (("a", a, 0), ("b", b, 1), ("c", c, 2)):
         if not _view(<cnp.ndarray>arr, oa if o == 0 else (ob if o == 1 else oc)):
             raise ValueError("%s must have contiguous rows or columns, got strides %r"
@@ -188,8 +195,8 @@ def gemm(trans_a, trans_b, alpha, a, b, beta, c, bias=None, activation=None, act
     ep.bias = NULL
     if bias is not None:
         if (not cnp.PyArray_Check(bias) or bias.dtype != c.dtype or bias.shape != (mnk[1],)
-                or not bias.flags.c_contiguous):
-            raise ValueError("bias must be a contiguous %s array of shape (%d,), got %r"
+                or not bias.flags.c_contiguous or not bias.flags.aligned):
+            raise ValueError("bias must be a contiguous, aligned %s array of shape (%d,), got %r"
                              % (c.dtype, mnk[1], getattr(bias, "shape", type(bias).__name__)))
         ep.bias = cnp.PyArray_DATA(<cnp.ndarray>bias)
     if bias is not None or ep.act != AF_ACT_LINEAR:

@@ -317,6 +317,7 @@ cdef class GraphEngine:
         if batch < 1:
             raise ValueError("batch_size must be >= 1, got %d" % batch)
         fill_optim(&o, opt_cfg)
+        check_eps_dtype(&o, self.dtype)
         cdef _Plan box = self.plan(batch)
         self._data(box, xs, ys, &d)
         _want(opt_state, "optimizer state", self.dtype, 1, True)

@@ -31,8 +31,24 @@ def check_float(value, name, minimum=None, maximum=None, strict_min=False):
     return value
 
 
+def float_dtype(arr):
+    """The engine dtype for arr's values: float32 for 4-byte floats in either byte order
+    (as NumPy keeps float32 results float32), float64 for everything else."""
+    return np.dtype(np.float32) if arr.dtype.kind == "f" and arr.dtype.itemsize == 4 \
+        else np.dtype(np.float64)
+
+
+def behaved(arr):
+    """arr itself if C can read it as native numbers (native byte order, aligned), else an
+    aligned native copy in the same memory order."""
+    if arr.dtype.isnative and arr.flags.aligned:
+        return arr
+    return arr.astype(arr.dtype.newbyteorder("="), order="K")
+
+
 def as_array(data, name, dtype=np.float64, allow_bool=False):
-    """Convert array-like input to a numeric ndarray of `dtype`, rejecting non-numeric data.
+    """Convert array-like input to a C-contiguous, aligned, native-byte-order ndarray of `dtype`,
+    rejecting non-numeric data.
 
     Never returns the caller's array when it would need to be written to: callers that write
     must copy. NaN/inf are rejected."""
@@ -70,7 +86,7 @@ def _cast(arr, dtype, name):
     """(arr as a C-contiguous array of dtype, whether all of it is finite); a finite value
     that overflows dtype (1e39 in float32) is a ValueError saying so, not a silent inf."""
     with np.errstate(over="ignore"):
-        out = np.ascontiguousarray(arr, dtype=dtype)
+        out = behaved(np.ascontiguousarray(arr, dtype=dtype))  # an unaligned input is copied here
     if not out.size or np.isfinite(out).all():
         return out, True
     over = np.isfinite(arr) & ~np.isfinite(out)

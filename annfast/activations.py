@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _core
-from ._validate import as_array, check_float
+from ._validate import as_array, check_float, float_dtype
 
 NAMES = tuple(_core.ACTIVATIONS)  # the C engine's table, in its order
 ALIASES = {"silu": "swish"}
@@ -47,7 +47,7 @@ def check_name(name, param=None, argname="activation"):
 
 def _prepare(x):
     arr = np.asarray(x)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    dtype = float_dtype(arr)  # float32 stays float32 in either byte order
     shape = arr.shape
     arr = as_array(arr, "x", dtype).reshape(shape)
     flat = arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, shape[-1])

@@ -561,7 +561,13 @@ class TerminateOnNaN(Callback):
         if self.model is not None:
             self.model.stop_training = True
         kept = ""
-        if self.keep_last_finite and self.last_finite_weights is not None:
+        snapshot_finite = self.last_finite_weights is not None and all(
+            np.isfinite(w).all() for w in self.last_finite_weights)
+        if self.last_finite_weights is not None and not snapshot_finite:
+            # the weights were not finite before this epoch either (set so by the user, or an
+            # earlier run): nothing finite to go back to
+            kept = "the weights were already non-finite before this epoch; nothing to restore"
+        elif self.keep_last_finite and self.last_finite_weights is not None:
             self.model.set_weights(self.last_finite_weights)
             if self._opt_state is not None:
                 self.model.set_optimizer_state(self._opt_state)

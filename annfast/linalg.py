@@ -38,8 +38,8 @@ def _operand(x, dtype):
     Returns (array, transposed): a Fortran-ordered array (e.g. ``w.T``) is passed as its
     C-ordered transpose with the transpose flag flipped; other views with unit inner stride are
     passed with their row stride as leading dimension; anything else is copied."""
-    if x.dtype != dtype:
-        x = x.astype(dtype)
+    if x.dtype != dtype or not x.flags.aligned:
+        x = x.astype(dtype)  # also byte-swapped ('>f8') and misaligned input: a native copy
     item = x.itemsize
     rows, cols = x.shape
     if (cols <= 1 or x.strides[1] == item) and (rows <= 1 or x.strides[0] >= cols * item) \
@@ -67,8 +67,8 @@ def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool =
     trans_a, trans_b : bool
         Use the transpose of ``a`` / ``b`` without copying it.
     out : ndarray, optional
-        C-contiguous array of the result's shape and dtype, not overlapping ``a`` or ``b``;
-        the result is written there and ``out`` is returned.
+        C-contiguous array of the result's shape and dtype (in either byte order), not
+        overlapping ``a`` or ``b``; the result is written there and ``out`` is returned.
 
     check_finite : bool
         Reject NaN/inf in ``a`` and ``b`` with ValueError (default; the scan is O(mk + kn), small
@@ -77,7 +77,8 @@ def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool =
     Notes
     -----
     Strided views whose rows are contiguous (e.g. ``x[:, 2:10]``) and transposed views
-    (``x.T``) are read in place; other layouts are copied first.
+    (``x.T``) are read in place; other layouts, and arrays in non-native byte order (``'>f8'``)
+    or at misaligned addresses, are copied first.
 
     Examples
     --------
@@ -133,17 +134,21 @@ def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool =
     else:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        if out.shape != shape or out.dtype != dtype:
+        if out.shape != shape or out.dtype.newbyteorder("=") != dtype:
             raise ValueError(f"out must have shape {shape} and dtype {dtype}, got shape "
                              f"{out.shape} and dtype {out.dtype}")
         if not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError("out must be a writeable C-contiguous array")
         if np.shares_memory(out, a_in) or np.shares_memory(out, b_in):
             raise ValueError("out must not overlap a or b")
-        result = out
+        # C writes native numbers to aligned memory: otherwise compute aside and copy in
+        result = out if out.dtype.isnative and out.flags.aligned else np.empty(shape, dtype)
     A, fa = _operand(a2, dtype)
     B, fb = _operand(b2, dtype)
     _core.gemm(ta != fa, tb != fb, 1.0, A, B, 0.0, result.reshape(m, n))
+    if out is not None and result is not out:
+        out[...] = result
+        return out
     if out is None and result.ndim == 0:
         return result[()]  # 1-D @ 1-D gives a scalar, as numpy.matmul
     return result

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _core
-from ._validate import as_array, cast_checked
+from ._validate import as_array, cast_checked, float_dtype
 
 NAMES = tuple(_core.LOSSES)  # the C engine's table, in its order
 ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "log_loss": "binary_crossentropy",
@@ -77,7 +77,7 @@ def prepare_targets(name, y, n_outputs, dtype, argname="y"):
 
 def _pred(y_pred):
     arr = np.asarray(y_pred)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    dtype = float_dtype(arr)  # float32 stays float32 in either byte order
     p = as_array(arr, "y_pred", dtype)
     if p.ndim == 1:
         p = p.reshape(-1, 1)

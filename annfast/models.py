@@ -241,6 +241,7 @@ class Model:
         if not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be None or a list of names, got {type(metrics).__name__}")
         metrics = [_metrics.get(m) for m in metrics]
+        optimizer.check_dtype(self.dtype)  # an epsilon float32 cannot hold, before any change
         self.losses, self.loss_weights = losses, weights
         self.loss = losses[0] if len(losses) == 1 else list(losses)
         self.optimizer, self.metrics = optimizer, list(dict.fromkeys(metrics))
@@ -352,6 +353,7 @@ class Model:
             val = (_data.rows(xs, slice(n - n_val, None)), _data.rows(ys, slice(n - n_val, None)))
             xs, ys = _data.rows(xs, slice(0, n - n_val)), _data.rows(ys, slice(0, n - n_val))
             n -= n_val
+        self.optimizer.check_dtype(self.dtype)  # it may have been edited since compile
         # All checks passed: from here on the model may change.
         self._ensure_built(xs)
         batch = min(batch_size, n)
@@ -416,6 +418,7 @@ class Model:
         """(X, y) converted and checked as fit would, for _epoch_in_order."""
         self._require_compiled("fit")
         xs, ys = self._prepare(X, y)
+        self.optimizer.check_dtype(self.dtype)
         self._ensure_built(xs)
         self._sync_opt_state()
         return xs, ys

@@ -166,8 +166,9 @@ class _Params:
     """The four parameter attributes as float64 C-contiguous arrays for the C calls.
 
     Arrays that already qualify are used in place (so updates land where the tutorial's `+=` would).
-    Anything else the user assigned (lists, other dtypes, Fortran order, (n,) biases) is validated,
-    copied, and written back after the call: in place into a writable float array, else reassigned.
+    Anything else the user assigned (lists, other dtypes or byte orders, Fortran order, misaligned
+    buffers, (n,) biases) is validated, copied, and written back after the call: in place into a
+    writable float array, else reassigned.
     """
     _SPECS = (("weights_input_hidden", "input_size", "hidden_size"),
               ("bias_hidden", None, "hidden_size"),
@@ -185,8 +186,10 @@ class _Params:
                 np.reshape(orig, (1, -1)) if np.ndim(orig) == 1 else orig, name)
             if arr.shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {np.shape(orig)}")
+            # native float64 ('>f8' compares unequal), aligned, contiguous, writable
             direct = (isinstance(orig, np.ndarray) and orig.dtype == np.float64
-                      and orig.flags.c_contiguous and orig.flags.writeable and orig.ndim == 2)
+                      and orig.flags.c_contiguous and orig.flags.aligned and orig.flags.writeable
+                      and orig.ndim == 2)
             if direct:
                 arr = orig
             else:

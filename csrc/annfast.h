@@ -42,8 +42,9 @@ const char *af_compiler(void);
 void af_cpu_features(char *buf, size_t len);
 
 /* ---- threads (cpu.c) ----------------------------------------------------------------------- */
-af_status af_set_num_threads(int n);  /* n >= 1 */
-int af_get_num_threads(void);
+af_status af_set_num_threads(int n);  /* 1 <= n <= 4096; capped at af_num_procs() */
+int af_get_num_threads(void);         /* team size for the caller's next region (see threads.h) */
+int af_threads_setting(void);         /* the count set (after the cap), without checks */
 int af_num_procs(void);
 
 /* ---- interruption (interrupt.c) ------------------------------------------------------------ */

@@ -24,7 +24,8 @@ void AF_FN(af_act_back_colsum)(af_act act, T p, size_t m, size_t n, const T *z, 
             const T *xi = x + i * n + j0, *yi = y + i * n + j0;
             T *di = d + i * n + j0;
             if (act == AF_ACT_RELU) {
-                for (j = 0; j < w; j++) di[j] = yi[j] > 0 ? di[j] : (T)0;
+                /* PyTorch's threshold_backward: a NaN activation passes d (act_kern_impl.h) */
+                for (j = 0; j < w; j++) di[j] = yi[j] <= 0 ? (T)0 : di[j];
             } else if (act != AF_ACT_LINEAR) {
                 AF_FN(af_act_row_backward)(act, p, w, xi, yi, di, di);
             }

@@ -57,9 +57,9 @@ static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T 
         if (bias)
             for (size_t jj = 0; jj < nr; jj++) cr[jj] += bias[jj];
         /* relu inline: a call through the ISA dispatch per tile row (16 values) would cost
-         * more than the work */
+         * more than the work. `c < 0 ? 0 : c` keeps NaN (act_kern_impl.h). */
         if (ep->act == AF_ACT_RELU)
-            for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] > 0 ? cr[jj] : (T)0;
+            for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] < 0 ? (T)0 : cr[jj];
         else if (ep->act != AF_ACT_LINEAR)
             AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, cr, cr);
     }

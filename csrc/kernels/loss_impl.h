@@ -40,10 +40,11 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
         l *= inv_n;
         break;
     case AF_LOSS_HINGE:
-        /* L = mean_j max(0, 1 - y_j p_j);  dL/dp_j = -y_j / n where 1 - y_j p_j > 0 */
+        /* L = mean_j max(0, 1 - y_j p_j);  dL/dp_j = -y_j / n where 1 - y_j p_j > 0
+         * (a NaN margin stays in the loss; its gradient is 0, as torch's clamp(min=0)) */
         for (j = 0; j < n; j++) {
             T margin = (T)1 - y[j] * p[j], d = p[j] - y[j];
-            l += margin > 0 ? margin : (T)0;
+            l += margin < 0 ? (T)0 : margin;
             e2 += d * d;
             if (g) g[j] = margin > 0 ? -scale * y[j] * inv_n : (T)0;
         }
@@ -94,11 +95,13 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
                 if (g) g[j] = scale * (q * ysum - t);
             }
         } else {
-            /* L = -sum_j y_j log max(q_j, eps);  dL/dq_j = -y_j / max(q_j, eps) */
+            /* L = -sum_j y_j log max(q_j, eps);  dL/dq_j = -y_j / max(q_j, eps)
+             * CCE adds every term, so 0 * log(NaN) makes a NaN anywhere in the row NaN (Keras'
+             * -sum y log p); SCCE reads only the label's column (Keras, PyTorch's nll_loss). */
             for (j = 0; j < n; j++) {
                 T t = loss == AF_LOSS_SCCE ? (T)(j == label) : y[j];
                 T q = p[j] < eps ? eps : p[j];
-                if (t != 0) l -= t * LOG(q);
+                if (t != 0 || loss == AF_LOSS_CCE) l -= t * LOG(q);
                 e2 += (p[j] - t) * (p[j] - t);
                 if (g) g[j] = -scale * t / q;
             }

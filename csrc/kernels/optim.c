@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "optim_kernels.h"
 
+#include <float.h>
 #include <math.h>
 
 int af_optim_state_slots(af_opt_kind kind)

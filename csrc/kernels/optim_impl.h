@@ -40,6 +40,10 @@ af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *g
     af_status st = af_optim_check(o);
     if (st != AF_OK) return st;
     if (t < 1) return AF_EINVAL;
+    /* eps below T's smallest normal would be stored as 0 (or a subnormal that flush-to-zero
+     * drops): zero gradients would give 0 / 0. The Python layer says so; refuse here too. */
+    if (o->kind != AF_OPT_SGD && o->eps < (sizeof(T) == sizeof(float) ? (double)FLT_MIN : DBL_MIN))
+        return AF_EINVAL;
     if (n == 0) return AF_OK;
     int slots = af_optim_slots_used(o);
     size_t total;
