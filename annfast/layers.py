@@ -14,6 +14,7 @@ import numbers
 
 import numpy as np
 
+from ._busy import exclusive
 from ._configurable import build_from_config, config_repr
 
 from . import activations as _acts
@@ -80,6 +81,34 @@ class Layer:
     def _spec(self, offsets, stat_offsets):
         raise NotImplementedError
 
+    def _bind_views(self, params, stats):
+        """Make the parameter/statistics views slices of the model's flat buffers."""
+        views = {}
+        for names, buf, offsets in ((self._param_shapes(), params, self._offsets),
+                                    (self._stat_shapes(), stats, self._stat_offsets)):
+            for name, shape in names:
+                o = offsets[name]
+                views[name] = buf[o:o + int(np.prod(shape))].reshape(shape)
+        self._views = views
+
+    # Copies and pickles: the views are not stored (they would become independent arrays); they
+    # are re-made into the copied model's buffers by whichever of the layer and its model is
+    # restored last (pickle restores them in either order, depending on which was the root).
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_views"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._rebind_views()
+
+    def _rebind_views(self):
+        model = self.__dict__.get("_model")
+        params = getattr(model, "__dict__", {}).get("_params")
+        if params is not None and "_offsets" in self.__dict__:
+            self._bind_views(params, model._stats)
+
     def _view(self, name):
         if self._model is None:
             return None
@@ -89,11 +118,12 @@ class Layer:
         if self._model is None:
             raise ValueError(f"{type(self).__name__}.{name} cannot be set before the model is built "
                              "(give Sequential an input_dim or call build/fit first)")
-        view = self._views[name]
-        arr = as_array(value, name, view.dtype)
-        if arr.shape != view.shape:
-            raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
-        view[...] = arr
+        with exclusive(self._model):  # not while another thread's call uses the buffers
+            view = self._views[name]
+            arr = as_array(value, name, view.dtype)
+            if arr.shape != view.shape:
+                raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
+            view[...] = arr
 
     @property
     def trainable_weights(self):

@@ -23,6 +23,7 @@ from . import _core
 from . import losses as _losses
 from . import metrics as _metrics
 from ._buffers import aligned_zeros
+from ._busy import exclusive_method
 from ._validate import as_2d, check_float, check_int
 from .layers import Layer
 
@@ -48,6 +49,15 @@ class Sequential:
     input_dim : int or None (then taken from the first X seen by fit/predict)
     dtype : 'float32' (default) or 'float64'; all parameters and computation use it
     seed : int or None; makes initialisation, shuffling and dropout reproducible
+
+    Threads: every public method (fit, predict, evaluate, gradients, get/set_weights,
+    optimizer_state/set_optimizer_state, save, build, compile, summary, ...) holds the model for
+    the whole call. Another thread calling the same model waits until that call returns, so
+    concurrent calls give the results of running them one after the other (two concurrent
+    fit(epochs=3) train 6 epochs; save() during a fit writes the state the fit ends with). The
+    thread holding the model may call it again (callbacks may call evaluate, get_weights, save).
+    A wait that would deadlock (two threads each holding one model and asking for the other's)
+    raises RuntimeError. Different models run in parallel.
 
     See the module docstring for an example.
     """
@@ -83,6 +93,17 @@ class Sequential:
         if input_dim is not None:
             self.build(input_dim)
 
+    # ---- copy and pickle ---------------------------------------------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_engine"] = None  # a C description of this object's buffers: rebuilt on demand
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for layer in self._layers:  # point the layers' views at this copy's buffers
+            layer._rebind_views()
+
     # ---- structure ---------------------------------------------------------------------------
     @property
     def layers(self):
@@ -93,6 +114,7 @@ class Sequential:
     def built(self):
         return self._params is not None
 
+    @exclusive_method
     def add(self, layer):
         """Append a layer (only before the model is built)."""
         if self.built:
@@ -103,6 +125,7 @@ class Sequential:
             raise ValueError("this layer object already belongs to a model")
         self._layers.append(layer)
 
+    @exclusive_method
     def build(self, input_dim):
         """Create the parameter buffers for inputs of width input_dim and initialise them."""
         input_dim = check_int(input_dim, "input_dim", minimum=1)
@@ -129,14 +152,9 @@ class Sequential:
         seq = np.random.SeedSequence(self.seed)
         rng = np.random.default_rng(seq)
         for layer, (offs, soffs) in zip(self._layers, layout):
-            views = {}
-            for name, (o, shape) in offs.items():
-                views[name] = params[o:o + int(np.prod(shape))].reshape(shape)
-            for name, (o, shape) in soffs.items():
-                views[name] = stats[o:o + int(np.prod(shape))].reshape(shape)
-            layer._views = views
             layer._offsets = {k: v[0] for k, v in offs.items()}
             layer._stat_offsets = {k: v[0] for k, v in soffs.items()}
+            layer._bind_views(params, stats)
             layer._init_params(rng, self.dtype)
         for layer in self._layers:
             layer._model = self
@@ -149,6 +167,7 @@ class Sequential:
         if self.optimizer is not None:
             self._reset_optimizer()
 
+    @exclusive_method
     def count_params(self):
         """Number of trainable parameters (0 before build)."""
         return 0 if self._params is None else int(self._params.size)
@@ -164,6 +183,7 @@ class Sequential:
         return self._engine
 
     # ---- compile -----------------------------------------------------------------------------
+    @exclusive_method
     def compile(self, loss, optimizer="sgd", metrics=None):
         """Set the loss (name), the optimiser (name or annfast.optimizers instance) and the
         metrics ('accuracy', 'rmse'). Resets the optimiser state."""
@@ -211,6 +231,7 @@ class Sequential:
         return X, y
 
     # ---- training ----------------------------------------------------------------------------
+    @exclusive_method
     def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, validation_data=None,
             validation_split=0.0, callbacks=None, verbose=1):
         """Train for `epochs` epochs; returns a History (history.history: per-epoch 'loss',
@@ -314,6 +335,7 @@ class Sequential:
             # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
             self._opt_state = aligned_zeros(self.optimizer.state_slots * self._params.size, self.dtype)
 
+    @exclusive_method
     def _fit_setup_checked(self, X, y):
         """(X, y) converted and checked as fit would, for _epoch_in_order."""
         self._require_compiled("fit")
@@ -322,6 +344,7 @@ class Sequential:
         self._sync_opt_state()
         return X, y
 
+    @exclusive_method
     def _epoch_in_order(self, X, y, batch, order):
         """One epoch over the rows of X, y (from _fit_setup_checked) taken in the given order
         (uint64 row indices; None: storage order), as one C call. For annfast.sklearn, which draws
@@ -390,6 +413,7 @@ class Sequential:
             self._check_buildable(X)
             self.build(X.shape[1])
 
+    @exclusive_method
     def predict(self, X, batch_size=None):
         """Outputs for the rows of X (inference mode: batch-norm running statistics, no dropout;
         softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size rows."""
@@ -403,6 +427,7 @@ class Sequential:
         loss, correct, sse = self._get_engine().evaluate(X, y, chunk)
         return self._logs(loss, correct, sse, X.shape[0])
 
+    @exclusive_method
     def evaluate(self, X, y, batch_size=None):
         """Mean loss over the rows (plus the L1/L2 penalties) in inference mode; with metrics
         compiled, a list [loss, *metrics] in compile order."""
@@ -417,6 +442,7 @@ class Sequential:
             return logs["loss"]
         return [logs["loss"]] + [logs[m] for m in self.metrics]
 
+    @exclusive_method
     def gradients(self, X, y, training=False, return_loss=False):
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
         trainable parameter, as a list of arrays ordered like the layers' trainable_weights
@@ -446,6 +472,7 @@ class Sequential:
         if not self.built:
             raise ValueError(f"{what} needs a built model (give input_dim or call fit/build first)")
 
+    @exclusive_method
     def get_weights(self):
         """Copies of all weights: per layer its trainable parameters then its statistics
         (Dense: W, b; BatchNormalization: gamma, beta, moving_mean, moving_variance)."""
@@ -453,6 +480,7 @@ class Sequential:
         return [w.copy() for layer in self._layers
                 for w in layer.trainable_weights + layer.non_trainable_weights]
 
+    @exclusive_method
     def set_weights(self, weights):
         """Set all weights from a list shaped like get_weights() (checked fully before any copy)."""
         self._require_built("set_weights")
@@ -470,6 +498,7 @@ class Sequential:
         for a, t in zip(arrays, targets):
             t[...] = a
 
+    @exclusive_method
     def optimizer_state(self):
         """{'step': steps taken, 'epoch': epochs trained (the schedule's clock), 'state': copy
         of the flat optimiser state}."""
@@ -477,6 +506,7 @@ class Sequential:
         self._require_built("optimizer_state")
         return {"step": int(self._step), "epoch": int(self._epoch), "state": self._opt_state.copy()}
 
+    @exclusive_method
     def set_optimizer_state(self, state):
         """Restore optimizer_state() output (of the same model and optimiser)."""
         self._require_compiled("set_optimizer_state")
@@ -494,6 +524,7 @@ class Sequential:
         self._step, self._epoch = step, epoch
 
     # ---- configuration -----------------------------------------------------------------------
+    @exclusive_method
     def get_config(self):
         """JSON-able description: input_dim, dtype, seed, layers (+ loss, optimizer, metrics
         once compiled)."""
@@ -524,11 +555,13 @@ class Sequential:
                           config.get("metrics"))
         return model
 
+    @exclusive_method
     def save(self, path):
         """Save architecture, weights and optimiser state (annfast.saving format)."""
         from .saving import save_model
         save_model(self, path)
 
+    @exclusive_method
     def summary(self):
         """A text table of the layers and parameter counts (returned, not printed)."""
         lines = [f"Sequential (dtype={self._dtype_name}, input_dim={self.input_dim})"]

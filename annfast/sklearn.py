@@ -375,7 +375,9 @@ class _BaseMLP(BaseEstimator):
         scikit-learn's) and applies its stopping rule. Ctrl-C stops between two batches, with a
         warning, as scikit-learn's does."""
         from . import _core
-        with _core.FitGuard():
+        from ._busy import exclusive
+        # the whole loop holds the model, as Sequential.fit does (another thread waits)
+        with exclusive(self._model), _core.FitGuard():
             self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs)
 
     def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs):
