@@ -6,6 +6,7 @@ Functions here validate, convert, release the GIL around the C call and map stat
 Python exceptions. Numerics belong in csrc/.
 """
 include "_decl.pxi"
+include "_interrupt.pxi"
 include "_config.pxi"
 include "_tutorial.pxi"
 include "_checks.pxi"

@@ -42,11 +42,6 @@ cdef extern from "annfast.h" nogil:
     af_status af_set_num_threads(int n)
     int af_get_num_threads()
     int af_num_procs()
-    void af_request_stop()
-    void af_clear_stop()
-    int af_stop_requested()
-    int af_sigint_install()
-    int af_sigint_restore()
 
 
 cdef int check_status(af_status s, str context) except -1:
@@ -59,29 +54,3 @@ cdef int check_status(af_status s, str context) except -1:
     if s == AF_EINTR:
         raise KeyboardInterrupt(msg)
     raise ValueError(msg)
-
-
-cdef class _SigintGuard:
-    """Routes Ctrl-C to the C stop flag while a long C call runs (main thread only).
-
-    Usage from a .pxi: g = _SigintGuard(); g.enter(); (nogil call); g.exit()
-    exit() returns True if SIGINT arrived, so the caller raises KeyboardInterrupt.
-    """
-    cdef int installed
-
-    def __cinit__(self):
-        self.installed = 0
-
-    cdef void enter(self):
-        if _threading.current_thread() is _threading.main_thread():
-            self.installed = af_sigint_install() == 1
-            if self.installed:
-                af_clear_stop()
-
-    cdef bint exit(self):
-        cdef bint seen = False
-        if self.installed:
-            seen = af_sigint_restore() == 1
-            af_clear_stop()
-            self.installed = 0
-        return seen

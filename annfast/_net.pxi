@@ -228,7 +228,9 @@ cdef class NetEngine:
         """One epoch (or batches first_batch.. of it, at most max_batches) in C with the GIL
         released. order: 0 rows in storage order, 1 (True) the engine's shuffle keyed by
         shuffle_key, 2 the row indices the caller put in perm (each must be < len(x)).
-        Returns (stats dict, new step, interrupted)."""
+        Returns (stats dict, new step, interrupted): interrupted if the stop token of this
+        thread's FitGuard was set (request_stop() or Ctrl-C, see _interrupt.pxi); a Ctrl-C during
+        a call made outside any FitGuard raises KeyboardInterrupt instead."""
         cdef af_optim o
         if order < 0 or order > 2:
             raise ValueError("order must be 0 (storage), 1 (shuffle) or 2 (given), got %d" % order)
@@ -254,17 +256,27 @@ cdef class NetEngine:
         cdef af_status s
         st.loss_sum = st.correct = st.sse = 0
         st.n_seen = st.n_batches = 0
+        # this thread's stop token for the call, and Ctrl-C routed to it (see _interrupt.pxi)
+        cdef _SigintGuard guard = _SigintGuard()
+        cdef bint sigint = False
+        s = AF_OK
         with self._lock:
-            if x.shape[0] == 0:
-                s = AF_OK
-            elif self.dtype == _np.float32:
-                s = _epoch[float](&self.net, ws, x, y, batch, order, shuffle_key, first_batch, mb, &o,
-                                  opt_state, &t, perm, &st)
-            else:
-                s = _epoch[double](&self.net, ws, x, y, batch, order, shuffle_key, first_batch, mb, &o,
-                                   opt_state, &t, perm, &st)
+            guard.enter()
+            try:
+                if x.shape[0] == 0:
+                    s = AF_OK
+                elif self.dtype == _np.float32:
+                    s = _epoch[float](&self.net, ws, x, y, batch, order, shuffle_key, first_batch, mb,
+                                      &o, opt_state, &t, perm, &st)
+                else:
+                    s = _epoch[double](&self.net, ws, x, y, batch, order, shuffle_key, first_batch, mb,
+                                       &o, opt_state, &t, perm, &st)
+            finally:
+                sigint = guard.exit()
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
+        if sigint and guard.scope is None:  # no FitGuard to report it to
+            raise KeyboardInterrupt("fit: interrupted")
         return ({"loss_sum": st.loss_sum, "correct": st.correct, "sse": st.sse,
                  "n_seen": st.n_seen, "n_batches": st.n_batches}, t, s == AF_EINTR)
 
@@ -376,37 +388,3 @@ cdef af_status _gradients(af_net *net, floating[::1] ws, size_t chunk, const flo
             s = af_net_gradients_f64(net, &ws[0], ws.shape[0], chunk, x.shape[0], &x[0, 0], &y[0, 0],
                                      training, step, loss)
     return s
-
-
-cdef class FitGuard:
-    """Context manager routing Ctrl-C to the C stop flag for a whole fit: a SIGINT during an
-    epoch stops it between two batches; one during Python callbacks stops the next epoch before
-    its first batch. `interrupted` tells whether a stop was requested (SIGINT or request_stop()),
-    `sigint` whether it was Ctrl-C, which fit turns into KeyboardInterrupt once it has cleaned up."""
-    cdef _SigintGuard guard
-    cdef readonly bint interrupted
-    cdef readonly bint sigint
-
-    def __enter__(self):
-        self.guard = _SigintGuard()
-        self.guard.enter()
-        self.interrupted = False
-        self.sigint = False
-        return self
-
-    def __exit__(self, *exc):
-        self.sigint = self.guard.exit()
-        self.interrupted = self.sigint or self.interrupted
-        af_clear_stop()  # also when no handler was installed (fit outside the main thread)
-        return False
-
-    def poll(self):
-        """True if a stop was requested (SIGINT or request_stop()) since entering."""
-        if af_stop_requested():
-            self.interrupted = True
-        return self.interrupted
-
-
-def request_stop():
-    """Ask running C loops to stop at their next clean point (as Ctrl-C does during fit)."""
-    af_request_stop()

@@ -243,7 +243,11 @@ class Sequential:
         epoch, 2 one line per epoch. Ctrl-C stops at a clean point between two batches: the
         model keeps the weights of the last completed step, model.interrupted is set,
         model.history holds the history so far, and KeyboardInterrupt is raised.
-        (annfast._core.request_stop() stops the same way but returns the history.)
+        (annfast._core.request_stop() from a callback stops the same way but returns the history.)
+        Ctrl-C is routed to the engine only while a C call runs in the main thread and only if
+        Python's SIGINT handler is the default one: callbacks are interrupted by KeyboardInterrupt
+        like any Python code, an ignored SIGINT stays ignored, your own handler is called (between
+        C calls; it may call request_stop()), and training in other threads goes on.
         """
         from . import callbacks as _cbs
         self._require_compiled("fit")
@@ -301,25 +305,32 @@ class Sequential:
         self.stop_training = False
         self.interrupted = False
         with _core.FitGuard() as guard:
-            cbs.on_train_begin({})
-            for epoch in range(epochs):
-                cbs.on_epoch_begin(epoch, {})
-                cfg = self.optimizer.c_config(self._epoch)
-                stats, stopped = self._run_epoch(engine, X, y, batch, bool(shuffle), cfg, perm,
-                                                 n_batches, per_call, progress)
-                if stopped or guard.poll():
-                    # Ctrl-C: the weights are those of the last completed step
-                    self.interrupted = True
-                    break
-                self._epoch += 1
-                logs = self._logs(stats["loss_sum"] / stats["n_seen"], stats["correct"], stats["sse"],
-                                  stats["n_seen"])
-                if val is not None:
-                    logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
-                cbs.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-            cbs.on_train_end({})
+            try:
+                cbs.on_train_begin({})
+                for epoch in range(epochs):
+                    cbs.on_epoch_begin(epoch, {})
+                    cfg = self.optimizer.c_config(self._epoch)
+                    stats, stopped = self._run_epoch(engine, X, y, batch, bool(shuffle), cfg, perm,
+                                                     n_batches, per_call, progress)
+                    if stopped or guard.poll():
+                        # Ctrl-C or request_stop(): the weights are those of the last completed step
+                        self.interrupted = True
+                        break
+                    self._epoch += 1
+                    logs = self._logs(stats["loss_sum"] / stats["n_seen"], stats["correct"],
+                                      stats["sse"], stats["n_seen"])
+                    if val is not None:
+                        logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
+                    cbs.on_epoch_end(epoch, logs)
+                    if self.stop_training:
+                        break
+                cbs.on_train_end({})
+            except KeyboardInterrupt:
+                # Ctrl-C while Python ran (a callback, validation): raised there, as in any Python
+                # code; the engine's calls are whole, so the weights are of a completed step
+                self.interrupted = True
+                self.history = cbs.history
+                raise
         self.history = cbs.history
         if guard.sigint:
             raise KeyboardInterrupt(f"training interrupted after {len(cbs.history.epoch)} complete "

@@ -148,21 +148,21 @@ def test_same_model_from_two_threads_is_serialised():
     nn = NeuralNetwork(32, 128, 8)
     np.random.seed(4)
     ref = NeuralNetwork(32, 128, 8)
-    quiet_train(ref, X, y, 3000, 0.001)
+    quiet_train(ref, X, y, 300, 0.001)
     started = threading.Event()
     errors = []
 
     def long_train():
         started.set()
         try:
-            quiet_train(nn, X, y, 3000, 0.001)
+            quiet_train(nn, X, y, 300, 0.001)
         except Exception as exc:  # pragma: no cover
             errors.append(exc)
 
     t = threading.Thread(target=long_train)
     t.start()
     started.wait()
-    time.sleep(0.05)            # usually inside the C loop by now; either order is correct
+    time.sleep(0.01)            # usually inside the C loop by now; either order is correct
     out = nn.feedforward(X)     # waits for the training if it holds the network
     t.join()
     assert not errors
