@@ -18,33 +18,37 @@ from ._busy import exclusive
 from ._configurable import build_from_config, config_repr
 
 from . import activations as _acts
-from ._validate import as_array, check_float, check_int
-
-
-def _check_penalty(value, name):
-    return 0.0 if value is None else check_float(value, name, minimum=0.0)
+from ._settings import Setting, boolean, integer, real
+from ._validate import as_array
 
 
 def _regularizer(kernel_regularizer, l1, l2):
-    """(l1, l2) from kernel_regularizer (None, {"l1": a, "l2": b}, ("l1"|"l2", value)) or l1=/l2=."""
-    l1 = _check_penalty(l1, "l1")
-    l2 = _check_penalty(l2, "l2")
+    """(l1, l2) from kernel_regularizer (None, {"l1": a, "l2": b}, ("l1"|"l2", value)) or l1=/l2=.
+    Only the structure is checked here; the values are checked by the Dense.l1/l2 settings."""
     if kernel_regularizer is None:
         return l1, l2
-    if l1 or l2:
+    if any(v is not None and not (isinstance(v, numbers.Real) and v == 0) for v in (l1, l2)):
         raise ValueError("give kernel_regularizer or l1=/l2=, not both")
     if isinstance(kernel_regularizer, dict):
         unknown = set(kernel_regularizer) - {"l1", "l2"}
         if unknown:
             raise ValueError(f"kernel_regularizer keys must be 'l1' and/or 'l2', got {sorted(unknown)}")
-        return (_check_penalty(kernel_regularizer.get("l1"), "kernel_regularizer['l1']"),
-                _check_penalty(kernel_regularizer.get("l2"), "kernel_regularizer['l2']"))
+        return kernel_regularizer.get("l1"), kernel_regularizer.get("l2")
     if (isinstance(kernel_regularizer, tuple) and len(kernel_regularizer) == 2
             and kernel_regularizer[0] in ("l1", "l2")):
-        v = _check_penalty(kernel_regularizer[1], "kernel_regularizer value")
-        return (v, 0.0) if kernel_regularizer[0] == "l1" else (0.0, v)
+        v = kernel_regularizer[1]
+        return (v, None) if kernel_regularizer[0] == "l1" else (None, v)
     raise TypeError("kernel_regularizer must be None, a dict {'l1': a, 'l2': b} or ('l1'|'l2', value), "
                     f"got {type(kernel_regularizer).__name__} {kernel_regularizer!r}")
+
+
+def _activation(value, label):
+    return _acts.check_name(value, None, label)[0]
+
+
+def _default_alpha(layer):
+    """A new activation starts with its default parameter, as Dense(activation=...) would."""
+    layer.alpha = _acts.DEFAULT_ALPHA.get(layer.activation, 0.0)
 
 
 class Layer:
@@ -60,6 +64,13 @@ class Layer:
     @property
     def built(self):
         return self._model is not None
+
+    def _position(self):
+        """'layers[i]' once in a model (names the layer in setting errors), else None."""
+        model = self.__dict__.get("_model")
+        if model is None:
+            return None
+        return next((f"layers[{i}]" for i, ly in enumerate(model._layers) if ly is self), None)
 
     @property
     def n_out(self):
@@ -166,15 +177,23 @@ class Dense(Layer):
     """
 
     kind = "dense"
+    # Checked whenever assigned (also after training: the next call uses the new value).
+    units = Setting(integer(1), frozen=True, doc="Output width (fixed once built).")
+    use_bias = Setting(boolean, frozen=True, doc="Whether the layer has a bias (fixed once built).")
+    activation = Setting(_activation, after=_default_alpha,
+                         doc="Activation name; assigning it resets alpha to that activation's default.")
+    alpha = Setting(real(0.0), doc="leaky_relu slope / elu scale, >= 0.")
+    l1 = Setting(real(0.0, none=True, none_value=0.0), doc="L1 penalty on the kernel, >= 0.")
+    l2 = Setting(real(0.0, none=True, none_value=0.0), doc="L2 penalty on the kernel, >= 0.")
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
                  kernel_regularizer=None, l1=None, l2=None, alpha=None):
         super().__init__()
-        self.units = check_int(units, "units", minimum=1)
-        self.activation, self.alpha = _acts.check_name(activation, alpha)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"use_bias must be a bool, got {type(use_bias).__name__}")
-        self.use_bias = bool(use_bias)
+        self.units = units
+        self.activation = activation
+        if alpha is not None:
+            self.alpha = alpha
+        self.use_bias = use_bias
         if kernel_initializer is not None:
             from . import initializers
             # name, config dict, Initializer or callable; errors (unknown name) raised now
@@ -251,11 +270,13 @@ class BatchNormalization(Layer):
     """
 
     kind = "batchnorm"
+    momentum = Setting(real(0.0, 1.0), doc="Running-statistics momentum, in [0, 1].")
+    epsilon = Setting(real(0.0, lo_open=True), doc="Variance offset, > 0.")
 
     def __init__(self, momentum=0.99, epsilon=1e-3):
         super().__init__()
-        self.momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0)
-        self.epsilon = check_float(epsilon, "epsilon", minimum=0.0, strict_min=True)
+        self.momentum = momentum
+        self.epsilon = epsilon
 
     def _param_shapes(self):
         return [("gamma", (self.n_in,)), ("beta", (self.n_in,))]
@@ -305,12 +326,11 @@ class Dropout(Layer):
     """
 
     kind = "dropout"
+    rate = Setting(real(0.0, 1.0, hi_open=True), doc="Fraction of inputs dropped in training, in [0, 1).")
 
     def __init__(self, rate):
         super().__init__()
-        if isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate >= 1:
-            raise ValueError(f"rate must be in [0, 1), got {rate}")
-        self.rate = check_float(rate, "rate", minimum=0.0)
+        self.rate = rate
 
     def _init_params(self, rng, dtype):
         pass

@@ -24,6 +24,7 @@ from . import losses as _losses
 from . import metrics as _metrics
 from ._buffers import aligned_zeros
 from ._busy import exclusive_method
+from ._settings import Setting, generation as _settings_generation
 from ._validate import as_2d, check_float, check_int
 from .layers import Layer
 
@@ -38,6 +39,10 @@ def _check_dtype(dtype):
     if name not in _DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return name
+
+
+def _check_loss(value, label):
+    return None if value is None else _losses.get(value)
 
 
 class Sequential:
@@ -62,6 +67,9 @@ class Sequential:
     See the module docstring for an example.
     """
 
+    # The loss (a name; set by compile). Assigning it later is checked and used by the next call.
+    loss = Setting(_check_loss)
+
     def __init__(self, layers=None, input_dim=None, dtype="float32", seed=None):
         self._dtype_name = _check_dtype(dtype)
         self.dtype = np.dtype(_DTYPES[self._dtype_name])
@@ -81,6 +89,7 @@ class Sequential:
         self.input_dim = None
         self._params = self._grads = self._stats = None
         self._engine = None
+        self._engine_key = self._engine_stamp = None   # see _get_engine
         self.loss = None
         self.optimizer = None
         self.metrics = []
@@ -96,7 +105,8 @@ class Sequential:
     # ---- copy and pickle ---------------------------------------------------------------------
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_engine"] = None  # a C description of this object's buffers: rebuilt on demand
+        # a C description of this object's buffers: rebuilt on demand
+        state["_engine"] = state["_engine_key"] = state["_engine_stamp"] = None
         return state
 
     def __setstate__(self, state):
@@ -133,8 +143,7 @@ class Sequential:
             if input_dim != self.input_dim:
                 raise ValueError(f"model is built for input_dim={self.input_dim}, got {input_dim}")
             return
-        if not self._layers:
-            raise ValueError("a Sequential model needs at least one layer")
+        self._require_layers()
         width, n_params, n_stats, layout = input_dim, 0, 0, []
         for layer in self._layers:
             layer._attach(self, width)
@@ -173,13 +182,25 @@ class Sequential:
         return 0 if self._params is None else int(self._params.size)
 
     def _get_engine(self):
-        if self._engine is None:
-            specs = [layer._spec(layer._offsets, layer._stat_offsets) for layer in self._layers]
-            opt = self.optimizer
-            clipnorm = (opt.clipnorm or 0.0) if opt is not None else 0.0
-            clipvalue = (opt.clipvalue or 0.0) if opt is not None else 0.0
-            self._engine = _core.NetEngine(specs, self.input_dim, self.loss or "mse", self._params,
-                                           self._grads, self._stats, clipnorm, clipvalue, self._c_seed)
+        """The C description of the network. Settings used in C (layer activation/alpha/l1/l2/
+        rate/momentum/epsilon, optimizer clipnorm/clipvalue, the loss) may change after it was
+        made: any assignment to a Setting advances a global generation, and when it moved (or the
+        optimizer object was replaced) the description is recomputed and, if it differs, rebuilt
+        (its workspaces with it). The common case costs one comparison per C call."""
+        stamp = (_settings_generation(), self.optimizer)
+        if self._engine is not None and self._engine_stamp is not None and \
+                self._engine_stamp[0] == stamp[0] and self._engine_stamp[1] is stamp[1]:
+            return self._engine
+        specs = [layer._spec(layer._offsets, layer._stat_offsets) for layer in self._layers]
+        opt = self.optimizer
+        clipnorm = (opt.clipnorm or 0.0) if opt is not None else 0.0
+        clipvalue = (opt.clipvalue or 0.0) if opt is not None else 0.0
+        key = (specs, self.loss or "mse", clipnorm, clipvalue)
+        if self._engine is None or key != self._engine_key:
+            self._engine = _core.NetEngine(specs, self.input_dim, key[1], self._params, self._grads,
+                                           self._stats, clipnorm, clipvalue, self._c_seed)
+            self._engine_key = key
+        self._engine_stamp = stamp
         return self._engine
 
     # ---- compile -----------------------------------------------------------------------------
@@ -286,7 +307,7 @@ class Sequential:
         if not self.built:
             self.build(X.shape[1])
         batch = min(batch_size, X.shape[0])
-        engine = self._get_engine()
+        self._get_engine()  # the C description is checked before any callback runs
         self._sync_opt_state()
         perm = np.empty(X.shape[0], dtype=np.uint64)
         user = list(cbs.callbacks[:-1])
@@ -310,8 +331,9 @@ class Sequential:
                 for epoch in range(epochs):
                     cbs.on_epoch_begin(epoch, {})
                     cfg = self.optimizer.c_config(self._epoch)
-                    stats, stopped = self._run_epoch(engine, X, y, batch, bool(shuffle), cfg, perm,
-                                                     n_batches, per_call, progress)
+                    # (the engine again: a callback may have changed a setting)
+                    stats, stopped = self._run_epoch(self._get_engine(), X, y, batch, bool(shuffle),
+                                                     cfg, perm, n_batches, per_call, progress)
                     if stopped or guard.poll():
                         # Ctrl-C or request_stop(): the weights are those of the last completed step
                         self.interrupted = True
@@ -387,12 +409,18 @@ class Sequential:
                 progress.update(total["n_seen"], {"loss": total["loss_sum"] / total["n_seen"]})
         return total, False
 
+    def _require_layers(self):
+        if not self._layers:
+            raise ValueError("a Sequential model needs at least one layer (give layers or call add())")
+
     def _check_buildable(self, X):
+        self._require_layers()
         if X.ndim != 2 or X.shape[1] == 0:
             raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
 
     def _xy_unbuilt(self, X, y, n_cols=None):
         """_xy for a model not built yet: the width comes from X."""
+        self._require_layers()
         X = as_2d(X, "X", n_cols=n_cols, dtype=self.dtype)
         self._check_buildable(X)
         y = _losses.prepare_targets(self.loss, y, self._unbuilt_width(X.shape[1]), self.dtype, "y")

@@ -48,6 +48,7 @@ import warnings
 import numpy as np
 
 from ._configurable import build_from_config, config_repr
+from ._settings import Setting, real
 
 from ._validate import check_float, check_int
 
@@ -176,12 +177,15 @@ class Optimizer:
 
     kind = None
     _hyper = ()  # names of subclass hyperparameters, in constructor order
+    # Checked whenever assigned; a model using this optimiser applies a change at its next call.
+    clipnorm = Setting(real(0.0, lo_open=True, none=True), doc="Global gradient-norm bound or None.")
+    clipvalue = Setting(real(0.0, lo_open=True, none=True), doc="Per-entry gradient bound or None.")
 
     def __init__(self, learning_rate, weight_decay=0.0, clipnorm=None, clipvalue=None):
         self.learning_rate = _check_lr(learning_rate)
         self.weight_decay = _opt_float(weight_decay, "weight_decay", 0.0)
-        self.clipnorm = None if clipnorm is None else _opt_float(clipnorm, "clipnorm", 0.0, lo_open=True)
-        self.clipvalue = None if clipvalue is None else _opt_float(clipvalue, "clipvalue", 0.0, lo_open=True)
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
         self._last_epoch = 0
 
     decoupled_wd = False
