@@ -3,7 +3,11 @@
 A layer holds its configuration; once its model is built, its parameters are NumPy views into
 the model's one flat parameter buffer (what the C engine and the optimiser update in place), so
 ``layer.weights`` always shows the current values and assigning to it (after validation) copies
-into the model.
+into the model (waiting, like every model call, for another thread's call on the model to end).
+
+Settings (Dense activation/alpha/l1/l2, Dropout rate, BatchNormalization momentum/epsilon) are
+checked whenever assigned and may change after training: the model's next call uses the new
+value. Sizes (Dense units, use_bias) cannot change once the model is built.
 
 >>> import annfast as af
 >>> model = af.Sequential([af.Dense(4, activation="relu"), af.Dense(1)], input_dim=3, seed=0)

@@ -29,7 +29,8 @@ Adagrad; we follow PyTorch throughout. Hyperparameter *names* follow Keras: ``le
 Every optimiser also takes ``clipnorm`` (rescale the whole gradient so its global L2 norm is at
 most this) and ``clipvalue`` (clip each gradient entry to [-clipvalue, clipvalue]); clipping is
 applied before weight decay and the update, norm first, then value (as Keras and the C training
-step do).
+step do). Both are checked when assigned and may change after training: a model using the
+optimiser applies the new value from its next call.
 
 ``learning_rate`` may be a float, a schedule (:class:`StepDecay`, :class:`ExponentialDecay`) or
 any callable ``epoch -> lr`` (epochs count from 0).
