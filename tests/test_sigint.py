@@ -98,7 +98,7 @@ signal.signal(signal.SIGINT, lambda signum, frame: af._core.request_stop())
 kick = lambda: threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
 m = model()
 h = m.fit(X, y, epochs=10**5, batch_size=32, verbose=0, callbacks=[OnTrain(kick)])
-print("returned", m.interrupted, len(h.history["loss"]) < 10**5, flush=True)
+print("returned", m.interrupted, len(h.history.get("loss", [])) < 10**5, flush=True)
 """)
     assert "returned True True" in out, out
 
