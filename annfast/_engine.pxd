@@ -46,8 +46,11 @@ cdef extern from "annfast.h" nogil:
     int af_get_num_threads()
     int af_threads_setting()
     int af_num_procs()
+    ctypedef struct af_stop_token:
+        int stop
+        int sigint
+    af_stop_token *af_stop_bind(af_stop_token *tok)
     void af_request_stop()
-    void af_clear_stop()
     int af_stop_requested()
     int af_sigint_install()
     int af_sigint_restore()

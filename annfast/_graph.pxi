@@ -227,11 +227,6 @@ cdef class GraphEngine:
         self.g.stats = cnp.PyArray_DATA(self.stats) if self.stats.shape[0] else NULL
         return 0
 
-    def set_clip(self, double clipnorm, double clipvalue):
-        """Gradient clipping of the next calls (validated by the optimiser)."""
-        self.g.clipnorm = clipnorm
-        self.g.clipvalue = clipvalue
-
     def plan(self, Py_ssize_t batch):
         """The plan and workspace for batches of up to `batch` samples (made once, then reused)."""
         if batch < 1:
@@ -305,7 +300,9 @@ cdef class GraphEngine:
         """One epoch (or batches first_batch.. of it, at most max_batches) in C with the GIL
         released. order: 0 rows in storage order, 1 the engine's shuffle keyed by shuffle_key,
         2 the row indices the caller put in perm (each < n). Returns (stats, new step,
-        interrupted)."""
+        interrupted): interrupted if the stop token of this thread's FitGuard was set
+        (request_stop() or Ctrl-C, see _interrupt.pxi); a Ctrl-C during a call made outside any
+        FitGuard raises KeyboardInterrupt instead."""
         cdef af_optim o
         cdef af_data d
         cdef af_epoch_args e
@@ -340,19 +337,29 @@ cdef class GraphEngine:
         cdef void *ws = cnp.PyArray_DATA(box.ws)
         cdef size_t wl = box.ws.shape[0]
         cdef void *sp = cnp.PyArray_DATA(opt_state) if opt_state.shape[0] else NULL
+        # this thread's stop token for the call, and Ctrl-C routed to it (see _interrupt.pxi)
+        cdef _SigintGuard guard = _SigintGuard()
+        cdef bint sigint = False
+        s = AF_OK
         with self._lock:
-            if d.n == 0:
-                s = AF_OK
-            elif self.dtype == _np.float32:
-                with nogil:
-                    s = af_graph_train_epoch_f32(&self.g, box.p, <float *>ws, wl, &d, &e, &o,
-                                                 <float *>sp, &t, &st)
-            else:
-                with nogil:
-                    s = af_graph_train_epoch_f64(&self.g, box.p, <double *>ws, wl, &d, &e, &o,
-                                                 <double *>sp, &t, &st)
+            guard.enter()
+            try:
+                if d.n == 0:
+                    s = AF_OK
+                elif self.dtype == _np.float32:
+                    with nogil:
+                        s = af_graph_train_epoch_f32(&self.g, box.p, <float *>ws, wl, &d, &e, &o,
+                                                     <float *>sp, &t, &st)
+                else:
+                    with nogil:
+                        s = af_graph_train_epoch_f64(&self.g, box.p, <double *>ws, wl, &d, &e, &o,
+                                                     <double *>sp, &t, &st)
+            finally:
+                sigint = guard.exit()
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
+        if sigint and guard.scope is None:  # no FitGuard to report it to
+            raise KeyboardInterrupt("fit: interrupted")
         return _stats_dict(&st, self.g.n_outputs), t, s == AF_EINTR
 
     def predict(self, list xs, Py_ssize_t chunk):

@@ -104,7 +104,7 @@ def tut_train(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::1] 
     if n == 0 or epochs == 0:
         return
     cdef af_status s
-    cdef _SigintGuard guard = _SigintGuard()
+    cdef _SigintGuard guard = _SigintGuard()   # Ctrl-C during the call (see _interrupt.pxi)
     guard.enter()
     with nogil:
         s = af_tut_train(&net, n, &x[0, 0], &y[0, 0], epochs, lr, &ha[0, 0], &ho[0, 0],

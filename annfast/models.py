@@ -34,6 +34,8 @@ from . import _data
 from . import losses as _losses
 from . import metrics as _metrics
 from ._buffers import aligned_zeros
+from ._busy import exclusive_method
+from ._settings import generation as _settings_generation
 from ._topology import collect, unique_layers
 from ._validate import as_array, check_float, check_int
 from .layers import Layer
@@ -62,6 +64,19 @@ class Model:
     dtype : 'float32' (default) or 'float64'; all parameters and computation use it
     seed : int or None; makes initialisation, shuffling and dropout reproducible
 
+    Threads: every public method (fit, predict, evaluate, gradients, get/set_weights,
+    optimizer_state/set_optimizer_state, save, build, compile, summary, ...) holds the model for
+    the whole call. Another thread calling the same model waits until that call returns, so
+    concurrent calls give the results of running them one after the other (two concurrent
+    fit(epochs=3) train 6 epochs; save() during a fit writes the state the fit ends with). The
+    thread holding the model may call it again (callbacks may call evaluate, get_weights, save).
+    A wait that would deadlock (two threads each holding one model and asking for the other's)
+    raises RuntimeError. Different models run in parallel.
+
+    Settings used in C (layer activations, penalties, dropout rates, batch-norm momentum and
+    epsilon, the optimiser's clipnorm/clipvalue, the loss) are checked when assigned and may
+    change after training: the next call uses the new value.
+
     See the module docstring for an example.
     """
 
@@ -80,8 +95,8 @@ class Model:
         self.name = name or type(self).__name__.lower()
         self._params = self._grads = self._stats = None
         self._engine = None
+        self._engine_key = self._engine_stamp = None   # see _get_engine
         self._nodes = None
-        self.loss = None
         self.losses = None
         self.loss_weights = None
         self.optimizer = None
@@ -92,6 +107,38 @@ class Model:
         self.stop_training = False
         self.interrupted = False
         self.history = None
+
+    # ---- the loss as a setting ---------------------------------------------------------------
+    @property
+    def loss(self):
+        """The loss: a name, or a list of names with several outputs (None before compile).
+        Assigning it later is checked and used by the next call."""
+        if self.losses is None:
+            return None
+        return self.losses[0] if len(self.losses) == 1 else list(self.losses)
+
+    @loss.setter
+    def loss(self, value):
+        if value is None:
+            self.losses = None
+            return
+        n_out = len(self._outputs) if self._nodes is not None else 1
+        self.losses = [_losses.get(v) for v in self._per_output(value, n_out, "loss")]
+        from . import _settings
+        _settings.bump()
+
+    # ---- copy and pickle ---------------------------------------------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # the C description of this object's buffers: rebuilt on demand
+        state["_engine"] = state["_engine_key"] = state["_engine_stamp"] = None
+        state.pop("_engine_dx", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for layer in self.__dict__.get("_all_layers") or []:  # views into this copy's buffers
+            layer._rebind_views()
 
     # ---- structure ---------------------------------------------------------------------------
     def _build_graph(self, inputs, outputs):
@@ -116,14 +163,9 @@ class Model:
         seq = np.random.SeedSequence(self.seed)
         rng = np.random.default_rng(seq)
         for layer, (offs, soffs) in zip(layers, layout):
-            views = {}
-            for key, (o, shape) in offs.items():
-                views[key] = params[o:o + int(np.prod(shape))].reshape(shape)
-            for key, (o, shape) in soffs.items():
-                views[key] = stats[o:o + int(np.prod(shape))].reshape(shape)
-            layer._views = views
             layer._param_off = min((v[0] for v in offs.values()), default=0)
             layer._stat_off = min((v[0] for v in soffs.values()), default=0)
+            layer._bind_views(params, stats)
             layer.init_params(rng, self.dtype)
         for layer in layers:
             layer._model = self
@@ -156,6 +198,7 @@ class Model:
     def built(self):
         return self._params is not None
 
+    @exclusive_method
     def count_params(self):
         """Number of trainable parameters (0 before build)."""
         return 0 if self._params is None else int(self._params.size)
@@ -177,11 +220,23 @@ class Model:
         return out
 
     def _get_engine(self, input_grads=False):
-        """The C engine of this graph, made on first use and dropped (self._engine = None)
-        whenever the description changes. input_grads: a second engine that also keeps
-        dLoss/dinputs (for input_gradients), tied to the current one."""
-        if self._engine is None:
-            self._engine = _core.GraphEngine(*self._engine_args())
+        """The C engine of this graph. Settings used in C (layer activation/alpha/l1/l2/rate/
+        momentum/epsilon, optimizer clipnorm/clipvalue, the loss) may change after it was made:
+        any assignment to a Setting advances a global generation, and when it moved (or the
+        optimizer object was replaced) the description is recomputed and, if it differs, the
+        engine is rebuilt (its workspaces with it). The common case costs one comparison per call.
+        input_grads: a second engine that also keeps dLoss/dinputs (input_gradients), tied to the
+        current one."""
+        stamp = (_settings_generation(), self.optimizer)
+        fresh = self._engine is not None and self._engine_stamp is not None and \
+            self._engine_stamp[0] == stamp[0] and self._engine_stamp[1] is stamp[1]
+        if not fresh:
+            args = self._engine_args()
+            key = (args[0], args[3], args[4], args[8], args[9])
+            if self._engine is None or key != self._engine_key:
+                self._engine = _core.GraphEngine(*args)
+                self._engine_key = key
+            self._engine_stamp = stamp
         if not input_grads:
             return self._engine
         pair = getattr(self, "_engine_dx", None)
@@ -201,6 +256,7 @@ class Model:
                 clipnorm, clipvalue, self._c_seed)
 
     # ---- compile -----------------------------------------------------------------------------
+    @exclusive_method
     def compile(self, *args, loss=None, optimizer=None, metrics=None, loss_weights=None):
         """Set the loss (a name, or one per output as a list or a dict by output name), the
         optimiser (name or annfast.optimizers instance; default 'sgd'), the metrics (names from
@@ -301,6 +357,7 @@ class Model:
         return self._xy(X, y)
 
     # ---- training ----------------------------------------------------------------------------
+    @exclusive_method
     def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, validation_data=None,
             validation_split=0.0, callbacks=None, verbose=1):
         """Train for `epochs` epochs; returns a History (history.history: per-epoch 'loss',
@@ -357,7 +414,7 @@ class Model:
         # All checks passed: from here on the model may change.
         self._ensure_built(xs)
         batch = min(batch_size, n)
-        engine = self._get_engine()
+        self._get_engine()  # the C description is checked before any callback runs
         self._sync_opt_state()
         perm = np.empty(n, dtype=np.uint64)
         progress = None
@@ -376,26 +433,33 @@ class Model:
         self.stop_training = False
         self.interrupted = False
         with _core.FitGuard() as guard:
-            cbs.on_train_begin({})
-            for epoch in range(epochs):
-                cbs.on_epoch_begin(epoch, {})
-                cfg = self.optimizer.c_config(self._epoch)
-                engine.set_clip(self.optimizer.clipnorm or 0.0, self.optimizer.clipvalue or 0.0)
-                stats, stopped = self._run_epoch(engine, xs, ys, batch, bool(shuffle), cfg, perm,
-                                                 n_batches, per_call, progress)
-                if stopped or guard.poll():
-                    # Ctrl-C: the weights are those of the last completed step
-                    self.interrupted = True
-                    break
-                self._epoch += 1
-                logs = self._logs(stats, stats["n_seen"])
-                logs.update(_metrics.epoch_end_logs(self, xs, ys))
-                if val is not None:
-                    logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
-                cbs.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-            cbs.on_train_end({})
+            try:
+                cbs.on_train_begin({})
+                for epoch in range(epochs):
+                    cbs.on_epoch_begin(epoch, {})
+                    cfg = self.optimizer.c_config(self._epoch)
+                    # (the engine again: a callback may have changed a setting)
+                    stats, stopped = self._run_epoch(self._get_engine(), xs, ys, batch, bool(shuffle),
+                                                     cfg, perm, n_batches, per_call, progress)
+                    if stopped or guard.poll():
+                        # Ctrl-C or request_stop(): the weights are those of the last completed step
+                        self.interrupted = True
+                        break
+                    self._epoch += 1
+                    logs = self._logs(stats, stats["n_seen"])
+                    logs.update(_metrics.epoch_end_logs(self, xs, ys))
+                    if val is not None:
+                        logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
+                    cbs.on_epoch_end(epoch, logs)
+                    if self.stop_training:
+                        break
+                cbs.on_train_end({})
+            except KeyboardInterrupt:
+                # Ctrl-C while Python ran (a callback, validation): raised there, as in any Python
+                # code; the engine's calls are whole, so the weights are of a completed step
+                self.interrupted = True
+                self.history = cbs.history
+                raise
         self.history = cbs.history
         if guard.sigint:
             raise KeyboardInterrupt(f"training interrupted after {len(cbs.history.epoch)} complete "
@@ -414,6 +478,7 @@ class Model:
             # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
             self._opt_state = aligned_zeros(self.optimizer.state_slots * self._params.size, self.dtype)
 
+    @exclusive_method
     def _fit_setup_checked(self, X, y):
         """(X, y) converted and checked as fit would, for _epoch_in_order."""
         self._require_compiled("fit")
@@ -423,6 +488,7 @@ class Model:
         self._sync_opt_state()
         return xs, ys
 
+    @exclusive_method
     def _epoch_in_order(self, X, y, batch, order):
         """One epoch over the samples of X, y (lists from _fit_setup_checked) taken in the given
         order (uint64 row indices; None: storage order), as one C call. For annfast.sklearn,
@@ -433,7 +499,6 @@ class Model:
         perm = order if given else np.empty(n, dtype=np.uint64)
         cfg = self.optimizer.c_config(self._epoch)
         engine = self._get_engine()
-        engine.set_clip(self.optimizer.clipnorm or 0.0, self.optimizer.clipvalue or 0.0)
         stats, self._step, stopped = engine.train_epoch(
             X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm)
         if not stopped:
@@ -477,6 +542,7 @@ class Model:
         chunk = PREDICT_CHUNK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         return max(1, min(chunk, n))
 
+    @exclusive_method
     def predict(self, X, batch_size=None):
         """Outputs for the samples of X (inference mode: batch-norm running statistics, no
         dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
@@ -495,6 +561,7 @@ class Model:
         logs.update(_metrics.epoch_end_logs(self, xs, ys, chunk))
         return logs
 
+    @exclusive_method
     def evaluate(self, X, y, batch_size=None):
         """Mean loss over the samples (plus the L1/L2 penalties) in inference mode; with metrics
         compiled (or several outputs), a list ``[loss, *output losses, *metrics]`` in Keras's
@@ -513,6 +580,7 @@ class Model:
         keys += [(f"{o}_" if o else "") + _metrics.name(m) for o in names for m in self.metrics]
         return [logs[k] for k in keys]
 
+    @exclusive_method
     def gradients(self, X, y, training=False, return_loss=False):
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
         trainable parameter, as a list of arrays ordered like the layers' trainable_weights
@@ -540,6 +608,7 @@ class Model:
                 o += size
         return (loss, grads) if return_loss else grads
 
+    @exclusive_method
     def input_gradients(self, X, y):
         """dLoss/dX of the training-mode loss with X as one batch (as gradients(training=True)):
         one array per model input, None for integer (token id) inputs."""
@@ -559,12 +628,14 @@ class Model:
     def _weight_views(self):
         return [w for layer in self._all_layers for w in layer.trainable_weights + layer.non_trainable_weights]
 
+    @exclusive_method
     def get_weights(self):
         """Copies of all weights: per layer its trainable parameters then its statistics
         (Dense: W, b; BatchNormalization: gamma, beta, moving_mean, moving_variance)."""
         self._require_built("get_weights")
         return [w.copy() for w in self._weight_views()]
 
+    @exclusive_method
     def set_weights(self, weights):
         """Set all weights from a list shaped like get_weights() (checked fully before any copy)."""
         self._require_built("set_weights")
@@ -582,6 +653,7 @@ class Model:
         for a, t in zip(arrays, targets):
             t[...] = a
 
+    @exclusive_method
     def optimizer_state(self):
         """{'step': steps taken, 'epoch': epochs trained (the schedule's clock), 'state': copy
         of the flat optimiser state}."""
@@ -589,6 +661,7 @@ class Model:
         self._require_built("optimizer_state")
         return {"step": int(self._step), "epoch": int(self._epoch), "state": self._opt_state.copy()}
 
+    @exclusive_method
     def set_optimizer_state(self, state):
         """Restore optimizer_state() output (of the same model and optimiser)."""
         self._require_compiled("set_optimizer_state")
@@ -615,6 +688,7 @@ class Model:
             cfg["loss_weights"] = list(self.loss_weights)
         return cfg
 
+    @exclusive_method
     def get_config(self):
         """JSON-able description: the layers with the calls feeding them, the inputs and
         outputs, dtype, seed (+ loss, optimizer, metrics once compiled)."""
@@ -657,11 +731,13 @@ class Model:
             self.compile(optimizer=opt, loss=config["loss"], metrics=config.get("metrics"),
                          loss_weights=config.get("loss_weights"))
 
+    @exclusive_method
     def save(self, path):
         """Save architecture, weights and optimiser state (annfast.saving format)."""
         from .saving import save_model
         save_model(self, path)
 
+    @exclusive_method
     def summary(self, print_fn=print):
         """Print a table of the layers: output shape, parameter count, inputs (and return it)."""
         from ._summary import summary_text
@@ -726,6 +802,7 @@ class Sequential(Model):
         """The layers, in order (a copy of the list)."""
         return list(self._layers)
 
+    @exclusive_method
     def add(self, layer):
         """Append a layer (only before the model is built)."""
         if self.built:
@@ -755,6 +832,7 @@ class Sequential(Model):
             shape = tuple(layer.output_shape(shape))
         return shape
 
+    @exclusive_method
     def build(self, input_shape):
         """Create the parameter buffers for samples of this shape (an int: vectors of that width)
         and initialise them."""
@@ -809,6 +887,7 @@ class Sequential(Model):
         if not self.built:
             self.build(xs[0].shape[1:] if xs[0].ndim > 2 else xs[0].shape[1])
 
+    @exclusive_method
     def predict(self, X, batch_size=None):
         if not self._layers:
             raise ValueError("a Sequential model needs at least one layer")
@@ -820,6 +899,7 @@ class Sequential(Model):
         super()._require_compiled(what)
 
     # ---- configuration -----------------------------------------------------------------------
+    @exclusive_method
     def get_config(self):
         """JSON-able description: input_dim (or input_shape), dtype, seed, layers (+ loss,
         optimizer, metrics once compiled)."""

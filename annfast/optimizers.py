@@ -29,7 +29,8 @@ Adagrad; we follow PyTorch throughout. Hyperparameter *names* follow Keras: ``le
 Every optimiser also takes ``clipnorm`` (rescale the whole gradient so its global L2 norm is at
 most this) and ``clipvalue`` (clip each gradient entry to [-clipvalue, clipvalue]); clipping is
 applied before weight decay and the update, norm first, then value (as Keras and the C training
-step do).
+step do). Both are checked when assigned and may change after training: a model using the
+optimiser applies the new value from its next call.
 
 ``epsilon`` must be representable in the model's dtype: a value below the dtype's smallest
 normal number (float32: 1.1754944e-38, float64: 2.2250738585072014e-308), e.g.
@@ -55,6 +56,7 @@ import warnings
 import numpy as np
 
 from ._configurable import build_from_config, config_repr
+from ._settings import Setting, real
 
 from ._validate import check_float, check_int
 
@@ -195,12 +197,15 @@ class Optimizer:
 
     kind = None
     _hyper = ()  # names of subclass hyperparameters, in constructor order
+    # Checked whenever assigned; a model using this optimiser applies a change at its next call.
+    clipnorm = Setting(real(0.0, lo_open=True, none=True), doc="Global gradient-norm bound or None.")
+    clipvalue = Setting(real(0.0, lo_open=True, none=True), doc="Per-entry gradient bound or None.")
 
     def __init__(self, learning_rate, weight_decay=0.0, clipnorm=None, clipvalue=None):
         self.learning_rate = _check_lr(learning_rate)
         self.weight_decay = _opt_float(weight_decay, "weight_decay", 0.0)
-        self.clipnorm = None if clipnorm is None else _opt_float(clipnorm, "clipnorm", 0.0, lo_open=True)
-        self.clipvalue = None if clipvalue is None else _opt_float(clipvalue, "clipvalue", 0.0, lo_open=True)
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
         self._last_epoch = 0
 
     decoupled_wd = False

@@ -429,7 +429,9 @@ class _BaseMLP(BaseEstimator):
         scikit-learn's) and applies its stopping rule. Ctrl-C stops between two batches, with a
         warning, as scikit-learn's does."""
         from . import _core
-        with _core.FitGuard():
+        from ._busy import exclusive
+        # the whole loop holds the model, as Sequential.fit does (another thread waits)
+        with exclusive(self._model), _core.FitGuard():
             self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs)
 
     def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs):
@@ -442,60 +444,65 @@ class _BaseMLP(BaseEstimator):
         best = None
         stopped = False
         self.n_iter_ = 0
-        for _ in range(epochs):
-            if p["shuffle"]:
-                perm = np.arange(n)
-                rs.shuffle(perm)  # what sklearn.utils.shuffle draws
-                order = order[perm]
-            loss, interrupted = self._model._epoch_in_order(X, Y, batch, order)
-            if interrupted:
-                warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
-                stopped = True
-                break
-            loss = float(loss) * halve
-            self.loss_curve_.append(loss)
-            self.n_iter_ += 1
-            self.t_ += n
-            if p["verbose"]:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if early:
-                score = self._val_score(X_val, Y_val)
-                self.validation_scores_.append(score)
-                if p["verbose"]:
-                    print(f"Validation score: {score:f}")
-                if score < self.best_validation_score_ + p["tol"]:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best = self._model.get_weights()
-            else:
-                if loss > self.best_loss_ - p["tol"]:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                if loss < self.best_loss_:
-                    self.best_loss_ = loss
-            if p["solver"] == "sgd" and p["learning_rate"] == "invscaling":
-                self._lr.value = p["learning_rate_init"] * scale / (self.t_ + 1) ** p["power_t"]
-            if self._no_improvement_count > p["n_iter_no_change"]:
-                what = "Validation score" if early else "Training loss"
-                msg = (f"{what} did not improve more than tol={p['tol']:f} for "
-                       f"{p['n_iter_no_change']} consecutive epochs.")
-                if p["solver"] == "sgd" and p["learning_rate"] == "adaptive" \
-                        and self._lr.value > 1e-6 * scale:
-                    self._lr.value /= 5.0
-                    self._no_improvement_count = 0
-                    if p["verbose"]:
-                        print(msg + f" Setting learning rate to {self._lr.value / scale:f}")
-                else:
-                    if p["verbose"]:
-                        print(msg + (" Learning rate too small. Stopping."
-                                     if p["learning_rate"] == "adaptive" and p["solver"] == "sgd"
-                                     else " Stopping."))
+        try:
+            for _ in range(epochs):
+                if p["shuffle"]:
+                    perm = np.arange(n)
+                    rs.shuffle(perm)  # what sklearn.utils.shuffle draws
+                    order = order[perm]
+                loss, interrupted = self._model._epoch_in_order(X, Y, batch, order)
+                if interrupted:
+                    warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
                     stopped = True
                     break
+                loss = float(loss) * halve
+                self.loss_curve_.append(loss)
+                self.n_iter_ += 1
+                self.t_ += n
+                if p["verbose"]:
+                    print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+                if early:
+                    score = self._val_score(X_val, Y_val)
+                    self.validation_scores_.append(score)
+                    if p["verbose"]:
+                        print(f"Validation score: {score:f}")
+                    if score < self.best_validation_score_ + p["tol"]:
+                        self._no_improvement_count += 1
+                    else:
+                        self._no_improvement_count = 0
+                    if score > self.best_validation_score_:
+                        self.best_validation_score_ = score
+                        best = self._model.get_weights()
+                else:
+                    if loss > self.best_loss_ - p["tol"]:
+                        self._no_improvement_count += 1
+                    else:
+                        self._no_improvement_count = 0
+                    if loss < self.best_loss_:
+                        self.best_loss_ = loss
+                if p["solver"] == "sgd" and p["learning_rate"] == "invscaling":
+                    self._lr.value = p["learning_rate_init"] * scale / (self.t_ + 1) ** p["power_t"]
+                if self._no_improvement_count > p["n_iter_no_change"]:
+                    what = "Validation score" if early else "Training loss"
+                    msg = (f"{what} did not improve more than tol={p['tol']:f} for "
+                           f"{p['n_iter_no_change']} consecutive epochs.")
+                    if p["solver"] == "sgd" and p["learning_rate"] == "adaptive" \
+                            and self._lr.value > 1e-6 * scale:
+                        self._lr.value /= 5.0
+                        self._no_improvement_count = 0
+                        if p["verbose"]:
+                            print(msg + f" Setting learning rate to {self._lr.value / scale:f}")
+                    else:
+                        if p["verbose"]:
+                            print(msg + (" Learning rate too small. Stopping."
+                                         if p["learning_rate"] == "adaptive" and p["solver"] == "sgd"
+                                         else " Stopping."))
+                        stopped = True
+                        break
+        except KeyboardInterrupt:
+            # Ctrl-C while Python code ran between two engine calls: as scikit-learn does
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
+            stopped = True
         if early and best is not None:
             self._model.set_weights(best)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):

@@ -21,7 +21,7 @@ typedef enum {
     AF_ESHAPE = 2,     /* inconsistent sizes or leading dimensions, size arithmetic overflow */
     AF_ENOMEM = 3,     /* allocation failed (only outside hot loops) */
     AF_ENONFINITE = 4, /* NaN or inf where a finite number is required */
-    AF_EINTR = 5,      /* stopped by af_request_stop() (Ctrl-C) at a clean point */
+    AF_EINTR = 5,      /* stopped at a clean point: af_request_stop() or Ctrl-C */
     AF_EISA = 6        /* requested instruction set not supported by this CPU or build */
 } af_status;
 
@@ -48,14 +48,30 @@ int af_threads_setting(void);         /* the count set (after the cap), without 
 int af_num_procs(void);
 
 /* ---- interruption (interrupt.c) ------------------------------------------------------------ */
-/* Long loops poll af_stop_requested() once per epoch / step and return AF_EINTR at a clean point.
- * af_sigint_install() routes SIGINT to the stop flag for the duration of a call (main thread only);
- * af_sigint_restore() puts the previous handler back and returns 1 if SIGINT arrived meanwhile. */
+/* Long loops poll af_stop_requested() on the calling thread between batches / epochs (never
+ * inside parallel regions) and return AF_EINTR at a clean point.
+ *
+ * A stop token belongs to one call of one thread: af_stop_bind(tok) makes it the calling
+ * thread's current token (returning the previous one, to bind back afterwards);
+ * af_request_stop() sets the calling thread's current token (nothing if none is bound). So a
+ * stop requested for one thread's call never stops another thread's.
+ *
+ * SIGINT: af_sigint_install() routes SIGINT to the calling thread's calls until
+ * af_sigint_restore(), which puts the previous handler back, marks the bound token (stop and
+ * sigint) and returns 1 if SIGINT arrived meanwhile. Only one thread at a time may have it
+ * installed (the Python boundary: the main thread, around one C call, and only when Python's
+ * SIGINT handler is its default one). The handler itself only sets a sig_atomic_t flag that the
+ * installing thread's polls read: other threads' calls never see it. */
+typedef struct af_stop_token {
+    int stop;    /* set: the call stops at its next clean point (AF_EINTR) */
+    int sigint;  /* set by af_sigint_restore() when the stop came from SIGINT */
+} af_stop_token;
+
+af_stop_token *af_stop_bind(af_stop_token *tok); /* tok may be NULL; returns the previous token */
 void af_request_stop(void);
-void af_clear_stop(void);
 int af_stop_requested(void);
-int af_sigint_install(void);
-int af_sigint_restore(void);
+int af_sigint_install(void);  /* 1 installed, 0 already installed, -1 failed */
+int af_sigint_restore(void);  /* 1 if SIGINT arrived since af_sigint_install() */
 
 /* ---- size arithmetic helpers (checked) ----------------------------------------------------- */
 /* *out = a * b; returns AF_ESHAPE on overflow. */

@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 
+from .._busy import exclusive
 from .._configurable import build_from_config, config_repr
 from .._validate import as_array
 
@@ -79,11 +80,43 @@ class Layer:
         self._views = {}
         self._input_shape = None      # per-sample input shape(s) of the first call, once built
 
+    # Copies and pickles: the views are not stored (they would become independent arrays); they
+    # are re-made into the copied model's buffers by whichever of the layer and its model is
+    # restored last (pickle restores them in either order, depending on which was the root).
     def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_model"] = None        # a layer is pickled with its model, which rebinds it
+        state = self.__dict__.copy()
         state["_views"] = {}
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._rebind_views()
+
+    def _rebind_views(self):
+        model = self.__dict__.get("_model")
+        params = getattr(model, "__dict__", {}).get("_params")
+        if params is not None and "_param_off" in self.__dict__:
+            self._bind_views(params, model._stats)
+
+    def _bind_views(self, params, stats):
+        """Make the parameter / statistics views slices of the model's flat buffers, from the
+        offsets the model gave this layer and its shapes."""
+        views = {}
+        for buf, off, shapes in ((params, self._param_off, self.param_shapes(self._input_shape)),
+                                 (stats, self._stat_off, self.stat_shapes(self._input_shape))):
+            for name, shape in shapes:
+                n = int(np.prod(shape))
+                views[name] = buf[off:off + n].reshape(shape)
+                off += n
+        self._views = views
+
+    def _position(self):
+        """'layers[i]' once in a model (names the layer in setting errors), else None."""
+        model = self.__dict__.get("_model")
+        if model is None:
+            return None
+        layers = model.__dict__.get("_layers") or model.__dict__.get("_all_layers") or []
+        return next((f"layers[{i}]" for i, ly in enumerate(layers) if ly is self), None)
 
     # ---- the shape protocol (override) ---------------------------------------------------------
     def output_shape(self, input_shape):
@@ -170,11 +203,12 @@ class Layer:
         if self._model is None:
             raise ValueError(f"{type(self).__name__}.{name} cannot be set before the model is built "
                              "(give the model its input shape or call build/fit first)")
-        view = self._views[name]
-        arr = as_array(value, name, view.dtype)
-        if arr.shape != view.shape:
-            raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
-        view[...] = arr
+        with exclusive(self._model):  # not while another thread's call uses the buffers
+            view = self._views[name]
+            arr = as_array(value, name, view.dtype)
+            if arr.shape != view.shape:
+                raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
+            view[...] = arr
 
     @property
     def trainable_weights(self):
