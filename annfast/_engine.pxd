@@ -251,10 +251,15 @@ cdef extern from "graph.h" nogil:
         AF_F64
     enum:
         AF_PLAN_INPUT_GRADS
+    enum:
+        AF_SW_BATCH
+        AF_SW_SUM
     ctypedef struct af_data:
         size_t n
         const void *x[8]
         const void *y[8]
+        const void *sw
+        int sw_norm
     ctypedef struct af_epoch_args:
         size_t batch
         int order

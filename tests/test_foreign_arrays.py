@@ -248,7 +248,7 @@ def test_sequential_any_layout(isa, layout, dtype):
     same(fresh.predict(X), ref.predict(X))
     fresh = small_model(dtype, seed=9)
     for lf, lr in zip(fresh.layers, ref.layers):
-        names = ("weights", "bias") if isinstance(lr, af.Dense) else \
+        names = ("kernel", "bias") if isinstance(lr, af.Dense) else \
             ("gamma", "beta", "moving_mean", "moving_variance")
         for name in names:
             setattr(lf, name, hostile(getattr(lr, name).copy(), layout))

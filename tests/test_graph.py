@@ -47,7 +47,7 @@ def test_dense_on_sequences_flatten_reshape():
     model = af.Sequential([af.Dense(5, activation="gelu"), af.Reshape((5, 3)), af.Flatten(),
                            af.Dense(2)], input_shape=(3, 4), dtype="float64", seed=4)
     model.compile(loss="mse", optimizer="sgd")
-    assert model.layers[0].weights.shape == (4, 5)
+    assert model.layers[0].kernel.shape == (4, 5)
     assert [t.shape for t in [model._nodes[i].tensor for i in range(1, 5)]] == \
         [(None, 3, 5), (None, 5, 3), (None, 15), (None, 2)]
     fd_param_check(model, X, y)
@@ -100,7 +100,7 @@ def test_concatenate_middle_axis():
     model = af.Model([a, b], out, dtype="float64", seed=0)
     model.compile(loss="mse", optimizer="sgd")
     Xa, Xb, y = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 4, 3)), rng.normal(size=(5, 1))
-    W = model.layers[-1].weights
+    W = model.layers[-1].kernel
     expected = np.concatenate([Xa, Xb], axis=1).reshape(5, -1) @ W + model.layers[-1].bias
     np.testing.assert_allclose(model.predict([Xa, Xb]), expected, rtol=1e-12)
     fd_input_check(model, [Xa, Xb], y)
@@ -318,3 +318,11 @@ def test_previous_engine_numbers_reproduced_bit_for_bit():
     assert sorted(ref.files) == sorted(got)
     for key in ref.files:
         np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+
+
+def test_layer_names_are_unique_per_class_and_within_a_model():
+    a, b = af.Dense(2), af.Dense(2)
+    assert a.name.startswith("dense_") and a.name != b.name
+    x = af.Input(shape=(3,))
+    with pytest.raises(ValueError, match="named 'twin'"):
+        af.Model(x, af.Dense(1, name="twin")(af.Dense(4, name="twin")(x)))
