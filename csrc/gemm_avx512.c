@@ -195,7 +195,11 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VSTOREU(p, v) _mm512_storeu_ps(p, v)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VLOADN(p, cnt) _mm512_maskz_loadu_ps((__mmask16)((1u << (cnt)) - 1), p)
+#define VSTOREN(p, v, cnt) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (cnt)) - 1), v)
 #endif
+#define KROWS1 12
+#define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F32(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F32(d, s, lds)
 #include "gemm_kern_impl.h"
@@ -219,7 +223,11 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VSTOREU(p, v) _mm512_storeu_pd(p, v)
 #define VMUL(a, b) _mm512_mul_pd(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define VLOADN(p, cnt) _mm512_maskz_loadu_pd((__mmask8)((1u << (cnt)) - 1), p)
+#define VSTOREN(p, v, cnt) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (cnt)) - 1), v)
 #endif
+#define KROWS1 12
+#define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F64(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F64(d, s, lds)
 #include "gemm_kern_impl.h"

@@ -238,6 +238,53 @@ static void AF_FN(gemm_rows)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, siz
     }
 }
 
+/* Skinny products (n small): the row kernel (vectors along n, op(A) read in place) or, when
+ * op(A) = A^T, the column kernel (vectors along m, contiguous columns of op(A)); see
+ * gemm_skinny_impl.h. The calling thread packs op(B) (k x n, small) and, for the column kernel,
+ * a zero-padded copy of op(A)'s last partial row tile; then threads take ranges of rows (each
+ * row's arithmetic does not depend on the range) and run the epilogue on their own rows. */
+static af_status AF_FN(gemm_skinny)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m,
+                                    size_t n, size_t k, T alpha, const T *a, size_t lda, const T *b,
+                                    size_t ldb, T beta, T *c, size_t ldc, const af_epilogue *ep)
+{
+    const size_t vn = ki->vn;
+    const size_t w = ta ? n : (n <= vn ? vn : 2 * vn); /* packed row width of op(B) */
+    const size_t bsz = (k * w + 15) / 16 * 16;
+    const int tail = ta && m < vn; /* the column kernel reads a padded copy of op(A) */
+    T *bp = (T *)af_gemm_workspace((bsz + (tail ? k * vn : 0)) * sizeof(T));
+    if (!bp) return AF_ENOMEM;
+    T *atail = bp + bsz;
+    for (size_t p = 0; p < k; p++)
+        for (size_t j = 0; j < w; j++) bp[p * w + j] = j >= n ? (T)0 : tb ? b[j * ldb + p] : b[p * ldb + j];
+    if (tail)
+        for (size_t p = 0; p < k; p++)
+            for (size_t r = 0; r < vn; r++) atail[p * vn + r] = r < m ? a[p * lda + r] : (T)0;
+
+    /* Threads own ranges of whole tiles (2 vn rows, or 12 for the row kernel); the last range
+     * also takes the leftover rows, so every range of the column kernel has at least 2 vn rows
+     * (or is all of C). */
+    const size_t unit = ta ? 2 * vn : 12, nunits = m / unit > 0 ? m / unit : 1;
+    size_t nt = (size_t)af_get_num_threads();
+    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) nt = 1;
+    if (nt > nunits) nt = nunits;
+    #pragma omp parallel for schedule(static, 1) num_threads((int)nt) if (nt > 1)
+    for (size_t t = 0; t < nt; t++) {
+        size_t r0 = nunits * t / nt * unit, r1 = t + 1 == nt ? m : nunits * (t + 1) / nt * unit;
+        if (ta)
+            ki->colk(r1 - r0, n, k, alpha, a + r0, lda, atail, bp, beta, c + r0 * ldc, ldc);
+        else
+            ki->rowk(r1 - r0, n, k, alpha, a + r0 * lda, lda, 1, bp, beta, c + r0 * ldc, ldc);
+        if (ep) AF_FN(gemm_epilogue)(ep, r1 - r0, n, c + r0 * ldc, ldc, 0);
+    }
+    return AF_OK;
+}
+
+/* Skinny path for n below one register panel (row kernel) or, with op(A) = A^T, up to 32. */
+static inline int AF_FN(gemm_is_skinny)(const AF_FN(af_gemm_kinfo) *ki, int ta, size_t n)
+{
+    return ta ? n <= 32 : n < ki->nr && n <= 2 * ki->vn;
+}
+
 af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
                             size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
                             const af_epilogue *ep)
@@ -258,7 +305,9 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
         AF_FN(gemm_tiny)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     } else {
         const AF_FN(af_gemm_kinfo) *ki = AF_FN(gemm_pick)();
-        if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !(ta && tb)) {
+        if (AF_FN(gemm_is_skinny)(ki, ta, n)) {
+            return AF_FN(gemm_skinny)(ki, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
+        } else if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !(ta && tb)) {
             ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } else if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) {
             /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by

@@ -25,6 +25,7 @@
     typedef struct {                                                                                 \
         size_t mr, nr;      /* micro-tile: mr rows x nr columns of C held in registers */            \
         size_t mc, kc, nc;  /* cache blocks: A block mc x kc in L2, B panel kc x nr in L1 */        \
+        size_t vn;          /* lanes per vector */                                                  \
         /* C[0:mr_, 0:nr_] = alpha * A @ B + beta * C (beta == 0: C not read) for the mr x nr    \
          * tile with A[r, p] = a[r*rsa + p*csa], B[p, j] = b[p*ldbk + j]; packed: rsa = 1,         \
          * csa = mr, ldbk = nr. mr_ <= mr, nr_ <= nr is the valid corner; the kernel reads full   \
@@ -47,6 +48,15 @@
          * x contiguous. */                                                                          \
         void (*gemv_t)(size_t k, size_t j0, size_t j1, T alpha, const T *x, const T *b, size_t ldb, \
                        T beta, T *y);                                                                \
+        /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C, no epilogue.                     \
+         * Row kernel, n <= 2 vn: op(A)[i, p] = a[i*rsa + p*csa]; bp = op(B) packed k x W with      \
+         * W = vn (n <= vn) or 2 vn, zero past column n.                                            \
+         * Column kernel, op(A)[i, p] = a[p*lda + i]: bp = op(B) packed k x n (row stride n);       \
+         * atail = the rows past m / (2 vn) * (2 vn) as a k x 2vn block padded with zeros. */      \
+        void (*rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa, size_t csa,     \
+                     const T *bp, T beta, T *c, size_t ldc);                                        \
+        void (*colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *atail, \
+                     const T *bp, T beta, T *c, size_t ldc);                                        \
     } af_gemm_kinfo_##SUF;
 
 AF_GEMM_KINFO(float, f32)
