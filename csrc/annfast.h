@@ -113,6 +113,16 @@ af_status af_sgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 af_status af_dgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       double alpha, const double *a, size_t lda, const double *b, size_t ldb,
                       double beta, double *c, size_t ldc, const af_epilogue *ep);
+/* The same, also returning AF_ENONFINITE when A or B holds NaN or inf. The check costs a look at
+ * either the inputs before computing or each finished tile of C while it is in cache, whichever
+ * is smaller. On AF_ENONFINITE, C may already hold the product (with NaN/inf where they
+ * propagate) and the epilogue may have run: callers that must not expose it overwrite C. */
+af_status af_sgemm_checked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                           float beta, float *c, size_t ldc, const af_epilogue *ep);
+af_status af_dgemm_checked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           double alpha, const double *a, size_t lda, const double *b, size_t ldb,
+                           double beta, double *c, size_t ldc, const af_epilogue *ep);
 
 /* ---- optimisers (optim.c) ------------------------------------------------------------------ */
 /* One fused update over a flat parameter vector (all layers' parameters contiguous), so a whole

@@ -2,6 +2,7 @@
  * once per dtype). The micro-kernels live in gemm_generic.c / gemm_avx2.c / gemm_avx512.c. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -123,4 +124,18 @@ af_status af_dgemm(int ta, int tb, size_t m, size_t n, size_t k, double alpha, c
                    size_t lda, const double *b, size_t ldb, double beta, double *c, size_t ldc)
 {
     return af_gemm_ex_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+af_status af_sgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a,
+                           size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                           const af_epilogue *ep)
+{
+    return af_gemm_checked_f32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
+}
+
+af_status af_dgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, double alpha,
+                           const double *a, size_t lda, const double *b, size_t ldb, double beta,
+                           double *c, size_t ldc, const af_epilogue *ep)
+{
+    return af_gemm_checked_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
 }

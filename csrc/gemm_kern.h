@@ -48,15 +48,14 @@
          * x contiguous. */                                                                          \
         void (*gemv_t)(size_t k, size_t j0, size_t j1, T alpha, const T *x, const T *b, size_t ldb, \
                        T beta, T *y);                                                                \
-        /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C, no epilogue.                     \
-         * Row kernel, n <= 2 vn: op(A)[i, p] = a[i*rsa + p*csa]; bp = op(B) packed k x W with      \
-         * W = vn (n <= vn) or 2 vn, zero past column n.                                            \
-         * Column kernel, op(A)[i, p] = a[p*lda + i]: bp = op(B) packed k x n (row stride n);       \
-         * atail = the rows past m / (2 vn) * (2 vn) as a k x 2vn block padded with zeros. */      \
+        /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C, no epilogue; bp holds op(B)   \
+         * with row stride ldbp. Row kernel, n <= 2 vn: op(A)[i, p] = a[i*rsa + p*csa]; bp rows   \
+         * of W = vn (n <= vn) or 2 vn values, zero past column n. Column kernel, op(A)[i, p] =    \
+         * a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values padded with zeros. */  \
         void (*rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa, size_t csa,     \
-                     const T *bp, T beta, T *c, size_t ldc);                                        \
+                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc);                           \
         void (*colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *atail, \
-                     const T *bp, T beta, T *c, size_t ldc);                                        \
+                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc);                           \
     } af_gemm_kinfo_##SUF;
 
 AF_GEMM_KINFO(float, f32)

@@ -58,7 +58,8 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V 
  * and nv are constants after inlining (nv = 1 when n <= KVN, else 2). */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size_t rsa, size_t csa,
-               const T *restrict bp, T alpha, T beta, T *restrict c, size_t ldc, size_t n)
+               const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
+               size_t n)
 {
     V acc[KROWS1 > KMR ? KROWS1 : KMR][2];
 #pragma GCC unroll 32
@@ -75,7 +76,7 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
             if (nv > 1) acc[r][1] = VFMA(ar, b1, acc[r][1]);
         }
         a += csa;
-        bp += nv * KVN;
+        bp += ldbp;
     }
     V va = VSET1(alpha), vb = VSET1(beta);
     size_t last = n - (size_t)(nv - 1) * KVN; /* valid lanes of the last vector, 1..KVN */
@@ -100,9 +101,9 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
  * or KMR (two vectors) rows, then 8, 4, 2, 1-row tiles for the rest. */
 #define KROWK_TILE(R, NV)                                                                           \
     for (; i + (R) <= m; i += (R))                                                                 \
-        KFN(rowk_body)((R), (NV), k, a + i * rsa, rsa, csa, bp, alpha, beta, c + i * ldc, ldc, n)
+        KFN(rowk_body)((R), (NV), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, ldc, n)
 static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa,
-                                    size_t csa, const T *bp, T beta, T *c, size_t ldc)
+                                    size_t csa, const T *bp, size_t ldbp, T beta, T *c, size_t ldc)
 {
     size_t i = 0;
     if (n <= KVN) {
@@ -195,7 +196,8 @@ KFN(colk_tile)(const int mv, size_t n, size_t k, T alpha, const T *a, size_t lda
  * tile come from atail, a k x KVN copy of op(A) padded with zeros, computed into a scratch tile
  * of which the m valid rows are copied out. */
 static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda,
-                                    const T *atail, const T *bp, T beta, T *c, size_t ldc)
+                                    const T *atail, const T *bp, size_t ldbp, T beta, T *c,
+                                    size_t ldc)
 {
     if (m < KVN) {
         T tile[KVN * KCOLNB] __attribute__((aligned(64)));
@@ -204,20 +206,21 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
             for (size_t r = 0; r < KVN; r++)
                 for (size_t q = 0; q < nb; q++)
                     tile[r * KCOLNB + q] = beta == 0 || r >= m ? (T)0 : c[r * ldc + j + q];
-            KFN(colk_tile)(1, nb, k, alpha, atail, KVN, bp + j, n, beta, tile, KCOLNB, 0);
+            KFN(colk_tile)(1, nb, k, alpha, atail, KVN, bp + j, ldbp, beta, tile, KCOLNB, 0);
             for (size_t r = 0; r < m; r++)
                 for (size_t q = 0; q < nb; q++) c[r * ldc + j + q] = tile[r * KCOLNB + q];
         }
         return;
     }
     size_t i = 0;
-    for (; i + KMW <= m; i += KMW) KFN(colk_tile)(2, n, k, alpha, a + i, lda, bp, n, beta, c + i * ldc, ldc, 0);
+    for (; i + KMW <= m; i += KMW)
+        KFN(colk_tile)(2, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0);
     if (i + KVN <= m) {
-        KFN(colk_tile)(1, n, k, alpha, a + i, lda, bp, n, beta, c + i * ldc, ldc, 0);
+        KFN(colk_tile)(1, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0);
         i += KVN;
     }
     if (i < m) /* fewer than KVN rows left, m >= KVN: a one-vector tile ending at row m */
-        KFN(colk_tile)(1, n, k, alpha, a + m - KVN, lda, bp, n, beta, c + (m - KVN) * ldc, ldc,
+        KFN(colk_tile)(1, n, k, alpha, a + m - KVN, lda, bp, ldbp, beta, c + (m - KVN) * ldc, ldc,
                        KVN - (m - i));
 }
 
