@@ -3,6 +3,7 @@
 
 int AF_FN(af_all_finite)(size_t m, size_t n, const T *a, size_t lda)
 {
+    AF_FP_SCOPE();
     if (!a || m == 0 || n == 0) return 1;
     for (size_t i = 0; i < m; i++) {
         const T *r = a + i * lda;

@@ -3,12 +3,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #include "annfast.h"
+#include "fpenv.h"
 #include "gemm_kern.h"
 #include "internal.h"
+#include "pool.h"
 
 /* Products with m, n and k all at most this use scalar dot products (gemm_tiny). */
 #define AF_GEMM_TINY_MAX 8

@@ -47,11 +47,20 @@ static af_status AF_FN(gemm_check)(int ta, int tb, size_t m, size_t n, size_t k,
 }
 
 /* Epilogue on an mr x nr block of C whose first column is column j of the full C:
- * C = act(C + bias[j:j+nr]). */
+ * C = act(C + bias[j:j+nr]); with act == 0 only C += bias (and relu, inline): the caller applies
+ * other activations later on a larger block (see gemm_act_rows). */
 static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T *c, size_t ldc,
-                                 size_t j)
+                                 size_t j, int act)
 {
     const T *bias = ep->bias ? (const T *)ep->bias + j : NULL;
+    if (act && ldc == nr && ep->act != AF_ACT_LINEAR && ep->act != AF_ACT_RELU) {
+        /* rows contiguous (a skinny C): one activation call for the block, not one per row */
+        if (bias)
+            for (size_t r = 0; r < mr; r++)
+                for (size_t jj = 0; jj < nr; jj++) c[r * ldc + jj] += bias[jj];
+        AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, mr * nr, c, c);
+        return;
+    }
     for (size_t r = 0; r < mr; r++) {
         T *cr = c + r * ldc;
         if (bias)
@@ -60,9 +69,22 @@ static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T 
          * more than the work */
         if (ep->act == AF_ACT_RELU)
             for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] > 0 ? cr[jj] : (T)0;
-        else if (ep->act != AF_ACT_LINEAR)
+        else if (act && ep->act != AF_ACT_LINEAR)
             AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, cr, cr);
     }
+}
+
+/* True for activations computed by a call per row (everything but linear and relu). */
+static inline int AF_FN(gemm_act_is_call)(const af_epilogue *ep)
+{
+    return ep && ep->act != AF_ACT_LINEAR && ep->act != AF_ACT_RELU;
+}
+
+/* The activation of the epilogue on an mr x nr block whose bias is already added: one call per
+ * row of the block (a packed product calls this per MC x NC block, not per 16-value tile row). */
+static void AF_FN(gemm_act_rows)(const af_epilogue *ep, size_t mr, size_t nr, T *c, size_t ldc)
+{
+    for (size_t r = 0; r < mr; r++) AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, c + r * ldc, c + r * ldc);
 }
 
 /* Tiny products (a few dozen multiply-adds, e.g. the tutorial network's 4x2 @ 2x4): one scalar
@@ -111,31 +133,29 @@ typedef struct {
     char *ws;
     /* skinny and rows paths: op(B) packed (row stride ldbp), padded op(A), work units */
     const T *bp, *atail;
-    size_t ldbp, unit, nunits;
+    size_t ldbp, unit, nunits, nchunks;
 } AF_FN(gemm_call);
 
 /* A finished mr x nr block of C whose first column is column j: check it while it is in cache,
- * then apply the epilogue. */
-static inline void AF_FN(gemm_finish)(AF_FN(gemm_call) *g, size_t mr, size_t nr, T *ct, size_t j)
+ * then apply the epilogue (with act == 0, all of it but an activation computed by a call). */
+static inline void AF_FN(gemm_finish)(AF_FN(gemm_call) *g, size_t mr, size_t nr, T *ct, size_t j,
+                                      int act)
 {
     if (g->check_out && !AF_FN(af_all_finite)(mr, nr, ct, g->ldc))
         __atomic_store_n(&g->bad, 1, __ATOMIC_RELAXED);
-    if (g->ep) AF_FN(gemm_epilogue)(g->ep, mr, nr, ct, g->ldc, j);
+    if (g->ep) AF_FN(gemm_epilogue)(g->ep, mr, nr, ct, g->ldc, j, act);
 }
 
-/* Run part(g, t, nt) for t = 0 .. nt-1, each on its own thread; on the calling thread alone when
- * nt == 1 (an OpenMP region, even of one thread, sets up a team: ~0.3 us, as much as a small
- * product). */
-#define AF_GEMM_RUN(part, g, nt)                                                                  \
-    do {                                                                                          \
-        size_t nt_ = (nt);                                                                        \
-        if (nt_ <= 1) {                                                                           \
-            part(g, 0, 1);                                                                        \
-        } else {                                                                                  \
-            _Pragma("omp parallel for schedule(static, 1) num_threads((int)nt_)")                 \
-            for (size_t t_ = 0; t_ < nt_; t_++) part(g, t_, nt_);                                 \
-        }                                                                                         \
-    } while (0)
+/* Run the chunks of a call's path on nt threads through annfast's pool (pool.h): chunks are claimed
+ * dynamically, so the caller never waits for a thread that has not started one. part(g, chunk,
+ * slot) computes one chunk; slot picks the thread's packing buffer. */
+#define AF_GEMM_RUN(part, g, nchunks, nt)                                                       \
+    af_pool_run(AF_FN(part##_chunk), (g), (nchunks), (int)(nt))
+
+/* Chunks per thread: more than one, so a thread that the OS delays in the middle of its chunk
+ * leaves the others more than a single chunk to share; few, since each chunk packs its own
+ * operand blocks. */
+#define AF_GEMM_CHUNKS_PER_THREAD 2
 
 /* Serial blocked product on one thread's rectangle of C: rows [r0, r0+m), columns [c0, c0+n)
  * (see the top of this file), with that thread's own packing buffers. Edge panels are always
@@ -193,19 +213,22 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
                             ak = asrc + ir * MR * (ta ? 1 : lda), rsa = ta ? 1 : lda, csa = ta ? lda : 1;
                         T *ct = c + (ic + ir * MR) * ldc + jc + jr * NR;
                         ki->kernel(kc, ak, rsa, csa, bk, ldbk, g->alpha, beta_pc, ct, ldc, mr, nr);
-                        if (last) AF_FN(gemm_finish)(g, mr, nr, ct, c0 + jc + jr * NR);
+                        if (last) AF_FN(gemm_finish)(g, mr, nr, ct, c0 + jc + jr * NR, 0);
                     }
                 }
+                /* the finished mc x nc block (in L2): activation by one call per row */
+                if (last && AF_FN(gemm_act_is_call)(g->ep))
+                    AF_FN(gemm_act_rows)(g->ep, mc, nc, c + ic * ldc + jc, ldc);
             }
         }
     }
 }
 
-/* Thread t's rectangle of the packed product: cell (t / tn, t % tn) of the tm x tn grid, edges at
- * multiples of MR rows / NR columns. */
-static void AF_FN(gemm_packed_part)(AF_FN(gemm_call) *g, size_t t, size_t nt)
+/* Chunk t of the packed product: cell (t / tn, t % tn) of the tm x tn grid of rectangles of C,
+ * edges at multiples of MR rows / NR columns; slot picks the thread's packing buffers. */
+static void AF_FN(gemm_packed_chunk)(void *ctx, size_t t, size_t slot)
 {
-    (void)nt;
+    AF_FN(gemm_call) *g = (AF_FN(gemm_call) *)ctx;
     const size_t MR = g->ki->mr, NR = g->ki->nr, tm = g->tm, tn = g->tn;
     const size_t nap = (g->m + MR - 1) / MR, nbp = (g->n + NR - 1) / NR;
     size_t ti = t / tn, tj = t % tn;
@@ -214,7 +237,7 @@ static void AF_FN(gemm_packed_part)(AF_FN(gemm_call) *g, size_t t, size_t nt)
     if (r1 > g->m) r1 = g->m;
     if (c1 > g->n) c1 = g->n;
     if (r0 >= r1 || c0 >= c1) return;
-    char *mine = g->ws + t * g->per_thread;
+    char *mine = g->ws + slot * g->per_thread;
     AF_FN(gemm_block)(g, r0, r1 - r0, c0, c1 - c0, (T *)(mine + g->b_bytes), (T *)mine);
 }
 
@@ -241,16 +264,19 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     g->pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
     g->pack_all_b = g->tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (g->ldb * sizeof(T)) % 4096 == 0;
 
-    /* Thread grid: threads only pay off with enough work per thread. */
+    /* Chunk grid: AF_GEMM_CHUNKS_PER_THREAD rectangles per thread when threads pay off (enough
+     * work), columns split first (largest split with >= 2 panels per chunk). */
     size_t nt = AF_FN(gemm_threads)(m, n, k), tm = 1, tn = 1;
-    for (size_t d = nt; d >= 1; d--)  /* largest column split with >= 2 panels per thread */
-        if (nt % d == 0 && (d == 1 || nbp >= 2 * d)) {
+    size_t nch = nt > 1 ? nt * AF_GEMM_CHUNKS_PER_THREAD : 1;
+    for (size_t d = nch; d >= 1; d--)
+        if (nch % d == 0 && (d == 1 || nbp >= 2 * d)) {
             tn = d;
             break;
         }
-    tm = nt / tn;
+    tm = nch / tn;
     if (tm > nap) tm = nap;
-    nt = tm * tn;
+    nch = tm * tn;
+    if (nt > nch) nt = nch;
     g->tm = tm;
     g->tn = tn;
 
@@ -264,16 +290,18 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     g->per_thread = (g->b_bytes + kc_max * mc_max * sizeof(T) + 63) / 64 * 64;
     g->ws = (char *)af_gemm_workspace(g->per_thread * nt);
     if (!g->ws) return AF_ENOMEM;
-    AF_GEMM_RUN(AF_FN(gemm_packed_part), g, nt);
+    AF_GEMM_RUN(gemm_packed, g, nch, nt);
     return AF_OK;
 }
 
-/* Thread t's columns of the rows path: blocks of g->unit columns. */
-static void AF_FN(gemm_rows_part)(AF_FN(gemm_call) *g, size_t t, size_t nt)
+/* Chunk t of the rows path: a range of the blocks of g->unit columns. */
+static void AF_FN(gemm_rows_chunk)(void *ctx, size_t t, size_t slot)
 {
+    (void)slot;
+    AF_FN(gemm_call) *g = (AF_FN(gemm_call) *)ctx;
     const AF_FN(af_gemm_kinfo) *ki = g->ki;
-    const size_t unit = g->unit, nblk = g->nunits, lda = g->lda, ldc = g->ldc;
-    size_t j0 = nblk * t / nt * unit, j1 = nblk * (t + 1) / nt * unit;
+    const size_t unit = g->unit, nblk = g->nunits, nch = g->nchunks, lda = g->lda, ldc = g->ldc;
+    size_t j0 = nblk * t / nch * unit, j1 = nblk * (t + 1) / nch * unit;
     if (j1 > g->n) j1 = g->n;
     for (size_t i = 0; i < g->m && j0 < j1; i++) {
         if (g->tb)
@@ -282,7 +310,16 @@ static void AF_FN(gemm_rows_part)(AF_FN(gemm_call) *g, size_t t, size_t nt)
             ki->gemv(g->k, j0, j1, g->alpha, g->ta ? g->a + i : g->a + i * lda, g->ta ? lda : 1, g->b,
                      g->ldb, g->beta, g->c + i * ldc);
     }
-    if (j0 < j1) AF_FN(gemm_finish)(g, g->m, j1 - j0, g->c + j0, j0);
+    if (j0 < j1) AF_FN(gemm_finish)(g, g->m, j1 - j0, g->c + j0, j0, 1);
+}
+
+/* Chunks for nunits work units on nt threads (a few per thread, at most one unit each). */
+static inline size_t AF_FN(gemm_chunks)(AF_FN(gemm_call) *g, size_t *nt)
+{
+    size_t nch = *nt > 1 ? *nt * AF_GEMM_CHUNKS_PER_THREAD : 1;
+    if (nch > g->nunits) nch = g->nunits;
+    if (*nt > nch) *nt = nch;
+    return g->nchunks = nch;
 }
 
 /* One or two rows of C: row-by-row GEMV (B not transposed: rows of B scaled and summed; B^T, A
@@ -293,16 +330,18 @@ static void AF_FN(gemm_rows)(AF_FN(gemm_call) *g)
     g->unit = 4 * g->ki->nr;
     g->nunits = (g->n + g->unit - 1) / g->unit;
     size_t nt = AF_FN(gemm_threads)(g->m, g->n, g->k);
-    if (nt > g->nunits) nt = g->nunits;
-    AF_GEMM_RUN(AF_FN(gemm_rows_part), g, nt);
+    size_t nch = AF_FN(gemm_chunks)(g, &nt);
+    AF_GEMM_RUN(gemm_rows, g, nch, nt);
 }
 
-/* Thread t's rows of the skinny path: a range of whole work units (the last range also takes
+/* Chunk t of the skinny path: a range of whole work units of rows (the last range also takes
  * the leftover rows). */
-static void AF_FN(gemm_skinny_part)(AF_FN(gemm_call) *g, size_t t, size_t nt)
+static void AF_FN(gemm_skinny_chunk)(void *ctx, size_t t, size_t slot)
 {
-    const size_t unit = g->unit, nunits = g->nunits, ldc = g->ldc;
-    size_t r0 = nunits * t / nt * unit, r1 = t + 1 == nt ? g->m : nunits * (t + 1) / nt * unit;
+    (void)slot;
+    AF_FN(gemm_call) *g = (AF_FN(gemm_call) *)ctx;
+    const size_t unit = g->unit, nunits = g->nunits, nch = g->nchunks, ldc = g->ldc;
+    size_t r0 = nunits * t / nch * unit, r1 = t + 1 == nch ? g->m : nunits * (t + 1) / nch * unit;
     T *c = g->c + r0 * ldc;
     if (g->ta)
         g->ki->colk(r1 - r0, g->n, g->k, g->alpha, g->a + r0, g->lda, g->atail, g->bp, g->ldbp,
@@ -310,7 +349,7 @@ static void AF_FN(gemm_skinny_part)(AF_FN(gemm_call) *g, size_t t, size_t nt)
     else
         g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp,
                     g->beta, c, ldc);
-    AF_FN(gemm_finish)(g, r1 - r0, g->n, c, 0);
+    AF_FN(gemm_finish)(g, r1 - r0, g->n, c, 0, 1);
 }
 
 /* Skinny products (n small): the row kernel (vectors along n, op(A) read in place) or, when
@@ -354,8 +393,8 @@ static af_status AF_FN(gemm_skinny)(AF_FN(gemm_call) *g)
     g->unit = g->ta ? 2 * vn : 12;
     g->nunits = m / g->unit > 0 ? m / g->unit : 1;
     size_t nt = AF_FN(gemm_threads)(m, n, k);
-    if (nt > g->nunits) nt = g->nunits;
-    AF_GEMM_RUN(AF_FN(gemm_skinny_part), g, nt);
+    size_t nch = AF_FN(gemm_chunks)(g, &nt);
+    AF_GEMM_RUN(gemm_skinny, g, nch, nt);
     return AF_OK;
 }
 
@@ -384,7 +423,7 @@ static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
     } else {
         g->ki->direct(g->ta, g->tb, m, n, k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, c, ldc);
     }
-    AF_FN(gemm_finish)(g, m, n, c, 0);
+    AF_FN(gemm_finish)(g, m, n, c, 0, 1);
 }
 
 /* The whole product on the path its shape calls for (see the top of this file). */
@@ -429,6 +468,7 @@ static af_status AF_FN(gemm_run)(int ta, int tb, size_t m, size_t n, size_t k, T
                                  size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
                                  const af_epilogue *ep, int check)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(gemm_check)(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, ep);
     if (s != AF_OK || m == 0 || n == 0) return s;
     if (ep && !ep->bias && ep->act == AF_ACT_LINEAR) ep = NULL;

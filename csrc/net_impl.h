@@ -65,7 +65,10 @@ static void AF_FN(softmax_rows)(size_t B, size_t n, T *a)
     int nt = (B * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < B; i++) AF_FN(af_act_row_forward)(AF_ACT_SOFTMAX, 0, n, a + i * n, a + i * n);
+    for (size_t i = 0; i < B; i++) {
+        AF_FP_SCOPE(); /* OpenMP workers flush subnormals too (fpenv.h) */
+        AF_FN(af_act_row_forward)(AF_ACT_SOFTMAX, 0, n, a + i * n, a + i * n);
+    }
 }
 
 /* Forward pass of B rows of x. training: batch-norm batch statistics (and running-stat update
@@ -142,14 +145,17 @@ static void AF_FN(act_back_colsum)(af_act act, T p, size_t B, size_t n, const T 
     (void)nt;
     if (act == AF_ACT_SOFTMAX) {
         #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (size_t i = 0; i < B; i++)
+        for (size_t i = 0; i < B; i++) {
+            AF_FP_SCOPE(); /* OpenMP workers flush subnormals too (fpenv.h) */
             AF_FN(af_act_row_backward)(act, p, n, a + i * n, a + i * n, d + i * n, d + i * n);
+        }
         act = AF_ACT_LINEAR;
     }
     if (act == AF_ACT_LINEAR && !db) return;
     size_t nblk = (n + AF_COL_BLOCK - 1) / AF_COL_BLOCK;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t jb = 0; jb < nblk; jb++) {
+        AF_FP_SCOPE(); /* OpenMP workers flush subnormals too (fpenv.h) */
         size_t j0 = jb * AF_COL_BLOCK, w = n - j0 < AF_COL_BLOCK ? n - j0 : AF_COL_BLOCK, j;
         T sum[AF_COL_BLOCK];
         for (j = 0; j < w; j++) sum[j] = 0;
@@ -183,6 +189,7 @@ static void AF_FN(bn_back_infer)(size_t B, size_t n, const T *x, const T *dy, co
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t jb = 0; jb < nblk; jb++) {
+        AF_FP_SCOPE(); /* OpenMP workers flush subnormals too (fpenv.h) */
         size_t j0 = jb * AF_COL_BLOCK, w = n - j0 < AF_COL_BLOCK ? n - j0 : AF_COL_BLOCK, j;
         T r[AF_COL_BLOCK], sg[AF_COL_BLOCK], sb[AF_COL_BLOCK];
         for (j = 0; j < w; j++) {
@@ -298,6 +305,7 @@ static double AF_FN(penalty)(const AF_FN(pass) *c, int grad)
         (void)nt;
         #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (size_t ch = 0; ch < nch; ch++) {
+            AF_FP_SCOPE(); /* OpenMP workers flush subnormals too (fpenv.h) */
             size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < len ? i0 + AF_SUM_CHUNK : len;
             /* AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES), added
              * in lane order: a fixed order the compiler can vectorise, where one running sum is

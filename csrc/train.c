@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "net_internal.h"
+#include "fpenv.h"
 
 #define AF_DTYPE_F32
 #include "net_impl.h"

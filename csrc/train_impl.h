@@ -98,6 +98,7 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
                                     const af_optim *opt, T *opt_state, uint64_t *step,
                                     uint64_t *perm, af_epoch_stats *out)
 {
+    AF_FP_SCOPE();
     AF_FN(pass) c;
     if (!opt || !step || !out || batch == 0) return AF_EINVAL;
     memset(out, 0, sizeof *out);
@@ -162,6 +163,7 @@ af_status AF_FN(af_net_train_epoch)(const af_net *net, T *ws, size_t ws_len, siz
 af_status AF_FN(af_net_predict)(const af_net *net, T *ws, size_t ws_len, size_t chunk, size_t n,
                                 const T *x, T *out)
 {
+    AF_FP_SCOPE();
     AF_FN(pass) c;
     af_status s = AF_FN(pass_init)(&c, net, ws, ws_len, chunk);
     if (s != AF_OK) return s;
@@ -180,6 +182,7 @@ af_status AF_FN(af_net_predict)(const af_net *net, T *ws, size_t ws_len, size_t 
 af_status AF_FN(af_net_evaluate)(const af_net *net, T *ws, size_t ws_len, size_t chunk, size_t n,
                                  const T *x, const T *y, double *loss, double *correct, double *sse)
 {
+    AF_FP_SCOPE();
     AF_FN(pass) c;
     af_status s = AF_FN(pass_init)(&c, net, ws, ws_len, chunk);
     if (s != AF_OK) return s;
@@ -204,6 +207,7 @@ af_status AF_FN(af_net_evaluate)(const af_net *net, T *ws, size_t ws_len, size_t
 af_status AF_FN(af_net_gradients)(const af_net *net, T *ws, size_t ws_len, size_t chunk, size_t n,
                                   const T *x, const T *y, int training, uint64_t step, double *loss)
 {
+    AF_FP_SCOPE();
     AF_FN(pass) c;
     af_status s = AF_FN(pass_init)(&c, net, ws, ws_len, chunk);
     if (s != AF_OK) return s;

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["optim.c", "batchnorm.c", "dropout.c", "cpu.c"]
+SOURCES = ["optim.c", "batchnorm.c", "dropout.c", "cpu.c", "pool.c"]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="sanitizer build tested on Linux only")

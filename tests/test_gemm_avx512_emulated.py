@@ -28,7 +28,7 @@ def test_gemm_c_driver(tmp_path, mode):
     import annfast
     if "avx2" not in annfast._core.build_info()["supported_isas"]:
         pytest.skip("the emulated build runs under the avx2 dispatch; this CPU lacks AVX2")
-    srcs = [os.path.join(ROOT, "csrc", f) for f in ("cpu.c", "finite.c")]
+    srcs = [os.path.join(ROOT, "csrc", f) for f in ("cpu.c", "finite.c", "pool.c")]
     srcs += sorted(glob.glob(os.path.join(ROOT, "csrc", "act*.c")))
     srcs += sorted(glob.glob(os.path.join(ROOT, "csrc", "gemm*.c")))
     flags = ["-O2", "-std=gnu11", "-fopenmp"]
