@@ -124,6 +124,17 @@ af_status af_dgemm_checked(int trans_a, int trans_b, size_t m, size_t n, size_t 
                            double alpha, const double *a, size_t lda, const double *b, size_t ldb,
                            double beta, double *c, size_t ldc, const af_epilogue *ep);
 
+/* ---- threads and floating-point mode (pool.c, fpenv.c) ------------------------------------- */
+/* Idle spin of annfast's worker threads before they sleep, in microseconds (ANNFAST_SPIN_US, or
+ * 0 with OMP_WAIT_POLICY=passive, else 100). */
+int af_pool_spin_us(void);
+/* Busy-machine detection (ANNFAST_BUSY_CHECK, default on): when the calling thread keeps being
+ * preempted, parallel kernels run on it alone. af_pool_set_busy_check(-1) only reads it. */
+int af_pool_set_busy_check(int on);
+/* The calling thread's MXCSR (x86) or FPCR (arm64), 0 elsewhere; the setter is for tests. */
+unsigned long af_fp_control_get(void);
+void af_fp_control_set(unsigned long v);
+
 /* ---- optimisers (optim.c) ------------------------------------------------------------------ */
 /* One fused update over a flat parameter vector (all layers' parameters contiguous), so a whole
  * model is updated by one call. state holds af_optim_state_slots(kind) arrays of n values each,

@@ -14,7 +14,9 @@
  *   - the submitter runs chunks itself until none is left, then waits only for chunks other
  *     threads are running: spinning briefly, then yielding the core, so a worker the OS has
  *     preempted in the middle of a chunk gets it back.
- * A thread that never woke up for a job (lost its core) costs nothing: it claims no chunk. */
+ * A thread that never woke up for a job (lost its core) costs nothing: it claims no chunk. And
+ * when the submitting thread itself keeps being preempted, the machine has no core to spare:
+ * jobs then run on the submitter alone (machine_crowded below). */
 #define _GNU_SOURCE
 #include "pool.h"
 
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #ifdef __linux__
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -49,6 +52,13 @@
 #ifndef AF_POOL_SPIN_US
 #define AF_POOL_SPIN_US 100
 #endif
+/* Busy-machine detection: a submitting thread that the OS preempts more than AF_POOL_BUSY_RATE
+ * times a second (measured over AF_POOL_BUSY_WINDOW_US windows) shares its cores with other
+ * runnable threads; more threads of ours would only queue behind them (or behind each other),
+ * so its jobs run on it alone until a window is quiet again. Idle, a compute-bound thread is
+ * almost never preempted; with one competitor per core, 100-300 times a second. */
+#define AF_POOL_BUSY_RATE 50.0
+#define AF_POOL_BUSY_WINDOW_US 20000.0
 /* The submitter spins this long for other threads' last chunks before yielding the core. */
 #define AF_POOL_WAIT_SPIN_US 20
 #define AF_POOL_MAX 255
@@ -68,6 +78,9 @@ static pthread_mutex_t g_submit = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static _Atomic int g_spin_us = -1;
 static _Thread_local int t_busy;      /* this thread is inside a job (nested calls run serially) */
+static _Thread_local double t_win_start = -1, t_win_preempt; /* busy detection window */
+static _Thread_local int t_crowded;   /* last window found the machine busy */
+static _Atomic int g_busy_check = -1; /* ANNFAST_BUSY_CHECK (default 1) */
 #ifndef __linux__
 static pthread_mutex_t g_sleep_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_sleep_cv = PTHREAD_COND_INITIALIZER;
@@ -101,6 +114,46 @@ int af_pool_spin_us(void)
         atomic_store_explicit(&g_spin_us, v, memory_order_relaxed);
     }
     return v;
+}
+
+/* Involuntary context switches of the calling thread so far (0 where unknown). */
+static double preemptions(void)
+{
+#if defined(__linux__) && defined(RUSAGE_THREAD)
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) return (double)ru.ru_nivcsw;
+#endif
+    return 0;
+}
+
+int af_pool_set_busy_check(int on)
+{
+    if (on >= 0) atomic_store_explicit(&g_busy_check, on ? 1 : 0, memory_order_relaxed);
+    int v = atomic_load_explicit(&g_busy_check, memory_order_relaxed);
+    if (v < 0) {
+        const char *s = getenv("ANNFAST_BUSY_CHECK");
+        v = !(s && strcmp(s, "0") == 0);
+        atomic_store_explicit(&g_busy_check, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+/* True when the calling thread's last full window of AF_POOL_BUSY_WINDOW_US saw it preempted
+ * more than AF_POOL_BUSY_RATE times a second (see the top of this file). */
+static int machine_crowded(void)
+{
+    if (!af_pool_set_busy_check(-1)) return 0;
+    double t = now_us();
+    if (t_win_start < 0 || t - t_win_start > 10 * AF_POOL_BUSY_WINDOW_US) {
+        t_win_start = t; /* first call, or after a long pause: start a new window */
+        t_win_preempt = preemptions();
+    } else if (t - t_win_start >= AF_POOL_BUSY_WINDOW_US) {
+        double p = preemptions();
+        t_crowded = (p - t_win_preempt) * 1e6 / (t - t_win_start) > AF_POOL_BUSY_RATE;
+        t_win_start = t;
+        t_win_preempt = p;
+    }
+    return t_crowded;
 }
 
 static void sleep_until_changed(uint32_t seen)
@@ -218,7 +271,7 @@ static int ensure_workers(int want)
 void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
 {
     if (nchunks == 0) return;
-    if (threads <= 1 || nchunks == 1 || nchunks > UINT32_MAX || t_busy ||
+    if (threads <= 1 || nchunks == 1 || nchunks > UINT32_MAX || t_busy || machine_crowded() ||
         pthread_mutex_trylock(&g_submit) != 0) {
         for (size_t i = 0; i < nchunks; i++) fn(ctx, i, 0);
         return;
