@@ -136,12 +136,13 @@ typedef struct {
     size_t ldbp, unit, nunits, nchunks;
 } AF_FN(gemm_call);
 
-/* A finished mr x nr block of C whose first column is column j: check it while it is in cache,
- * then apply the epilogue (with act == 0, all of it but an activation computed by a call). */
+/* A finished mr x nr block of C whose first column is column j: look at it for NaN/inf while it
+ * is in cache (look == 0: the kernel checked its values already), then apply the epilogue (with
+ * act == 0, all of it but an activation computed by a call). */
 static inline void AF_FN(gemm_finish)(AF_FN(gemm_call) *g, size_t mr, size_t nr, T *ct, size_t j,
-                                      int act)
+                                      int act, int look)
 {
-    if (g->check_out && !AF_FN(af_all_finite)(mr, nr, ct, g->ldc))
+    if (look && g->check_out && !AF_FN(af_all_finite)(mr, nr, ct, g->ldc))
         __atomic_store_n(&g->bad, 1, __ATOMIC_RELAXED);
     if (g->ep) AF_FN(gemm_epilogue)(g->ep, mr, nr, ct, g->ldc, j, act);
 }
@@ -212,8 +213,10 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
                         else
                             ak = asrc + ir * MR * (ta ? 1 : lda), rsa = ta ? 1 : lda, csa = ta ? lda : 1;
                         T *ct = c + (ic + ir * MR) * ldc + jc + jr * NR;
-                        ki->kernel(kc, ak, rsa, csa, bk, ldbk, g->alpha, beta_pc, ct, ldc, mr, nr);
-                        if (last) AF_FN(gemm_finish)(g, mr, nr, ct, c0 + jc + jr * NR, 0);
+                        /* every K block's product is checked: an input reaches only its own */
+                        ki->kernel(kc, ak, rsa, csa, bk, ldbk, g->alpha, beta_pc, ct, ldc, mr, nr,
+                                   g->check_out ? &g->bad : NULL);
+                        if (last) AF_FN(gemm_finish)(g, mr, nr, ct, c0 + jc + jr * NR, 0, 0);
                     }
                 }
                 /* the finished mc x nc block (in L2): activation by one call per row */
@@ -310,7 +313,7 @@ static void AF_FN(gemm_rows_chunk)(void *ctx, size_t t, size_t slot)
             ki->gemv(g->k, j0, j1, g->alpha, g->ta ? g->a + i : g->a + i * lda, g->ta ? lda : 1, g->b,
                      g->ldb, g->beta, g->c + i * ldc);
     }
-    if (j0 < j1) AF_FN(gemm_finish)(g, g->m, j1 - j0, g->c + j0, j0, 1);
+    if (j0 < j1) AF_FN(gemm_finish)(g, g->m, j1 - j0, g->c + j0, j0, 1, 1);
 }
 
 /* Chunks for nunits work units on nt threads (a few per thread, at most one unit each). */
@@ -343,13 +346,14 @@ static void AF_FN(gemm_skinny_chunk)(void *ctx, size_t t, size_t slot)
     const size_t unit = g->unit, nunits = g->nunits, nch = g->nchunks, ldc = g->ldc;
     size_t r0 = nunits * t / nch * unit, r1 = t + 1 == nch ? g->m : nunits * (t + 1) / nch * unit;
     T *c = g->c + r0 * ldc;
+    int *bad = g->check_out ? &g->bad : NULL;
     if (g->ta)
         g->ki->colk(r1 - r0, g->n, g->k, g->alpha, g->a + r0, g->lda, g->atail, g->bp, g->ldbp,
-                    g->beta, c, ldc);
+                    g->beta, c, ldc, bad);
     else
         g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp,
-                    g->beta, c, ldc);
-    AF_FN(gemm_finish)(g, r1 - r0, g->n, c, 0, 1);
+                    g->beta, c, ldc, bad);
+    AF_FN(gemm_finish)(g, r1 - r0, g->n, c, 0, 1, 0);
 }
 
 /* Skinny products (n small): the row kernel (vectors along n, op(A) read in place) or, when
@@ -423,7 +427,7 @@ static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
     } else {
         g->ki->direct(g->ta, g->tb, m, n, k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, c, ldc);
     }
-    AF_FN(gemm_finish)(g, m, n, c, 0, 1);
+    AF_FN(gemm_finish)(g, m, n, c, 0, 1, 1);
 }
 
 /* The whole product on the path its shape calls for (see the top of this file). */
@@ -459,11 +463,13 @@ static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
 
 /* C = alpha op(A) op(B) + beta C, then the epilogue. check: also report AF_ENONFINITE when A or
  * B holds NaN or inf. The check looks at whichever costs less next to the product: the inputs
- * before computing (m k + k n values, C then untouched), or each finished tile of C while it is
- * in cache (m n values). A NaN or inf input always reaches C (NaN times anything is NaN; inf
- * times anything is inf or NaN, and a sum with inf or NaN in it is not finite), so a finite C
- * proves finite inputs; a non-finite C is then told apart from an overflow by scanning the
- * inputs. In that case C holds the IEEE result and the epilogue has run. */
+ * before computing (m k + k n values, C then untouched), or the product's values as the kernels
+ * produce them (one FMA per vector of C, KCHK_FOLD in gemm_kern_impl.h; a scan of C on the
+ * tiny, direct and GEMV paths). A NaN or inf input always reaches the product (NaN times
+ * anything is NaN; inf times anything is inf or NaN, and a sum with inf or NaN in it is not
+ * finite), so a finite product proves finite inputs; a non-finite one is then told apart from an
+ * overflow by scanning the inputs. In that case C holds the IEEE result and the epilogue has
+ * run. */
 static af_status AF_FN(gemm_run)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
                                  size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
                                  const af_epilogue *ep, int check)
@@ -473,8 +479,9 @@ static af_status AF_FN(gemm_run)(int ta, int tb, size_t m, size_t n, size_t k, T
     if (s != AF_OK || m == 0 || n == 0) return s;
     if (ep && !ep->bias && ep->act == AF_ACT_LINEAR) ep = NULL;
     check = check && k > 0 && alpha != 0; /* A and B are not read otherwise */
-    /* input scan ~ (m k + k n) values; output check ~ m n values, at ~1/k of the product */
-    int check_in = check && 1.5 * ((double)m * k + (double)k * n) < (double)m * n;
+    /* input scan: ~3 operations per value of A and B; output check: one FMA per vector of C
+     * inside the kernels (a scan of C on the small paths), ~1/k of the product */
+    int check_in = check && 3.0 * ((double)m * k + (double)k * n) < (double)m * n;
     if (check_in && !(AF_FN(af_all_finite)(ta ? k : m, ta ? m : k, a, lda) &&
                       AF_FN(af_all_finite)(tb ? n : k, tb ? k : n, b, ldb)))
         return AF_ENONFINITE;

@@ -29,9 +29,10 @@
         /* C[0:mr_, 0:nr_] = alpha * A @ B + beta * C (beta == 0: C not read) for the mr x nr    \
          * tile with A[r, p] = a[r*rsa + p*csa], B[p, j] = b[p*ldbk + j]; packed: rsa = 1,         \
          * csa = mr, ldbk = nr. mr_ <= mr, nr_ <= nr is the valid corner; the kernel reads full   \
-         * mr x k of A and k x nr of B, so edge panels must be packed (zero-padded). */             \
+         * mr x k of A and k x nr of B, so edge panels must be packed (zero-padded). bad != NULL:   \
+         * set *bad when a value of alpha A @ B is NaN or inf (checked entry points). */            \
         void (*kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b, size_t ldbk,      \
-                       T alpha, T beta, T *c, size_t ldc, size_t mr_, size_t nr_);                  \
+                       T alpha, T beta, T *c, size_t ldc, size_t mr_, size_t nr_, int *bad);        \
         /* Pack panels [p0, p1) of op(A)[0:mc, 0:kc]; a points at op(A)[0, 0]. */                   \
         void (*pack_a)(int ta, size_t mc, size_t kc, const T *a, size_t lda, T *ap, size_t p0,      \
                        size_t p1);                                                                   \
@@ -53,9 +54,9 @@
          * of W = vn (n <= vn) or 2 vn values, zero past column n. Column kernel, op(A)[i, p] =    \
          * a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values padded with zeros. */  \
         void (*rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa, size_t csa,     \
-                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc);                           \
+                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc, int *bad);                 \
         void (*colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *atail, \
-                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc);                           \
+                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc, int *bad);                 \
     } af_gemm_kinfo_##SUF;
 
 AF_GEMM_KINFO(float, f32)

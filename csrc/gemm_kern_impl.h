@@ -19,6 +19,20 @@
 #define KNR (KNV * KVN)
 #define KMIN(x, y) ((x) < (y) ? (x) : (y))
 
+/* NaN/inf detector of the checked entry points (af_*gemm_checked): chk stays zero while every
+ * folded vector is finite (x * 0 = 0) and turns NaN for good at the first inf or NaN (inf * 0 =
+ * NaN), one FMA per vector of C. Padding lanes may be folded too: they are products with zeros,
+ * NaN only when a real input is not finite. chk_report flags *bad if any lane turned NaN. */
+#define KCHK_FOLD(chk, x) ((chk) = VFMA((x), VZERO(), (chk)))
+static inline __attribute__((always_inline)) AF_KATTR void KFN(chk_report)(V chk, int *bad)
+{
+    T t[KVN] __attribute__((aligned(64)));
+    VSTOREU(t, chk);
+    int nf = 0;
+    for (int l = 0; l < KVN; l++) nf |= t[l] != t[l];
+    if (nf) __atomic_store_n(bad, 1, __ATOMIC_RELAXED);
+}
+
 /* Micro-kernel body: the KMR x KNR tile  C = alpha * sum_p A[:, p] B[p, :] + beta * C, where
  * A[r, p] = a[r*rsa + p*csa] and B[p, j] = b[p*ldbk + j]. Each step p is one rank-1 update of the
  * KMR*KNV vector accumulators held in registers: KNV loads of B's row p, KMR broadcasts of A's
@@ -29,7 +43,7 @@
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa, size_t csa,
                       const T *restrict b, size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc,
-                      size_t mr, size_t nr)
+                      size_t mr, size_t nr, int *bad)
 {
     /* rows (a constant after inlining, <= KMR): only the first `rows` rows of the tile are
      * computed; edge panels with few valid rows use a shorter variant. */
@@ -59,6 +73,14 @@ KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa,
         b += ldbk;
     }
     V va = VSET1(alpha);
+    if (bad) { /* the product's values, alpha op(A) op(B), before beta C is added */
+        V chk = VZERO();
+#pragma GCC unroll 32
+        for (int r = 0; r < rows; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < KNV; v++) KCHK_FOLD(chk, VMUL(va, acc[r][v]));
+        KFN(chk_report)(chk, bad);
+    }
     if (mr == (size_t)rows && nr == KNR) {
         if (beta == 0) {
 #pragma GCC unroll 32
@@ -95,27 +117,27 @@ KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa,
 
 static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b,
                                       size_t ldbk, T alpha, T beta, T *c, size_t ldc, size_t mr,
-                                      size_t nr)
+                                      size_t nr, int *bad)
 {
     if (mr < KMR) {
         /* Edge panel (always packed, zero-padded): skip rows that are only padding, e.g. the
          * 2 leftover rows of m = 128 with MR = 6 cost a third of a full tile, not a full one. */
         if (mr <= KMR / 3 && ldbk == KNR)
-            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
         else if (mr <= KMR / 3)
-            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
         else if (mr <= 2 * KMR / 3 && ldbk == KNR)
-            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
         else if (mr <= 2 * KMR / 3)
-            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
         else
-            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
     } else if (rsa == 1 && csa == KMR && ldbk == KNR) { /* both packed (the common case) */
-        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
     } else if (ldbk == KNR) {                          /* A read in place, B packed */
-        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr);
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
     } else {                                           /* B (and maybe A) read in place */
-        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr);
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
     }
 }
 
@@ -408,6 +430,7 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 };
 
 #undef KDB
+#undef KCHK_FOLD
 #undef VLOADN
 #undef VSTOREN
 #undef KTRANSPOSE

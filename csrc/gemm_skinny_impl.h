@@ -59,7 +59,7 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V 
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size_t rsa, size_t csa,
                const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
-               size_t n)
+               size_t n, int *bad)
 {
     V acc[KROWS1 > KMR ? KROWS1 : KMR][2];
 #pragma GCC unroll 32
@@ -80,6 +80,14 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
     }
     V va = VSET1(alpha), vb = VSET1(beta);
     size_t last = n - (size_t)(nv - 1) * KVN; /* valid lanes of the last vector, 1..KVN */
+    if (bad) { /* padding lanes are products with zeros: see KCHK_FOLD */
+        V chk = VZERO();
+#pragma GCC unroll 32
+        for (int r = 0; r < rows; r++)
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) KCHK_FOLD(chk, VMUL(va, acc[r][v]));
+        KFN(chk_report)(chk, bad);
+    }
 #pragma GCC unroll 32
     for (int r = 0; r < rows; r++) {
         T *cr = c + r * ldc;
@@ -101,9 +109,11 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
  * or KMR (two vectors) rows, then 8, 4, 2, 1-row tiles for the rest. */
 #define KROWK_TILE(R, NV)                                                                           \
     for (; i + (R) <= m; i += (R))                                                                 \
-        KFN(rowk_body)((R), (NV), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, ldc, n)
+        KFN(rowk_body)((R), (NV), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, ldc, \
+                       n, bad)
 static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa,
-                                    size_t csa, const T *bp, size_t ldbp, T beta, T *c, size_t ldc)
+                                    size_t csa, const T *bp, size_t ldbp, T beta, T *c, size_t ldc,
+                                    int *bad)
 {
     size_t i = 0;
     if (n <= KVN) {
@@ -133,7 +143,7 @@ static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(colk_body)(const int nb, const int mv, size_t k, const T *restrict a, size_t lda,
                const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
-               size_t r0)
+               size_t r0, int *bad)
 {
     V acc[KCOLNB][2];
 #pragma GCC unroll 16
@@ -154,11 +164,18 @@ KFN(colk_body)(const int nb, const int mv, size_t k, const T *restrict a, size_t
     }
     T tile[KCOLNB][KMW] __attribute__((aligned(64)));
     V va = VSET1(alpha);
+    V chk = VZERO();
 #pragma GCC unroll 16
     for (int j = 0; j < nb; j++) {
-        VSTOREU(tile[j], VMUL(va, acc[j][0]));
-        if (mv > 1) VSTOREU(tile[j] + KVN, VMUL(va, acc[j][1]));
+        V x0 = VMUL(va, acc[j][0]), x1 = VMUL(va, acc[j][1]);
+        VSTOREU(tile[j], x0);
+        if (mv > 1) VSTOREU(tile[j] + KVN, x1);
+        if (bad) { /* see KCHK_FOLD; rows below r0 belong to another tile, no harm */
+            KCHK_FOLD(chk, x0);
+            if (mv > 1) KCHK_FOLD(chk, x1);
+        }
     }
+    if (bad) KFN(chk_report)(chk, bad);
     for (size_t r = r0; r < (size_t)(mv * KVN); r++) {
         T *cr = c + r * ldc;
         if (beta == 0)
@@ -172,19 +189,20 @@ KFN(colk_body)(const int nb, const int mv, size_t k, const T *restrict a, size_t
 /* Columns [0, n) of one tile of mv KVN rows (rows below r0 left alone); bp has row stride ldbp. */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(colk_tile)(const int mv, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *bp,
-               size_t ldbp, T beta, T *c, size_t ldc, size_t r0)
+               size_t ldbp, T beta, T *c, size_t ldc, size_t r0, int *bad)
 {
     for (size_t j = 0; j < n; j += KCOLNB) {
         size_t nb = n - j < KCOLNB ? n - j : KCOLNB;
         switch (nb) {
 #define KCOLK_CASE(NB)                                                                             \
-    case NB: KFN(colk_body)(NB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0); break;
+    case NB: KFN(colk_body)(NB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0, bad); break;
             KCOLK_CASE(1) KCOLK_CASE(2) KCOLK_CASE(3) KCOLK_CASE(4) KCOLK_CASE(5)
 #if KCOLNB > 6
             KCOLK_CASE(6) KCOLK_CASE(7) KCOLK_CASE(8) KCOLK_CASE(9) KCOLK_CASE(10) KCOLK_CASE(11)
 #endif
 #undef KCOLK_CASE
-        default: KFN(colk_body)(KCOLNB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0); break;
+        default: KFN(colk_body)(KCOLNB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0, bad);
+            break;
         }
     }
 }
@@ -197,7 +215,7 @@ KFN(colk_tile)(const int mv, size_t n, size_t k, T alpha, const T *a, size_t lda
  * of which the m valid rows are copied out. */
 static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda,
                                     const T *atail, const T *bp, size_t ldbp, T beta, T *c,
-                                    size_t ldc)
+                                    size_t ldc, int *bad)
 {
     if (m < KVN) {
         T tile[KVN * KCOLNB] __attribute__((aligned(64)));
@@ -206,7 +224,7 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
             for (size_t r = 0; r < KVN; r++)
                 for (size_t q = 0; q < nb; q++)
                     tile[r * KCOLNB + q] = beta == 0 || r >= m ? (T)0 : c[r * ldc + j + q];
-            KFN(colk_tile)(1, nb, k, alpha, atail, KVN, bp + j, ldbp, beta, tile, KCOLNB, 0);
+            KFN(colk_tile)(1, nb, k, alpha, atail, KVN, bp + j, ldbp, beta, tile, KCOLNB, 0, bad);
             for (size_t r = 0; r < m; r++)
                 for (size_t q = 0; q < nb; q++) c[r * ldc + j + q] = tile[r * KCOLNB + q];
         }
@@ -214,14 +232,14 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
     }
     size_t i = 0;
     for (; i + KMW <= m; i += KMW)
-        KFN(colk_tile)(2, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0);
+        KFN(colk_tile)(2, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, bad);
     if (i + KVN <= m) {
-        KFN(colk_tile)(1, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0);
+        KFN(colk_tile)(1, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, bad);
         i += KVN;
     }
     if (i < m) /* fewer than KVN rows left, m >= KVN: a one-vector tile ending at row m */
         KFN(colk_tile)(1, n, k, alpha, a + m - KVN, lda, bp, ldbp, beta, c + (m - KVN) * ldc, ldc,
-                       KVN - (m - i));
+                       KVN - (m - i), bad);
 }
 
 #ifdef KSKINNY_OWN_VLOADN

@@ -11,9 +11,10 @@ import pytest
 import annfast
 
 # (m, n, k): tiny, skinny n (row kernel / column kernel with trans_a), direct loop, one row,
-# k small (input check), packed with the tile check, threaded packed (m n k >= 2e6)
+# k small (input check), packed with the in-kernel check, threaded packed (m n k >= 2e6), packed
+# with several K blocks (a bad value in any block must be seen)
 SHAPES = [(3, 4, 5), (40, 7, 30), (9, 40, 9), (1, 300, 200), (200, 150, 4), (130, 70, 90),
-          (160, 140, 120)]
+          (160, 140, 120), (50, 60, 700)]  # the last: several K blocks
 DTYPES = [np.float32, np.float64]
 
 
@@ -32,16 +33,20 @@ def test_nonfinite_input_raises_naming_it(isa, dtype, bad, threads):
         for m, n, k in SHAPES:
             for ta, tb in [(False, False), (True, False), (False, True), (True, True)]:
                 for which in ("a", "b"):
-                    a, b = operands(rng, m, n, k, ta, tb, dtype)
-                    x = a if which == "a" else b
-                    x[rng.integers(x.shape[0]), rng.integers(x.shape[1])] = bad
-                    with pytest.raises(ValueError, match=f"^{which} contains NaN or inf"):
-                        annfast.matmul(a, b, trans_a=ta, trans_b=tb)
-                    out = np.zeros((m, n), dtype)
-                    with pytest.raises(ValueError, match=f"^{which} contains NaN or inf"):
-                        annfast.matmul(a, b, trans_a=ta, trans_b=tb, out=out)
-                    # never a half-written product in `out`: all NaN
-                    assert np.isnan(out).all()
+                    # first and last element (first and last K block) and one at random
+                    for where in ("first", "last", "random"):
+                        a, b = operands(rng, m, n, k, ta, tb, dtype)
+                        x = a if which == "a" else b
+                        at = {"first": (0, 0), "last": (-1, -1),
+                              "random": (rng.integers(x.shape[0]), rng.integers(x.shape[1]))}[where]
+                        x[at] = bad
+                        with pytest.raises(ValueError, match=f"^{which} contains NaN or inf"):
+                            annfast.matmul(a, b, trans_a=ta, trans_b=tb)
+                        out = np.zeros((m, n), dtype)
+                        with pytest.raises(ValueError, match=f"^{which} contains NaN or inf"):
+                            annfast.matmul(a, b, trans_a=ta, trans_b=tb, out=out)
+                        # never a half-written product in `out`: all NaN
+                        assert np.isnan(out).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
