@@ -105,6 +105,9 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define VSTOREU(p, v) _mm256_storeu_ps(p, v)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
+/* x where x > 0 or x is NaN (not less-or-equal, unordered), else +0 */
+#define VRELU(x) _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NLE_UQ))
 #define VLOADN(p, cnt) _mm256_maskload_ps(p, af_mask8_epi32(cnt))
 #define VSTOREN(p, v, cnt) _mm256_maskstore_ps(p, af_mask8_epi32(cnt), v)
 #define KROWS1 12
@@ -127,6 +130,8 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define VSTOREU(p, v) _mm256_storeu_pd(p, v)
 #define VMUL(a, b) _mm256_mul_pd(a, b)
 #define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VADD(a, b) _mm256_add_pd(a, b)
+#define VRELU(x) _mm256_and_pd(x, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_NLE_UQ))
 #define VLOADN(p, cnt) _mm256_maskload_pd(p, af_mask4_epi64(cnt))
 #define VSTOREN(p, v, cnt) _mm256_maskstore_pd(p, af_mask4_epi64(cnt), v)
 #define KROWS1 12

@@ -68,7 +68,7 @@ static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T 
         /* relu inline: a call through the ISA dispatch per tile row (16 values) would cost
          * more than the work */
         if (ep->act == AF_ACT_RELU)
-            for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] > 0 ? cr[jj] : (T)0;
+            for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] > 0 || cr[jj] != cr[jj] ? cr[jj] : (T)0;
         else if (act && ep->act != AF_ACT_LINEAR)
             AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, cr, cr);
     }
@@ -84,7 +84,11 @@ static inline int AF_FN(gemm_act_is_call)(const af_epilogue *ep)
  * row of the block (a packed product calls this per MC x NC block, not per 16-value tile row). */
 static void AF_FN(gemm_act_rows)(const af_epilogue *ep, size_t mr, size_t nr, T *c, size_t ldc)
 {
-    for (size_t r = 0; r < mr; r++) AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, c + r * ldc, c + r * ldc);
+    if (ldc == nr) /* contiguous rows (a skinny C): one call for the block */
+        AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, mr * nr, c, c);
+    else
+        for (size_t r = 0; r < mr; r++)
+            AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, c + r * ldc, c + r * ldc);
 }
 
 /* Tiny products (a few dozen multiply-adds, e.g. the tutorial network's 4x2 @ 2x4): one scalar
@@ -171,6 +175,9 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
     const T *a = ta ? g->a + r0 : g->a + r0 * lda, *b = tb ? g->b + c0 * ldb : g->b + c0;
     T *c = g->c + r0 * ldc + c0;
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, NC = ki->nc;
+    const T *bias = g->ep && g->ep->bias ? (const T *)g->ep->bias : NULL;
+    const int relu = g->ep && g->ep->act == AF_ACT_RELU;
+    AF_FN(af_gemm_kout) out = {NULL, 0, g->check_out ? &g->bad : NULL};
     /* K blocks of equal size (at most KC): 784 = 4 x 196 rather than 3 x 256 + 16, so no block
      * is too short to amortise loading and storing the C tiles. Depends on k only. */
     const size_t nkb = (k + ki->kc - 1) / ki->kc, KB = (k + nkb - 1) / nkb;
@@ -213,10 +220,12 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
                         else
                             ak = asrc + ir * MR * (ta ? 1 : lda), rsa = ta ? 1 : lda, csa = ta ? lda : 1;
                         T *ct = c + (ic + ir * MR) * ldc + jc + jr * NR;
-                        /* every K block's product is checked: an input reaches only its own */
+                        /* every K block's product is checked (an input reaches only its own);
+                         * bias and relu join the last block's store */
+                        out.bias = last && bias ? bias + c0 + jc + jr * NR : NULL;
+                        out.relu = last && relu;
                         ki->kernel(kc, ak, rsa, csa, bk, ldbk, g->alpha, beta_pc, ct, ldc, mr, nr,
-                                   g->check_out ? &g->bad : NULL);
-                        if (last) AF_FN(gemm_finish)(g, mr, nr, ct, c0 + jc + jr * NR, 0, 0);
+                                   out.bias || out.relu || out.bad ? &out : NULL);
                     }
                 }
                 /* the finished mc x nc block (in L2): activation by one call per row */
@@ -346,14 +355,18 @@ static void AF_FN(gemm_skinny_chunk)(void *ctx, size_t t, size_t slot)
     const size_t unit = g->unit, nunits = g->nunits, nch = g->nchunks, ldc = g->ldc;
     size_t r0 = nunits * t / nch * unit, r1 = t + 1 == nch ? g->m : nunits * (t + 1) / nch * unit;
     T *c = g->c + r0 * ldc;
-    int *bad = g->check_out ? &g->bad : NULL;
+    const af_epilogue *ep = g->ep;
+    AF_FN(af_gemm_kout) o = {ep && ep->bias ? (const T *)ep->bias : NULL, ep && ep->act == AF_ACT_RELU,
+                             g->check_out ? &g->bad : NULL};
+    const AF_FN(af_gemm_kout) *out = o.bias || o.relu || o.bad ? &o : NULL;
     if (g->ta)
         g->ki->colk(r1 - r0, g->n, g->k, g->alpha, g->a + r0, g->lda, g->atail, g->bp, g->ldbp,
-                    g->beta, c, ldc, bad);
+                    g->beta, c, ldc, out);
     else
         g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp,
-                    g->beta, c, ldc, bad);
-    AF_FN(gemm_finish)(g, r1 - r0, g->n, c, 0, 1, 0);
+                    g->beta, c, ldc, out);
+    /* bias and relu ran in the kernel's store; other activations by call, on the chunk's rows */
+    if (AF_FN(gemm_act_is_call)(ep)) AF_FN(gemm_act_rows)(ep, r1 - r0, g->n, c, ldc);
 }
 
 /* Skinny products (n small): the row kernel (vectors along n, op(A) read in place) or, when

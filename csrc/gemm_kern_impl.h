@@ -43,8 +43,11 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(chk_report)(V chk
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa, size_t csa,
                       const T *restrict b, size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc,
-                      size_t mr, size_t nr, int *bad)
+                      size_t mr, size_t nr, const AF_FN(af_gemm_kout) *out)
 {
+    const T *bias = out ? out->bias : NULL;
+    const int relu = out && out->relu;
+    int *bad = out ? out->bad : NULL;
     /* rows (a constant after inlining, <= KMR): only the first `rows` rows of the tile are
      * computed; edge panels with few valid rows use a shorter variant. */
     V acc[KMR][KNV];
@@ -82,24 +85,23 @@ KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa,
         KFN(chk_report)(chk, bad);
     }
     if (mr == (size_t)rows && nr == KNR) {
-        if (beta == 0) {
-#pragma GCC unroll 32
-            for (int r = 0; r < rows; r++)
+        V vb = VSET1(beta), bv[KNV];
 #pragma GCC unroll 8
-                for (int v = 0; v < KNV; v++) VSTOREU(c + r * ldc + v * KVN, VMUL(va, acc[r][v]));
-        } else {
-            V vb = VSET1(beta);
+        for (int v = 0; v < KNV; v++) bv[v] = bias ? VLOADU(bias + v * KVN) : VZERO();
 #pragma GCC unroll 32
-            for (int r = 0; r < rows; r++)
+        for (int r = 0; r < rows; r++)
 #pragma GCC unroll 8
-                for (int v = 0; v < KNV; v++) {
-                    T *cp = c + r * ldc + v * KVN;
-                    VSTOREU(cp, VFMA(vb, VLOADU(cp), VMUL(va, acc[r][v])));
-                }
-        }
+            for (int v = 0; v < KNV; v++) {
+                T *cp = c + r * ldc + v * KVN;
+                V x = VMUL(va, acc[r][v]);
+                if (beta != 0) x = VFMA(vb, VLOADU(cp), x);
+                if (bias) x = VADD(x, bv[v]);
+                if (relu) x = VRELU(x);
+                VSTOREU(cp, x);
+            }
         return;
     }
-    /* Edge tile: spill alpha * acc, then update only the valid corner. */
+    /* Edge tile: spill alpha * acc, then update only the valid corner (same operations). */
     T tile[KMR * KNR] __attribute__((aligned(64)));
 #pragma GCC unroll 32
     for (int r = 0; r < rows; r++)
@@ -108,36 +110,38 @@ KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa,
     for (size_t r = 0; r < mr; r++) {
         T *cr = c + r * ldc;
         const T *tr = tile + r * KNR;
-        if (beta == 0)
-            for (size_t j = 0; j < nr; j++) cr[j] = tr[j];
-        else
-            for (size_t j = 0; j < nr; j++) cr[j] = beta * cr[j] + tr[j];
+        for (size_t j = 0; j < nr; j++) {
+            T x = beta == 0 ? tr[j] : beta * cr[j] + tr[j];
+            if (bias) x += bias[j];
+            if (relu) x = x > 0 || x != x ? x : (T)0;
+            cr[j] = x;
+        }
     }
 }
 
 static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b,
                                       size_t ldbk, T alpha, T beta, T *c, size_t ldc, size_t mr,
-                                      size_t nr, int *bad)
+                                      size_t nr, const AF_FN(af_gemm_kout) *out)
 {
     if (mr < KMR) {
         /* Edge panel (always packed, zero-padded): skip rows that are only padding, e.g. the
          * 2 leftover rows of m = 128 with MR = 6 cost a third of a full tile, not a full one. */
         if (mr <= KMR / 3 && ldbk == KNR)
-            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, out);
         else if (mr <= KMR / 3)
-            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
         else if (mr <= 2 * KMR / 3 && ldbk == KNR)
-            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, out);
         else if (mr <= 2 * KMR / 3)
-            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
         else
-            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
+            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
     } else if (rsa == 1 && csa == KMR && ldbk == KNR) { /* both packed (the common case) */
-        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
+        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, out);
     } else if (ldbk == KNR) {                          /* A read in place, B packed */
-        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, bad);
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, out);
     } else {                                           /* B (and maybe A) read in place */
-        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr, bad);
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
     }
 }
 
@@ -431,6 +435,8 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 
 #undef KDB
 #undef KCHK_FOLD
+#undef VADD
+#undef VRELU
 #undef VLOADN
 #undef VSTOREN
 #undef KTRANSPOSE

@@ -59,8 +59,11 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V 
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size_t rsa, size_t csa,
                const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
-               size_t n, int *bad)
+               size_t n, const AF_FN(af_gemm_kout) *out)
 {
+    const T *bias = out ? out->bias : NULL;
+    const int relu = out && out->relu;
+    int *bad = out ? out->bad : NULL;
     V acc[KROWS1 > KMR ? KROWS1 : KMR][2];
 #pragma GCC unroll 32
     for (int r = 0; r < rows; r++)
@@ -88,20 +91,28 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
             for (int v = 0; v < nv; v++) KCHK_FOLD(chk, VMUL(va, acc[r][v]));
         KFN(chk_report)(chk, bad);
     }
+    /* bias for the full first vector and the (maybe partial) last one; zero lanes past n */
+    V bf = bias && nv > 1 ? VLOADU(bias) : VZERO();
+    V bl = !bias ? VZERO() : last == KVN ? VLOADU(bias + (nv - 1) * KVN) : VLOADN(bias + (nv - 1) * KVN, last);
 #pragma GCC unroll 32
     for (int r = 0; r < rows; r++) {
         T *cr = c + r * ldc;
         if (nv > 1) {
             V x = VMUL(va, acc[r][0]);
-            VSTOREU(cr, beta == 0 ? x : VFMA(vb, VLOADU(cr), x));
+            if (beta != 0) x = VFMA(vb, VLOADU(cr), x);
+            if (bias) x = VADD(x, bf);
+            if (relu) x = VRELU(x);
+            VSTOREU(cr, x);
         }
         T *cl = cr + (nv - 1) * KVN;
         V x = VMUL(va, acc[r][nv - 1]);
-        if (last == KVN) {
-            VSTOREU(cl, beta == 0 ? x : VFMA(vb, VLOADU(cl), x));
-        } else {
-            VSTOREN(cl, beta == 0 ? x : VFMA(vb, VLOADN(cl, last), x), last);
-        }
+        if (beta != 0) x = VFMA(vb, last == KVN ? VLOADU(cl) : VLOADN(cl, last), x);
+        if (bias) x = VADD(x, bl);
+        if (relu) x = VRELU(x);
+        if (last == KVN)
+            VSTOREU(cl, x);
+        else
+            VSTOREN(cl, x, last);
     }
 }
 
@@ -110,10 +121,10 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
 #define KROWK_TILE(R, NV)                                                                           \
     for (; i + (R) <= m; i += (R))                                                                 \
         KFN(rowk_body)((R), (NV), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, ldc, \
-                       n, bad)
+                       n, out)
 static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa,
                                     size_t csa, const T *bp, size_t ldbp, T beta, T *c, size_t ldc,
-                                    int *bad)
+                                    const AF_FN(af_gemm_kout) *out)
 {
     size_t i = 0;
     if (n <= KVN) {
@@ -143,8 +154,10 @@ static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(colk_body)(const int nb, const int mv, size_t k, const T *restrict a, size_t lda,
                const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
-               size_t r0, int *bad)
+               size_t r0, const T *bias, const AF_FN(af_gemm_kout) *out)
 {
+    const int relu = out && out->relu;
+    int *bad = out ? out->bad : NULL;
     V acc[KCOLNB][2];
 #pragma GCC unroll 16
     for (int j = 0; j < nb; j++) acc[j][0] = acc[j][1] = VZERO();
@@ -178,10 +191,12 @@ KFN(colk_body)(const int nb, const int mv, size_t k, const T *restrict a, size_t
     if (bad) KFN(chk_report)(chk, bad);
     for (size_t r = r0; r < (size_t)(mv * KVN); r++) {
         T *cr = c + r * ldc;
-        if (beta == 0)
-            for (int j = 0; j < nb; j++) cr[j] = tile[j][r];
-        else
-            for (int j = 0; j < nb; j++) cr[j] = beta * cr[j] + tile[j][r];
+        for (int j = 0; j < nb; j++) {
+            T x = beta == 0 ? tile[j][r] : beta * cr[j] + tile[j][r];
+            if (bias) x += bias[j];
+            if (relu) x = x > 0 || x != x ? x : (T)0;
+            cr[j] = x;
+        }
     }
 }
 #undef KPF
@@ -189,19 +204,25 @@ KFN(colk_body)(const int nb, const int mv, size_t k, const T *restrict a, size_t
 /* Columns [0, n) of one tile of mv KVN rows (rows below r0 left alone); bp has row stride ldbp. */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(colk_tile)(const int mv, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *bp,
-               size_t ldbp, T beta, T *c, size_t ldc, size_t r0, int *bad)
+               size_t ldbp, T beta, T *c, size_t ldc, size_t r0, const AF_FN(af_gemm_kout) *out)
 {
+    const T *bias = out ? out->bias : NULL;
     for (size_t j = 0; j < n; j += KCOLNB) {
         size_t nb = n - j < KCOLNB ? n - j : KCOLNB;
         switch (nb) {
 #define KCOLK_CASE(NB)                                                                             \
-    case NB: KFN(colk_body)(NB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0, bad); break;
+    case NB:                                                                                       \
+        KFN(colk_body)(NB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0,               \
+                       bias ? bias + j : NULL, out);                                               \
+        break;
             KCOLK_CASE(1) KCOLK_CASE(2) KCOLK_CASE(3) KCOLK_CASE(4) KCOLK_CASE(5)
 #if KCOLNB > 6
             KCOLK_CASE(6) KCOLK_CASE(7) KCOLK_CASE(8) KCOLK_CASE(9) KCOLK_CASE(10) KCOLK_CASE(11)
 #endif
 #undef KCOLK_CASE
-        default: KFN(colk_body)(KCOLNB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0, bad);
+        default:
+            KFN(colk_body)(KCOLNB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0,
+                           bias ? bias + j : NULL, out);
             break;
         }
     }
@@ -215,7 +236,7 @@ KFN(colk_tile)(const int mv, size_t n, size_t k, T alpha, const T *a, size_t lda
  * of which the m valid rows are copied out. */
 static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda,
                                     const T *atail, const T *bp, size_t ldbp, T beta, T *c,
-                                    size_t ldc, int *bad)
+                                    size_t ldc, const AF_FN(af_gemm_kout) *out)
 {
     if (m < KVN) {
         T tile[KVN * KCOLNB] __attribute__((aligned(64)));
@@ -224,7 +245,9 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
             for (size_t r = 0; r < KVN; r++)
                 for (size_t q = 0; q < nb; q++)
                     tile[r * KCOLNB + q] = beta == 0 || r >= m ? (T)0 : c[r * ldc + j + q];
-            KFN(colk_tile)(1, nb, k, alpha, atail, KVN, bp + j, ldbp, beta, tile, KCOLNB, 0, bad);
+            AF_FN(af_gemm_kout) o = {out && out->bias ? out->bias + j : NULL, out && out->relu,
+                                     out ? out->bad : NULL};
+            KFN(colk_tile)(1, nb, k, alpha, atail, KVN, bp + j, ldbp, beta, tile, KCOLNB, 0, &o);
             for (size_t r = 0; r < m; r++)
                 for (size_t q = 0; q < nb; q++) c[r * ldc + j + q] = tile[r * KCOLNB + q];
         }
@@ -232,14 +255,14 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
     }
     size_t i = 0;
     for (; i + KMW <= m; i += KMW)
-        KFN(colk_tile)(2, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, bad);
+        KFN(colk_tile)(2, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, out);
     if (i + KVN <= m) {
-        KFN(colk_tile)(1, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, bad);
+        KFN(colk_tile)(1, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, out);
         i += KVN;
     }
     if (i < m) /* fewer than KVN rows left, m >= KVN: a one-vector tile ending at row m */
         KFN(colk_tile)(1, n, k, alpha, a + m - KVN, lda, bp, ldbp, beta, c + (m - KVN) * ldc, ldc,
-                       KVN - (m - i), bad);
+                       KVN - (m - i), out);
 }
 
 #ifdef KSKINNY_OWN_VLOADN

@@ -150,3 +150,24 @@ def test_narrow_nan_propagates(isa):
                 c = annfast.matmul(a, b, trans_a=ta, check_finite=False)
                 assert not np.isfinite(c[4]).any()
                 assert np.isfinite(np.delete(c, 4, axis=0)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_relu_epilogue_every_path_keeps_nan(isa, dtype):
+    """Bias and relu run inside the packed micro-kernel's store and in the epilogue of the other
+    paths; both give max(x + bias, 0) with NaN kept (never silently 0), and the same values as
+    NumPy on finite inputs."""
+    rng = np.random.default_rng(17)
+    for m, n, k in [(3, 4, 5), (64, 3, 16), (40, 20, 30), (130, 70, 300), (1, 300, 200), (37, 33, 700)]:
+        for ta in (False, True):
+            a = make(rng, (m, k), dtype, ta)
+            b = make(rng, (k, n), dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            c = np.zeros((m, n), dtype)
+            _core.gemm(ta, False, 1.0, a, b, 0.0, c, bias=bias, activation="relu")
+            ref = np.maximum((a.T if ta else a).astype(np.float64) @ b + bias, 0)
+            tol = (k + 2) * np.finfo(dtype).eps * 4 * (np.abs(a).max() * np.abs(b).max() * k + 1)
+            assert np.all(np.abs(c - ref) <= tol)
+            (a.T if ta else a)[m // 2, k // 2] = np.nan
+            _core.gemm(ta, False, 1.0, a, b, 0.0, c, bias=bias, activation="relu")
+            assert np.isnan(c[m // 2]).all() and not np.isnan(np.delete(c, m // 2, axis=0)).any()
