@@ -4,6 +4,7 @@ after every entry point.
 
 _core._fp_control() reads (and, for these tests, sets) the calling thread's control word.
 """
+import os
 import statistics
 import time
 
@@ -178,6 +179,7 @@ def _epoch_times(model, X, y, repeats):
     return times
 
 
+@pytest.mark.skipif(os.environ.get("ANNFAST_SANITIZED") == "1", reason="timing under the sanitizer")
 def test_subnormal_gradients_do_not_slow_training():
     """A run whose inputs, pre-activations and weight gradients are subnormal trains no slower
     per epoch than the same run on normal numbers. Without flushing, every multiply-add with a

@@ -71,6 +71,7 @@ print((time.process_time() - c0) * 1e3)
 """
 
 
+@pytest.mark.skipif(os.environ.get("ANNFAST_SANITIZED") == "1", reason="CPU time under the sanitizer")
 def test_idle_threads_give_their_cores_back():
     """After the last kernel, annfast's workers and libgomp's spin only briefly, then sleep: a
     0.1 s pause costs the process under 3 ms of CPU (measured: 0.07 ms). With libgomp's own
