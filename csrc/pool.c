@@ -59,6 +59,9 @@
  * almost never preempted; with one competitor per core, 100-300 times a second. */
 #define AF_POOL_BUSY_RATE 50.0
 #define AF_POOL_BUSY_WINDOW_US 20000.0
+/* A submitter that waits longer than this (and longer than it computed) for the others' last
+ * chunks treats the machine as crowded for a window. */
+#define AF_POOL_SLOW_WAIT_US 20.0
 /* The submitter spins this long for other threads' last chunks before yielding the core. */
 #define AF_POOL_WAIT_SPIN_US 20
 #define AF_POOL_MAX 255
@@ -145,8 +148,9 @@ static int machine_crowded(void)
     if (!af_pool_set_busy_check(-1)) return 0;
     double t = now_us();
     if (t_win_start < 0 || t - t_win_start > 10 * AF_POOL_BUSY_WINDOW_US) {
-        t_win_start = t; /* first call, or after a long pause: start a new window */
+        t_win_start = t; /* first call, or after a long pause: start afresh */
         t_win_preempt = preemptions();
+        t_crowded = 0;
     } else if (t - t_win_start >= AF_POOL_BUSY_WINDOW_US) {
         double p = preemptions();
         t_crowded = (p - t_win_preempt) * 1e6 / (t - t_win_start) > AF_POOL_BUSY_RATE;
@@ -295,18 +299,26 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
     atomic_fetch_add(&g_wake, 1);
     if (atomic_load(&g_sleepers) > 0) wake_all();
 
+    double t_start = now_us();
     t_busy = 1;
     size_t mine = run_chunks(gen, fn, ctx, n, 0);
     t_busy = 0;
     /* only chunks that other threads have claimed and are running are left */
-    double t0 = 0;
+    double t0 = 0, t = 0;
     for (unsigned it = 0; atomic_load_explicit(&g_done, memory_order_acquire) + mine < n; it++) {
         if ((it & 63) == 0) {
-            double t = now_us();
+            t = now_us();
             if (it == 0) t0 = t;
             else if (t - t0 >= AF_POOL_WAIT_SPIN_US) sched_yield();
         }
         AF_CPU_RELAX();
     }
     pthread_mutex_unlock(&g_submit);
+    /* Waiting longer for the others' last chunks than computing our own: the helpers are not
+     * getting their cores. Run alone for the rest of this window (machine_crowded). */
+    if (t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > t0 - t_start) {
+        t_crowded = 1;
+        t_win_start = t;
+        t_win_preempt = preemptions();
+    }
 }
