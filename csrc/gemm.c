@@ -28,12 +28,13 @@
 #ifndef AF_GEMM_INPLACE_B_MAX_M
 #define AF_GEMM_INPLACE_B_MAX_M 4
 #endif
-/* Below this many multiply-adds one thread does all the work (about 0.1 ms of work per core).
- * Lower thresholds (2e5 was tried) win a little on a quiet machine for 200 x 64 x 64 products but
- * make batch-1 training (GEMVs of 4e5) unstable on a shared one: an epoch was sometimes 2.8x
- * slower when a parallel region waited for a busy core. */
+/* Below this many multiply-adds one thread does all the work (~8 us of float32 work on one
+ * core). With OpenMP regions this had to be 2e6: a region waits at its end for every thread, and
+ * on a shared machine a batch-1 epoch was sometimes 2.8x slower when it waited for a busy core.
+ * annfast's pool never waits for a thread that has not started (pool.c), and falls back to one
+ * thread while the machine is crowded, so smaller products (a 200 x 64 x 64 layer) can use it. */
 #ifndef AF_GEMM_PAR_MIN
-#define AF_GEMM_PAR_MIN 2.0e6
+#define AF_GEMM_PAR_MIN 5.0e5
 #endif
 
 /* 1 if x * y overflows size_t (the element count of a rows x ld matrix); inline because the

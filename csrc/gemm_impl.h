@@ -135,6 +135,7 @@ typedef struct {
     size_t tm, tn, b_bytes, per_thread;
     int pack_all_a, pack_all_b;
     char *ws;
+    T *bshared;    /* op(B) packed once for all chunks (one K block, one column block) */
     /* skinny and rows paths: op(B) packed (row stride ldbp), padded op(A), work units */
     const T *bp, *atail;
     size_t ldbp, unit, nunits, nchunks;
@@ -157,10 +158,13 @@ static inline void AF_FN(gemm_finish)(AF_FN(gemm_call) *g, size_t mr, size_t nr,
 #define AF_GEMM_RUN(part, g, nchunks, nt)                                                       \
     af_pool_run(AF_FN(part##_chunk), (g), (nchunks), (int)(nt))
 
-/* Chunks per thread: more than one, so a thread that the OS delays in the middle of its chunk
- * leaves the others more than a single chunk to share; few, since each chunk packs its own
- * operand blocks. */
-#define AF_GEMM_CHUNKS_PER_THREAD 2
+/* Chunks per thread: two for large products, so a thread that the OS delays in the middle of its
+ * chunk leaves the others more than a single chunk to share; one below 8e6 multiply-adds, where
+ * every chunk's own packing would cost too much next to its work. */
+static inline size_t AF_FN(gemm_chunks_per_thread)(size_t m, size_t n, size_t k)
+{
+    return (double)m * (double)n * (double)k >= 8.0e6 ? 2 : 1;
+}
 
 /* Serial blocked product on one thread's rectangle of C: rows [r0, r0+m), columns [c0, c0+n)
  * (see the top of this file), with that thread's own packing buffers. Edge panels are always
@@ -189,7 +193,9 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
             T beta_pc = pc == 0 ? g->beta : (T)1; /* later K blocks accumulate onto C */
             int last = pc + kc == k;
             const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
-            if (pack_all_b)
+            if (g->bshared) /* all of op(B), packed once for every chunk (gemm_packed) */
+                bbuf = g->bshared;
+            else if (pack_all_b)
                 ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, 0, nbp);
             else if (nc % NR)
                 ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp - 1, nbp);
@@ -276,10 +282,10 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     g->pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
     g->pack_all_b = g->tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (g->ldb * sizeof(T)) % 4096 == 0;
 
-    /* Chunk grid: AF_GEMM_CHUNKS_PER_THREAD rectangles per thread when threads pay off (enough
-     * work), columns split first (largest split with >= 2 panels per chunk). */
+    /* Chunk grid: one or two rectangles per thread when threads pay off (enough work), columns
+     * split first (largest split with >= 2 panels per chunk). */
     size_t nt = AF_FN(gemm_threads)(m, n, k), tm = 1, tn = 1;
-    size_t nch = nt > 1 ? nt * AF_GEMM_CHUNKS_PER_THREAD : 1;
+    size_t nch = nt > 1 ? nt * AF_FN(gemm_chunks_per_thread)(m, n, k) : 1;
     for (size_t d = nch; d >= 1; d--)
         if (nch % d == 0 && (d == 1 || nbp >= 2 * d)) {
             tn = d;
@@ -300,8 +306,16 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     size_t mc_max = rows_max < MC ? rows_max : MC;
     g->b_bytes = (kc_max * nc_max * sizeof(T) + 63) / 64 * 64;
     g->per_thread = (g->b_bytes + kc_max * mc_max * sizeof(T) + 63) / 64 * 64;
-    g->ws = (char *)af_gemm_workspace(g->per_thread * nt);
+    /* Chunks that split only rows all need the same B panels: with one K block and one column
+     * block, the calling thread packs them once for all (after the per-thread buffers). */
+    int share = nch > 1 && tn == 1 && k <= KC && n <= NC && g->pack_all_b;
+    size_t shared_bytes = share ? (k * nbp * NR * sizeof(T) + 63) / 64 * 64 : 0;
+    g->ws = (char *)af_gemm_workspace(g->per_thread * nt + shared_bytes);
     if (!g->ws) return AF_ENOMEM;
+    if (share) {
+        g->bshared = (T *)(g->ws + g->per_thread * nt);
+        ki->pack_b(g->tb, k, n, g->b, g->ldb, g->bshared, 0, nbp);
+    }
     AF_GEMM_RUN(gemm_packed, g, nch, nt);
     return AF_OK;
 }
@@ -328,7 +342,7 @@ static void AF_FN(gemm_rows_chunk)(void *ctx, size_t t, size_t slot)
 /* Chunks for nunits work units on nt threads (a few per thread, at most one unit each). */
 static inline size_t AF_FN(gemm_chunks)(AF_FN(gemm_call) *g, size_t *nt)
 {
-    size_t nch = *nt > 1 ? *nt * AF_GEMM_CHUNKS_PER_THREAD : 1;
+    size_t nch = *nt > 1 ? *nt * AF_FN(gemm_chunks_per_thread)(g->m, g->n, g->k) : 1;
     if (nch > g->nunits) nch = g->nunits;
     if (*nt > nch) *nt = nch;
     return g->nchunks = nch;

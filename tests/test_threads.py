@@ -113,3 +113,27 @@ def test_threaded_kernels_work_after_fork(threads):
     got = q.get(timeout=60)
     p.join(timeout=60)
     assert p.exitcode == 0 and got == want
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threaded_products_same_bits_any_split(dtype, threads):
+    """Products from the threading threshold (5e5 multiply-adds) up, split by rows only (the
+    B panels packed once for all chunks), by columns, with one or two chunks per thread, with
+    bias and relu in the kernels: 1 and 2 threads give identical bits."""
+    rng = np.random.default_rng(7)
+    _core._set_busy_check(False)
+    for m, n, k in [(200, 64, 64), (300, 40, 100), (1000, 32, 150), (129, 70, 300), (400, 300, 90)]:
+        for ta, tb in [(False, False), (True, False), (False, True)]:
+            a = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
+            b = rng.normal(size=(n, k) if tb else (k, n)).astype(dtype)
+            bias = rng.normal(size=n).astype(dtype)
+            out = []
+            for t in (1, 2):
+                threads(t)
+                c = np.empty((m, n), dtype)
+                _core.gemm(ta, tb, 1.0, a, b, 0.0, c, bias=bias, activation="relu")
+                out.append(c)
+            assert np.array_equal(out[0], out[1]), (m, n, k, ta, tb)
+            ref = np.maximum((a.T if ta else a).astype(np.float64) @ (b.T if tb else b) + bias, 0)
+            assert np.allclose(out[1], ref, rtol=1e-3 if dtype == np.float32 else 1e-10,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
