@@ -59,9 +59,10 @@
  * almost never preempted; with one competitor per core, 100-300 times a second. */
 #define AF_POOL_BUSY_RATE 50.0
 #define AF_POOL_BUSY_WINDOW_US 20000.0
-/* A submitter that waits longer than this (and longer than it computed) for the others' last
- * chunks treats the machine as crowded for a window. */
-#define AF_POOL_SLOW_WAIT_US 20.0
+/* A submitter that waits longer than this, and longer than a quarter of what it computed, for
+ * the others' last chunks treats the machine as crowded for a window: with chunks of equal
+ * size, a helper that had its core finishes about when the submitter does. */
+#define AF_POOL_SLOW_WAIT_US 10.0
 /* The submitter spins this long for other threads' last chunks before yielding the core. */
 #define AF_POOL_WAIT_SPIN_US 20
 #define AF_POOL_MAX 255
@@ -314,9 +315,9 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
         AF_CPU_RELAX();
     }
     pthread_mutex_unlock(&g_submit);
-    /* Waiting longer for the others' last chunks than computing our own: the helpers are not
-     * getting their cores. Run alone for the rest of this window (machine_crowded). */
-    if (t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > t0 - t_start) {
+    /* Waiting long for the others' last chunks: the helpers are not getting their cores. Run
+     * alone for the rest of this window (machine_crowded). */
+    if (t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > 0.25 * (t0 - t_start)) {
         t_crowded = 1;
         t_win_start = t;
         t_win_preempt = preemptions();
