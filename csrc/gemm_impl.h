@@ -111,12 +111,12 @@ static void AF_FN(gemm_tiny)(int ta, int tb, size_t m, size_t n, size_t k, T alp
     }
 }
 
-/* Threads for a product of m n k multiply-adds: all of annfast's threads from AF_GEMM_PAR_MIN,
- * else one. */
+/* Threads for a product of m n k multiply-adds: all of annfast's threads from AF_GEMM_PAR_MIN
+ * unless the pool would run the job alone anyway (af_pool_threads), else one. */
 static inline size_t AF_FN(gemm_threads)(size_t m, size_t n, size_t k)
 {
     if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) return 1;
-    return (size_t)af_get_num_threads();
+    return (size_t)af_pool_threads(af_get_num_threads());
 }
 
 /* One GEMM call as the threads working on it see it: the arguments, the path's plan, and the

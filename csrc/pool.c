@@ -273,6 +273,12 @@ static int ensure_workers(int want)
     return g_workers;
 }
 
+int af_pool_threads(int want)
+{
+    if (want <= 1 || t_busy || machine_crowded()) return 1;
+    return want;
+}
+
 void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
 {
     if (nchunks == 0) return;

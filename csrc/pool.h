@@ -22,6 +22,12 @@ typedef void (*af_chunk_fn)(void *ctx, size_t chunk, size_t slot);
  * another thread's job in progress: everything runs on the calling thread, in chunk order. */
 void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads);
 
+/* The threads a job should be planned for now: want, or 1 when it would run on the calling
+ * thread alone anyway (want <= 1, inside a job, machine crowded). Callers whose chunking depends
+ * on the thread count ask this first, so a serial run is not cut into chunks made for several
+ * threads (each chunk of a GEMM packs its own operand blocks). */
+int af_pool_threads(int want);
+
 /* How long idle workers spin before sleeping, in microseconds (see pool.c and docs/threads.md);
  * ANNFAST_SPIN_US overrides the default; OMP_WAIT_POLICY=passive means 0. */
 int af_pool_spin_us(void);
