@@ -240,6 +240,7 @@ static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int gra
         (void)nt;
         #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (size_t ch = 0; ch < nch; ch++) {
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
             size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < len ? i0 + AF_SUM_CHUNK : len;
             /* AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES), added
              * in lane order: a fixed order the compiler can vectorise */
@@ -373,6 +374,7 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
                                       const af_data *d, const af_epoch_args *e, const af_optim *opt,
                                       T *opt_state, uint64_t *step, af_epoch_stats *out)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if (!e || !opt || !step || !out || e->batch == 0 || e->batch > p->max_batch) return AF_EINVAL;
@@ -432,6 +434,7 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
 af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                   const af_data *d, T *const *out)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if ((s = AF_FN(check_data)(g, p, d, 0)) != AF_OK) return s;
@@ -455,6 +458,7 @@ af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t w
 af_status AF_FN(af_graph_evaluate)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                    const af_data *d, double *loss, af_epoch_stats *sums)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if (!loss || !d || d->n == 0) return AF_EINVAL;
@@ -482,6 +486,7 @@ af_status AF_FN(af_graph_evaluate)(const af_graph *g, af_plan *p, T *ws, size_t 
 af_status AF_FN(af_graph_gradients)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                     const af_data *d, int training, uint64_t step, double *loss)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if (!loss || !d || d->n == 0) return AF_EINVAL;
