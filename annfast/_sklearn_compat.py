@@ -8,8 +8,10 @@ n_features_in_ and feature_names_in_ (pandas DataFrames). Only what the estimato
 """
 import inspect
 import warnings
+from typing import Any, Dict, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 try:  # pragma: no branch
     import sklearn  # noqa: F401
@@ -55,10 +57,10 @@ else:
             return sorted(p.name for p in sig.parameters.values()
                           if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
-        def get_params(self, deep=True):
+        def get_params(self, deep: bool = True) -> Dict[str, Any]:
             return {k: getattr(self, k) for k in self._get_param_names()}
 
-        def set_params(self, **params):
+        def set_params(self, **params: Any) -> "BaseEstimator":
             valid = self._get_param_names()
             for k, v in params.items():
                 if k not in valid:
@@ -76,7 +78,7 @@ else:
     class ClassifierMixin:
         _estimator_type = "classifier"
 
-        def score(self, X, y, sample_weight=None):
+        def score(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> float:
             """Mean accuracy (exact match of all labels for multi-label targets)."""
             pred = self.predict(X)
             y = np.asarray(y)
@@ -86,7 +88,7 @@ else:
     class RegressorMixin:
         _estimator_type = "regressor"
 
-        def score(self, X, y, sample_weight=None):
+        def score(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> float:
             """Coefficient of determination R^2 (averaged uniformly over outputs)."""
             pred = self.predict(X)
             y = np.asarray(y, dtype=np.float64).reshape(pred.shape)

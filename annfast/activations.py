@@ -15,7 +15,7 @@ sigmoid, tanh, relu, leaky_relu (alpha, default 0.01 -- Keras 3 / PyTorch's 0.01
 tf.keras' 0.3), elu (alpha=1.0), selu, softmax, gelu (exact, with erf, as PyTorch's default) and
 swish (x sigmoid(x), also called silu).
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -29,7 +29,8 @@ ALIASES = {"silu": "swish"}
 DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
 
 
-def check_name(name, param=None, argname="activation"):
+def check_name(name: Optional[str], param: Optional[float] = None,
+               argname: str = "activation") -> Tuple[str, float]:
     """Validate an activation name (None means linear) and its parameter; returns (name, param)."""
     if name is None:
         name = "linear"

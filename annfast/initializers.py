@@ -39,17 +39,26 @@ weights (up to rounding) in float32 and float64.
 """
 import math
 import numbers
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from ._validate import check_float
+
+# A weight shape (an int is a 1-D shape); a random source (a Generator, an int seed or None).
+ShapeLike = Union[int, Sequence[int]]
+RngLike = Union[np.random.Generator, int, None]
+# What get() and the layers' initializer arguments take.
+InitializerLike = Union[str, Dict[str, Any], "Initializer",
+                        Callable[[Tuple[int, ...], np.random.Generator, np.dtype], ArrayLike]]
 
 __all__ = ["Initializer", "Zeros", "Ones", "RandomNormal", "RandomUniform", "GlorotNormal",
            "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform", "get",
            "default_for", "compute_fans", "serialize"]
 
 
-def compute_fans(shape):
+def compute_fans(shape: ShapeLike) -> Tuple[int, int]:
     """(fan_in, fan_out) of a weight shape; see the module docstring.
 
     >>> compute_fans((784, 256))
@@ -101,14 +110,14 @@ class Initializer:
     name = None
     _params = ()
 
-    def __call__(self, shape, rng=None, dtype=np.float64):
+    def __call__(self, shape: ShapeLike, rng: RngLike = None, dtype: DTypeLike = np.float64) -> np.ndarray:
         shape, rng, dtype = _check_args(shape, rng, dtype)
         return np.ascontiguousarray(self._sample(shape, rng), dtype=dtype)
 
     def _sample(self, shape, rng):
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """JSON-able dict: ``{"class_name": name, **parameters}``."""
         cfg = {"class_name": self.name}
         cfg.update({p: getattr(self, p) for p in self._params})
@@ -149,7 +158,7 @@ class RandomNormal(Initializer):
     name = "random_normal"
     _params = ("mean", "stddev")
 
-    def __init__(self, mean=0.0, stddev=0.05):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05) -> None:
         self.mean = check_float(mean, "mean")
         self.stddev = check_float(stddev, "stddev", minimum=0.0)
 
@@ -166,7 +175,7 @@ class RandomUniform(Initializer):
     name = "random_uniform"
     _params = ("minval", "maxval")
 
-    def __init__(self, minval=-0.05, maxval=0.05):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05) -> None:
         self.minval = check_float(minval, "minval")
         self.maxval = check_float(maxval, "maxval")
         if self.maxval < self.minval:
@@ -186,16 +195,16 @@ class _Scaled(Initializer):
     distribution = "normal"
     _params = ("gain",)
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain: float = 1.0) -> None:
         self.gain = check_float(gain, "gain", minimum=0.0, strict_min=True)
 
-    def std(self, shape):
+    def std(self, shape: ShapeLike) -> float:
         """The standard deviation of the drawn values for this shape."""
         fan_in, fan_out = compute_fans(shape)
         fan = fan_in if self.mode == "fan_in" else (fan_in + fan_out) / 2.0
         return self.gain * math.sqrt(self.scale / max(fan, 1))
 
-    def limit(self, shape):
+    def limit(self, shape: ShapeLike) -> float:
         """Bound of the uniform variant: sqrt(3) std."""
         return math.sqrt(3.0) * self.std(shape)
 
@@ -243,7 +252,7 @@ _ALIASES = {"xavier_normal": "glorot_normal", "xavier_uniform": "glorot_uniform"
             "uniform": "random_uniform", "zero": "zeros", "one": "ones"}
 
 
-def get(identifier):
+def get(identifier: InitializerLike) -> Union[Initializer, Callable[..., ArrayLike]]:
     """An initialiser from a name (aliases: xavier_*, kaiming_*), a ``get_config()`` dict, an
     Initializer (returned as is) or any callable ``f(shape, rng, dtype)`` (returned as is).
 
@@ -273,7 +282,7 @@ def get(identifier):
                     f"got {type(identifier).__name__}")
 
 
-def serialize(init):
+def serialize(init: Union[Initializer, Callable[..., ArrayLike]]) -> Optional[Dict[str, Any]]:
     """JSON-able form of an initialiser: its config dict; None for a plain callable (which
     cannot be saved)."""
     if isinstance(init, Initializer):
@@ -284,7 +293,7 @@ def serialize(init):
 _RELU_FAMILY = {"relu", "leaky_relu", "elu"}
 
 
-def default_for(activation):
+def default_for(activation: Optional[str]) -> Initializer:
     """Sensible kernel initialiser for an activation: He normal for relu/leaky_relu/elu,
     LeCun normal for selu, Glorot uniform otherwise (None, linear, sigmoid, tanh, softmax).
 

@@ -20,7 +20,7 @@ to -1/+1. RMSE is a metric (annfast.metrics.rmse), not a training loss.
 from typing import Tuple
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
 from ._validate import as_array, cast_checked, float_dtype
@@ -45,7 +45,8 @@ def get(name: str) -> str:
     return key
 
 
-def prepare_targets(name, y, n_outputs, dtype, argname="y"):
+def prepare_targets(name: str, y: ArrayLike, n_outputs: int, dtype: DTypeLike,
+                    argname: str = "y") -> np.ndarray:
     """Targets as a C-contiguous (n, n_outputs) array of dtype ((n, 1) class indices for the
     sparse loss), validated for the loss: class indices integral in range, hinge labels in
     {-1, 1} (0/1 converted), cross-entropy targets in [0, 1]."""

@@ -26,8 +26,11 @@ one C call with the GIL released. Python runs once per epoch for the learning-ra
 validation, callbacks and progress.
 """
 import math
+import os
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
 from . import _data
@@ -40,6 +43,13 @@ from ._topology import collect, unique_layers
 from ._validate import as_array, check_float, check_int
 from .layers import Layer
 from .layers.base import Input, InputLayer
+from .callbacks import Callback, History
+from .layers.base import Tensor
+from .optimizers import Optimizer
+
+# Inputs or targets: one array, or one per model input/output as a list or a dict by name.
+Data = Union[ArrayLike, Sequence[ArrayLike], Dict[str, ArrayLike]]
+FloatDType = Union[Literal["float32", "float64"], Type[np.float32], Type[np.float64], np.dtype]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 DEFAULT_BATCH = 32        # fit's default batch size (Keras)
@@ -80,7 +90,9 @@ class Model:
     See the module docstring for an example.
     """
 
-    def __init__(self, inputs, outputs, dtype="float32", seed=None, name=None):
+    def __init__(self, inputs: Union[Tensor, Sequence[Tensor]], outputs: Union[Tensor, Sequence[Tensor]],
+                 dtype: FloatDType = "float32", seed: Optional[int] = None,
+                 name: Optional[str] = None) -> None:
         self._setup(dtype, seed, name)
         self._build_graph(inputs, outputs)
 
@@ -199,7 +211,7 @@ class Model:
         return self._params is not None
 
     @exclusive_method
-    def count_params(self):
+    def count_params(self) -> int:
         """Number of trainable parameters (0 before build)."""
         return 0 if self._params is None else int(self._params.size)
 
@@ -257,7 +269,10 @@ class Model:
 
     # ---- compile -----------------------------------------------------------------------------
     @exclusive_method
-    def compile(self, *args, loss=None, optimizer=None, metrics=None, loss_weights=None):
+    def compile(self, *args: Any, loss: Union[str, Sequence[str], Dict[str, str], None] = None,
+                optimizer: Union[str, Optimizer, Dict[str, Any], None] = None,
+                metrics: Union[str, Sequence[_metrics.Metric], None] = None,
+                loss_weights: Union[float, Sequence[float], Dict[str, float], None] = None) -> None:
         """Set the loss (a name, or one per output as a list or a dict by output name), the
         optimiser (name or annfast.optimizers instance; default 'sgd'), the metrics (names from
         annfast.metrics.NAMES, or callables fn(y_true, y_pred) evaluated at each epoch's end; see
@@ -358,8 +373,11 @@ class Model:
 
     # ---- training ----------------------------------------------------------------------------
     @exclusive_method
-    def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, validation_data=None,
-            validation_split=0.0, callbacks=None, verbose=1, sample_weight=None, class_weight=None):
+    def fit(self, X: Data, y: Data, epochs: int = 1, batch_size: Optional[int] = None, shuffle: bool = True,
+            validation_data: Union[Tuple[Data, Data], Tuple[Data, Data, Optional[ArrayLike]], None] = None,
+            validation_split: float = 0.0, callbacks: Union[Callback, Sequence[Callback], None] = None,
+            verbose: int = 1, sample_weight: Optional[ArrayLike] = None,
+            class_weight: Optional[Dict[int, float]] = None) -> History:
         """Train for `epochs` epochs; returns a History (history.history: per-epoch 'loss',
         requested metrics, and 'val_*' when validating).
 
@@ -603,7 +621,8 @@ class Model:
         return max(1, min(chunk, n))
 
     @exclusive_method
-    def predict(self, X, batch_size=None, verbose=0):
+    def predict(self, X: Data, batch_size: Optional[int] = None,
+                verbose: int = 0) -> Union[np.ndarray, List[np.ndarray]]:
         """Outputs for the samples of X (inference mode: batch-norm running statistics, no
         dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
         samples. One array, or a list with several outputs."""
@@ -623,7 +642,8 @@ class Model:
         return logs
 
     @exclusive_method
-    def evaluate(self, X, y, batch_size=None, sample_weight=None, verbose=0):
+    def evaluate(self, X: Data, y: Data, batch_size: Optional[int] = None,
+                 sample_weight: Optional[ArrayLike] = None, verbose: int = 0) -> Union[float, List[float]]:
         """Mean loss over the samples (plus the L1/L2 penalties) in inference mode; with metrics
         compiled (or several outputs), a list ``[loss, *output losses, *metrics]`` in Keras's
         order (output losses only with several outputs; metrics in compile order, per output)."""
@@ -644,7 +664,9 @@ class Model:
         return [logs[k] for k in keys]
 
     @exclusive_method
-    def gradients(self, X, y, training=False, return_loss=False, sample_weight=None):
+    def gradients(self, X: Data, y: Data, training: bool = False, return_loss: bool = False,
+                  sample_weight: Optional[ArrayLike] = None
+                  ) -> Union[List[np.ndarray], Tuple[float, List[np.ndarray]]]:
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
         trainable parameter, as a list of arrays ordered like the layers' trainable_weights
         ([layers[0].kernel, layers[0].bias, layers[1].kernel, ...]).
@@ -674,7 +696,7 @@ class Model:
         return (loss, grads) if return_loss else grads
 
     @exclusive_method
-    def input_gradients(self, X, y):
+    def input_gradients(self, X: Data, y: Data) -> List[Optional[np.ndarray]]:
         """dLoss/dX of the training-mode loss with X as one batch (as gradients(training=True)):
         one array per model input, None for integer (token id) inputs."""
         self._require_compiled("input_gradients")
@@ -694,14 +716,14 @@ class Model:
         return [w for layer in self._all_layers for w in layer.trainable_weights + layer.non_trainable_weights]
 
     @exclusive_method
-    def get_weights(self):
+    def get_weights(self) -> List[np.ndarray]:
         """Copies of all weights: per layer its trainable parameters then its statistics
         (Dense: W, b; BatchNormalization: gamma, beta, moving_mean, moving_variance)."""
         self._require_built("get_weights")
         return [w.copy() for w in self._weight_views()]
 
     @exclusive_method
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Set all weights from a list shaped like get_weights() (checked fully before any copy)."""
         self._require_built("set_weights")
         targets = self._weight_views()
@@ -719,7 +741,7 @@ class Model:
             t[...] = a
 
     @exclusive_method
-    def optimizer_state(self):
+    def optimizer_state(self) -> Dict[str, Any]:
         """{'step': steps taken, 'epoch': epochs trained (the schedule's clock), 'state': copy
         of the flat optimiser state}."""
         self._require_compiled("optimizer_state")
@@ -727,7 +749,7 @@ class Model:
         return {"step": int(self._step), "epoch": int(self._epoch), "state": self._opt_state.copy()}
 
     @exclusive_method
-    def set_optimizer_state(self, state):
+    def set_optimizer_state(self, state: Dict[str, Any]) -> None:
         """Restore optimizer_state() output (of the same model and optimiser)."""
         self._require_compiled("set_optimizer_state")
         self._require_built("set_optimizer_state")
@@ -754,7 +776,7 @@ class Model:
         return cfg
 
     @exclusive_method
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """JSON-able description: the layers with the calls feeding them, the inputs and
         outputs, dtype, seed (+ loss, optimizer, metrics once compiled)."""
         index = {id(nd.tensor): i for i, nd in enumerate(self._nodes)}
@@ -776,7 +798,7 @@ class Model:
         return cfg
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "Model":
         """A new model (fresh weights from the seed) from get_config() output, compiled if the
         config holds a loss."""
         if not isinstance(config, dict):
@@ -797,13 +819,13 @@ class Model:
                          loss_weights=config.get("loss_weights"))
 
     @exclusive_method
-    def save(self, path):
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """Save architecture, weights and optimiser state (annfast.saving format)."""
         from .saving import save_model
         save_model(self, path)
 
     @exclusive_method
-    def summary(self, print_fn=print):
+    def summary(self, print_fn: Optional[Callable[[str], Any]] = print) -> str:
         """Print a table of the layers: output shape, parameter count, inputs (and return it)."""
         from ._summary import summary_text
         text = summary_text(self)
@@ -840,8 +862,9 @@ class Sequential(Model):
     See the module docstring for an example.
     """
 
-    def __init__(self, layers=None, input_dim=None, dtype="float32", seed=None, input_shape=None,
-                 name=None):
+    def __init__(self, layers: Optional[Sequence[Layer]] = None, input_dim: Optional[int] = None,
+                 dtype: FloatDType = "float32", seed: Optional[int] = None,
+                 input_shape: Optional[Sequence[int]] = None, name: Optional[str] = None) -> None:
         self._setup(dtype, seed, name)
         layers = [] if layers is None else list(layers)
         for i, layer in enumerate(layers):
@@ -869,7 +892,7 @@ class Sequential(Model):
         return list(self._layers)
 
     @exclusive_method
-    def add(self, layer):
+    def add(self, layer: Layer) -> None:
         """Append a layer (only before the model is built)."""
         if self.built:
             raise ValueError("cannot add layers to a built model")
@@ -900,7 +923,7 @@ class Sequential(Model):
         return shape
 
     @exclusive_method
-    def build(self, input_shape):
+    def build(self, input_shape: Union[int, Sequence[int]]) -> None:
         """Create the parameter buffers for samples of this shape (an int: vectors of that width)
         and initialise them."""
         shape = self._shape_arg(input_shape)
@@ -955,7 +978,8 @@ class Sequential(Model):
             self.build(xs[0].shape[1:] if xs[0].ndim > 2 else xs[0].shape[1])
 
     @exclusive_method
-    def predict(self, X, batch_size=None, verbose=0):
+    def predict(self, X: Data, batch_size: Optional[int] = None,
+                verbose: int = 0) -> Union[np.ndarray, List[np.ndarray]]:
         if not self._layers:
             raise ValueError("a Sequential model needs at least one layer")
         return super().predict(X, batch_size, verbose)
@@ -967,7 +991,7 @@ class Sequential(Model):
 
     # ---- configuration -----------------------------------------------------------------------
     @exclusive_method
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """JSON-able description: input_dim (or input_shape), dtype, seed, layers (+ loss,
         optimizer, metrics once compiled)."""
         cfg = {"input_dim": self.input_dim, "dtype": self._dtype_name, "seed": self.seed,
@@ -978,7 +1002,7 @@ class Sequential(Model):
         return cfg
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "Sequential":
         """A new model (fresh weights from the seed) from get_config() output, compiled if the
         config holds a loss."""
         if not isinstance(config, dict):

@@ -5,6 +5,7 @@ lines and numbers (float64, same formulas and update order), with feedforward/ba
 in C with the GIL released.
 """
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
 from ._busy import exclusive_method
@@ -42,7 +43,7 @@ class NeuralNetwork:
     of running them one after the other). Different networks train in parallel.
     """
 
-    def __init__(self, input_size, hidden_size, output_size):
+    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("output_size", output_size)):
             check_int(v, name, minimum=1)
@@ -58,17 +59,17 @@ class NeuralNetwork:
         self.bias_output = np.zeros((1, self.output_size))
 
     # ---- the tutorial's element functions (used by the NumPy path for subclasses) ----
-    def sigmoid(self, x):
+    def sigmoid(self, x: np.ndarray) -> np.ndarray:
         return 1 / (1 + np.exp(-x))
 
-    def sigmoid_derivative(self, x):
+    def sigmoid_derivative(self, x: np.ndarray) -> np.ndarray:
         return x * (1 - x)
 
     # ---- public methods ----
     # Each holds the instance for the whole call (annfast._busy): a second thread using the same
     # network waits for the running call to finish; different networks run in parallel.
     @exclusive_method
-    def feedforward(self, X):
+    def feedforward(self, X: ArrayLike) -> np.ndarray:
         """Forward pass; sets hidden_activation, hidden_output, output_activation,
         predicted_output and returns predicted_output (n_samples, output_size)."""
         if self._overridden(*_CUSTOMISABLE):
@@ -86,7 +87,7 @@ class NeuralNetwork:
         return pred
 
     @exclusive_method
-    def backward(self, X, y, learning_rate):
+    def backward(self, X: ArrayLike, y: ArrayLike, learning_rate: float) -> None:
         """One gradient step from the last feedforward's outputs (tutorial semantics)."""
         X, y = self._X(X), self._y(y)
         lr = check_float(learning_rate, "learning_rate")
@@ -100,7 +101,7 @@ class NeuralNetwork:
             _core.tut_backward(*p.arrays, X, y, ho, pred, lr, work)
 
     @exclusive_method
-    def train(self, X, y, epochs, learning_rate):
+    def train(self, X: ArrayLike, y: ArrayLike, epochs: int, learning_rate: float) -> None:
         """Train for `epochs` full-batch epochs, printing the MSE every 4000 epochs.
 
         The epoch loop runs in C; Python is re-entered only to print. Ctrl-C stops at an epoch

@@ -52,13 +52,18 @@ any callable ``epoch -> lr`` (epochs count from 0).
 import math
 import numbers
 import warnings
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._configurable import build_from_config, config_repr
 from ._settings import Setting, real
 
 from ._validate import check_float, check_int
+
+# What learning_rate takes: a float, a schedule, a callable epoch -> lr, or a schedule's config.
+LearningRate = Union[float, "LearningRateSchedule", Callable[[int], float], Dict[str, Any]]
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW",
            "LearningRateSchedule", "StepDecay", "ExponentialDecay", "get"]
@@ -73,14 +78,14 @@ class LearningRateSchedule:
     Subclasses implement ``__call__`` and ``get_config``.
     """
 
-    def __call__(self, epoch):
+    def __call__(self, epoch: int) -> float:
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "LearningRateSchedule":
         """Rebuild a schedule from ``get_config()`` output."""
         cfg = dict(config)
         name = cfg.pop("class_name", cls.__name__)
@@ -105,15 +110,15 @@ class StepDecay(LearningRateSchedule):
     0.05
     """
 
-    def __init__(self, initial, drop=0.5, every=10):
+    def __init__(self, initial: float, drop: float = 0.5, every: int = 10) -> None:
         self.initial = check_float(initial, "initial", minimum=0.0)
         self.drop = check_float(drop, "drop", minimum=0.0, maximum=1.0)
         self.every = check_int(every, "every", minimum=1)
 
-    def __call__(self, epoch):
+    def __call__(self, epoch: int) -> float:
         return self.initial * self.drop ** (int(epoch) // self.every)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "StepDecay", "initial": self.initial, "drop": self.drop,
                 "every": self.every}
 
@@ -125,7 +130,7 @@ class ExponentialDecay(LearningRateSchedule):
     0.5
     """
 
-    def __init__(self, initial, rate=0.96, steps=1, staircase=False):
+    def __init__(self, initial: float, rate: float = 0.96, steps: int = 1, staircase: bool = False) -> None:
         self.initial = check_float(initial, "initial", minimum=0.0)
         self.rate = check_float(rate, "rate", minimum=0.0, maximum=1.0, strict_min=True)
         self.steps = check_int(steps, "steps", minimum=1)
@@ -133,13 +138,13 @@ class ExponentialDecay(LearningRateSchedule):
             raise TypeError(f"staircase must be a bool, got {type(staircase).__name__}")
         self.staircase = bool(staircase)
 
-    def __call__(self, epoch):
+    def __call__(self, epoch: int) -> float:
         e = int(epoch) / self.steps
         if self.staircase:
             e = math.floor(e)
         return self.initial * self.rate ** e
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "ExponentialDecay", "initial": self.initial, "rate": self.rate,
                 "steps": self.steps, "staircase": self.staircase}
 
@@ -201,7 +206,8 @@ class Optimizer:
     clipnorm = Setting(real(0.0, lo_open=True, none=True), doc="Global gradient-norm bound or None.")
     clipvalue = Setting(real(0.0, lo_open=True, none=True), doc="Per-entry gradient bound or None.")
 
-    def __init__(self, learning_rate, weight_decay=0.0, clipnorm=None, clipvalue=None):
+    def __init__(self, learning_rate: LearningRate, weight_decay: float = 0.0,
+                 clipnorm: Optional[float] = None, clipvalue: Optional[float] = None) -> None:
         self.learning_rate = _check_lr(learning_rate)
         self.weight_decay = _opt_float(weight_decay, "weight_decay", 0.0)
         self.clipnorm = clipnorm
@@ -210,7 +216,7 @@ class Optimizer:
 
     decoupled_wd = False
 
-    def lr_at(self, epoch):
+    def lr_at(self, epoch: int) -> float:
         """Learning rate at ``epoch`` (0-based) from the float, schedule or callable."""
         epoch = check_int(epoch, "epoch", minimum=0)
         lr = self.learning_rate
@@ -226,7 +232,7 @@ class Optimizer:
     def _c_extra(self):
         return {}
 
-    def check_dtype(self, dtype):
+    def check_dtype(self, dtype: DTypeLike) -> None:
         """Raise ValueError if ``epsilon`` underflows in ``dtype`` (below its smallest normal
         number, so it would be stored as 0 or a flushable subnormal); see the module notes."""
         eps = getattr(self, "epsilon", None)
@@ -240,7 +246,7 @@ class Optimizer:
                              f"(its smallest normal number is {tiny}); use epsilon >= {tiny} or a "
                              f"float64 model")
 
-    def c_config(self, epoch=0):
+    def c_config(self, epoch: int = 0) -> Dict[str, Any]:
         """The dict the C boundary takes (``_core.optim_step`` / ``fill_optim``), lr at ``epoch``.
 
         >>> SGD(0.1, momentum=0.9).c_config(0)["momentum"]
@@ -255,12 +261,12 @@ class Optimizer:
         return cfg
 
     @property
-    def state_slots(self):
+    def state_slots(self) -> int:
         """How many state vectors (each as long as the parameters) this optimiser keeps."""
         from . import _core
         return _core.optim_slots(self.c_config(self._last_epoch))
 
-    def update(self, param, grad, state, t, epoch=0):
+    def update(self, param: np.ndarray, grad: np.ndarray, state: np.ndarray, t: int, epoch: int = 0) -> None:
         """Apply one step in place to flat arrays: clip ``grad`` (a copy), then update ``param``
         and ``state`` (``state_slots * param.size`` zeros before step ``t=1``). The three are 1-D
         arrays of one float dtype in any layout or byte order (C steps a native copy of a strided,
@@ -293,7 +299,7 @@ class Optimizer:
             if mine is not theirs:
                 theirs[...] = mine
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """JSON-able dict: ``class_name`` plus every constructor argument."""
         lr = self.learning_rate
         if isinstance(lr, LearningRateSchedule):
@@ -310,7 +316,7 @@ class Optimizer:
         return cfg
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "Optimizer":
         """Rebuild an optimiser from ``get_config()`` output (on the base class it dispatches on
         ``class_name``)."""
         return build_from_config(cls, Optimizer, config, _CLASSES, "optimizer config",
@@ -330,8 +336,9 @@ class SGD(Optimizer):
     kind = "sgd"
     _hyper = ("momentum", "nesterov")
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
-                 clipnorm=None, clipvalue=None):
+    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, clipnorm: Optional[float] = None,
+                 clipvalue: Optional[float] = None) -> None:
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue)
         self.momentum = _opt_float(momentum, "momentum", 0.0, 1.0, hi_open=True)
         self.nesterov = _opt_bool(nesterov, "nesterov")
@@ -351,8 +358,9 @@ class Adagrad(Optimizer):
     kind = "adagrad"
     _hyper = ("initial_accumulator_value", "epsilon")
 
-    def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10,
-                 weight_decay=0.0, clipnorm=None, clipvalue=None):
+    def __init__(self, learning_rate: LearningRate = 0.01, initial_accumulator_value: float = 0.0,
+                 epsilon: float = 1e-10, weight_decay: float = 0.0, clipnorm: Optional[float] = None,
+                 clipvalue: Optional[float] = None) -> None:
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue)
         self.initial_accumulator_value = _opt_float(initial_accumulator_value,
                                                     "initial_accumulator_value", 0.0)
@@ -372,8 +380,9 @@ class RMSprop(Optimizer):
     kind = "rmsprop"
     _hyper = ("rho", "momentum", "epsilon")
 
-    def __init__(self, learning_rate=0.01, rho=0.99, momentum=0.0, epsilon=1e-8, weight_decay=0.0,
-                 clipnorm=None, clipvalue=None):
+    def __init__(self, learning_rate: LearningRate = 0.01, rho: float = 0.99, momentum: float = 0.0,
+                 epsilon: float = 1e-8, weight_decay: float = 0.0, clipnorm: Optional[float] = None,
+                 clipvalue: Optional[float] = None) -> None:
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue)
         self.rho = _opt_float(rho, "rho", 0.0, 1.0, hi_open=True)
         self.momentum = _opt_float(momentum, "momentum", 0.0, 1.0, hi_open=True)
@@ -393,8 +402,9 @@ class Adadelta(Optimizer):
     kind = "adadelta"
     _hyper = ("rho", "epsilon")
 
-    def __init__(self, learning_rate=1.0, rho=0.9, epsilon=1e-6, weight_decay=0.0, clipnorm=None,
-                 clipvalue=None):
+    def __init__(self, learning_rate: LearningRate = 1.0, rho: float = 0.9, epsilon: float = 1e-6,
+                 weight_decay: float = 0.0, clipnorm: Optional[float] = None,
+                 clipvalue: Optional[float] = None) -> None:
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue)
         self.rho = _opt_float(rho, "rho", 0.0, 1.0, hi_open=True)
         self.epsilon = _opt_float(epsilon, "epsilon", 0.0, lo_open=True)
@@ -413,8 +423,9 @@ class Adam(Optimizer):
     kind = "adam"
     _hyper = ("beta_1", "beta_2", "epsilon")
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
-                 clipnorm=None, clipvalue=None):
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, weight_decay: float = 0.0, clipnorm: Optional[float] = None,
+                 clipvalue: Optional[float] = None) -> None:
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue)
         self.beta_1 = _opt_float(beta_1, "beta_1", 0.0, 1.0, hi_open=True)
         self.beta_2 = _opt_float(beta_2, "beta_2", 0.0, 1.0, hi_open=True)
@@ -433,8 +444,9 @@ class AdamW(Adam):
 
     decoupled_wd = True
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01,
-                 clipnorm=None, clipvalue=None):
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, weight_decay: float = 0.01, clipnorm: Optional[float] = None,
+                 clipvalue: Optional[float] = None) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, clipnorm, clipvalue)
 
 
@@ -443,12 +455,12 @@ _CLASSES = {"SGD": SGD, "Adagrad": Adagrad, "RMSprop": RMSprop, "Adadelta": Adad
 _BY_NAME = {k.lower(): v for k, v in _CLASSES.items()}
 
 
-def names():
+def names() -> Tuple[str, ...]:
     """The optimiser names get() accepts (lower case)."""
     return tuple(_BY_NAME)
 
 
-def get(identifier):
+def get(identifier: Union[str, Optimizer, Dict[str, Any]]) -> Optimizer:
     """An optimiser from a name ('sgd', 'adam', ... case-insensitive, with defaults), an
     instance (returned as is) or a ``get_config()`` dict.
 

@@ -64,8 +64,10 @@ Differences (documented, deliberate)
 """
 import numbers
 import warnings
+from typing import Literal, Optional, Sequence, Type, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._validate import cast_checked
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, ClassifierMixin, ConvergenceWarning,
@@ -135,12 +137,21 @@ def _engine():
 class _BaseMLP(BaseEstimator):
     """Shared parameter handling, model building and the training loop."""
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
-                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 dtype="float32", n_threads=None):
+    def __init__(self, hidden_layer_sizes: Union[int, Sequence[int]] = (100,),
+                 activation: Literal["identity", "logistic", "tanh", "relu", "linear", "sigmoid",
+                                     "leaky_relu", "elu", "selu"] = "relu", *,
+                 solver: Literal["adam", "sgd"] = "adam", alpha: float = 0.0001,
+                 batch_size: Union[int, Literal["auto"]] = "auto",
+                 learning_rate: Literal["constant", "invscaling", "adaptive"] = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Union[int, np.random.RandomState, None] = None,
+                 tol: float = 1e-4, verbose: Union[bool, int] = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10,
+                 dtype: Union[Literal["float32", "float64"], Type[np.float32], Type[np.float64],
+                              None] = "float32",
+                 n_threads: Optional[int] = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -720,29 +731,30 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             hit = np.all((P > 0.5) == (Y_val > 0.5), axis=1)
         return float(np.average(hit, weights=None if SW_val is None else SW_val.astype(np.float64)))
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> "MLPClassifier":
         """Fit the model to X (n_samples, n_features) and labels y (n_samples,) or a multi-label
         indicator matrix (n_samples, n_labels); sample_weight (n_samples,) weights each sample's
         loss as scikit-learn does (each batch's objective over its weight sum). Returns self."""
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None,
+                    classes: Optional[ArrayLike] = None) -> "MLPClassifier":
         """One epoch over (X, y), keeping the optimiser state between calls. `classes` (all
         labels that will ever appear) is required on the first call."""
         return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted class labels (n_samples,), or a 0/1 matrix for multi-label models."""
         return self._decode(self._forward(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities (n_samples, n_classes), columns ordered as classes_."""
         P = self._forward(X)
         if self._kind == "binary":
             return np.hstack([1.0 - P, P])
         return P
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Log of predict_proba."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
@@ -793,16 +805,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         P = np.asarray(self._model.predict(X_val), dtype=np.float64)
         return _r2(Y_val.astype(np.float64), P, None if SW_val is None else SW_val.astype(np.float64))
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: Optional[ArrayLike] = None) -> "MLPRegressor":
         """Fit the model to X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs);
         sample_weight (n_samples,) weights each sample's loss as scikit-learn does."""
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike,
+                    sample_weight: Optional[ArrayLike] = None) -> "MLPRegressor":
         """One epoch over (X, y), keeping the optimiser state between calls."""
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
         P = self._forward(X)
         return P.ravel() if P.shape[1] == 1 else P

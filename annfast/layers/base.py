@@ -9,12 +9,18 @@ buffer (what the C engine and the optimiser update in place).
 """
 import collections
 import itertools
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from .._busy import exclusive
 from .._configurable import build_from_config, config_repr
 from .._validate import as_array
+
+# A per-sample shape (no batch axis), or one per input for a layer taking several tensors.
+Shape = Tuple[int, ...]
+Shapes = Union[Tuple[int, ...], List[Tuple[int, ...]]]
 
 # Every concrete layer class, by class name (filled by Layer.__init_subclass__), for from_config.
 LAYER_CLASSES = {}
@@ -45,7 +51,8 @@ class Tensor:
 
     ``shape`` is Keras-style, batch axis first as None: ``(None, 28, 28, 1)``."""
 
-    def __init__(self, sample_shape, dtype, layer, inputs):
+    def __init__(self, sample_shape: Sequence[int], dtype: str, layer: "Layer",
+                 inputs: Sequence["Tensor"]) -> None:
         self.sample_shape = tuple(sample_shape)
         self.dtype = dtype            # "float" (the model's float type) or "int32"
         self._layer = layer
@@ -78,7 +85,7 @@ class Layer:
         super().__init_subclass__(**kwargs)
         LAYER_CLASSES[cls.__name__] = cls
 
-    def __init__(self, name=None):
+    def __init__(self, name: Optional[str] = None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         self.name = name or _auto_name(type(self).__name__.lower())
@@ -125,27 +132,27 @@ class Layer:
         return next((f"layers[{i}]" for i, ly in enumerate(layers) if ly is self), None)
 
     # ---- the shape protocol (override) ---------------------------------------------------------
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         """Per-sample output shape for a per-sample input shape (a list of them for layers with
         several inputs)."""
         return input_shape
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         """[(name, shape)] of the trainable parameters, in buffer order."""
         return []
 
-    def stat_shapes(self, input_shape):
+    def stat_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         """[(name, shape)] of the non-trainable statistics, in buffer order."""
         return []
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         """The settings of the C kind, by field name (see annfast._core.layer_fields(kind))."""
         return {}
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         """Fill the parameter and statistic views (self._views) for a fresh model."""
 
-    def check_input(self, input_shape, dtype):
+    def check_input(self, input_shape: Shapes, dtype: Union[str, List[str]]) -> List[Shape]:
         """Raise ValueError when the layer cannot take this input (shape, or 'int32' dtype)."""
         shapes = input_shape if self.n_inputs[1] > 1 else [input_shape]
         dtypes = dtype if self.n_inputs[1] > 1 else [dtype]
@@ -154,7 +161,7 @@ class Layer:
                              "token ids (use an Embedding layer first)")
         return shapes
 
-    def check_supported(self):
+    def check_supported(self) -> None:
         """TypeError unless the layer maps to a kind of the C engine (every layer runs in C)."""
         from .. import _core
         if self.kind not in _core.LAYER_KINDS:
@@ -165,7 +172,7 @@ class Layer:
                             "functional af.Model")
 
     # ---- calling ------------------------------------------------------------------------------
-    def __call__(self, inputs):
+    def __call__(self, inputs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
         self.check_supported()
         lo, hi = self.n_inputs
         many = isinstance(inputs, (list, tuple))
@@ -192,7 +199,7 @@ class Layer:
         self._input_shape = shape
         return Tensor(out, self.output_dtype(dtype), self, tensors)
 
-    def output_dtype(self, dtype):
+    def output_dtype(self, dtype: Union[str, List[str]]) -> str:
         return "float"
 
     # ---- state --------------------------------------------------------------------------------
@@ -247,11 +254,11 @@ class Layer:
                              "Keras): assign one array through its name (Dense.kernel, .bias, ...) or "
                              "all of them with layer.set_weights([...])")
 
-    def get_weights(self):
+    def get_weights(self) -> List[np.ndarray]:
         """Copies of the layer's weights, in the order of `weights`."""
         return [w.copy() for w in self.weights]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Set the layer's weights from a list shaped like get_weights() (all checked first)."""
         if self._model is None:
             raise ValueError(f"{self.name}.set_weights needs a built model")
@@ -275,16 +282,16 @@ class Layer:
             return []
         return [self._views[n] for n, _ in self.stat_shapes(self._input_shape)]
 
-    def count_params(self):
+    def count_params(self) -> int:
         if self._input_shape is None:
             return 0
         return sum(int(np.prod(s)) for _, s in self.param_shapes(self._input_shape))
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": type(self).__name__, "name": self.name}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
         return build_from_config(cls, Layer, config, LAYER_CLASSES, "layer", cls.__name__)
 
     def __repr__(self):
@@ -297,7 +304,8 @@ class InputLayer(Layer):
     kind = "input"
     n_inputs = (0, 0)
 
-    def __init__(self, shape, dtype="float32", name=None):
+    def __init__(self, shape: Union[int, Sequence[int]], dtype: DTypeLike = "float32",
+                 name: Optional[str] = None) -> None:
         super().__init__(name=name or _auto_name("input"))
         self.shape = _shape_tuple(shape, "Input shape")
         dt = np.dtype(dtype) if not isinstance(dtype, str) or dtype not in ("float", "int") else None
@@ -315,15 +323,16 @@ class InputLayer(Layer):
     def is_int(self):
         return self.dtype == "int32"
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"shape": self.shape, "dtype": "int32" if self.is_int else "float"}
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "InputLayer", "shape": list(self.shape), "dtype": self.dtype,
                 "name": self.name}
 
 
-def Input(shape, dtype="float32", name=None):
+def Input(shape: Union[int, Sequence[int]], dtype: DTypeLike = "float32",
+          name: Optional[str] = None) -> Tensor:
     """A model input: a symbolic tensor of per-sample `shape` (without the batch axis).
 
     dtype: a float dtype (the model's float type is used) or an integer dtype for token ids

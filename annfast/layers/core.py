@@ -1,11 +1,15 @@
 """Dense, Dropout, Flatten and Reshape (C kinds in csrc/layers/)."""
 import numbers
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .. import activations as _acts
 from .._settings import Setting, boolean, integer, real
+from ..initializers import InitializerLike
 from .base import Layer, _shape_tuple
+from .base import Shape, Shapes
 
 
 def regularizer(kernel_regularizer, l1, l2):
@@ -90,8 +94,11 @@ class Dense(Layer):
     l1 = Setting(real(0.0, none=True, none_value=0.0), doc="L1 penalty on the kernel, >= 0.")
     l2 = Setting(real(0.0, none=True, none_value=0.0), doc="L2 penalty on the kernel, >= 0.")
 
-    def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
-                 kernel_regularizer=None, l1=None, l2=None, alpha=None, name=None):
+    def __init__(self, units: int, activation: Optional[str] = None, use_bias: bool = True,
+                 kernel_initializer: Optional[InitializerLike] = None,
+                 kernel_regularizer: Union[None, Dict[str, float], Tuple[Literal["l1", "l2"], float]] = None,
+                 l1: Optional[float] = None, l2: Optional[float] = None, alpha: Optional[float] = None,
+                 name: Optional[str] = None) -> None:
         super().__init__(name)
         self.units = units
         self.activation = activation
@@ -113,21 +120,21 @@ class Dense(Layer):
     def n_out(self):
         return self.units
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         warn_single_softmax(self, self.activation, self.units)
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         shapes = [("weights", (input_shape[-1], self.units))]
         if self.use_bias:
             shapes.append(("bias", (self.units,)))
         return shapes
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"units": self.units, "activation": self.activation, "alpha": self.alpha,
                 "use_bias": self.use_bias, "l1": self.l1, "l2": self.l2}
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         init_kernel(self, "weights", (self.n_in, self.units), rng, dtype, self.activation)
         if self.use_bias:
             self._views["bias"][...] = 0
@@ -153,7 +160,7 @@ class Dense(Layer):
             raise ValueError("this Dense layer has use_bias=False")
         self._set("bias", value)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         from .. import initializers
         # a plain callable cannot be serialised (None); the weights are saved anyway
         init = None if self.kernel_initializer is None else initializers.serialize(self.kernel_initializer)
@@ -175,14 +182,14 @@ class Dropout(Layer):
     kind = "dropout"
     rate = Setting(real(0.0, 1.0, hi_open=True), doc="Fraction of inputs dropped in training, in [0, 1).")
 
-    def __init__(self, rate, name=None):
+    def __init__(self, rate: float, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.rate = rate
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"rate": self.rate}
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "Dropout", "rate": self.rate, "name": self.name}
 
 
@@ -197,7 +204,7 @@ class Flatten(Layer):
 
     kind = "flatten"
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         return (int(np.prod(input_shape)),)
 
 
@@ -211,7 +218,7 @@ class Reshape(Layer):
 
     kind = "reshape"
 
-    def __init__(self, target_shape, name=None):
+    def __init__(self, target_shape: Union[int, Sequence[int]], name: Optional[str] = None) -> None:
         super().__init__(name)
         if isinstance(target_shape, numbers.Integral) and not isinstance(target_shape, bool):
             target_shape = (target_shape,)
@@ -222,7 +229,7 @@ class Reshape(Layer):
                              f"got {target_shape!r}")
         self.target_shape = tuple(int(d) for d in target_shape)
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         total = int(np.prod(input_shape))
         known = int(np.prod([d for d in self.target_shape if d != -1]))
         if -1 in self.target_shape:
@@ -235,8 +242,8 @@ class Reshape(Layer):
                              f"values) to {self.target_shape} ({known} values)")
         return _shape_tuple(self.target_shape, "target_shape")
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"target_shape": self.target_shape}
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "Reshape", "target_shape": list(self.target_shape), "name": self.name}

@@ -1,8 +1,13 @@
 """Embedding: integer token ids to learned vectors (C kind: csrc/layers/embedding.c)."""
+from typing import Any, Dict, List, Optional, Tuple, Union
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._validate import check_int
+from ..initializers import InitializerLike
 from .base import Layer
+from .base import Shape, Shapes
 
 
 class Embedding(Layer):
@@ -20,8 +25,9 @@ class Embedding(Layer):
 
     kind = "embedding"
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="random_uniform", mask_zero=False,
-                 name=None):
+    def __init__(self, input_dim: int, output_dim: int,
+                 embeddings_initializer: InitializerLike = "random_uniform", mask_zero: bool = False,
+                 name: Optional[str] = None) -> None:
         super().__init__(name)
         from .. import initializers
         self.input_dim = check_int(input_dim, "input_dim", minimum=1)
@@ -31,7 +37,7 @@ class Embedding(Layer):
             raise TypeError(f"mask_zero must be a bool, got {type(mask_zero).__name__}")
         self.mask_zero = bool(mask_zero)
 
-    def check_input(self, input_shape, dtype):
+    def check_input(self, input_shape: Shapes, dtype: Union[str, List[str]]) -> List[Shape]:
         if dtype != "int32":
             raise ValueError(f"{self.name} (Embedding) takes integer token ids: feed it from "
                              "af.Input(shape=..., dtype='int32'), got a float tensor")
@@ -40,20 +46,20 @@ class Embedding(Layer):
                              "more than 4 axes per sample")
         return [input_shape]
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         return tuple(input_shape) + (self.output_dim,)
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         return [("embeddings", (self.input_dim, self.output_dim))]
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"input_dim": self.input_dim, "output_dim": self.output_dim}
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         w = np.asarray(self.embeddings_initializer((self.input_dim, self.output_dim), rng, dtype))
         self._views["embeddings"][...] = w
 
-    def check_ids(self, ids, name):
+    def check_ids(self, ids: np.ndarray, name: str) -> None:
         """Raise ValueError naming the input when an id is outside [0, input_dim)."""
         if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
             raise ValueError(f"{name} holds token ids in [{ids.min()}, {ids.max()}] but {self.name} "
@@ -69,7 +75,7 @@ class Embedding(Layer):
     def embeddings(self, value):
         self._set("embeddings", value)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         from .. import initializers
         return {"class_name": "Embedding", "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": initializers.serialize(self.embeddings_initializer),

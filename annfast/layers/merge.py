@@ -1,7 +1,9 @@
 """Add and Concatenate: layers joining several tensors (C kinds add, concatenate)."""
 import numbers
+from typing import Any, Dict, Optional
 
 from .base import Layer
+from .base import Shape, Shapes
 
 
 class Add(Layer):
@@ -16,7 +18,7 @@ class Add(Layer):
     kind = "add"
     n_inputs = (2, 8)
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         first = input_shape[0]
         for i, s in enumerate(input_shape[1:], 1):
             if s != first:
@@ -38,7 +40,7 @@ class Concatenate(Layer):
     kind = "concatenate"
     n_inputs = (2, 8)
 
-    def __init__(self, axis=-1, name=None):
+    def __init__(self, axis: int = -1, name: Optional[str] = None) -> None:
         super().__init__(name)
         if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise TypeError(f"axis must be an int, got {type(axis).__name__}")
@@ -49,7 +51,7 @@ class Concatenate(Layer):
     def _sample_axis(self):
         return self.axis - 1 if self.axis > 0 else self.axis
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         rank = len(input_shape[0])
         ax = self._sample_axis() + (rank if self.axis < 0 else 0)
         if not 0 <= ax < rank:
@@ -64,8 +66,8 @@ class Concatenate(Layer):
         out[ax] = sum(s[ax] for s in input_shape)
         return tuple(out)
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"axis": self._sample_axis()}
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "Concatenate", "axis": self.axis, "name": self.name}

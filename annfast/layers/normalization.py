@@ -1,7 +1,13 @@
 """BatchNormalization (C kind batchnorm, csrc/layers/batchnorm.c)."""
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+from numpy.typing import DTypeLike
+
 from .._settings import Setting, real
 from .._validate import as_array
 from .base import Layer
+from .base import Shape, Shapes
 
 
 class BatchNormalization(Layer):
@@ -21,21 +27,21 @@ class BatchNormalization(Layer):
     momentum = Setting(real(0.0, 1.0), doc="Running-statistics momentum, in [0, 1].")
     epsilon = Setting(real(0.0, lo_open=True), doc="Variance offset, > 0.")
 
-    def __init__(self, momentum=0.99, epsilon=1e-3, name=None):
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.momentum = momentum
         self.epsilon = epsilon
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         return [("gamma", (input_shape[-1],)), ("beta", (input_shape[-1],))]
 
-    def stat_shapes(self, input_shape):
+    def stat_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         return [("moving_mean", (input_shape[-1],)), ("moving_variance", (input_shape[-1],))]
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"momentum": self.momentum, "epsilon": self.epsilon}
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         self._views["gamma"][...] = 1
         self._views["beta"][...] = 0
         self._views["moving_mean"][...] = 0
@@ -57,6 +63,6 @@ class BatchNormalization(Layer):
                 raise ValueError(f"moving_variance must be >= 0, got min {arr.min()}")
         super()._set(name, value)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "BatchNormalization", "momentum": self.momentum, "epsilon": self.epsilon,
                 "name": self.name}
