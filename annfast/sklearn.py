@@ -43,7 +43,8 @@ What is mirrored from scikit-learn
 
 Differences (documented, deliberate)
 -------------------------------------
-* solver='lbfgs' is not offered (ValueError); sample_weight and sparse X are not accepted.
+* solver='lbfgs' is not offered (ValueError); sparse X is not accepted (sample_weight is, in fit and
+  partial_fit, with scikit-learn's normalisation).
 * dtype: the precision the network is trained in. 'float32' by default, like the rest of annfast
   (about twice the float64 speed); 'float64' gives scikit-learn's precision (the parity above is
   tested in float64); None follows X like scikit-learn (float32 stays float32, else float64).

@@ -5,7 +5,6 @@ after every entry point.
 _core._fp_control() reads (and, for these tests, sets) the calling thread's control word.
 """
 import os
-import statistics
 import time
 
 import numpy as np
@@ -185,7 +184,9 @@ def test_subnormal_gradients_do_not_slow_training():
     per epoch than the same run on normal numbers. Without flushing, every multiply-add with a
     subnormal operand takes a microcode assist (about 100 cycles on x86) and this run is several
     times slower. Relative timing in one process: medians of interleaved epochs, with a margin
-    (1.5x) far above the noise and far below the slowdown it guards against."""
+    (2x) far above the noise and far below the slowdown it guards against. Fastest of
+    interleaved epochs: another process taking the core lengthens single epochs, never shortens
+    them, so the minimum is the figure a busy machine changes least."""
     rng = np.random.default_rng(4)
     X = rng.normal(size=(4096, 200)).astype(np.float32)
     X_sub = X * np.float32(1e-39)
@@ -195,8 +196,8 @@ def test_subnormal_gradients_do_not_slow_training():
     normal.fit(X[:512], y[:512], epochs=1, batch_size=256, verbose=0)
     sub.fit(X_sub[:512], y[:512], epochs=1, batch_size=256, verbose=0)
     t_normal, t_sub = [], []
-    for _ in range(5):
+    for _ in range(7):
         t_normal += _epoch_times(normal, X, y, 1)
         t_sub += _epoch_times(sub, X_sub, y, 1)
-    ratio = statistics.median(t_sub) / statistics.median(t_normal)
-    assert ratio < 1.5, f"subnormal epochs {ratio:.2f}x the normal ones"
+    ratio = min(t_sub) / min(t_normal)
+    assert ratio < 2.0, f"subnormal epochs {ratio:.2f}x the normal ones"
