@@ -25,8 +25,10 @@ def run_py(code, **env):
     full.update(env)
     full["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(annfast.__file__)),
                                           full.get("PYTHONPATH", "")])
+    # cwd outside the checkout: there `import annfast` would find the uncompiled source folder
+    # (CI tests the installed package)
     out = subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, cwd=os.path.dirname(ROOT))
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().splitlines()[-1]
 
