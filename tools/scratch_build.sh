@@ -9,7 +9,8 @@ scratch_build() {
   trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
   cp -r "$root/setup.py" "$root/pyproject.toml" "$root/annfast" "$root/csrc" "$work/"
   for d in "$@"; do cp -r "$root/$d" "$work/"; done
-  find "$work/annfast" -name '*.so' -delete
+  # build products of an in-place build (the .so, Cython's generated .c) are made afresh
+  find "$work/annfast" \( -name '*.so' -o -name '*.c' \) -delete
   cd "$work"
   env "$setting" python setup.py -q build_ext --inplace -j2 >build.log 2>&1 || { cat build.log; exit 1; }
 }
