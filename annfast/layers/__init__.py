@@ -13,6 +13,7 @@ into the model.
 from .base import LAYER_CLASSES, Input, InputLayer, Layer, Tensor  # noqa: F401
 from .activation import Activation  # noqa: F401
 from .core import Dense, Dropout, Flatten, Reshape  # noqa: F401
+from .conv import Conv1D, Conv2D  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .merge import Add, Concatenate  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401

@@ -94,6 +94,17 @@ void *af_gemm_workspace(size_t bytes)
     return w->p;
 }
 
+/* Threads for one product: one when called from inside a parallel region (a layer that splits
+ * its batch over threads and multiplies per block), where a nested team would oversubscribe the
+ * cores if nesting is enabled. Results do not depend on it (see gemm_impl.h). */
+static inline int gemm_threads(void)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1;
+#endif
+    return af_get_num_threads();
+}
+
 #define AF_DTYPE_F32
 #include "gemm_impl.h"
 #define AF_DTYPE_F64

@@ -170,7 +170,7 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
     const int pack_all_b = tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (ldb * sizeof(T)) % 4096 == 0;
 
     /* Thread grid: threads only pay off with enough work per thread. */
-    size_t nt = (size_t)af_get_num_threads(), tm = 1, tn = 1;
+    size_t nt = (size_t)gemm_threads(), tm = 1, tn = 1;
     if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) nt = 1;
     for (size_t d = nt; d >= 1; d--)  /* largest column split with >= 2 panels per thread */
         if (nt % d == 0 && (d == 1 || nbp >= 2 * d)) {
@@ -216,7 +216,7 @@ static void AF_FN(gemm_rows)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, siz
                              T beta, T *c, size_t ldc)
 {
     size_t unit = 4 * ki->nr, nblk = (n + unit - 1) / unit;
-    int nt = af_get_num_threads();
+    int nt = gemm_threads();
     if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN || nblk < 2) nt = 1;
     (void)nt;
     #pragma omp parallel num_threads(nt) if (nt > 1)

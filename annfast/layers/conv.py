@@ -1,0 +1,220 @@
+"""Conv2D and Conv1D (C kinds conv2d / conv1d in csrc/layers/conv.c), channels-last as Keras.
+
+Window geometry (shared with the pooling layers): a 2-D sample is (height, width, channels), a
+1-D sample (steps, channels). With padding="valid" an axis of n cells gives
+floor((n - span) / stride) + 1 outputs, span = (kernel - 1) * dilation + 1; with "same" it gives
+ceil(n / stride), the input zero-padded (as TensorFlow, the extra cell of an odd padding at the
+bottom / right).
+"""
+import numbers
+
+import numpy as np
+
+from .. import activations as _acts
+from .base import Layer
+from .core import regularizer
+
+PADDINGS = ("valid", "same")
+
+
+def int_tuple(value, n, name, allow_none=False):
+    """An int or a tuple of n positive ints, as a tuple of n ints (Keras' kernel_size etc.)."""
+    if value is None and allow_none:
+        return None
+    vals = (value,) * n if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+    if not isinstance(vals, (tuple, list)) or len(vals) != n or any(
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) for v in vals):
+        raise TypeError(f"{name} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < 1 for v in vals):
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    if any(v > 1 << 20 for v in vals):
+        raise ValueError(f"{name} must be at most {1 << 20}, got {value!r}")
+    return tuple(int(v) for v in vals)
+
+
+def check_padding(padding):
+    if not isinstance(padding, str) or padding.lower() not in PADDINGS:
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return padding.lower()
+
+
+def window_out(n, k, s, d, padding):
+    """Output cells of one axis (0 when the window does not fit)."""
+    if padding == "same":
+        return -(-n // s)
+    span = (k - 1) * d + 1
+    return (n - span) // s + 1 if n >= span else 0
+
+
+def window_shape(layer, input_shape, kernel, strides, dilation, padding, what="kernel"):
+    """Spatial output shape of a sliding window over a channels-last sample; ValueError naming the
+    layer when the window does not fit."""
+    spatial = tuple(input_shape[:-1])
+    out = tuple(window_out(n, k, s, d, padding) for n, k, s, d in zip(spatial, kernel, strides, dilation))
+    if 0 in out:
+        span = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
+        dil = f" with dilation {dilation}" if any(d > 1 for d in dilation) else ""
+        raise ValueError(f"{layer.name} ({type(layer).__name__}): {what} {kernel}{dil} spans {span} cells, "
+                         f"larger than the input {spatial} (padding='{padding}'); use a smaller "
+                         "window or padding='same'")
+    return out
+
+
+def check_rank(layer, input_shape, rank, what):
+    if len(input_shape) != rank:
+        raise ValueError(f"{layer.name} ({type(layer).__name__}) takes {what} per sample, got "
+                         f"per-sample shape {tuple(input_shape)}")
+
+
+class _Conv(Layer):
+    """Shared by Conv2D and Conv1D (the number of spatial axes is `rank`)."""
+
+    rank = 2
+    what = "images (height, width, channels)"
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
+                 use_bias=True, kernel_initializer=None, kernel_regularizer=None, l1=None, l2=None,
+                 alpha=None, name=None):
+        super().__init__(name)
+        from .. import initializers
+        n = self.rank
+        if isinstance(filters, numbers.Integral) and not isinstance(filters, bool) and filters < 1:
+            raise ValueError(f"filters must be >= 1, got {filters}")
+        if not isinstance(filters, numbers.Integral) or isinstance(filters, bool):
+            raise TypeError(f"filters must be an int, got {type(filters).__name__} {filters!r}")
+        if filters > 1 << 24:
+            raise ValueError(f"filters must be at most {1 << 24}, got {filters}")
+        self.filters = int(filters)
+        self.kernel_size = int_tuple(kernel_size, n, "kernel_size")
+        self.strides = int_tuple(strides, n, "strides")
+        self.padding = check_padding(padding)
+        self.dilation_rate = int_tuple(dilation_rate, n, "dilation_rate")
+        self.activation, self.alpha = _acts.check_name(activation, alpha)
+        if not isinstance(use_bias, (bool, np.bool_)):
+            raise TypeError(f"use_bias must be a bool, got {type(use_bias).__name__}")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = None if kernel_initializer is None else initializers.get(kernel_initializer)
+        self.l1, self.l2 = regularizer(kernel_regularizer, l1, l2)
+
+    def check_input(self, input_shape, dtype):
+        super().check_input(input_shape, dtype)
+        check_rank(self, input_shape, self.rank + 1, self.what)
+        self.output_shape(input_shape)
+        return [input_shape]
+
+    def output_shape(self, input_shape):
+        out = window_shape(self, input_shape, self.kernel_size, self.strides, self.dilation_rate,
+                           self.padding)
+        return out + (self.filters,)
+
+    @property
+    def kernel_shape(self):
+        """(*kernel_size, in_channels, filters), once the input is known."""
+        if self._input_shape is None:
+            return None
+        return self.kernel_size + (self._input_shape[-1], self.filters)
+
+    def param_shapes(self, input_shape):
+        shapes = [("kernel", self.kernel_size + (input_shape[-1], self.filters))]
+        if self.use_bias:
+            shapes.append(("bias", (self.filters,)))
+        return shapes
+
+    def c_config(self):
+        return {"filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "activation": self.activation, "alpha": self.alpha, "use_bias": self.use_bias,
+                "l1": self.l1, "l2": self.l2}
+
+    def init_params(self, rng, dtype):
+        from .. import initializers
+        shape = self.kernel_shape
+        init = initializers.get(self.kernel_initializer if self.kernel_initializer is not None
+                                else initializers.default_for(self.activation))
+        if isinstance(init, initializers.Initializer):
+            # annfast's fans read (fan_in, fan_out, *receptive field): draw the kernel as
+            # (in_channels, filters, *kernel_size), so fan_in = in x window and fan_out =
+            # filters x window as in Keras, then move the axes to the kernel layout (the values
+            # are independent draws, so the distribution is unchanged)
+            w = np.asarray(init((shape[-2], shape[-1]) + self.kernel_size, rng, dtype))
+            w = np.transpose(w, tuple(range(2, 2 + self.rank)) + (0, 1))
+        else:
+            w = np.asarray(init(shape, rng, dtype))
+        if w.shape != shape or not np.all(np.isfinite(w)):
+            raise ValueError(f"kernel_initializer returned shape {w.shape} (expected {shape}) or "
+                             "non-finite values")
+        self._views["kernel"][...] = w
+        if self.use_bias:
+            self._views["bias"][...] = 0
+
+    @property
+    def kernel(self):
+        """Kernel, shape (*kernel_size, in_channels, filters): a view into the model's parameters
+        (None before build)."""
+        return self._view("kernel")
+
+    @kernel.setter
+    def kernel(self, value):
+        self._set("kernel", value)
+
+    @property
+    def bias(self):
+        """Bias, shape (filters,) (None without use_bias or before build)."""
+        return self._view("bias") if self.use_bias else None
+
+    @bias.setter
+    def bias(self, value):
+        if not self.use_bias:
+            raise ValueError(f"this {type(self).__name__} layer has use_bias=False")
+        self._set("bias", value)
+
+    def get_config(self):
+        from .. import initializers
+        init = None if self.kernel_initializer is None else initializers.serialize(self.kernel_initializer)
+        return {"class_name": type(self).__name__, "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "dilation_rate": list(self.dilation_rate),
+                "activation": self.activation, "alpha": self.alpha, "use_bias": self.use_bias,
+                "kernel_initializer": init, "l1": self.l1, "l2": self.l2, "name": self.name}
+
+
+class Conv2D(_Conv):
+    """2-D convolution over channels-last images: (batch, height, width, channels) ->
+    (batch, out_height, out_width, filters), y = activation(conv(x, kernel) + bias).
+
+    Parameters
+    ----------
+    filters : int >= 1
+    kernel_size : int or (kh, kw)
+    strides : int or (sh, sw), default 1
+    padding : 'valid' (no padding) or 'same' (zero padding, output ceil(input / stride))
+    dilation_rate : int or (dh, dw), default 1 (cells between the kernel's taps)
+    activation, alpha, use_bias, kernel_initializer, kernel_regularizer, l1, l2 : as in Dense
+        (the default initializer follows the activation; fans are in_channels x kh x kw and
+        filters x kh x kw, as in Keras). The kernel has shape (kh, kw, in_channels, filters).
+
+    >>> import annfast as af
+    >>> x = af.Input(shape=(28, 28, 1))
+    >>> af.Conv2D(6, 5, padding="same", activation="relu")(x).shape
+    (None, 28, 28, 6)
+    """
+
+    kind = "conv2d"
+    rank = 2
+    what = "images (height, width, channels)"
+
+
+class Conv1D(_Conv):
+    """1-D convolution over channels-last sequences: (batch, steps, channels) ->
+    (batch, out_steps, filters). Arguments as Conv2D, each a single int; the kernel has shape
+    (kernel_size, in_channels, filters).
+
+    >>> import annfast as af
+    >>> x = af.Input(shape=(100, 8))
+    >>> af.Conv1D(16, 5, strides=2, padding="same")(x).shape
+    (None, 50, 16)
+    """
+
+    kind = "conv1d"
+    rank = 1
+    what = "sequences (steps, channels)"
