@@ -18,3 +18,6 @@ from .embedding import Embedding  # noqa: F401
 from .merge import Add, Concatenate  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401
 from .pooling import GlobalAveragePooling1D  # noqa: F401
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
+                      GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D,
+                      MaxPool2D, MaxPooling1D, MaxPooling2D)
