@@ -9,7 +9,14 @@
 #pragma GCC target("avx512f,avx2,fma")
 #endif
 
+#include <immintrin.h>
+
 #define CK_ISA avx512
+/* masked moves of the first n lanes */
+#define CK_LOADN_F32(p, n) ((VT)_mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p))
+#define CK_STOREN_F32(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), (__m512)(v))
+#define CK_LOADN_F64(p, n) ((VT)_mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), p))
+#define CK_STOREN_F64(p, v, n) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #define CK_VBYTES 64
 #define CK_ROWS2 12
 #define AF_DTYPE_F32

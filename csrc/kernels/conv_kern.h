@@ -12,7 +12,8 @@
  *        fv vl readable columns per row (zero-padded past the filters); bias (or NULL) nf values.
  *   dw:  for j < rows(fv), f < fv vl:  s[j][f] = sum_{r < n} x[base[r] + koff[j]] d[r ldd + f]
  *        g[j ldg + f] = s (acc = 0) or g + s (acc = 1) for j < nj, f < nf.
- *        koff has rows(fv) entries (repeated to fill); d has fv vl readable columns per row.
+ *        koff has rows(fv) entries (repeated to fill); d rows are read for their nf filters only.
+ *   colsum: g[f] = (acc ? g[f] : 0) + sum_{r < n} d[r ldd + f], f < nf (the bias gradient).
  * Each output value is one chain of multiply-adds in k (fwd) or r (dw) order, whichever tile
  * or thread computes it. */
 #ifndef AF_CONV_KERN_H
@@ -35,6 +36,7 @@
                     size_t nf);                                                                    \
         void (*dw)(size_t fv, size_t n, const T *x, const size_t *base, const size_t *koff,        \
                    const T *d, size_t ldd, T *g, size_t ldg, size_t nj, size_t nf, int acc);       \
+        void (*colsum)(size_t n, const T *d, size_t ldd, size_t nf, T *g, int acc);                \
     } af_conv_kinfo_##SUF;
 
 AF_CONV_KINFO(float, f32)

@@ -118,10 +118,10 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     p->chunk = p->path == CONV_DIRECT ? AF_CONV_CHUNK_DIRECT : p->mb;
     p->slots = af_slots();
     size_t padsz = af_win_padded_size(g), ng = conv_groups(p, B * p->S);
-    /* per thread: an im2col block, or the direct path's chunk of dZ and its cells' offsets;
-     * then a dP block and a padded input-gradient image */
+    /* per thread: an im2col block, or the offsets of the direct path's chunk of cells; for the
+     * input gradient a dP block and a padded gradient image */
     size_t fwd = p->path == CONV_GEMM ? p->mb * p->K : 0;
-    size_t dw = p->path == CONV_DIRECT ? p->chunk * p->fpad + af_idx_elems(p->chunk, tsize)
+    size_t dw = p->path == CONV_DIRECT ? af_idx_elems(p->chunk, tsize)
                                        : p->path == CONV_GEMM ? p->mb * p->K : 0;
     size_t dx = p->mb * p->K + (g->padded ? padsz : 0);
     size_t per = fwd > dw ? fwd : dw;

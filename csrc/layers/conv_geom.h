@@ -105,11 +105,33 @@ static inline af_shape af_win_out_shape(const af_win_geom *g, const af_shape *in
 /* Elements of one padded sample. */
 static inline size_t af_win_padded_size(const af_win_geom *g) { return g->Hp * g->Wp * g->C; }
 
-/* Offset, in a padded sample, of the top-left cell read by output cell `cell` (oh OW + ow). */
-static inline size_t af_win_base(const af_win_geom *g, size_t cell)
+/* Walks output cells in batch order (b, oh, ow) without a division per cell (64-bit divisions
+ * cost more than a small tile's arithmetic). `base` is the offset, in the padded batch, of the
+ * top-left input cell the current output cell reads. */
+typedef struct {
+    size_t b, oh, ow, base;
+} af_cell_cursor;
+
+static inline void af_cursor_set(const af_win_geom *g, size_t cell, af_cell_cursor *c)
 {
-    size_t oh = cell / g->OW, ow = cell - oh * g->OW;
-    return (oh * g->SH * g->Wp + ow * g->SW) * g->C;
+    size_t S = g->OH * g->OW, q;
+    c->b = cell / S;
+    q = cell - c->b * S;
+    c->oh = q / g->OW;
+    c->ow = q - c->oh * g->OW;
+    c->base = c->b * af_win_padded_size(g) + (c->oh * g->SH * g->Wp + c->ow * g->SW) * g->C;
+}
+
+static inline void af_cursor_next(const af_win_geom *g, af_cell_cursor *c)
+{
+    if (++c->ow < g->OW) {
+        c->base += g->SW * g->C;
+    } else if ((c->ow = 0, ++c->oh < g->OH)) {
+        c->base = c->b * af_win_padded_size(g) + c->oh * g->SH * g->Wp * g->C;
+    } else {
+        c->oh = 0;
+        c->base = ++c->b * af_win_padded_size(g);
+    }
 }
 
 #endif

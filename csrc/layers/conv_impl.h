@@ -31,11 +31,12 @@ static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
 static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, size_t p0, size_t n, T *P)
 {
     const af_win_geom *g = &p->g;
-    size_t padsz = af_win_padded_size(g), seg = g->DW == 1 ? g->KW * g->C : g->C;
-    size_t nseg = p->K / seg, per_kh = g->DW == 1 ? 1 : g->KW;
-    for (size_t r = 0; r < n; r++) {
-        size_t cell = p0 + r, b = cell / p->S;
-        const T *src = xp + b * padsz + af_win_base(g, cell - b * p->S);
+    size_t seg = g->DW == 1 ? g->KW * g->C : g->C, nseg = p->K / seg;
+    size_t per_kh = g->DW == 1 ? 1 : g->KW;
+    af_cell_cursor cur;
+    af_cursor_set(g, p0, &cur);
+    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) {
+        const T *src = xp + cur.base;
         T *dst = P + r * p->K;
         for (size_t s = 0; s < nseg; s++) {
             size_t kh = s / per_kh, kw = s - kh * per_kh;
@@ -51,8 +52,10 @@ static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, size_t q0, size_
     const af_win_geom *g = &p->g;
     size_t seg = g->DW == 1 ? g->KW * g->C : g->C, nseg = p->K / seg;
     size_t per_kh = g->DW == 1 ? 1 : g->KW;
-    for (size_t r = 0; r < n; r++) {
-        T *dst = dxs + af_win_base(g, q0 + r);
+    af_cell_cursor cur;
+    af_cursor_set(g, q0, &cur);   /* q0 < S: sample 0, i.e. offsets inside dxs */
+    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) {
+        T *dst = dxs + cur.base;
         const T *src = dP + r * p->K;
         for (size_t s = 0; s < nseg; s++) {
             size_t kh = s / per_kh, kw = s - kh * per_kh;
@@ -71,7 +74,7 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
     const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
     const af_win_geom *g = &p->g;
     size_t F = p->F, K = p->K, fp = p->fpad, vl = ki->vl, R = ki->rows[1];
-    size_t M = B * p->S, padsz = af_win_padded_size(g), ntile = (M + R - 1) / R;
+    size_t M = B * p->S, ntile = (M + R - 1) / R;
     T *wp = scr + p->wpack, *bp = wp + K * fp;
     size_t *off = (size_t *)(scr + p->offs);
     /* filters packed fp wide, zeros past F (the tiles compute whole vectors) */
@@ -80,15 +83,18 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
         for (size_t f = F; f < fp; f++) wp[k * fp + f] = 0;
     }
     if (bias) memcpy(bp, bias, F * sizeof(T));
+    for (size_t f = F; f < fp; f++) bp[f] = 0;
     conv_offsets(g, off);
     int nt = af_slot_threads(ntile, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < ntile; t++) {
         size_t base[16], p0 = t * R, nr = M - p0 < R ? M - p0 : R;
+        af_cell_cursor cur;
+        af_cursor_set(g, p0, &cur);
         for (size_t r = 0; r < R; r++) {
-            size_t cell = p0 + (r < nr ? r : nr - 1), b = cell / p->S;
-            base[r] = b * padsz + af_win_base(g, cell - b * p->S);
+            base[r] = r < nr ? cur.base : base[nr - 1];   /* a short tile repeats its last cell */
+            if (r + 1 < nr) af_cursor_next(g, &cur);
         }
         for (size_t f0 = 0; f0 < F; f0 += 2 * vl) {
             size_t nf = F - f0 < 2 * vl ? F - f0 : 2 * vl, fv = (nf + vl - 1) / vl, rows = ki->rows[fv];
@@ -187,22 +193,17 @@ static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *
         AF_FN(conv_im2col)(p, xp, p0, n, slot);
         return GEMM(1, 0, K, F, n, (T)1, slot, K, D + p0 * F, F, first ? (T)0 : (T)1, part, F);
     }
-    /* direct: dZ rows padded to fpad lanes, the cells' offsets, then tiles of kernel positions */
+    /* direct: the cells' offsets, then tiles of kernel positions reading dZ in place */
     const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
     const af_win_geom *g = &p->g;
-    size_t fp = p->fpad, vl = ki->vl, padsz = af_win_padded_size(g);
-    T *Dp = slot;
-    size_t *base = (size_t *)(slot + p->chunk * fp);
-    for (size_t r = 0; r < n; r++) {
-        size_t cell = p0 + r, b = cell / p->S;
-        base[r] = b * padsz + af_win_base(g, cell - b * p->S);
-        memcpy(Dp + r * fp, D + cell * F, F * sizeof(T));
-        for (size_t f = F; f < fp; f++) Dp[r * fp + f] = 0;
-    }
+    size_t vl = ki->vl, *base = (size_t *)slot;
+    af_cell_cursor cur;
+    af_cursor_set(g, p0, &cur);
+    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) base[r] = cur.base;
     for (size_t f0 = 0; f0 < F; f0 += 2 * vl) {
         size_t nf = F - f0 < 2 * vl ? F - f0 : 2 * vl, fv = (nf + vl - 1) / vl, J = ki->rows[fv];
         for (size_t k0 = 0; k0 < K; k0 += J)
-            ki->dw(fv, n, xp, base, off + k0, Dp + f0, fp, part + k0 * F + f0, F,
+            ki->dw(fv, n, xp, base, off + k0, D + p0 * F + f0, F, part + k0 * F + f0, F,
                    K - k0 < J ? K - k0 : J, nf, !first);
     }
     return AF_OK;
@@ -216,6 +217,7 @@ static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act ac
     size_t M = B * p->S, K = p->K, F = p->F, per = K * F + F;
     size_t nch = (M + p->chunk - 1) / p->chunk;
     const size_t *off = (const size_t *)(scr + p->offs);
+    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
     int nt = af_slot_threads(ng, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
     af_status st = AF_OK;
     (void)nt;
@@ -227,14 +229,8 @@ static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act ac
             size_t p0 = ch * p->chunk, n = M - p0 < p->chunk ? M - p0 : p->chunk;
             int first = ch == c0;
             AF_FN(conv_dz)(act, alpha, F, p0, n, Z, Y, D);
-            if (use_bias) {
-                /* db partial: this chunk's cells in order */
-                T *db = part + K * F;
-                const T *d = D + p0 * F;
-                if (first) memset(db, 0, F * sizeof(T));
-                for (size_t r = 0; r < n; r++)
-                    for (size_t f = 0; f < F; f++) db[f] += d[r * F + f];
-            }
+            /* db partial: this chunk's cells in order */
+            if (use_bias) ki->colsum(n, D + p0 * F, F, F, part + K * F, !first);
             af_status s = AF_FN(conv_dw_chunk)(p, xp, D, p0, n, first, part, slot, off);
             if (s != AF_OK) {
                 #pragma omp critical(af_conv_status)

@@ -4,6 +4,81 @@
 /* Threads for a per-sample loop touching `elems` values. */
 static int AF_FN(pool_threads)(size_t B, size_t elems) { return af_slot_threads(B, (double)elems, AF_PAR_MIN); }
 
+/* Max over one window for channels [c0, c0 + n), n <= POOL_CB: the first cell starts the scan,
+ * later ones replace it when greater, or when NaN over a number (see pool.c):
+ *   take = (m == m) && !(v <= m),   m = take ? v : m,   at = take ? cell : at,
+ * as lane masks on 16-byte vectors (a branch per value mispredicts on real data and cost more
+ * than the comparisons). Inlined with n a constant (max_window below), so the maxima stay in
+ * registers and no loop has a run-time trip count. */
+#define POOL_CB 16
+#define PV AF_FN(pool_vec)
+#define PI AF_FN(pool_ivec)
+#define PL (16 / (int)sizeof(T))   /* lanes */
+typedef T PV __attribute__((vector_size(16)));
+#if defined(AF_DTYPE_F32)
+typedef int32_t PI __attribute__((vector_size(16)));
+#else
+typedef int64_t PI __attribute__((vector_size(16)));
+#endif
+
+/* lanes (constant after inlining) values, zeros after them: lane by lane, not through a
+ * zeroed buffer in memory (a narrow store read back wide stalls store forwarding) */
+static inline __attribute__((always_inline)) PV AF_FN(pool_loadn)(const T *p, size_t lanes)
+{
+    PV v = {0};
+    if (lanes == (size_t)PL) {
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    for (size_t l = 0; l < lanes; l++) v[l] = p[l];
+    return v;
+}
+
+static inline __attribute__((always_inline)) void
+AF_FN(max_window_n)(const size_t n, const af_win_geom *g, const T *x, size_t h0, size_t h1,
+                    size_t w0, size_t w1, size_t c0, T *y, int32_t *idx)
+{
+    const size_t nv = (n + PL - 1) / PL;
+    PV m[POOL_CB / PL];
+    PI at[POOL_CB / PL];
+    size_t C = g->C;
+    const T *x0 = x + (h0 * g->W + w0) * C + c0;
+    for (size_t v = 0; v < nv; v++) {
+        size_t lanes = n - v * PL < (size_t)PL ? n - v * PL : (size_t)PL;
+        m[v] = AF_FN(pool_loadn)(x0 + v * PL, lanes);
+        at[v] = (PI){0} + (int32_t)(h0 * g->W + w0);
+    }
+    for (size_t h = h0; h < h1; h++)
+        for (size_t w = (h == h0 ? w0 + 1 : w0); w < w1; w++) {
+            const T *xc = x + (h * g->W + w) * C + c0;
+            PI cell = (PI){0} + (int32_t)(h * g->W + w);
+            for (size_t v = 0; v < nv; v++) {
+                size_t lanes = n - v * PL < (size_t)PL ? n - v * PL : (size_t)PL;
+                PV xv = AF_FN(pool_loadn)(xc + v * PL, lanes);
+                PI take = (m[v] == m[v]) & ~(xv <= m[v]);
+                m[v] = (PV)(((PI)xv & take) | ((PI)m[v] & ~take));
+                at[v] = (cell & take) | (at[v] & ~take);
+            }
+        }
+    for (size_t v = 0; v < nv; v++) {
+        size_t lanes = n - v * PL < (size_t)PL ? n - v * PL : (size_t)PL;
+        memcpy(y + v * PL, &m[v], lanes * sizeof(T));
+        for (size_t l = 0; l < lanes; l++) idx[v * PL + l] = (int32_t)at[v][l];
+    }
+}
+
+static void AF_FN(max_window)(size_t n, const af_win_geom *g, const T *x, size_t h0, size_t h1,
+                              size_t w0, size_t w1, size_t c0, T *y, int32_t *idx)
+{
+#define POOL_CASE(k) case k: AF_FN(max_window_n)(k, g, x, h0, h1, w0, w1, c0, y, idx); break;
+    switch (n) {
+        POOL_CASE(1) POOL_CASE(2) POOL_CASE(3) POOL_CASE(4) POOL_CASE(5) POOL_CASE(6)
+        POOL_CASE(7) POOL_CASE(8) POOL_CASE(9) POOL_CASE(10) POOL_CASE(11) POOL_CASE(12)
+        POOL_CASE(13) POOL_CASE(14) POOL_CASE(15) POOL_CASE(16)
+    }
+#undef POOL_CASE
+}
+
 static af_status AF_FN(max_pool_forward)(const af_op_args *a)
 {
     af_win_geom g;
@@ -17,31 +92,13 @@ static af_status AF_FN(max_pool_forward)(const af_op_args *a)
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
-        const T *x = X + b * insz;
         for (size_t oh = 0; oh < g.OH; oh++)
             for (size_t ow = 0; ow < g.OW; ow++) {
                 size_t h0, h1, w0, w1, o = ((b * g.OH + oh) * g.OW + ow) * C;
                 pool_window(&g, oh, ow, &h0, &h1, &w0, &w1);
-                T *y = Y + o;
-                int32_t *idx = I + o;
-                /* the first cell starts the scan; later ones replace it when greater, or NaN
-                 * over a number (see pool.c) */
-                const T *x0 = x + (h0 * g.W + w0) * C;
-                for (size_t c = 0; c < C; c++) {
-                    y[c] = x0[c];
-                    idx[c] = (int32_t)(h0 * g.W + w0);
-                }
-                for (size_t h = h0; h < h1; h++)
-                    for (size_t w = (h == h0 ? w0 + 1 : w0); w < w1; w++) {
-                        const T *xc = x + (h * g.W + w) * C;
-                        int32_t cell = (int32_t)(h * g.W + w);
-                        for (size_t c = 0; c < C; c++) {
-                            T v = xc[c], m = y[c];
-                            int take = v > m || (v != v && m == m);
-                            y[c] = take ? v : m;
-                            idx[c] = take ? cell : idx[c];
-                        }
-                    }
+                for (size_t c0 = 0; c0 < C; c0 += POOL_CB)
+                    AF_FN(max_window)(C - c0 < POOL_CB ? C - c0 : POOL_CB, &g, X + b * insz, h0,
+                                      h1, w0, w1, c0, Y + o + c0, I + o + c0);
             }
     }
     return AF_OK;
@@ -134,4 +191,8 @@ static af_status AF_FN(avg_pool_backward)(const af_op_args *a)
     return AF_OK;
 }
 
+#undef POOL_CB
+#undef PV
+#undef PI
+#undef PL
 #include "dtype_end.h"
