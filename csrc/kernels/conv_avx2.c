@@ -21,6 +21,8 @@
 #define CK_STOREN_F64(p, v, n) _mm256_maskstore_pd(p, CK_MASK64(n), (__m256d)(v))
 #define CK_VBYTES 32
 #define CK_ROWS2 6
+#define CK_CELLV 1
+#define CK_DWK 2
 #define AF_DTYPE_F32
 #include "conv_kern_impl.h"
 #define AF_DTYPE_F64

@@ -19,6 +19,8 @@
 #define CK_STOREN_F64(p, v, n) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #define CK_VBYTES 64
 #define CK_ROWS2 12
+#define CK_CELLV 2
+#define CK_DWK 5
 #define AF_DTYPE_F32
 #include "conv_kern_impl.h"
 #define AF_DTYPE_F64

@@ -5,6 +5,8 @@
 #define CK_ISA generic
 #define CK_VBYTES 16
 #define CK_ROWS2 6
+#define CK_CELLV 1
+#define CK_DWK 2
 #define AF_DTYPE_F32
 #include "conv_kern_impl.h"
 #define AF_DTYPE_F64

@@ -14,6 +14,14 @@
  *        g[j ldg + f] = s (acc = 0) or g + s (acc = 1) for j < nj, f < nf.
  *        koff has rows(fv) entries (repeated to fill); d rows are read for their nf filters only.
  *   colsum: g[f] = (acc ? g[f] : 0) + sum_{r < n} d[r ldd + f], f < nf (the bias gradient).
+ * One input channel and stride 1 (the cells of an output row read consecutive inputs), vectors
+ * along the row instead of across the filters:
+ *   fwd_cells: y[c ldy + f] = f(bias[f] + sum_k xrow[off[k] + c] w[k ldw + f]), c < n, f < nf
+ *              (nf <= fwf; relu or none); through a transposition buffer.
+ *   dw_cells:  g[j ldg + f] (+)= sum_{r < rows, c < n} x[rbase[r] + koff[j] + c] dzt[f ldf + r ldr + c]
+ *              for j < nj (<= dwk; koff has dwk entries), f < nf (<= dwf); dzt is dZ transposed
+ *              (filter-major), rows zero-padded to whole vectors. Each sum: per lane in cell
+ *              order, then the lanes in order.
  * Each output value is one chain of multiply-adds in k (fwd) or r (dw) order, whichever tile
  * or thread computes it. */
 #ifndef AF_CONV_KERN_H
@@ -31,12 +39,18 @@
     typedef struct {                                                                               \
         size_t vl;            /* filters per vector */                                             \
         size_t rows[3];       /* rows[fv]: cells (fwd) or kernel positions (dw) per tile */        \
+        size_t fwf, dwk, dwf; /* one-channel tiles: filters per fwd pass, dw tile k x f */         \
         void (*fwd)(size_t fv, size_t K, const T *x, const size_t *base, const size_t *off,        \
                     const T *w, size_t ldw, const T *bias, int relu, T *y, size_t ldy, size_t nr,  \
                     size_t nf);                                                                    \
         void (*dw)(size_t fv, size_t n, const T *x, const size_t *base, const size_t *koff,        \
                    const T *d, size_t ldd, T *g, size_t ldg, size_t nj, size_t nf, int acc);       \
         void (*colsum)(size_t n, const T *d, size_t ldd, size_t nf, T *g, int acc);                \
+        void (*fwd_cells)(size_t K, const T *xrow, const size_t *off, size_t n, const T *w,         \
+                          size_t ldw, const T *bias, int relu, T *y, size_t ldy, size_t nf);        \
+        void (*dw_cells)(size_t rows, const T *x, const size_t *rbase, const size_t *koff,         \
+                         size_t nj, size_t n, const T *dzt, size_t ldf, size_t ldr, size_t nf,      \
+                         T *g, size_t ldg, int acc);                                                \
     } af_conv_kinfo_##SUF;
 
 AF_CONV_KINFO(float, f32)

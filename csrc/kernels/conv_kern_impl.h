@@ -3,6 +3,8 @@
  * Included by conv_generic.c / conv_avx2.c / conv_avx512.c once per dtype, after defining
  *   AF_DTYPE_F32 or AF_DTYPE_F64, CK_ISA (name suffix), CK_VBYTES (vector bytes: 16, 32, 64),
  *   CK_ROWS2 (tile rows with two vectors of filters: what the vector registers hold),
+ *   CK_CELLV (vectors of cells per step of the one-channel forward tile), CK_DWK (kernel
+ *   positions per one-channel weight-gradient tile, with 4 filters),
  *   optionally CK_LOADN_F32/_F64(p, n), CK_STOREN_F32/_F64(p, v, n): the first n lanes of a
  *   vector from / to memory (masked moves); without them, memcpy of n values.
  * The vectors are GCC/Clang vector types of CK_VBYTES bytes, so the same code becomes SSE2,
@@ -202,10 +204,144 @@ static void CK_FN(ck_colsum)(size_t n, const T *d, size_t ldd, size_t nf, T *g, 
     }
 }
 
+/* ---- one input channel, stride 1: vectors along an output row ---------------------------------
+ * With one input channel and stride 1 the cells of an output row read consecutive inputs, so a
+ * vector holds consecutive cells and every lane works whatever the number of filters (6 filters
+ * fill 6 of 16 lanes in the tiles above). The price is a transposition between the cell-major
+ * vectors and the channels-last rows, done once per tile through a small buffer. */
+#define CK_FWF 8   /* filters per forward pass */
+#define CK_DWF 4   /* filters per weight-gradient tile */
+
+/* The first n (<= CK_VL) values at p, zeros after: masked when n < CK_VL. */
+static inline __attribute__((always_inline)) VT CK_FN(ck_loadz)(const T *p, size_t n)
+{
+    return n == (size_t)CK_VL ? CK_FN(ck_load)(p) : n ? CK_FN(ck_loadn)(p, n) : (VT){0};
+}
+
+/* z[f][v] = sum_k xrow[off[k] + c0 + v VL + lane] w[k ldw + f] for n cells from c0 (n <= CELLV VL) */
+static inline __attribute__((always_inline)) void
+CK_FN(ck_fwdc_body)(const int FC, size_t K, const T *restrict xrow, const size_t *restrict off,
+                    size_t n, const T *restrict w, size_t ldw, VT z[CK_FWF][CK_CELLV])
+{
+    VT acc[CK_FWF][CK_CELLV];
+    size_t lanes[CK_CELLV];
+#pragma GCC unroll 4
+    for (int v = 0; v < CK_CELLV; v++) {
+        size_t done = (size_t)v * CK_VL;
+        lanes[v] = n > done ? (n - done < (size_t)CK_VL ? n - done : (size_t)CK_VL) : 0;
+    }
+#pragma GCC unroll 8
+    for (int f = 0; f < FC; f++)
+#pragma GCC unroll 4
+        for (int v = 0; v < CK_CELLV; v++) acc[f][v] = (VT){0};
+    for (size_t k = 0; k < K; k++) {
+        const T *xk = xrow + off[k];
+        VT xv[CK_CELLV];
+#pragma GCC unroll 4
+        for (int v = 0; v < CK_CELLV; v++) xv[v] = CK_FN(ck_loadz)(xk + v * CK_VL, lanes[v]);
+#pragma GCC unroll 8
+        for (int f = 0; f < FC; f++) {
+            VT wf = w[k * ldw + f] - (VT){0};
+#pragma GCC unroll 4
+            for (int v = 0; v < CK_CELLV; v++) acc[f][v] += xv[v] * wf;
+        }
+    }
+#pragma GCC unroll 8
+    for (int f = 0; f < FC; f++)
+#pragma GCC unroll 4
+        for (int v = 0; v < CK_CELLV; v++) z[f][v] = acc[f][v];
+}
+
+/* One output row of n cells, filters [0, nf), nf <= CK_FWF:
+ *   y[c ldy + f] = f(bias[f] + sum_k xrow[off[k] + c] w[k ldw + f])   (relu or none) */
+static void CK_FN(ck_fwd_cells)(size_t K, const T *xrow, const size_t *off, size_t n, const T *w,
+                                size_t ldw, const T *bias, int relu, T *y, size_t ldy, size_t nf)
+{
+    VT z[CK_FWF][CK_CELLV];
+    T t[CK_FWF][CK_CELLV * CK_VL] __attribute__((aligned(64)));
+    const size_t step = (size_t)CK_CELLV * CK_VL;
+    for (size_t c0 = 0; c0 < n; c0 += step) {
+        size_t m = n - c0 < step ? n - c0 : step;
+        switch (nf) {
+#define CK_CASE(fc) case fc: CK_FN(ck_fwdc_body)(fc, K, xrow + c0, off, m, w, ldw, z); break;
+            CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4) CK_CASE(5) CK_CASE(6) CK_CASE(7) CK_CASE(8)
+#undef CK_CASE
+        }
+        /* bias and relu on the vectors, then the transposition into channels-last rows */
+        for (size_t f = 0; f < nf; f++)
+            for (int v = 0; v < CK_CELLV; v++) {
+                VT o = bias ? z[f][v] + (bias[f] - (VT){0}) : z[f][v];
+                if (relu) o = CK_FN(ck_relu)(o);
+                memcpy(t[f] + v * CK_VL, &o, sizeof o);
+            }
+        for (size_t c = 0; c < m; c++)
+            for (size_t f = 0; f < nf; f++) y[(c0 + c) * ldy + f] = t[f][c];
+    }
+}
+
+/* s[j][f] = sum over rows r and cells c < n of x[rbase[r] + koff[j] + c] dzt[f ldf + r ldr + c]
+ * (dzt rows zero-padded to whole vectors) for j < CK_DWK, f < FC. */
+static inline __attribute__((always_inline)) void
+CK_FN(ck_dwc_body)(const int FC, size_t rows, const T *restrict x, const size_t *restrict rbase,
+                   const size_t *restrict koff, size_t n, const T *restrict dzt, size_t ldf,
+                   size_t ldr, VT s[CK_DWK][CK_DWF])
+{
+    VT acc[CK_DWK][CK_DWF];
+    size_t ko[CK_DWK];
+#pragma GCC unroll 8
+    for (int j = 0; j < CK_DWK; j++) {
+        ko[j] = koff[j];
+#pragma GCC unroll 4
+        for (int f = 0; f < FC; f++) acc[j][f] = (VT){0};
+    }
+    for (size_t r = 0; r < rows; r++) {
+        const T *xr = x + rbase[r], *dr = dzt + r * ldr;
+        for (size_t c0 = 0; c0 < n; c0 += CK_VL) {
+            size_t lanes = n - c0 < (size_t)CK_VL ? n - c0 : (size_t)CK_VL;
+            VT dv[CK_DWF];
+#pragma GCC unroll 4
+            for (int f = 0; f < FC; f++) dv[f] = CK_FN(ck_load)(dr + f * ldf + c0);
+#pragma GCC unroll 8
+            for (int j = 0; j < CK_DWK; j++) {
+                VT xv = CK_FN(ck_loadz)(xr + ko[j] + c0, lanes);
+#pragma GCC unroll 4
+                for (int f = 0; f < FC; f++) acc[j][f] += xv * dv[f];
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < CK_DWK; j++)
+#pragma GCC unroll 4
+        for (int f = 0; f < FC; f++) s[j][f] = acc[j][f];
+}
+
+/* g[j ldg + f] (+)= the sums above, lanes added in order, for j < nj, f < nf (<= CK_DWF); koff
+ * holds CK_DWK entries (repeated to fill a short tile). */
+static void CK_FN(ck_dw_cells)(size_t rows, const T *x, const size_t *rbase, const size_t *koff,
+                               size_t nj, size_t n, const T *dzt, size_t ldf, size_t ldr, size_t nf,
+                               T *g, size_t ldg, int acc)
+{
+    VT s[CK_DWK][CK_DWF];
+    switch (nf) {
+#define CK_CASE(fc) case fc: CK_FN(ck_dwc_body)(fc, rows, x, rbase, koff, n, dzt, ldf, ldr, s); break;
+        CK_CASE(1) CK_CASE(2) CK_CASE(3) CK_CASE(4)
+#undef CK_CASE
+    }
+    for (size_t j = 0; j < nj; j++)
+        for (size_t f = 0; f < nf; f++) {
+            T v = 0;
+            for (int l = 0; l < CK_VL; l++) v += s[j][f][l];
+            g[j * ldg + f] = acc ? g[j * ldg + f] + v : v;
+        }
+}
+
 const AF_FN(af_conv_kinfo) AF_FN(AF_CAT(af_conv_, CK_ISA)) = {
-    (size_t)CK_VL, {0, CK_ROWS1, CK_ROWS2}, CK_FN(ck_fwd), CK_FN(ck_dw), CK_FN(ck_colsum)};
+    (size_t)CK_VL, {0, CK_ROWS1, CK_ROWS2}, CK_FWF, CK_DWK, CK_DWF, CK_FN(ck_fwd), CK_FN(ck_dw),
+    CK_FN(ck_colsum), CK_FN(ck_fwd_cells), CK_FN(ck_dw_cells)};
 
 #undef CK_FN
+#undef CK_FWF
+#undef CK_DWF
 #undef CK_LOADN
 #undef CK_STOREN
 #undef CK_VL

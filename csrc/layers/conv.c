@@ -8,7 +8,10 @@
  *             dx = the sum of each dP entry into the input cell it came from (col2im)
  * Parameters: Wt (K x F, the Keras kernel layout) then b. The penalty covers Wt.
  *
- * Three paths, chosen from the shape alone (conv_path; docs/cnn.md):
+ * Four paths, chosen from the shape alone (conv_path; docs/cnn.md):
+ *   cells      one input channel, stride 1 along the width, F <= 8 (LeNet's first layer): the
+ *              cells of an output row read consecutive inputs, so vectors run along the row
+ *              (every lane busy however few filters), transposed into channels-last rows.
  *   direct     F <= 16 or K < 32: few filters (LeNet's 6 and 16) or few inputs per window
  *              (a first layer on 1 or 3 channels). Register tiles of 12 cells x 1-2 vectors of
  *              filters read the padded input in place through offset tables (conv_kern.h): no
@@ -54,16 +57,19 @@ static const af_field conv_fields[] = {
     {NULL, 0, 0, 0, 0, NULL}};
 
 /* ---- path thresholds (docs/cnn.md) -------------------------------------------------------- */
+#define AF_CONV_CELLS_MAX_F 8       /* one input channel, stride 1, at most this many: cells */
 #define AF_CONV_DIRECT_MAX_F 16     /* at most this many filters: direct */
 #define AF_CONV_DIRECT_MIN_K 32     /* fewer inputs per window than this: direct */
 #define AF_CONV_BLOCK_ELEMS 65536   /* im2col block: about this many values (256 KB float) */
 #define AF_CONV_CHUNK_DIRECT 256    /* cells per weight-gradient chunk on the direct path */
+#define AF_CONV_CHUNK_CELLS 1024    /* about this many (whole rows) on the cells path: its tiles
+                                     * end with horizontal sums, paid once per chunk */
 #define AF_CONV_MAX_GROUPS 16       /* partial weight gradients */
 #define AF_CONV_PART_ELEMS (1 << 22) /* at most this many values of partial gradients */
 #define AF_CONV_FPAD 16             /* packed filter columns: a multiple of every vector width */
 #define AF_CONV_PAR_MIN 2.0e5       /* multiply-adds below which a pass runs on one thread */
 
-enum { CONV_DIRECT = 0, CONV_GEMM = 1, CONV_POINTWISE = 2 };
+enum { CONV_DIRECT = 0, CONV_GEMM = 1, CONV_POINTWISE = 2, CONV_CELLS = 3 };
 
 /* Everything a pass needs, from the config and the input shape; scratch offsets in elements of a
  * type of tsize bytes (sizes() plans with the smallest, float, whose index arrays need most). */
@@ -74,6 +80,7 @@ typedef struct {
     size_t fpad;           /* F rounded up to AF_CONV_FPAD (direct: packed filter columns) */
     size_t mb;             /* cells per im2col block (gemm) / dx block (all paths) */
     size_t chunk;          /* cells per weight-gradient chunk */
+    size_t owp;            /* cells: output row length padded to whole vectors */
     size_t slots, slot_len;
     size_t wpack, offs, part, slot0, scratch;   /* scratch regions */
     size_t xpad, zkeep, aux;                    /* aux regions */
@@ -83,6 +90,7 @@ static int conv_path(const af_win_geom *g, size_t F, size_t K)
 {
     if (g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && !g->padded && F > AF_CONV_DIRECT_MAX_F)
         return CONV_POINTWISE;
+    if (g->C == 1 && g->SW == 1 && F <= AF_CONV_CELLS_MAX_F) return CONV_CELLS;
     if (F <= AF_CONV_DIRECT_MAX_F || K < AF_CONV_DIRECT_MIN_K) return CONV_DIRECT;
     return CONV_GEMM;
 }
@@ -115,13 +123,19 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     p->fpad = af_round_up(p->F, AF_CONV_FPAD);
     size_t mb = AF_CONV_BLOCK_ELEMS / p->K / 48 * 48;
     p->mb = mb < 48 ? 48 : mb > 4096 ? 4096 : mb;
-    p->chunk = p->path == CONV_DIRECT ? AF_CONV_CHUNK_DIRECT : p->mb;
+    /* cells: chunks of whole output rows; dZ transposed per chunk, rows padded to owp */
+    p->owp = af_round_up(g->OW, 16);
+    p->chunk = p->path == CONV_DIRECT ? AF_CONV_CHUNK_DIRECT
+             : p->path == CONV_CELLS ? (g->OW < AF_CONV_CHUNK_CELLS ? AF_CONV_CHUNK_CELLS / g->OW : 1) * g->OW
+             : p->mb;
     p->slots = af_slots();
     size_t padsz = af_win_padded_size(g), ng = conv_groups(p, B * p->S);
     /* per thread: an im2col block, or the offsets of the direct path's chunk of cells; for the
      * input gradient a dP block and a padded gradient image */
     size_t fwd = p->path == CONV_GEMM ? p->mb * p->K : 0;
+    size_t rows = p->chunk / g->OW;
     size_t dw = p->path == CONV_DIRECT ? af_idx_elems(p->chunk, tsize)
+              : p->path == CONV_CELLS ? p->F * rows * p->owp + af_idx_elems(rows, tsize)
                                        : p->path == CONV_GEMM ? p->mb * p->K : 0;
     size_t dx = p->mb * p->K + (g->padded ? padsz : 0);
     size_t per = fwd > dw ? fwd : dw;

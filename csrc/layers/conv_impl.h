@@ -105,6 +105,29 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
     }
 }
 
+/* Cells path (one input channel, stride 1): output row by output row, filters by groups. */
+static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, const T *W,
+                                  const T *bias, int relu, T *Y, T *scr)
+{
+    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const af_win_geom *g = &p->g;
+    size_t F = p->F, K = p->K, rows = B * g->OH, padsz = af_win_padded_size(g);
+    size_t *off = (size_t *)(scr + p->offs);
+    conv_offsets(g, off);
+    int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t row = 0; row < rows; row++) {
+        size_t b = row / g->OH, oh = row - b * g->OH;
+        const T *xrow = xp + b * padsz + oh * g->SH * g->Wp;
+        T *yrow = Y + row * g->OW * F;
+        for (size_t f0 = 0; f0 < F; f0 += ki->fwf) {
+            size_t nf = F - f0 < ki->fwf ? F - f0 : ki->fwf;
+            ki->fwd_cells(K, xrow, off, g->OW, W + f0, F, bias ? bias + f0 : NULL, relu, yrow + f0, F, nf);
+        }
+    }
+}
+
 /* GEMM path: an im2col block of mb cells per task, Z = P Wt (+ epilogue) straight into Y. */
 static af_status AF_FN(conv_fwd_gemm)(const conv_plan *p, size_t B, const T *xp, const T *W,
                                       const af_epilogue *ep, T *Y, T *scr)
@@ -148,8 +171,11 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
         xp = aux + p.xpad;
     }
     af_epilogue ep = {bias, ep_act, c->alpha};
-    if (p.path == CONV_DIRECT) {
-        AF_FN(conv_fwd_direct)(&p, B, xp, W, bias, ep_act == AF_ACT_RELU, Z, scr);
+    if (p.path == CONV_DIRECT || p.path == CONV_CELLS) {
+        if (p.path == CONV_DIRECT)
+            AF_FN(conv_fwd_direct)(&p, B, xp, W, bias, ep_act == AF_ACT_RELU, Z, scr);
+        else
+            AF_FN(conv_fwd_cells)(&p, B, xp, W, bias, ep_act == AF_ACT_RELU, Z, scr);
         if (ep_act != AF_ACT_LINEAR && ep_act != AF_ACT_RELU)
             s = AF_FN(af_act_forward)(ep_act, (T)c->alpha, 1, M * F, Z, M * F, Z, M * F);
     } else if (p.path == CONV_POINTWISE) {
@@ -192,6 +218,32 @@ static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *
     if (p->path == CONV_GEMM) {
         AF_FN(conv_im2col)(p, xp, p0, n, slot);
         return GEMM(1, 0, K, F, n, (T)1, slot, K, D + p0 * F, F, first ? (T)0 : (T)1, part, F);
+    }
+    if (p->path == CONV_CELLS) {
+        /* whole output rows: their input rows, dZ transposed (filter-major, rows padded with
+         * zeros to owp), then tiles of dwk kernel positions x dwf filters */
+        const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+        const af_win_geom *g = &p->g;
+        size_t OW = g->OW, rows = n / OW, owp = p->owp, ldf = (p->chunk / OW) * owp;
+        size_t padsz = af_win_padded_size(g);
+        T *dzt = slot;
+        size_t *rbase = (size_t *)(slot + F * ldf);
+        for (size_t r = 0; r < rows; r++) {
+            size_t row = p0 / OW + r, b = row / g->OH, oh = row - b * g->OH;
+            const T *d = D + (p0 + r * OW) * F;
+            rbase[r] = b * padsz + oh * g->SH * g->Wp;
+            for (size_t f = 0; f < F; f++) {
+                T *t = dzt + f * ldf + r * owp;
+                for (size_t c = 0; c < OW; c++) t[c] = d[c * F + f];
+                for (size_t c = OW; c < owp; c++) t[c] = 0;
+            }
+        }
+        for (size_t k0 = 0; k0 < K; k0 += ki->dwk)
+            for (size_t f0 = 0; f0 < F; f0 += ki->dwf)
+                ki->dw_cells(rows, xp, rbase, off + k0, K - k0 < ki->dwk ? K - k0 : ki->dwk, OW,
+                             dzt + f0 * ldf, ldf, owp, F - f0 < ki->dwf ? F - f0 : ki->dwf,
+                             part + k0 * F + f0, F, !first);
+        return AF_OK;
     }
     /* direct: the cells' offsets, then tiles of kernel positions reading dZ in place */
     const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
