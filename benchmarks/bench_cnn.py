@@ -10,7 +10,10 @@
    forward, and forward + backward (kernel, bias and input gradients) against
    torch.nn.functional.conv2d, with GFLOP/s and the fraction of the machine's peak. annfast runs
    the layer through its C engine directly (annfast's input checks skipped, as PyTorch has none
-   here); the backward time is (forward + backward) - forward for both.
+   here); the backward time is (forward + backward) - forward for both. annfast's engine always
+   computes a loss (mse here) before its backward pass, where PyTorch is handed dL/dy: the table
+   shows annfast's backward with that loss, and without it (minus the time of the same call on a
+   parameter-free model of the layer's output shape, which also copies dL/dy once).
 
     python benchmarks/bench_cnn.py                   # 2 threads, 3 repeats
     python benchmarks/bench_cnn.py --threads 1 --repeats 5
@@ -186,24 +189,37 @@ def bench_layer(torch, args, report):
         txg.grad = twg.grad = tbg.grad = None
         torch.nn.functional.conv2d(txg, twg, tbg, padding=1).backward(gy)
 
-    for fn in (af_fwd, af_fwd_bwd, th_fwd, th_fwd_bwd):
+    # the loss and its gradient alone: the same call on a parameter-free model (an alias of its
+    # input) with the conv's output shape
+    xo = af.Input(shape=(H, H, F))
+    lonly = af.Model(xo, af.Reshape((H, H, F))(xo), dtype="float32")
+    lonly.compile(loss="mse", optimizer="sgd")
+    lxs, lys = lonly._xy(rng.standard_normal((B, H, H, F), dtype=np.float32), target)
+    loss_engine = lonly._get_engine(input_grads=True)
+
+    def af_loss():
+        loss_engine.gradients(lxs, lys, B, True, 1)
+
+    for fn in (af_fwd, af_fwd_bwd, th_fwd, th_fwd_bwd, af_loss):
         fn()
-    t = best_interleaved([af_fwd, th_fwd, af_fwd_bwd, th_fwd_bwd], args.repeats * 3)
+    t = best_interleaved([af_fwd, th_fwd, af_fwd_bwd, th_fwd_bwd, af_loss], args.repeats * 3)
     flop = 2.0 * B * H * H * F * k * k * C
     peak, how = peak_gflops(args.threads)
     print(f"\nConv2D {H}x{H}x{C} -> {F} filters 3x3 'same', batch {B}, float32, {args.threads} threads "
           f"(peak {peak:.0f} GFLOP/s = {how})" if peak else "")
     print(f"{'':>10} {'annfast ms':>11} {'GFLOP/s':>8} {'% peak':>7} {'torch ms':>9} {'GFLOP/s':>8} "
           f"{'% peak':>7} {'ratio':>7}")
-    rows = [("forward", t[0], t[1], flop), ("backward", t[2] - t[0], t[3] - t[1], 2 * flop)]
+    rows = [("forward", t[0], t[1], flop), ("backward+loss", t[2] - t[0], t[3] - t[1], 2 * flop),
+            ("backward", t[2] - t[0] - t[4], t[3] - t[1], 2 * flop)]
     for name, ta, tt, fl in rows:
         pa = f"{100 * fl / ta / 1e9 / peak:6.1f}%" if peak else "    -"
         pt = f"{100 * fl / tt / 1e9 / peak:6.1f}%" if peak else "    -"
         print(f"{name:>10} {ta * 1e3:>11.2f} {fl / ta / 1e9:>8.1f} {pa:>7} {tt * 1e3:>9.2f} "
               f"{fl / tt / 1e9:>8.1f} {pt:>7} {tt / ta:>6.2f}x")
-        report[f"layer_{name}"] = tt / ta
-    print("(backward = (forward + backward) - forward; it computes the kernel, bias and input "
-          "gradients, 2x the forward's FLOPs)")
+        report[f"layer_{name.replace('+', '_')}"] = tt / ta
+    print(f"(backward = (forward + backward) - forward: the kernel, bias and input gradients, 2x the "
+          f"forward's FLOPs; annfast's includes its mse loss over the {B * H * H * F:,} outputs, "
+          f"{t[4] * 1e3:.2f} ms alone, subtracted in the last row)")
 
 
 def main():

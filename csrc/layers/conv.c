@@ -78,7 +78,8 @@ typedef struct {
     size_t F, K, S;        /* filters, K = KH KW C, S = OH OW cells per sample */
     int path;
     size_t fpad;           /* F rounded up to AF_CONV_FPAD (direct: packed filter columns) */
-    size_t mb;             /* cells per im2col block (gemm) / dx block (all paths) */
+    size_t mb;             /* cells per im2col block (gemm) */
+    size_t mbx;            /* cells per dP block of the input gradient (all paths) */
     size_t chunk;          /* cells per weight-gradient chunk */
     size_t owp;            /* cells: output row length padded to whole vectors */
     size_t slots, slot_len;
@@ -123,6 +124,9 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     p->fpad = af_round_up(p->F, AF_CONV_FPAD);
     size_t mb = AF_CONV_BLOCK_ELEMS / p->K / 48 * 48;
     p->mb = mb < 48 ? 48 : mb > 4096 ? 4096 : mb;
+    /* dx blocks: 4x larger (about 1 MB, in L2), so the GEMM packs the kernel once per ~1000 cells */
+    size_t mbx = 4 * AF_CONV_BLOCK_ELEMS / p->K / 48 * 48;
+    p->mbx = mbx < 48 ? 48 : mbx > p->S ? p->S : mbx;
     /* cells: chunks of whole output rows; dZ transposed per chunk, rows padded to owp */
     p->owp = af_round_up(g->OW, 16);
     p->chunk = p->path == CONV_DIRECT ? AF_CONV_CHUNK_DIRECT
@@ -137,7 +141,7 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     size_t dw = p->path == CONV_DIRECT ? af_idx_elems(p->chunk, tsize)
               : p->path == CONV_CELLS ? p->F * rows * p->owp + af_idx_elems(rows, tsize)
                                        : p->path == CONV_GEMM ? p->mb * p->K : 0;
-    size_t dx = p->mb * p->K + (g->padded ? padsz : 0);
+    size_t dx = p->mbx * p->K + (g->padded ? padsz : 0);
     size_t per = fwd > dw ? fwd : dw;
     if (dx > per) per = dx;
     p->slot_len = af_round_up(per, 16);

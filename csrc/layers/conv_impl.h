@@ -41,7 +41,10 @@ static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, size_t p0, size_
         for (size_t s = 0; s < nseg; s++) {
             size_t kh = s / per_kh, kw = s - kh * per_kh;
             const T *from = src + (kh * g->DH * g->Wp + kw * g->DW) * g->C;
-            for (size_t i = 0; i < seg; i++) dst[s * seg + i] = from[i];
+            if (seg >= 16)
+                memcpy(dst + s * seg, from, seg * sizeof(T));
+            else
+                for (size_t i = 0; i < seg; i++) dst[s * seg + i] = from[i];
         }
     }
 }
@@ -323,13 +326,13 @@ static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D,
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
         T *slot = scr + p->slot0 + af_tid() * p->slot_len, *dP = slot;
-        T *img = g->padded ? slot + p->mb * K : dx + b * insz;
+        T *img = g->padded ? slot + p->mbx * K : dx + b * insz;
         if (g->padded)
             memset(img, 0, padsz * sizeof(T));
         else if (!acc)
             memset(img, 0, insz * sizeof(T));
-        for (size_t q0 = 0; q0 < S; q0 += p->mb) {
-            size_t n = S - q0 < p->mb ? S - q0 : p->mb;
+        for (size_t q0 = 0; q0 < S; q0 += p->mbx) {
+            size_t n = S - q0 < p->mbx ? S - q0 : p->mbx;
             af_status s = GEMM(0, 1, n, K, F, (T)1, D + (b * S + q0) * F, F, W, F, (T)0, dP, K);
             if (s != AF_OK) {
                 #pragma omp critical(af_conv_status)
