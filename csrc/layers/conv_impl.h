@@ -16,7 +16,7 @@ static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
 {
     const af_win_geom *g = &p->g;
     size_t padsz = af_win_padded_size(g), row = g->W * g->C;
-    int nt = af_slot_threads(B, (double)B * (double)padsz, AF_PAR_MIN);
+    int nt = af_slot_threads(B, (double)B * (double)padsz, AF_PAR_MIN_MOVE);
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
@@ -299,7 +299,7 @@ static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act ac
 /* grad = sum over groups in order (+ grad when acc). */
 static void AF_FN(conv_reduce)(size_t ng, size_t per, size_t len, const T *part, T *grad, int acc)
 {
-    int nt = af_slot_threads(len / 4096 + 1, (double)len * (double)ng, AF_PAR_MIN);
+    int nt = af_slot_threads(len / 4096 + 1, (double)len * (double)ng, AF_PAR_MIN_MOVE);
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t i0 = 0; i0 < len; i0 += 4096) {

@@ -52,7 +52,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
     {                                                                                              \
         size_t C = af_shape_last(a->in_shape), P = af_shape_size(a->in_shape) / C, B = a->batch;   \
         T inv = (T)1 / (T)P;                                                                       \
-        int nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN);                                \
+        int nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);                                \
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
         for (size_t b = 0; b < B; b++) {                                                           \
@@ -70,7 +70,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         size_t C = af_shape_last(a->in_shape), P = af_shape_size(a->in_shape) / C, B = a->batch;   \
         T inv = (T)1 / (T)P;                                                                       \
         if (!a->dx[0]) return AF_OK;                                                               \
-        int acc = a->dx_acc[0], nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN);            \
+        int acc = a->dx_acc[0], nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);            \
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
         for (size_t b = 0; b < B; b++) {                                                           \
@@ -89,7 +89,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
     static af_status gmax_forward_##SUF(const af_op_args *a)                                       \
     {                                                                                              \
         size_t C = af_shape_last(a->in_shape), P = af_shape_size(a->in_shape) / C, B = a->batch;   \
-        int nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN);                                \
+        int nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);                                \
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
         for (size_t b = 0; b < B; b++) {                                                           \
@@ -114,7 +114,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
     {                                                                                              \
         size_t C = af_shape_last(a->in_shape), P = af_shape_size(a->in_shape) / C, B = a->batch;   \
         if (!a->dx[0]) return AF_OK;                                                               \
-        int acc = a->dx_acc[0], nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN);            \
+        int acc = a->dx_acc[0], nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);            \
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
         for (size_t b = 0; b < B; b++) {                                                           \

@@ -2,7 +2,7 @@
 #include "dtype_begin.h"
 
 /* Threads for a per-sample loop touching `elems` values. */
-static int AF_FN(pool_threads)(size_t B, size_t elems) { return af_slot_threads(B, (double)elems, AF_PAR_MIN); }
+static int AF_FN(pool_threads)(size_t B, size_t elems) { return af_slot_threads(B, (double)elems, AF_PAR_MIN_MOVE); }
 
 /* Max over one window for channels [c0, c0 + n), n <= POOL_CB: the first cell starts the scan,
  * later ones replace it when greater, or when NaN over a number (see pool.c):

@@ -15,6 +15,11 @@
 
 #define AF_MAX_SLOTS 64
 
+/* Passes that only move, compare or add values (padding, pooling, summing partial gradients) use
+ * threads from this many values (about 1 MB of float32, ~100 us of work): a parallel region costs
+ * a few microseconds on a quiet machine and much more when another job holds a core. */
+#define AF_PAR_MIN_MOVE (8 * AF_PAR_MIN)
+
 /* Scratch buffers a kind plans for: one per processor, at most AF_MAX_SLOTS. */
 static inline size_t af_slots(void)
 {
