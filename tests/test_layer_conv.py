@@ -202,6 +202,20 @@ def test_threads_bitwise(dtype):
     assert_threads_bitwise(make, X, y, batch_size=48)
 
 
+def test_threads_bitwise_lenet():
+    # LeNet-5 (the cells path first, then direct), float32, a last batch of another size
+    from annfast.demo import lenet5
+    rng = np.random.default_rng(13)
+    X, y = rng.random((100, 28, 28, 1)), rng.integers(0, 10, size=100)
+
+    def make():
+        m = lenet5(seed=14)
+        m.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+        return m
+
+    assert_threads_bitwise(make, X, y, batch_size=64)
+
+
 BAD_LAYERS = [
     (lambda: af.Conv2D(0, 3), ValueError, "filters"),
     (lambda: af.Conv2D(-2, 3), ValueError, "filters"),
