@@ -169,6 +169,9 @@ static void conv_offsets(const af_win_geom *g, size_t *off)
     for (size_t j = 0; j < 16; j++) off[k + j] = off[k - 1];
 }
 
+/* Contiguous runs of a window: KW C values per kernel row without dilation, else C. */
+static inline size_t conv_seg(const af_win_geom *g) { return g->DW == 1 ? g->KW * g->C : g->C; }
+
 static af_status conv_infer_rank(const void *cfg, size_t n_in, const af_shape *in,
                                  af_node_info *info, int rank)
 {

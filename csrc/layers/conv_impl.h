@@ -27,20 +27,20 @@ static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
     }
 }
 
-/* Rows [p0, p0 + n) of the im2col matrix (n x K) from the padded batch xp. */
-static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, size_t p0, size_t n, T *P)
+/* Rows [p0, p0 + n) of the im2col matrix (n x K) from the padded batch xp; off: the offset
+ * table (conv_offsets), read at the start of each run. */
+static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, const size_t *off, size_t p0,
+                               size_t n, T *P)
 {
     const af_win_geom *g = &p->g;
-    size_t seg = g->DW == 1 ? g->KW * g->C : g->C, nseg = p->K / seg;
-    size_t per_kh = g->DW == 1 ? 1 : g->KW;
+    size_t seg = conv_seg(g), nseg = p->K / seg;
     af_cell_cursor cur;
     af_cursor_set(g, p0, &cur);
     for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) {
         const T *src = xp + cur.base;
         T *dst = P + r * p->K;
         for (size_t s = 0; s < nseg; s++) {
-            size_t kh = s / per_kh, kw = s - kh * per_kh;
-            const T *from = src + (kh * g->DH * g->Wp + kw * g->DW) * g->C;
+            const T *from = src + off[s * seg];
             if (seg >= 16)
                 memcpy(dst + s * seg, from, seg * sizeof(T));
             else
@@ -49,20 +49,19 @@ static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, size_t p0, size_
     }
 }
 
-/* col2im for one sample: dxs[base(cell) + off(k)] += dP[r, k] for cells q0 .. q0 + n - 1. */
-static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, size_t q0, size_t n, T *dxs)
+/* col2im for one sample: dxs[base(cell) + off[k]] += dP[r, k] for cells q0 .. q0 + n - 1. */
+static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, const size_t *off, size_t q0,
+                               size_t n, T *dxs)
 {
     const af_win_geom *g = &p->g;
-    size_t seg = g->DW == 1 ? g->KW * g->C : g->C, nseg = p->K / seg;
-    size_t per_kh = g->DW == 1 ? 1 : g->KW;
+    size_t seg = conv_seg(g), nseg = p->K / seg;
     af_cell_cursor cur;
     af_cursor_set(g, q0, &cur);   /* q0 < S: sample 0, i.e. offsets inside dxs */
     for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) {
         T *dst = dxs + cur.base;
         const T *src = dP + r * p->K;
         for (size_t s = 0; s < nseg; s++) {
-            size_t kh = s / per_kh, kw = s - kh * per_kh;
-            T *to = dst + (kh * g->DH * g->Wp + kw * g->DW) * g->C;
+            T *to = dst + off[s * seg];
             for (size_t i = 0; i < seg; i++) to[i] += src[s * seg + i];
         }
     }
@@ -79,7 +78,7 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
     size_t F = p->F, K = p->K, fp = p->fpad, vl = ki->vl, R = ki->rows[1];
     size_t M = B * p->S, ntile = (M + R - 1) / R;
     T *wp = scr + p->wpack, *bp = wp + K * fp;
-    size_t *off = (size_t *)(scr + p->offs);
+    const size_t *off = (const size_t *)(scr + p->offs);
     /* filters packed fp wide, zeros past F (the tiles compute whole vectors) */
     for (size_t k = 0; k < K; k++) {
         memcpy(wp + k * fp, W + k * F, F * sizeof(T));
@@ -87,7 +86,6 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
     }
     if (bias) memcpy(bp, bias, F * sizeof(T));
     for (size_t f = F; f < fp; f++) bp[f] = 0;
-    conv_offsets(g, off);
     int nt = af_slot_threads(ntile, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -115,8 +113,7 @@ static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, con
     const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
     const af_win_geom *g = &p->g;
     size_t F = p->F, K = p->K, rows = B * g->OH, padsz = af_win_padded_size(g);
-    size_t *off = (size_t *)(scr + p->offs);
-    conv_offsets(g, off);
+    const size_t *off = (const size_t *)(scr + p->offs);
     int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -143,7 +140,7 @@ static af_status AF_FN(conv_fwd_gemm)(const conv_plan *p, size_t B, const T *xp,
     for (size_t blk = 0; blk < nblk; blk++) {
         size_t p0 = blk * p->mb, n = M - p0 < p->mb ? M - p0 : p->mb;
         T *P = scr + p->slot0 + af_tid() * p->slot_len;
-        AF_FN(conv_im2col)(p, xp, p0, n, P);
+        AF_FN(conv_im2col)(p, xp, (const size_t *)(scr + p->offs), p0, n, P);
         af_status s = GEMM_EX(0, 0, n, F, K, (T)1, P, K, W, F, (T)0, Y + p0 * F, F, ep);
         if (s != AF_OK) {
             #pragma omp critical(af_conv_status)
@@ -173,6 +170,7 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
         AF_FN(conv_pad)(&p, B, x, aux + p.xpad);
         xp = aux + p.xpad;
     }
+    conv_offsets(&p.g, (size_t *)(scr + p.offs));
     af_epilogue ep = {bias, ep_act, c->alpha};
     if (p.path == CONV_DIRECT || p.path == CONV_CELLS) {
         if (p.path == CONV_DIRECT)
@@ -219,7 +217,7 @@ static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *
     if (p->path == CONV_POINTWISE)
         return GEMM(1, 0, K, F, n, (T)1, xp + p0 * K, K, D + p0 * F, F, first ? (T)0 : (T)1, part, F);
     if (p->path == CONV_GEMM) {
-        AF_FN(conv_im2col)(p, xp, p0, n, slot);
+        AF_FN(conv_im2col)(p, xp, off, p0, n, slot);
         return GEMM(1, 0, K, F, n, (T)1, slot, K, D + p0 * F, F, first ? (T)0 : (T)1, part, F);
     }
     if (p->path == CONV_CELLS) {
@@ -339,7 +337,7 @@ static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D,
                 st = s;
                 break;
             }
-            AF_FN(conv_col2im)(p, dP, q0, n, img);
+            AF_FN(conv_col2im)(p, dP, (const size_t *)(scr + p->offs), q0, n, img);
         }
         if (g->padded) {
             /* the interior of the padded image is the sample's gradient */
