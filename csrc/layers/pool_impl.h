@@ -67,10 +67,23 @@ AF_FN(max_window_n)(const size_t n, const af_win_geom *g, const T *x, size_t h0,
     }
 }
 
-static void AF_FN(max_window)(size_t n, const af_win_geom *g, const T *x, size_t h0, size_t h1,
-                              size_t w0, size_t w1, size_t c0, T *y, int32_t *idx)
+/* Every window of one sample for channels [c0, c0 + n): the switch on n happens once per
+ * sample and channel block, not once per window. y, idx: the sample's output and winning cells. */
+static inline __attribute__((always_inline)) void
+AF_FN(max_sample_n)(const size_t n, const af_win_geom *g, const T *x, size_t c0, T *y, int32_t *idx)
 {
-#define POOL_CASE(k) case k: AF_FN(max_window_n)(k, g, x, h0, h1, w0, w1, c0, y, idx); break;
+    for (size_t oh = 0; oh < g->OH; oh++)
+        for (size_t ow = 0; ow < g->OW; ow++) {
+            size_t h0, h1, w0, w1, o = (oh * g->OW + ow) * g->C + c0;
+            pool_window(g, oh, ow, &h0, &h1, &w0, &w1);
+            AF_FN(max_window_n)(n, g, x, h0, h1, w0, w1, c0, y + o, idx + o);
+        }
+}
+
+static void AF_FN(max_sample)(size_t n, const af_win_geom *g, const T *x, size_t c0, T *y,
+                              int32_t *idx)
+{
+#define POOL_CASE(k) case k: AF_FN(max_sample_n)(k, g, x, c0, y, idx); break;
     switch (n) {
         POOL_CASE(1) POOL_CASE(2) POOL_CASE(3) POOL_CASE(4) POOL_CASE(5) POOL_CASE(6)
         POOL_CASE(7) POOL_CASE(8) POOL_CASE(9) POOL_CASE(10) POOL_CASE(11) POOL_CASE(12)
@@ -91,16 +104,10 @@ static af_status AF_FN(max_pool_forward)(const af_op_args *a)
     int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++) {
-        for (size_t oh = 0; oh < g.OH; oh++)
-            for (size_t ow = 0; ow < g.OW; ow++) {
-                size_t h0, h1, w0, w1, o = ((b * g.OH + oh) * g.OW + ow) * C;
-                pool_window(&g, oh, ow, &h0, &h1, &w0, &w1);
-                for (size_t c0 = 0; c0 < C; c0 += POOL_CB)
-                    AF_FN(max_window)(C - c0 < POOL_CB ? C - c0 : POOL_CB, &g, X + b * insz, h0,
-                                      h1, w0, w1, c0, Y + o + c0, I + o + c0);
-            }
-    }
+    for (size_t b = 0; b < B; b++)
+        for (size_t c0 = 0; c0 < C; c0 += POOL_CB)
+            AF_FN(max_sample)(C - c0 < POOL_CB ? C - c0 : POOL_CB, &g, X + b * insz, c0,
+                              Y + b * outsz, I + b * outsz);
     return AF_OK;
 }
 
