@@ -22,6 +22,8 @@
  *              for j < nj (<= dwk; koff has dwk entries), f < nf (<= dwf); dzt is dZ transposed
  *              (filter-major), rows zero-padded to whole vectors. Each sum: per lane in cell
  *              order, then the lanes in order.
+ *   col2im:    dst[base[r] + off[s seg] + i] += dP[r ldp + s seg + i], r < n, s < nseg, i < seg
+ *              (the input gradient's scatter, runs of seg values).
  * Each output value is one chain of multiply-adds in k (fwd) or r (dw) order, whichever tile
  * or thread computes it. */
 #ifndef AF_CONV_KERN_H
@@ -51,6 +53,8 @@
         void (*dw_cells)(size_t rows, const T *x, const size_t *rbase, const size_t *koff,         \
                          size_t nj, size_t n, const T *dzt, size_t ldf, size_t ldr, size_t nf,      \
                          T *g, size_t ldg, int acc);                                                \
+        void (*col2im)(size_t n, const T *dP, size_t ldp, const size_t *base, const size_t *off,    \
+                       size_t nseg, size_t seg, T *dst);                                           \
     } af_conv_kinfo_##SUF;
 
 AF_CONV_KINFO(float, f32)

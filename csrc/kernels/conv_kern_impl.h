@@ -335,9 +335,32 @@ static void CK_FN(ck_dw_cells)(size_t rows, const T *x, const size_t *rbase, con
         }
 }
 
+/* col2im: dst[base[r] + off[s seg] + i] += dP[r ldp + s seg + i] for cells r < n, runs s < nseg,
+ * i < seg: whole vectors, then one masked vector for the rest of a run. */
+static void CK_FN(ck_col2im)(size_t n, const T *dP, size_t ldp, const size_t *base,
+                             const size_t *off, size_t nseg, size_t seg, T *dst)
+{
+    for (size_t r = 0; r < n; r++) {
+        T *d = dst + base[r];
+        const T *p = dP + r * ldp;
+        for (size_t s = 0; s < nseg; s++) {
+            T *to = d + off[s * seg];
+            const T *from = p + s * seg;
+            size_t i = 0;
+            for (; i + CK_VL <= seg; i += CK_VL) {
+                VT v = CK_FN(ck_load)(to + i) + CK_FN(ck_load)(from + i);
+                memcpy(to + i, &v, sizeof v);
+            }
+            if (i < seg)
+                CK_FN(ck_storen)(to + i, CK_FN(ck_loadn)(to + i, seg - i) + CK_FN(ck_loadn)(from + i, seg - i),
+                                 seg - i);
+        }
+    }
+}
+
 const AF_FN(af_conv_kinfo) AF_FN(AF_CAT(af_conv_, CK_ISA)) = {
     (size_t)CK_VL, {0, CK_ROWS1, CK_ROWS2}, CK_FWF, CK_DWK, CK_DWF, CK_FN(ck_fwd), CK_FN(ck_dw),
-    CK_FN(ck_colsum), CK_FN(ck_fwd_cells), CK_FN(ck_dw_cells)};
+    CK_FN(ck_colsum), CK_FN(ck_fwd_cells), CK_FN(ck_dw_cells), CK_FN(ck_col2im)};
 
 #undef CK_FN
 #undef CK_FWF

@@ -141,7 +141,7 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     size_t dw = p->path == CONV_DIRECT ? af_idx_elems(p->chunk, tsize)
               : p->path == CONV_CELLS ? p->F * rows * p->owp + af_idx_elems(rows, tsize)
                                        : p->path == CONV_GEMM ? p->mb * p->K : 0;
-    size_t dx = p->mbx * p->K + (g->padded ? padsz : 0);
+    size_t dx = af_round_up(p->mbx * p->K + (g->padded ? padsz : 0), 16) + af_idx_elems(p->mbx, tsize);
     size_t per = fwd > dw ? fwd : dw;
     if (dx > per) per = dx;
     p->slot_len = af_round_up(per, 16);

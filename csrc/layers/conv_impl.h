@@ -49,22 +49,17 @@ static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, const size_t *of
     }
 }
 
-/* col2im for one sample: dxs[base(cell) + off[k]] += dP[r, k] for cells q0 .. q0 + n - 1. */
+/* col2im for one sample: dxs[base(cell) + off[k]] += dP[r, k] for cells q0 .. q0 + n - 1 (the
+ * cells' offsets into `base`, then the ISA tile). */
 static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, const size_t *off, size_t q0,
-                               size_t n, T *dxs)
+                               size_t n, size_t *base, T *dxs)
 {
     const af_win_geom *g = &p->g;
-    size_t seg = conv_seg(g), nseg = p->K / seg;
+    size_t seg = conv_seg(g);
     af_cell_cursor cur;
     af_cursor_set(g, q0, &cur);   /* q0 < S: sample 0, i.e. offsets inside dxs */
-    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) {
-        T *dst = dxs + cur.base;
-        const T *src = dP + r * p->K;
-        for (size_t s = 0; s < nseg; s++) {
-            T *to = dst + off[s * seg];
-            for (size_t i = 0; i < seg; i++) to[i] += src[s * seg + i];
-        }
-    }
+    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) base[r] = cur.base;
+    CONV_PICK()->col2im(n, dP, p->K, base, off, p->K / seg, seg, dxs);
 }
 
 /* ---- forward ------------------------------------------------------------------------------ */
@@ -325,6 +320,7 @@ static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D,
     for (size_t b = 0; b < B; b++) {
         T *slot = scr + p->slot0 + af_tid() * p->slot_len, *dP = slot;
         T *img = g->padded ? slot + p->mbx * K : dx + b * insz;
+        size_t *base = (size_t *)(slot + af_round_up(p->mbx * K + (g->padded ? padsz : 0), 16));
         if (g->padded)
             memset(img, 0, padsz * sizeof(T));
         else if (!acc)
@@ -337,7 +333,7 @@ static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D,
                 st = s;
                 break;
             }
-            AF_FN(conv_col2im)(p, dP, (const size_t *)(scr + p->offs), q0, n, img);
+            AF_FN(conv_col2im)(p, dP, (const size_t *)(scr + p->offs), q0, n, base, img);
         }
         if (g->padded) {
             /* the interior of the padded image is the sample's gradient */
