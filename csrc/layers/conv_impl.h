@@ -18,7 +18,7 @@ static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
     size_t padsz = af_win_padded_size(g), row = g->W * g->C;
     int nt = af_slot_threads(B, (double)B * (double)padsz, AF_PAR_MIN_MOVE);
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
         T *d = xp + b * padsz;
         memset(d, 0, padsz * sizeof(T));
@@ -83,7 +83,7 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
     for (size_t f = F; f < fp; f++) bp[f] = 0;
     int nt = af_slot_threads(ntile, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < ntile; t++) {
         size_t base[16], p0 = t * R, nr = M - p0 < R ? M - p0 : R;
         af_cell_cursor cur;
@@ -111,7 +111,7 @@ static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, con
     const size_t *off = (const size_t *)(scr + p->offs);
     int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
     for (size_t row = 0; row < rows; row++) {
         size_t b = row / g->OH, oh = row - b * g->OH;
         const T *xrow = xp + b * padsz + oh * g->SH * g->Wp;
@@ -131,7 +131,7 @@ static af_status AF_FN(conv_fwd_gemm)(const conv_plan *p, size_t B, const T *xp,
     int nt = af_slot_threads(nblk, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
     af_status st = AF_OK;
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t blk = 0; blk < nblk; blk++) {
         size_t p0 = blk * p->mb, n = M - p0 < p->mb ? M - p0 : p->mb;
         T *P = scr + p->slot0 + af_tid() * p->slot_len;
@@ -269,7 +269,7 @@ static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act ac
     int nt = af_slot_threads(ng, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
     af_status st = AF_OK;
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t gi = 0; gi < ng; gi++) {
         T *part = scr + p->part + gi * per, *slot = scr + p->slot0 + af_tid() * p->slot_len;
         size_t c0 = nch * gi / ng, c1 = nch * (gi + 1) / ng;
@@ -294,7 +294,7 @@ static void AF_FN(conv_reduce)(size_t ng, size_t per, size_t len, const T *part,
 {
     int nt = af_slot_threads(len / 4096 + 1, (double)len * (double)ng, AF_PAR_MIN_MOVE);
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t i0 = 0; i0 < len; i0 += 4096) {
         size_t i1 = len - i0 < 4096 ? len : i0 + 4096;
         for (size_t i = i0; i < i1; i++) {
@@ -316,7 +316,7 @@ static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D,
     int nt = af_slot_threads(B, (double)B * S * K * F, AF_CONV_PAR_MIN);
     af_status st = AF_OK;
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
         T *slot = scr + p->slot0 + af_tid() * p->slot_len, *dP = slot;
         T *img = g->padded ? slot + p->mbx * K : dx + b * insz;

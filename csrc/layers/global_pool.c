@@ -54,7 +54,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         T inv = (T)1 / (T)P;                                                                       \
         int nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);                                \
         (void)nt;                                                                                  \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
+        _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
             const T *x = (const T *)a->x[0] + b * P * C;                                           \
             T *y = (T *)a->y + b * C;                                                              \
@@ -72,7 +72,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         if (!a->dx[0]) return AF_OK;                                                               \
         int acc = a->dx_acc[0], nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);            \
         (void)nt;                                                                                  \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
+        _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
             const T *dy = (const T *)a->dy + b * C;                                                \
             T *dx = (T *)a->dx[0] + b * P * C;                                                     \
@@ -91,7 +91,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         size_t C = af_shape_last(a->in_shape), P = af_shape_size(a->in_shape) / C, B = a->batch;   \
         int nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);                                \
         (void)nt;                                                                                  \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
+        _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
             const T *x = (const T *)a->x[0] + b * P * C;                                           \
             T *y = (T *)a->y + b * C;                                                              \
@@ -116,7 +116,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         if (!a->dx[0]) return AF_OK;                                                               \
         int acc = a->dx_acc[0], nt = af_slot_threads(B, (double)B * P * C, AF_PAR_MIN_MOVE);            \
         (void)nt;                                                                                  \
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
+        _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
             const T *dy = (const T *)a->dy + b * C;                                                \
             const int32_t *idx = (const int32_t *)a->aux + b * C;                                  \

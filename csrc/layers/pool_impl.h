@@ -103,7 +103,7 @@ static af_status AF_FN(max_pool_forward)(const af_op_args *a)
     int32_t *I = (int32_t *)a->aux;
     int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++)
         for (size_t c0 = 0; c0 < C; c0 += POOL_CB)
             AF_FN(max_sample)(C - c0 < POOL_CB ? C - c0 : POOL_CB, &g, X + b * insz, c0,
@@ -124,7 +124,7 @@ static af_status AF_FN(max_pool_backward)(const af_op_args *a)
     int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
     (void)nt;
     /* dx[win, c] += dy: each sample's cells in order, into that sample's gradient only */
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
         T *dx = DX + b * insz;
         const T *d = D + b * outsz;
@@ -146,7 +146,7 @@ static af_status AF_FN(avg_pool_forward)(const af_op_args *a)
     T *Y = (T *)a->y;
     int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
         const T *x = X + b * insz;
         for (size_t oh = 0; oh < g.OH; oh++)
@@ -178,7 +178,7 @@ static af_status AF_FN(avg_pool_backward)(const af_op_args *a)
     int acc = a->dx_acc[0];
     int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
         T *dx = DX + b * insz;
         if (!acc) memset(dx, 0, insz * sizeof(T));

@@ -5,7 +5,11 @@
  * change later (annfast.set_num_threads). So such kinds size their scratch for af_slots()
  * buffers, a constant of the machine, and run min(threads, af_slots()) threads; thread t uses
  * buffer t. The results never depend on how many threads ran (the kinds split work into fixed
- * blocks), only the speed does. */
+ * blocks), only the speed does.
+ *
+ * Their loops hand out tasks dynamically (schedule(dynamic, chunk)): which thread runs a task
+ * changes nothing but the scratch buffer it uses, and on a machine shared with other jobs a
+ * thread that the OS pauses then holds up at most its current task, not half the pass. */
 #ifndef AF_LAYER_SLOTS_H
 #define AF_LAYER_SLOTS_H
 #ifdef _OPENMP
