@@ -100,9 +100,9 @@ def cnn_demo(epochs=1, seed=0, verbose=1, data_dir=None, batch_size=64):
     The images are read from the IDX files of Debian's dataset-fashion-mnist package (or
     data_dir); nothing is downloaded."""
     import annfast
-    from . import _fashion
-    (x_train, y_train), (x_test, y_test) = _fashion.load(data_dir)
-    X_train, X_test = _fashion.images(x_train), _fashion.images(x_test)
+    from .datasets import load_fashion_mnist
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(data_dir, dtype="float32")
+    X_train, X_test = x_train[..., None], x_test[..., None]  # (n, 28, 28, 1), channels last
     print(f"== LeNet-5 on Fashion-MNIST: {len(y_train):,} training / {len(y_test):,} test images, "
           f"Adam(1e-3), batch {batch_size}, {epochs} epoch(s), {annfast.get_num_threads()} threads ==")
     model = lenet5(seed=seed)

@@ -74,9 +74,8 @@ def best_interleaved(fns, repeats):
 def images(n, seed=0):
     """n images (n, 28, 28, 1) float32 in [0, 1] and labels: Fashion-MNIST if installed."""
     try:
-        from annfast import _fashion
-        (x, y), _ = _fashion.load()
-        return _fashion.images(x[:n]), y[:n].astype(np.int64), "Fashion-MNIST"
+        (x, y), _ = af.datasets.load_fashion_mnist(dtype="float32")
+        return x[:n, ..., None], y[:n].astype(np.int64), "Fashion-MNIST"
     except (OSError, ValueError):
         rng = np.random.default_rng(seed)
         return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, n), "uniform noise"

@@ -21,7 +21,6 @@ try:
 except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
-from annfast import _fashion
 from annfast.demo import lenet5
 
 
@@ -75,8 +74,8 @@ def main():
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args()
-    (x, y), (xt, yt) = _fashion.load(args.data_dir)
-    data = ((_fashion.images(x), y.astype(np.int64)), (_fashion.images(xt), yt.astype(np.int64)))
+    (x, y), (xt, yt) = af.datasets.load_fashion_mnist(args.data_dir, dtype="float32")
+    data = ((x[..., None], y.astype(np.int64)), (xt[..., None], yt.astype(np.int64)))
     af.set_num_threads(args.threads)
     print(f"LeNet-5, Fashion-MNIST, Adam(1e-3), batch 64, {args.epochs} epochs, seed {args.seed}, "
           f"{args.threads} threads")

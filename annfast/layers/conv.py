@@ -10,9 +10,9 @@ import numbers
 
 import numpy as np
 
-from .. import activations as _acts
+from .._settings import Setting, boolean, integer, real
 from .base import Layer
-from .core import regularizer
+from .core import activation_setting, default_alpha, regularizer
 
 PADDINGS = ("valid", "same")
 
@@ -32,10 +32,23 @@ def int_tuple(value, n, name, allow_none=False):
     return tuple(int(v) for v in vals)
 
 
-def check_padding(padding):
+def window(n, doc):
+    """A frozen Setting holding an int or a tuple of n ints (one per spatial axis), stored as a
+    tuple; a class with another number of spatial axes declares its own."""
+    return Setting(lambda value, label: int_tuple(value, n, label), frozen=True, doc=doc)
+
+
+def check_padding(padding, label="padding"):
     if not isinstance(padding, str) or padding.lower() not in PADDINGS:
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        raise ValueError(f"{label} must be 'valid' or 'same', got {padding!r}")
     return padding.lower()
+
+
+def filters_setting(value, label):
+    value = integer(1)(value, label)
+    if value > 1 << 24:
+        raise ValueError(f"{label} must be at most {1 << 24}, got {value}")
+    return value
 
 
 def window_out(n, k, s, d, padding):
@@ -71,28 +84,34 @@ class _Conv(Layer):
 
     rank = 2
     what = "images (height, width, channels)"
+    # Checked whenever assigned; sizes and window geometry are fixed once built (they size the
+    # weights and the outputs); activation and penalties may change after training.
+    filters = Setting(filters_setting, frozen=True, doc="Output channels (fixed once built).")
+    kernel_size = window(2, "Window size per spatial axis (fixed once built).")
+    strides = window(2, "Step per spatial axis (fixed once built).")
+    dilation_rate = window(2, "Cells between the kernel's taps per spatial axis (fixed once built).")
+    padding = Setting(check_padding, frozen=True, doc="'valid' or 'same' (fixed once built).")
+    use_bias = Setting(boolean, frozen=True, doc="Whether the layer has a bias (fixed once built).")
+    activation = Setting(activation_setting, after=default_alpha,
+                         doc="Activation name; assigning it resets alpha to that activation's default.")
+    alpha = Setting(real(0.0), doc="leaky_relu slope / elu scale, >= 0.")
+    l1 = Setting(real(0.0, none=True, none_value=0.0), doc="L1 penalty on the kernel, >= 0.")
+    l2 = Setting(real(0.0, none=True, none_value=0.0), doc="L2 penalty on the kernel, >= 0.")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
                  use_bias=True, kernel_initializer=None, kernel_regularizer=None, l1=None, l2=None,
                  alpha=None, name=None):
         super().__init__(name)
         from .. import initializers
-        n = self.rank
-        if isinstance(filters, numbers.Integral) and not isinstance(filters, bool) and filters < 1:
-            raise ValueError(f"filters must be >= 1, got {filters}")
-        if not isinstance(filters, numbers.Integral) or isinstance(filters, bool):
-            raise TypeError(f"filters must be an int, got {type(filters).__name__} {filters!r}")
-        if filters > 1 << 24:
-            raise ValueError(f"filters must be at most {1 << 24}, got {filters}")
-        self.filters = int(filters)
-        self.kernel_size = int_tuple(kernel_size, n, "kernel_size")
-        self.strides = int_tuple(strides, n, "strides")
-        self.padding = check_padding(padding)
-        self.dilation_rate = int_tuple(dilation_rate, n, "dilation_rate")
-        self.activation, self.alpha = _acts.check_name(activation, alpha)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"use_bias must be a bool, got {type(use_bias).__name__}")
-        self.use_bias = bool(use_bias)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.strides = strides
+        self.padding = padding
+        self.dilation_rate = dilation_rate
+        self.activation = activation
+        if alpha is not None:
+            self.alpha = alpha
+        self.use_bias = use_bias
         self.kernel_initializer = None if kernel_initializer is None else initializers.get(kernel_initializer)
         self.l1, self.l2 = regularizer(kernel_regularizer, l1, l2)
 
@@ -218,3 +237,6 @@ class Conv1D(_Conv):
     kind = "conv1d"
     rank = 1
     what = "sequences (steps, channels)"
+    kernel_size = window(1, "Window size in steps (fixed once built).")
+    strides = window(1, "Step (fixed once built).")
+    dilation_rate = window(1, "Steps between the kernel's taps (fixed once built).")

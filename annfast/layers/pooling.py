@@ -4,8 +4,9 @@ Max pooling: among equal maxima the first in row-major window order wins (and ge
 gradient); a NaN wins over numbers, so NaN propagates. With padding="same" the padded cells
 never win a max and are not counted in an average (Keras; PyTorch's count_include_pad=False).
 """
+from .._settings import Setting
 from .base import Layer
-from .conv import check_padding, check_rank, int_tuple, window_shape
+from .conv import check_padding, check_rank, window, window_shape
 
 
 class _Pool(Layer):
@@ -13,12 +14,16 @@ class _Pool(Layer):
 
     rank = 2
     what = "images (height, width, channels)"
+    # window geometry, checked whenever assigned and fixed once built (it sizes the outputs)
+    pool_size = window(2, "Window size per spatial axis (fixed once built).")
+    strides = window(2, "Step per spatial axis (default pool_size; fixed once built).")
+    padding = Setting(check_padding, frozen=True, doc="'valid' or 'same' (fixed once built).")
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
         super().__init__(name)
-        self.pool_size = int_tuple(pool_size, self.rank, "pool_size")
-        self.strides = int_tuple(strides, self.rank, "strides", allow_none=True) or self.pool_size
-        self.padding = check_padding(padding)
+        self.pool_size = pool_size
+        self.strides = self.pool_size if strides is None else strides
+        self.padding = padding
 
     def check_input(self, input_shape, dtype):
         super().check_input(input_shape, dtype)
@@ -65,7 +70,14 @@ class AveragePooling2D(_Pool):
     kind = "avg_pool2d"
 
 
-class MaxPooling1D(_Pool):
+class _Pool1D(_Pool):
+    rank = 1
+    what = "sequences (steps, channels)"
+    pool_size = window(1, "Window size in steps (fixed once built).")
+    strides = window(1, "Step (default pool_size; fixed once built).")
+
+
+class MaxPooling1D(_Pool1D):
     """The maximum over windows of pool_size steps: (batch, steps, c) -> (batch, steps', c).
 
     >>> import annfast as af
@@ -74,11 +86,9 @@ class MaxPooling1D(_Pool):
     """
 
     kind = "max_pool1d"
-    rank = 1
-    what = "sequences (steps, channels)"
 
 
-class AveragePooling1D(_Pool):
+class AveragePooling1D(_Pool1D):
     """The mean over windows of pool_size steps.
 
     >>> import annfast as af
@@ -87,8 +97,6 @@ class AveragePooling1D(_Pool):
     """
 
     kind = "avg_pool1d"
-    rank = 1
-    what = "sequences (steps, channels)"
 
 
 class _GlobalPool(Layer):

@@ -20,6 +20,7 @@ static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         T *d = xp + b * padsz;
         memset(d, 0, padsz * sizeof(T));
         for (size_t h = 0; h < g->H; h++)
@@ -85,6 +86,7 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < ntile; t++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t base[16], p0 = t * R, nr = M - p0 < R ? M - p0 : R;
         af_cell_cursor cur;
         af_cursor_set(g, p0, &cur);
@@ -113,6 +115,7 @@ static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, con
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
     for (size_t row = 0; row < rows; row++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t b = row / g->OH, oh = row - b * g->OH;
         const T *xrow = xp + b * padsz + oh * g->SH * g->Wp;
         T *yrow = Y + row * g->OW * F;
@@ -133,6 +136,7 @@ static af_status AF_FN(conv_fwd_gemm)(const conv_plan *p, size_t B, const T *xp,
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t blk = 0; blk < nblk; blk++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t p0 = blk * p->mb, n = M - p0 < p->mb ? M - p0 : p->mb;
         T *P = scr + p->slot0 + af_tid() * p->slot_len;
         AF_FN(conv_im2col)(p, xp, (const size_t *)(scr + p->offs), p0, n, P);
@@ -271,6 +275,7 @@ static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act ac
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t gi = 0; gi < ng; gi++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         T *part = scr + p->part + gi * per, *slot = scr + p->slot0 + af_tid() * p->slot_len;
         size_t c0 = nch * gi / ng, c1 = nch * (gi + 1) / ng;
         for (size_t ch = c0; ch < c1; ch++) {
@@ -296,6 +301,7 @@ static void AF_FN(conv_reduce)(size_t ng, size_t per, size_t len, const T *part,
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t i0 = 0; i0 < len; i0 += 4096) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t i1 = len - i0 < 4096 ? len : i0 + 4096;
         for (size_t i = i0; i < i1; i++) {
             T s = part[i];
@@ -318,6 +324,7 @@ static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D,
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         T *slot = scr + p->slot0 + af_tid() * p->slot_len, *dP = slot;
         T *img = g->padded ? slot + p->mbx * K : dx + b * insz;
         size_t *base = (size_t *)(slot + af_round_up(p->mbx * K + (g->padded ? padsz : 0), 16));

@@ -56,6 +56,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */                                      \
             const T *x = (const T *)a->x[0] + b * P * C;                                           \
             T *y = (T *)a->y + b * C;                                                              \
             for (size_t c = 0; c < C; c++) y[c] = x[c];                                            \
@@ -74,6 +75,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */                                      \
             const T *dy = (const T *)a->dy + b * C;                                                \
             T *dx = (T *)a->dx[0] + b * P * C;                                                     \
             for (size_t p = 0; p < P; p++) {                                                       \
@@ -93,6 +95,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */                                      \
             const T *x = (const T *)a->x[0] + b * P * C;                                           \
             T *y = (T *)a->y + b * C;                                                              \
             int32_t *idx = (int32_t *)a->aux + b * C;                                              \
@@ -118,6 +121,7 @@ static void gmax_sizes(const void *cfg, size_t n_in, const af_shape *in, const a
         (void)nt;                                                                                  \
         _Pragma("omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)")              \
         for (size_t b = 0; b < B; b++) {                                                           \
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */                                      \
             const T *dy = (const T *)a->dy + b * C;                                                \
             const int32_t *idx = (const int32_t *)a->aux + b * C;                                  \
             T *dx = (T *)a->dx[0] + b * P * C;                                                     \

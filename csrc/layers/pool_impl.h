@@ -104,10 +104,12 @@ static af_status AF_FN(max_pool_forward)(const af_op_args *a)
     int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++)
+    for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         for (size_t c0 = 0; c0 < C; c0 += POOL_CB)
             AF_FN(max_sample)(C - c0 < POOL_CB ? C - c0 : POOL_CB, &g, X + b * insz, c0,
                               Y + b * outsz, I + b * outsz);
+    }
     return AF_OK;
 }
 
@@ -126,6 +128,7 @@ static af_status AF_FN(max_pool_backward)(const af_op_args *a)
     /* dx[win, c] += dy: each sample's cells in order, into that sample's gradient only */
     #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         T *dx = DX + b * insz;
         const T *d = D + b * outsz;
         const int32_t *idx = I + b * outsz;
@@ -148,6 +151,7 @@ static af_status AF_FN(avg_pool_forward)(const af_op_args *a)
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         const T *x = X + b * insz;
         for (size_t oh = 0; oh < g.OH; oh++)
             for (size_t ow = 0; ow < g.OW; ow++) {
@@ -180,6 +184,7 @@ static af_status AF_FN(avg_pool_backward)(const af_op_args *a)
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         T *dx = DX + b * insz;
         if (!acc) memset(dx, 0, insz * sizeof(T));
         for (size_t oh = 0; oh < g.OH; oh++)
