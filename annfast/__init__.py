@@ -17,6 +17,10 @@ from .linalg import matmul  # noqa: F401
 from . import activations, callbacks, datasets, initializers, losses, metrics, optimizers  # noqa: F401
 from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
                      Embedding, Flatten, GlobalAveragePooling1D, Input, Reshape)
+from .layers import Conv1D, Conv2D  # noqa: F401
+from .layers import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
+                     GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D,
+                     MaxPool2D, MaxPooling1D, MaxPooling2D)
 from .models import Model, Sequential  # noqa: F401
 from .saving import load_model, save_model  # noqa: F401
 from .plotting import plot_history  # noqa: F401
@@ -27,6 +31,9 @@ __all__ = [
     "NeuralNetwork", "matmul", "Model", "Sequential", "Input", "Dense", "BatchNormalization",
     "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape", "Embedding",
     "GlobalAveragePooling1D",
+    "Conv1D", "Conv2D",
+    "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D", "MaxPool2D", "AvgPool2D",
+    "MaxPool1D", "AvgPool1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalMaxPooling1D",
     "activations", "callbacks", "datasets", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]

@@ -5,7 +5,10 @@ from .cli_common import Parser
 
 
 def _cmd_demo(args):
-    from .demo import classification_demo, xor_demo
+    from .demo import classification_demo, cnn_demo, xor_demo
+    if args.which == "cnn":
+        cnn_demo(epochs=args.cnn_epochs, seed=args.seed, data_dir=args.data_dir)
+        return 0
     xor_demo(epochs=args.epochs, seed=args.seed)
     print()
     classification_demo(epochs=args.class_epochs, seed=args.seed, verbose=args.verbose)
@@ -26,9 +29,14 @@ def build_parser():
     p.add_argument("--version", action="version", version=f"annfast {__version__}")
     sub = p.add_subparsers(dest="command", metavar="command")
     d = sub.add_parser("demo", help="train the tutorial XOR network and compare with NumPy, then a "
-                                    "small classification problem",
+                                    "small classification problem; 'demo cnn': LeNet-5 on Fashion-MNIST",
                        description="The tutorial XOR network (timed against the NumPy class), then a "
-                                   "small 3-class classification problem with progress and results.")
+                                   "small 3-class classification problem with progress and results. "
+                                   "'annfast demo cnn' trains LeNet-5 on Fashion-MNIST instead (the "
+                                   "IDX files of Debian's dataset-fashion-mnist package, or --data-dir) "
+                                   "and prints the test accuracy.")
+    d.add_argument("which", nargs="?", choices=("tutorial", "cnn"), default="tutorial",
+                   help="tutorial (default): XOR and a small classifier; cnn: LeNet-5 on Fashion-MNIST")
     d.add_argument("--epochs", type=positive_int, default=10000,
                    help="XOR training epochs (default 10000)")
     d.add_argument("--seed", type=nonneg_int, default=42, help="seed for the weights (default 42)")
@@ -36,6 +44,11 @@ def build_parser():
                    help="epochs for the classification part (default 30)")
     d.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
                    help="classification progress: 0 none, 1 bar, 2 a line per epoch (default 2)")
+    d.add_argument("--cnn-epochs", type=positive_int, default=1,
+                   help="cnn: LeNet-5 training epochs (default 1)")
+    d.add_argument("--data-dir", default=None,
+                   help="cnn: directory of the Fashion-MNIST IDX files (default: where Debian's "
+                        "dataset-fashion-mnist installs them)")
     d.set_defaults(func=_cmd_demo)
     i = sub.add_parser("info", help="version, build, CPU features, kernel path, threads",
                        description="Show version, build (compiler, OpenMP), CPU features, the "

@@ -81,3 +81,40 @@ def classification_demo(epochs=30, seed=42, verbose=2, hidden=(64, 64)):
     print(f"test accuracy {acc:.3f} (chance 0.333); trained in {dt:.2f} s "
           f"({epochs * train.size / dt:,.0f} samples/s incl. validation)")
     return acc
+
+
+def lenet5(dtype="float32", seed=0):
+    """LeNet-5 for 28x28x1 images and 10 classes: Conv2D 6@5x5 'same' relu, MaxPool 2, Conv2D 16@5x5
+    relu, MaxPool 2, Flatten, Dense 120 relu, Dense 84 relu, Dense 10 softmax (61,706 parameters)."""
+    import annfast
+    return annfast.Sequential([
+        annfast.Conv2D(6, 5, padding="same", activation="relu"), annfast.MaxPooling2D(2),
+        annfast.Conv2D(16, 5, activation="relu"), annfast.MaxPooling2D(2), annfast.Flatten(),
+        annfast.Dense(120, activation="relu"), annfast.Dense(84, activation="relu"),
+        annfast.Dense(10, activation="softmax")], input_shape=(28, 28, 1), dtype=dtype, seed=seed)
+
+
+def cnn_demo(epochs=1, seed=0, verbose=1, data_dir=None, batch_size=64):
+    """Train LeNet-5 on Fashion-MNIST (60,000 training images) with Adam(1e-3) at batch 64 for
+    `epochs` epochs with a progress bar, then print the accuracy on the 10,000 test images.
+    The images are read from the IDX files of Debian's dataset-fashion-mnist package (or
+    data_dir); nothing is downloaded."""
+    import annfast
+    from .datasets import load_fashion_mnist
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(data_dir, dtype="float32")
+    X_train, X_test = x_train[..., None], x_test[..., None]  # (n, 28, 28, 1), channels last
+    print(f"== LeNet-5 on Fashion-MNIST: {len(y_train):,} training / {len(y_test):,} test images, "
+          f"Adam(1e-3), batch {batch_size}, {epochs} epoch(s), {annfast.get_num_threads()} threads ==")
+    model = lenet5(seed=seed)
+    model.compile(loss="sparse_categorical_crossentropy",
+                  optimizer=annfast.optimizers.Adam(learning_rate=1e-3), metrics=["accuracy"])
+    t0 = time.perf_counter()
+    model.fit(X_train, y_train, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    dt = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    pred = np.argmax(model.predict(X_test), axis=1)
+    dp = time.perf_counter() - t1
+    acc = float(np.mean(pred == y_test))
+    print(f"test accuracy {acc:.4f} (chance 0.100); trained in {dt:.1f} s "
+          f"({epochs * len(y_train) / dt:,.0f} images/s), predicted 10,000 images in {dp * 1e3:.0f} ms")
+    return acc

@@ -394,7 +394,7 @@ def test_huge_config_with_small_arrays_is_refused_before_building(tmp_path, good
     (lambda c: c.update(layers={"class_name": "Dense"}), "layers"),
     (lambda c: c["layers"][0].update(units=True), "units"),
     (lambda c: c["layers"][0].update(units=4), r"weight 0 has shape \[2, 3\]"),
-    (lambda c: c["layers"][0].update(class_name="Conv2D"), "class_name"),
+    (lambda c: c["layers"][0].update(class_name="NoSuchLayer"), "class_name"),
     (lambda c: c["layers"][0].update(units=3.0), "units"),
     (lambda c: c["layers"].append({"class_name": "BatchNormalization"}), "weight arrays"),
     (lambda c: c["layers"][0].update(use_bias=False), "weight arrays"),

@@ -15,7 +15,11 @@ into the model. ``layer.weights`` lists every weight of the layer, as Keras does
 from .base import LAYER_CLASSES, Input, InputLayer, Layer, Tensor  # noqa: F401
 from .activation import Activation  # noqa: F401
 from .core import Dense, Dropout, Flatten, Reshape  # noqa: F401
+from .conv import Conv1D, Conv2D  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .merge import Add, Concatenate  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401
 from .pooling import GlobalAveragePooling1D  # noqa: F401
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
+                      GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D,
+                      MaxPool2D, MaxPooling1D, MaxPooling2D)

@@ -3,6 +3,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "annfast.h"
 #include "fpenv.h"
 #include "gemm_kern.h"
@@ -93,6 +96,18 @@ void *af_gemm_workspace(size_t bytes)
         w->bytes = want;
     }
     return w->p;
+}
+
+/* 1 when called from inside an OpenMP parallel region (a layer that splits its batch over
+ * threads and multiplies per block): the product then runs on its caller's thread alone, instead
+ * of every team member competing for the pool. Results do not depend on it (see gemm_impl.h). */
+static inline int gemm_nested(void)
+{
+#ifdef _OPENMP
+    return omp_in_parallel();
+#else
+    return 0;
+#endif
 }
 
 #define AF_DTYPE_F32

@@ -115,7 +115,7 @@ static void AF_FN(gemm_tiny)(int ta, int tb, size_t m, size_t n, size_t k, T alp
  * unless the pool would run the job alone anyway (af_pool_threads), else one. */
 static inline size_t AF_FN(gemm_threads)(size_t m, size_t n, size_t k)
 {
-    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) return 1;
+    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN || gemm_nested()) return 1;
     return (size_t)af_pool_threads(af_get_num_threads());
 }
 

@@ -1,0 +1,389 @@
+/* conv_impl.h: convolution forward and backward for one dtype (included twice by conv.c). */
+#include "dtype_begin.h"
+
+#if defined(AF_DTYPE_F32)
+#define GEMM_EX af_sgemm_ex
+#define GEMM af_sgemm
+#define CONV_PICK af_conv_pick_f32
+#else
+#define GEMM_EX af_dgemm_ex
+#define GEMM af_dgemm
+#define CONV_PICK af_conv_pick_f64
+#endif
+
+/* xp[b] = x[b] zero-padded to Hp x Wp, for the B samples. */
+static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
+{
+    const af_win_geom *g = &p->g;
+    size_t padsz = af_win_padded_size(g), row = g->W * g->C;
+    int nt = af_slot_threads(B, (double)B * (double)padsz, AF_PAR_MIN_MOVE);
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        T *d = xp + b * padsz;
+        memset(d, 0, padsz * sizeof(T));
+        for (size_t h = 0; h < g->H; h++)
+            memcpy(d + ((h + g->PT) * g->Wp + g->PL) * g->C, x + (b * g->H + h) * row, row * sizeof(T));
+    }
+}
+
+/* Rows [p0, p0 + n) of the im2col matrix (n x K) from the padded batch xp; off: the offset
+ * table (conv_offsets), read at the start of each run. */
+static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, const size_t *off, size_t p0,
+                               size_t n, T *P)
+{
+    const af_win_geom *g = &p->g;
+    size_t seg = conv_seg(g), nseg = p->K / seg;
+    af_cell_cursor cur;
+    af_cursor_set(g, p0, &cur);
+    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) {
+        const T *src = xp + cur.base;
+        T *dst = P + r * p->K;
+        for (size_t s = 0; s < nseg; s++) {
+            const T *from = src + off[s * seg];
+            if (seg >= 16)
+                memcpy(dst + s * seg, from, seg * sizeof(T));
+            else
+                for (size_t i = 0; i < seg; i++) dst[s * seg + i] = from[i];
+        }
+    }
+}
+
+/* col2im for one sample: dxs[base(cell) + off[k]] += dP[r, k] for cells q0 .. q0 + n - 1 (the
+ * cells' offsets into `base`, then the ISA tile). */
+static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, const size_t *off, size_t q0,
+                               size_t n, size_t *base, T *dxs)
+{
+    const af_win_geom *g = &p->g;
+    size_t seg = conv_seg(g);
+    af_cell_cursor cur;
+    af_cursor_set(g, q0, &cur);   /* q0 < S: sample 0, i.e. offsets inside dxs */
+    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) base[r] = cur.base;
+    CONV_PICK()->col2im(n, dP, p->K, base, off, p->K / seg, seg, dxs);
+}
+
+/* ---- forward ------------------------------------------------------------------------------ */
+
+/* Direct path: tiles of rows[1] cells (12) x groups of up to two vectors of filters. */
+static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, const T *W,
+                                   const T *bias, int relu, T *Y, T *scr)
+{
+    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const af_win_geom *g = &p->g;
+    size_t F = p->F, K = p->K, fp = p->fpad, vl = ki->vl, R = ki->rows[1];
+    size_t M = B * p->S, ntile = (M + R - 1) / R;
+    T *wp = scr + p->wpack, *bp = wp + K * fp;
+    const size_t *off = (const size_t *)(scr + p->offs);
+    /* filters packed fp wide, zeros past F (the tiles compute whole vectors) */
+    for (size_t k = 0; k < K; k++) {
+        memcpy(wp + k * fp, W + k * F, F * sizeof(T));
+        for (size_t f = F; f < fp; f++) wp[k * fp + f] = 0;
+    }
+    if (bias) memcpy(bp, bias, F * sizeof(T));
+    for (size_t f = F; f < fp; f++) bp[f] = 0;
+    int nt = af_slot_threads(ntile, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
+    for (size_t t = 0; t < ntile; t++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t base[16], p0 = t * R, nr = M - p0 < R ? M - p0 : R;
+        af_cell_cursor cur;
+        af_cursor_set(g, p0, &cur);
+        for (size_t r = 0; r < R; r++) {
+            base[r] = r < nr ? cur.base : base[nr - 1];   /* a short tile repeats its last cell */
+            if (r + 1 < nr) af_cursor_next(g, &cur);
+        }
+        for (size_t f0 = 0; f0 < F; f0 += 2 * vl) {
+            size_t nf = F - f0 < 2 * vl ? F - f0 : 2 * vl, fv = (nf + vl - 1) / vl, rows = ki->rows[fv];
+            for (size_t r0 = 0; r0 < nr; r0 += rows)
+                ki->fwd(fv, K, xp, base + r0, off, wp + f0, fp, bias ? bp + f0 : NULL, relu,
+                        Y + (p0 + r0) * F + f0, F, nr - r0 < rows ? nr - r0 : rows, nf);
+        }
+    }
+}
+
+/* Cells path (one input channel, stride 1): output row by output row, filters by groups. */
+static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, const T *W,
+                                  const T *bias, int relu, T *Y, T *scr)
+{
+    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const af_win_geom *g = &p->g;
+    size_t F = p->F, K = p->K, rows = B * g->OH, padsz = af_win_padded_size(g);
+    const size_t *off = (const size_t *)(scr + p->offs);
+    int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
+    for (size_t row = 0; row < rows; row++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t b = row / g->OH, oh = row - b * g->OH;
+        const T *xrow = xp + b * padsz + oh * g->SH * g->Wp;
+        T *yrow = Y + row * g->OW * F;
+        for (size_t f0 = 0; f0 < F; f0 += ki->fwf) {
+            size_t nf = F - f0 < ki->fwf ? F - f0 : ki->fwf;
+            ki->fwd_cells(K, xrow, off, g->OW, W + f0, F, bias ? bias + f0 : NULL, relu, yrow + f0, F, nf);
+        }
+    }
+}
+
+/* GEMM path: an im2col block of mb cells per task, Z = P Wt (+ epilogue) straight into Y. */
+static af_status AF_FN(conv_fwd_gemm)(const conv_plan *p, size_t B, const T *xp, const T *W,
+                                      const af_epilogue *ep, T *Y, T *scr)
+{
+    size_t M = B * p->S, K = p->K, F = p->F, nblk = (M + p->mb - 1) / p->mb;
+    int nt = af_slot_threads(nblk, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
+    af_status st = AF_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+    for (size_t blk = 0; blk < nblk; blk++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t p0 = blk * p->mb, n = M - p0 < p->mb ? M - p0 : p->mb;
+        T *P = scr + p->slot0 + af_tid() * p->slot_len;
+        AF_FN(conv_im2col)(p, xp, (const size_t *)(scr + p->offs), p0, n, P);
+        af_status s = GEMM_EX(0, 0, n, F, K, (T)1, P, K, W, F, (T)0, Y + p0 * F, F, ep);
+        if (s != AF_OK) {
+            #pragma omp critical(af_conv_status)
+            st = s;
+        }
+    }
+    return st;
+}
+
+static af_status AF_FN(conv_forward)(const af_op_args *a)
+{
+    const af_conv_cfg *c = (const af_conv_cfg *)a->cfg;
+    conv_plan p;
+    af_status s = conv_setup(c, a->in_shape, a->batch, sizeof(T), &p);
+    if (s != AF_OK) return s;
+    size_t B = a->batch, M = B * p.S, F = p.F;
+    const T *x = (const T *)a->x[0], *W = (const T *)a->param;
+    const T *bias = c->use_bias ? W + p.K * F : NULL;
+    T *Y = (T *)a->y, *aux = (T *)a->aux, *scr = (T *)a->scratch;
+    af_act act = (af_act)c->act;
+    int keep_z = af_act_needs_input(act);
+    /* f in the epilogue when elementwise; softmax (over the filters), gelu and swish after */
+    af_act ep_act = (act == AF_ACT_SOFTMAX || a->fused_loss || keep_z) ? AF_ACT_LINEAR : act;
+    T *Z = keep_z ? aux + p.zkeep : Y;
+    const T *xp = x;
+    if (p.g.padded) {
+        AF_FN(conv_pad)(&p, B, x, aux + p.xpad);
+        xp = aux + p.xpad;
+    }
+    conv_offsets(&p.g, (size_t *)(scr + p.offs));
+    af_epilogue ep = {bias, ep_act, c->alpha};
+    if (p.path == CONV_DIRECT || p.path == CONV_CELLS) {
+        if (p.path == CONV_DIRECT)
+            AF_FN(conv_fwd_direct)(&p, B, xp, W, bias, ep_act == AF_ACT_RELU, Z, scr);
+        else
+            AF_FN(conv_fwd_cells)(&p, B, xp, W, bias, ep_act == AF_ACT_RELU, Z, scr);
+        if (ep_act != AF_ACT_LINEAR && ep_act != AF_ACT_RELU)
+            s = AF_FN(af_act_forward)(ep_act, (T)c->alpha, 1, M * F, Z, M * F, Z, M * F);
+    } else if (p.path == CONV_POINTWISE) {
+        s = GEMM_EX(0, 0, M, F, p.K, (T)1, xp, p.K, W, F, (T)0, Z, F, &ep);
+    } else {
+        s = AF_FN(conv_fwd_gemm)(&p, B, xp, W, &ep, Z, scr);
+    }
+    if (s != AF_OK) return s;
+    if (keep_z && !a->fused_loss) return AF_FN(af_act_forward)(act, (T)c->alpha, M, F, Z, F, Y, F);
+    if (keep_z) memcpy(Y, Z, M * F * sizeof(T));
+    if (act == AF_ACT_SOFTMAX && !a->fused_loss) return AF_FN(af_act_forward)(act, 0, M, F, Y, F, Y, F);
+    return AF_OK;
+}
+
+/* ---- backward ----------------------------------------------------------------------------- */
+
+/* dZ = dY * f'(Z) in place over cells [p0, p0 + n). */
+static void AF_FN(conv_dz)(af_act act, T alpha, size_t F, size_t p0, size_t n, const T *Z,
+                           const T *Y, T *D)
+{
+    if (act == AF_ACT_LINEAR) return;
+    const T *y = Y + p0 * F, *z = Z ? Z + p0 * F : y;
+    T *d = D + p0 * F;
+    if (act == AF_ACT_SOFTMAX) {
+        for (size_t r = 0; r < n; r++) AF_FN(af_act_row_backward)(act, alpha, F, y + r * F, y + r * F, d + r * F, d + r * F);
+    } else if (act == AF_ACT_RELU) {
+        for (size_t i = 0; i < n * F; i++) d[i] = y[i] > 0 ? d[i] : (T)0;
+    } else {
+        AF_FN(af_act_row_backward)(act, alpha, n * F, af_act_needs_input(act) ? z : y, y, d, d);
+    }
+}
+
+/* One chunk's weight gradient into part (K x F): written (first) or added. */
+static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *D, size_t p0,
+                                      size_t n, int first, T *part, T *slot, const size_t *off)
+{
+    size_t K = p->K, F = p->F;
+    if (p->path == CONV_POINTWISE)
+        return GEMM(1, 0, K, F, n, (T)1, xp + p0 * K, K, D + p0 * F, F, first ? (T)0 : (T)1, part, F);
+    if (p->path == CONV_GEMM) {
+        AF_FN(conv_im2col)(p, xp, off, p0, n, slot);
+        return GEMM(1, 0, K, F, n, (T)1, slot, K, D + p0 * F, F, first ? (T)0 : (T)1, part, F);
+    }
+    if (p->path == CONV_CELLS) {
+        /* whole output rows: their input rows, dZ transposed (filter-major, rows padded with
+         * zeros to owp), then tiles of dwk kernel positions x dwf filters */
+        const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+        const af_win_geom *g = &p->g;
+        size_t OW = g->OW, rows = n / OW, owp = p->owp, ldf = (p->chunk / OW) * owp;
+        size_t padsz = af_win_padded_size(g);
+        T *dzt = slot;
+        size_t *rbase = (size_t *)(slot + F * ldf);
+        for (size_t r = 0; r < rows; r++) {
+            size_t row = p0 / OW + r, b = row / g->OH, oh = row - b * g->OH;
+            const T *d = D + (p0 + r * OW) * F;
+            rbase[r] = b * padsz + oh * g->SH * g->Wp;
+            for (size_t f = 0; f < F; f++) {
+                T *t = dzt + f * ldf + r * owp;
+                for (size_t c = 0; c < OW; c++) t[c] = d[c * F + f];
+                for (size_t c = OW; c < owp; c++) t[c] = 0;
+            }
+        }
+        for (size_t k0 = 0; k0 < K; k0 += ki->dwk)
+            for (size_t f0 = 0; f0 < F; f0 += ki->dwf)
+                ki->dw_cells(rows, xp, rbase, off + k0, K - k0 < ki->dwk ? K - k0 : ki->dwk, OW,
+                             dzt + f0 * ldf, ldf, owp, F - f0 < ki->dwf ? F - f0 : ki->dwf,
+                             part + k0 * F + f0, F, !first);
+        return AF_OK;
+    }
+    /* direct: the cells' offsets, then tiles of kernel positions reading dZ in place */
+    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const af_win_geom *g = &p->g;
+    size_t vl = ki->vl, *base = (size_t *)slot;
+    af_cell_cursor cur;
+    af_cursor_set(g, p0, &cur);
+    for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) base[r] = cur.base;
+    for (size_t f0 = 0; f0 < F; f0 += 2 * vl) {
+        size_t nf = F - f0 < 2 * vl ? F - f0 : 2 * vl, fv = (nf + vl - 1) / vl, J = ki->rows[fv];
+        for (size_t k0 = 0; k0 < K; k0 += J)
+            ki->dw(fv, n, xp, base, off + k0, D + p0 * F + f0, F, part + k0 * F + f0, F,
+                   K - k0 < J ? K - k0 : J, nf, !first);
+    }
+    return AF_OK;
+}
+
+/* dZ, then the weight and bias gradients of each group of chunks into its partial sums. */
+static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act act, T alpha,
+                                         const T *Z, const T *Y, const T *xp, T *D, int use_bias,
+                                         T *scr, size_t ng)
+{
+    size_t M = B * p->S, K = p->K, F = p->F, per = K * F + F;
+    size_t nch = (M + p->chunk - 1) / p->chunk;
+    const size_t *off = (const size_t *)(scr + p->offs);
+    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    int nt = af_slot_threads(ng, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
+    af_status st = AF_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+    for (size_t gi = 0; gi < ng; gi++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        T *part = scr + p->part + gi * per, *slot = scr + p->slot0 + af_tid() * p->slot_len;
+        size_t c0 = nch * gi / ng, c1 = nch * (gi + 1) / ng;
+        for (size_t ch = c0; ch < c1; ch++) {
+            size_t p0 = ch * p->chunk, n = M - p0 < p->chunk ? M - p0 : p->chunk;
+            int first = ch == c0;
+            AF_FN(conv_dz)(act, alpha, F, p0, n, Z, Y, D);
+            /* db partial: this chunk's cells in order */
+            if (use_bias) ki->colsum(n, D + p0 * F, F, F, part + K * F, !first);
+            af_status s = AF_FN(conv_dw_chunk)(p, xp, D, p0, n, first, part, slot, off);
+            if (s != AF_OK) {
+                #pragma omp critical(af_conv_status)
+                st = s;
+            }
+        }
+    }
+    return st;
+}
+
+/* grad = sum over groups in order (+ grad when acc). */
+static void AF_FN(conv_reduce)(size_t ng, size_t per, size_t len, const T *part, T *grad, int acc)
+{
+    int nt = af_slot_threads(len / 4096 + 1, (double)len * (double)ng, AF_PAR_MIN_MOVE);
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+    for (size_t i0 = 0; i0 < len; i0 += 4096) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t i1 = len - i0 < 4096 ? len : i0 + 4096;
+        for (size_t i = i0; i < i1; i++) {
+            T s = part[i];
+            for (size_t gi = 1; gi < ng; gi++) s += part[gi * per + i];
+            grad[i] = acc ? grad[i] + s : s;
+        }
+    }
+}
+
+/* dx sample by sample: dP = dZ Wt^T block by block, col2im into the sample's own image. */
+static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D, const T *W,
+                                       T *dx, int acc, T *scr)
+{
+    const af_win_geom *g = &p->g;
+    size_t K = p->K, F = p->F, S = p->S, padsz = af_win_padded_size(g), insz = g->H * g->W * g->C;
+    if (p->path == CONV_POINTWISE)
+        return GEMM(0, 1, B * S, K, F, (T)1, D, F, W, F, acc ? (T)1 : (T)0, dx, K);
+    int nt = af_slot_threads(B, (double)B * S * K * F, AF_CONV_PAR_MIN);
+    af_status st = AF_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+    for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        T *slot = scr + p->slot0 + af_tid() * p->slot_len, *dP = slot;
+        T *img = g->padded ? slot + p->mbx * K : dx + b * insz;
+        size_t *base = (size_t *)(slot + af_round_up(p->mbx * K + (g->padded ? padsz : 0), 16));
+        if (g->padded)
+            memset(img, 0, padsz * sizeof(T));
+        else if (!acc)
+            memset(img, 0, insz * sizeof(T));
+        for (size_t q0 = 0; q0 < S; q0 += p->mbx) {
+            size_t n = S - q0 < p->mbx ? S - q0 : p->mbx;
+            af_status s = GEMM(0, 1, n, K, F, (T)1, D + (b * S + q0) * F, F, W, F, (T)0, dP, K);
+            if (s != AF_OK) {
+                #pragma omp critical(af_conv_status)
+                st = s;
+                break;
+            }
+            AF_FN(conv_col2im)(p, dP, (const size_t *)(scr + p->offs), q0, n, base, img);
+        }
+        if (g->padded) {
+            /* the interior of the padded image is the sample's gradient */
+            size_t row = g->W * g->C;
+            for (size_t h = 0; h < g->H; h++) {
+                const T *src = img + ((h + g->PT) * g->Wp + g->PL) * g->C;
+                T *dst = dx + b * insz + h * row;
+                if (acc)
+                    for (size_t i = 0; i < row; i++) dst[i] += src[i];
+                else
+                    memcpy(dst, src, row * sizeof(T));
+            }
+        }
+    }
+    return st;
+}
+
+static af_status AF_FN(conv_backward)(const af_op_args *a)
+{
+    const af_conv_cfg *c = (const af_conv_cfg *)a->cfg;
+    conv_plan p;
+    af_status s = conv_setup(c, a->in_shape, a->batch, sizeof(T), &p);
+    if (s != AF_OK) return s;
+    size_t B = a->batch, K = p.K, F = p.F, ng = conv_groups(&p, B * p.S);
+    const T *x = (const T *)a->x[0], *W = (const T *)a->param;
+    T *aux = (T *)a->aux, *scr = (T *)a->scratch, *D = (T *)a->dy, *G = (T *)a->grad;
+    const T *xp = p.g.padded ? aux + p.xpad : x;
+    const T *Z = af_act_needs_input((af_act)c->act) ? aux + p.zkeep : NULL;
+    af_act act = a->fused_loss ? AF_ACT_LINEAR : (af_act)c->act;
+    conv_offsets(&p.g, (size_t *)(scr + p.offs));
+    s = AF_FN(conv_bwd_weights)(&p, B, act, (T)c->alpha, Z, (const T *)a->y, xp, D, c->use_bias,
+                                scr, ng);
+    if (s != AF_OK) return s;
+    if (a->dx[0]) {
+        /* before the gradient is written: W is the forward's (no fused update here) */
+        s = AF_FN(conv_bwd_input)(&p, B, D, W, (T *)a->dx[0], a->dx_acc[0], scr);
+        if (s != AF_OK) return s;
+    }
+    AF_FN(conv_reduce)(ng, K * F + F, c->use_bias ? K * F + F : K * F, scr + p.part, G, a->grad_acc);
+    return AF_OK;
+}
+
+#undef GEMM_EX
+#undef GEMM
+#undef CONV_PICK
+#include "dtype_end.h"
