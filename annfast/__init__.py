@@ -11,6 +11,7 @@ from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from .linalg import matmul  # noqa: F401
 from . import activations, callbacks, datasets, initializers, losses, metrics, optimizers  # noqa: F401
+from . import distributed  # noqa: F401
 from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
                      Embedding, Flatten, GlobalAveragePooling1D, Input, Reshape)
 from .models import Model, Sequential  # noqa: F401
@@ -23,5 +24,6 @@ __all__ = [
     "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape", "Embedding",
     "GlobalAveragePooling1D",
     "activations", "callbacks", "datasets", "initializers", "losses", "metrics", "optimizers",
+    "distributed",
     "load_model", "save_model", "plot_history",
 ]

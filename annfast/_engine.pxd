@@ -123,6 +123,10 @@ cdef extern from "norm.h" nogil:
                                    const float *x, float *y)
     af_status af_dropout_apply_f64(size_t count, double rate, uint64_t seed, uint64_t step,
                                    const double *x, double *y)
+    af_status af_dropout_apply_at_f32(size_t count, double rate, uint64_t seed, uint64_t step,
+                                      uint64_t base, const float *x, float *y)
+    af_status af_dropout_apply_at_f64(size_t count, double rate, uint64_t seed, uint64_t step,
+                                      uint64_t base, const double *x, double *y)
 
 cdef extern from "annfast.h" nogil:
     ctypedef struct af_tut_net:
