@@ -167,14 +167,18 @@ class SplitRun:
     @contextlib.contextmanager
     def root_callbacks(self, model):
         """Process 0 runs the callbacks (the body); if they changed the weights (restored best
-        ones, NaN guard), process 0's weights go to every process; so does stop_training."""
+        ones, NaN guard), process 0's weights go to every process; so do stop_training and the
+        optimiser's plain settings (numbers: a learning rate a scheduler changed)."""
         if not self.multi:
             yield
             return
         before = _checksum([model._params, model._stats]) if self.is_root else None
         yield
         changed = self.is_root and _checksum([model._params, model._stats]) != before
-        changed, model.stop_training = self.same((changed, bool(model.stop_training)))
+        changed, model.stop_training, opt = self.same(
+            (changed, bool(model.stop_training), _plain_settings(model.optimizer)))
+        for k, v in opt.items():     # e.g. a learning rate a scheduler set on process 0
+            setattr(model.optimizer, k, v)
         if changed:
             self.s.Bcast(model._params)
             if model._stats.size:
@@ -251,6 +255,14 @@ class SplitRun:
             self.s.Allgatherv(np.ascontiguousarray(arr).reshape(-1), full.reshape(-1), counts)
             outs.append(full)
         return outs
+
+
+def _plain_settings(opt):
+    """The optimiser's public attributes that are plain numbers (what callbacks change)."""
+    if opt is None:
+        return {}
+    return {k: v for k, v in vars(opt).items()
+            if not k.startswith("_") and isinstance(v, (bool, int, float, type(None)))}
 
 
 def _add(a, b):
