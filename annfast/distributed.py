@@ -123,19 +123,22 @@ class SplitBatch:
 
 class MPIStrategy:
     """Data-parallel training over the processes of an MPI communicator (mpi4py).
+    ``fit(..., distributed="mpi")`` uses one MPIStrategy over COMM_WORLD, made on first use.
 
     Parameters
     ----------
-    comm : an mpi4py communicator (default MPI.COMM_WORLD); every process of it calls fit together
-    threads : OpenMP threads per process (default: ANNFAST_NUM_THREADS / OMP_NUM_THREADS when
-        set, or a count given to annfast.set_num_threads before, else the CPUs of this machine
-        divided by the processes on it)
-    timeout : seconds a process may wait in one collective before it aborts every process with
-        a message naming the wait (default None: rely on the launcher, which ends the job when a
-        process dies; also read from ANNFAST_MPI_TIMEOUT)
-    check_weights : compare a checksum of the weights over the processes after every epoch
-
-    ``model.fit(..., distributed="mpi")`` uses one MPIStrategy over COMM_WORLD, made on first use.
+    comm : mpi4py communicator, optional
+        Default MPI.COMM_WORLD. Every process of it makes the distributed calls together.
+    threads : int, optional
+        OpenMP threads per process. Default: ANNFAST_NUM_THREADS or OMP_NUM_THREADS when set,
+        or a count given to annfast.set_num_threads before, else the CPUs of this machine
+        divided by the processes on it.
+    timeout : float, optional
+        Seconds a process may wait in one collective before it ends the MPI job with a message
+        naming the wait. Default None (also read from ANNFAST_MPI_TIMEOUT): rely on the
+        launcher, which ends the job when a process dies.
+    check_weights : bool
+        Compare a checksum of the weights over the processes after every epoch.
     """
 
     def __init__(self, comm: Any = None, threads: Optional[int] = None,
