@@ -33,7 +33,7 @@ class LocalRun:
     def root_callbacks(self, model):
         yield
 
-    def begin(self, model, xs, ys):
+    def begin(self, model, xs, ys, sw=None):
         pass
 
     def same(self, obj):
@@ -45,8 +45,8 @@ class LocalRun:
     def any(self, flag):
         return bool(flag)
 
-    def train(self, engine, *args):
-        return engine.train_epoch(*args)
+    def train(self, engine, *args, **kw):
+        return engine.train_epoch(*args, **kw)
 
     def total(self, stats):
         return stats
@@ -54,8 +54,8 @@ class LocalRun:
     def check_weights(self, model):
         pass
 
-    def evaluate(self, engine, xs, ys, chunk):
-        return engine.evaluate(xs, ys, chunk)
+    def evaluate(self, engine, xs, ys, chunk, sw=None):
+        return engine.evaluate(xs, ys, chunk, sw=sw)
 
     def predict(self, engine, xs, chunk):
         return engine.predict(xs, chunk)
@@ -125,16 +125,17 @@ class SplitRun:
             raise
 
     # ---- the start: one model everywhere, the same data ----------------------------------------
-    def begin(self, model, xs, ys):
-        """The data checked to be the same on every process (shape, dtype and a sample of rows),
-        then process 0's weights, statistics, optimiser state, step counters and seed on every
+    def begin(self, model, xs, ys, sw=None):
+        """The data (and sample weights) checked to be the same on every process (shape, dtype
+        and a sample of rows), then process 0's weights, statistics, optimiser state, step counters and seed on every
         process."""
         s = self.s
         if not self.multi:
             return
         n = xs[0].shape[0]
         probe = np.unique(np.linspace(0, n - 1, min(n, 16)).astype(np.int64))
-        mine = [(a.shape, a.dtype.str, _checksum([a[probe]])) for a in list(xs) + list(ys)]
+        arrays = list(xs) + list(ys) + ([] if sw is None else [sw])
+        mine = [(a.shape, a.dtype.str, _checksum([a[probe]])) for a in arrays]
         for r, other in enumerate(s.allgather(mine)):
             if other != mine:
                 raise DistributedError(
@@ -196,14 +197,16 @@ class SplitRun:
 
     # ---- training ------------------------------------------------------------------------------
     def train(self, engine, xs, ys, batch, order, key, cfg, opt_state, step, perm, first_batch=0,
-              max_batches=None):
+              max_batches=None, sw=None, sw_norm=0):
         """engine.train_epoch's arguments and results, the batches split over the strategy: the
-        stats of this process's pieces (total() sums them over processes)."""
+        stats of this process's pieces (total() sums them over processes). Sample weights are
+        normalised over the whole global batch (every process holds all of them), so a weighted
+        split step is the same step as one process's."""
         s = self.s
         pieces, step, stopped = _core.train_split(engine, xs, ys, batch, order, key, cfg, opt_state,
                                                   step, perm, s.parts, s.first, s.count,
                                                   s.reduce if self.multi else None, first_batch,
-                                                  max_batches)
+                                                  max_batches, sw, sw_norm)
         total = pieces[0]
         for p in pieces[1:]:
             total = _add(total, p)
@@ -228,13 +231,15 @@ class SplitRun:
     def _my_rows(self, n):
         return _rows(n, self.s.size, self.s.rank)
 
-    def evaluate(self, engine, xs, ys, chunk):
-        """(mean loss + penalties, summed stats) of all rows, each process evaluating a slice."""
+    def evaluate(self, engine, xs, ys, chunk, sw=None):
+        """(mean loss + penalties, summed stats) of all rows, each process evaluating a slice
+        (sample weights normalised by the row count, as Keras and Model.evaluate)."""
         n = xs[0].shape[0]
         if not self.multi or n < self.s.size:
-            return engine.evaluate(xs, ys, chunk)
+            return engine.evaluate(xs, ys, chunk, sw=sw)
         lo, hi = self._my_rows(n)
-        loss, sums = engine.evaluate([x[lo:hi] for x in xs], [y[lo:hi] for y in ys], chunk)
+        loss, sums = engine.evaluate([x[lo:hi] for x in xs], [y[lo:hi] for y in ys], chunk,
+                                     sw=None if sw is None else sw[lo:hi])
         penalty = loss - sums["loss_sum"] / (hi - lo)
         sums["n_batches"] = 0
         sums = self.total(sums)

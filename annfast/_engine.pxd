@@ -94,6 +94,12 @@ cdef extern from "annfast.h" nogil:
     af_status af_dgemm_ex(int ta, int tb, size_t m, size_t n, size_t k, double alpha,
                           const double *a, size_t lda, const double *b, size_t ldb, double beta,
                           double *c, size_t ldc, const af_epilogue *ep)
+    af_status af_sgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                               const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                               float *c, size_t ldc, const af_epilogue *ep)
+    af_status af_dgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, double alpha,
+                               const double *a, size_t lda, const double *b, size_t ldb,
+                               double beta, double *c, size_t ldc, const af_epilogue *ep)
 
 cdef extern from "norm.h" nogil:
     af_status af_bn_forward_train_f32(size_t m, size_t n, const float *x, const float *gamma,
@@ -255,10 +261,15 @@ cdef extern from "graph.h" nogil:
         AF_F64
     enum:
         AF_PLAN_INPUT_GRADS
+    enum:
+        AF_SW_BATCH
+        AF_SW_SUM
     ctypedef struct af_data:
         size_t n
         const void *x[8]
         const void *y[8]
+        const void *sw
+        int sw_norm
     ctypedef struct af_epoch_args:
         size_t batch
         int order

@@ -37,28 +37,39 @@ cdef bint _view(cnp.ndarray x, _operand *o):
     return False
 
 
+cdef af_status _call(int typenum, bint ta, bint tb, size_t m, size_t n, size_t k, double alpha,
+                     _operand *a, _operand *b, double beta, char *c, size_t ldc,
+                     const af_epilogue *ep, bint check) noexcept nogil:
+    if typenum == cnp.NPY_FLOAT:
+        if check:
+            return af_sgemm_checked(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
+                                    <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
+        return af_sgemm_ex(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
+                           <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
+    if check:
+        return af_dgemm_checked(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
+                                <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
+    return af_dgemm_ex(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
+                       <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
+
+
+cdef af_status _run_status(int typenum, bint ta, bint tb, size_t m, size_t n, size_t k, double alpha,
+                           _operand *a, _operand *b, double beta, char *c, size_t ldc,
+                           const af_epilogue *ep, bint check):
+    cdef af_status s
+    if <double>m * <double>n * <double>k >= _GEMM_NOGIL_MIN:
+        with nogil:
+            s = _call(typenum, ta, tb, m, n, k, alpha, a, b, beta, c, ldc, ep, check)
+    else:
+        s = _call(typenum, ta, tb, m, n, k, alpha, a, b, beta, c, ldc, ep, check)
+    return s
+
+
 cdef int _run(int typenum, bint ta, bint tb, size_t m, size_t n, size_t k, double alpha,
               _operand *a, _operand *b, double beta, char *c, size_t ldc,
               const af_epilogue *ep) except -1:
-    cdef af_status s
-    cdef bint big = <double>m * <double>n * <double>k >= _GEMM_NOGIL_MIN
-    if typenum == cnp.NPY_FLOAT:
-        if big:
-            with nogil:
-                s = af_sgemm_ex(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
-                                <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
-        else:
-            s = af_sgemm_ex(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
-                            <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
-    else:
-        if big:
-            with nogil:
-                s = af_dgemm_ex(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
-                                <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
-        else:
-            s = af_dgemm_ex(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
-                            <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
-    return check_status(s, "gemm")
+    return check_status(_run_status(typenum, ta, tb, m, n, k, alpha, a, b, beta, c, ldc, ep, False),
+                        "gemm")
 
 
 cdef bint _bounds_overlap(cnp.ndarray x, char *lo, char *hi):
@@ -77,11 +88,16 @@ cdef bint _bounds_overlap(cnp.ndarray x, char *lo, char *hi):
     return first < hi and lo < last
 
 
-def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
+def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None, bint check_finite=False):
     """op(a) @ op(b) for two 2-D arrays of one float dtype in a layout the C code reads in place,
     into a new C-ordered array or into `out` when it is a C-contiguous array of the right shape
     and dtype whose memory is clearly apart from a and b. Returns the result, or None when
-    annfast.matmul must take its general path (which also produces the error messages)."""
+    annfast.matmul must take its general path (which also produces the error messages).
+
+    check_finite: the C product also reports NaN/inf in a or b (af_*gemm_checked: it looks at the
+    inputs, or at each finished tile of the result while in cache, whichever costs less); then
+    ValueError is raised naming the argument, and `out`, which may already hold part of the
+    product, is filled with NaN so that no half-written result can pass for a valid one."""
     if not (cnp.PyArray_Check(a) and cnp.PyArray_Check(b)):
         return None
     cdef cnp.ndarray A = <cnp.ndarray>a, B = <cnp.ndarray>b
@@ -121,7 +137,15 @@ def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
         hi = lo + cnp.PyArray_NBYTES(C)
         if _bounds_overlap(A, lo, hi) or _bounds_overlap(B, lo, hi):
             return None
-    _run(typenum, ta, tb, m, n, k, 1.0, &oa, &ob, 0.0, cnp.PyArray_BYTES(C), max(n, 1), NULL)
+    cdef af_status st = _run_status(typenum, ta, tb, m, n, k, 1.0, &oa, &ob, 0.0,
+                                    cnp.PyArray_BYTES(C), max(n, 1), NULL, check_finite)
+    if st == AF_ENONFINITE:
+        if out is not None:
+            C.fill(np.nan)
+        name = "a" if not all_finite(a) else "b"
+        raise ValueError(f"{name} contains NaN or inf; pass check_finite=False to compute with "
+                         "non-finite values as NumPy does")
+    check_status(st, "gemm")
     return C
 
 

@@ -40,12 +40,14 @@ cdef af_status _reduce_hook(void *ctx, void *buf, size_t n, int dtype) noexcept 
 
 def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
                 uint64_t shuffle_key, dict opt_cfg, opt_state, uint64_t step, perm, size_t parts,
-                size_t first, size_t count, reduce=None, size_t first_batch=0, max_batches=None):
+                size_t first, size_t count, reduce=None, size_t first_batch=0, max_batches=None,
+                sw=None, int sw_norm=0):
     """One epoch (or batches first_batch.. of it, at most max_batches) of split batches: every
     global batch of `batch` samples is cut into `parts` pieces by sample index and this process
     computes pieces first .. first + count - 1 (csrc/split.h). reduce: None, or fn(ndarray) that
     sums the array in place over the processes (each computing its own pieces). Arguments as
-    GraphEngine.train_epoch. Returns (per-piece stats, new step, interrupted)."""
+    GraphEngine.train_epoch (sw: sample weights of all n rows, normalised over each global
+    batch as sw_norm says). Returns (per-piece stats, new step, interrupted)."""
     cdef af_optim o
     cdef af_data d
     cdef af_epoch_args e
@@ -62,7 +64,7 @@ def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
     fill_optim(&o, opt_cfg)
     check_eps_dtype(&o, eng.dtype)
     cdef _Plan box = eng.plan((batch - 1) // parts + 1)
-    eng._data(box, xs, ys, &d)
+    eng._data(box, xs, ys, &d, sw, sw_norm)
     _want(opt_state, "optimizer state", eng.dtype, 1, True)
     if opt_state.shape[0] < af_optim_slots_used(&o) * eng.g.n_params:
         raise ValueError("optimizer state has %d values, needs %d"

@@ -27,10 +27,10 @@ def fold_standardization(model, mean, std):
     """Fold x' = (x - mean) / std into the first Dense layer so the model takes raw features:
     x' W + b = x (W / std[:, None]) + (b - (mean / std) W)."""
     first = model.layers[0]
-    W = np.asarray(first.weights, dtype=np.float64)
+    W = np.asarray(first.kernel, dtype=np.float64)
     b = np.asarray(first.bias, dtype=np.float64)
     scale = 1.0 / np.asarray(std, dtype=np.float64)
-    first.weights = (W * scale[:, None]).astype(first.weights.dtype)
+    first.kernel = (W * scale[:, None]).astype(first.kernel.dtype)
     first.bias = (b - (np.asarray(mean, dtype=np.float64) * scale) @ W).astype(first.bias.dtype)
 
 
@@ -38,9 +38,9 @@ def fold_target_scaling(model, mean, std):
     """Fold y = y' std + mean into the last (linear) Dense layer, so a network trained on
     standardised targets returns raw-scale ones: W std, b std + mean."""
     last = model.layers[-1]
-    W = np.asarray(last.weights, dtype=np.float64)
+    W = np.asarray(last.kernel, dtype=np.float64)
     b = np.asarray(last.bias, dtype=np.float64)
-    last.weights = (W * std).astype(last.weights.dtype)
+    last.kernel = (W * std).astype(last.kernel.dtype)
     last.bias = (b * std + mean).astype(last.bias.dtype)
 
 

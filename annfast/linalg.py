@@ -71,8 +71,13 @@ def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool =
         overlapping ``a`` or ``b``; the result is written there and ``out`` is returned.
 
     check_finite : bool
-        Reject NaN/inf in ``a`` and ``b`` with ValueError (default; the scan is O(mk + kn), small
-        next to the O(mnk) product). Pass False to compute with them and propagate NaN as NumPy.
+        Reject NaN/inf in ``a`` and ``b`` with ValueError (default). Pass False to compute with
+        them and propagate NaN as NumPy. The check costs nothing measurable: for float32/float64
+        operands read in place it runs inside the product, on the inputs or on each finished
+        block of the result while it is in cache (a NaN or inf input always reaches the result),
+        whichever is smaller. The result may then be computed before the error is found: a new
+        result array is discarded, and ``out`` is filled with NaN before ValueError is raised,
+        so it never holds a half-written product.
 
     Notes
     -----
@@ -91,6 +96,11 @@ def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool =
     for name, flag in (("trans_a", trans_a), ("trans_b", trans_b), ("check_finite", check_finite)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
+    # Fast path: two 2-D arrays of one float dtype in a layout read in place (and a valid `out`);
+    # the NaN/inf check then runs inside the C product (see _core._matmul_fast).
+    r = _core._matmul_fast(a, b, bool(trans_a), bool(trans_b), out, bool(check_finite))
+    if r is not None:
+        return r
     if check_finite:
         for name, x in (("a", a), ("b", b)):
             try:
@@ -100,10 +110,6 @@ def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool =
             if not finite:
                 raise ValueError(f"{name} contains NaN or inf; pass check_finite=False to "
                                  "compute with non-finite values as NumPy does")
-    # Fast path: two 2-D arrays of one float dtype in a layout read in place (and a valid `out`).
-    r = _core._matmul_fast(a, b, bool(trans_a), bool(trans_b), out)
-    if r is not None:
-        return r
     a_in = np.asarray(a)
     b_in = np.asarray(b)
     dtype = _result_dtype(a_in, b_in)

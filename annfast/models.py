@@ -359,9 +359,15 @@ class Model:
     # ---- training ----------------------------------------------------------------------------
     @exclusive_method
     def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, validation_data=None,
-            validation_split=0.0, callbacks=None, verbose=1, distributed=None):
+            validation_split=0.0, callbacks=None, verbose=1, sample_weight=None, class_weight=None,
+            distributed=None):
         """Train for `epochs` epochs; returns a History (history.history: per-epoch 'loss',
         requested metrics, and 'val_*' when validating).
+
+        sample_weight: one weight per sample (>= 0; the loss of a batch is sum w_i l_i / batch
+        size, as Keras); class_weight: {class index: weight} for a single-output classifier,
+        giving each sample its class's weight (multiplied with sample_weight when both are
+        given); validation_data may be (X_val, y_val, sample_weight_val). Computed in C.
 
         X: one array, or a list (dict by input name) for several inputs; y likewise per output.
         batch_size: samples per step (default 32; larger than the data means full-batch).
@@ -383,14 +389,14 @@ class Model:
         from ._data_parallel import runner
         run = runner(distributed)
         with run.agreed("fit"):   # a call any process rejects is rejected on every process
-            xs, ys, val, epochs, batch_size, verbose, cbs = self._fit_checked_args(
+            xs, ys, sw, val, epochs, batch_size, verbose, cbs = self._fit_checked_args(
                 X, y, epochs, batch_size, shuffle, validation_data, validation_split, callbacks,
-                verbose)
+                verbose, sample_weight, class_weight)
         with run.guard():
-            return self._fit_run(run, xs, ys, val, epochs, batch_size, shuffle, verbose, cbs)
+            return self._fit_run(run, xs, ys, sw, val, epochs, batch_size, shuffle, verbose, cbs)
 
     def _fit_checked_args(self, X, y, epochs, batch_size, shuffle, validation_data,
-                          validation_split, callbacks, verbose):
+                          validation_split, callbacks, verbose, sample_weight, class_weight):
         """fit's arguments converted and checked; nothing in the model changes here."""
         from . import callbacks as _cbs
         self._require_compiled("fit")
@@ -411,25 +417,33 @@ class Model:
         n = xs[0].shape[0]
         if n == 0:
             raise ValueError("X must have at least one row")
+        sw = self._sample_weight(sample_weight, class_weight, ys, n)
         val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            val = self._prepare_val(*validation_data, xs)
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (X_val, y_val) or "
+                                 "(X_val, y_val, sample_weight_val)")
+            val = self._prepare_val(*validation_data[:2], xs)
             if val[0][0].shape[0] == 0:
                 raise ValueError("validation_data must have at least one row")
+            if len(validation_data) == 3:
+                val = val + (self._sample_weight(validation_data[2], None, val[1], val[0][0].shape[0],
+                                                 "validation_data sample_weight"),)
         elif split > 0:
             n_val = int(n * split)
             if n_val < 1 or n_val >= n:
                 raise ValueError(f"validation_split={split} leaves {n_val} of {n} rows for "
                                  "validation; need at least one row on each side")
             val = (_data.rows(xs, slice(n - n_val, None)), _data.rows(ys, slice(n - n_val, None)))
+            if sw is not None:
+                val = val + (np.ascontiguousarray(sw[n - n_val:]),)
+                sw = np.ascontiguousarray(sw[:n - n_val])
             xs, ys = _data.rows(xs, slice(0, n - n_val)), _data.rows(ys, slice(0, n - n_val))
             n -= n_val
         self.optimizer.check_dtype(self.dtype)  # it may have been edited since compile
-        return xs, ys, val, epochs, batch_size, verbose, cbs
+        return xs, ys, sw, val, epochs, batch_size, verbose, cbs
 
-    def _fit_run(self, run, xs, ys, val, epochs, batch_size, shuffle, verbose, cbs):
+    def _fit_run(self, run, xs, ys, sw, val, epochs, batch_size, shuffle, verbose, cbs):
         """fit after its checks passed: from here on the model may change. run: LOCAL, or a
         data-parallel run (callbacks and progress on process 0 only; the others follow it)."""
         from . import callbacks as _cbs
@@ -438,7 +452,7 @@ class Model:
         batch = min(batch_size, n)
         self._get_engine()  # the C description is checked before any callback runs
         self._sync_opt_state()
-        run.begin(self, xs, ys)  # process 0's weights and state everywhere; the same data
+        run.begin(self, xs, ys, sw)  # process 0's weights and state everywhere; the same data
         perm = np.empty(n, dtype=np.uint64)
         progress = None
         if verbose and run.is_root:
@@ -463,7 +477,8 @@ class Model:
                     cfg = run.same(self.optimizer.c_config(self._epoch))  # process 0's schedule
                     # (the engine again: a callback may have changed a setting)
                     stats, stopped = self._run_epoch(self._get_engine(), xs, ys, batch, bool(shuffle),
-                                                     cfg, perm, n_batches, per_call, progress, run)
+                                                     cfg, perm, n_batches, per_call, progress, run,
+                                                     sw)
                     if run.any(stopped or guard.poll()):
                         # Ctrl-C or request_stop(): the weights are those of the last completed step
                         self.interrupted = True
@@ -518,13 +533,14 @@ class Model:
         return xs, ys
 
     @exclusive_method
-    def _epoch_in_order(self, X, y, batch, order, run=None):
+    def _epoch_in_order(self, X, y, batch, order, run=None, sample_weight=None):
         """One epoch over the samples of X, y (lists from _fit_setup_checked) taken in the given
         order (uint64 row indices; None: storage order), as one C call. For annfast.sklearn,
         which draws scikit-learn's row order itself and needs none of fit's callbacks; the
         caller holds a _core.FitGuard for Ctrl-C. run: a data-parallel run (process 0's order
-        and settings are used everywhere; the loss is summed over the processes). Returns
-        (mean loss, interrupted)."""
+        and settings are used everywhere; the loss is summed over the processes). sample_weight
+        (already checked, the model dtype) is normalised as scikit-learn does: each batch's
+        objective over its weight sum. Returns (mean loss, interrupted)."""
         from ._data_parallel import LOCAL
         run = LOCAL if run is None else run
         given = order is not None
@@ -533,7 +549,8 @@ class Model:
         cfg = run.same(self.optimizer.c_config(self._epoch))
         engine = self._get_engine()
         stats, self._step, stopped = run.train(
-            engine, X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm)
+            engine, X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm,
+            sw=sample_weight, sw_norm=1)
         stopped = run.any(stopped)
         if not stopped:
             self._epoch += 1
@@ -541,7 +558,7 @@ class Model:
         return stats["loss_sum"] / max(stats["n_seen"], 1), stopped
 
     def _run_epoch(self, engine, xs, ys, batch, shuffle, cfg, perm, n_batches, per_call, progress,
-                   run=None):
+                   run=None, sw=None):
         """One epoch as one C call, or as slices of per_call batches with a progress update
         after each. Returns (summed stats, interrupted). run: a data-parallel run (its
         train() splits every batch; the stats are this process's)."""
@@ -552,7 +569,7 @@ class Model:
         for first in range(0, n_batches, per_call):
             stats, self._step, stopped = run.train(
                 engine, xs, ys, batch, int(shuffle), key, cfg, self._opt_state, self._step, perm, first,
-                per_call)
+                per_call, sw=sw)
             total = stats if total is None else _add_stats(total, stats)
             if stopped:
                 return total, True
@@ -562,6 +579,48 @@ class Model:
 
     def _ensure_built(self, xs):
         """Functional models are built at construction; Sequential builds from the data."""
+
+    def _sample_weight(self, sample_weight, class_weight, ys, n, name="sample_weight"):
+        """Per-sample weights (the model dtype) from sample_weight and class_weight, or None."""
+        if sample_weight is None and class_weight is None:
+            return None
+        w = np.ones(n)
+        if sample_weight is not None:
+            sw = as_array(sample_weight, name, np.float64).reshape(-1) if np.ndim(sample_weight) \
+                else None
+            if sw is None or np.ndim(sample_weight) != 1 or sw.shape[0] != n:
+                raise ValueError(f"{name} must be a 1-D array of {n} weights (one per sample), got "
+                                 f"shape {np.shape(sample_weight)}")
+            if sw.size and sw.min() < 0:
+                raise ValueError(f"{name} must be >= 0, got a minimum of {sw.min()}")
+            w = w * sw
+        if class_weight is not None:
+            w = w * self._class_weights(class_weight, ys)
+        return np.ascontiguousarray(w, dtype=self.dtype)
+
+    def _class_weights(self, class_weight, ys):
+        """Each sample's class weight (Keras: one output, classes as the targets give them)."""
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        if len(ys) != 1:
+            raise ValueError("class_weight is for models with one output; give sample_weight instead")
+        y, loss = ys[0], self.losses[0]
+        if loss == "sparse_categorical_crossentropy":
+            labels = y.reshape(y.shape[0], -1)[:, 0]
+        elif loss == "categorical_crossentropy":
+            labels = y.reshape(y.shape[0], -1, y.shape[-1]).argmax(-1)[:, 0]
+        elif loss in ("binary_crossentropy", "hinge") and y[0].size == 1:
+            labels = (y.reshape(-1) > (0 if loss == "hinge" else 0.5)).astype(int)
+        else:
+            raise ValueError(f"class_weight needs a classification loss with one class per sample, got "
+                             f"{loss!r} with targets of shape {y.shape[1:]}")
+        table = {}
+        for k, v in class_weight.items():
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+                raise TypeError(f"class_weight keys must be class indices (ints), got {k!r}")
+            table[int(k)] = check_float(v, f"class_weight[{k}]", minimum=0.0)
+        return np.array([table.get(int(c), 1.0) for c in labels])
 
     def _logs(self, stats, n):
         logs = {"loss": float(stats["loss_sum"] / n)}
@@ -583,7 +642,7 @@ class Model:
         return max(1, min(chunk, n))
 
     @exclusive_method
-    def predict(self, X, batch_size=None, distributed=None):
+    def predict(self, X, batch_size=None, verbose=0, distributed=None):
         """Outputs for the samples of X (inference mode: batch-norm running statistics, no
         dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
         samples. One array, or a list with several outputs. distributed="mpi": each process of an
@@ -591,6 +650,7 @@ class Model:
         from ._data_parallel import runner
         run = runner(distributed)
         with run.agreed("predict"):
+            check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
             xs = self._xs(X)
             chunk = self._chunk(batch_size, xs[0].shape[0])
         self._ensure_built(xs)
@@ -598,17 +658,17 @@ class Model:
             outs = run.predict(self._get_engine(), xs, chunk)
         return outs[0] if len(outs) == 1 else outs
 
-    def _evaluate_logs(self, xs, ys, chunk=None, run=None):
+    def _evaluate_logs(self, xs, ys, sw=None, chunk=None, run=None):
         from ._data_parallel import LOCAL
         chunk = self._chunk(chunk, xs[0].shape[0])
-        loss, sums = (run or LOCAL).evaluate(self._get_engine(), xs, ys, chunk)
+        loss, sums = (run or LOCAL).evaluate(self._get_engine(), xs, ys, chunk, sw)
         sums["loss_sum"] = loss * xs[0].shape[0]
         logs = self._logs(sums, xs[0].shape[0])
         logs.update(_metrics.epoch_end_logs(self, xs, ys, chunk))
         return logs
 
     @exclusive_method
-    def evaluate(self, X, y, batch_size=None, distributed=None):
+    def evaluate(self, X, y, batch_size=None, sample_weight=None, verbose=0, distributed=None):
         """Mean loss over the samples (plus the L1/L2 penalties) in inference mode; with metrics
         compiled (or several outputs), a list ``[loss, *output losses, *metrics]`` in Keras's
         order (output losses only with several outputs; metrics in compile order, per output).
@@ -622,9 +682,11 @@ class Model:
             if xs[0].shape[0] == 0:
                 raise ValueError("X must have at least one row")
             chunk = self._chunk(batch_size, xs[0].shape[0])
+            check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
+            sw = self._sample_weight(sample_weight, None, ys, xs[0].shape[0])
         self._ensure_built(xs)
         with run.guard():
-            logs = self._evaluate_logs(xs, ys, chunk, run)
+            logs = self._evaluate_logs(xs, ys, sw, chunk, run)
         if len(logs) == 1:
             return logs["loss"]
         names = [t.name for t in self._outputs] if len(self._outputs) > 1 else [None]
@@ -633,14 +695,15 @@ class Model:
         return [logs[k] for k in keys]
 
     @exclusive_method
-    def gradients(self, X, y, training=False, return_loss=False):
+    def gradients(self, X, y, training=False, return_loss=False, sample_weight=None):
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
         trainable parameter, as a list of arrays ordered like the layers' trainable_weights
-        ([layers[0].weights, layers[0].bias, layers[1].weights, ...]).
+        ([layers[0].kernel, layers[0].bias, layers[1].kernel, ...]).
 
         training=True differentiates the training-mode loss instead, with X as ONE batch:
         batch-norm batch statistics (running statistics untouched) and the dropout masks the
-        next training step would draw. return_loss=True returns (loss, grads)."""
+        next training step would draw. return_loss=True returns (loss, grads). sample_weight
+        weights the samples as in fit (sum w_i l_i / n)."""
         self._require_compiled("gradients")
         if not isinstance(training, (bool, np.bool_)):
             raise TypeError(f"training must be a bool, got {type(training).__name__}")
@@ -650,7 +713,8 @@ class Model:
         self._ensure_built(xs)
         n = xs[0].shape[0]
         chunk = n if training else self._chunk(None, n)
-        loss, _ = self._get_engine().gradients(xs, ys, chunk, bool(training), self._step + 1)
+        sw = self._sample_weight(sample_weight, None, ys, n)
+        loss, _ = self._get_engine().gradients(xs, ys, chunk, bool(training), self._step + 1, sw=sw)
         grads = []
         for layer in self._all_layers:
             o = layer._param_off if layer.param_shapes(layer._input_shape) else 0
@@ -835,6 +899,7 @@ class Sequential(Model):
             if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
                 raise TypeError(f"layers[{i}] must be an annfast layer (Dense, BatchNormalization, "
                                 f"Dropout, ...), got {type(layer).__name__}")
+            layer.check_supported()
             if layer.built or layer._input_shape is not None:
                 raise ValueError(f"layers[{i}] already belongs to a model; create a new layer object")
         if len(set(map(id, layers))) != len(layers):
@@ -861,6 +926,7 @@ class Sequential(Model):
             raise ValueError("cannot add layers to a built model")
         if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
             raise TypeError(f"layer must be an annfast layer, got {type(layer).__name__}")
+        layer.check_supported()
         if layer.built or layer._input_shape is not None or any(layer is other for other in self._layers):
             raise ValueError("this layer object already belongs to a model")
         self._layers.append(layer)
@@ -940,10 +1006,10 @@ class Sequential(Model):
             self.build(xs[0].shape[1:] if xs[0].ndim > 2 else xs[0].shape[1])
 
     @exclusive_method
-    def predict(self, X, batch_size=None, distributed=None):
+    def predict(self, X, batch_size=None, verbose=0, distributed=None):
         if not self._layers:
             raise ValueError("a Sequential model needs at least one layer")
-        return super().predict(X, batch_size, distributed)
+        return super().predict(X, batch_size, verbose, distributed)
 
     def _require_compiled(self, what):
         if what in ("fit", "evaluate", "gradients") and not self._layers:

@@ -270,7 +270,7 @@ class _BaseMLP(BaseEstimator):
     def _sync_attributes(self):
         """coefs_/intercepts_ are views of the model's parameters (in-place edits reach the model)."""
         layers = self._model.layers
-        self.coefs_ = [layer.weights for layer in layers]
+        self.coefs_ = [layer.kernel for layer in layers]
         self.intercepts_ = [layer.bias for layer in layers]
         self.n_layers_ = len(layers) + 1
         self.n_outputs_ = self._arch["n_outputs"]
@@ -281,7 +281,7 @@ class _BaseMLP(BaseEstimator):
         them (the usual way to inject weights) must count. Arrays that are not this model's own
         views are checked and copied in, at every use (the user's arrays stay in coefs_, as in
         scikit-learn); new hidden widths rebuild the network (and reset the optimiser state)."""
-        views = [v for layer in self._model.layers for v in (layer.weights, layer.bias)]
+        views = [v for layer in self._model.layers for v in (layer.kernel, layer.bias)]
         coefs, intercepts = getattr(self, "coefs_", None), getattr(self, "intercepts_", None)
         if _interleaved_views(coefs, intercepts, views):
             return
@@ -291,7 +291,7 @@ class _BaseMLP(BaseEstimator):
             # a fit rejected after this restores the old __dict__, old model and old _arch together
             self._rebuild_from_arch([np.zeros(w.shape, w.dtype) for w in weights])
             self.__dict__.pop("_compiled_batch", None)  # the next fit compiles a fresh optimiser
-            views = [v for layer in self._model.layers for v in (layer.weights, layer.bias)]
+            views = [v for layer in self._model.layers for v in (layer.kernel, layer.bias)]
         for view, w in zip(views, weights):
             view[...] = w  # NaN/inf copied as given, as scikit-learn would use them
 
@@ -346,31 +346,32 @@ class _BaseMLP(BaseEstimator):
         return 1.0
 
     # ---------------------------------------------------------------- training
-    def _fit(self, X, y, incremental=False, classes=None):
+    def _fit(self, X, y, incremental=False, classes=None, sample_weight=None):
         """Validate everything, then train; a call rejected before training leaves the
         estimator (and its model) exactly as it was."""
         saved = dict(self.__dict__)
         try:
-            return self._fit_checked(X, y, incremental, classes)
+            return self._fit_checked(X, y, incremental, classes, sample_weight)
         except Exception:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
 
-    def _fit_checked(self, X, y, incremental, classes):
+    def _fit_checked(self, X, y, incremental, classes, sample_weight=None):
         from ._data_parallel import LOCAL, runner
         # a data-parallel fit (distributed=): every process checks; one rejecting rejects on all
         run = runner(self.distributed) if self.distributed is not None else LOCAL
         with run.agreed("fit"):
-            p, X, y, Y, first_pass, dtype, batch, early = self._fit_inputs(X, y, incremental, classes)
+            p, X, y, Y, SW, first_pass, dtype, batch, early = self._fit_inputs(
+                X, y, incremental, classes, sample_weight)
         with run.guard(), _threads(p["n_threads"]):
             rs = check_random_state(self.random_state)
             if run.distributed:   # process 0's draws (initial weights, splits, orders) everywhere
                 rs.set_state(run.same(rs.get_state()))
-            self._fit_prepared(p, X, y, Y, first_pass, dtype, batch, early, incremental, rs, run)
+            self._fit_prepared(p, X, y, Y, SW, first_pass, dtype, batch, early, incremental, rs, run)
         return self
 
-    def _fit_inputs(self, X, y, incremental, classes):
+    def _fit_inputs(self, X, y, incremental, classes, sample_weight=None):
         """Checked hyperparameters and data for _fit_checked (weights assigned to coefs_ adopted
         for a warm start)."""
         p = self._validated_params()
@@ -388,6 +389,7 @@ class _BaseMLP(BaseEstimator):
             else np.dtype(self._arch["dtype"]).type
         Y = cast_checked(self._encode_targets(y, first_pass, incremental, classes), dtype, "y")
         X = cast_checked(X, dtype, "X")  # 1e39 in a float32 estimator: an error, not inf
+        SW = _check_weights(sample_weight, X.shape[0], dtype)
         if not first_pass and Y.shape[1] != self._arch["n_outputs"]:
             raise ValueError(f"y has {Y.shape[1]} outputs but the fitted model has "
                              f"{self._arch['n_outputs']}; refit without warm_start")
@@ -402,9 +404,9 @@ class _BaseMLP(BaseEstimator):
         if early and int(np.ceil(p["validation_fraction"] * n)) < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
-        return p, X, y, Y, first_pass, dtype, batch, early
+        return p, X, y, Y, SW, first_pass, dtype, batch, early
 
-    def _fit_prepared(self, p, X, y, Y, first_pass, dtype, batch, early, incremental, rs, run):
+    def _fit_prepared(self, p, X, y, Y, SW, first_pass, dtype, batch, early, incremental, rs, run):
         """_fit_checked once everything is checked: build or update the model, then train."""
         if first_pass:
             self._build(p, X.shape[1], Y.shape[1], dtype, rs)
@@ -427,12 +429,17 @@ class _BaseMLP(BaseEstimator):
                 self._model.set_optimizer_state(state)
             else:
                 self._compile(p, batch)
-        X_val = Y_val = None
+        X_val = Y_val = SW_val = None
         if early:
-            stratify = y if (self._is_classifier and Y.shape[1] >= 1 and y.ndim == 1) else None
-            X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rs,
-                                                  test_size=p["validation_fraction"],
-                                                  stratify=stratify)
+            # scikit-learn stratifies when the encoded targets are one column (binary)
+            stratify = y if (self._is_classifier and Y.shape[1] == 1 and y.ndim == 1) else None
+            if SW is None:
+                X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rs,
+                                                      test_size=p["validation_fraction"],
+                                                      stratify=stratify)
+            else:  # the weights split with their rows, as scikit-learn does
+                X, X_val, Y, Y_val, SW, SW_val = train_test_split(
+                    X, Y, SW, random_state=rs, test_size=p["validation_fraction"], stratify=stratify)
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
@@ -442,9 +449,9 @@ class _BaseMLP(BaseEstimator):
             if self.validation_scores_ is None:  # warm start from a fit without early stopping
                 self.validation_scores_, self.best_validation_score_ = [], -np.inf
         self._run(p, X, Y, batch, 1 if incremental else p["max_iter"], incremental,
-                  X_val, Y_val, rs, run)
+                  X_val, Y_val, rs, run, SW, SW_val)
 
-    def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run):
+    def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run, SW=None, SW_val=None):
         """The epoch loop. Each epoch is one engine call (all mini-batches in C, GIL released,
         rows gathered in C in the given order); Python only draws scikit-learn's permutation
         from random_state (so the batch order, and with it the whole trajectory, is
@@ -454,9 +461,10 @@ class _BaseMLP(BaseEstimator):
         from ._busy import exclusive
         # the whole loop holds the model, as Sequential.fit does (another thread waits)
         with exclusive(self._model), _core.FitGuard():
-            self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run)
+            self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run, SW, SW_val)
 
-    def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run):
+    def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run, SW=None,
+                    SW_val=None):
         early = X_val is not None
         halve = 0.5 if self._is_regressor else 1.0  # report sklearn's squared-loss scale
         scale = self._lr_scale(p)
@@ -474,7 +482,7 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n)
                     rs.shuffle(perm)  # what sklearn.utils.shuffle draws
                     order = order[perm]
-                loss, interrupted = self._model._epoch_in_order(X, Y, batch, order, run)
+                loss, interrupted = self._model._epoch_in_order(X, Y, batch, order, run, SW)
                 if interrupted:
                     warnings.warn("Training interrupted by user.", UserWarning, stacklevel=6)
                     stopped = True
@@ -486,7 +494,7 @@ class _BaseMLP(BaseEstimator):
                 if talk:
                     print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
                 if early:
-                    score = self._val_score(X_val, Y_val)
+                    score = self._val_score(X_val, Y_val, SW_val)
                     self.validation_scores_.append(score)
                     if talk:
                         print(f"Validation score: {score:f}")
@@ -737,22 +745,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[(P[:, 0] > 0.5).astype(int)]
         return self.classes_[np.argmax(P, axis=1)]
 
-    def _val_score(self, X_val, Y_val):
-        """Accuracy on the encoded validation targets (exact match for multi-label)."""
+    def _val_score(self, X_val, Y_val, SW_val=None):
+        """Accuracy on the encoded validation targets (exact match for multi-label), weighted by
+        SW_val as scikit-learn's score is."""
         P = np.asarray(self._model.predict(X_val))
         if self._kind == "multiclass":
-            return float(np.mean(np.argmax(P, axis=1) == np.argmax(Y_val, axis=1)))
-        return float(np.mean(np.all((P > 0.5) == (Y_val > 0.5), axis=1)))
+            hit = np.argmax(P, axis=1) == np.argmax(Y_val, axis=1)
+        else:
+            hit = np.all((P > 0.5) == (Y_val > 0.5), axis=1)
+        return float(np.average(hit, weights=None if SW_val is None else SW_val.astype(np.float64)))
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to X (n_samples, n_features) and labels y (n_samples,) or a multi-label
-        indicator matrix (n_samples, n_labels). Returns self."""
-        return self._fit(X, y, incremental=False)
+        indicator matrix (n_samples, n_labels); sample_weight (n_samples,) weights each sample's
+        loss as scikit-learn does (each batch's objective over its weight sum). Returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), keeping the optimiser state between calls. `classes` (all
         labels that will ever appear) is required on the first call."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted class labels (n_samples,), or a 0/1 matrix for multi-label models."""
@@ -812,17 +824,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y = np.asarray(y, dtype=np.float64)
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
-    def _val_score(self, X_val, Y_val):
+    def _val_score(self, X_val, Y_val, SW_val=None):
         P = np.asarray(self._model.predict(X_val), dtype=np.float64)
-        return _r2(Y_val.astype(np.float64), P)
+        return _r2(Y_val.astype(np.float64), P, None if SW_val is None else SW_val.astype(np.float64))
 
-    def fit(self, X, y):
-        """Fit the model to X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs);
+        sample_weight (n_samples,) weights each sample's loss as scikit-learn does."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimiser state between calls."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
@@ -839,9 +852,33 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return {"multioutput": True}
 
 
-def _r2(Y, P):
-    ss_res = ((Y - P) ** 2).sum(axis=0)
-    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+def _check_weights(sample_weight, n, dtype):
+    """sample_weight as a C-contiguous (n,) array of dtype (finite, >= 0), or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must be a 1-D array of {n} weights, got shape {w.shape}")
+    if w.dtype.kind not in "iuf":
+        raise ValueError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    w = cast_checked(w.astype(np.float64), dtype, "sample_weight")
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight contains NaN or inf")
+    if w.size and w.min() < 0:
+        raise ValueError(f"sample_weight must be >= 0, got a minimum of {w.min()}")
+    if w.size and not w.any():
+        raise ValueError("sample_weight must contain at least one non-zero weight")
+    return np.ascontiguousarray(w)
+
+
+def _r2(Y, P, W=None):
+    """Coefficient of determination, averaged over outputs (weighted rows as r2_score)."""
+    W = np.ones(Y.shape[0]) if W is None else W
+    mean = np.average(Y, axis=0, weights=W)
+    ss_res = (W[:, None] * (Y - P) ** 2).sum(axis=0)
+    ss_tot = (W[:, None] * (Y - mean) ** 2).sum(axis=0)
     r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
                   np.where(ss_res > 0, 0.0, 1.0))
     return float(np.mean(r2))

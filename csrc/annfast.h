@@ -135,6 +135,27 @@ af_status af_sgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 af_status af_dgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       double alpha, const double *a, size_t lda, const double *b, size_t ldb,
                       double beta, double *c, size_t ldc, const af_epilogue *ep);
+/* The same, also returning AF_ENONFINITE when A or B holds NaN or inf. The check costs a look at
+ * either the inputs before computing or each finished tile of C while it is in cache, whichever
+ * is smaller. On AF_ENONFINITE, C may already hold the product (with NaN/inf where they
+ * propagate) and the epilogue may have run: callers that must not expose it overwrite C. */
+af_status af_sgemm_checked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                           float beta, float *c, size_t ldc, const af_epilogue *ep);
+af_status af_dgemm_checked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           double alpha, const double *a, size_t lda, const double *b, size_t ldb,
+                           double beta, double *c, size_t ldc, const af_epilogue *ep);
+
+/* ---- threads and floating-point mode (pool.c, fpenv.c) ------------------------------------- */
+/* Idle spin of annfast's worker threads before they sleep, in microseconds (ANNFAST_SPIN_US, or
+ * 0 with OMP_WAIT_POLICY=passive, else 100). */
+int af_pool_spin_us(void);
+/* Busy-machine detection (ANNFAST_BUSY_CHECK, default on): when the calling thread keeps being
+ * preempted, parallel kernels run on it alone. af_pool_set_busy_check(-1) only reads it. */
+int af_pool_set_busy_check(int on);
+/* The calling thread's MXCSR (x86) or FPCR (arm64), 0 elsewhere; the setter is for tests. */
+unsigned long af_fp_control_get(void);
+void af_fp_control_set(unsigned long v);
 
 /* ---- optimisers (optim.c) ------------------------------------------------------------------ */
 /* One fused update over a flat parameter vector (all layers' parameters contiguous), so a whole

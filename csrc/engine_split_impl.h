@@ -20,6 +20,7 @@ typedef struct {
     const af_data *d;
     const af_epoch_args *e;
     size_t start, Bg;              /* the global batch: rows start .. start + Bg of the order */
+    double den, pen_factor;        /* its loss denominator and penalty factor (batch_den) */
     uint64_t t;                    /* 1-based optimiser step */
     size_t L;                      /* af_split_sums_len */
 } AF_FN(split_ctx);
@@ -41,23 +42,46 @@ static void AF_FN(piece_rows)(const AF_FN(split_ctx) *c, size_t k, size_t *lo, s
     *B = hi - *lo;
 }
 
-/* Points the plan at piece k's data and workspace (gathered rows are in the workspace already). */
-static void AF_FN(bind_piece)(const AF_FN(split_ctx) *c, size_t k, const T **ys)
+/* Points the plan at piece k's data and workspace (gathered rows are in the workspace already);
+ * with ys, its targets, and its sample weights (NULL: none) into *w. */
+static void AF_FN(bind_piece)(const AF_FN(split_ctx) *c, size_t k, const T **ys, const T **w)
 {
     const void *xs[AF_MAX_IO];
     const T *yl[AF_MAX_IO];
     size_t lo, B;
     T *ws = AF_FN(piece_ws)(c, k);
     AF_FN(piece_rows)(c, k, &lo, &B);
+    const T *wl;
     if (c->e->order) {
         for (size_t i = 0; i < c->g->n_inputs; i++) xs[i] = ws + c->p->xb_off[i];
         for (size_t o = 0; o < c->g->n_outputs; o++) yl[o] = ws + c->p->yb_off[o];
+        wl = c->d->sw ? ws + c->p->sw_off : NULL;
     } else {
-        AF_FN(slice_rows)(c->g, c->p, c->d, c->start + lo, xs, yl);
+        wl = AF_FN(slice_rows)(c->g, c->p, c->d, c->start + lo, xs, yl);
     }
     AF_FN(bind)(c->g, c->p, ws, xs, 1);
     if (ys)
         for (size_t o = 0; o < c->g->n_outputs; o++) ys[o] = yl[o];
+    if (w) *w = wl;
+}
+
+/* The global batch's loss denominator and penalty factor, as batch_den computes them for one
+ * process: the weight sum is taken over the batch's rows in order from the full weight array
+ * (every caller holds all of it), so every process and piece count gets the same values. */
+static void AF_FN(split_den)(AF_FN(split_ctx) *c)
+{
+    const af_data *d = c->d;
+    c->den = (double)c->Bg;
+    c->pen_factor = 1.0;
+    if (!d->sw || d->sw_norm != AF_SW_SUM) return;
+    const T *w = (const T *)d->sw;
+    double sum = 0;
+    for (size_t i = 0; i < c->Bg; i++)
+        sum += (double)w[c->e->order ? c->e->perm[c->start + i] : c->start + i];
+    if (sum > 0) {
+        c->den = sum;
+        c->pen_factor = (double)c->e->batch / sum;
+    }
 }
 
 /* A node's n sums over the whole batch: every piece's partial summed in piece order into slot
@@ -87,7 +111,7 @@ static af_status AF_FN(sums_node)(const AF_FN(split_ctx) *c, size_t i, int back)
             const double *own = phase == AF_SUMS_PARTIAL ? NULL : part;
             af_graph gk = AF_FN(piece_graph)(c, k);
             AF_FN(piece_rows)(c, k, &lo, &B);
-            AF_FN(bind_piece)(c, k, NULL);
+            AF_FN(bind_piece)(c, k, NULL, NULL);
             if (back)
                 s = AF_FN(backward_node)(&gk, c->p, AF_FN(piece_ws)(c, k), i, B, 1, c->t, 0, 0, lo,
                                          phase, arg, own);
@@ -122,7 +146,7 @@ static af_status AF_FN(split_forward)(const AF_FN(split_ctx) *c)
         for (size_t k = 0; k < c->sp->count; k++) {
             AF_FN(piece_rows)(c, k, &lo, &B);
             if (!B || r1 == r) continue;
-            AF_FN(bind_piece)(c, k, NULL);
+            AF_FN(bind_piece)(c, k, NULL, NULL);
             for (size_t q = r; q < r1; q++) {
                 size_t i = c->p->order[q];
                 if (!AF_FN(runs_forward)(c->g->nodes[i].ops->flags, 1)) continue;
@@ -151,7 +175,7 @@ static af_status AF_FN(split_backward)(const AF_FN(split_ctx) *c)
             AF_FN(piece_rows)(c, k, &lo, &B);
             if (!B || r0 == r) continue;
             af_graph gk = AF_FN(piece_graph)(c, k);
-            AF_FN(bind_piece)(c, k, NULL);
+            AF_FN(bind_piece)(c, k, NULL, NULL);
             for (size_t q = r; q-- > r0;) {
                 size_t i = c->p->order[q];
                 if (!AF_FN(runs_backward)(c->g, c->p, i)) continue;
@@ -182,20 +206,23 @@ static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *op
         } else if (c->e->order) {
             const void *xs[AF_MAX_IO];
             const T *ys[AF_MAX_IO];
-            AF_FN(gather_rows)(g, c->p, AF_FN(piece_ws)(c, k), c->d, B,
+            (void)AF_FN(gather_rows)(g, c->p, AF_FN(piece_ws)(c, k), c->d, B,
                                c->e->perm + c->start + lo, xs, ys);
         }
     }
     if ((s = AF_FN(split_forward)(c)) != AF_OK) return s;
-    /* losses and dLoss/dout of each piece: the gradient of the mean over the global batch */
+    /* losses and dLoss/dout of each piece: the gradient of the (weighted) mean over the global
+     * batch, each sample's term w_b / den as one process computes it */
     for (size_t k = 0; k < sp->count; k++) {
-        const T *ys[AF_MAX_IO];
+        const T *ys[AF_MAX_IO], *w;
         double lsum = 0;
         AF_FN(piece_rows)(c, k, &lo, &B);
         if (!B) continue;
-        AF_FN(bind_piece)(c, k, ys);
-        s = AF_FN(loss_pass)(g, c->p, AF_FN(piece_ws)(c, k), B, ys, 1, c->Bg, &lsum, &sp->stats[k]);
+        AF_FN(bind_piece)(c, k, ys, &w);
+        s = AF_FN(loss_pass)(g, c->p, AF_FN(piece_ws)(c, k), B, ys, w, 1, c->den, &lsum,
+                             &sp->stats[k]);
         if (s != AF_OK) return s;
+        if (c->den != (double)c->Bg) lsum *= (double)c->Bg / c->den;   /* as the epoch loop */
         sp->stats[k].loss_sum += lsum;
         sp->stats[k].n_seen += B;
     }
@@ -205,7 +232,7 @@ static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *op
     for (size_t k = 1; k < sp->count; k++) AF_FN(af_copy_add)(g->n_params, (const T *)sp->grads[k - 1], G, 1);
     if (g->reduce && g->n_params && (s = g->reduce(g->reduce_ctx, G, g->n_params, DT)) != AF_OK) return s;
     /* + L1/L2 penalty (value and gradient), clipping, one optimiser update: the same everywhere */
-    double pen = AF_FN(penalty)(g, c->p, AF_FN(piece_ws)(c, 0), 1);
+    double pen = AF_FN(penalty)(g, c->p, AF_FN(piece_ws)(c, 0), 1, c->pen_factor);
     if (sp->first == 0) sp->stats[0].loss_sum += (double)c->Bg * pen;
     if ((s = AF_FN(clip)(g, G)) != AF_OK) return s;
     if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, G, opt_state, c->t)) != AF_OK) return s;
@@ -241,6 +268,7 @@ af_status AF_FN(af_graph_train_split)(const af_graph *g, af_plan *p, const af_sp
                                       const af_data *d, const af_epoch_args *e, const af_optim *opt,
                                       T *opt_state, uint64_t *step)
 {
+    AF_FP_SCOPE();
     af_status s;
     if (!sp || !sp->ws) return AF_EINVAL;
     if ((s = AF_FN(check_call)(g, p, (const T *)sp->ws[0], sp->ws_len)) != AF_OK) return s;
@@ -262,13 +290,14 @@ af_status AF_FN(af_graph_train_split)(const af_graph *g, af_plan *p, const af_sp
             if (e->perm[i] >= n) return AF_EINVAL;
     if (af_mul_size(e->first_batch, batch, &start0)) return AF_ESHAPE;
     if (e->order == AF_ORDER_SHUFFLE && e->first_batch == 0) af_shuffle_order(g->seed, e->shuffle_key, n, e->perm);
-    AF_FN(split_ctx) c = {g, p, sp, d, e, 0, 0, 0, af_split_sums_len(p)};
+    AF_FN(split_ctx) c = {g, p, sp, d, e, 0, 0, 0, 1, 0, af_split_sums_len(p)};
     for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
         int stop;
         if ((s = AF_FN(split_stop)(g, &stop)) != AF_OK) return s;
         if (stop) return AF_EINTR;
         c.start = start;
         c.Bg = n - start < batch ? n - start : batch;
+        AF_FN(split_den)(&c);
         c.t = *step + 1;
         if ((s = AF_FN(split_step)(&c, opt, opt_state)) != AF_OK) return s;
         *step = c.t;

@@ -231,6 +231,6 @@ def test_trained_model_copies_and_pickles_into_a_working_independent_model():
         assert not all(np.array_equal(a, b) for a, b in zip(before, c.get_weights()))
         for a, b in zip(m.get_weights(), c.get_weights()):
             np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(c.layers[0].weights, c.get_weights()[0])
+        np.testing.assert_array_equal(c.layers[0].kernel, c.get_weights()[0])
         np.testing.assert_array_equal(m.predict(X), c.predict(X))
         assert c.optimizer_state()["step"] == m.optimizer_state()["step"]

@@ -165,7 +165,7 @@ def test_plain_saved_models_of_any_head(base, capsys):
 def test_sigmoid_head_labels_follow_the_probability(base, capsys):
     tmp = base[0]
     model = annfast.Sequential([annfast.Dense(1, activation="sigmoid")], input_dim=2, seed=0)
-    model.layers[0].weights = np.array([[10.0], [0.0]])   # p > 0.5 exactly when a > 0
+    model.layers[0].kernel = np.array([[10.0], [0.0]])   # p > 0.5 exactly when a > 0
     annfast.save_model(model, tmp / "s.npz")
     assert main(["predict", str(tmp / "s.npz"), str(tmp / "x.csv")]) == 0
     assert capsys.readouterr().out.split()[1:] == ["1", "0"]

@@ -106,7 +106,7 @@ def test_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "model.npz"
     os.mkfifo(fifo)
     proc = subprocess.run([sys.executable, "-c", FIFO_SCRIPT, str(fifo)], capture_output=True,
-                          text=True, timeout=60, env=_env())
+                          text=True, timeout=60, env=_env(), cwd=tmp_path)
     assert "ValueError:" in proc.stdout and "not a regular file" in proc.stdout, proc.stderr
 
 
@@ -450,7 +450,7 @@ def test_issue_483_byte_file_fails_fast_without_allocating(tmp_path, good):
     p = write(tmp_path, members)
     assert p.stat().st_size < 600
     proc = subprocess.run([sys.executable, "-c", BIG_FILE_SCRIPT, str(p)], capture_output=True,
-                          text=True, timeout=120, env=_env())
+                          text=True, timeout=120, env=_env(), cwd=tmp_path)
     assert "ValueError:" in proc.stdout, proc.stdout + proc.stderr
     assert "2 weight arrays" in proc.stdout and "has 0" in proc.stdout, proc.stdout
     growth = int(proc.stdout.split("PEAK_GROWTH_KIB")[1])

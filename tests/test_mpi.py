@@ -95,7 +95,7 @@ def two_processes(tmp_path_factory):
     names = list(MODELS) + ["callbacks"]
     try:
         import sklearn  # noqa: F401
-        names.append("sklearn")
+        names += ["sklearn", "weighted"]
     except ImportError:
         pass
     return run_cases(2, tmp_path_factory.mktemp("mpi2"), names)
@@ -141,6 +141,17 @@ def test_sklearn_estimator_over_two_processes(two_processes):
     for got in two_processes["sklearn"]:
         for key in ("state", "loss_curve", "validation_scores"):
             assert_same(got[key], ref[key], f"sklearn {key}")
+
+
+def test_sample_and_class_weights_over_two_processes(two_processes):
+    """Weighted training (Model.fit with sample_weight, class_weight and weighted validation data;
+    an estimator with sample_weight) over 2 processes: the bits of SplitBatch(2)."""
+    pytest.importorskip("sklearn")
+    ref = cases.fit_weighted(SplitBatch(2))
+    for r, got in enumerate(two_processes["weighted"]):
+        for key in ("state", "history", "sk_state", "sk_loss_curve", "sk_validation_scores"):
+            assert_same(got[key], ref[key], f"weighted rank {r} {key}")
+        np.testing.assert_allclose(got["evaluate"], ref["evaluate"], rtol=1e-12)
 
 
 def test_three_processes_same_bits_run_to_run_and_on_every_process(tmp_path):

@@ -26,7 +26,7 @@ def test_nan_and_inf_weights_round_trip_bit_for_bit(tmp_path, dtype):
     model = annfast.Sequential([annfast.Dense(4, activation="tanh"), annfast.BatchNormalization(),
                                 annfast.Dense(2)], input_dim=3, dtype=dtype, seed=0)
     model.compile("mse", annfast.optimizers.Adam())
-    w = model.layers[0].weights  # a view into the model: bypasses set_weights' finiteness check
+    w = model.layers[0].kernel  # a view into the model: bypasses set_weights' finiteness check
     quiet_nan_with_payload = np.array([0x7FC01234], np.uint32).view(np.float32)[0] \
         if dtype == "float32" else np.array([0x7FF8000000ABCDEF], np.uint64).view(np.float64)[0]
     w[0, 0] = quiet_nan_with_payload

@@ -202,7 +202,7 @@ def nan_model(act, dtype, loss="mse", out_act=None, n_out=3):
     m = af.Sequential([af.Dense(6, activation=act), af.Dense(n_out, activation=out_act)],
                       input_dim=4, dtype=dtype, seed=0)
     m.compile(loss, optimizers.SGD(0.01))
-    m.layers[0].weights[1, 2] = np.nan  # one weight of one hidden unit
+    m.layers[0].kernel[1, 2] = np.nan  # one weight of one hidden unit
     return m
 
 
@@ -265,11 +265,11 @@ def test_relu_model_gradients_match_torch_with_nan_weight():
     rng = np.random.default_rng(9)
     X, Y = rng.normal(size=(10, 4)), rng.normal(size=(10, 3))
     m = nan_model("relu", "float64")
-    w = m.layers[0].weights
+    w = m.layers[0].kernel
     w[:, 4] = -np.abs(w[:, 4]) - 1
     m.layers[0].bias[4] = -100.0  # unit 4 never fires: its gradients stay exactly 0
     params = [torch.tensor(a, requires_grad=True) for a in
-              (m.layers[0].weights, m.layers[0].bias, m.layers[1].weights, m.layers[1].bias)]
+              (m.layers[0].kernel, m.layers[0].bias, m.layers[1].kernel, m.layers[1].bias)]
     W1, b1, W2, b2 = params
     out = torch.relu(torch.tensor(X) @ W1 + b1) @ W2 + b2
     torch.nn.functional.mse_loss(out, torch.tensor(Y)).backward()

@@ -85,12 +85,12 @@ def test_smallest_normal_epsilon_trains_finite(isa, name, dtype):
     X, y = data()
     for eps in (TINY[dtype], 1e-50) if dtype == "float64" else (TINY[dtype],):
         m = model(dtype, EPS_OPTIMISERS[name](eps))
-        w0 = m.layers[0].weights[0].copy()
+        w0 = m.layers[0].kernel[0].copy()
         m.fit(X, y, epochs=3, batch_size=8, verbose=0)
         for w in m.get_weights():
             assert np.isfinite(w).all()
         if name != "AdamW":  # decoupled decay moves every weight
-            np.testing.assert_array_equal(m.layers[0].weights[0], w0)
+            np.testing.assert_array_equal(m.layers[0].kernel[0], w0)
 
 
 @pytest.mark.parametrize("name", sorted(EPS_OPTIMISERS))

@@ -175,7 +175,7 @@ def test_sizes_may_change_before_build_only():
     with pytest.raises(ValueError, match=r"^Dense\.units must be >= 1, got 0$"):
         layer.units = 0
     m = af.Sequential([layer], input_dim=3)
-    assert m.layers[0].weights.shape == (3, 6) and m.layers[0].bias is None
+    assert m.layers[0].kernel.shape == (3, 6) and m.layers[0].bias is None
     with pytest.raises(ValueError, match="cannot change once the model is built"):
         layer.units = 6                               # even to the same value: sizes are fixed
 

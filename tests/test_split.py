@@ -56,6 +56,64 @@ def test_split_fit_matches_whole_batch_fit(name, parts):
     np.testing.assert_allclose(h1.history["accuracy"], h0.history["accuracy"], rtol=1e-12)
 
 
+def _weights(n, seed=5):
+    """Sample weights with zeros (a piece may hold only zero weights) and a wide range."""
+    w = np.random.default_rng(seed).uniform(0.0, 3.0, n)
+    w[::7] = 0.0
+    return w
+
+
+@pytest.mark.parametrize("name", ["mlp", "bn_dropout", "all_kinds"])
+@pytest.mark.parametrize("parts", [2, 3])
+def test_weighted_split_fit_matches_whole_batch_fit(name, parts):
+    """sample_weight and class_weight (Keras's normalisation: sum w l / batch size) with weighted
+    validation data: a split fit is the whole-batch fit up to the order of the sums."""
+    runs = []
+    for dist in (None, SplitBatch(parts)):
+        model, X, y = build(name, dtype="float64", optimizer="sgd")
+        n = y.shape[0]
+        Xt = [x[:180] for x in X] if isinstance(X, list) else X[:180]
+        Xv = [x[180:] for x in X] if isinstance(X, list) else X[180:]
+        h = model.fit(Xt, y[:180], epochs=2, batch_size=32, verbose=0, distributed=dist,
+                      sample_weight=_weights(n)[:180], class_weight={0: 1.0, 1: 2.5, 2: 0.5},
+                      validation_data=(Xv, y[180:], _weights(n, 6)[180:]))
+        runs.append((state(model), h.history,
+                     model.evaluate(X, y, sample_weight=_weights(n, 7), distributed=dist)))
+    (s0, h0, e0), (s1, h1, e1) = runs
+    assert rel_err(s1, s0) < 1e-9
+    for k in h0:
+        np.testing.assert_allclose(h1[k], h0[k], rtol=1e-10, err_msg=k)
+    np.testing.assert_allclose(e1, e0, rtol=1e-12)
+
+
+def test_weighted_split_fit_is_not_the_unweighted_one():
+    """The weights reach the split engine (a run ignoring them would pass the test above only if
+    the whole-batch run ignored them too)."""
+    model, X, y = build("mlp", dtype="float64", optimizer="sgd")
+    plain, _ = _fit("mlp", SplitBatch(2))
+    model.fit(X, y, epochs=2, batch_size=32, verbose=0, distributed=SplitBatch(2),
+              sample_weight=_weights(len(y)))
+    assert rel_err(state(model), state(plain)) > 1e-3
+
+
+def test_all_zero_weight_batch_in_pieces():
+    """A global batch whose weights are all 0 under scikit-learn's normalisation (sum w) gives a
+    zero loss gradient in both engines, however it is cut."""
+    pytest.importorskip("sklearn")
+    from annfast.sklearn import MLPRegressor
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((96, 5)), rng.standard_normal(96)
+    w = rng.uniform(0.5, 2.0, 96)
+    w[32:64] = 0.0
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=32, shuffle=False, random_state=0,
+              dtype="float64", solver="sgd", learning_rate_init=0.01, alpha=1e-3)
+    whole = MLPRegressor(**kw).fit(X, y, sample_weight=w)
+    split = MLPRegressor(distributed=SplitBatch(3), **kw).fit(X, y, sample_weight=w)
+    for a, b in zip(split.coefs_ + split.intercepts_, whole.coefs_ + whole.intercepts_):
+        assert rel_err(a, b) < 1e-9
+    np.testing.assert_allclose(split.loss_curve_, whole.loss_curve_, rtol=1e-10)
+
+
 def test_batches_smaller_than_the_pieces():
     """Batch 2 in 3 pieces, then a last batch of 1: empty pieces take part with zero sums, and
     batch norm's running statistics are still updated once per step. (Few steps: batch norm over
@@ -167,3 +225,23 @@ def test_sklearn_split_batch():
     np.testing.assert_allclose(split.loss_curve_, whole.loss_curve_, rtol=1e-10)
     with pytest.raises(ValueError, match="distributed must be"):
         MLPClassifier(distributed="gloo", max_iter=1).fit(X, y)
+
+
+def test_sklearn_weighted_split_batch():
+    """scikit-learn's normalisation (each batch's objective over its weight sum, the L2 penalty
+    scaled with it) over split batches, with early stopping splitting the weights with the rows."""
+    pytest.importorskip("sklearn")
+    from sklearn.datasets import load_digits
+    from annfast.sklearn import MLPClassifier
+    X, y = load_digits(return_X_y=True)
+    w = _weights(len(y))
+    kw = dict(hidden_layer_sizes=(16,), max_iter=3, random_state=0, batch_size=64, dtype="float64",
+              solver="sgd", learning_rate_init=0.05, alpha=1e-3, early_stopping=True)
+    whole = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+    split = MLPClassifier(distributed=SplitBatch(2), **kw).fit(X, y, sample_weight=w)
+    for a, b in zip(split.coefs_ + split.intercepts_, whole.coefs_ + whole.intercepts_):
+        assert rel_err(a, b) < 1e-9
+    np.testing.assert_allclose(split.loss_curve_, whole.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(split.validation_scores_, whole.validation_scores_, rtol=1e-12)
+    unweighted = MLPClassifier(distributed=SplitBatch(2), **kw).fit(X, y)
+    assert rel_err(unweighted.coefs_[0], split.coefs_[0]) > 1e-3

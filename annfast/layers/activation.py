@@ -1,7 +1,7 @@
 """Activation: an activation function as a layer of its own (C kind: csrc/layers/activation.c)."""
 from .._settings import Setting, real
 from .base import Layer
-from .core import activation_setting, default_alpha
+from .core import activation_setting, default_alpha, warn_single_softmax
 
 
 class Activation(Layer):
@@ -21,6 +21,10 @@ class Activation(Layer):
         self.activation = activation
         if alpha is not None:
             self.alpha = alpha
+
+    def output_shape(self, input_shape):
+        warn_single_softmax(self, self.activation, input_shape[-1])
+        return input_shape
 
     def c_config(self):
         return {"activation": self.activation, "alpha": self.alpha}

@@ -7,6 +7,7 @@ graph (``y = af.Dense(64)(x)``); ``af.Model(inputs, outputs)`` turns the graph i
 Once its model is built, a layer's parameters are NumPy views into the model's one flat parameter
 buffer (what the C engine and the optimiser update in place).
 """
+import collections
 import itertools
 
 import numpy as np
@@ -17,7 +18,12 @@ from .._validate import as_array
 
 # Every concrete layer class, by class name (filled by Layer.__init_subclass__), for from_config.
 LAYER_CLASSES = {}
-_names = itertools.count(1)
+# Automatic layer names: a counter per class ("dense_1", "dense_2", ..., "add_1", ...).
+_counters = collections.defaultdict(lambda: itertools.count(1))
+
+
+def _auto_name(base):
+    return f"{base}_{next(_counters[base])}"
 
 
 def _shape_tuple(shape, what):
@@ -75,7 +81,7 @@ class Layer:
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
-        self.name = name or f"{type(self).__name__.lower()}_{next(_names)}"
+        self.name = name or _auto_name(type(self).__name__.lower())
         self._model = None
         self._views = {}
         self._input_shape = None      # per-sample input shape(s) of the first call, once built
@@ -148,8 +154,19 @@ class Layer:
                              "token ids (use an Embedding layer first)")
         return shapes
 
+    def check_supported(self):
+        """TypeError unless the layer maps to a kind of the C engine (every layer runs in C)."""
+        from .. import _core
+        if self.kind not in _core.LAYER_KINDS:
+            raise TypeError(f"{type(self).__name__} ({self.name}) has kind={self.kind!r}, which is not a "
+                            f"layer kind of annfast's C engine ({', '.join(_core.LAYER_KINDS)}): layers "
+                            "written in Python (forward/backward in NumPy) are not supported; a new kind "
+                            "is written in C (docs/adding-a-layer.md), or compose existing layers with the "
+                            "functional af.Model")
+
     # ---- calling ------------------------------------------------------------------------------
     def __call__(self, inputs):
+        self.check_supported()
         lo, hi = self.n_inputs
         many = isinstance(inputs, (list, tuple))
         tensors = list(inputs) if many else [inputs]
@@ -218,6 +235,41 @@ class Layer:
         return [self._views[n] for n, _ in self.param_shapes(self._input_shape)]
 
     @property
+    def weights(self):
+        """All the layer's weights as Keras lists them: the trainable ones, then the statistics
+        (Dense: [kernel, bias]; BatchNormalization: [gamma, beta, moving_mean, moving_variance]),
+        as views into the model's buffers ([] before build). Set them with set_weights."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @weights.setter
+    def weights(self, value):
+        raise AttributeError(f"{type(self).__name__}.weights is the list of the layer's weights (as in "
+                             "Keras): assign one array through its name (Dense.kernel, .bias, ...) or "
+                             "all of them with layer.set_weights([...])")
+
+    def get_weights(self):
+        """Copies of the layer's weights, in the order of `weights`."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set the layer's weights from a list shaped like get_weights() (all checked first)."""
+        if self._model is None:
+            raise ValueError(f"{self.name}.set_weights needs a built model")
+        targets = self.weights
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(targets):
+            got = len(weights) if isinstance(weights, (list, tuple)) else type(weights).__name__
+            raise ValueError(f"{self.name}.set_weights takes a list of {len(targets)} arrays, got {got}")
+        arrays = []
+        for i, (w, t) in enumerate(zip(weights, targets)):
+            a = as_array(w, f"weights[{i}]", t.dtype)
+            if a.shape != t.shape:
+                raise ValueError(f"weights[{i}] must have shape {t.shape}, got {a.shape}")
+            arrays.append(a)
+        with exclusive(self._model):
+            for a, t in zip(arrays, targets):
+                t[...] = a
+
+    @property
     def non_trainable_weights(self):
         if self._model is None:
             return []
@@ -246,7 +298,7 @@ class InputLayer(Layer):
     n_inputs = (0, 0)
 
     def __init__(self, shape, dtype="float32", name=None):
-        super().__init__(name=name or f"input_{next(_names)}")
+        super().__init__(name=name or _auto_name("input"))
         self.shape = _shape_tuple(shape, "Input shape")
         dt = np.dtype(dtype) if not isinstance(dtype, str) or dtype not in ("float", "int") else None
         if dtype in ("float", "int"):

@@ -40,6 +40,15 @@ def init_kernel(layer, name, shape, rng, dtype, activation):
     layer._views[name][...] = w
 
 
+def warn_single_softmax(layer, activation, width):
+    """softmax over one unit is 1.0 whatever the input: the model cannot learn (Keras warns too)."""
+    if activation == "softmax" and width == 1:
+        import warnings
+        warnings.warn(f"{layer.name}: softmax over a last axis of size 1 always outputs 1.0, so training "
+                      "cannot change the prediction; for one binary output use activation='sigmoid' "
+                      "(with binary_crossentropy)", UserWarning, stacklevel=4)
+
+
 def activation_setting(value, label):
     return _acts.check_name(value, None, label)[0]
 
@@ -105,6 +114,7 @@ class Dense(Layer):
         return self.units
 
     def output_shape(self, input_shape):
+        warn_single_softmax(self, self.activation, self.units)
         return tuple(input_shape[:-1]) + (self.units,)
 
     def param_shapes(self, input_shape):
@@ -123,12 +133,13 @@ class Dense(Layer):
             self._views["bias"][...] = 0
 
     @property
-    def weights(self):
-        """Kernel W, shape (n_in, units): a view into the model's parameters (None before build)."""
+    def kernel(self):
+        """Kernel W, shape (n_in, units): a view into the model's parameters (None before build);
+        assigning copies into the model after checks."""
         return self._view("weights")
 
-    @weights.setter
-    def weights(self, value):
+    @kernel.setter
+    def kernel(self, value):
         self._set("weights", value)
 
     @property

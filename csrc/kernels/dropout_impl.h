@@ -64,6 +64,7 @@ static void AF_FN(dropout_block)(uint64_t key, uint64_t thr, T scale, uint64_t b
 static af_status AF_FN(dropout_run)(size_t count, double rate, uint64_t seed, uint64_t step,
                                     uint64_t base, const T *x, T *out)
 {
+    AF_FP_SCOPE();
     if (!dropout_rate_ok(rate)) return AF_EINVAL;
     if (count == 0) return AF_OK;
     if (!out || base > UINT64_MAX - count) return AF_EINVAL;
@@ -76,6 +77,7 @@ static af_status AF_FN(dropout_run)(size_t count, double rate, uint64_t seed, ui
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nb; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         uint64_t lo = (b0 + b) * blk, hi = lo + blk;
         AF_FN(dropout_block)(key, thr, scale, base, lo < base ? base : lo, hi > end ? end : hi, x, out);
     }

@@ -13,6 +13,8 @@
 #include "optim.h"
 #include "internal.h"
 #include "optim_kernels.h"
+#include "fpenv.h"
+#include "pool.h"
 
 #include <float.h>
 #include <math.h>

@@ -24,6 +24,7 @@
         (void)nt;                                                                                 \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                 \
         for (size_t b_ = 0; b_ < nb_; b_++) {                                                     \
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */                                     \
             size_t j0 = b_ * AF_COL_BLOCK, w = (n) - j0 < AF_COL_BLOCK ? (n) - j0 : AF_COL_BLOCK; \
             body;                                                                                 \
         }                                                                                         \

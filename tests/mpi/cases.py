@@ -50,7 +50,33 @@ def fit_sklearn(distributed):
             "loss_curve": clf.loss_curve_, "validation_scores": clf.validation_scores_}
 
 
+def fit_weighted(distributed):
+    """sample_weight, class_weight and weighted validation data (Keras's normalisation: every
+    process divides by the global batch size) on batch norm + dropout, a weighted evaluate, and
+    a scikit-learn estimator with sample_weight (each global batch over its weight sum, which
+    every process computes from the whole weight array)."""
+    from sklearn.datasets import load_digits
+    from annfast.sklearn import MLPClassifier
+    model, X, y = build("bn_dropout")
+    n = y.shape[0]
+    w = np.random.default_rng(5).uniform(0.0, 3.0, n).astype(X.dtype)
+    w[::7] = 0
+    hist = model.fit(X[:180], y[:180], epochs=2, batch_size=32, verbose=0, distributed=distributed,
+                     sample_weight=w[:180], class_weight={0: 1.0, 1: 2.5, 2: 0.5},
+                     validation_data=(X[180:], y[180:], w[180:]))
+    Xd, yd = load_digits(return_X_y=True)
+    wd = np.random.default_rng(6).uniform(0.0, 2.0, len(yd))
+    clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=3, batch_size=64, early_stopping=True,
+                        alpha=1e-3, random_state=0, distributed=distributed).fit(Xd, yd, sample_weight=wd)
+    return {"state": state(model), "history": hist.history,
+            "evaluate": model.evaluate(X, y, sample_weight=w, distributed=distributed),
+            "sk_state": np.concatenate([a.ravel() for a in clf.coefs_ + clf.intercepts_]),
+            "sk_loss_curve": clf.loss_curve_, "sk_validation_scores": clf.validation_scores_}
+
+
 def run(case, distributed):
+    if case == "weighted":
+        return fit_weighted(distributed)
     if case == "callbacks":
         return fit_callbacks(distributed)
     if case == "sklearn":
