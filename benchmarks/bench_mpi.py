@@ -12,6 +12,7 @@ pause, so one configuration's threads never compete with another's.
     python benchmarks/bench_mpi.py                      # the table above, 3 rounds
     python benchmarks/bench_mpi.py --repeats 5 --samples 25600
     python benchmarks/bench_mpi.py --allreduce          # Allreduce time vs gradient size (P=2)
+    python benchmarks/bench_mpi.py --quick              # smoke run: the script works
 
 Timings on a shared 2-core machine are noisy: the table says the load average at the start.
 """
@@ -176,8 +177,12 @@ def main():
     p.add_argument("--timeout", type=float, default=600)
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--allreduce", action="store_true", help="Allreduce time vs size only")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run (1280 samples, 1 epoch, 1 round): proves the script runs")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.quick:
+        args.samples, args.epochs, args.repeats = min(args.samples, 1280), 1, 1
     workers = {"annfast_local": lambda: worker_annfast(args, False),
                "annfast_mpi": lambda: worker_annfast(args, True),
                "torch_local": lambda: worker_torch(args, False),

@@ -188,10 +188,11 @@ def test_a_failing_process_ends_the_job_with_a_message(mode, expect):
         assert "BAD TERMINATION" in out + err or "Killed" in out + err
 
 
-def test_errors_every_process_sees_alike_raise_everywhere():
-    rc, out, err = launch(2, [os.path.join(SCRIPTS, "failures.py"), "agree"], timeout=120)
+def test_errors_every_process_sees_alike_raise_everywhere(tmp_path):
+    rc, out, err = launch(2, [os.path.join(SCRIPTS, "failures.py"), "agree", str(tmp_path)],
+                          timeout=120)
     assert rc == 0, f"{out}\n{err}"
-    lines = out.splitlines()
+    lines = [ln for r in (0, 1) for ln in (tmp_path / f"agree.{r}.txt").read_text().splitlines()]
 
     def line(what, r):
         return next(ln for ln in lines if ln.startswith(f"{what} rank {r}:"))

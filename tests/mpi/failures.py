@@ -4,7 +4,10 @@ raise  process 0's callback raises: it prints the error and ends the MPI job (ab
 kill   process 1 is killed (SIGKILL) mid-fit: the launcher ends the job
 hang   process 0's callback never returns: process 1 gives up after its 2 s collective timeout
 agree  errors every process sees alike (a call one process rejects, different data, weights that
-       differ after an epoch): DistributedError on both processes, the job goes on
+       differ after an epoch): DistributedError on both processes, the job goes on; each process
+       writes its report lines to OUTDIR/agree.RANK.txt (failures.py agree OUTDIR): the launcher
+       forwards the processes' stdout through one pipe, where lines of two processes can run
+       together
 """
 import os
 import signal
@@ -59,12 +62,14 @@ elif mode == "hang":
     model.fit(X, y, epochs=5, verbose=0, callbacks=[AtEpoch(lambda: time.sleep(600))],
               distributed=strategy)
 elif mode == "agree":
+    lines = []
+
     def report(what, fn):
         try:
             fn()
-            print(f"{what} rank {rank}: no error", flush=True)
+            lines.append(f"{what} rank {rank}: no error")
         except Exception as exc:
-            print(f"{what} rank {rank}: {type(exc).__name__}: {exc}", flush=True)
+            lines.append(f"{what} rank {rank}: {type(exc).__name__}: {exc}")
 
     model, X, y = model_and_data()
     report("reject", lambda: model.fit(X, y, epochs=1, batch_size=0 if rank == 1 else 32, verbose=0,
@@ -83,4 +88,6 @@ elif mode == "agree":
     report("weights", lambda: model.fit(X, y, epochs=2, verbose=0, distributed="mpi"))
     model, X, y = model_and_data()
     report("after", lambda: model.fit(X, y, epochs=1, verbose=0, distributed="mpi"))
+    with open(os.path.join(sys.argv[2], f"agree.{rank}.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
 print(f"rank {rank} finished", flush=True)
