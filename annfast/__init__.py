@@ -15,6 +15,7 @@ from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from .linalg import matmul  # noqa: F401
 from . import activations, callbacks, datasets, initializers, losses, metrics, optimizers  # noqa: F401
+from . import distributed  # noqa: F401
 from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
                      Embedding, Flatten, GlobalAveragePooling1D, Input, Reshape)
 from .layers import Conv1D, Conv2D  # noqa: F401
@@ -35,5 +36,6 @@ __all__ = [
     "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D", "MaxPool2D", "AvgPool2D",
     "MaxPool1D", "AvgPool1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalMaxPooling1D",
     "activations", "callbacks", "datasets", "initializers", "losses", "metrics", "optimizers",
+    "distributed",
     "load_model", "save_model", "plot_history",
 ]

@@ -129,6 +129,10 @@ cdef extern from "norm.h" nogil:
                                    const float *x, float *y)
     af_status af_dropout_apply_f64(size_t count, double rate, uint64_t seed, uint64_t step,
                                    const double *x, double *y)
+    af_status af_dropout_apply_at_f32(size_t count, double rate, uint64_t seed, uint64_t step,
+                                      uint64_t base, const float *x, float *y)
+    af_status af_dropout_apply_at_f64(size_t count, double rate, uint64_t seed, uint64_t step,
+                                      uint64_t base, const double *x, double *y)
 
 cdef extern from "annfast.h" nogil:
     ctypedef struct af_tut_net:
@@ -228,12 +232,12 @@ cdef extern from "layer.h" nogil:
         size_t cfg_size
         size_t min_inputs, max_inputs
         unsigned flags
-    ctypedef af_status (*af_reduce_fn)(void *ctx, double *buf, size_t n)
     const af_layer_ops *af_layer_find(const char *name)
 
 
 cdef extern from "graph.h" nogil:
     enum: AF_MAX_IO
+    ctypedef af_status (*af_reduce_fn)(void *ctx, void *buf, size_t n, int dtype)
     ctypedef struct af_graph:
         af_node *nodes
         size_t n_nodes
@@ -306,3 +310,21 @@ cdef extern from "graph.h" nogil:
     const char *af_layer_kind_name(size_t i)
     const char *af_act_name(size_t i)
     const char *af_loss_name(size_t i)
+
+
+cdef extern from "split.h" nogil:
+    ctypedef struct af_split:
+        size_t parts
+        size_t first, count
+        void *const *ws
+        size_t ws_len
+        void *const *grads
+        double *sums
+        af_epoch_stats *stats
+    size_t af_split_sums_len(const af_plan *p)
+    af_status af_graph_train_split_f32(const af_graph *g, af_plan *p, const af_split *sp,
+                                       const af_data *d, const af_epoch_args *e, const af_optim *opt,
+                                       float *opt_state, uint64_t *step)
+    af_status af_graph_train_split_f64(const af_graph *g, af_plan *p, const af_split *sp,
+                                       const af_data *d, const af_epoch_args *e, const af_optim *opt,
+                                       double *opt_state, uint64_t *step)

@@ -232,10 +232,14 @@ def dropout_mask(shape, rate, seed, step, dtype=_np.float64):
     return out
 
 
-def dropout_apply(x, rate, seed, step):
+def dropout_apply(x, rate, seed, step, base=0):
     """x * dropout_mask(x.shape, rate, seed, step) as a new array (float32/float64). Used for
-    the forward pass and, with dy and the same (seed, step), for the backward pass."""
+    the forward pass and, with dy and the same (seed, step), for the backward pass. base: x is
+    the elements base, base + 1, ... of a larger array, and gets those elements' masks (a piece
+    of a batch split over processes)."""
     _dropout_args(rate, seed, step)
+    if isinstance(base, bool) or not isinstance(base, int) or not (0 <= base < 2 ** 64):
+        raise ValueError("base must be an int in [0, 2**64), got %r" % (base,))
     if not _is_real(x):
         raise TypeError("x must be a float32 or float64 numpy array, got %s"
                         % getattr(x, "dtype", type(x).__name__))
@@ -247,18 +251,18 @@ def dropout_apply(x, rate, seed, step):
     cdef double[::1] y64
     cdef size_t cnt = xc.size
     cdef double r = rate
-    cdef uint64_t s = seed, t = step
+    cdef uint64_t s = seed, t = step, b0 = base
     cdef af_status st = AF_OK
     if cnt:
         if xc.dtype == _np.float32:
             x32 = xc
             y32 = y
             with nogil:
-                st = af_dropout_apply_f32(cnt, r, s, t, &x32[0], &y32[0])
+                st = af_dropout_apply_at_f32(cnt, r, s, t, b0, &x32[0], &y32[0])
         else:
             x64 = xc
             y64 = y
             with nogil:
-                st = af_dropout_apply_f64(cnt, r, s, t, &x64[0], &y64[0])
+                st = af_dropout_apply_at_f64(cnt, r, s, t, b0, &x64[0], &y64[0])
     check_status(st, "dropout_apply")
     return y.reshape(x.shape)

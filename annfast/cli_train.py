@@ -11,6 +11,10 @@ of the TRAINING rows and the scaling is folded into the first layer; regression 
 standardised likewise and folded into the last layer, so the saved model takes raw features and
 returns raw targets. The file is annfast's one model format (`annfast.load_model` opens it); the
 class labels and feature names travel in its metadata (see `annfast.cli_model`).
+
+Data-parallel over MPI processes (every process reads the file; process 0 prints and saves):
+
+    mpiexec -n 2 annfast train data.csv --distributed mpi
 """
 import time
 
@@ -48,7 +52,13 @@ def add_parser(sub):
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="compute precision (default float32)")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed for init and shuffling (default 0)")
-    p.add_argument("--threads", type=positive_int, default=None, help="OpenMP threads (default: all)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="OpenMP threads (default: all; with --distributed mpi, per process: the "
+                        "CPUs divided by the processes on this machine)")
+    p.add_argument("--distributed", choices=("mpi",), default=None,
+                   help="train data-parallel over the processes of an MPI launch "
+                        "(mpiexec -n 2 annfast train ... --distributed mpi; needs mpi4py: "
+                        "pip install \"annfast[mpi]\"); process 0 prints and saves")
     p.add_argument("--delimiter", default=None, help="CSV delimiter (default: sniffed)")
     p.add_argument("--no-standardize", action="store_true",
                    help="use the features as they are (default: standardise them)")
@@ -140,19 +150,28 @@ def run(args):
 
     if args.threads is not None:
         annfast.set_num_threads(args.threads)
+    strategy = None
+    if args.distributed:
+        from .distributed import MPIStrategy, get_strategy
+        strategy = get_strategy(MPIStrategy(threads=args.threads))  # None in a 1-process launch
+    root = strategy is None or strategy.is_root
+    say = print if root else (lambda *a, **k: None)
     model = _build(args, X.shape[1], out_units, out_act, loss, classify)
-    print(f"annfast train: {X.shape[0]} rows, {X.shape[1]} features -> {task}"
+    say(f"annfast train: {X.shape[0]} rows, {X.shape[1]} features -> {task}"
           + (f" ({classes.size} classes)" if classify else "")
           + f" [{reason}; --task overrides]"
           + (f"; {val.size} shuffled{' stratified' if classify else ''} validation rows" if val.size else "")
           + f"; network {X.shape[1]}-{'-'.join(map(str, args.hidden + [out_units]))}, "
-            f"{args.optimizer}, {args.dtype}, {annfast.get_num_threads()} threads")
+            f"{args.optimizer}, {args.dtype}, {annfast.get_num_threads()} threads"
+          + ("" if strategy is None else f" x {strategy.size} MPI processes"))
     validation = (Xs[val], Y[val]) if val.size else None
     t0 = time.perf_counter()
     history = model.fit(Xs[train], Y[train], epochs=args.epochs,
                         batch_size=min(args.batch_size, train.size), shuffle=True,
-                        validation_data=validation, verbose=args.verbose)
+                        validation_data=validation, verbose=args.verbose, distributed=strategy)
     dt = time.perf_counter() - t0
+    if not root:
+        return 0   # process 0 reports and saves the model every process holds
     hist = history.history
     n_epochs = len(hist.get("loss", []))
     scaled = "" if classify else " (standardised target)"

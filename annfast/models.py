@@ -377,7 +377,8 @@ class Model:
             validation_data: Union[Tuple[Data, Data], Tuple[Data, Data, Optional[ArrayLike]], None] = None,
             validation_split: float = 0.0, callbacks: Union[Callback, Sequence[Callback], None] = None,
             verbose: int = 1, sample_weight: Optional[ArrayLike] = None,
-            class_weight: Optional[Dict[int, float]] = None) -> History:
+            class_weight: Optional[Dict[int, float]] = None,
+            distributed: Optional[Any] = None) -> History:
         """Train for `epochs` epochs; returns a History (history.history: per-epoch 'loss',
         requested metrics, and 'val_*' when validating).
 
@@ -398,7 +399,23 @@ class Model:
         model keeps the weights of the last completed step, model.interrupted is set,
         model.history holds the history so far, and KeyboardInterrupt is raised.
         (annfast._core.request_stop() stops the same way but returns the history.)
+        distributed: None (this process), "mpi" (data-parallel over the processes of an MPI
+        launch: each process passes the same data and computes its share of every batch; see
+        annfast.distributed) or an annfast.distributed strategy (MPIStrategy, SplitBatch).
         """
+        from . import callbacks as _cbs
+        from ._data_parallel import runner
+        run = runner(distributed)
+        with run.agreed("fit"):   # a call any process rejects is rejected on every process
+            xs, ys, sw, val, epochs, batch_size, verbose, cbs = self._fit_checked_args(
+                X, y, epochs, batch_size, shuffle, validation_data, validation_split, callbacks,
+                verbose, sample_weight, class_weight)
+        with run.guard():
+            return self._fit_run(run, xs, ys, sw, val, epochs, batch_size, shuffle, verbose, cbs)
+
+    def _fit_checked_args(self, X, y, epochs, batch_size, shuffle, validation_data,
+                          validation_split, callbacks, verbose, sample_weight, class_weight):
+        """fit's arguments converted and checked; nothing in the model changes here."""
         from . import callbacks as _cbs
         self._require_compiled("fit")
         epochs = check_int(epochs, "epochs", minimum=0)
@@ -442,17 +459,24 @@ class Model:
             xs, ys = _data.rows(xs, slice(0, n - n_val)), _data.rows(ys, slice(0, n - n_val))
             n -= n_val
         self.optimizer.check_dtype(self.dtype)  # it may have been edited since compile
-        # All checks passed: from here on the model may change.
+        return xs, ys, sw, val, epochs, batch_size, verbose, cbs
+
+    def _fit_run(self, run, xs, ys, sw, val, epochs, batch_size, shuffle, verbose, cbs):
+        """fit after its checks passed: from here on the model may change. run: LOCAL, or a
+        data-parallel run (callbacks and progress on process 0 only; the others follow it)."""
+        from . import callbacks as _cbs
+        n = xs[0].shape[0]
         self._ensure_built(xs)
         batch = min(batch_size, n)
         self._get_engine()  # the C description is checked before any callback runs
         self._sync_opt_state()
+        run.begin(self, xs, ys, sw)  # process 0's weights and state everywhere; the same data
         perm = np.empty(n, dtype=np.uint64)
         progress = None
-        if verbose:
+        if verbose and run.is_root:
             from .progress import Progress
             progress = Progress(verbose=verbose, epochs=epochs, n_samples=n)
-        user = _cbs.fit_callbacks(cbs.callbacks[:-1], progress)  # Keras order, NaN guard
+        user = _cbs.fit_callbacks(cbs.callbacks[:-1], progress) if run.is_root else []
         n_batches = -(-n // batch)
         # verbose=1 on a terminal draws a bar within the epoch: the C epoch then runs in up to
         # PROGRESS_SLICES calls of whole batches (same order and results as one call)
@@ -468,23 +492,28 @@ class Model:
                 cbs.on_train_begin({})
                 for epoch in range(epochs):
                     cbs.on_epoch_begin(epoch, {})
-                    cfg = self.optimizer.c_config(self._epoch)
+                    cfg = run.same(self.optimizer.c_config(self._epoch))  # process 0's schedule
                     # (the engine again: a callback may have changed a setting)
                     stats, stopped = self._run_epoch(self._get_engine(), xs, ys, batch, bool(shuffle),
-                                                     cfg, perm, n_batches, per_call, progress, sw)
-                    if stopped or guard.poll():
+                                                     cfg, perm, n_batches, per_call, progress, run,
+                                                     sw)
+                    if run.any(stopped or guard.poll()):
                         # Ctrl-C or request_stop(): the weights are those of the last completed step
                         self.interrupted = True
                         break
                     self._epoch += 1
+                    stats = run.total(stats)
                     logs = self._logs(stats, stats["n_seen"])
                     logs.update(_metrics.epoch_end_logs(self, xs, ys))
                     if val is not None:
-                        logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
-                    cbs.on_epoch_end(epoch, logs)
+                        logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val, run=run).items()})
+                    run.check_weights(self)
+                    with run.root_callbacks(self):
+                        cbs.on_epoch_end(epoch, logs)
                     if self.stop_training:
                         break
-                cbs.on_train_end({})
+                with run.root_callbacks(self):
+                    cbs.on_train_end({})
             except KeyboardInterrupt:
                 # Ctrl-C while Python ran (a callback, validation): raised there, as in any Python
                 # code; the engine's calls are whole, so the weights are of a completed step
@@ -492,6 +521,8 @@ class Model:
                 self.history = cbs.history
                 raise
         self.history = cbs.history
+        if run.distributed:  # process 0's history (its callbacks may add keys) everywhere
+            cbs.history.history, cbs.history.epoch = run.same((cbs.history.history, cbs.history.epoch))
         if guard.sigint:
             raise KeyboardInterrupt(f"training interrupted after {len(cbs.history.epoch)} complete "
                                     "epoch(s); the model keeps the weights of its last completed step "
@@ -520,35 +551,43 @@ class Model:
         return xs, ys
 
     @exclusive_method
-    def _epoch_in_order(self, X, y, batch, order, sample_weight=None):
+    def _epoch_in_order(self, X, y, batch, order, run=None, sample_weight=None):
         """One epoch over the samples of X, y (lists from _fit_setup_checked) taken in the given
         order (uint64 row indices; None: storage order), as one C call. For annfast.sklearn,
         which draws scikit-learn's row order itself and needs none of fit's callbacks; the
-        caller holds a _core.FitGuard for Ctrl-C. sample_weight (already checked, the model
-        dtype) is normalised as scikit-learn does: each batch's objective over its weight sum.
-        Returns (mean loss, interrupted)."""
+        caller holds a _core.FitGuard for Ctrl-C. run: a data-parallel run (process 0's order
+        and settings are used everywhere; the loss is summed over the processes). sample_weight
+        (already checked, the model dtype) is normalised as scikit-learn does: each batch's
+        objective over its weight sum. Returns (mean loss, interrupted)."""
+        from ._data_parallel import LOCAL
+        run = LOCAL if run is None else run
         given = order is not None
         n = X[0].shape[0]
-        perm = order if given else np.empty(n, dtype=np.uint64)
-        cfg = self.optimizer.c_config(self._epoch)
+        perm = run.same_array(order) if given else np.empty(n, dtype=np.uint64)
+        cfg = run.same(self.optimizer.c_config(self._epoch))
         engine = self._get_engine()
-        stats, self._step, stopped = engine.train_epoch(
-            X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm,
+        stats, self._step, stopped = run.train(
+            engine, X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm,
             sw=sample_weight, sw_norm=1)
+        stopped = run.any(stopped)
         if not stopped:
             self._epoch += 1
+            stats = run.total(stats)
         return stats["loss_sum"] / max(stats["n_seen"], 1), stopped
 
     def _run_epoch(self, engine, xs, ys, batch, shuffle, cfg, perm, n_batches, per_call, progress,
-                   sw=None):
+                   run=None, sw=None):
         """One epoch as one C call, or as slices of per_call batches with a progress update
-        after each. Returns (summed stats, interrupted)."""
+        after each. Returns (summed stats, interrupted). run: a data-parallel run (its
+        train() splits every batch; the stats are this process's)."""
+        from ._data_parallel import LOCAL
+        run = LOCAL if run is None else run
         key = self._step  # the shuffle order is keyed by the step count at the epoch's start
         total = None
         for first in range(0, n_batches, per_call):
-            stats, self._step, stopped = engine.train_epoch(
-                xs, ys, batch, int(shuffle), key, cfg, self._opt_state, self._step, perm, first, per_call,
-                sw=sw)
+            stats, self._step, stopped = run.train(
+                engine, xs, ys, batch, int(shuffle), key, cfg, self._opt_state, self._step, perm, first,
+                per_call, sw=sw)
             total = stats if total is None else _add_stats(total, stats)
             if stopped:
                 return total, True
@@ -622,20 +661,27 @@ class Model:
 
     @exclusive_method
     def predict(self, X: Data, batch_size: Optional[int] = None,
-                verbose: int = 0) -> Union[np.ndarray, List[np.ndarray]]:
+                verbose: int = 0,
+                distributed: Optional[Any] = None) -> Union[np.ndarray, List[np.ndarray]]:
         """Outputs for the samples of X (inference mode: batch-norm running statistics, no
         dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
-        samples. One array, or a list with several outputs."""
-        check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
-        xs = self._xs(X)
-        chunk = self._chunk(batch_size, xs[0].shape[0])
+        samples. One array, or a list with several outputs. distributed="mpi": each process of an
+        MPI launch predicts a share of the rows and every process returns all of them."""
+        from ._data_parallel import runner
+        run = runner(distributed)
+        with run.agreed("predict"):
+            check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
+            xs = self._xs(X)
+            chunk = self._chunk(batch_size, xs[0].shape[0])
         self._ensure_built(xs)
-        outs = self._get_engine().predict(xs, chunk)
+        with run.guard():
+            outs = run.predict(self._get_engine(), xs, chunk)
         return outs[0] if len(outs) == 1 else outs
 
-    def _evaluate_logs(self, xs, ys, sw=None, chunk=None):
+    def _evaluate_logs(self, xs, ys, sw=None, chunk=None, run=None):
+        from ._data_parallel import LOCAL
         chunk = self._chunk(chunk, xs[0].shape[0])
-        loss, sums = self._get_engine().evaluate(xs, ys, chunk, sw=sw)
+        loss, sums = (run or LOCAL).evaluate(self._get_engine(), xs, ys, chunk, sw)
         sums["loss_sum"] = loss * xs[0].shape[0]
         logs = self._logs(sums, xs[0].shape[0])
         logs.update(_metrics.epoch_end_logs(self, xs, ys, chunk))
@@ -643,19 +689,26 @@ class Model:
 
     @exclusive_method
     def evaluate(self, X: Data, y: Data, batch_size: Optional[int] = None,
-                 sample_weight: Optional[ArrayLike] = None, verbose: int = 0) -> Union[float, List[float]]:
+                 sample_weight: Optional[ArrayLike] = None, verbose: int = 0,
+                 distributed: Optional[Any] = None) -> Union[float, List[float]]:
         """Mean loss over the samples (plus the L1/L2 penalties) in inference mode; with metrics
         compiled (or several outputs), a list ``[loss, *output losses, *metrics]`` in Keras's
-        order (output losses only with several outputs; metrics in compile order, per output)."""
-        self._require_compiled("evaluate")
-        xs, ys = self._prepare(X, y)
-        if xs[0].shape[0] == 0:
-            raise ValueError("X must have at least one row")
-        chunk = self._chunk(batch_size, xs[0].shape[0])
+        order (output losses only with several outputs; metrics in compile order, per output).
+        distributed="mpi": each process of an MPI launch evaluates a share of the rows; the sums
+        are added over the processes, which all return the result."""
+        from ._data_parallel import runner
+        run = runner(distributed)
+        with run.agreed("evaluate"):
+            self._require_compiled("evaluate")
+            xs, ys = self._prepare(X, y)
+            if xs[0].shape[0] == 0:
+                raise ValueError("X must have at least one row")
+            chunk = self._chunk(batch_size, xs[0].shape[0])
+            check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
+            sw = self._sample_weight(sample_weight, None, ys, xs[0].shape[0])
         self._ensure_built(xs)
-        check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
-        sw = self._sample_weight(sample_weight, None, ys, xs[0].shape[0])
-        logs = self._evaluate_logs(xs, ys, sw, chunk)
+        with run.guard():
+            logs = self._evaluate_logs(xs, ys, sw, chunk, run)
         if len(logs) == 1:
             return logs["loss"]
         names = [t.name for t in self._outputs] if len(self._outputs) > 1 else [None]
@@ -979,10 +1032,11 @@ class Sequential(Model):
 
     @exclusive_method
     def predict(self, X: Data, batch_size: Optional[int] = None,
-                verbose: int = 0) -> Union[np.ndarray, List[np.ndarray]]:
+                verbose: int = 0,
+                distributed: Optional[Any] = None) -> Union[np.ndarray, List[np.ndarray]]:
         if not self._layers:
             raise ValueError("a Sequential model needs at least one layer")
-        return super().predict(X, batch_size, verbose)
+        return super().predict(X, batch_size, verbose, distributed)
 
     def _require_compiled(self, what):
         if what in ("fit", "evaluate", "gradients") and not self._layers:

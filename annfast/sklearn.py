@@ -57,6 +57,11 @@ Differences (documented, deliberate)
 * The log loss is computed from the logits (no clipping of probabilities at machine epsilon as
   scikit-learn does), so ``loss_curve_`` can differ slightly when some predictions saturate.
 * ``n_threads`` sets annfast's global thread count for the duration of fit/predict.
+* ``distributed``: None, or ``"mpi"`` (or an ``annfast.distributed`` strategy) to train
+  data-parallel over the processes of an MPI launch (``mpiexec -n 2 python script.py``; every
+  process calls ``fit`` with the same data and ends with the same weights; process 0's
+  random_state draws are used everywhere). It applies to ``fit`` and ``partial_fit`` only:
+  ``predict`` and ``score`` run on the calling process alone.
 * Regression minimises mean squared error = 2x scikit-learn's squared loss (its 1/2 factor); the
   penalty is doubled to match and, for solver='sgd', the learning rate halved, so the steps are the
   same; ``loss_curve_`` reports scikit-learn's scale (half our MSE). For several outputs (multi-label,
@@ -65,7 +70,7 @@ Differences (documented, deliberate)
 """
 import numbers
 import warnings
-from typing import Literal, Optional, Sequence, Type, Union
+from typing import Any, Literal, Optional, Sequence, Type, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -152,7 +157,7 @@ class _BaseMLP(BaseEstimator):
                  epsilon: float = 1e-8, n_iter_no_change: int = 10,
                  dtype: Union[Literal["float32", "float64"], Type[np.float32], Type[np.float64],
                               None] = "float32",
-                 n_threads: Optional[int] = None) -> None:
+                 n_threads: Optional[int] = None, distributed: Optional[Any] = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -177,6 +182,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
         self.n_threads = n_threads
+        self.distributed = distributed
 
     # ---------------------------------------------------------------- parameters
     def _validated_params(self):
@@ -236,6 +242,7 @@ class _BaseMLP(BaseEstimator):
             p["n_threads"] = _check_number(self, "n_threads", lo=1, integer=True)
         else:
             p["n_threads"] = None
+        p["distributed"] = _check_distributed(self.distributed)
         if p["early_stopping"] and p["validation_fraction"] == 0.0:
             raise ValueError("validation_fraction must be > 0 when early_stopping=True, got 0.0")
         check_random_state(self.random_state)  # raises ValueError for an unusable random_state
@@ -363,6 +370,22 @@ class _BaseMLP(BaseEstimator):
             raise
 
     def _fit_checked(self, X, y, incremental, classes, sample_weight=None):
+        from ._data_parallel import LOCAL, runner
+        # a data-parallel fit (distributed=): every process checks; one rejecting rejects on all
+        run = runner(self.distributed) if self.distributed is not None else LOCAL
+        with run.agreed("fit"):
+            p, X, y, Y, SW, first_pass, dtype, batch, early = self._fit_inputs(
+                X, y, incremental, classes, sample_weight)
+        with run.guard(), _threads(p["n_threads"]):
+            rs = check_random_state(self.random_state)
+            if run.distributed:   # process 0's draws (initial weights, splits, orders) everywhere
+                rs.set_state(run.same(rs.get_state()))
+            self._fit_prepared(p, X, y, Y, SW, first_pass, dtype, batch, early, incremental, rs, run)
+        return self
+
+    def _fit_inputs(self, X, y, incremental, classes, sample_weight=None):
+        """Checked hyperparameters and data for _fit_checked (weights assigned to coefs_ adopted
+        for a warm start)."""
         p = self._validated_params()
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
@@ -387,60 +410,60 @@ class _BaseMLP(BaseEstimator):
                                                                  else p["batch_size"])
         if p["batch_size"] != "auto" and p["batch_size"] > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to "
-                          "be clipped", UserWarning, stacklevel=3)
+                          "be clipped", UserWarning, stacklevel=4)
         batch = max(1, min(batch, n))
         early = p["early_stopping"] and not incremental
         if early and int(np.ceil(p["validation_fraction"] * n)) < 2:
             raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                              "or the size of your dataset.")
+        return p, X, y, Y, SW, first_pass, dtype, batch, early
 
-        with _threads(p["n_threads"]):
-            rs = check_random_state(self.random_state)
-            if first_pass:
-                self._build(p, X.shape[1], Y.shape[1], dtype, rs)
-                self.n_iter_ = 0
-                self.t_ = 0
-                self.loss_curve_ = []
-                self._no_improvement_count = 0
-                if p["early_stopping"] and not incremental:
-                    self.validation_scores_ = []
-                    self.best_validation_score_ = -np.inf
-                    self.best_loss_ = None
-                else:
-                    self.best_loss_ = np.inf
-                    self.validation_scores_ = None
-                    self.best_validation_score_ = None
-            if first_pass or not incremental or getattr(self, "_compiled_batch", None) != batch:
-                if incremental and not first_pass and hasattr(self, "_compiled_batch"):
-                    state = self._model.optimizer_state()
-                    self._compile(p, batch)
-                    self._model.set_optimizer_state(state)
-                else:
-                    self._compile(p, batch)
-            X_val = Y_val = SW_val = None
-            if early:
-                # scikit-learn stratifies when the encoded targets are one column (binary)
-                stratify = y if (self._is_classifier and Y.shape[1] == 1 and y.ndim == 1) else None
-                if SW is None:
-                    X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rs,
-                                                          test_size=p["validation_fraction"],
-                                                          stratify=stratify)
-                else:  # the weights split with their rows, as scikit-learn does
-                    X, X_val, Y, Y_val, SW, SW_val = train_test_split(
-                        X, Y, SW, random_state=rs, test_size=p["validation_fraction"], stratify=stratify)
-                if X_val.shape[0] < 2:
-                    raise ValueError("The validation set is too small. Increase 'validation_fraction' "
-                                     "or the size of your dataset.")
-                batch = min(batch, X.shape[0])
-                if batch != self._compiled_batch:
-                    self._compile(p, batch)
-                if self.validation_scores_ is None:  # warm start from a fit without early stopping
-                    self.validation_scores_, self.best_validation_score_ = [], -np.inf
-            self._run(p, X, Y, batch, 1 if incremental else p["max_iter"], incremental,
-                      X_val, Y_val, rs, SW, SW_val)
-        return self
+    def _fit_prepared(self, p, X, y, Y, SW, first_pass, dtype, batch, early, incremental, rs, run):
+        """_fit_checked once everything is checked: build or update the model, then train."""
+        if first_pass:
+            self._build(p, X.shape[1], Y.shape[1], dtype, rs)
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if p["early_stopping"] and not incremental:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+        if first_pass or not incremental or getattr(self, "_compiled_batch", None) != batch:
+            if incremental and not first_pass and hasattr(self, "_compiled_batch"):
+                state = self._model.optimizer_state()
+                self._compile(p, batch)
+                self._model.set_optimizer_state(state)
+            else:
+                self._compile(p, batch)
+        X_val = Y_val = SW_val = None
+        if early:
+            # scikit-learn stratifies when the encoded targets are one column (binary)
+            stratify = y if (self._is_classifier and Y.shape[1] == 1 and y.ndim == 1) else None
+            if SW is None:
+                X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rs,
+                                                      test_size=p["validation_fraction"],
+                                                      stratify=stratify)
+            else:  # the weights split with their rows, as scikit-learn does
+                X, X_val, Y, Y_val, SW, SW_val = train_test_split(
+                    X, Y, SW, random_state=rs, test_size=p["validation_fraction"], stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                                 "or the size of your dataset.")
+            batch = min(batch, X.shape[0])
+            if batch != self._compiled_batch:
+                self._compile(p, batch)
+            if self.validation_scores_ is None:  # warm start from a fit without early stopping
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+        self._run(p, X, Y, batch, 1 if incremental else p["max_iter"], incremental,
+                  X_val, Y_val, rs, run, SW, SW_val)
 
-    def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, SW=None, SW_val=None):
+    def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run, SW=None, SW_val=None):
         """The epoch loop. Each epoch is one engine call (all mini-batches in C, GIL released,
         rows gathered in C in the given order); Python only draws scikit-learn's permutation
         from random_state (so the batch order, and with it the whole trajectory, is
@@ -450,14 +473,17 @@ class _BaseMLP(BaseEstimator):
         from ._busy import exclusive
         # the whole loop holds the model, as Sequential.fit does (another thread waits)
         with exclusive(self._model), _core.FitGuard():
-            self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, SW, SW_val)
+            self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run, SW, SW_val)
 
-    def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, SW=None, SW_val=None):
+    def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run, SW=None,
+                    SW_val=None):
         early = X_val is not None
         halve = 0.5 if self._is_regressor else 1.0  # report sklearn's squared-loss scale
         scale = self._lr_scale(p)
         n = X.shape[0]
         X, Y = self._model._fit_setup_checked(X, Y)
+        run.begin(self._model, X, Y)  # data-parallel: process 0's model everywhere, same data
+        talk = p["verbose"] and run.is_root
         order = np.arange(n, dtype=np.uint64) if p["shuffle"] else None
         best = None
         stopped = False
@@ -468,21 +494,21 @@ class _BaseMLP(BaseEstimator):
                     perm = np.arange(n)
                     rs.shuffle(perm)  # what sklearn.utils.shuffle draws
                     order = order[perm]
-                loss, interrupted = self._model._epoch_in_order(X, Y, batch, order, SW)
+                loss, interrupted = self._model._epoch_in_order(X, Y, batch, order, run, SW)
                 if interrupted:
-                    warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
+                    warnings.warn("Training interrupted by user.", UserWarning, stacklevel=6)
                     stopped = True
                     break
                 loss = float(loss) * halve
                 self.loss_curve_.append(loss)
                 self.n_iter_ += 1
                 self.t_ += n
-                if p["verbose"]:
+                if talk:
                     print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
                 if early:
                     score = self._val_score(X_val, Y_val, SW_val)
                     self.validation_scores_.append(score)
-                    if p["verbose"]:
+                    if talk:
                         print(f"Validation score: {score:f}")
                     if score < self.best_validation_score_ + p["tol"]:
                         self._no_improvement_count += 1
@@ -508,10 +534,10 @@ class _BaseMLP(BaseEstimator):
                             and self._lr.value > 1e-6 * scale:
                         self._lr.value /= 5.0
                         self._no_improvement_count = 0
-                        if p["verbose"]:
+                        if talk:
                             print(msg + f" Setting learning rate to {self._lr.value / scale:f}")
                     else:
-                        if p["verbose"]:
+                        if talk:
                             print(msg + (" Learning rate too small. Stopping."
                                          if p["learning_rate"] == "adaptive" and p["solver"] == "sgd"
                                          else " Stopping."))
@@ -519,16 +545,16 @@ class _BaseMLP(BaseEstimator):
                         break
         except KeyboardInterrupt:
             # Ctrl-C while Python code ran between two engine calls: as scikit-learn does
-            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=6)
             stopped = True
         if early and best is not None:
             self._model.set_weights(best)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
-        if not incremental and not stopped:
+        if not incremental and not stopped and run.is_root:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p['max_iter']}) reached and "
-                          f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+                          f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
 
     # ---------------------------------------------------------------- prediction
     def _forward(self, X):
@@ -599,6 +625,15 @@ def _numeric(a, name):
         raise TypeError(f"{name} must be an array of real numbers, got "
                         f"{type(a).__name__}{'' if arr is None else ' of dtype ' + str(arr.dtype)}")
     return arr
+
+
+def _check_distributed(value):
+    """None, "mpi" or an annfast.distributed strategy (resolved at fit)."""
+    from .distributed import MPIStrategy, SplitBatch
+    if value is None or isinstance(value, (MPIStrategy, SplitBatch)) or \
+            (isinstance(value, str) and value.lower() == "mpi"):
+        return value
+    raise ValueError(f"distributed must be None, 'mpi' or an annfast.distributed strategy, got {value!r}")
 
 
 def _check_verbose(v):

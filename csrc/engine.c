@@ -1,16 +1,22 @@
-/* engine.c: the passes over a planned graph (engine_impl.h) for float and double, and the name
- * tables the Python side reads (it keeps no copies). */
+/* engine.c: the passes over a planned graph (engine_impl.h) and over split batches
+ * (engine_split_impl.h, split.h) for float and double, and the name tables the Python side reads
+ * (it keeps no copies). */
 #include <string.h>
 
 #include "internal.h"
 #include "optim.h"
 #include "plan.h"
 #include "rng.h"
+#include "split.h"
 
 #define AF_DTYPE_F32
 #include "engine_impl.h"
 #define AF_DTYPE_F64
 #include "engine_impl.h"
+#define AF_DTYPE_F32
+#include "engine_split_impl.h"
+#define AF_DTYPE_F64
+#include "engine_split_impl.h"
 
 const char *const af_act_names[] = {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu",
                                         "selu", "softmax", "gelu", "swish", NULL};

@@ -69,8 +69,29 @@ static void AF_FN(node_args)(const af_graph *g, const af_plan *p, T *ws, size_t 
     a->seed = af_layer_seed(g->seed, nd->rng_key);
     a->row0 = row0;
     a->grad_alpha = 1;
-    a->reduce = g->reduce;
-    a->reduce_ctx = g->reduce_ctx;
+}
+
+/* Does a node with flags f compute anything forward? Inputs and aliases never do; at inference,
+ * nodes that are then the identity (dropout) neither. */
+static int AF_FN(runs_forward)(unsigned f, int training)
+{
+    return !((f & (AF_OP_INPUT | AF_OP_ALIAS)) || ((f & AF_OP_INFER_IDENTITY) && !training));
+}
+
+/* Forward of node i (bound). phase, sums, part: a piece of a split batch (see af_op_args;
+ * AF_SUMS_NONE, NULL, NULL for a whole batch). */
+static af_status AF_FN(forward_node)(const af_graph *g, af_plan *p, T *ws, size_t i, size_t B,
+                                     int training, int update_stats, uint64_t step, int fused,
+                                     uint64_t row0, int phase, double *sums, const double *part)
+{
+    af_op_args a;
+    AF_FN(node_args)(g, p, ws, i, B, training, step, row0, &a);
+    a.update_stats = update_stats;
+    a.fused_loss = fused && p->fused[i];
+    a.sums_phase = phase;
+    a.sums = sums;
+    a.sums_part = part;
+    return g->nodes[i].ops->forward[DT](&a);
 }
 
 /* Forward pass of B samples (already bound). training: batch statistics (and running-stat
@@ -79,16 +100,55 @@ static void AF_FN(node_args)(const af_graph *g, const af_plan *p, T *ws, size_t 
 static af_status AF_FN(forward)(const af_graph *g, af_plan *p, T *ws, size_t B, int training,
                                 int update_stats, uint64_t step, int fused, uint64_t row0)
 {
-    af_op_args a;
     for (size_t r = 0; r < p->n_order; r++) {
         size_t i = p->order[r];
-        unsigned f = g->nodes[i].ops->flags;
-        if ((f & (AF_OP_INPUT | AF_OP_ALIAS)) || ((f & AF_OP_INFER_IDENTITY) && !training)) continue;
-        AF_FN(node_args)(g, p, ws, i, B, training, step, row0, &a);
-        a.update_stats = update_stats;
-        a.fused_loss = fused && p->fused[i];
-        af_status s = g->nodes[i].ops->forward[DT](&a);
+        if (!AF_FN(runs_forward)(g->nodes[i].ops->flags, training)) continue;
+        af_status s = AF_FN(forward_node)(g, p, ws, i, B, training, update_stats, step, fused, row0,
+                                          AF_SUMS_NONE, NULL, NULL);
         if (s != AF_OK) return s;
+    }
+    return AF_OK;
+}
+
+/* Does node i run backward? */
+static int AF_FN(runs_backward)(const af_graph *g, const af_plan *p, size_t i)
+{
+    return p->needs_grad[i] && !(g->nodes[i].ops->flags & (AF_OP_INPUT | AF_OP_ALIAS));
+}
+
+/* Backward of node i (bound) from its delta; parameter gradient and plain SGD as in backward.
+ * phase, sums, part: as forward_node (split batches never use sgd_lr). */
+static af_status AF_FN(backward_node)(const af_graph *g, af_plan *p, T *ws, size_t i, size_t B,
+                                      int training, uint64_t step, int acc_grads, T sgd_lr,
+                                      uint64_t row0, int phase, double *sums, const double *part)
+{
+    af_op_args a;
+    T *P = (T *)g->params, *G = (T *)g->grads;
+    const af_node *nd = &g->nodes[i];
+    AF_FN(node_args)(g, p, ws, i, B, training, step, row0, &a);
+    a.fused_loss = p->fused[i];   /* the passes that run backward always fuse the loss */
+    a.dy = p->dptr[i];
+    for (size_t k = 0; k < nd->n_inputs; k++) {
+        size_t q = i * AF_MAX_INPUTS + k;
+        a.dx[k] = p->need_dx[q] ? p->dptr[nd->inputs[k]] : NULL;
+        a.dx_acc[k] = p->dx_acc[q];
+    }
+    a.sums_phase = phase;
+    a.sums = sums;
+    a.sums_part = part;
+    size_t np = p->info[i].n_params, off = nd->param_off;
+    int direct = sgd_lr > 0 && (nd->ops->flags & AF_OP_GRAD_ALPHA);
+    if (np) {
+        a.grad = direct ? P + off : G + off;
+        a.grad_alpha = direct ? -(double)sgd_lr : 1.0;
+        a.grad_acc = direct || acc_grads || p->grad_acc[i];
+    }
+    af_status s = nd->ops->backward[DT](&a);
+    if (s != AF_OK) return s;
+    if (np && sgd_lr > 0 && !direct) {
+        /* p -= lr g for this node's slice (after its input gradient used the old p) */
+        T alpha = -sgd_lr;
+        for (size_t j = 0; j < np; j++) P[off + j] += alpha * G[off + j];
     }
     return AF_OK;
 }
@@ -101,35 +161,12 @@ static af_status AF_FN(forward)(const af_graph *g, af_plan *p, T *ws, size_t B, 
 static af_status AF_FN(backward)(const af_graph *g, af_plan *p, T *ws, size_t B, int training,
                                  uint64_t step, int acc_grads, T sgd_lr, uint64_t row0)
 {
-    af_op_args a;
-    T *P = (T *)g->params, *G = (T *)g->grads;
     for (size_t r = p->n_order; r-- > 0;) {
         size_t i = p->order[r];
-        const af_node *nd = &g->nodes[i];
-        unsigned f = nd->ops->flags;
-        if (!p->needs_grad[i] || (f & (AF_OP_INPUT | AF_OP_ALIAS))) continue;
-        AF_FN(node_args)(g, p, ws, i, B, training, step, row0, &a);
-        a.fused_loss = p->fused[i];   /* the passes that run backward always fuse the loss */
-        a.dy = p->dptr[i];
-        for (size_t k = 0; k < nd->n_inputs; k++) {
-            size_t q = i * AF_MAX_INPUTS + k;
-            a.dx[k] = p->need_dx[q] ? p->dptr[nd->inputs[k]] : NULL;
-            a.dx_acc[k] = p->dx_acc[q];
-        }
-        size_t np = p->info[i].n_params, off = nd->param_off;
-        int direct = sgd_lr > 0 && (f & AF_OP_GRAD_ALPHA);
-        if (np) {
-            a.grad = direct ? P + off : G + off;
-            a.grad_alpha = direct ? -(double)sgd_lr : 1.0;
-            a.grad_acc = direct || acc_grads || p->grad_acc[i];
-        }
-        af_status s = nd->ops->backward[DT](&a);
+        if (!AF_FN(runs_backward)(g, p, i)) continue;
+        af_status s = AF_FN(backward_node)(g, p, ws, i, B, training, step, acc_grads, sgd_lr, row0,
+                                           AF_SUMS_NONE, NULL, NULL);
         if (s != AF_OK) return s;
-        if (np && sgd_lr > 0 && !direct) {
-            /* p -= lr g for this node's slice (after its input gradient used the old p) */
-            T alpha = -sgd_lr;
-            for (size_t j = 0; j < np; j++) P[off + j] += alpha * G[off + j];
-        }
     }
     return AF_OK;
 }

@@ -29,6 +29,11 @@ extern "C" {
 
 #define AF_MAX_IO 8            /* graph inputs and outputs */
 
+/* Cross-process sum for data-parallel training (split.h): buf[0 .. n) of dtype AF_F32 / AF_F64
+ * (the gradient) or AF_F64 (batch statistics, the stop flag) becomes its sum over every process,
+ * identical on all of them. Any status but AF_OK ends the call with that status. */
+typedef af_status (*af_reduce_fn)(void *ctx, void *buf, size_t n, int dtype);
+
 typedef struct {
     af_node *nodes;
     size_t n_nodes;
@@ -42,7 +47,7 @@ typedef struct {
     double clipnorm;                 /* > 0: scale the gradient to global L2 norm <= clipnorm */
     double clipvalue;                /* > 0: clip each gradient entry to [-clipvalue, clipvalue] */
     uint64_t seed;                   /* dropout masks: (seed, node rng_key, step, index) only */
-    af_reduce_fn reduce;             /* data-parallel sums (NULL: one process) */
+    af_reduce_fn reduce;             /* af_graph_train_split: sums over processes (NULL: one) */
     void *reduce_ctx;
 } af_graph;
 

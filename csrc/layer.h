@@ -89,10 +89,14 @@ typedef struct {
 typedef struct {
     size_t aux;                      /* kept from forward to backward */
     size_t scratch;                  /* temporary, shared between nodes */
+    /* Doubles of sums over the samples that a training pass of this kind needs when the batch is
+     * split into pieces (split.h): batch norm's row count, per-feature sums and sums of squares.
+     * 0 (the default) for kinds whose output for a sample depends on that sample alone. */
+    size_t sums;
 } af_node_sizes;
 
-/* Cross-process sums (data-parallel training): buf[0..n) <- sum over processes. NULL: local. */
-typedef af_status (*af_reduce_fn)(void *ctx, double *buf, size_t n);
+/* Phases of a kind with sums (sizes.sums > 0) in a split batch; see af_op_args.sums_phase. */
+enum { AF_SUMS_NONE = 0, AF_SUMS_PARTIAL = 1, AF_SUMS_TOTAL = 2 };
 
 /* Everything a forward or backward call sees. Pointers are to the network's float type (float
  * for the _f32 entry, double for _f64) unless the shape says int32. */
@@ -125,8 +129,20 @@ typedef struct {
     void *grad;
     double grad_alpha;
     int grad_acc;
-    af_reduce_fn reduce;                   /* cross-process sums, or NULL */
-    void *reduce_ctx;
+    /* Split batches (split.h: data-parallel training, or one process computing the same pieces):
+     * the call sees one piece of a larger batch. A kind with sizes.sums > 0 then runs a training
+     * forward (and backward) in two calls, the driver summing over every piece in between:
+     *   AF_SUMS_PARTIAL  write this piece's sums[0 .. sizes.sums) and nothing else;
+     *   AF_SUMS_TOTAL    sums holds the sums over the whole batch and sums_part this piece's own
+     *                    (as it wrote them): finish the pass. Parameter gradients are this
+     *                    piece's share only: the driver adds the pieces' gradients afterwards.
+     * A piece may be empty (batch 0, when the batch has fewer samples than pieces): it still gets
+ * both calls. State the calls read (running statistics) changes only in the TOTAL call that has
+ * update_stats set: the driver sets it on the last piece of a step, after every other piece.
+ * AF_SUMS_NONE: the batch is whole (every other call). Kinds without sums never see a phase. */
+    int sums_phase;
+    double *sums;
+    const double *sums_part;
 } af_op_args;
 
 typedef af_status (*af_op_fn)(const af_op_args *a);

@@ -72,6 +72,13 @@ af_status af_dropout_apply_f32(size_t count, double rate, uint64_t seed, uint64_
                                const float *x, float *y);
 af_status af_dropout_apply_f64(size_t count, double rate, uint64_t seed, uint64_t step,
                                const double *x, double *y);
+/* The same for elements base .. base + count - 1 of a larger call: y[e] = x[e] * mask[base + e],
+ * bitwise what af_dropout_apply over the whole gives those elements (a piece of a batch split
+ * over processes draws the masks of its samples' positions in the whole batch). */
+af_status af_dropout_apply_at_f32(size_t count, double rate, uint64_t seed, uint64_t step,
+                                  uint64_t base, const float *x, float *y);
+af_status af_dropout_apply_at_f64(size_t count, double rate, uint64_t seed, uint64_t step,
+                                  uint64_t base, const double *x, double *y);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,8 @@
  *   y = gamma (x - rmean) r + beta,  r = 1 / sqrt(rvar + eps);  dx = dy gamma r
  * Parameters: gamma (C) then beta (C). Statistics: running mean (C) then running variance (C).
  * Kept for backward: the batch mean and inverse std (C each). The kernels are in batchnorm.c of
- * the kernels (norm.h). */
+ * the kernels (norm.h). A piece of a batch split over processes (split.h) normalises with the
+ * statistics of the whole batch: batchnorm_split_impl.h. */
 #include "util.h"
 #include "norm.h"
 
@@ -44,8 +45,13 @@ static void batchnorm_sizes(const void *cfg, size_t n_in, const af_shape *in, co
     (void)training;
     sz->aux = 2 * af_shape_last(&in[0]);       /* batch mean, inverse std */
     sz->scratch = 2 * af_shape_last(&in[0]);   /* gradients when they are added to shared ones */
+    sz->sums = 1 + 2 * af_shape_last(&in[0]);  /* split batches: count, two sums per feature */
 }
 
+#define AF_DTYPE_F32
+#include "batchnorm_split_impl.h"
+#define AF_DTYPE_F64
+#include "batchnorm_split_impl.h"
 #define AF_DTYPE_F32
 #include "batchnorm_impl.h"
 #define AF_DTYPE_F64

@@ -17,6 +17,7 @@ static af_status AF_FN(batchnorm_forward)(const af_op_args *a)
     size_t m = af_rows(a->in_shape, a->batch), n = af_shape_last(a->in_shape);
     const T *gamma = (const T *)a->param, *beta = gamma + n;
     T *rmean = (T *)a->stat, *rvar = rmean + n;
+    if (a->sums_phase) return AF_FN(batchnorm_forward_split)(a);   /* a piece of a split batch */
     if (!a->training)
         return BN_INFER(m, n, (const T *)a->x[0], gamma, beta, rmean, rvar, c->eps, (T *)a->y);
     T *mean = (T *)a->aux, *invstd = mean + n;
@@ -72,6 +73,7 @@ static af_status AF_FN(batchnorm_backward)(const af_op_args *a)
     /* the gradients straight into grad, or into scratch when they are added to shared ones */
     T *dg = a->grad_acc ? (T *)a->scratch : (T *)a->grad;
     af_status s = AF_OK;
+    if (a->sums_phase) return AF_FN(batchnorm_backward_split)(a);   /* a piece of a split batch */
     if (a->training) {
         const T *mean = (const T *)a->aux, *invstd = mean + n;
         s = BN_BACK(m, n, x, dy, gamma, mean, invstd, dx, dg, dg + n);

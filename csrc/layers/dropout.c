@@ -2,6 +2,10 @@
  * (seed, step, element index) by a counter-based generator (norm.h), so masks are reproducible,
  * independent of the thread count, and regenerated in backward instead of stored:
  *   dx = dy * keep / (1 - rate).
+ * The element index is global within the batch: element j of sample i of a call whose first
+ * sample sits at position row0 of the batch is (row0 + i) * width + j (width: values per sample),
+ * so a batch split over processes draws the masks of the whole batch (row0 = 0: the call is the
+ * whole batch).
  * Inference: the identity (the driver skips the node; in an inference-mode gradient dx = dy). */
 #include "util.h"
 #include "norm.h"
@@ -26,18 +30,19 @@ static af_status dropout_infer(const void *cfg, size_t n_in, const af_shape *in,
     static af_status dropout_forward_##SUF(const af_op_args *a)                                    \
     {                                                                                              \
         const af_dropout_cfg *c = (const af_dropout_cfg *)a->cfg;                                  \
-        return af_dropout_apply_##SUF(a->batch * af_shape_size(a->in_shape), c->rate, a->seed,     \
-                                      a->step, (const T *)a->x[0], (T *)a->y);                     \
+        size_t width = af_shape_size(a->in_shape);                                                 \
+        return af_dropout_apply_at_##SUF(a->batch * width, c->rate, a->seed, a->step,              \
+                                         a->row0 * width, (const T *)a->x[0], (T *)a->y);          \
     }                                                                                              \
     static af_status dropout_backward_##SUF(const af_op_args *a)                                   \
     {                                                                                              \
         const af_dropout_cfg *c = (const af_dropout_cfg *)a->cfg;                                  \
-        size_t count = a->batch * af_shape_size(a->in_shape);                                      \
+        size_t width = af_shape_size(a->in_shape), count = a->batch * width;                       \
         if (!a->dx[0]) return AF_OK;                                                               \
         T *dst = a->dx_acc[0] ? (T *)a->dy : (T *)a->dx[0];                                        \
         if (a->training) {                                                                         \
-            af_status s = af_dropout_apply_##SUF(count, c->rate, a->seed, a->step,                 \
-                                                 (const T *)a->dy, dst);                           \
+            af_status s = af_dropout_apply_at_##SUF(count, c->rate, a->seed, a->step,              \
+                                                    a->row0 * width, (const T *)a->dy, dst);       \
             if (s != AF_OK) return s;                                                              \
         }                                                                                          \
         af_copy_add_##SUF(count, a->training ? dst : (const T *)a->dy, (T *)a->dx[0],              \

@@ -1,0 +1,310 @@
+/* engine_split_impl.h: training over split batches (split.h) for one dtype, included twice by
+ * engine.c after engine_impl.h, whose node passes (bind, forward_node, backward_node, loss_pass,
+ * penalty, clip, gather_rows) it drives piece by piece. Never switches on a layer kind: a node
+ * with cross-sample sums is recognised by its planned sizes.sums only. */
+#include "dtype_begin.h"
+
+#if defined(AF_DTYPE_F32)
+#define DT AF_F32
+#define OPTIM_STEP af_optim_step_f32
+#else
+#define DT AF_F64
+#define OPTIM_STEP af_optim_step_f64
+#endif
+
+/* What a step knows about the caller's pieces. k is a local index: piece first + k. */
+typedef struct {
+    const af_graph *g;
+    af_plan *p;
+    const af_split *sp;
+    const af_data *d;
+    const af_epoch_args *e;
+    size_t start, Bg;              /* the global batch: rows start .. start + Bg of the order */
+    double den, pen_factor;        /* its loss denominator and penalty factor (batch_den) */
+    uint64_t t;                    /* 1-based optimiser step */
+    size_t L;                      /* af_split_sums_len */
+} AF_FN(split_ctx);
+
+static T *AF_FN(piece_ws)(const AF_FN(split_ctx) *c, size_t k) { return (T *)c->sp->ws[k]; }
+
+/* The graph as piece k sees it: its own gradient buffer. */
+static af_graph AF_FN(piece_graph)(const AF_FN(split_ctx) *c, size_t k)
+{
+    af_graph gk = *c->g;
+    if (k > 0) gk.grads = c->sp->grads[k - 1];
+    return gk;
+}
+
+static void AF_FN(piece_rows)(const AF_FN(split_ctx) *c, size_t k, size_t *lo, size_t *B)
+{
+    size_t hi;
+    af_split_piece(c->Bg, c->sp->parts, c->sp->first + k, lo, &hi);
+    *B = hi - *lo;
+}
+
+/* Points the plan at piece k's data and workspace (gathered rows are in the workspace already);
+ * with ys, its targets, and its sample weights (NULL: none) into *w. */
+static void AF_FN(bind_piece)(const AF_FN(split_ctx) *c, size_t k, const T **ys, const T **w)
+{
+    const void *xs[AF_MAX_IO];
+    const T *yl[AF_MAX_IO];
+    size_t lo, B;
+    T *ws = AF_FN(piece_ws)(c, k);
+    AF_FN(piece_rows)(c, k, &lo, &B);
+    const T *wl;
+    if (c->e->order) {
+        for (size_t i = 0; i < c->g->n_inputs; i++) xs[i] = ws + c->p->xb_off[i];
+        for (size_t o = 0; o < c->g->n_outputs; o++) yl[o] = ws + c->p->yb_off[o];
+        wl = c->d->sw ? ws + c->p->sw_off : NULL;
+    } else {
+        wl = AF_FN(slice_rows)(c->g, c->p, c->d, c->start + lo, xs, yl);
+    }
+    AF_FN(bind)(c->g, c->p, ws, xs, 1);
+    if (ys)
+        for (size_t o = 0; o < c->g->n_outputs; o++) ys[o] = yl[o];
+    if (w) *w = wl;
+}
+
+/* The global batch's loss denominator and penalty factor, as batch_den computes them for one
+ * process: the weight sum is taken over the batch's rows in order from the full weight array
+ * (every caller holds all of it), so every process and piece count gets the same values. */
+static void AF_FN(split_den)(AF_FN(split_ctx) *c)
+{
+    const af_data *d = c->d;
+    c->den = (double)c->Bg;
+    c->pen_factor = 1.0;
+    if (!d->sw || d->sw_norm != AF_SW_SUM) return;
+    const T *w = (const T *)d->sw;
+    double sum = 0;
+    for (size_t i = 0; i < c->Bg; i++)
+        sum += (double)w[c->e->order ? c->e->perm[c->start + i] : c->start + i];
+    if (sum > 0) {
+        c->den = sum;
+        c->pen_factor = (double)c->e->batch / sum;
+    }
+}
+
+/* A node's n sums over the whole batch: every piece's partial summed in piece order into slot
+ * 0, then over processes. */
+static af_status AF_FN(total_sums)(const AF_FN(split_ctx) *c, size_t n)
+{
+    double *tot = c->sp->sums;
+    memset(tot, 0, n * sizeof *tot);
+    for (size_t k = 0; k < c->sp->count; k++) {
+        const double *part = c->sp->sums + (k + 1) * c->L;
+        for (size_t j = 0; j < n; j++) tot[j] += part[j];
+    }
+    return c->g->reduce ? c->g->reduce(c->g->reduce_ctx, tot, n, AF_F64) : AF_OK;
+}
+
+/* Node i of every piece in two phases around total_sums (backward when `back`). Empty pieces
+ * (a batch smaller than the number of pieces) take part with B = 0: zero partial sums, and the
+ * TOTAL call, where the last piece updates the running statistics after every piece read them. */
+static af_status AF_FN(sums_node)(const AF_FN(split_ctx) *c, size_t i, int back)
+{
+    size_t n = c->p->sz[i].sums, lo, B;
+    af_status s;
+    for (int phase = AF_SUMS_PARTIAL; phase <= AF_SUMS_TOTAL; phase++) {
+        for (size_t k = 0; k < c->sp->count; k++) {
+            double *part = c->sp->sums + (k + 1) * c->L;
+            double *arg = phase == AF_SUMS_PARTIAL ? part : c->sp->sums;
+            const double *own = phase == AF_SUMS_PARTIAL ? NULL : part;
+            af_graph gk = AF_FN(piece_graph)(c, k);
+            AF_FN(piece_rows)(c, k, &lo, &B);
+            AF_FN(bind_piece)(c, k, NULL, NULL);
+            if (back)
+                s = AF_FN(backward_node)(&gk, c->p, AF_FN(piece_ws)(c, k), i, B, 1, c->t, 0, 0, lo,
+                                         phase, arg, own);
+            else
+                s = AF_FN(forward_node)(&gk, c->p, AF_FN(piece_ws)(c, k), i, B, 1,
+                                        k + 1 == c->sp->count, c->t, 1, lo, phase, arg, own);
+            if (s != AF_OK) return s;
+        }
+        if (phase == AF_SUMS_PARTIAL && (s = AF_FN(total_sums)(c, n)) != AF_OK) return s;
+    }
+    return AF_OK;
+}
+
+/* Is the node at position r of the order one whose training pass sums over samples? */
+static int AF_FN(has_sums)(const AF_FN(split_ctx) *c, size_t r, int back)
+{
+    size_t i = c->p->order[r];
+    if (!c->p->sz[i].sums) return 0;
+    return back ? AF_FN(runs_backward)(c->g, c->p, i)
+                : AF_FN(runs_forward)(c->g->nodes[i].ops->flags, 1);
+}
+
+/* Forward of every piece, node by node between the nodes with sums (which need all pieces'
+ * partial sums before any piece can go on). */
+static af_status AF_FN(split_forward)(const AF_FN(split_ctx) *c)
+{
+    size_t n_order = c->p->n_order, lo, B;
+    af_status s;
+    for (size_t r = 0; r < n_order;) {
+        size_t r1 = r;
+        while (r1 < n_order && !AF_FN(has_sums)(c, r1, 0)) r1++;
+        for (size_t k = 0; k < c->sp->count; k++) {
+            AF_FN(piece_rows)(c, k, &lo, &B);
+            if (!B || r1 == r) continue;
+            AF_FN(bind_piece)(c, k, NULL, NULL);
+            for (size_t q = r; q < r1; q++) {
+                size_t i = c->p->order[q];
+                if (!AF_FN(runs_forward)(c->g->nodes[i].ops->flags, 1)) continue;
+                s = AF_FN(forward_node)(c->g, c->p, AF_FN(piece_ws)(c, k), i, B, 1, 1, c->t, 1, lo,
+                                        AF_SUMS_NONE, NULL, NULL);
+                if (s != AF_OK) return s;
+            }
+        }
+        if (r1 == n_order) break;
+        if ((s = AF_FN(sums_node)(c, c->p->order[r1], 0)) != AF_OK) return s;
+        r = r1 + 1;
+    }
+    return AF_OK;
+}
+
+/* Backward of every piece in reverse order, each into its own gradient buffer (an empty piece's
+ * gradient is zero), segmented like split_forward. */
+static af_status AF_FN(split_backward)(const AF_FN(split_ctx) *c)
+{
+    size_t lo, B;
+    af_status s;
+    for (size_t r = c->p->n_order; r > 0;) {
+        size_t r0 = r;   /* positions [r0, r) hold no node with sums */
+        while (r0 > 0 && !AF_FN(has_sums)(c, r0 - 1, 1)) r0--;
+        for (size_t k = 0; k < c->sp->count; k++) {
+            AF_FN(piece_rows)(c, k, &lo, &B);
+            if (!B || r0 == r) continue;
+            af_graph gk = AF_FN(piece_graph)(c, k);
+            AF_FN(bind_piece)(c, k, NULL, NULL);
+            for (size_t q = r; q-- > r0;) {
+                size_t i = c->p->order[q];
+                if (!AF_FN(runs_backward)(c->g, c->p, i)) continue;
+                s = AF_FN(backward_node)(&gk, c->p, AF_FN(piece_ws)(c, k), i, B, 1, c->t, 0, 0, lo,
+                                         AF_SUMS_NONE, NULL, NULL);
+                if (s != AF_OK) return s;
+            }
+        }
+        if (r0 == 0) break;
+        if ((s = AF_FN(sums_node)(c, c->p->order[r0 - 1], 1)) != AF_OK) return s;
+        r = r0 - 1;
+    }
+    return AF_OK;
+}
+
+/* One optimiser step over the global batch [start, start + Bg) of the order. */
+static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
+{
+    const af_graph *g = c->g;
+    const af_split *sp = c->sp;
+    size_t lo, B;
+    af_status s;
+    for (size_t k = 0; k < sp->count; k++) {
+        AF_FN(piece_rows)(c, k, &lo, &B);
+        af_graph gk = AF_FN(piece_graph)(c, k);
+        if (!B) {
+            if (g->n_params) memset(gk.grads, 0, g->n_params * sizeof(T));
+        } else if (c->e->order) {
+            const void *xs[AF_MAX_IO];
+            const T *ys[AF_MAX_IO];
+            (void)AF_FN(gather_rows)(g, c->p, AF_FN(piece_ws)(c, k), c->d, B,
+                               c->e->perm + c->start + lo, xs, ys);
+        }
+    }
+    if ((s = AF_FN(split_forward)(c)) != AF_OK) return s;
+    /* losses and dLoss/dout of each piece: the gradient of the (weighted) mean over the global
+     * batch, each sample's term w_b / den as one process computes it */
+    for (size_t k = 0; k < sp->count; k++) {
+        const T *ys[AF_MAX_IO], *w;
+        double lsum = 0;
+        AF_FN(piece_rows)(c, k, &lo, &B);
+        if (!B) continue;
+        AF_FN(bind_piece)(c, k, ys, &w);
+        s = AF_FN(loss_pass)(g, c->p, AF_FN(piece_ws)(c, k), B, ys, w, 1, c->den, &lsum,
+                             &sp->stats[k]);
+        if (s != AF_OK) return s;
+        if (c->den != (double)c->Bg) lsum *= (double)c->Bg / c->den;   /* as the epoch loop */
+        sp->stats[k].loss_sum += lsum;
+        sp->stats[k].n_seen += B;
+    }
+    if ((s = AF_FN(split_backward)(c)) != AF_OK) return s;
+    /* the pieces' gradients in piece order, then over processes */
+    T *G = (T *)g->grads;
+    for (size_t k = 1; k < sp->count; k++) AF_FN(af_copy_add)(g->n_params, (const T *)sp->grads[k - 1], G, 1);
+    if (g->reduce && g->n_params && (s = g->reduce(g->reduce_ctx, G, g->n_params, DT)) != AF_OK) return s;
+    /* + L1/L2 penalty (value and gradient), clipping, one optimiser update: the same everywhere */
+    double pen = AF_FN(penalty)(g, c->p, AF_FN(piece_ws)(c, 0), 1, c->pen_factor);
+    if (sp->first == 0) sp->stats[0].loss_sum += (double)c->Bg * pen;
+    if ((s = AF_FN(clip)(g, G)) != AF_OK) return s;
+    if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, G, opt_state, c->t)) != AF_OK) return s;
+    for (size_t k = 0; k < sp->count; k++) sp->stats[k].n_batches++;
+    return AF_OK;
+}
+
+/* The stop requests of every process, summed: all stop at the same step. */
+static af_status AF_FN(split_stop)(const af_graph *g, int *stop)
+{
+    double flag = af_stop_requested() ? 1.0 : 0.0;
+    af_status s = g->reduce ? g->reduce(g->reduce_ctx, &flag, 1, AF_F64) : AF_OK;
+    *stop = flag > 0;
+    return s;
+}
+
+static af_status AF_FN(check_split)(const af_graph *g, const af_plan *p, const af_split *sp)
+{
+    if (!sp || sp->parts == 0 || sp->count == 0 || sp->first >= sp->parts ||
+        sp->count > sp->parts - sp->first || !sp->ws || !sp->stats)
+        return AF_EINVAL;
+    if (sp->count > 1 && g->n_params && !sp->grads) return AF_EINVAL;
+    for (size_t k = 0; k < sp->count; k++) {
+        if (!sp->ws[k]) return AF_EINVAL;
+        if (k > 0 && g->n_params && !sp->grads[k - 1]) return AF_EINVAL;
+    }
+    if (sp->ws_len < p->ws_len) return AF_ESHAPE;
+    if (af_split_sums_len(p) && !sp->sums) return AF_EINVAL;
+    return AF_OK;
+}
+
+af_status AF_FN(af_graph_train_split)(const af_graph *g, af_plan *p, const af_split *sp,
+                                      const af_data *d, const af_epoch_args *e, const af_optim *opt,
+                                      T *opt_state, uint64_t *step)
+{
+    AF_FP_SCOPE();
+    af_status s;
+    if (!sp || !sp->ws) return AF_EINVAL;
+    if ((s = AF_FN(check_call)(g, p, (const T *)sp->ws[0], sp->ws_len)) != AF_OK) return s;
+    if ((s = AF_FN(check_split)(g, p, sp)) != AF_OK) return s;
+    if (!e || !opt || !step || e->batch == 0) return AF_EINVAL;
+    /* a piece holds at most ceil(batch / parts) samples: the plan's batch */
+    if ((e->batch - 1) / sp->parts + 1 > p->max_batch) return AF_EINVAL;
+    memset(sp->stats, 0, sp->count * sizeof *sp->stats);
+    if ((s = af_optim_check(opt)) != AF_OK) return s;
+    int slots = af_optim_slots_used(opt);
+    if (slots < 0) return AF_EINVAL;
+    if (slots > 0 && g->n_params && !opt_state) return AF_EINVAL;
+    if ((s = AF_FN(check_data)(g, p, d, 1)) != AF_OK) return s;
+    size_t n = d->n, batch = e->batch, start0;
+    if (n == 0) return AF_OK;
+    if ((unsigned)e->order > AF_ORDER_GIVEN || (e->order && !e->perm)) return AF_EINVAL;
+    if (e->order == AF_ORDER_GIVEN)
+        for (size_t i = 0; i < n; i++)
+            if (e->perm[i] >= n) return AF_EINVAL;
+    if (af_mul_size(e->first_batch, batch, &start0)) return AF_ESHAPE;
+    if (e->order == AF_ORDER_SHUFFLE && e->first_batch == 0) af_shuffle_order(g->seed, e->shuffle_key, n, e->perm);
+    AF_FN(split_ctx) c = {g, p, sp, d, e, 0, 0, 0, 1, 0, af_split_sums_len(p)};
+    for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
+        int stop;
+        if ((s = AF_FN(split_stop)(g, &stop)) != AF_OK) return s;
+        if (stop) return AF_EINTR;
+        c.start = start;
+        c.Bg = n - start < batch ? n - start : batch;
+        AF_FN(split_den)(&c);
+        c.t = *step + 1;
+        if ((s = AF_FN(split_step)(&c, opt, opt_state)) != AF_OK) return s;
+        *step = c.t;
+    }
+    return AF_OK;
+}
+
+#undef DT
+#undef OPTIM_STEP
+#include "dtype_end.h"
