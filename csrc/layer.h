@@ -89,6 +89,7 @@ typedef struct {
 typedef struct {
     size_t aux;                      /* kept from forward to backward */
     size_t scratch;                  /* temporary, shared between nodes */
+    size_t cache;                    /* kept across the steps of an incremental decode (step) */
 } af_node_sizes;
 
 /* Cross-process sums (data-parallel training): buf[0..n) <- sum over processes. NULL: local. */
@@ -127,6 +128,13 @@ typedef struct {
     int grad_acc;
     af_reduce_fn reduce;                   /* cross-process sums, or NULL */
     void *reduce_ctx;
+    /* incremental decoding only: the inputs whose bit is set in step_in, and the output, hold
+     * ONE position (pos) of axis 0: B x 1 x (the other axes). For ops->step, in_shape and
+     * out_shape are the full shapes (the kind sees how long the sequences are); for the
+     * forward of an AF_OP_POSITIONWISE kind they say dim[0] == 1. Other inputs are whole. */
+    size_t pos;
+    unsigned step_in;
+    void *cache;                           /* sizes.cache elements, kept from step to step */
 } af_op_args;
 
 typedef af_status (*af_op_fn)(const af_op_args *a);
@@ -137,7 +145,10 @@ enum {
     AF_OP_ALIAS = 2,           /* output is always input 0's memory (flatten, reshape): forward
                                 * and backward do nothing; the delta is input 0's delta too */
     AF_OP_GRAD_ALPHA = 4,      /* backward honours grad_alpha (see af_op_args) */
-    AF_OP_INPUT = 8            /* a graph input: the driver binds the data to its output */
+    AF_OP_INPUT = 8,           /* a graph input: the driver binds the data to its output */
+    AF_OP_POSITIONWISE = 16    /* position t of axis 0 of the output depends only on position t
+                                * of the inputs (dense, layer norm, add on sequences): decoding
+                                * one position at a time is forward on a length-1 axis 0 */
 };
 
 typedef struct af_layer_ops {
@@ -153,6 +164,11 @@ typedef struct af_layer_ops {
                   int training, af_node_sizes *sz);
     af_op_fn forward[2];               /* [0] float, [1] double */
     af_op_fn backward[2];              /* NULL: the kind has no gradient (e.g. an input) */
+    /* Incremental decoding (decode.c): output position a->pos from the inputs at that position
+     * (and whatever the kind kept in a->cache at earlier positions); inference mode. NULL: the
+     * kind decodes by forward on one position if AF_OP_POSITIONWISE, else not at all (the
+     * decoder then recomputes the whole prefix at every step). */
+    af_op_fn step[2];
 } af_layer_ops;
 
 /* The table of every kind (graph.c), NULL-terminated; and lookup by name. */

@@ -17,3 +17,7 @@ from .embedding import Embedding  # noqa: F401
 from .merge import Add, Concatenate  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401
 from .pooling import GlobalAveragePooling1D  # noqa: F401
+from .layernorm import LayerNormalization  # noqa: F401
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
+from .positional import PositionalEmbedding, SinusoidalPositionalEncoding  # noqa: F401
+from .transformer import TransformerDecoderLayer, TransformerEncoderLayer  # noqa: F401
