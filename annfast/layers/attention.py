@@ -288,13 +288,13 @@ class Attention(_PairAttention):
         self.dropout = _check_rate(dropout)
 
     def param_shapes(self, input_shape):
-        return [("scale", ())] if self.use_scale else []
+        return [("scale", (1,))] if self.use_scale else []
 
     def init_params(self, rng, dtype):
         if self.use_scale:
             self._views["scale"][...] = 1
 
-    scale = _weight_property("scale", "The learned score scale (a scalar; None without use_scale).")
+    scale = _weight_property("scale", "The learned score scale, shape (1,) (None without use_scale).")
 
     def c_config(self):
         cfg = {"use_scale": self.use_scale, "dropout": self.dropout}
