@@ -21,11 +21,11 @@ cdef extern from "decode.h" nogil:
     af_status af_graph_greedy_decode_f32(const af_graph *g, af_plan *p, float *ws, size_t ws_len,
                                          float *cache, size_t cache_len, const af_data *d,
                                          const af_decode_args *da, int32_t *tgt, int32_t *tokens,
-                                         int *incremental)
+                                         float *scores, int *incremental)
     af_status af_graph_greedy_decode_f64(const af_graph *g, af_plan *p, double *ws, size_t ws_len,
                                          double *cache, size_t cache_len, const af_data *d,
                                          const af_decode_args *da, int32_t *tgt, int32_t *tokens,
-                                         int *incremental)
+                                         double *scores, int *incremental)
 
 
 def graph_decode_incremental(GraphEngine eng, Py_ssize_t target_input, Py_ssize_t output):
@@ -44,15 +44,15 @@ def graph_decode_incremental(GraphEngine eng, Py_ssize_t target_input, Py_ssize_
 
 def graph_greedy_decode(GraphEngine eng, list xs, Py_ssize_t target_input, Py_ssize_t output,
                         int start_token, int end_token, Py_ssize_t max_len, Py_ssize_t chunk,
-                        bint recompute):
-    """(tokens (n x max_len) int32, incremental used) for the inputs xs (the target input's entry
-    is replaced by the decoder's token buffer)."""
+                        bint recompute, bint want_scores=False):
+    """(tokens (n x max_len) int32, scores (n x max_len x V) or None, incremental used) for the
+    inputs xs (the target input's entry is replaced by the decoder's token buffer)."""
     cdef af_data d
     cdef af_decode_args da
     cdef af_status s
     cdef int inc = 0
     cdef _Plan box = eng.plan(chunk)
-    n = xs[0].shape[0] if target_input != 0 else xs[-1].shape[0]
+    n = xs[target_input].shape[0]
     cdef af_node_info inf
     af_plan_node_info(box.p, eng.g.inputs[target_input], &inf)
     tgt = _np.zeros((n, inf.out.dim[0]), dtype=_np.int32)
@@ -60,6 +60,9 @@ def graph_greedy_decode(GraphEngine eng, list xs, Py_ssize_t target_input, Py_ss
     xs[target_input] = tgt
     eng._data(box, xs, None, &d)
     tokens = _np.zeros((n, max_len), dtype=_np.int32)
+    af_plan_node_info(box.p, eng.g.outputs[output], &inf)
+    scores = _np.zeros((n, max_len, inf.out.dim[1]), dtype=eng.dtype) if want_scores else None
+    cdef void *sp = cnp.PyArray_DATA(scores) if want_scores else NULL
     memset(&da, 0, sizeof(da))
     da.target_input = target_input
     da.output = output
@@ -76,15 +79,15 @@ def graph_greedy_decode(GraphEngine eng, list xs, Py_ssize_t target_input, Py_ss
     cdef int32_t *tp = <int32_t *>cnp.PyArray_DATA(tgt)
     cdef int32_t *kp = <int32_t *>cnp.PyArray_DATA(tokens)
     if n == 0:
-        return tokens, True
+        return tokens, scores, True
     with eng._lock:
         if eng.dtype == _np.float32:
             with nogil:
                 s = af_graph_greedy_decode_f32(&eng.g, box.p, <float *>ws, wl, <float *>cp, cl, &d, &da,
-                                               tp, kp, &inc)
+                                               tp, kp, <float *>sp, &inc)
         else:
             with nogil:
                 s = af_graph_greedy_decode_f64(&eng.g, box.p, <double *>ws, wl, <double *>cp, cl, &d, &da,
-                                               tp, kp, &inc)
+                                               tp, kp, <double *>sp, &inc)
     check_status(s, "greedy_decode")
-    return tokens, bool(inc)
+    return tokens, scores, bool(inc)

@@ -113,19 +113,22 @@ def decode_method(model, target_input=None, output=0):
 
 
 def greedy_decode(model, source, start_token, max_length=None, end_token=None, target_input=None,
-                  output=0, batch_size=None, method="auto"):
+                  output=0, batch_size=None, method="auto", return_scores=False):
     """Generate targets for the source sequences, greedily, in C.
 
     model: a sequence-to-sequence Model (see the module docstring) whose input `target_input`
     (default: the last integer input of per-sample shape (steps,)) takes the shifted target and
     whose output `output` scores the target vocabulary at each position.
-    source: the arrays of the other inputs (one array, or a list in input order).
+    source: the arrays of the other inputs (one array, or a list in input order); for a model
+    whose only input is the decoder's, the number of sequences to generate.
     Position 0 of the decoder input gets start_token; the highest-scoring token at position t
     is the output at t and the decoder input at t + 1. With end_token, once a sequence emits it
     every later token is end_token. max_length: positions to generate (default: all steps).
     method: 'auto' (incremental decoding with cached attention keys and values when the model
     allows it, see decode_method), 'incremental' (an error if not possible) or 'recompute'.
-    Inference mode (no dropout). Returns an int32 array (samples, max_length).
+    Inference mode (no dropout). Returns an int32 array (samples, max_length), and with
+    return_scores=True also the output's values at each decoded position (samples, max_length,
+    vocabulary): the probabilities for a softmax output.
     """
     tin, steps, vocab = _check_model(model, target_input, output)
     start = _check_token(start_token, "start_token")
@@ -149,13 +152,20 @@ def greedy_decode(model, source, start_token, max_length=None, end_token=None, t
                 raise ValueError(f"the output scores {vocab} tokens but {nd.layer.name} embeds only "
                                  f"{nd.layer.input_dim}: decoded tokens would not fit it")
     others = [k for k in range(len(model._input_layers)) if k != tin]
-    srcs = [source] if len(others) == 1 and not (isinstance(source, (list, tuple)) and len(source) == 1
-                                                 and isinstance(source[0], np.ndarray)) else source
-    if not isinstance(srcs, (list, tuple)) or len(srcs) != len(others):
-        raise ValueError(f"source must give the model's {len(others)} other input(s) "
-                         f"({', '.join(model._input_layers[k].name for k in others)})")
-    srcs = list(srcs)
-    n = np.asarray(srcs[0]).shape[0] if np.ndim(srcs[0]) else 0
+    if not others:
+        # a decoder alone: source is the number of sequences to generate
+        if isinstance(source, bool) or not isinstance(source, numbers.Integral) or source < 0:
+            raise ValueError("the model has no input besides the decoder's: give source as the number of "
+                             f"sequences to generate, got {type(source).__name__}")
+        srcs, n = [], int(source)
+    else:
+        srcs = [source] if len(others) == 1 and not (isinstance(source, (list, tuple)) and len(source) == 1
+                                                     and isinstance(source[0], np.ndarray)) else source
+        if not isinstance(srcs, (list, tuple)) or len(srcs) != len(others):
+            raise ValueError(f"source must give the model's {len(others)} other input(s) "
+                             f"({', '.join(model._input_layers[k].name for k in others)})")
+        srcs = list(srcs)
+        n = np.asarray(srcs[0]).shape[0] if np.ndim(srcs[0]) else 0
     X = []
     for k in range(len(model._input_layers)):
         X.append(np.zeros((n, steps), dtype=np.int32) if k == tin else srcs[others.index(k)])
@@ -169,9 +179,11 @@ def greedy_decode(model, source, start_token, max_length=None, end_token=None, t
     if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     chunk = max(1, min(int(chunk), max(n, 1)))
-    tokens, _ = _core.graph_greedy_decode(model._get_engine(), xs, tin, output, start, end,
-                                          max_length, chunk, recompute)
-    return tokens
+    if not isinstance(return_scores, (bool, np.bool_)):
+        raise TypeError(f"return_scores must be a bool, got {type(return_scores).__name__}")
+    tokens, scores, _ = _core.graph_greedy_decode(model._get_engine(), xs, tin, output, start, end,
+                                                  max_length, chunk, recompute, bool(return_scores))
+    return (tokens, scores) if return_scores else tokens
 
 
 def transformer(src_vocab, tgt_vocab, src_len, tgt_len, d_model=64, num_heads=4, dim_feedforward=256,

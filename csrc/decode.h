@@ -43,16 +43,18 @@ af_status af_graph_decode_check(const af_graph *g, const af_plan *p, const af_de
                                 int *incremental);
 
 /* Greedy decoding of d->n samples (d->x[target_input] is ignored). tgt: n x T int32 work space
- * (the decoder inputs, filled as decoding goes); tokens: n x max_len output. *incremental gets
- * the mode used. AF_EINTR when a stop was requested (between two positions). */
+ * (the decoder inputs, filled as decoding goes); tokens: n x max_len output; scores: NULL, or
+ * n x max_len x V outputs (the output node's values at each decoded position: probabilities
+ * for a softmax output). *incremental gets the mode used. AF_EINTR when a stop was requested
+ * (between two positions). */
 af_status af_graph_greedy_decode_f32(const af_graph *g, af_plan *p, float *ws, size_t ws_len,
                                      float *cache, size_t cache_len, const af_data *d,
                                      const af_decode_args *da, int32_t *tgt, int32_t *tokens,
-                                     int *incremental);
+                                     float *scores, int *incremental);
 af_status af_graph_greedy_decode_f64(const af_graph *g, af_plan *p, double *ws, size_t ws_len,
                                      double *cache, size_t cache_len, const af_data *d,
                                      const af_decode_args *da, int32_t *tgt, int32_t *tokens,
-                                     int *incremental);
+                                     double *scores, int *incremental);
 
 #ifdef __cplusplus
 }

@@ -57,7 +57,7 @@ static void AF_FN(dec_bind)(const af_graph *g, af_plan *p, T *ws, const void *co
 
 /* Forward of the nodes with mark == which (0: the encoder, 1: the decoder), full length. */
 static af_status AF_FN(dec_forward)(const af_graph *g, af_plan *p, T *ws, size_t B, int which,
-                                    size_t out)
+                                    size_t out, int fused)
 {
     af_op_args a;
     for (size_t r = 0; r < p->n_order; r++) {
@@ -65,7 +65,7 @@ static af_status AF_FN(dec_forward)(const af_graph *g, af_plan *p, T *ws, size_t
         unsigned f = g->nodes[i].ops->flags;
         if (p->mark[i] != which || (f & (AF_OP_INPUT | AF_OP_ALIAS | AF_OP_INFER_IDENTITY))) continue;
         AF_FN(dec_args)(g, p, ws, i, B, &a);
-        a.fused_loss = i == out && p->fused[i];     /* scores: logits are enough for argmax */
+        a.fused_loss = fused && i == out && p->fused[i];   /* logits are enough for argmax */
         af_status s = g->nodes[i].ops->forward[DT](&a);
         if (s != AF_OK) return s;
     }
@@ -74,7 +74,7 @@ static af_status AF_FN(dec_forward)(const af_graph *g, af_plan *p, T *ws, size_t
 
 /* The decoder nodes at position pos only (see decode.h). */
 static af_status AF_FN(dec_step)(const af_graph *g, af_plan *p, T *ws, T *cache, size_t B,
-                                 size_t pos, size_t out)
+                                 size_t pos, size_t out, int fused)
 {
     af_op_args a;
     af_shape one_in[AF_MAX_INPUTS], one_out;
@@ -88,7 +88,7 @@ static af_status AF_FN(dec_step)(const af_graph *g, af_plan *p, T *ws, T *cache,
         coff += csz;
         if (!p->mark[i] || (f & (AF_OP_INPUT | AF_OP_ALIAS | AF_OP_INFER_IDENTITY))) continue;
         AF_FN(dec_args)(g, p, ws, i, B, &a);
-        a.fused_loss = i == out && p->fused[i];
+        a.fused_loss = fused && i == out && p->fused[i];
         a.pos = pos;
         a.cache = csz ? c : NULL;
         for (size_t k = 0; k < nd->n_inputs; k++)
@@ -125,7 +125,7 @@ static int32_t AF_FN(dec_argmax)(size_t n, const T *x)
 af_status AF_FN(af_graph_greedy_decode)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                         T *cache, size_t cache_len, const af_data *d,
                                         const af_decode_args *da, int32_t *tgt, int32_t *tokens,
-                                        int *incremental)
+                                        T *scores, int *incremental)
 {
     int inc = 0;
     af_status s = af_graph_decode_check(g, p, da, &inc);
@@ -149,24 +149,26 @@ af_status AF_FN(af_graph_greedy_decode)(const af_graph *g, af_plan *p, T *ws, si
             for (size_t t = 0; t < T_; t++) tg[b * T_ + t] = da->start_token;
         }
         AF_FN(dec_bind)(g, p, ws, xs, tin, inc ? step_tok : tg);
-        if ((s = AF_FN(dec_forward)(g, p, ws, B, 0, out)) != AF_OK) return s;   /* the encoder */
+        if ((s = AF_FN(dec_forward)(g, p, ws, B, 0, out, 1)) != AF_OK) return s;   /* the encoder */
         for (size_t pos = 0; pos < L; pos++) {
             if (af_stop_requested()) return AF_EINTR;
-            const T *scores;
+            const T *rows;
             size_t row_stride;
             if (inc) {
                 for (size_t b = 0; b < B; b++) step_tok[b] = tg[b * T_ + pos];
-                s = AF_FN(dec_step)(g, p, ws, cache, B, pos, out);
-                scores = (const T *)p->ptr[out];
+                s = AF_FN(dec_step)(g, p, ws, cache, B, pos, out, !scores);
+                rows = (const T *)p->ptr[out];
                 row_stride = V;
             } else {
-                s = AF_FN(dec_forward)(g, p, ws, B, 1, out);
-                scores = (const T *)p->ptr[out] + pos * V;
+                s = AF_FN(dec_forward)(g, p, ws, B, 1, out, !scores);
+                rows = (const T *)p->ptr[out] + pos * V;
                 row_stride = T_ * V;
             }
             if (s != AF_OK) return s;
             for (size_t b = 0; b < B; b++) {
-                int32_t tok = AF_FN(dec_argmax)(V, scores + b * row_stride);
+                const T *row = rows + b * row_stride;
+                int32_t tok = AF_FN(dec_argmax)(V, row);
+                if (scores) memcpy(scores + ((start + b) * L + pos) * V, row, V * sizeof(T));
                 if (da->end_token >= 0 && pos > 0 && tk[b * L + pos - 1] == da->end_token)
                     tok = da->end_token;
                 tk[b * L + pos] = tok;

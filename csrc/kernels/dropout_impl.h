@@ -62,11 +62,18 @@ static af_status AF_FN(dropout_run)(size_t count, double rate, uint64_t seed, ui
     size_t nb = (count + blk - 1) / blk;
     int nt = (count >= AF_PAR_MIN / 4) ? af_get_num_threads() : 1;
     (void)nt;
+    /* the vectorised block of the selected ISA (dropout_kern_impl.h): the same masks */
+    void (*vblk)(uint64_t, uint32_t, T, size_t, size_t, const T *, T *) = NULL;
+#if AF_DROPOUT_X86
+    if (af_get_isa() == AF_ISA_AVX512) vblk = AF_FN(af_dropout_blk_avx512);
+    else if (af_get_isa() == AF_ISA_AVX2) vblk = AF_FN(af_dropout_blk_avx2);
+#endif
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nb; b++) {
         size_t lo = b * blk;
         size_t len = count - lo < blk ? count - lo : blk;
-        AF_FN(dropout_block)(key, thr, scale, lo, len, x, out);
+        if (vblk) vblk(key, (uint32_t)thr, scale, lo, len, x, out);
+        else AF_FN(dropout_block)(key, thr, scale, lo, len, x, out);
     }
     return AF_OK;
 }
