@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import annfast as af
-from seq_tasks import START, addition_task, reverse_task
+from seq2seq_tasks import START, addition_task, reverse_task
 
 
 def python_greedy(model, inputs, target_index, steps, start, return_scores=False, n=None):
