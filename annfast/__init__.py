@@ -13,6 +13,7 @@ from .linalg import matmul  # noqa: F401
 from . import activations, callbacks, initializers, losses, metrics, optimizers  # noqa: F401
 from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
                      Embedding, Flatten, GlobalAveragePooling1D, Input, Reshape)
+from .layers import GRU, LSTM, Bidirectional, Masking, SimpleRNN  # noqa: F401
 from .models import Model, Sequential  # noqa: F401
 from .saving import load_model, save_model  # noqa: F401
 from .plotting import plot_history  # noqa: F401
@@ -22,6 +23,7 @@ __all__ = [
     "NeuralNetwork", "matmul", "Model", "Sequential", "Input", "Dense", "BatchNormalization",
     "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape", "Embedding",
     "GlobalAveragePooling1D",
+    "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Masking",
     "activations", "callbacks", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]

@@ -17,3 +17,5 @@ from .embedding import Embedding  # noqa: F401
 from .merge import Add, Concatenate  # noqa: F401
 from .normalization import BatchNormalization  # noqa: F401
 from .pooling import GlobalAveragePooling1D  # noqa: F401
+from .masking import Masking  # noqa: F401
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: F401
