@@ -35,13 +35,15 @@ static inline int af_rnn_act_ok(int act)
 
 /* The arguments of one step over `rows` rows; row r of a matrix argument starts at
  * p + r * ld_p (ld 0 repeats one row: the zero state of the first step, a dummy output row).
- *   gate  G*H per row. Forward: the input part of the pre-activations (x W + b), replaced by the
+ *   gate  G*H per row. Forward: the input part of the pre-activations (x W), replaced by the
  *         gate activations (lstm i f g o, gru r z n, simple h). Backward: those activations,
  *         replaced by dL/d(pre-activation) of the input part.
- *   rec   G*H per row. Forward: the recurrent pre-activations h_{t-1} U (+ b_hh for gru).
+ *   bias  forward: G*H added to every row's pre-activations (simple / lstm: b; gru:
+ *         [b_ir + b_hr, b_iz + b_hz, b_in]); bias_rn: gru, H added to h U_n (b_hn).
+ *   rec   G*H per row. Forward: the recurrent pre-activations h_{t-1} U.
  *         Backward (gru): receives dL/d(recurrent pre-activation) [d a_r, d a_z, d(h U_n + b_hn)].
- *   rn    gru: H per row. Forward: keeps h_{t-1} U_n + b_hn; backward: reads it, then holds its
- *         gradient.
+ *   rn    gru: H per row. Forward: keeps h_{t-1} U_n + b_hn; backward: reads it, then holds the
+ *         gradient of that sum.
  *   hp    h_{t-1} (H); cp c_{t-1} (lstm).
  *   h     forward: h_t; c forward: c_t out, backward: c_t in (lstm).
  *   y     forward: the step's output (h_t, or 0 at a masked step).
@@ -55,6 +57,7 @@ static inline int af_rnn_act_ok(int act)
         size_t rows, units;                                                                        \
         int act, rec_act;                                                                          \
         T *gate; size_t ld_gate;                                                                   \
+        const T *bias, *bias_rn;                                                                   \
         T *rec; size_t ld_rec;                                                                     \
         T *rn; size_t ld_rn;                                                                       \
         const T *hp; size_t ld_hp;                                                                 \

@@ -78,11 +78,12 @@ INL void KN(simple_fwd)(const STEP *s, int act, int ract, int masked)
     for (size_t r = 0; r < s->rows; r++) {
         T *restrict a = s->gate + r * s->ld_gate;
         const T *restrict q = s->rec + r * s->ld_rec, *restrict hp = s->hp + r * s->ld_hp;
+        const T *restrict bb = s->bias;
         T *restrict h = s->h + r * s->ld_h, *restrict y = s->y + r * s->ld_y;
         const T keep = KN(rnn_keep)(s, r, masked), skip = (T)1 - keep;
         AF_RNN_IVDEP
         for (size_t j = 0; j < H; j++) {
-            T hn = KN(rnn_act)(act, a[j] + q[j]);
+            T hn = KN(rnn_act)(act, a[j] + q[j] + bb[j]);
             a[j] = hn;
             h[j] = masked ? keep * hn + skip * hp[j] : hn;
             y[j] = masked ? keep * hn : hn;
@@ -100,16 +101,17 @@ INL void KN(lstm_fwd)(const STEP *s, int act, int ract, int masked)
         /* one restrict pointer per gate block: the blocks never overlap */
         T *restrict ai = a, *restrict af = a + H, *restrict ag = a + 2 * H, *restrict ao = a + 3 * H;
         const T *restrict qi = q, *restrict qf = q + H, *restrict qg = q + 2 * H, *restrict qo = q + 3 * H;
+        const T *restrict bi = s->bias, *restrict bf = bi + H, *restrict bg = bi + 2 * H, *restrict bo = bi + 3 * H;
         const T *restrict hp = s->hp + r * s->ld_hp, *restrict cp = s->cp + r * s->ld_cp;
         T *restrict h = s->h + r * s->ld_h, *restrict c = s->c + r * s->ld_c;
         T *restrict y = s->y + r * s->ld_y;
         const T keep = KN(rnn_keep)(s, r, masked), skip = (T)1 - keep;
         AF_RNN_IVDEP
         for (size_t j = 0; j < H; j++) {
-            T i = KN(rnn_act)(ract, ai[j] + qi[j]);
-            T f = KN(rnn_act)(ract, af[j] + qf[j]);
-            T g = KN(rnn_act)(act, ag[j] + qg[j]);
-            T o = KN(rnn_act)(ract, ao[j] + qo[j]);
+            T i = KN(rnn_act)(ract, ai[j] + qi[j] + bi[j]);
+            T f = KN(rnn_act)(ract, af[j] + qf[j] + bf[j]);
+            T g = KN(rnn_act)(act, ag[j] + qg[j] + bg[j]);
+            T o = KN(rnn_act)(ract, ao[j] + qo[j] + bo[j]);
             T cn = f * cp[j] + i * g;
             T hn = o * KN(rnn_act)(act, cn);
             ai[j] = i;
@@ -132,16 +134,18 @@ INL void KN(gru_fwd)(const STEP *s, int act, int ract, int masked)
         const T *q = s->rec + r * s->ld_rec;
         T *restrict ar = a, *restrict az = a + H, *restrict an = a + 2 * H;
         const T *restrict qr = q, *restrict qz = q + H, *restrict qnp = q + 2 * H;
+        const T *restrict br = s->bias, *restrict bz = br + H, *restrict bn = br + 2 * H;
+        const T *restrict bqn = s->bias_rn;
         T *restrict rn = s->rn + r * s->ld_rn;
         const T *restrict hp = s->hp + r * s->ld_hp;
         T *restrict h = s->h + r * s->ld_h, *restrict y = s->y + r * s->ld_y;
         const T keep = KN(rnn_keep)(s, r, masked), skip = (T)1 - keep;
         AF_RNN_IVDEP
         for (size_t j = 0; j < H; j++) {
-            T rr = KN(rnn_act)(ract, ar[j] + qr[j]);
-            T z = KN(rnn_act)(ract, az[j] + qz[j]);
-            T qn = qnp[j];
-            T n = KN(rnn_act)(act, an[j] + rr * qn);
+            T rr = KN(rnn_act)(ract, ar[j] + qr[j] + br[j]);
+            T z = KN(rnn_act)(ract, az[j] + qz[j] + bz[j]);
+            T qn = qnp[j] + bqn[j];
+            T n = KN(rnn_act)(act, an[j] + bn[j] + rr * qn);
             T hn = ((T)1 - z) * n + z * hp[j];
             ar[j] = rr;
             az[j] = z;

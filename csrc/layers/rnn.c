@@ -18,9 +18,9 @@
  * steps. With return_state the output is flat: that part, then the final h (and c) of each
  * direction (H each); the Python layer slices it into separate tensors.
  *
- * Forward, per direction:  A = X W + b_ih (one GEMM over all B T rows); then per step t
- *   R = h_{t-1} U (+ b_hh, gru) (one GEMM for all gates), and one fused pass (rnn_cell.h) for
- *   the gates and the state update.
+ * Forward, per direction:  A = X W (one GEMM over all B T rows); then per step t
+ *   R = h_{t-1} U (one GEMM for all gates), and one fused pass (rnn_cell.h) adding the biases,
+ *   applying the gate nonlinearities and updating the state.
  * Backward (BPTT), per direction: per step, from t = T-1 down: the fused pass turns the saved
  *   activations into dA (in place) and dL/dh_{t-1} = dR U^T (one GEMM) + the direct part;
  *   after the loop, large GEMMs:  dW = X^T dA,  dU = H_prev^T dR,  db = column sums,
@@ -115,6 +115,7 @@ static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, af_rnn
     L->s_dummy = rnn_take(&s, L->nsb * H);   /* an output row per block that nobody reads */
     L->s_ut = rnn_take(&s, GH * H);          /* U^T for the backward GEMM */
     L->s_gy = c->merge == AF_MERGE_MUL && L->D == 2 && c->return_sequences ? rnn_take(&s, B * T * H) : 0;
+    L->s_bias = gru && c->use_bias ? rnn_take(&s, GH) : 0;   /* gru: b_ih + [b_hr, b_hz, 0] */
     L->scr_dir = s;
     s *= L->D;
     L->s_zero = rnn_take(&s, GH > H ? GH : H);  /* a zero row */

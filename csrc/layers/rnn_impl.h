@@ -3,10 +3,8 @@
 #include "dtype_begin.h"
 
 #if defined(AF_DTYPE_F32)
-#define GEMM_EX af_sgemm_ex
 #define GEMM af_sgemm
 #else
-#define GEMM_EX af_dgemm_ex
 #define GEMM af_dgemm
 #endif
 #define STEP AF_FN(af_rnn_step)
@@ -19,7 +17,8 @@ typedef struct {
     int back;                  /* this direction runs from the last step to the first */
     int dropped_h;             /* recurrent dropout is on (training) */
     T *aux, *scr;              /* this direction's blocks of aux and scratch */
-    const T *U, *bhh;          /* recurrent kernel (H, G H); gru b_hh (G H) or NULL */
+    const T *U;                /* recurrent kernel (H, G H) */
+    const T *bias, *bias_rn;   /* added in the step kernel (rnn_cell.h); zero rows without bias */
     const T *mask;             /* B x T, or NULL */
     const T *h0, *c0;          /* B x H initial states, or NULL (zeros) */
     const T *zero;             /* a zero row of max(G H, H) */
@@ -46,7 +45,6 @@ static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, siz
     T *hd = q->dropped_h ? q->aux + L->a_hd + r0 * TH : NULL;
     const T *mh = q->dropped_h ? q->aux + L->a_mh + r0 * H : NULL;
     T *R = q->scr + L->s_rec + r0 * GH, *lh = q->aux + L->a_lh + r0 * H;
-    af_epilogue ep = {q->bhh, AF_ACT_LINEAR, 0};
     size_t p0 = AF_FN(rnn_pos)(q, 0);
     /* h before the first step: the initial state or zeros (kept for the dU GEMM) */
     for (size_t b = 0; b < n; b++) {
@@ -65,17 +63,18 @@ static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, siz
     st.ld_gate = NS * GH;
     st.ld_rn = st.ld_hp = st.ld_c = TH;
     st.ld_mask = NS;
+    st.bias = q->bias;
+    st.bias_rn = q->bias_rn;
     for (size_t s = 0; s < NS; s++) {
         size_t p = AF_FN(rnn_pos)(q, s);
         if (s == 0 && !q->h0) {
-            /* h_{-1} = 0: R = b_hh (gru) or 0, one row for all */
-            st.rec = (T *)(gru && q->bhh ? q->bhh : q->zero);
+            /* h_{-1} = 0: R = 0, one row for all */
+            st.rec = (T *)q->zero;
             st.ld_rec = 0;
         } else {
-            /* R = h_{t-1} U (+ b_hh): every gate in one GEMM */
+            /* R = h_{t-1} U: every gate in one GEMM */
             const T *A = hd ? hd + p * H : hp + p * H;
-            af_status e = GEMM_EX(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, (T)0, R, GH,
-                                  gru && q->bhh ? &ep : NULL);
+            af_status e = GEMM(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, (T)0, R, GH);
             if (e != AF_OK) return e;
             st.rec = R;
             st.ld_rec = GH;
@@ -238,11 +237,22 @@ static void AF_FN(rnn_dir_setup)(const af_op_args *a, const af_rnn_layout *L, si
     q->aux = (T *)a->aux + d * L->aux_dir;
     q->scr = (T *)a->scratch + d * L->scr_dir;
     q->U = P + L->F * L->GH;
-    q->bhh = c->use_bias && c->cell == AF_RNN_GRU ? q->U + L->H * L->GH + L->GH : NULL;
+    q->zero = (const T *)a->scratch + L->s_zero;
+    q->bias = q->bias_rn = q->zero;
+    if (c->use_bias) {
+        const T *b = q->U + L->H * L->GH;     /* b, or gru b_ih then b_hh */
+        q->bias = b;
+        if (c->cell == AF_RNN_GRU) {
+            /* b_hr and b_hz add to the pre-activations as b_ir and b_iz do; b_hn goes inside r (.) */
+            T *comb = q->scr + L->s_bias;
+            for (size_t j = 0; j < L->GH; j++) comb[j] = b[j] + (j < 2 * L->H ? b[L->GH + j] : (T)0);
+            q->bias = comb;
+            q->bias_rn = b + L->GH + 2 * L->H;
+        }
+    }
     q->mask = c->mask ? (const T *)a->x[1] : NULL;
     q->h0 = c->initial_state ? (const T *)a->x[st0 + d * L->S] : NULL;
     q->c0 = c->initial_state && L->S == 2 ? (const T *)a->x[st0 + d * L->S + 1] : NULL;
-    q->zero = (const T *)a->scratch + L->s_zero;
     q->scale = 1;
 }
 
@@ -290,9 +300,8 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
                                                 a->step, q->aux + L.a_mh);
             if (e != AF_OK) return e;
         }
-        /* A = X W + b_ih for all B T rows in one GEMM */
-        af_epilogue ep = {c->use_bias ? (const void *)(q->U + H * GH) : NULL, AF_ACT_LINEAR, 0};
-        af_status e = GEMM_EX(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH, &ep);
+        /* A = X W for all B T rows in one GEMM (the biases are added in the step kernel) */
+        af_status e = GEMM(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH);
         if (e != AF_OK) return e;
     }
     af_status e = AF_FN(rnn_items)(dirs, &L, 0);
@@ -441,7 +450,6 @@ static af_status AF_FN(rnn_backward)(const af_op_args *a)
     return AF_OK;
 }
 
-#undef GEMM_EX
 #undef GEMM
 #undef STEP
 #undef DIR
