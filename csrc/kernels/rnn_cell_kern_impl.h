@@ -158,8 +158,9 @@ INL void KN(gru_fwd)(const STEP *s, int act, int ract, int masked)
 }
 
 /* ---- backward -------------------------------------------------------------------------------
- * With gh = dL/dh_t (from later steps) + gy_scale dL/dy_t:  dL/dh_new = keep gh, and the state
- * carried through a skipped step passes (1 - keep) gh (and (1 - keep) dL/dc_t) straight on. */
+ * With gh = dL/dh_t from later steps and gy = gy_scale dL/dy_t:  dL/dh_new = keep (gh + gy);
+ * a skipped step carries its state, so (1 - keep) gh (and (1 - keep) dL/dc_t) pass straight on
+ * (its output is the constant 0: gy goes nowhere). */
 
 /* simple: d a = dL/dh_new act'(h) */
 INL void KN(simple_bwd)(const STEP *s, int act, int ract, int masked)
@@ -172,8 +173,7 @@ INL void KN(simple_bwd)(const STEP *s, int act, int ract, int masked)
         const T keep = KN(rnn_keep)(s, r, masked), skip = (T)1 - keep, sc = s->gy_scale;
         AF_RNN_IVDEP
         for (size_t j = 0; j < H; j++) {
-            T g = gh[j] + sc * gy[j];
-            T dh = masked ? keep * g : g;
+            T g = gh[j], dh = masked ? keep * (g + sc * gy[j]) : g + sc * gy[j];
             a[j] = dh * KN(rnn_dact)(act, a[j]);
             gh[j] = masked ? skip * g : (T)0;
         }
@@ -195,8 +195,8 @@ INL void KN(lstm_bwd)(const STEP *s, int act, int ract, int masked)
         AF_RNN_IVDEP
         for (size_t j = 0; j < H; j++) {
             T i = ai[j], f = af[j], g = ag[j], o = ao[j];
-            T ghj = gh[j] + sc * gy[j], gcj = gc[j];
-            T dh = masked ? keep * ghj : ghj;
+            T ghj = gh[j], gcj = gc[j];
+            T dh = masked ? keep * (ghj + sc * gy[j]) : ghj + sc * gy[j];
             T tc = KN(rnn_act)(act, c[j]);
             T dc = (masked ? keep * gcj : gcj) + dh * o * KN(rnn_dact)(act, tc);
             ai[j] = dc * g * KN(rnn_dact)(ract, i);
@@ -225,8 +225,8 @@ INL void KN(gru_bwd)(const STEP *s, int act, int ract, int masked)
         AF_RNN_IVDEP
         for (size_t j = 0; j < H; j++) {
             T rr = ar[j], z = az[j], n = an[j], qn = rn[j];
-            T ghj = gh[j] + sc * gy[j];
-            T dh = masked ? keep * ghj : ghj;
+            T ghj = gh[j];
+            T dh = masked ? keep * (ghj + sc * gy[j]) : ghj + sc * gy[j];
             T dan = dh * ((T)1 - z) * KN(rnn_dact)(act, n);
             T dar = dan * qn * KN(rnn_dact)(ract, rr);
             T daz = dh * (hp[j] - n) * KN(rnn_dact)(ract, z);
