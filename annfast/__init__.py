@@ -16,6 +16,7 @@ from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dr
 from .layers import (AdditiveAttention, Attention, LayerNormalization,  # noqa: F401
                      MultiHeadAttention, PositionalEmbedding, SinusoidalPositionalEncoding,
                      TransformerDecoderLayer, TransformerEncoderLayer)
+from .layers import GRU, LSTM, Bidirectional, Masking, SimpleRNN  # noqa: F401
 from .models import Model, Sequential  # noqa: F401
 from . import seq2seq  # noqa: F401
 from .saving import load_model, save_model  # noqa: F401
@@ -29,6 +30,7 @@ __all__ = [
     "LayerNormalization", "MultiHeadAttention", "Attention", "AdditiveAttention",
     "PositionalEmbedding", "SinusoidalPositionalEncoding", "TransformerEncoderLayer",
     "TransformerDecoderLayer", "seq2seq",
+    "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Masking",
     "activations", "callbacks", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]

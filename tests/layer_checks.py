@@ -21,7 +21,8 @@ def rel_err(a, b):
 def _loss(model, X, y, training):
     if training:
         return model.gradients(X, y, training=True, return_loss=True)[0]
-    return model.evaluate(X, y) if not model.metrics else model.evaluate(X, y)[0]
+    loss = model.evaluate(X, y)
+    return loss[0] if isinstance(loss, list) else loss     # [loss, per output..., metrics...]
 
 
 def fd_param_check(model, X, y, training=False, h=1e-6, max_entries=40, seed=0, tol=1e-6):

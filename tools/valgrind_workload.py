@@ -31,4 +31,17 @@ with contextlib.redirect_stdout(io.StringIO()):
                 m.fit(Xm, ym, epochs=2, batch_size=16, verbose=0)
                 m.predict(Xm)
                 m.evaluate(Xm, ym)
+        if hasattr(annfast, "LSTM"):
+            for dt in ("float32", "float64"):
+                x = annfast.Input(shape=(6, 3))
+                seq, _, c = annfast.LSTM(5, return_sequences=True, return_state=True, dropout=0.1,
+                                         recurrent_dropout=0.1)(annfast.Masking()(x))
+                out = annfast.Bidirectional(annfast.GRU(4), merge_mode="mul")(seq)
+                m = annfast.Model(x, [annfast.Dense(2)(annfast.SimpleRNN(3)(seq)), out, c], dtype=dt, seed=0)
+                m.compile(loss="mse", optimizer="adam")
+                Xr = rng.normal(size=(40, 6, 3))
+                Xr[::2, 4:] = 0
+                m.fit(Xr, [rng.normal(size=(40, 2)), rng.normal(size=(40, 4)), rng.normal(size=(40, 5))],
+                      epochs=1, batch_size=16, verbose=0)
+                m.predict(Xr)
 print("workload done")

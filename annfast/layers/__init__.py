@@ -21,3 +21,5 @@ from .layernorm import LayerNormalization  # noqa: F401
 from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
 from .positional import PositionalEmbedding, SinusoidalPositionalEncoding  # noqa: F401
 from .transformer import TransformerDecoderLayer, TransformerEncoderLayer  # noqa: F401
+from .masking import Masking  # noqa: F401
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: F401

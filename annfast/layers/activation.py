@@ -11,6 +11,7 @@ class Activation(Layer):
     """
 
     kind = "activation"
+    supports_masking = True
 
     def __init__(self, activation, alpha=None, name=None):
         super().__init__(name)

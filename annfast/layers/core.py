@@ -69,6 +69,7 @@ class Dense(Layer):
     """
 
     kind = "dense"
+    supports_masking = True     # per step on a sequence: the mask passes on
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
                  kernel_regularizer=None, l1=None, l2=None, alpha=None, name=None):
@@ -151,6 +152,7 @@ class Dropout(Layer):
     """
 
     kind = "dropout"
+    supports_masking = True
 
     def __init__(self, rate, name=None):
         super().__init__(name)
