@@ -18,10 +18,11 @@ import numbers
 import numpy as np
 
 from . import _core
-from .layers import (Dense, Embedding, Input, MultiHeadAttention, PositionalEmbedding,
-                     SinusoidalPositionalEncoding, TransformerDecoderLayer, TransformerEncoderLayer)
+from .layers import (AdditiveAttention, Attention, Concatenate, Dense, Embedding, Input,
+                     MultiHeadAttention, PositionalEmbedding, SinusoidalPositionalEncoding,
+                     TransformerDecoderLayer, TransformerEncoderLayer)
 
-__all__ = ["shift_right", "greedy_decode", "decode_method", "transformer"]
+__all__ = ["shift_right", "greedy_decode", "decode_method", "transformer", "lstm_attention"]
 
 _DECODE_CHUNK = 256
 
@@ -216,4 +217,43 @@ def transformer(src_vocab, tgt_vocab, src_len, tgt_len, d_model=64, num_heads=4,
     for i in range(num_decoder_layers):
         x = TransformerDecoderLayer(d_model, num_heads, name=f"{name}_decoder{i}", **kw)([x, memory])
     out = Dense(tgt_vocab, activation="softmax", name=f"{name}_scores")(x)
+    return Model([src, tgt], out, dtype=dtype, seed=seed, name=name)
+
+
+def lstm_attention(src_vocab, tgt_vocab, src_len, tgt_len, embed_dim=32, units=64, attention="dot",
+                   dtype="float32", seed=None, name="lstm_attention"):
+    """An LSTM encoder-decoder with attention (Luong et al. 2015) as a functional Model with inputs
+    [source ids (src_len,), shifted target ids (tgt_len,)] and output the softmax over tgt_vocab
+    at each target position:
+
+        encoder: Embedding -> LSTM(units, return_sequences, return_state)
+        decoder: Embedding -> LSTM(units, return_sequences) started from the encoder's final
+                 (h, c); at each position attention over the encoder outputs ('dot':
+                 Attention, scores h_t . s_j; 'additive': AdditiveAttention on Dense(units)
+                 projections of both, Bahdanau's scores); then [h_t, context] -> Dense(units,
+                 tanh) -> Dense(tgt_vocab, softmax).
+
+    Greedy decoding recomputes the decoder over the prefix at each step (the LSTM runs whole
+    sequences). Compile it with loss='sparse_categorical_crossentropy'."""
+    if attention not in ("dot", "additive"):
+        raise ValueError(f"attention must be 'dot' or 'additive', got {attention!r}")
+    from . import layers as _layers
+    if not hasattr(_layers, "LSTM"):
+        raise ValueError("lstm_attention needs annfast's recurrent layers (LSTM)")
+    from .models import Model
+    src = Input(shape=(src_len,), dtype="int32", name=f"{name}_source")
+    tgt = Input(shape=(tgt_len,), dtype="int32", name=f"{name}_target")
+    enc = Embedding(src_vocab, embed_dim, name=f"{name}_source_embedding")(src)
+    enc_seq, h, c = _layers.LSTM(units, return_sequences=True, return_state=True, name=f"{name}_encoder")(enc)
+    dec = Embedding(tgt_vocab, embed_dim, name=f"{name}_target_embedding")(tgt)
+    dec_seq = _layers.LSTM(units, return_sequences=True, name=f"{name}_decoder")(dec, initial_state=[h, c])
+    if attention == "dot":
+        ctx = Attention(name=f"{name}_attention")([dec_seq, enc_seq])
+    else:
+        q = Dense(units, use_bias=False, name=f"{name}_query")(dec_seq)
+        k = Dense(units, use_bias=False, name=f"{name}_key")(enc_seq)
+        ctx = AdditiveAttention(name=f"{name}_attention")([q, enc_seq, k])
+    h_att = Dense(units, activation="tanh", name=f"{name}_combine")(
+        Concatenate(name=f"{name}_concat")([dec_seq, ctx]))
+    out = Dense(tgt_vocab, activation="softmax", name=f"{name}_scores")(h_att)
     return Model([src, tgt], out, dtype=dtype, seed=seed, name=name)

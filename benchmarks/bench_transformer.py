@@ -10,6 +10,10 @@ Seq2seq transformer (the reversal task's model): source and shifted target of 10
 vocabularies 10 and 11, d_model 64, 4 heads, feed-forward 128, 2 encoder + 2 decoder layers,
 dropout 0.1, batch 64; PyTorch's torch.nn.Transformer with a causal target mask.
 
+LSTM encoder-decoder with dot-product attention (annfast.seq2seq.lstm_attention; needs the
+recurrent layers): the same data, embeddings of 32, LSTMs of 128 units, Luong attention, a
+tanh combination layer; PyTorch: nn.LSTM x 2, bmm attention, the same layers.
+
 Each framework gets the same thread count; epochs are interleaved (annfast, torch, annfast, ...)
 with PAUSE seconds of idle before each, and each one's minimum over --repeats is kept. Timings on
 a shared machine are noisy: compare the ratios, not the absolute numbers.
@@ -108,6 +112,37 @@ def torch_seq2seq(torch):
     return Seq2Seq()
 
 
+# ---- LSTM encoder-decoder with attention ------------------------------------------------------------
+L_EMB, L_UNITS = 32, 128
+
+
+def af_lstm():
+    model = af.seq2seq.lstm_attention(S_SRC, S_TGT, S_LEN, S_LEN, embed_dim=L_EMB, units=L_UNITS, seed=0)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=af.optimizers.Adam(1e-3))
+    return model
+
+
+def torch_lstm(torch):
+    nn = torch.nn
+
+    class LSTMAttention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_emb, self.tgt_emb = nn.Embedding(S_SRC, L_EMB), nn.Embedding(S_TGT, L_EMB)
+            self.enc = nn.LSTM(L_EMB, L_UNITS, batch_first=True)
+            self.dec = nn.LSTM(L_EMB, L_UNITS, batch_first=True)
+            self.combine = nn.Linear(2 * L_UNITS, L_UNITS)
+            self.out = nn.Linear(L_UNITS, S_TGT)
+
+        def forward(self, src, tgt):
+            enc, state = self.enc(self.src_emb(src))
+            dec, _ = self.dec(self.tgt_emb(tgt), state)
+            p = torch.softmax(dec @ enc.transpose(1, 2), dim=-1)
+            return self.out(torch.tanh(self.combine(torch.cat([dec, p @ enc], dim=-1))))
+
+    return LSTMAttention()
+
+
 def torch_epoch(torch, model, xs, y, bs):
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     xs = [torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64)) for x in xs]
@@ -143,7 +178,7 @@ def run(name, torch, bs, steps, repeats):
         src = rng.integers(0, 10, (n, S_LEN))
         y = src[:, ::-1].copy()
         xs = [src, af.seq2seq.shift_right(y, 10)]
-        am, tm = af_seq2seq(), torch_seq2seq(torch)
+        am, tm = (af_seq2seq(), torch_seq2seq(torch)) if name == "seq2seq" else (af_lstm(), torch_lstm(torch))
     fa = af_epoch(am, xs if len(xs) > 1 else xs[0], y, bs)
     ft = torch_epoch(torch, tm, xs, y, bs)
     ft()
@@ -154,18 +189,23 @@ def run(name, torch, bs, steps, repeats):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--models", nargs="+", default=["encoder", "seq2seq"], choices=["encoder", "seq2seq"])
+    p.add_argument("--models", nargs="+", default=["encoder", "seq2seq", "lstm"],
+                   choices=["encoder", "seq2seq", "lstm"])
     p.add_argument("--batches", type=int, nargs="+", default=None,
-                   help="batch sizes (default: 16 and 1 for the encoder, 64 for seq2seq)")
+                   help="batch sizes (default: 16 and 1 for the encoder, 64 for the seq2seq models)")
     p.add_argument("--steps", type=int, default=20, help="training steps per timed epoch")
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     import torch
     torch.set_num_threads(args.threads)
     af.set_num_threads(args.threads)
-    print(f"threads {args.threads}, isa {af.get_isa()}, torch {torch.__version__}; load {os.getloadavg()[0]:.1f}")
+    print(f"threads {args.threads}, isa {af.get_isa()}, torch {torch.__version__}, OMP_WAIT_POLICY "
+          f"{os.environ.get('OMP_WAIT_POLICY', 'default')}; load {os.getloadavg()[0]:.1f}")
     print(f"{'model':10s} {'batch':>5s} {'annfast/s':>10s} {'torch/s':>10s} {'ratio':>6s}")
     for name in args.models:
+        if name == "lstm" and not hasattr(af, "LSTM"):
+            print("lstm: skipped (this build has no recurrent layers)")
+            continue
         batches = args.batches or ([16, 1] if name == "encoder" else [64])
         for bs in batches:
             a, t = run(name, torch, bs, args.steps, args.repeats)
