@@ -400,6 +400,7 @@ def test_bad_data_leaves_model_unchanged():
         model.fit([Xq, np.full((3, 6, 4), np.nan), M], Y, verbose=0)          # NaN rejected up front
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(model.predict([Xq, Xv, M.astype(bool)]), model.predict([Xq, Xv, M]))
 
 
 def test_save_load_summary(tmp_path):
