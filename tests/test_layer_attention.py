@@ -257,9 +257,9 @@ def test_dropout_masks_reproducible_and_inference_identity():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_mha_threads_bitwise(dtype):
     rng = np.random.default_rng(7)
-    T, D = 16, 16
-    X = [rng.normal(size=(96, T, D)), padding_mask(rng, 96, T)]
-    y = rng.normal(size=(96, T, D))
+    T, D = 32, 16       # batches of 64: 64 x 4 heads x 32^2 x 16 multiply-adds, over the threshold
+    X = [rng.normal(size=(128, T, D)), padding_mask(rng, 128, T)]
+    y = rng.normal(size=(128, T, D))
 
     def make():
         x, m = af.Input(shape=(T, D)), af.Input(shape=(T,), dtype="int32")
@@ -269,7 +269,7 @@ def test_mha_threads_bitwise(dtype):
         model.compile(loss="mse", optimizer="adam")
         return model
 
-    assert_threads_bitwise(make, X, y, batch_size=32)
+    assert_threads_bitwise(make, X, y, batch_size=64)
 
 
 # ---- Attention (dot product) and AdditiveAttention ----------------------------------------------
@@ -324,11 +324,11 @@ def test_pair_attention_dropout_fd_and_threads(cls):
     Y = rng.normal(size=(3, 4, 3))
     fd_param_check(model, X, Y, training=True)
     fd_input_check(model, X, Y)
-    Xb = [rng.normal(size=(128, 12, 16)), rng.normal(size=(128, 14, 16))]
-    yb = rng.normal(size=(128, 12, 16))
+    Xb = [rng.normal(size=(128, 40, 16)), rng.normal(size=(128, 48, 16))]   # over the thread thresholds
+    yb = rng.normal(size=(128, 40, 16))
 
     def make():
-        m, _ = pair_model(cls, 12, 14, 16, 16, dtype="float32", dropout=0.1, use_scale=True)
+        m, _ = pair_model(cls, 40, 48, 16, 16, dtype="float32", dropout=0.1, use_scale=True)
         m.compile(loss="mse", optimizer="adam")
         return m
 

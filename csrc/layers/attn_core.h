@@ -25,6 +25,8 @@
 
 /* Elements of one score block (a slot holds three): 64 KiB of float32, cache-resident. */
 #define AF_ATTN_BLOCK 16384
+/* Threads only from this many multiply-adds per pass (as the GEMM). */
+#define AF_ATTN_PAR_MIN 2.0e6
 /* Slots (threads working at once) at most. */
 #define AF_ATTN_SLOTS 16
 /* Keep P (B*H*Tq*Tk elements) up to this many elements in "auto" mode, else recompute it:

@@ -19,14 +19,16 @@ static inline const int32_t *AF_FN(attn_row_mask)(const af_attn_args *a, size_t 
     return a->mask_rank == 1 ? a->mask + b * a->Tk : a->mask + (b * a->Tq + i) * a->Tk;
 }
 
-/* Threads for the task loop: a fixed slot per thread, only with enough work. */
-static int AF_FN(attn_threads)(const af_attn_args *a)
+/* Threads for the task loop: a fixed slot per thread, only with enough work (multiply-adds of
+ * the pass; the GEMM's own threshold, about 0.1 ms per core: a parallel region costs more than
+ * that when the cores are shared with other processes). */
+static int AF_FN(attn_threads)(const af_attn_args *a, double passes)
 {
     size_t tasks = a->B * a->H, nt = (size_t)af_get_num_threads();
-    double work = (double)tasks * (double)a->Tq * (double)a->Tk * (double)(a->dk + a->dv);
+    double work = passes * (double)tasks * (double)a->Tq * (double)a->Tk * (double)(a->dk + a->dv);
     if (nt > AF_ATTN_SLOTS) nt = AF_ATTN_SLOTS;
     if (nt > tasks) nt = tasks;
-    return work >= 1e5 && nt > 1 ? (int)nt : 1;
+    return work >= AF_ATTN_PAR_MIN && nt > 1 ? (int)nt : 1;
 }
 
 af_status AF_FN(af_attn_forward)(const af_attn_args *a)
@@ -34,7 +36,7 @@ af_status AF_FN(af_attn_forward)(const af_attn_args *a)
     size_t H = a->H, Tq = a->Tq, Tk = a->Tk, dk = a->dk, dv = a->dv, tasks = a->B * H;
     size_t rb = af_attn_block_rows(Tq, Tk), nblk = (Tq + rb - 1) / rb, slot_len = 3 * rb * Tk;
     const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
-    int drop = a->training && a->dropout > 0, nt = AF_FN(attn_threads)(a);
+    int drop = a->training && a->dropout > 0, nt = AF_FN(attn_threads)(a, 1);
     T scale = (T)a->scale, *P = (T *)a->P, *stat = (T *)a->stat;
     af_status err = AF_OK;
     (void)nt;
@@ -77,7 +79,7 @@ af_status AF_FN(af_attn_backward)(const af_attn_args *a)
     size_t H = a->H, Tq = a->Tq, Tk = a->Tk, dk = a->dk, dv = a->dv, tasks = a->B * H;
     size_t rb = af_attn_block_rows(Tq, Tk), nblk = (Tq + rb - 1) / rb, slot_len = 3 * rb * Tk;
     const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
-    int drop = a->training && a->dropout > 0, nt = AF_FN(attn_threads)(a);
+    int drop = a->training && a->dropout > 0, nt = AF_FN(attn_threads)(a, 2);
     T scale = (T)a->scale, *P = (T *)a->P, *stat = (T *)a->stat, *part = (T *)a->dscale_part;
     af_status err = AF_OK;
     (void)nt;
@@ -152,7 +154,7 @@ af_status AF_FN(af_attn_row)(size_t B, size_t H, size_t Tk, size_t lim, size_t d
 {
     const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
     size_t tasks = B * H;
-    int nt = (double)tasks * (double)lim * (double)(dk + dv) >= 2e5 ? af_get_num_threads() : 1;
+    int nt = (double)tasks * (double)lim * (double)(dk + dv) >= AF_ATTN_PAR_MIN ? af_get_num_threads() : 1;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < tasks; t++) {
