@@ -90,10 +90,14 @@ def test_mha_finite_differences_with_dropout():
 
 # ---- against torch.nn.MultiheadAttention -----------------------------------------------------------
 def torch_mha_case(torch, kind, dtype, seed=0):
-    """(annfast model, its layer, torch module, torch callable of the inputs, the inputs)."""
+    """(annfast model, its layer, torch module, torch callable of the inputs, the inputs).
+    Kinds starting with "vec": heads of 16 features, whose products take the row kernels'
+    register-blocked path (attn_core.h); the others (4 features) the GEMM."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     B, T, S, E, H = 3, 6, 8, 8, 2
+    if kind.startswith("vec"):
+        kind, T, S, E = kind[3:], 13, 21, 32
     tdt = torch.float64 if dtype == "float64" else torch.float32
     kdim = vdim = E if kind != "kvdims" else None
     if kind == "kvdims":
@@ -138,7 +142,8 @@ def torch_mha_case(torch, kind, dtype, seed=0):
     return model, layer, tm, run, X, (Xq, Xv if not self_attn else None, Xk)
 
 
-@pytest.mark.parametrize("kind", ["self", "causal", "padself", "causalpad", "cross", "padcross", "full", "kvdims"])
+@pytest.mark.parametrize("kind", ["self", "causal", "padself", "causalpad", "cross", "padcross", "full", "kvdims",
+                                  "veccausalpad", "vecpadcross", "vecfull"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_mha_against_torch(kind, dtype):
     torch = pytest.importorskip("torch")
@@ -178,7 +183,7 @@ def test_mha_against_torch(kind, dtype):
 def test_mha_every_isa(isa):
     """The row kernels (softmax, layer norm) and the GEMM of each ISA, against torch in float64."""
     torch = pytest.importorskip("torch")
-    for kind in ("causalpad", "full"):
+    for kind in ("causalpad", "full", "veccausalpad"):
         model, layer, tm, run, X, (Xq, Xv, Xk) = torch_mha_case(torch, kind, "float64", seed=3)
         tq = torch.tensor(Xq, requires_grad=True)
         tv = tq if Xv is None else torch.tensor(Xv, requires_grad=True)
@@ -190,20 +195,21 @@ def test_mha_every_isa(isa):
 
 
 # ---- probabilities kept or recomputed, row blocks, fully masked rows ------------------------------
-@pytest.mark.parametrize("T", [6, 150])    # 150 x 150 scores: query rows in blocks (attn_core.h)
-def test_kept_and_recomputed_probabilities_agree_bitwise(T):
+@pytest.mark.parametrize("T,key_dim", [(6, 4), (150, 4), (23, 16)])   # 150^2 scores: query rows in blocks;
+def test_kept_and_recomputed_probabilities_agree_bitwise(T, key_dim):  # key_dim 16: the row kernels' products
     rng = np.random.default_rng(4)
     B, D = 2, 8
     X = [rng.normal(size=(B, T, D)), padding_mask(rng, B, T)]
     Y = rng.normal(size=(B, T, D))
     results = []
     for mode in ("keep", "recompute"):
-        model, layer = self_attention_model(T, D, heads=2, key_dim=4, mask=(T,), causal=True, dropout=0.2, seed=7)
+        model, layer = self_attention_model(T, D, heads=2, key_dim=key_dim, mask=(T,), causal=True, dropout=0.2,
+                                            seed=7)
         layer._scores = mode
         model._engine = None
         loss, g = model.gradients(X, Y, training=True, return_loss=True)
         results.append((model.predict(X), loss, g, model.input_gradients(X, Y)))
-        if T > 100:
+        if T > 20:
             ref = mha_ref(layer, X[0], X[0], None, X[1], causal=True)
             assert rel_err(results[-1][0], ref) < 1e-12
     (p1, l1, g1, d1), (p2, l2, g2, d2) = results
@@ -285,10 +291,10 @@ def pair_model(cls, Tq, Tk, D, Dv, dtype="float64", key=False, mask=None, causal
 
 
 @pytest.mark.parametrize("cls", [af.Attention, af.AdditiveAttention])
-@pytest.mark.parametrize("case", ["plain", "key", "mask1", "mask2", "causal", "noscale"])
+@pytest.mark.parametrize("case", ["plain", "key", "mask1", "mask2", "causal", "noscale", "wide"])
 def test_pair_attention_values_and_gradients(cls, case):
     rng = np.random.default_rng(8)
-    B, Tq, Tk, D = 3, 4, 6, 5
+    B, Tq, Tk, D = 3, 4, 6, (16 if case == "wide" else 5)   # 16 features: the row kernels' products
     Dv = 3 if case == "key" else D                  # without a key input the value is the key
     mask = {"mask1": (Tk,), "mask2": (Tq, Tk)}.get(case)
     use_scale = case != "noscale"

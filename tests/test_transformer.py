@@ -60,7 +60,23 @@ def compare_block_grads(block, tblock, g, tol, cross=False):
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("masks", ["none", "padding", "causal+padding"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_encoder_layer_against_torch(norm_first, activation, masks, dtype):
+def test_encoder_layer_against_torch(norm_first, activation, masks, dtype, wide=False):
+    global D, F
+    if wide:      # heads of 16 features: the row kernels' products (attn_core.h)
+        D, F = 32, 40
+    try:
+        _encoder_against_torch(norm_first, activation, masks, dtype)
+    finally:
+        D, F = 8, 16
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_wide_heads_against_torch(dtype):
+    test_encoder_layer_against_torch(False, "gelu", "causal+padding", dtype, wide=True)
+    test_decoder_layer_against_torch(True, "relu", dtype, wide=True)
+
+
+def _encoder_against_torch(norm_first, activation, masks, dtype):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     rng = np.random.default_rng(1)
@@ -101,7 +117,17 @@ def test_encoder_layer_against_torch(norm_first, activation, masks, dtype):
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_decoder_layer_against_torch(norm_first, activation, dtype):
+def test_decoder_layer_against_torch(norm_first, activation, dtype, wide=False):
+    global D, F
+    if wide:
+        D, F = 32, 40
+    try:
+        _decoder_against_torch(norm_first, activation, dtype)
+    finally:
+        D, F = 8, 16
+
+
+def _decoder_against_torch(norm_first, activation, dtype):
     torch = pytest.importorskip("torch")
     torch.manual_seed(2)
     rng = np.random.default_rng(3)

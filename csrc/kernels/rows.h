@@ -13,7 +13,10 @@
  *             p_j = allowed ? e^(s_j - mx) / sum : 0,  mx = max over allowed;  stat = {mx, 1/sum}.
  *             No allowed entry (or all -inf): p = 0 and stat = {-inf, 0} (a defined result).
  *   sm_prob   p from the scores and the stat of sm_fwd: the same bits as sm_fwd gave.
- *   sm_bwd    d = p (d - sum p d)  (the softmax Jacobian-vector product, in place) */
+ *   sm_bwd    d = p (d - sum p d)  (the softmax Jacobian-vector product, in place)
+ *   mm        C = alpha op(A) B for small products (one attention head): op(A)[i][p] =
+ *             A[i sai + p sap] (m x k), B (k x n, row stride ldb), C (m x n, ldc), n a multiple
+ *             of AF_ROW_VN; each element sums p in order (vectors along n, four rows at once) */
 #ifndef AF_ROWS_H
 #define AF_ROWS_H
 #include <stddef.h>
@@ -22,6 +25,9 @@
 #include "annfast.h"
 
 #define AF_ROW_LANES 16
+/* Widths rows_kern_impl.h's mm works in: n must be a multiple of this many elements (16 floats:
+ * a multiple of every ISA's vector length in both types). */
+#define AF_ROW_VN 16
 
 #define AF_ROWS_TYPES(T, SUF)                                                                      \
     typedef struct {                                                                               \
@@ -32,6 +38,8 @@
         void (*sm_prob)(size_t n, const T *s, const int32_t *mask, size_t lim, const T *stat,     \
                         T *p);                                                                     \
         void (*sm_bwd)(size_t n, const T *p, T *d);                                                \
+        void (*mm)(size_t m, size_t n, size_t k, T alpha, const T *A, size_t sai, size_t sap,      \
+                   const T *B, size_t ldb, T *C, size_t ldc);                                      \
     } af_rows_##SUF;                                                                               \
     const af_rows_##SUF *af_rows_pick_##SUF(void);
 AF_ROWS_TYPES(float, f32)

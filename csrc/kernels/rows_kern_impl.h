@@ -143,8 +143,56 @@ static void RN(sm_bwd)(size_t n, const T *p, T *d)
 
 #undef ALLOWED
 
+/* Vectors of AF_ROWS_VBYTES bytes (GCC/Clang vector extensions: the compile target picks the
+ * instructions); loads and stores through memcpy (no alignment needed). */
+typedef T RN(vec) __attribute__((vector_size(AF_ROWS_VBYTES)));
+#define VL (AF_ROWS_VBYTES / sizeof(T))
+
+static inline RN(vec) RN(vload)(const T *p)
+{
+    RN(vec) v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void RN(vstore)(T *p, RN(vec) v) { memcpy(p, &v, sizeof v); }
+
+/* C = alpha op(A) B with n a multiple of AF_ROW_VN: 4 rows x 1 vector of C in registers, p in
+ * order (see rows.h). */
+static void RN(mm)(size_t m, size_t n, size_t k, T alpha, const T *A, size_t sai, size_t sap,
+                   const T *B, size_t ldb, T *C, size_t ldc)
+{
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        const T *a0 = A + i * sai, *a1 = a0 + sai, *a2 = a1 + sai, *a3 = a2 + sai;
+        for (size_t j = 0; j < n; j += VL) {
+            RN(vec) c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};
+            for (size_t p = 0; p < k; p++) {
+                RN(vec) b = RN(vload)(B + p * ldb + j);
+                size_t o = p * sap;
+                c0 += a0[o] * b;
+                c1 += a1[o] * b;
+                c2 += a2[o] * b;
+                c3 += a3[o] * b;
+            }
+            RN(vstore)(C + i * ldc + j, alpha * c0);
+            RN(vstore)(C + (i + 1) * ldc + j, alpha * c1);
+            RN(vstore)(C + (i + 2) * ldc + j, alpha * c2);
+            RN(vstore)(C + (i + 3) * ldc + j, alpha * c3);
+        }
+    }
+    for (; i < m; i++)
+        for (size_t j = 0; j < n; j += VL) {
+            RN(vec) c = {0};
+            for (size_t p = 0; p < k; p++) c += A[i * sai + p * sap] * RN(vload)(B + p * ldb + j);
+            RN(vstore)(C + i * ldc + j, alpha * c);
+        }
+}
+
+#undef VL
+
 const AF_FN(af_rows) AF_FN(AF_CAT(af_rows_, AF_ROWS_ISA)) = {RN(ln_fwd), RN(ln_bwd), RN(sm_fwd),
-                                                              RN(sm_prob), RN(sm_bwd)};
+                                                              RN(sm_prob), RN(sm_bwd), RN(mm)};
 
 #undef LANES
 #undef RN

@@ -55,8 +55,8 @@ static void attention_sizes(const void *cfg, size_t n_in, const af_shape *in, co
     (void)out;
     (void)training;
     size_t Tq = in[0].dim[0], Tk = in[1].dim[0], D = in[0].dim[1], Dv = in[1].dim[1];
-    sz->aux = 2 * B * Tq + (attention_keep_p(in) ? B * Tq * Tk : 0);
-    sz->scratch = af_attn_work_len(B, 1, Tq, Tk) + B * (Tq * D + Tk * D + Tk * Dv) + B;
+    sz->aux = 2 * B * Tq + (attention_keep_p(in) ? B * Tq * af_attn_score_stride(Tq, Tk, D, Dv) : 0);
+    sz->scratch = af_attn_work_len(B, 1, Tq, Tk, D, Dv) + B * (Tq * D + Tk * D + Tk * Dv) + B;
 }
 
 #define AF_DTYPE_F32

@@ -55,7 +55,7 @@ static af_status AF_FN(attention_backward)(const af_op_args *a)
     af_attn_args t;
     AF_FN(attention_args)(a, &t);
     size_t B = a->batch, nq = B * t.Tq * t.dk, nk = B * t.Tk * t.dk, nv = B * t.Tk * t.dv;
-    T *dQ = (T *)a->scratch + af_attn_work_len(B, 1, t.Tq, t.Tk), *dK = dQ + nq, *dV = dK + nk;
+    T *dQ = (T *)a->scratch + af_attn_work_len(B, 1, t.Tq, t.Tk, t.dk, t.dv), *dK = dQ + nq, *dV = dK + nk;
     T *part = dV + nv;
     t.dO = a->dy;
     t.lddo = t.dv;

@@ -11,7 +11,8 @@
  * Tasks run over the threads in a fixed order; each writes only its own head's slices of O, dQ,
  * dK, dV, so results are the same bits for any thread count. Inside a task the query rows go in
  * blocks of at most AF_ATTN_BLOCK / Tk rows, so a thread holds only a block of one head's score
- * matrix at a time (in its slot of `work`); dK and dV add the blocks in order.
+ * matrix at a time (in its slot of `work`: three blocks, and K^T or V^T); dK and dV add the
+ * blocks in order.
  *
  * P is either kept for backward (B x H x Tq x Tk, `P` non-NULL) or recomputed there from Q, K
  * and the per-row (max, 1/sum) in `stat` (bit for bit the forward's P). Dropout masks come
@@ -21,6 +22,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "rows.h"
 #include "util.h"
 
 /* Elements of one score block (a slot holds three): 64 KiB of float32, cache-resident. */
@@ -47,7 +49,8 @@ typedef struct {
     double dropout;             /* on P, training only */
     int training;
     uint64_t seed, step;
-    void *P;                    /* B H Tq Tk kept probabilities, or NULL (recompute) */
+    void *P;                    /* B H Tq rows of af_attn_score_stride kept probabilities, or NULL
+                                 * (recompute) */
     void *stat;                 /* B H Tq x 2: (max, 1/sum) of each row */
     void *work;                 /* af_attn_work_len elements */
     /* backward */
@@ -91,9 +94,18 @@ static inline int af_attn_slot(void)
 #endif
 }
 
-/* Rows per query block and the elements of `work` for batches of B. */
+/* Heads (one query block) of at most this many multiply-adds per product, with dk and dv
+ * multiples of AF_ROW_VN, run their six products through the row kernels' register-blocked
+ * product (rows.h mm: no packing, the fastest for these sizes) on score rows padded to a
+ * multiple of AF_ROW_VN; the others through the packed GEMM. */
+#define AF_ATTN_VEC_MAX ((double)(1 << 20))
+
+/* Rows per query block; 1 if the head takes the row kernels' product; the row stride of the
+ * scores and kept probabilities; the elements of `work` for batches of B. */
 size_t af_attn_block_rows(size_t Tq, size_t Tk);
-size_t af_attn_work_len(size_t B, size_t H, size_t Tq, size_t Tk);
+int af_attn_vec(size_t Tq, size_t Tk, size_t dk, size_t dv);
+size_t af_attn_score_stride(size_t Tq, size_t Tk, size_t dk, size_t dv);
+size_t af_attn_work_len(size_t B, size_t H, size_t Tq, size_t Tk, size_t dk, size_t dv);
 
 af_status af_attn_forward_f32(const af_attn_args *a);
 af_status af_attn_forward_f64(const af_attn_args *a);

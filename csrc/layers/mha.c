@@ -127,8 +127,9 @@ static void mha_sizes(const void *cfg, size_t n_in, const af_shape *in, const af
     (void)training;
     mha_dims_of(c, in, &d);
     size_t q = B * d.Tq * d.hk, k = B * d.Tk * d.hk, v = B * d.Tk * d.hv, o = B * d.Tq * d.hv;
-    sz->aux = q + k + v + o + 2 * B * d.H * d.Tq + (mha_keep_p(c, &d) ? B * d.H * d.Tq * d.Tk : 0);
-    sz->scratch = af_attn_work_len(B, d.H, d.Tq, d.Tk) + o + q + k + v;
+    size_t ps = af_attn_score_stride(d.Tq, d.Tk, d.dk, d.dv);
+    sz->aux = q + k + v + o + 2 * B * d.H * d.Tq + (mha_keep_p(c, &d) ? B * d.H * d.Tq * ps : 0);
+    sz->scratch = af_attn_work_len(B, d.H, d.Tq, d.Tk, d.dk, d.dv) + o + q + k + v;
     sz->cache = k + v + B * d.hk + B * d.H * d.Tk + B * d.hv;
 }
 

@@ -124,7 +124,7 @@ static af_status AF_FN(mha_backward)(const af_op_args *a)
     int nb = c->use_bias, acc = a->grad_acc;
     AF_FN(mha_kept) k;
     AF_FN(mha_kept_of)(c, &d, B, (T *)a->aux, &k);
-    T *dO = (T *)a->scratch + af_attn_work_len(B, d.H, d.Tq, d.Tk);
+    T *dO = (T *)a->scratch + af_attn_work_len(B, d.H, d.Tq, d.Tk, d.dk, d.dv);
     T *dQ = dO + B * d.Tq * d.hv, *dK = dQ + B * d.Tq * d.hk, *dV = dK + B * d.Tk * d.hk;
     af_status s;
     /* dWo = O^T dY;  dbo = sum dY;  dO = dY Wo^T */
