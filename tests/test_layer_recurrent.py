@@ -392,9 +392,13 @@ def test_threads_bitwise_simple_rnn_large_batch():
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_every_isa(isa, cell):
+def test_every_isa_against_torch(isa, cell):
     compare_with_torch(cell, bi=True, return_sequences=True, seed=21)
     compare_with_torch(cell, bi=False, go_backwards=True, dtype="float32", seed=22)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_isa_masked_finite_differences(isa, cell):
     rng = np.random.default_rng(23)
     X = rng.normal(size=(4, 6, 3))
     X[1, 4:] = 0
@@ -452,6 +456,8 @@ def test_bad_input_is_a_clear_error_and_leaves_the_model_unchanged():
     with pytest.raises(ValueError, match="sequences"):
         seq.fit(rng.normal(size=(5, 4)), rng.normal(size=(5, 1)), verbose=0)
     assert not seq.built
+    with pytest.raises(ValueError, match="return_state.*af.Model"):
+        af.Sequential([af.LSTM(3, return_state=True), af.Dense(1)], input_shape=(5, 2))
     # token ids to a recurrent layer directly
     with pytest.raises(ValueError, match="Embedding"):
         af.GRU(2)(af.Input(shape=(4,), dtype="int32"))
