@@ -1,5 +1,5 @@
 """Recurrent networks learn: the adding problem over 50 steps (an LSTM reaches test MSE < 0.01,
-where always predicting 1 gives ~0.17), noisy-sine regression, and a short MNIST-1D run (GRU).
+where always predicting 1 gives ~0.17), noisy-sine regression, and a short MNIST-1D run (GRU(64), 12 epochs).
 Small versions of benchmarks/rnn_accuracy.py that fit the CI budget; the data are generated
 locally (tests/seq_tasks.py, to be replaced by annfast.datasets)."""
 import numpy as np
@@ -30,12 +30,13 @@ def test_gru_predicts_noisy_sine_waves():
     assert model.evaluate(Xt, yt) < 0.05           # the target's variance is ~0.5
 
 
-def test_bidirectional_gru_on_mnist1d():
+def test_gru_on_mnist1d():
     pytest.importorskip("mnist1d")
     x_tr, y_tr, x_te, y_te = make_mnist1d()
     x = af.Input(shape=(40, 1))
     model = af.Model(x, af.Dense(10, activation="softmax")(af.GRU(64)(x)), seed=5)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=af.optimizers.Adam(3e-3),
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=af.optimizers.Adam(5e-3),
                   metrics=["accuracy"])
-    model.fit(x_tr[:, :, None], y_tr, epochs=8, batch_size=64, verbose=0)
-    assert model.evaluate(x_te[:, :, None], y_te)[1] > 0.6        # chance is 0.1
+    model.fit(x_tr[:, :, None], y_tr, epochs=12, batch_size=64, verbose=0)
+    # 0.96 here (chance 0.1); benchmarks/rnn_accuracy.py runs the full GRU(128), 60 epochs
+    assert model.evaluate(x_te[:, :, None], y_te)[1] > 0.85
