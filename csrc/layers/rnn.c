@@ -29,6 +29,10 @@
  * count only); every (direction, block) runs its whole step loop independently, so blocks and
  * directions run on separate threads without any barrier, and the results never depend on the
  * thread count. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "util.h"
 #include "norm.h"
 #include "rng.h"
@@ -175,6 +179,19 @@ static void rnn_sizes(const void *cfg, size_t n_in, const af_shape *in, const af
 
 /* The work of a recurrence that pays for a parallel region (multiply-adds of the step GEMMs). */
 #define AF_RNN_PAR_MIN 200000.0
+/* Units per block when the threads share the units of one sequence block, and the multiply-adds
+ * of one step that pay for a barrier per step. */
+#define AF_RNN_UNITS 64
+#define AF_RNN_PAR_MIN_STEP 32768.0
+
+/* 1 when threads may share the units of a forward pass instead of the batch: one direction, a
+ * batch too small for two sample blocks, and at least two unit blocks (of H >= 128 units, so
+ * every block's recurrent product is a packed GEMM or a GEMV, never the GEMM's small direct
+ * loop, and computes each value as the full product does). */
+static int rnn_unit_blocks(const af_rnn_layout *L)
+{
+    return L->D == 1 && L->nsb == 1 && L->H >= 2 * AF_RNN_UNITS;
+}
 /* Most work items (directions x sample blocks). */
 #define AF_RNN_MAX_ITEMS 128
 
