@@ -190,6 +190,7 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
     af_status st[AF_RNN_MAX_ITEMS];
     T *dummy = q->scr + L->s_dummy;
     if (nt < 2) return AF_FN(rnn_item_forward)(q, 0, L->B, 0);
+    if (nt > AF_RNN_MAX_ITEMS) nt = AF_RNN_MAX_ITEMS;
     for (size_t k = 0; k < AF_RNN_MAX_ITEMS; k++) st[k] = AF_OK;
     AF_FN(rnn_fwd_begin)(q, 0, L->B);
     #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -269,7 +270,9 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
             st.ld_gy = q->ld;
             st.gy_scale = q->scale;
         } else {
-            st.gy = q->zero, st.ld_gy = 0, st.gy_scale = 0;
+            st.gy = q->zero;                  /* no sequence output: dL/dy_t = 0 */
+            st.ld_gy = 0;
+            st.gy_scale = 0;
         }
         st.mask = q->mask ? q->mask + r0 * NS + p : NULL;
         AF_FN(af_rnn_step_backward)(c->cell, &st);
@@ -288,7 +291,8 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
     return AF_OK;
 }
 
-/* Runs fn over every (direction, sample block), on threads when the work pays for it. */
+/* The forward (or backward) step loops of every (direction, sample block), on threads when the
+ * work pays for it. */
 static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int backward)
 {
     size_t items = L->D * L->nsb;
