@@ -28,7 +28,8 @@
  * The batch is cut into a fixed number of sample blocks (it depends on B and the direction
  * count only); every (direction, block) runs its whole step loop independently, so blocks and
  * directions run on separate threads without any barrier, and the results never depend on the
- * thread count. */
+ * thread count. A batch too small for two blocks instead shares the units of its one direction
+ * between threads in the forward pass (rnn_units_forward), with the same results. */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
