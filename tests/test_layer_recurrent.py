@@ -218,10 +218,11 @@ def test_unit_blocks_bitwise_every_isa(isa, dtype):
     # threads sharing the units compute every value as one thread does (units not a multiple of
     # the vector width included)
     rng = np.random.default_rng(35)
-    X = rng.normal(size=(3, 5, 4)).astype(dtype)
-    X[1, 3:] = 0
-    for cell, units in (("lstm", 200), ("gru", 131), ("simple", 128)):
-        x = af.Input(shape=(5, 4))
+    for cell, units, features in (("lstm", 200, 40), ("gru", 131, 4), ("simple", 128, 40)):
+        # 40 features: the threads also share the input projection's columns
+        X = rng.normal(size=(3, 5, features)).astype(dtype)
+        X[1, 3:] = 0
+        x = af.Input(shape=(5, features))
         layer = CELLS[cell](units, return_sequences=True, go_backwards=cell == "gru")
         model = af.Model(x, layer(af.Masking()(x)), dtype=dtype, seed=36)
         before = af.get_num_threads()

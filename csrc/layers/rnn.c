@@ -193,6 +193,25 @@ static int rnn_unit_blocks(const af_rnn_layout *L)
 {
     return L->D == 1 && L->nsb == 1 && L->H >= 2 * AF_RNN_UNITS;
 }
+
+/* Unit block k of H: 64 units each, the last one taking the remainder (64 to 127 units), so no
+ * block's product is small enough for the GEMM's direct loop. */
+static inline void rnn_unit_block(size_t H, size_t k, size_t *u0, size_t *nu)
+{
+    size_t nub = H / AF_RNN_UNITS;
+    *u0 = k * AF_RNN_UNITS;
+    *nu = k + 1 == nub ? H - *u0 : AF_RNN_UNITS;
+}
+
+/* 1 when threads sharing the units also make their columns of A = X W: when every block's
+ * product, (B T, nu >= 64) per gate, is big enough for the GEMM's packed or row paths, which
+ * compute each column as the full product does (its direct loop takes up to 4096
+ * multiply-adds). */
+static int rnn_blocks_project(const af_rnn_layout *L)
+{
+    return (double)L->B * (double)L->NT * (double)L->F * 64.0 > 8192.0;
+}
+
 /* Most work items (directions x sample blocks). */
 #define AF_RNN_MAX_ITEMS 128
 

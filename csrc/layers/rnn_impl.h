@@ -18,6 +18,7 @@ typedef struct {
     int dropped_h;             /* recurrent dropout is on (training) */
     T *aux, *scr;              /* this direction's blocks of aux and scratch */
     const T *U;                /* recurrent kernel (H, G H) */
+    const T *X, *W;            /* forward: the input (or its dropped-out copy) and the kernel */
     const T *bias, *bias_rn;   /* added in the step kernel (rnn_cell.h); zero rows without bias */
     const T *mask;             /* B x T, or NULL */
     const T *h0, *c0;          /* B x H initial states, or NULL (zeros) */
@@ -163,12 +164,14 @@ static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, siz
     return AF_OK;
 }
 
-/* The columns of U of the units u0..u0+nu, gate by gate, as one contiguous (H, G nu) matrix at
- * scratch s_ut + G u0 H (so a block's recurrent product streams one region). */
+/* The columns of U of the unit block starting at u0, gate by gate, as one contiguous (H, G nu)
+ * matrix at scratch s_ut + G u0 H (so a block's recurrent product streams one region). */
 static void AF_FN(rnn_pack_block)(const DIR *q, size_t u0)
 {
     const af_rnn_layout *L = q->L;
-    const size_t H = L->H, GH = L->GH, nu = H - u0 < AF_RNN_UNITS ? H - u0 : AF_RNN_UNITS;
+    const size_t H = L->H, GH = L->GH;
+    size_t nu, k = u0 / AF_RNN_UNITS;
+    rnn_unit_block(H, k, &u0, &nu);
     T *dst = q->scr + L->s_ut + L->G * u0 * H;
     for (size_t i = 0; i < H; i++)
         for (size_t g = 0; g < L->G; g++)
@@ -176,7 +179,7 @@ static void AF_FN(rnn_pack_block)(const DIR *q, size_t u0)
 }
 
 /* The step loop of the one direction of a batch too small to cut into sample blocks, on nt >= 2
- * threads sharing the units: fixed blocks of AF_RNN_UNITS units, each thread taking whole blocks
+ * threads sharing the units: fixed blocks (rnn_unit_block), each thread taking whole blocks
  * (their columns of U packed first, so each block streams one region); every step, a thread
  * makes the recurrent product and the state update of its units, then all threads meet before
  * the next step reads h. Each value is computed as on one thread (rnn_item_forward): the GEMM's
@@ -186,7 +189,7 @@ static void AF_FN(rnn_pack_block)(const DIR *q, size_t u0)
 static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
 {
     const af_rnn_layout *L = q->L;
-    const size_t H = L->H, nub = (H + AF_RNN_UNITS - 1) / AF_RNN_UNITS;
+    const size_t H = L->H, nub = H / AF_RNN_UNITS;
     af_status st[AF_RNN_MAX_ITEMS];
     T *dummy = q->scr + L->s_dummy;
     if (nt < 2) return AF_FN(rnn_item_forward)(q, 0, L->B, 0);
@@ -202,11 +205,19 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
 #endif
         af_status e = AF_OK;
         size_t k0 = nub * tid / nth, k1 = nub * (tid + 1) / nth;
-        for (size_t k = k0; k < k1; k++)
-            AF_FN(rnn_pack_block)(q, k * AF_RNN_UNITS);
+        for (size_t k = k0; k < k1; k++) {
+            size_t u0, nu;
+            rnn_unit_block(H, k, &u0, &nu);
+            AF_FN(rnn_pack_block)(q, u0);
+            /* this block's columns of A = X W, gate by gate */
+            for (size_t g = 0; g < L->G && e == AF_OK && rnn_blocks_project(L); g++)
+                e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
+                         q->aux + L->a_gate + g * H + u0, L->GH);
+        }
         for (size_t s = 0; s < L->NT; s++) {
             for (size_t k = k0; k < k1 && e == AF_OK; k++) {
-                size_t u0 = k * AF_RNN_UNITS, nu = H - u0 < AF_RNN_UNITS ? H - u0 : AF_RNN_UNITS;
+                size_t u0, nu;
+                rnn_unit_block(H, k, &u0, &nu);
                 e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy);
             }
             #pragma omp barrier
@@ -375,6 +386,13 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
     const T *X = (const T *)a->x[0];
     T *y = (T *)a->y;
     DIR dirs[2];
+    /* one sequence block: threads may share the units instead (0: sample blocks) */
+    int nt_units = 0;
+    if (rnn_unit_blocks(&L)) {
+        size_t nub = H / AF_RNN_UNITS;
+        nt_units = (double)B * (double)H * (double)GH >= AF_RNN_PAR_MIN_STEP ? af_get_num_threads() : 1;
+        if (nt_units > (int)nub) nt_units = (int)nub;
+    }
     memset((T *)a->scratch + L.s_zero, 0, (GH > H ? GH : H) * sizeof(T));
     for (size_t d = 0; d < D; d++) {
         DIR *q = &dirs[d];
@@ -396,16 +414,18 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
                                                 a->step, q->aux + L.a_mh);
             if (e != AF_OK) return e;
         }
-        /* A = X W for all B T rows in one GEMM (the biases are added in the step kernel) */
-        af_status e = GEMM(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH);
-        if (e != AF_OK) return e;
+        q->X = Xin;
+        q->W = W;
+        /* A = X W for all B T rows in one GEMM (the biases are added in the step kernel); when
+         * threads share the units, each makes its own columns (rnn_units_forward) */
+        if (nt_units < 2 || !rnn_blocks_project(&L)) {
+            af_status e = GEMM(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH);
+            if (e != AF_OK) return e;
+        }
     }
     af_status e;
-    if (rnn_unit_blocks(&L)) {
-        /* one sequence block: threads share the units instead */
-        int nt = (double)B * (double)H * (double)GH >= AF_RNN_PAR_MIN_STEP ? af_get_num_threads() : 1;
-        size_t nub = (H + AF_RNN_UNITS - 1) / AF_RNN_UNITS;
-        e = AF_FN(rnn_units_forward)(&dirs[0], nt > (int)nub ? (int)nub : nt);
+    if (nt_units) {
+        e = AF_FN(rnn_units_forward)(&dirs[0], nt_units);
     } else {
         e = AF_FN(rnn_items)(dirs, &L, 0);
     }
