@@ -457,6 +457,24 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
     return AF_OK;
 }
 
+/* U^T (G H, H) of every direction into scratch, so each step's dR U^T reads its operand in
+ * place; 32 x 32 tiles, threads taking whole column blocks. */
+static void AF_FN(rnn_transpose_u)(const DIR *dirs, const af_rnn_layout *L)
+{
+    const size_t H = L->H, GH = L->GH, nb = (GH + 31) / 32;
+    int nt = L->D * GH * H >= AF_PAR_MIN ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t t = 0; t < L->D * nb; t++) {
+        const DIR *q = &dirs[t / nb];
+        T *UT = q->scr + L->s_ut;
+        size_t j0 = t % nb * 32;
+        for (size_t i0 = 0; i0 < H; i0 += 32)
+            for (size_t i = i0; i < H && i < i0 + 32; i++)
+                for (size_t j = j0; j < GH && j < j0 + 32; j++) UT[j * H + i] = q->U[i * GH + j];
+    }
+}
+
 /* dL/d(final h, c) of direction d from the last-step output and the returned states. */
 static void AF_FN(rnn_final_grads)(const af_rnn_layout *L, const DIR *dirs, size_t d, const T *dy)
 {
@@ -549,13 +567,8 @@ static af_status AF_FN(rnn_backward)(const af_op_args *a)
         } else if (c->return_sequences && D == 2 && c->merge != AF_MERGE_CONCAT) {
             q->io = (T *)dy, q->ld = ol;    /* sum, ave: read dy itself */
         }
-        /* U^T (G H, H) so each step's dR U^T reads its operand in place */
-        T *UT = q->scr + L.s_ut;
-        for (size_t i0 = 0; i0 < H; i0 += 32)
-            for (size_t j0 = 0; j0 < GH; j0 += 32)
-                for (size_t i = i0; i < H && i < i0 + 32; i++)
-                    for (size_t j = j0; j < GH && j < j0 + 32; j++) UT[j * H + i] = q->U[i * GH + j];
     }
+    AF_FN(rnn_transpose_u)(dirs, &L);
     for (size_t d = 0; d < D; d++) AF_FN(rnn_final_grads)(&L, dirs, d, dy);
     af_status e = AF_FN(rnn_items)(dirs, &L, 1);
     if (e != AF_OK) return e;
