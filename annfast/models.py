@@ -739,6 +739,9 @@ class Sequential(Model):
             raise ValueError("a Sequential model needs at least one layer")
         dtype = self._input_dtype()
         for layer in self._layers:
+            if getattr(layer, "return_state", False):
+                raise ValueError(f"{layer.name}: return_state=True makes a layer return several tensors; "
+                                 "a Sequential model is a chain of single tensors (use af.Model)")
             layer.check_input(shape, dtype)
             shape, dtype = tuple(layer.output_shape(shape)), "float"
         return shape

@@ -77,10 +77,10 @@ def torch_run(mod, cell, bi, X, go_backwards, return_sequences, merge, h0=None):
 
 
 def compare_with_torch(cell, bi=False, return_sequences=False, go_backwards=False, merge="concat",
-                       dtype="float64", seed=0, initial_state=False):
+                       dtype="float64", seed=0, initial_state=False, B=4, H=5):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(seed)
-    B, T, F, H = 4, 6, 3, 5
+    T, F = 6, 3
     x = af.Input(shape=(T, F))
     layer = rnn_layer(cell, H, bi, merge, return_sequences=return_sequences, go_backwards=go_backwards,
                       return_state=True)
@@ -174,6 +174,67 @@ def test_activations_other_than_tanh_sigmoid_against_torch():
                                     return_sequences=True)(x), dtype="float64", seed=6)
         m.compile(loss="mse", optimizer="sgd")
         fd_param_check(m, X, rng.normal(size=(3, 5, 3)))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_unit_blocks_against_torch(cell):
+    # one direction and a batch too small for two sample blocks: the forward pass shares the
+    # units (blocks of 64) between threads instead of the batch
+    compare_with_torch(cell, return_sequences=True, B=2, H=130, seed=30)
+    compare_with_torch(cell, go_backwards=True, initial_state=True, B=1, H=128, seed=31)
+    compare_with_torch(cell, dtype="float32", B=3, H=129, seed=32)
+
+
+def test_unit_blocks_threads_bitwise_and_masks():
+    rng = np.random.default_rng(33)
+    X = rng.normal(size=(40, 7, 5)).astype(np.float32)
+    X[::2, 5:] = 0
+    y = rng.normal(size=(40, 1))
+
+    def make():
+        x = af.Input(shape=(7, 5))
+        h = af.LSTM(160, return_sequences=True, recurrent_dropout=0.2)(af.Masking()(x))
+        m = af.Model(x, af.Dense(1)(af.GRU(130)(h)), seed=34)
+        m.compile(loss="mse", optimizer="adam")
+        return m
+
+    assert_threads_bitwise(make, X, y, batch_size=4)          # batches of 4: unit blocks
+    # batch-1 prediction on 1 and 2 threads, and against the batch of all sequences
+    model = make()
+    before = af.get_num_threads()
+    try:
+        af.set_num_threads(1)
+        one = np.concatenate([model.predict(X[i:i + 1]) for i in range(6)])
+        af.set_num_threads(2)
+        two = np.concatenate([model.predict(X[i:i + 1]) for i in range(6)])
+    finally:
+        af.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(one, model.predict(X)[:6], rtol=1e-5, atol=1e-6)   # 40 rows: sample blocks
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unit_blocks_bitwise_every_isa(isa, dtype):
+    # threads sharing the units compute every value as one thread does (units not a multiple of
+    # the vector width included)
+    rng = np.random.default_rng(35)
+    for cell, units, features in (("lstm", 200, 40), ("gru", 131, 4), ("simple", 128, 40)):
+        # 40 features: the threads also share the input projection's columns
+        X = rng.normal(size=(3, 5, features)).astype(dtype)
+        X[1, 3:] = 0
+        x = af.Input(shape=(5, features))
+        layer = CELLS[cell](units, return_sequences=True, go_backwards=cell == "gru")
+        model = af.Model(x, layer(af.Masking()(x)), dtype=dtype, seed=36)
+        before = af.get_num_threads()
+        try:
+            af.set_num_threads(1)
+            one = [model.predict(X[i:i + 1]) for i in range(3)] + [model.predict(X)]
+            af.set_num_threads(2)
+            two = [model.predict(X[i:i + 1]) for i in range(3)] + [model.predict(X)]
+        finally:
+            af.set_num_threads(before)
+        for a, b in zip(one, two):
+            np.testing.assert_array_equal(a, b)
 
 
 # ---- masking ------------------------------------------------------------------------------------
@@ -392,9 +453,13 @@ def test_threads_bitwise_simple_rnn_large_batch():
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_every_isa(isa, cell):
+def test_every_isa_against_torch(isa, cell):
     compare_with_torch(cell, bi=True, return_sequences=True, seed=21)
     compare_with_torch(cell, bi=False, go_backwards=True, dtype="float32", seed=22)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_isa_masked_finite_differences(isa, cell):
     rng = np.random.default_rng(23)
     X = rng.normal(size=(4, 6, 3))
     X[1, 4:] = 0
@@ -452,6 +517,8 @@ def test_bad_input_is_a_clear_error_and_leaves_the_model_unchanged():
     with pytest.raises(ValueError, match="sequences"):
         seq.fit(rng.normal(size=(5, 4)), rng.normal(size=(5, 1)), verbose=0)
     assert not seq.built
+    with pytest.raises(ValueError, match="return_state.*af.Model"):
+        af.Sequential([af.LSTM(3, return_state=True), af.Dense(1)], input_shape=(5, 2))
     # token ids to a recurrent layer directly
     with pytest.raises(ValueError, match="Embedding"):
         af.GRU(2)(af.Input(shape=(4,), dtype="int32"))

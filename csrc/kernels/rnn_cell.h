@@ -33,8 +33,11 @@ static inline int af_rnn_act_ok(int act)
     return act == AF_ACT_LINEAR || act == AF_ACT_SIGMOID || act == AF_ACT_TANH || act == AF_ACT_RELU;
 }
 
-/* The arguments of one step over `rows` rows; row r of a matrix argument starts at
- * p + r * ld_p (ld 0 repeats one row: the zero state of the first step, a dummy output row).
+/* The arguments of one step over `rows` rows and `units` units, gate blocks `stride` (H) apart
+ * (`rec_stride` apart in rec): a call may cover one block of the units, its pointers then
+ * starting at the block's first unit.
+ * Row r of a matrix argument starts at p + r * ld_p (ld 0 repeats one row: the zero state of the
+ * first step, a dummy output row).
  *   gate  G*H per row. Forward: the input part of the pre-activations (x W), replaced by the
  *         gate activations (lstm i f g o, gru r z n, simple h). Backward: those activations,
  *         replaced by dL/d(pre-activation) of the input part.
@@ -48,13 +51,13 @@ static inline int af_rnn_act_ok(int act)
  *   h     forward: h_t; c forward: c_t out, backward: c_t in (lstm).
  *   y     forward: the step's output (h_t, or 0 at a masked step).
  *   gy    backward: dL/dy_t, scaled by gy_scale.
- *   gh    backward, H per row (ld H): dL/dh_t in; out: the part of dL/dh_{t-1} that does not go
+ *   gh    backward, H per row (ld stride): dL/dh_t in; out: the part of dL/dh_{t-1} that does not go
  *         through the recurrent GEMM (the caller then adds d(rec) U^T).
- *   gc    backward, lstm, H per row (ld H): dL/dc_t in, dL/dc_{t-1} out.
+ *   gc    backward, lstm, H per row (ld stride): dL/dc_t in, dL/dc_{t-1} out.
  *   mask  NULL, or one value per row (keep the step where nonzero). */
 #define AF_RNN_STEP_STRUCT(T, SUF)                                                                 \
     typedef struct {                                                                               \
-        size_t rows, units;                                                                        \
+        size_t rows, units, stride, rec_stride;                                                    \
         int act, rec_act;                                                                          \
         T *gate; size_t ld_gate;                                                                   \
         const T *bias, *bias_rn;                                                                   \

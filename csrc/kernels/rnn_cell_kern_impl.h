@@ -94,14 +94,14 @@ INL void KN(simple_fwd)(const STEP *s, int act, int ract, int masked)
 /* lstm: i, f, g, o;  c = f c_{t-1} + i g;  h = o act(c) */
 INL void KN(lstm_fwd)(const STEP *s, int act, int ract, int masked)
 {
-    const size_t H = s->units;
+    const size_t H = s->units, S = s->stride, RS = s->rec_stride;
     for (size_t r = 0; r < s->rows; r++) {
         T *a = s->gate + r * s->ld_gate;
         const T *q = s->rec + r * s->ld_rec;
         /* one restrict pointer per gate block: the blocks never overlap */
-        T *restrict ai = a, *restrict af = a + H, *restrict ag = a + 2 * H, *restrict ao = a + 3 * H;
-        const T *restrict qi = q, *restrict qf = q + H, *restrict qg = q + 2 * H, *restrict qo = q + 3 * H;
-        const T *restrict bi = s->bias, *restrict bf = bi + H, *restrict bg = bi + 2 * H, *restrict bo = bi + 3 * H;
+        T *restrict ai = a, *restrict af = a + S, *restrict ag = a + 2 * S, *restrict ao = a + 3 * S;
+        const T *restrict qi = q, *restrict qf = q + RS, *restrict qg = q + 2 * RS, *restrict qo = q + 3 * RS;
+        const T *restrict bi = s->bias, *restrict bf = bi + S, *restrict bg = bi + 2 * S, *restrict bo = bi + 3 * S;
         const T *restrict hp = s->hp + r * s->ld_hp, *restrict cp = s->cp + r * s->ld_cp;
         T *restrict h = s->h + r * s->ld_h, *restrict c = s->c + r * s->ld_c;
         T *restrict y = s->y + r * s->ld_y;
@@ -128,13 +128,13 @@ INL void KN(lstm_fwd)(const STEP *s, int act, int ract, int masked)
 /* gru: r, z;  n = act(a_n + r (h U_n + b_hn));  h = (1 - z) n + z h_{t-1} */
 INL void KN(gru_fwd)(const STEP *s, int act, int ract, int masked)
 {
-    const size_t H = s->units;
+    const size_t H = s->units, S = s->stride, RS = s->rec_stride;
     for (size_t r = 0; r < s->rows; r++) {
         T *a = s->gate + r * s->ld_gate;
         const T *q = s->rec + r * s->ld_rec;
-        T *restrict ar = a, *restrict az = a + H, *restrict an = a + 2 * H;
-        const T *restrict qr = q, *restrict qz = q + H, *restrict qnp = q + 2 * H;
-        const T *restrict br = s->bias, *restrict bz = br + H, *restrict bn = br + 2 * H;
+        T *restrict ar = a, *restrict az = a + S, *restrict an = a + 2 * S;
+        const T *restrict qr = q, *restrict qz = q + RS, *restrict qnp = q + 2 * RS;
+        const T *restrict br = s->bias, *restrict bz = br + S, *restrict bn = br + 2 * S;
         const T *restrict bqn = s->bias_rn;
         T *restrict rn = s->rn + r * s->ld_rn;
         const T *restrict hp = s->hp + r * s->ld_hp;
@@ -165,10 +165,10 @@ INL void KN(gru_fwd)(const STEP *s, int act, int ract, int masked)
 /* simple: d a = dL/dh_new act'(h) */
 INL void KN(simple_bwd)(const STEP *s, int act, int ract, int masked)
 {
-    const size_t H = s->units;
+    const size_t H = s->units, S = s->stride;
     (void)ract;
     for (size_t r = 0; r < s->rows; r++) {
-        T *restrict a = s->gate + r * s->ld_gate, *restrict gh = s->gh + r * H;
+        T *restrict a = s->gate + r * s->ld_gate, *restrict gh = s->gh + r * S;
         const T *restrict gy = s->gy + r * s->ld_gy;
         const T keep = KN(rnn_keep)(s, r, masked), skip = (T)1 - keep, sc = s->gy_scale;
         AF_RNN_IVDEP
@@ -184,11 +184,11 @@ INL void KN(simple_bwd)(const STEP *s, int act, int ract, int masked)
  *        d a_f = dc c_{t-1} ract'(f);  d a_g = dc i act'(g);  dL/dc_{t-1} = dc f */
 INL void KN(lstm_bwd)(const STEP *s, int act, int ract, int masked)
 {
-    const size_t H = s->units;
+    const size_t H = s->units, S = s->stride;
     for (size_t r = 0; r < s->rows; r++) {
         T *a = s->gate + r * s->ld_gate;
-        T *restrict ai = a, *restrict af = a + H, *restrict ag = a + 2 * H, *restrict ao = a + 3 * H;
-        T *restrict gh = s->gh + r * H, *restrict gc = s->gc + r * H;
+        T *restrict ai = a, *restrict af = a + S, *restrict ag = a + 2 * S, *restrict ao = a + 3 * S;
+        T *restrict gh = s->gh + r * S, *restrict gc = s->gc + r * S;
         const T *restrict c = s->c + r * s->ld_c, *restrict cp = s->cp + r * s->ld_cp;
         const T *restrict gy = s->gy + r * s->ld_gy;
         const T keep = KN(rnn_keep)(s, r, masked), skip = (T)1 - keep, sc = s->gy_scale;
@@ -214,12 +214,12 @@ INL void KN(lstm_bwd)(const STEP *s, int act, int ract, int masked)
  *       direct dL/dh_{t-1} = dh z */
 INL void KN(gru_bwd)(const STEP *s, int act, int ract, int masked)
 {
-    const size_t H = s->units;
+    const size_t H = s->units, S = s->stride, RS = s->rec_stride;
     for (size_t r = 0; r < s->rows; r++) {
         T *a = s->gate + r * s->ld_gate, *q = s->rec + r * s->ld_rec;
-        T *restrict ar = a, *restrict az = a + H, *restrict an = a + 2 * H;
-        T *restrict qr = q, *restrict qz = q + H, *restrict qnp = q + 2 * H;
-        T *restrict rn = s->rn + r * s->ld_rn, *restrict gh = s->gh + r * H;
+        T *restrict ar = a, *restrict az = a + S, *restrict an = a + 2 * S;
+        T *restrict qr = q, *restrict qz = q + RS, *restrict qnp = q + 2 * RS;
+        T *restrict rn = s->rn + r * s->ld_rn, *restrict gh = s->gh + r * S;
         const T *restrict hp = s->hp + r * s->ld_hp, *restrict gy = s->gy + r * s->ld_gy;
         const T keep = KN(rnn_keep)(s, r, masked), skip = (T)1 - keep, sc = s->gy_scale;
         AF_RNN_IVDEP

@@ -28,7 +28,12 @@
  * The batch is cut into a fixed number of sample blocks (it depends on B and the direction
  * count only); every (direction, block) runs its whole step loop independently, so blocks and
  * directions run on separate threads without any barrier, and the results never depend on the
- * thread count. */
+ * thread count. A batch too small for two blocks instead shares the units of its one direction
+ * between threads in the forward pass (rnn_units_forward), with the same results. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "util.h"
 #include "norm.h"
 #include "rng.h"
@@ -175,6 +180,38 @@ static void rnn_sizes(const void *cfg, size_t n_in, const af_shape *in, const af
 
 /* The work of a recurrence that pays for a parallel region (multiply-adds of the step GEMMs). */
 #define AF_RNN_PAR_MIN 200000.0
+/* Units per block when the threads share the units of one sequence block, and the multiply-adds
+ * of one step that pay for a barrier per step. */
+#define AF_RNN_UNITS 64
+#define AF_RNN_PAR_MIN_STEP 32768.0
+
+/* 1 when threads may share the units of a forward pass instead of the batch: one direction, a
+ * batch too small for two sample blocks, and at least two unit blocks (of H >= 128 units, so
+ * every block's recurrent product is a packed GEMM or a GEMV, never the GEMM's small direct
+ * loop, and computes each value as the full product does). */
+static int rnn_unit_blocks(const af_rnn_layout *L)
+{
+    return L->D == 1 && L->nsb == 1 && L->H >= 2 * AF_RNN_UNITS;
+}
+
+/* Unit block k of H: 64 units each, the last one taking the remainder (64 to 127 units), so no
+ * block's product is small enough for the GEMM's direct loop. */
+static inline void rnn_unit_block(size_t H, size_t k, size_t *u0, size_t *nu)
+{
+    size_t nub = H / AF_RNN_UNITS;
+    *u0 = k * AF_RNN_UNITS;
+    *nu = k + 1 == nub ? H - *u0 : AF_RNN_UNITS;
+}
+
+/* 1 when threads sharing the units also make their columns of A = X W: when every block's
+ * product, (B T, nu >= 64) per gate, is big enough for the GEMM's packed or row paths, which
+ * compute each column as the full product does (its direct loop takes up to 4096
+ * multiply-adds). */
+static int rnn_blocks_project(const af_rnn_layout *L)
+{
+    return (double)L->B * (double)L->NT * (double)L->F * 64.0 > 8192.0;
+}
+
 /* Most work items (directions x sample blocks). */
 #define AF_RNN_MAX_ITEMS 128
 

@@ -18,6 +18,7 @@ typedef struct {
     int dropped_h;             /* recurrent dropout is on (training) */
     T *aux, *scr;              /* this direction's blocks of aux and scratch */
     const T *U;                /* recurrent kernel (H, G H) */
+    const T *X, *W;            /* forward: the input (or its dropped-out copy) and the kernel */
     const T *bias, *bias_rn;   /* added in the step kernel (rnn_cell.h); zero rows without bias */
     const T *mask;             /* B x T, or NULL */
     const T *h0, *c0;          /* B x H initial states, or NULL (zeros) */
@@ -33,96 +34,199 @@ typedef struct {
 
 static inline size_t AF_FN(rnn_pos)(const DIR *q, size_t s) { return q->back ? q->L->NT - 1 - s : s; }
 
-/* The step loop of one direction over rows r0..r1 (sample block blk). */
-static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, size_t blk)
+/* Rows r0..r1 before the first step: h_{-1}, the initial state or zeros (kept for the dU GEMM). */
+static void AF_FN(rnn_fwd_begin)(const DIR *q, size_t r0, size_t r1)
 {
-    const af_rnn_cfg *c = q->c;
     const af_rnn_layout *L = q->L;
-    const size_t NS = L->NT, H = L->H, GH = L->GH, n = r1 - r0, TH = NS * H;
-    const int lstm = c->cell == AF_RNN_LSTM, gru = c->cell == AF_RNN_GRU;
-    T *gate = q->aux + L->a_gate + r0 * NS * GH, *hp = q->aux + L->a_hp + r0 * TH;
-    T *cs = lstm ? q->aux + L->a_c + r0 * TH : NULL, *rn = gru ? q->aux + L->a_rn + r0 * TH : NULL;
-    T *hd = q->dropped_h ? q->aux + L->a_hd + r0 * TH : NULL;
+    const size_t H = L->H, TH = L->NT * H, p0 = AF_FN(rnn_pos)(q, 0) * H;
+    T *hp = q->aux + L->a_hp + r0 * TH, *hd = q->dropped_h ? q->aux + L->a_hd + r0 * TH : NULL;
     const T *mh = q->dropped_h ? q->aux + L->a_mh + r0 * H : NULL;
-    T *R = q->scr + L->s_rec + r0 * GH, *lh = q->aux + L->a_lh + r0 * H;
-    size_t p0 = AF_FN(rnn_pos)(q, 0);
-    /* h before the first step: the initial state or zeros (kept for the dU GEMM) */
-    for (size_t b = 0; b < n; b++) {
-        T *dst = hp + b * TH + p0 * H;
+    for (size_t b = 0; b < r1 - r0; b++) {
+        T *dst = hp + b * TH + p0;
         if (q->h0) memcpy(dst, q->h0 + (r0 + b) * H, H * sizeof(T));
         else memset(dst, 0, H * sizeof(T));
         if (hd)
-            for (size_t j = 0; j < H; j++) hd[b * TH + p0 * H + j] = dst[j] * mh[b * H + j];
+            for (size_t j = 0; j < H; j++) hd[b * TH + p0 + j] = dst[j] * mh[b * H + j];
     }
+}
+
+/* Forward step s of rows r0..r1, units u0..u0+nu: all of them (u0 = 0, nu = H), or one block
+ * whose columns of U are packed in Ub (H, G nu) (rnn_pack_block). dummy: an output row nobody
+ * reads, for a layer that returns no sequence. */
+static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t s, size_t u0, size_t nu,
+                                     const T *Ub, T *dummy)
+{
+    const af_rnn_cfg *c = q->c;
+    const af_rnn_layout *L = q->L;
+    const size_t NS = L->NT, H = L->H, GH = L->GH, n = r1 - r0, TH = NS * H, p = AF_FN(rnn_pos)(q, s);
+    const int lstm = c->cell == AF_RNN_LSTM;
+    T *hp = q->aux + L->a_hp + r0 * TH, *R = q->scr + L->s_rec + r0 * GH;
+    T *cs = lstm ? q->aux + L->a_c + r0 * TH : NULL;
+    T *hd = q->dropped_h ? q->aux + L->a_hd + r0 * TH : NULL;
     STEP st;
     memset(&st, 0, sizeof st);
     st.rows = n;
-    st.units = H;
+    st.units = nu;
+    st.stride = H;
     st.act = c->act;
     st.rec_act = c->rec_act;
+    if (s == 0 && !q->h0) {
+        st.rec = (T *)q->zero;                /* h_{-1} = 0: R = 0, one row for all */
+        st.ld_rec = 0;
+        st.rec_stride = H;
+    } else if (nu == H) {
+        /* R = h_{t-1} U: every gate in one GEMM */
+        const T *A = hd ? hd + p * H : hp + p * H;
+        af_status e = GEMM(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, (T)0, R, GH);
+        if (e != AF_OK) return e;
+        st.rec = R;
+        st.ld_rec = GH;
+        st.rec_stride = H;
+    } else {
+        /* the block's gates in one GEMM, into the block's own part of R: (rows, G nu) */
+        const T *A = hd ? hd + p * H : hp + p * H;
+        size_t gn = L->G * nu;
+        T *Rb = R + n * L->G * u0;
+        af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
+        if (e != AF_OK) return e;
+        st.rec = Rb - u0;                     /* the kernel adds u0 back below */
+        st.ld_rec = gn;
+        st.rec_stride = nu;
+    }
+    st.rec += u0;
+    st.gate = q->aux + L->a_gate + r0 * NS * GH + p * GH + u0;
     st.ld_gate = NS * GH;
+    st.bias = q->bias + u0;
+    st.bias_rn = q->bias_rn + u0;
+    st.rn = c->cell == AF_RNN_GRU ? q->aux + L->a_rn + r0 * TH + p * H + u0 : NULL;
     st.ld_rn = st.ld_hp = st.ld_c = TH;
-    st.ld_mask = NS;
-    st.bias = q->bias;
-    st.bias_rn = q->bias_rn;
-    for (size_t s = 0; s < NS; s++) {
-        size_t p = AF_FN(rnn_pos)(q, s);
-        if (s == 0 && !q->h0) {
-            /* h_{-1} = 0: R = 0, one row for all */
-            st.rec = (T *)q->zero;
-            st.ld_rec = 0;
-        } else {
-            /* R = h_{t-1} U: every gate in one GEMM */
-            const T *A = hd ? hd + p * H : hp + p * H;
-            af_status e = GEMM(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, (T)0, R, GH);
-            if (e != AF_OK) return e;
-            st.rec = R;
-            st.ld_rec = GH;
-        }
-        st.gate = gate + p * GH;
-        st.rn = gru ? rn + p * H : NULL;
-        st.hp = hp + p * H;
-        if (lstm) {
-            if (s > 0) {
-                st.cp = cs + AF_FN(rnn_pos)(q, s - 1) * H;
-                st.ld_cp = TH;
-            } else if (q->c0) {
-                st.cp = q->c0 + r0 * H;
-                st.ld_cp = H;
-            } else {
-                st.cp = q->zero;
-                st.ld_cp = 0;
-            }
-            st.c = cs + p * H;
-        }
-        if (s + 1 < NS) {
-            st.h = hp + AF_FN(rnn_pos)(q, s + 1) * H;
-            st.ld_h = TH;
-        } else {
-            st.h = lh;
-            st.ld_h = H;
-        }
-        if (q->io) {
-            st.y = q->io + r0 * q->ld + (q->aligned ? p : s) * q->step + q->col;
-            st.ld_y = q->ld;
-        } else {
-            st.y = q->scr + L->s_dummy + blk * H;
-            st.ld_y = 0;
-        }
-        st.mask = q->mask ? q->mask + r0 * NS + p : NULL;
-        AF_FN(af_rnn_step_forward)(c->cell, &st);
-        if (hd && s + 1 < NS) {
-            /* the next step's recurrent product sees h_t times the recurrent dropout mask */
-            size_t p1 = AF_FN(rnn_pos)(q, s + 1) * H;
-            for (size_t b = 0; b < n; b++)
-                for (size_t j = 0; j < H; j++) hd[b * TH + p1 + j] = hp[b * TH + p1 + j] * mh[b * H + j];
-        }
-    }
+    st.hp = hp + p * H + u0;
     if (lstm) {
-        size_t pl = AF_FN(rnn_pos)(q, NS - 1) * H;
-        for (size_t b = 0; b < n; b++)
-            memcpy(q->aux + L->a_lc + (r0 + b) * H, cs + b * TH + pl, H * sizeof(T));
+        if (s > 0) {
+            st.cp = cs + AF_FN(rnn_pos)(q, s - 1) * H + u0;
+            st.ld_cp = TH;
+        } else if (q->c0) {
+            st.cp = q->c0 + r0 * H + u0;
+            st.ld_cp = H;
+        } else {
+            st.cp = q->zero;
+            st.ld_cp = 0;
+        }
+        st.c = cs + p * H + u0;
     }
+    if (s + 1 < NS) {
+        st.h = hp + AF_FN(rnn_pos)(q, s + 1) * H + u0;
+        st.ld_h = TH;
+    } else {
+        st.h = q->aux + L->a_lh + r0 * H + u0;
+        st.ld_h = H;
+    }
+    if (q->io) {
+        st.y = q->io + r0 * q->ld + (q->aligned ? p : s) * q->step + q->col + u0;
+        st.ld_y = q->ld;
+    } else {
+        st.y = dummy + u0;
+        st.ld_y = 0;
+    }
+    st.mask = q->mask ? q->mask + r0 * NS + p : NULL;
+    st.ld_mask = NS;
+    AF_FN(af_rnn_step_forward)(c->cell, &st);
+    if (hd && s + 1 < NS) {
+        /* the next step's recurrent product sees h_t times the recurrent dropout mask */
+        const T *mh = q->aux + L->a_mh + r0 * H;
+        size_t p1 = AF_FN(rnn_pos)(q, s + 1) * H;
+        for (size_t b = 0; b < n; b++)
+            for (size_t j = u0; j < u0 + nu; j++) hd[b * TH + p1 + j] = hp[b * TH + p1 + j] * mh[b * H + j];
+    }
+    return AF_OK;
+}
+
+/* Rows r0..r1 after the last step: the final c. */
+static void AF_FN(rnn_fwd_end)(const DIR *q, size_t r0, size_t r1)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, TH = L->NT * H, pl = AF_FN(rnn_pos)(q, L->NT - 1) * H;
+    if (q->c->cell != AF_RNN_LSTM) return;
+    for (size_t b = r0; b < r1; b++)
+        memcpy(q->aux + L->a_lc + b * H, q->aux + L->a_c + b * TH + pl, H * sizeof(T));
+}
+
+/* The step loop of one direction over rows r0..r1 (sample block blk). */
+static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, size_t blk)
+{
+    T *dummy = q->scr + q->L->s_dummy + blk * q->L->H;
+    AF_FN(rnn_fwd_begin)(q, r0, r1);
+    for (size_t s = 0; s < q->L->NT; s++) {
+        af_status e = AF_FN(rnn_fwd_step)(q, r0, r1, s, 0, q->L->H, NULL, dummy);
+        if (e != AF_OK) return e;
+    }
+    AF_FN(rnn_fwd_end)(q, r0, r1);
+    return AF_OK;
+}
+
+/* The columns of U of the unit block starting at u0, gate by gate, as one contiguous (H, G nu)
+ * matrix at scratch s_ut + G u0 H (so a block's recurrent product streams one region). */
+static void AF_FN(rnn_pack_block)(const DIR *q, size_t u0)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, GH = L->GH;
+    size_t nu, k = u0 / AF_RNN_UNITS;
+    rnn_unit_block(H, k, &u0, &nu);
+    T *dst = q->scr + L->s_ut + L->G * u0 * H;
+    for (size_t i = 0; i < H; i++)
+        for (size_t g = 0; g < L->G; g++)
+            memcpy(dst + (i * L->G + g) * nu, q->U + i * GH + g * H + u0, nu * sizeof(T));
+}
+
+/* The step loop of the one direction of a batch too small to cut into sample blocks, on nt >= 2
+ * threads sharing the units: fixed blocks (rnn_unit_block), each thread taking whole blocks
+ * (their columns of U packed first, so each block streams one region); every step, a thread
+ * makes the recurrent product and the state update of its units, then all threads meet before
+ * the next step reads h. Each value is computed as on one thread (rnn_item_forward): the GEMM's
+ * result for a column never depends on the columns computed with it, and blocks start at
+ * multiples of every vector width, so the step kernel's vector and tail parts cover the same
+ * units. */
+static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, nub = H / AF_RNN_UNITS;
+    af_status st[AF_RNN_MAX_ITEMS];
+    T *dummy = q->scr + L->s_dummy;
+    if (nt < 2) return AF_FN(rnn_item_forward)(q, 0, L->B, 0);
+    if (nt > AF_RNN_MAX_ITEMS) nt = AF_RNN_MAX_ITEMS;
+    for (size_t k = 0; k < AF_RNN_MAX_ITEMS; k++) st[k] = AF_OK;
+    AF_FN(rnn_fwd_begin)(q, 0, L->B);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        size_t tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = (size_t)omp_get_thread_num();
+        nth = (size_t)omp_get_num_threads();
+#endif
+        af_status e = AF_OK;
+        size_t k0 = nub * tid / nth, k1 = nub * (tid + 1) / nth;
+        for (size_t k = k0; k < k1; k++) {
+            size_t u0, nu;
+            rnn_unit_block(H, k, &u0, &nu);
+            AF_FN(rnn_pack_block)(q, u0);
+            /* this block's columns of A = X W, gate by gate */
+            for (size_t g = 0; g < L->G && e == AF_OK && rnn_blocks_project(L); g++)
+                e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
+                         q->aux + L->a_gate + g * H + u0, L->GH);
+        }
+        for (size_t s = 0; s < L->NT; s++) {
+            for (size_t k = k0; k < k1 && e == AF_OK; k++) {
+                size_t u0, nu;
+                rnn_unit_block(H, k, &u0, &nu);
+                e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy);
+            }
+            #pragma omp barrier
+        }
+        st[tid] = e;
+    }
+    for (size_t k = 0; k < AF_RNN_MAX_ITEMS; k++)
+        if (st[k] != AF_OK) return st[k];
+    AF_FN(rnn_fwd_end)(q, 0, L->B);
     return AF_OK;
 }
 
@@ -144,7 +248,7 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
     STEP st;
     memset(&st, 0, sizeof st);
     st.rows = n;
-    st.units = H;
+    st.units = st.stride = st.rec_stride = H;
     st.act = c->act;
     st.rec_act = c->rec_act;
     st.ld_gate = NS * GH;
@@ -177,7 +281,9 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
             st.ld_gy = q->ld;
             st.gy_scale = q->scale;
         } else {
-            st.gy = q->zero, st.ld_gy = 0, st.gy_scale = 0;
+            st.gy = q->zero;                  /* no sequence output: dL/dy_t = 0 */
+            st.ld_gy = 0;
+            st.gy_scale = 0;
         }
         st.mask = q->mask ? q->mask + r0 * NS + p : NULL;
         AF_FN(af_rnn_step_backward)(c->cell, &st);
@@ -196,7 +302,8 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
     return AF_OK;
 }
 
-/* Runs fn over every (direction, sample block), on threads when the work pays for it. */
+/* The forward (or backward) step loops of every (direction, sample block), on threads when the
+ * work pays for it. */
 static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int backward)
 {
     size_t items = L->D * L->nsb;
@@ -279,6 +386,13 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
     const T *X = (const T *)a->x[0];
     T *y = (T *)a->y;
     DIR dirs[2];
+    /* one sequence block: threads may share the units instead (0: sample blocks) */
+    int nt_units = 0;
+    if (rnn_unit_blocks(&L)) {
+        size_t nub = H / AF_RNN_UNITS;
+        nt_units = (double)B * (double)H * (double)GH >= AF_RNN_PAR_MIN_STEP ? af_get_num_threads() : 1;
+        if (nt_units > (int)nub) nt_units = (int)nub;
+    }
     memset((T *)a->scratch + L.s_zero, 0, (GH > H ? GH : H) * sizeof(T));
     for (size_t d = 0; d < D; d++) {
         DIR *q = &dirs[d];
@@ -300,11 +414,21 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
                                                 a->step, q->aux + L.a_mh);
             if (e != AF_OK) return e;
         }
-        /* A = X W for all B T rows in one GEMM (the biases are added in the step kernel) */
-        af_status e = GEMM(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH);
-        if (e != AF_OK) return e;
+        q->X = Xin;
+        q->W = W;
+        /* A = X W for all B T rows in one GEMM (the biases are added in the step kernel); when
+         * threads share the units, each makes its own columns (rnn_units_forward) */
+        if (nt_units < 2 || !rnn_blocks_project(&L)) {
+            af_status e = GEMM(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH);
+            if (e != AF_OK) return e;
+        }
     }
-    af_status e = AF_FN(rnn_items)(dirs, &L, 0);
+    af_status e;
+    if (nt_units) {
+        e = AF_FN(rnn_units_forward)(&dirs[0], nt_units);
+    } else {
+        e = AF_FN(rnn_items)(dirs, &L, 0);
+    }
     if (e != AF_OK) return e;
     const T *lh0 = dirs[0].aux + L.a_lh, *lh1 = D == 2 ? dirs[1].aux + L.a_lh : NULL;
     if (c->return_sequences && D == 2 && c->merge != AF_MERGE_CONCAT) {
@@ -331,6 +455,24 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
                 if (L.S == 2) memcpy(dst + H, dirs[d].aux + L.a_lc + b * H, H * sizeof(T));
             }
     return AF_OK;
+}
+
+/* U^T (G H, H) of every direction into scratch, so each step's dR U^T reads its operand in
+ * place; 32 x 32 tiles, threads taking whole column blocks. */
+static void AF_FN(rnn_transpose_u)(const DIR *dirs, const af_rnn_layout *L)
+{
+    const size_t H = L->H, GH = L->GH, nb = (GH + 31) / 32;
+    int nt = L->D * GH * H >= AF_PAR_MIN ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t t = 0; t < L->D * nb; t++) {
+        const DIR *q = &dirs[t / nb];
+        T *UT = q->scr + L->s_ut;
+        size_t j0 = t % nb * 32;
+        for (size_t i0 = 0; i0 < H; i0 += 32)
+            for (size_t i = i0; i < H && i < i0 + 32; i++)
+                for (size_t j = j0; j < GH && j < j0 + 32; j++) UT[j * H + i] = q->U[i * GH + j];
+    }
 }
 
 /* dL/d(final h, c) of direction d from the last-step output and the returned states. */
@@ -425,13 +567,8 @@ static af_status AF_FN(rnn_backward)(const af_op_args *a)
         } else if (c->return_sequences && D == 2 && c->merge != AF_MERGE_CONCAT) {
             q->io = (T *)dy, q->ld = ol;    /* sum, ave: read dy itself */
         }
-        /* U^T (G H, H) so each step's dR U^T reads its operand in place */
-        T *UT = q->scr + L.s_ut;
-        for (size_t i0 = 0; i0 < H; i0 += 32)
-            for (size_t j0 = 0; j0 < GH; j0 += 32)
-                for (size_t i = i0; i < H && i < i0 + 32; i++)
-                    for (size_t j = j0; j < GH && j < j0 + 32; j++) UT[j * H + i] = q->U[i * GH + j];
     }
+    AF_FN(rnn_transpose_u)(dirs, &L);
     for (size_t d = 0; d < D; d++) AF_FN(rnn_final_grads)(&L, dirs, d, dy);
     af_status e = AF_FN(rnn_items)(dirs, &L, 1);
     if (e != AF_OK) return e;
