@@ -6,11 +6,15 @@
 """
 __version__ = "0.1.0"
 
-from ._core import get_isa, get_num_threads, set_isa, set_num_threads  # noqa: F401
+from ._omp_env import bounded_openmp_spin as _bounded_openmp_spin
+
+with _bounded_openmp_spin():  # libgomp reads its spin settings once, when _core loads it
+    from ._core import get_isa, get_num_threads, set_isa, set_num_threads  # noqa: F401
+from ._core import thread_policy  # noqa: F401
 from ._info import show_config  # noqa: F401
 from .network import NeuralNetwork  # noqa: F401
 from .linalg import matmul  # noqa: F401
-from . import activations, callbacks, initializers, losses, metrics, optimizers  # noqa: F401
+from . import activations, callbacks, datasets, initializers, losses, metrics, optimizers  # noqa: F401
 from .layers import (Activation, Add, BatchNormalization, Concatenate, Dense, Dropout,  # noqa: F401
                      Embedding, Flatten, GlobalAveragePooling1D, Input, Reshape)
 from .layers import (AdditiveAttention, Attention, LayerNormalization,  # noqa: F401
@@ -24,6 +28,7 @@ from .plotting import plot_history  # noqa: F401
 
 __all__ = [
     "__version__", "show_config", "set_num_threads", "get_num_threads", "set_isa", "get_isa",
+    "thread_policy",
     "NeuralNetwork", "matmul", "Model", "Sequential", "Input", "Dense", "BatchNormalization",
     "Dropout", "Activation", "Add", "Concatenate", "Flatten", "Reshape", "Embedding",
     "GlobalAveragePooling1D",
@@ -31,6 +36,6 @@ __all__ = [
     "PositionalEmbedding", "SinusoidalPositionalEncoding", "TransformerEncoderLayer",
     "TransformerDecoderLayer", "seq2seq",
     "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Masking",
-    "activations", "callbacks", "initializers", "losses", "metrics", "optimizers",
+    "activations", "callbacks", "datasets", "initializers", "losses", "metrics", "optimizers",
     "load_model", "save_model", "plot_history",
 ]

@@ -21,7 +21,9 @@ def _cmd_info(args):
 def build_parser():
     from . import cli_bench, cli_predict, cli_train
     from .cli_common import nonneg_int, positive_int
+    from . import __version__
     p = Parser(prog="annfast", description="Fast neural networks in C with OpenMP.")
+    p.add_argument("--version", action="version", version=f"annfast {__version__}")
     sub = p.add_subparsers(dest="command", metavar="command")
     d = sub.add_parser("demo", help="train the tutorial XOR network and compare with NumPy, then a "
                                     "small classification problem",

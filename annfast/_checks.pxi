@@ -7,8 +7,9 @@ cnp.import_array()
 def all_finite(x):
     """True if every element of the float32/float64 ndarray x is finite (NaN/inf -> False).
 
-    1-D and 2-D arrays with a unit inner stride are scanned in C without copying; anything else
-    falls back to NumPy."""
+    Aligned native-byte-order 1-D and 2-D arrays with a unit inner stride are scanned in C
+    without copying; anything else (byte-swapped '>f8', misaligned, other strides) falls back to
+    NumPy, which reads every representation correctly."""
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
     cdef cnp.ndarray a = <cnp.ndarray>x
@@ -17,7 +18,9 @@ def all_finite(x):
     cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(a)
     cdef size_t m, n, lda
     cdef int ok
-    if (t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE) and nd in (1, 2) and a.size > 0:
+    # the type number alone says nothing about byte order or alignment: check both
+    if (t == cnp.NPY_FLOAT or t == cnp.NPY_DOUBLE) and nd in (1, 2) and a.size > 0 \
+            and cnp.PyArray_ISBEHAVED_RO(a):
         m = cnp.PyArray_DIMS(a)[0] if nd == 2 else 1
         n = cnp.PyArray_DIMS(a)[nd - 1]
         if (n <= 1 or cnp.PyArray_STRIDES(a)[nd - 1] == item) and (

@@ -24,6 +24,24 @@ def _warn_unusable_isa_env():
 _warn_unusable_isa_env()
 
 
+def _warn_capped_env_threads():
+    """A thread count from ANNFAST_NUM_THREADS / OMP_NUM_THREADS above the CPUs is capped by
+    the C side (cpu.c, same parsing: the first variable holding an int in [1, 4095] counts)."""
+    import os
+    import warnings
+    for var in ("ANNFAST_NUM_THREADS", "OMP_NUM_THREADS"):
+        v = os.environ.get(var, "")
+        if not v.isdigit() or not 0 < int(v) < 4096:
+            continue
+        if int(v) > af_num_procs():
+            warnings.warn("%s=%s: capped at %d, the number of CPUs available to this process"
+                          % (var, v, af_num_procs()), RuntimeWarning, stacklevel=2)
+        return
+
+
+_warn_capped_env_threads()
+
+
 def build_info():
     """Return a dict describing this build and machine (used by annfast.show_config)."""
     cdef char buf[256]
@@ -31,7 +49,7 @@ def build_info():
     return {
         "compiler": af_compiler().decode(),
         "openmp": bool(af_openmp_enabled()),
-        "num_threads": af_get_num_threads(),
+        "num_threads": af_threads_expected(af_threads_setting()),
         "num_procs": af_num_procs(),
         "cpu_features": buf.decode().split(),
         "isa": af_isa_name(af_get_isa()).decode(),
@@ -62,15 +80,38 @@ def get_isa():
 
 
 def set_num_threads(n):
-    """Set the number of OpenMP threads annfast uses (results do not depend on it)."""
+    """Set the number of OpenMP threads annfast uses (results do not depend on it).
+
+    More threads than the CPUs available are capped at that number (RuntimeWarning). Where
+    threads cannot start, annfast computes on one thread instead, with a RuntimeWarning: in a
+    process created by fork() after annfast ran parallel code (libgomp's pool does not survive
+    fork; use the 'spawn' or 'forkserver' start method for parallel workers), and where creating
+    the worker threads fails (process-count or address-space limits)."""
     import numbers
+    import warnings
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError("n must be a positive int, got %s" % type(n).__name__)
     if n < 1 or n > 4096:
         raise ValueError("n must be between 1 and 4096, got %d" % n)
+    if n > af_num_procs():
+        warnings.warn("set_num_threads(%d): capped at %d, the number of CPUs available to this "
+                      "process" % (n, af_num_procs()), RuntimeWarning, stacklevel=2)
     af_set_num_threads(<int>n)
+    cdef int want = af_threads_setting()
+    if want <= 1:
+        return
+    if af_threads_forked():
+        warnings.warn("this process was created by fork() from one that had run annfast's "
+                      "parallel code: OpenMP threads cannot start here, annfast computes on 1 "
+                      "thread (use the 'spawn' or 'forkserver' start method for parallel "
+                      "workers)", RuntimeWarning, stacklevel=2)
+    elif af_threads_probe(want) < want:
+        warnings.warn("could not start %d threads (thread creation failed: process-count or "
+                      "memory limits?); annfast computes on 1 thread" % want, RuntimeWarning,
+                      stacklevel=2)
 
 
 def get_num_threads():
-    """Number of OpenMP threads annfast uses (1 when built without OpenMP)."""
-    return af_get_num_threads()
+    """Number of OpenMP threads annfast's next parallel computation in this thread uses: the
+    set count, or 1 where threads cannot start (see set_num_threads; 1 without OpenMP)."""
+    return af_threads_expected(af_threads_setting())

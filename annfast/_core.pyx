@@ -8,8 +8,8 @@ around the C call and map status codes to Python exceptions. Numerics belong in 
 from annfast._engine cimport *
 
 include "_decl.pxi"
-include "_config.pxi"
 include "_interrupt.pxi"
+include "_config.pxi"
 include "_tutorial.pxi"
 include "_checks.pxi"
 include "_optim.pxi"
@@ -18,3 +18,4 @@ include "_funcs.pxi"
 include "_norm.pxi"
 include "_gemm.pxi"
 include "_decode.pxi"
+include "_threads.pxi"

@@ -25,11 +25,14 @@ cdef int check_status(af_status s, str context) except -1:
 
 
 cdef object _want(a, str name, dtype, int ndim, bint writable):
-    """a must be a C-contiguous ndarray of dtype with ndim dimensions (callers convert first)."""
-    if not isinstance(a, _np.ndarray) or a.dtype != dtype or a.ndim != ndim or not a.flags.c_contiguous:
-        raise TypeError("%s must be a C-contiguous %d-D %s ndarray, got %s" % (
-            name, ndim, _np.dtype(dtype).name,
-            ("%s %s %s" % (a.dtype, a.shape, "contiguous" if a.flags.c_contiguous else "strided"))
+    """a must be a C-contiguous, aligned ndarray of dtype (native byte order: '>f8' is another
+    dtype) with ndim dimensions (callers convert first)."""
+    if not isinstance(a, _np.ndarray) or a.dtype != dtype or a.ndim != ndim \
+            or not a.flags.c_contiguous or not a.flags.aligned:
+        raise TypeError("%s must be a C-contiguous, aligned %d-D %s ndarray in native byte order, "
+                        "got %s" % (name, ndim, _np.dtype(dtype).name,
+            ("%s %s %s%s" % (a.dtype.str, a.shape, "contiguous" if a.flags.c_contiguous else "strided",
+                             "" if a.flags.aligned else " unaligned"))
             if isinstance(a, _np.ndarray) else type(a).__name__))
     if writable and not a.flags.writeable:
         raise ValueError("%s must be writable" % name)

@@ -44,9 +44,13 @@ cdef extern from "annfast.h" nogil:
     void af_cpu_features(char *buf, size_t len)
     af_status af_set_num_threads(int n)
     int af_get_num_threads()
+    int af_threads_setting()
     int af_num_procs()
+    ctypedef struct af_stop_token:
+        int stop
+        int sigint
+    af_stop_token *af_stop_bind(af_stop_token *tok)
     void af_request_stop()
-    void af_clear_stop()
     int af_stop_requested()
     int af_sigint_install()
     int af_sigint_restore()
@@ -90,6 +94,12 @@ cdef extern from "annfast.h" nogil:
     af_status af_dgemm_ex(int ta, int tb, size_t m, size_t n, size_t k, double alpha,
                           const double *a, size_t lda, const double *b, size_t ldb, double beta,
                           double *c, size_t ldc, const af_epilogue *ep)
+    af_status af_sgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                               const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                               float *c, size_t ldc, const af_epilogue *ep)
+    af_status af_dgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, double alpha,
+                               const double *a, size_t lda, const double *b, size_t ldb,
+                               double beta, double *c, size_t ldc, const af_epilogue *ep)
 
 cdef extern from "norm.h" nogil:
     af_status af_bn_forward_train_f32(size_t m, size_t n, const float *x, const float *gamma,
@@ -170,6 +180,12 @@ cdef extern from "optim.h" nogil:
     af_status af_clip_norm_f32(size_t n, float *g, double max_norm, double *norm_out)
     af_status af_clip_norm_f64(size_t n, double *g, double max_norm, double *norm_out)
 
+cdef extern from "threads.h" nogil:
+    int af_threads_expected(int want)
+    int af_threads_probe(int want)
+    int af_threads_forked()
+
+
 cdef extern from "layer.h" nogil:
     enum: AF_MAX_RANK
     enum: AF_MAX_INPUTS
@@ -241,10 +257,15 @@ cdef extern from "graph.h" nogil:
         AF_F64
     enum:
         AF_PLAN_INPUT_GRADS
+    enum:
+        AF_SW_BATCH
+        AF_SW_SUM
     ctypedef struct af_data:
         size_t n
         const void *x[8]
         const void *y[8]
+        const void *sw
+        int sw_norm
     ctypedef struct af_epoch_args:
         size_t batch
         int order

@@ -37,28 +37,39 @@ cdef bint _view(cnp.ndarray x, _operand *o):
     return False
 
 
+cdef af_status _call(int typenum, bint ta, bint tb, size_t m, size_t n, size_t k, double alpha,
+                     _operand *a, _operand *b, double beta, char *c, size_t ldc,
+                     const af_epilogue *ep, bint check) noexcept nogil:
+    if typenum == cnp.NPY_FLOAT:
+        if check:
+            return af_sgemm_checked(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
+                                    <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
+        return af_sgemm_ex(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
+                           <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
+    if check:
+        return af_dgemm_checked(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
+                                <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
+    return af_dgemm_ex(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
+                       <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
+
+
+cdef af_status _run_status(int typenum, bint ta, bint tb, size_t m, size_t n, size_t k, double alpha,
+                           _operand *a, _operand *b, double beta, char *c, size_t ldc,
+                           const af_epilogue *ep, bint check):
+    cdef af_status s
+    if <double>m * <double>n * <double>k >= _GEMM_NOGIL_MIN:
+        with nogil:
+            s = _call(typenum, ta, tb, m, n, k, alpha, a, b, beta, c, ldc, ep, check)
+    else:
+        s = _call(typenum, ta, tb, m, n, k, alpha, a, b, beta, c, ldc, ep, check)
+    return s
+
+
 cdef int _run(int typenum, bint ta, bint tb, size_t m, size_t n, size_t k, double alpha,
               _operand *a, _operand *b, double beta, char *c, size_t ldc,
               const af_epilogue *ep) except -1:
-    cdef af_status s
-    cdef bint big = <double>m * <double>n * <double>k >= _GEMM_NOGIL_MIN
-    if typenum == cnp.NPY_FLOAT:
-        if big:
-            with nogil:
-                s = af_sgemm_ex(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
-                                <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
-        else:
-            s = af_sgemm_ex(ta, tb, m, n, k, <float>alpha, <const float *>a.data, a.ld,
-                            <const float *>b.data, b.ld, <float>beta, <float *>c, ldc, ep)
-    else:
-        if big:
-            with nogil:
-                s = af_dgemm_ex(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
-                                <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
-        else:
-            s = af_dgemm_ex(ta, tb, m, n, k, alpha, <const double *>a.data, a.ld,
-                            <const double *>b.data, b.ld, beta, <double *>c, ldc, ep)
-    return check_status(s, "gemm")
+    return check_status(_run_status(typenum, ta, tb, m, n, k, alpha, a, b, beta, c, ldc, ep, False),
+                        "gemm")
 
 
 cdef bint _bounds_overlap(cnp.ndarray x, char *lo, char *hi):
@@ -77,11 +88,16 @@ cdef bint _bounds_overlap(cnp.ndarray x, char *lo, char *hi):
     return first < hi and lo < last
 
 
-def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
+def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None, bint check_finite=False):
     """op(a) @ op(b) for two 2-D arrays of one float dtype in a layout the C code reads in place,
     into a new C-ordered array or into `out` when it is a C-contiguous array of the right shape
     and dtype whose memory is clearly apart from a and b. Returns the result, or None when
-    annfast.matmul must take its general path (which also produces the error messages)."""
+    annfast.matmul must take its general path (which also produces the error messages).
+
+    check_finite: the C product also reports NaN/inf in a or b (af_*gemm_checked: it looks at the
+    inputs, or at each finished tile of the result while in cache, whichever costs less); then
+    ValueError is raised naming the argument, and `out`, which may already hold part of the
+    product, is filled with NaN so that no half-written result can pass for a valid one."""
     if not (cnp.PyArray_Check(a) and cnp.PyArray_Check(b)):
         return None
     cdef cnp.ndarray A = <cnp.ndarray>a, B = <cnp.ndarray>b
@@ -89,6 +105,9 @@ def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
     if (typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE) or cnp.PyArray_TYPE(B) != typenum:
         return None
     if cnp.PyArray_NDIM(A) != 2 or cnp.PyArray_NDIM(B) != 2:
+        return None
+    # the type number matches '>f8' too: C reads only aligned native-byte-order memory
+    if not (cnp.PyArray_ISBEHAVED_RO(A) and cnp.PyArray_ISBEHAVED_RO(B)):
         return None
     cdef _operand oa, ob
     if not _view(A, &oa) or not _view(B, &ob):
@@ -112,19 +131,27 @@ def _matmul_fast(a, b, bint trans_a, bint trans_b, out=None):
         C = <cnp.ndarray>out
         if (cnp.PyArray_TYPE(C) != typenum or cnp.PyArray_NDIM(C) != 2 or cnp.PyArray_DIMS(C)[0] != dims[0]
                 or cnp.PyArray_DIMS(C)[1] != dims[1] or not cnp.PyArray_IS_C_CONTIGUOUS(C)
-                or not cnp.PyArray_ISWRITEABLE(C)):
+                or not cnp.PyArray_ISBEHAVED(C)):
             return None
         lo = cnp.PyArray_BYTES(C)
         hi = lo + cnp.PyArray_NBYTES(C)
         if _bounds_overlap(A, lo, hi) or _bounds_overlap(B, lo, hi):
             return None
-    _run(typenum, ta, tb, m, n, k, 1.0, &oa, &ob, 0.0, cnp.PyArray_BYTES(C), max(n, 1), NULL)
+    cdef af_status st = _run_status(typenum, ta, tb, m, n, k, 1.0, &oa, &ob, 0.0,
+                                    cnp.PyArray_BYTES(C), max(n, 1), NULL, check_finite)
+    if st == AF_ENONFINITE:
+        if out is not None:
+            C.fill(np.nan)
+        name = "a" if not all_finite(a) else "b"
+        raise ValueError(f"{name} contains NaN or inf; pass check_finite=False to compute with "
+                         "non-finite values as NumPy does")
+    check_status(st, "gemm")
     return C
 
 
-_ACT_CODES = {None: AF_ACT_LINEAR, "linear": AF_ACT_LINEAR, "sigmoid": AF_ACT_SIGMOID,
-              "tanh": AF_ACT_TANH, "relu": AF_ACT_RELU, "leaky_relu": AF_ACT_LEAKY_RELU,
-              "elu": AF_ACT_ELU, "selu": AF_ACT_SELU}
+# the epilogue's activations: every elementwise one of the C table (softmax is row-wise)
+_ACT_CODES = {k: v for k, v in ACTIVATIONS.items() if k != "softmax"}
+_ACT_CODES[None] = AF_ACT_LINEAR
 
 
 cdef int _gemm_args(trans_a, trans_b, a, b, c, _operand *oa, _operand *ob, _operand *oc,
@@ -140,6 +167,10 @@ cdef int _gemm_args(trans_a, trans_b, a, b, c, _operand *oa, _operand *ob, _oper
                         % (a.dtype, b.dtype, c.dtype))
     if not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>c):
         raise ValueError("c must be writeable")
+    for name, arr in (("a", a), ("b", b), ("c", c)):
+        if not cnp.PyArray_ISBEHAVED_RO(<cnp.ndarray>arr):
+            raise ValueError("%s must be aligned and in native byte order, got dtype %s %s"
+                             % (name, arr.dtype.str, "aligned" if arr.flags.aligned else "unaligned"))
     for name, arr, o in (("a", a, 0), ("b", b, 1), ("c", c, 2)):
         if not _view(<cnp.ndarray>arr, oa if o == 0 else (ob if o == 1 else oc)):
             raise ValueError("%s must have contiguous rows or columns, got strides %r"
@@ -188,8 +219,8 @@ def gemm(trans_a, trans_b, alpha, a, b, beta, c, bias=None, activation=None, act
     ep.bias = NULL
     if bias is not None:
         if (not cnp.PyArray_Check(bias) or bias.dtype != c.dtype or bias.shape != (mnk[1],)
-                or not bias.flags.c_contiguous):
-            raise ValueError("bias must be a contiguous %s array of shape (%d,), got %r"
+                or not bias.flags.c_contiguous or not bias.flags.aligned):
+            raise ValueError("bias must be a contiguous, aligned %s array of shape (%d,), got %r"
                              % (c.dtype, mnk[1], getattr(bias, "shape", type(bias).__name__)))
         ep.bias = cnp.PyArray_DATA(<cnp.ndarray>bias)
     if bias is not None or ep.act != AF_ACT_LINEAR:

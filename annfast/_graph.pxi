@@ -227,11 +227,6 @@ cdef class GraphEngine:
         self.g.stats = cnp.PyArray_DATA(self.stats) if self.stats.shape[0] else NULL
         return 0
 
-    def set_clip(self, double clipnorm, double clipvalue):
-        """Gradient clipping of the next calls (validated by the optimiser)."""
-        self.g.clipnorm = clipnorm
-        self.g.clipvalue = clipvalue
-
     def plan(self, Py_ssize_t batch):
         """The plan and workspace for batches of up to `batch` samples (made once, then reused)."""
         if batch < 1:
@@ -268,8 +263,10 @@ cdef class GraphEngine:
         check_status(af_plan_target_shape(box.p, o, &sh), "target_shape")
         return tuple(sh.dim[d] for d in range(sh.rank))
 
-    cdef int _data(self, _Plan box, list xs, list ys, af_data *d) except -1:
-        """Fills d from the input arrays (checked against the plan's shapes) and targets."""
+    cdef int _data(self, _Plan box, list xs, list ys, af_data *d, sw=None, int sw_norm=0) except -1:
+        """Fills d from the input arrays (checked against the plan's shapes), the targets and the
+        optional sample weights (1-D, the float type; normalised as sw_norm: 0 by the batch size
+        as Keras, 1 by the weight sum as scikit-learn)."""
         cdef af_node_info inf
         cdef af_shape sh
         if len(xs) != self.g.n_inputs:
@@ -296,16 +293,26 @@ cdef class GraphEngine:
                     raise ValueError("target %d must have shape (%d, %s), got %s"
                                      % (o, n, ", ".join(map(str, shape)), y.shape))
                 d.y[o] = cnp.PyArray_DATA(y)
+        if sw is not None:
+            _want(sw, "sample_weight", self.dtype, 1, False)
+            if sw.shape[0] != n:
+                raise ValueError("sample_weight must have %d values, got %d" % (n, sw.shape[0]))
+            if sw_norm not in (AF_SW_BATCH, AF_SW_SUM):
+                raise ValueError("sw_norm must be 0 (batch size) or 1 (weight sum), got %d" % sw_norm)
+            d.sw = cnp.PyArray_DATA(sw)
+            d.sw_norm = sw_norm
         d.n = n
         return 0
 
     def train_epoch(self, list xs, list ys, Py_ssize_t batch, int order, uint64_t shuffle_key,
                     dict opt_cfg, opt_state, uint64_t step, perm, size_t first_batch=0,
-                    max_batches=None):
+                    max_batches=None, sw=None, int sw_norm=0):
         """One epoch (or batches first_batch.. of it, at most max_batches) in C with the GIL
         released. order: 0 rows in storage order, 1 the engine's shuffle keyed by shuffle_key,
         2 the row indices the caller put in perm (each < n). Returns (stats, new step,
-        interrupted)."""
+        interrupted): interrupted if the stop token of this thread's FitGuard was set
+        (request_stop() or Ctrl-C, see _interrupt.pxi); a Ctrl-C during a call made outside any
+        FitGuard raises KeyboardInterrupt instead."""
         cdef af_optim o
         cdef af_data d
         cdef af_epoch_args e
@@ -317,8 +324,9 @@ cdef class GraphEngine:
         if batch < 1:
             raise ValueError("batch_size must be >= 1, got %d" % batch)
         fill_optim(&o, opt_cfg)
+        check_eps_dtype(&o, self.dtype)
         cdef _Plan box = self.plan(batch)
-        self._data(box, xs, ys, &d)
+        self._data(box, xs, ys, &d, sw, sw_norm)
         _want(opt_state, "optimizer state", self.dtype, 1, True)
         if opt_state.shape[0] < af_optim_slots_used(&o) * self.g.n_params:
             raise ValueError("optimizer state has %d values, needs %d"
@@ -339,19 +347,29 @@ cdef class GraphEngine:
         cdef void *ws = cnp.PyArray_DATA(box.ws)
         cdef size_t wl = box.ws.shape[0]
         cdef void *sp = cnp.PyArray_DATA(opt_state) if opt_state.shape[0] else NULL
+        # this thread's stop token for the call, and Ctrl-C routed to it (see _interrupt.pxi)
+        cdef _SigintGuard guard = _SigintGuard()
+        cdef bint sigint = False
+        s = AF_OK
         with self._lock:
-            if d.n == 0:
-                s = AF_OK
-            elif self.dtype == _np.float32:
-                with nogil:
-                    s = af_graph_train_epoch_f32(&self.g, box.p, <float *>ws, wl, &d, &e, &o,
-                                                 <float *>sp, &t, &st)
-            else:
-                with nogil:
-                    s = af_graph_train_epoch_f64(&self.g, box.p, <double *>ws, wl, &d, &e, &o,
-                                                 <double *>sp, &t, &st)
+            guard.enter()
+            try:
+                if d.n == 0:
+                    s = AF_OK
+                elif self.dtype == _np.float32:
+                    with nogil:
+                        s = af_graph_train_epoch_f32(&self.g, box.p, <float *>ws, wl, &d, &e, &o,
+                                                     <float *>sp, &t, &st)
+                else:
+                    with nogil:
+                        s = af_graph_train_epoch_f64(&self.g, box.p, <double *>ws, wl, &d, &e, &o,
+                                                     <double *>sp, &t, &st)
+            finally:
+                sigint = guard.exit()
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
+        if sigint and guard.scope is None:  # no FitGuard to report it to
+            raise KeyboardInterrupt("fit: interrupted")
         return _stats_dict(&st, self.g.n_outputs), t, s == AF_EINTR
 
     def predict(self, list xs, Py_ssize_t chunk):
@@ -382,14 +400,14 @@ cdef class GraphEngine:
         check_status(s, "predict")
         return outs
 
-    def evaluate(self, list xs, list ys, Py_ssize_t chunk):
-        """(mean loss + penalties, per-output sums) in inference mode."""
+    def evaluate(self, list xs, list ys, Py_ssize_t chunk, sw=None, int sw_norm=0):
+        """(mean loss + penalties, per-output sums) in inference mode (the loss weighted by sw)."""
         cdef af_data d
         cdef af_status s
         cdef double loss = 0
         cdef af_epoch_stats st
         cdef _Plan box = self.plan(chunk)
-        self._data(box, xs, ys, &d)
+        self._data(box, xs, ys, &d, sw, sw_norm)
         if d.n == 0:
             raise ValueError("X must have at least one row")
         self._bind()
@@ -405,7 +423,8 @@ cdef class GraphEngine:
         check_status(s, "evaluate")
         return loss, _stats_dict(&st, self.g.n_outputs)
 
-    def gradients(self, list xs, list ys, Py_ssize_t chunk, bint training, uint64_t step):
+    def gradients(self, list xs, list ys, Py_ssize_t chunk, bint training, uint64_t step, sw=None,
+                  int sw_norm=0):
         """Exact gradient of the mean loss into self.grads; returns (loss, input gradients) where
         input gradients is a list (one array per float input) when the engine keeps them and
         training is set, else None."""
@@ -416,7 +435,7 @@ cdef class GraphEngine:
         if training:
             chunk = max(chunk, xs[0].shape[0] if xs else 1)
         cdef _Plan box = self.plan(chunk)
-        self._data(box, xs, ys, &d)
+        self._data(box, xs, ys, &d, sw, sw_norm)
         if d.n == 0:
             raise ValueError("X must have at least one row")
         self._bind()

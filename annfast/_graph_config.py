@@ -69,6 +69,16 @@ def _resolve(layers, value, what):
 
 
 def model_from_config(cls, config):
+    inputs, outputs = tensors_from_config(config)
+    return cls(inputs=inputs, outputs=outputs, dtype=config.get("dtype", "float32"), seed=config.get("seed"),
+               name=config.get("name"))
+
+
+def tensors_from_config(config):
+    """(input tensors, output tensors) of a functional model's config; builds layers and calls
+    them symbolically (shapes only, nothing allocated)."""
+    if not isinstance(config, dict):
+        raise TypeError(f"model config must be a dict, got {type(config).__name__}")
     for key in ("layers", "inputs", "outputs"):
         if not isinstance(config.get(key), list):
             raise ValueError(f"model config[{key!r}] must be a list")
@@ -145,5 +155,4 @@ def model_from_config(cls, config):
         if t is None:
             raise ValueError(f"model config: output {r!r} refers to no layer call")
         outputs.append(t)
-    return cls(inputs=inputs, outputs=outputs, dtype=config.get("dtype", "float32"), seed=config.get("seed"),
-               name=config.get("name"))
+    return inputs, outputs

@@ -8,26 +8,39 @@ ctypedef fused _real:
     double
 
 
+cdef bint _is_real(x):
+    """x is a float32/float64 ndarray (in either byte order)."""
+    return isinstance(x, _np.ndarray) and x.dtype.kind == "f" and x.dtype.itemsize in (4, 8)
+
+
+cdef object _native(x):
+    """x C-contiguous, aligned and in native byte order (copied only if needed; never written)."""
+    x = _np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("="))
+    return x if x.flags.aligned else x.copy()
+
+
 cdef object _norm_batch(x, str name):
     """x as a float32/float64 C-contiguous 2-D array (copied only if needed; never written)."""
-    if not isinstance(x, _np.ndarray) or x.dtype not in (_np.float32, _np.float64):
+    if not _is_real(x):
         raise TypeError("%s must be a float32 or float64 numpy array, got %s"
                         % (name, getattr(x, "dtype", type(x).__name__)))
     if x.ndim != 2:
         raise ValueError("%s must be 2-D (m samples, n features), got shape %s" % (name, x.shape))
-    return _np.ascontiguousarray(x)
+    return _native(x)
 
 
 cdef object _norm_vec(v, Py_ssize_t n, object dtype, str name, bint writable):
     """None, or a 1-D C-contiguous vector of length n and the batch dtype."""
     if v is None:
         return None
+    if not writable and _is_real(v) and v.dtype.newbyteorder("=") == dtype:
+        v = _native(v)  # read-only: a byte-swapped or misaligned copy is fine
     if not isinstance(v, _np.ndarray) or v.dtype != dtype or v.ndim != 1 or v.shape[0] != n:
-        raise ValueError("%s must be a 1-D %s array of length %d, got %s %s"
+        raise ValueError("%s must be a 1-D %s array of length %d in native byte order, got %s %s"
                          % (name, dtype, n, getattr(v, "dtype", type(v).__name__),
                             getattr(v, "shape", "")))
-    if not v.flags.c_contiguous or (writable and not v.flags.writeable):
-        raise ValueError("%s must be C-contiguous%s" % (name, " and writable" if writable else ""))
+    if not v.flags.c_contiguous or not v.flags.aligned or (writable and not v.flags.writeable):
+        raise ValueError("%s must be C-contiguous, aligned%s" % (name, " and writable" if writable else ""))
     return v
 
 
@@ -223,10 +236,10 @@ def dropout_apply(x, rate, seed, step):
     """x * dropout_mask(x.shape, rate, seed, step) as a new array (float32/float64). Used for
     the forward pass and, with dy and the same (seed, step), for the backward pass."""
     _dropout_args(rate, seed, step)
-    if not isinstance(x, _np.ndarray) or x.dtype not in (_np.float32, _np.float64):
+    if not _is_real(x):
         raise TypeError("x must be a float32 or float64 numpy array, got %s"
                         % getattr(x, "dtype", type(x).__name__))
-    xc = _np.ascontiguousarray(x).reshape(-1)
+    xc = _native(x).reshape(-1)
     y = _np.empty_like(xc)
     cdef const float[::1] x32
     cdef const double[::1] x64

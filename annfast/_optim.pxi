@@ -69,6 +69,20 @@ cdef int fill_optim(af_optim *o, dict cfg) except -1:
     return 0
 
 
+cdef int check_eps_dtype(const af_optim *o, dtype) except -1:
+    """eps must be a normal number of the dtype the step runs in: below it, float32 stores 0 (or a
+    subnormal flushed to 0) and zero gradients give 0 / 0 (see optimizers.Optimizer.check_dtype)."""
+    if o.kind == AF_OPT_SGD:
+        return 0
+    dtype = _np.dtype(dtype)
+    tiny = _np.finfo(dtype).tiny
+    if o.eps < tiny:
+        kind = [k for k, v in _OPT_KINDS.items() if v == o.kind][0]
+        raise ValueError("optimizer %r: eps=%r underflows in %s (its smallest normal number is %s)"
+                         % (kind, o.eps, dtype.name, tiny))
+    return 0
+
+
 def optim_slots(dict cfg):
     """Number of state vectors (each as long as the parameters) the configuration uses."""
     cdef af_optim o
@@ -77,14 +91,22 @@ def optim_slots(dict cfg):
 
 
 cdef object _flat(a, str name, bint writable):
+    """a as a 1-D float32/float64 vector C can use: read-only input in another byte order or
+    misaligned is copied; arrays written in place must already be native and aligned."""
     if not isinstance(a, _np.ndarray):
         raise TypeError("%s must be a numpy.ndarray, got %s" % (name, type(a).__name__))
-    if a.dtype not in (_np.float32, _np.float64):
+    if a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8):
         raise TypeError("%s must have dtype float32 or float64, got %s" % (name, a.dtype))
     if a.ndim != 1 or not a.flags.c_contiguous:
         raise ValueError("%s must be 1-D and C-contiguous, got shape %s" % (name, a.shape))
     if writable and not a.flags.writeable:
         raise ValueError("%s must be writable" % name)
+    if not a.dtype.isnative or not a.flags.aligned:
+        if writable:
+            raise ValueError("%s is written in place and must be aligned and in native byte "
+                             "order, got dtype %s %s" % (name, a.dtype.str,
+                                                         "aligned" if a.flags.aligned else "unaligned"))
+        a = a.astype(a.dtype.newbyteorder("="))
     return a
 
 
@@ -103,11 +125,12 @@ def optim_step(cfg, param, grad, state, t):
     if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 1:
         raise ValueError("t must be an int >= 1 (the 1-based step count), got %r" % (t,))
     _flat(param, "param", True)
-    _flat(grad, "grad", False)
+    grad = _flat(grad, "grad", False)
     _flat(state, "state", True)
     if grad.dtype != param.dtype or state.dtype != param.dtype:
         raise TypeError("param, grad and state must share one dtype, got %s, %s, %s"
                         % (param.dtype, grad.dtype, state.dtype))
+    check_eps_dtype(&o, param.dtype)
     cdef Py_ssize_t n = param.shape[0]
     if grad.shape[0] != n:
         raise ValueError("grad must have shape (%d,) like param, got %s" % (n, grad.shape))
@@ -170,7 +193,7 @@ def clip_value(g, limit):
 def l2_norm(g):
     """Global L2 norm of a flat float32/float64 vector, summed in double in fixed-size chunks in
     a fixed order (identical for any thread count)."""
-    _flat(g, "g", False)
+    g = _flat(g, "g", False)
     cdef const float[::1] g32
     cdef const double[::1] g64
     cdef double out = 0.0

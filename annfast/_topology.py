@@ -62,8 +62,12 @@ def collect(inputs, outputs):
         if id(t) not in index:
             raise ValueError(f"inputs[{i}] ({t.name}) is not used by any output: every input must be "
                              "reachable from the outputs")
-    owners = {}
+    owners, names = {}, {}
     for nd in nodes:
+        other = names.setdefault(nd.layer.name, nd.layer)
+        if other is not nd.layer:
+            raise ValueError(f"two layers of the model are named {nd.layer.name!r}: layer names must be "
+                             "unique within a model (they identify the layers in saved files)")
         layer = nd.layer
         if layer._model is not None:
             raise ValueError(f"layer {layer.name!r} already belongs to another model; create a new "

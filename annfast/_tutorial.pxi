@@ -1,10 +1,25 @@
 # Boundary for the tutorial network (csrc/tutorial.c). The Python side (network.py) passes
 # float64 C-contiguous arrays; shapes are re-checked here so a bad call can never reach C.
 
+cdef int _tut_aligned(const double *p, str name) except -1:
+    """Typed memoryviews accept misaligned buffers (np.frombuffer at an odd offset); C must not
+    read doubles there (network.py copies such arrays first)."""
+    if <size_t>p % sizeof(double):
+        raise ValueError("%s must be aligned (a float64 array at an address that is a multiple "
+                         "of 8)" % name)
+    return 0
+
+
 cdef int _tut_net(af_tut_net *net, double[:, ::1] w1, double[::1] b1, double[:, ::1] w2,
                   double[::1] b2) except -1:
     if w1.shape[1] != b1.shape[0] or w2.shape[0] != w1.shape[1] or w2.shape[1] != b2.shape[0]:
         raise ValueError("tutorial network: inconsistent parameter shapes")
+    if w1.shape[0] == 0 or w1.shape[1] == 0 or w2.shape[1] == 0:
+        raise ValueError("tutorial network: every layer needs at least one unit")
+    _tut_aligned(&w1[0, 0], "weights_input_hidden")
+    _tut_aligned(&b1[0], "bias_hidden")
+    _tut_aligned(&w2[0, 0], "weights_hidden_output")
+    _tut_aligned(&b2[0], "bias_output")
     net.n_in = w1.shape[0]
     net.n_hidden = w1.shape[1]
     net.n_out = w2.shape[1]
@@ -18,6 +33,8 @@ cdef int _tut_net(af_tut_net *net, double[:, ::1] w1, double[::1] b1, double[:, 
 cdef int _tut_rows(const double[:, ::1] a, Py_ssize_t n, Py_ssize_t w, str name) except -1:
     if a.shape[0] != n or a.shape[1] != w:
         raise ValueError("%s must have shape (%d, %d), got (%d, %d)" % (name, n, w, a.shape[0], a.shape[1]))
+    if n > 0 and w > 0:
+        _tut_aligned(&a[0, 0], name)
     return 0
 
 
@@ -54,6 +71,8 @@ def tut_backward(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::
     _tut_rows(pred, n, net.n_out, "predicted_output")
     if <size_t>work.shape[0] < <size_t>n * (net.n_hidden + net.n_out):
         raise ValueError("work buffer too small")
+    if n > 0:
+        _tut_aligned(&work[0], "work")
     if n == 0:
         return
     cdef af_status s
@@ -80,10 +99,12 @@ def tut_train(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::1] 
     _tut_rows(pred, n, net.n_out, "predicted_output")
     if <size_t>work.shape[0] < <size_t>n * (net.n_hidden + net.n_out):
         raise ValueError("work buffer too small")
+    if n > 0:
+        _tut_aligned(&work[0], "work")
     if n == 0 or epochs == 0:
         return
     cdef af_status s
-    cdef _SigintGuard guard = _SigintGuard()
+    cdef _SigintGuard guard = _SigintGuard()   # Ctrl-C during the call (see _interrupt.pxi)
     guard.enter()
     with nogil:
         s = af_tut_train(&net, n, &x[0, 0], &y[0, 0], epochs, lr, &ha[0, 0], &ho[0, 0],

@@ -31,8 +31,24 @@ def check_float(value, name, minimum=None, maximum=None, strict_min=False):
     return value
 
 
+def float_dtype(arr):
+    """The engine dtype for arr's values: float32 for 4-byte floats in either byte order
+    (as NumPy keeps float32 results float32), float64 for everything else."""
+    return np.dtype(np.float32) if arr.dtype.kind == "f" and arr.dtype.itemsize == 4 \
+        else np.dtype(np.float64)
+
+
+def behaved(arr):
+    """arr itself if C can read it as native numbers (native byte order, aligned), else an
+    aligned native copy in the same memory order."""
+    if arr.dtype.isnative and arr.flags.aligned:
+        return arr
+    return arr.astype(arr.dtype.newbyteorder("="), order="K")
+
+
 def as_array(data, name, dtype=np.float64, allow_bool=False):
-    """Convert array-like input to a numeric ndarray of `dtype`, rejecting non-numeric data.
+    """Convert array-like input to a C-contiguous, aligned, native-byte-order ndarray of `dtype`,
+    rejecting non-numeric data.
 
     Never returns the caller's array when it would need to be written to: callers that write
     must copy. NaN/inf are rejected."""
@@ -52,16 +68,40 @@ def as_array(data, name, dtype=np.float64, allow_bool=False):
                                 f"str or complex entries")
             try:
                 arr = arr.astype(np.float64)
+            except OverflowError:
+                raise ValueError(f"{name} holds an integer too large for float64") from None
             except (ValueError, TypeError):
                 raise TypeError(f"{name} must contain numbers only, got dtype object "
                                 f"with non-numeric entries") from None
         else:
             raise TypeError(f"{name} must have a real numeric dtype (int or float), "
                             f"got dtype {arr.dtype}")
-    out = np.ascontiguousarray(arr, dtype=dtype)
-    if out.size and not np.isfinite(out).all():
+    out, finite = _cast(arr, dtype, name)
+    if not finite:
         raise ValueError(f"{name} contains NaN or inf; all values must be finite")
     return out
+
+
+def _cast(arr, dtype, name):
+    """(arr as a C-contiguous array of dtype, whether all of it is finite); a finite value
+    that overflows dtype (1e39 in float32) is a ValueError saying so, not a silent inf."""
+    with np.errstate(over="ignore"):
+        out = behaved(np.ascontiguousarray(arr, dtype=dtype))  # an unaligned input is copied here
+    if not out.size or np.isfinite(out).all():
+        return out, True
+    over = np.isfinite(arr) & ~np.isfinite(out)
+    if over.any():
+        idx = np.unravel_index(int(np.argmax(over)), out.shape)
+        raise ValueError(f"{name} holds {arr[idx].item()!r} at index {tuple(map(int, idx))}, which "
+                         f"overflows {out.dtype.name} (largest finite value "
+                         f"{np.finfo(out.dtype).max:.6g})")
+    return out, False
+
+
+def cast_checked(arr, dtype, name):
+    """arr (a numeric ndarray) converted to dtype, refusing finite values that overflow it;
+    NaN and inf already in arr pass through unchanged."""
+    return _cast(arr, dtype, name)[0]
 
 
 def as_2d(data, name, n_cols=None, dtype=np.float64):

@@ -15,10 +15,13 @@ sigmoid, tanh, relu, leaky_relu (alpha, default 0.01 -- Keras 3 / PyTorch's 0.01
 tf.keras' 0.3), elu (alpha=1.0), selu, softmax, gelu (exact, with erf, as PyTorch's default) and
 swish (x sigmoid(x), also called silu).
 """
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
-from ._validate import as_array, check_float
+from ._validate import as_array, check_float, float_dtype
 
 NAMES = tuple(_core.ACTIVATIONS)  # the C engine's table, in its order
 ALIASES = {"silu": "swish"}
@@ -44,14 +47,14 @@ def check_name(name, param=None, argname="activation"):
 
 def _prepare(x):
     arr = np.asarray(x)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    dtype = float_dtype(arr)  # float32 stays float32 in either byte order
     shape = arr.shape
     arr = as_array(arr, "x", dtype).reshape(shape)
     flat = arr.reshape(1, -1) if arr.ndim < 2 else arr.reshape(-1, shape[-1])
     return np.ascontiguousarray(flat), shape
 
 
-def apply(name, x, alpha=None):
+def apply(name: str, x: ArrayLike, alpha: Optional[float] = None) -> np.ndarray:
     """f(x) for the activation `name` (softmax over the last axis)."""
     key, param = check_name(name, alpha)
     flat, shape = _prepare(x)
@@ -60,7 +63,8 @@ def apply(name, x, alpha=None):
     return _core.act_forward(key, param, flat).reshape(shape)
 
 
-def derivative(name, x, dy=None, alpha=None):
+def derivative(name: str, x: ArrayLike, dy: Optional[ArrayLike] = None,
+               alpha: Optional[float] = None) -> np.ndarray:
     """dy * f'(x) (dy defaults to ones: the elementwise derivative f'(x)); for softmax, the
     Jacobian-vector product y * (dy - sum(dy * y)) over the last axis."""
     key, param = check_name(name, alpha)
@@ -76,52 +80,52 @@ def derivative(name, x, dy=None, alpha=None):
     return _core.act_backward(key, param, flat, y, g).reshape(shape)
 
 
-def linear(x):
+def linear(x: ArrayLike) -> np.ndarray:
     """Identity: f(x) = x."""
     return apply("linear", x)
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayLike) -> np.ndarray:
     """f(x) = 1 / (1 + exp(-x))."""
     return apply("sigmoid", x)
 
 
-def tanh(x):
+def tanh(x: ArrayLike) -> np.ndarray:
     """f(x) = tanh(x)."""
     return apply("tanh", x)
 
 
-def relu(x):
+def relu(x: ArrayLike) -> np.ndarray:
     """f(x) = max(x, 0)."""
     return apply("relu", x)
 
 
-def leaky_relu(x, alpha=0.01):
+def leaky_relu(x: ArrayLike, alpha: float = 0.01) -> np.ndarray:
     """f(x) = x for x > 0, alpha x otherwise."""
     return apply("leaky_relu", x, alpha)
 
 
-def elu(x, alpha=1.0):
+def elu(x: ArrayLike, alpha: float = 1.0) -> np.ndarray:
     """f(x) = x for x > 0, alpha (exp(x) - 1) otherwise."""
     return apply("elu", x, alpha)
 
 
-def selu(x):
+def selu(x: ArrayLike) -> np.ndarray:
     """f(x) = scale * (x for x > 0, alpha (exp(x) - 1) otherwise), alpha ~ 1.6733, scale ~ 1.0507."""
     return apply("selu", x)
 
 
-def softmax(x):
+def softmax(x: ArrayLike) -> np.ndarray:
     """f(x)_j = exp(x_j) / sum_k exp(x_k) over the last axis (computed as exp(x_j - max x))."""
     return apply("softmax", x)
 
 
-def gelu(x):
+def gelu(x: ArrayLike) -> np.ndarray:
     """f(x) = x Phi(x) = x (1 + erf(x / sqrt(2))) / 2 (exact form)."""
     return apply("gelu", x)
 
 
-def swish(x):
+def swish(x: ArrayLike) -> np.ndarray:
     """f(x) = x sigmoid(x) (SiLU)."""
     return apply("swish", x)
 

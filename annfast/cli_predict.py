@@ -17,7 +17,7 @@ from .cli_common import target_column
 def add_parser(sub):
     p = sub.add_parser("predict", help="predict with a model saved by 'annfast train'",
                        description="Predict with a saved model; prints CSV (one row per sample).")
-    p.add_argument("model", help="model file written by 'annfast train'")
+    p.add_argument("model", help="model file written by 'annfast train' or annfast.save_model")
     p.add_argument("data", help="features: .csv/.tsv/.txt, .npy or .npz (same columns as training)")
     p.add_argument("--target", type=target_column, default=None,
                    help="column (name or index) holding true values: dropped from the features and "
@@ -57,8 +57,12 @@ def run(args):
     classify = meta["task"] == "classification"
     if args.proba and not classify:
         raise ValueError("--proba needs a classification model; this one is a regression model")
-    out = np.asarray(model.predict(X.astype(model_dtype(model))), dtype=np.float64)
+    # predict converts X to the model's dtype itself (naming a value that overflows it) and
+    # returns that dtype, whose digits are printed
+    out = model.predict(X)
     if classify:
+        if out.shape[1] == 1:  # one sigmoid output, P(second class): both columns
+            out = np.hstack([1 - out, out])
         classes = np.asarray(meta["classes"])
         labels = classes[np.argmax(out, axis=1)]
     else:
@@ -66,27 +70,38 @@ def run(args):
     stream = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
         if args.proba:
-            stream.write(",".join(f"p_{c}" for c in meta["classes"]) + "\n")
-            np.savetxt(stream, out, delimiter=",", fmt="%.6g")
+            names = meta["classes"] if out.shape[1] > 1 else meta["classes"][1:2]
+            stream.write(",".join(f"p_{c}" for c in names) + "\n")
+            stream.write("".join(",".join(map(str, row)) + "\n" for row in out))
         else:
             stream.write(f"{meta.get('target_name') or 'prediction'}\n")
-            stream.write("\n".join(map(str, labels.tolist())) + "\n")
+            # str() of a NumPy scalar is the shortest text that reads back as the same value of
+            # ITS dtype: float32 predictions print with float32 digits (0.3, not 0.30000001192...);
+            # format()/f-strings would go through a Python float and print float64 digits
+            stream.write("".join(str(v) + "\n" for v in labels))  # str, not format(): see above
     finally:
         if args.output:
             stream.close()
     if table.y is not None:
-        y = table.y
-        if classify:
-            acc = float(np.mean(labels.astype(str) == np.asarray(y).astype(str)))
-            print(f"accuracy on {args.data}: {acc:.4f} ({y.shape[0]} rows)", file=sys.stderr)
-        else:
-            if y.dtype.kind not in "biuf":
-                raise ValueError(f"{args.data}: target column is not numeric")
-            rmse = float(np.sqrt(np.mean((labels - y.astype(np.float64)) ** 2)))
-            print(f"RMSE on {args.data}: {rmse:.6g} ({y.shape[0]} rows)", file=sys.stderr)
+        _report(args, table.y, labels, classify)
     if args.output:
         print(f"wrote {X.shape[0]} predictions to {args.output}", file=sys.stderr)
     return 0
+
+
+def _report(args, y, labels, classify):
+    if classify:
+        acc = float(np.mean(labels.astype(str) == np.asarray(y).astype(str)))
+        print(f"accuracy on {args.data}: {acc:.4f} ({y.shape[0]} rows)", file=sys.stderr)
+        return
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{args.data}: target column is not numeric")
+    y = y.astype(np.float64)
+    resid = labels.astype(np.float64) - y
+    rmse = float(np.sqrt(np.mean(resid ** 2)))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+    print(f"RMSE on {args.data}: {rmse:.6g}, R^2 {r2:.4f} ({y.shape[0]} rows)", file=sys.stderr)
 
 
 def model_dtype(model):

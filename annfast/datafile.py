@@ -11,7 +11,8 @@ Formats
 -------
 * ``.csv`` / ``.tsv`` / ``.txt``: delimiter sniffed (comma, semicolon, tab or whitespace) unless
   given; the first row is a header when any of its fields is not a number. Feature columns must be
-  numeric; the target column may hold strings (class labels).
+  numeric; the target column may hold strings (class labels). An empty cell (or NA, N/A, NaN,
+  null, none, ?) is reported as a missing value with its row and column.
 * ``.npy``: one 2-D numeric array; the target is a column index.
 * ``.npz``: either arrays ``X`` and ``y`` (the target option, if given, names the target array
   instead of ``y``) or exactly one 2-D array treated like ``.npy``. Loaded with
@@ -107,7 +108,9 @@ def _split_array(arr, target, path):
         raise ValueError(f"{path}: need at least 2 columns (features and a target), got 1")
     keep = [i for i in range(n_cols) if i != j]
     X = np.ascontiguousarray(arr[:, keep], dtype=np.float64)
-    return Table(_finite(X, path), arr[:, j].copy(), [names[i] for i in keep], names[j])
+    y = arr[:, j].copy()
+    _finite(y.reshape(-1, 1).astype(np.float64), path, [names[j] + " (target)"])
+    return Table(_finite(X, path, [names[i] for i in keep]), y, [names[i] for i in keep], names[j])
 
 
 def _load_npz(path, target):
@@ -136,11 +139,29 @@ def _load_npz(path, target):
                      f"{', '.join(sorted(arrays)) or 'none'}")
 
 
-def _finite(X, path):
+def _finite(X, path, names=None):
     if X.size and not np.isfinite(X).all():
         r, c = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(f"{path}: non-finite value at row {r}, feature column {c}")
+        what = "missing value (NaN)" if np.isnan(X[r, c]) else f"non-finite value ({X[r, c]})"
+        col = repr(names[c]) if names is not None else str(c)
+        raise ValueError(f"{path}: {what} in row {r + 1}, feature column {col}")
     return X
+
+
+MISSING = ("", "na", "n/a", "nan", "null", "none", "?")  # spellings of an empty cell, lower case
+
+
+def _check_missing(cells, names, path, has_header):
+    """ValueError naming the first empty / NA cell: its data row, file line and column."""
+    if not cells.size:
+        return
+    missing = np.isin(np.char.lower(np.char.strip(cells)), MISSING)
+    if missing.any():
+        r, c = np.argwhere(missing)[0]
+        line = r + (2 if has_header else 1)
+        shown = f" ({str(cells[r, c])!r})" if cells[r, c].strip() else ""
+        raise ValueError(f"{path}: missing value{shown} in column {names[c]!r}, data row {r + 1} "
+                         f"(line {line}); fill or drop it")
 
 
 # ---- CSV ----
@@ -192,6 +213,7 @@ def _load_csv(path, target, delimiter):
         if n_cols < 2:
             raise ValueError(f"{path}: need at least 2 columns (features and a target), got 1")
         keep = [i for i in range(n_cols) if i != j]
+    _check_missing(cells, names, path, header is not None)
     X = np.empty((cells.shape[0], len(keep)), dtype=np.float64)
     for out_col, c in enumerate(keep):
         try:
@@ -200,7 +222,7 @@ def _load_csv(path, target, delimiter):
             bad = next(k for k, v in enumerate(cells[:, c]) if not _is_number(v))
             raise ValueError(f"{path}: column {names[c]!r} is not numeric (row {bad + 1}: "
                              f"{str(cells[bad, c])!r})") from None
-    X = _finite(X, path)
+    X = _finite(X, path, [names[i] for i in keep])
     if j is None:
         return Table(X, None, [names[i] for i in keep], None)
     ycol = cells[:, j]

@@ -110,7 +110,7 @@ class Initializer:
         raise NotImplementedError
 
     def get_config(self):
-        """JSON-able dict: {"class_name": name, **parameters}."""
+        """JSON-able dict: ``{"class_name": name, **parameters}``."""
         cfg = {"class_name": self.name}
         cfg.update({p: getattr(self, p) for p in self._params})
         return cfg

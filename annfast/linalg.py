@@ -3,7 +3,10 @@
 ``matmul(a, b)`` computes ``op(a) @ op(b)`` with the packed, cache-blocked, multi-threaded C
 kernels; results are bitwise identical for any ``annfast.set_num_threads`` value.
 """
+from typing import Optional
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
 
@@ -35,8 +38,8 @@ def _operand(x, dtype):
     Returns (array, transposed): a Fortran-ordered array (e.g. ``w.T``) is passed as its
     C-ordered transpose with the transpose flag flipped; other views with unit inner stride are
     passed with their row stride as leading dimension; anything else is copied."""
-    if x.dtype != dtype:
-        x = x.astype(dtype)
+    if x.dtype != dtype or not x.flags.aligned:
+        x = x.astype(dtype)  # also byte-swapped ('>f8') and misaligned input: a native copy
     item = x.itemsize
     rows, cols = x.shape
     if (cols <= 1 or x.strides[1] == item) and (rows <= 1 or x.strides[0] >= cols * item) \
@@ -48,7 +51,8 @@ def _operand(x, dtype):
     return np.ascontiguousarray(x), False
 
 
-def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
+def matmul(a: ArrayLike, b: ArrayLike, *, trans_a: bool = False, trans_b: bool = False,
+           out: Optional[np.ndarray] = None, check_finite: bool = True) -> np.ndarray:
     """Matrix product ``op(a) @ op(b)`` with ``op(x) = x.T`` when ``trans_x`` is true.
 
     Parameters
@@ -63,15 +67,23 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
     trans_a, trans_b : bool
         Use the transpose of ``a`` / ``b`` without copying it.
     out : ndarray, optional
-        C-contiguous array of the result's shape and dtype, not overlapping ``a`` or ``b``;
-        the result is written there and ``out`` is returned.
+        C-contiguous array of the result's shape and dtype (in either byte order), not
+        overlapping ``a`` or ``b``; the result is written there and ``out`` is returned.
 
     check_finite : bool
-        Reject NaN/inf in ``a`` and ``b`` with ValueError (default; the scan is O(mk + kn), small
-        next to the O(mnk) product). Pass False to compute with them and propagate NaN as NumPy.
+        Reject NaN/inf in ``a`` and ``b`` with ValueError (default). Pass False to compute with
+        them and propagate NaN as NumPy. The check costs nothing measurable: for float32/float64
+        operands read in place it runs inside the product, on the inputs or on each finished
+        block of the result while it is in cache (a NaN or inf input always reaches the result),
+        whichever is smaller. The result may then be computed before the error is found: a new
+        result array is discarded, and ``out`` is filled with NaN before ValueError is raised,
+        so it never holds a half-written product.
 
+    Notes
+    -----
     Strided views whose rows are contiguous (e.g. ``x[:, 2:10]``) and transposed views
-    (``x.T``) are read in place; other layouts are copied first.
+    (``x.T``) are read in place; other layouts, and arrays in non-native byte order (``'>f8'``)
+    or at misaligned addresses, are copied first.
 
     Examples
     --------
@@ -84,6 +96,11 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
     for name, flag in (("trans_a", trans_a), ("trans_b", trans_b), ("check_finite", check_finite)):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
+    # Fast path: two 2-D arrays of one float dtype in a layout read in place (and a valid `out`);
+    # the NaN/inf check then runs inside the C product (see _core._matmul_fast).
+    r = _core._matmul_fast(a, b, bool(trans_a), bool(trans_b), out, bool(check_finite))
+    if r is not None:
+        return r
     if check_finite:
         for name, x in (("a", a), ("b", b)):
             try:
@@ -93,10 +110,6 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
             if not finite:
                 raise ValueError(f"{name} contains NaN or inf; pass check_finite=False to "
                                  "compute with non-finite values as NumPy does")
-    # Fast path: two 2-D arrays of one float dtype in a layout read in place (and a valid `out`).
-    r = _core._matmul_fast(a, b, bool(trans_a), bool(trans_b), out)
-    if r is not None:
-        return r
     a_in = np.asarray(a)
     b_in = np.asarray(b)
     dtype = _result_dtype(a_in, b_in)
@@ -127,17 +140,21 @@ def matmul(a, b, *, trans_a=False, trans_b=False, out=None, check_finite=True):
     else:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        if out.shape != shape or out.dtype != dtype:
+        if out.shape != shape or out.dtype.newbyteorder("=") != dtype:
             raise ValueError(f"out must have shape {shape} and dtype {dtype}, got shape "
                              f"{out.shape} and dtype {out.dtype}")
         if not out.flags.c_contiguous or not out.flags.writeable:
             raise ValueError("out must be a writeable C-contiguous array")
         if np.shares_memory(out, a_in) or np.shares_memory(out, b_in):
             raise ValueError("out must not overlap a or b")
-        result = out
+        # C writes native numbers to aligned memory: otherwise compute aside and copy in
+        result = out if out.dtype.isnative and out.flags.aligned else np.empty(shape, dtype)
     A, fa = _operand(a2, dtype)
     B, fb = _operand(b2, dtype)
     _core.gemm(ta != fa, tb != fb, 1.0, A, B, 0.0, result.reshape(m, n))
+    if out is not None and result is not out:
+        out[...] = result
+        return out
     if out is None and result.ndim == 0:
         return result[()]  # 1-D @ 1-D gives a scalar, as numpy.matmul
     return result

@@ -17,10 +17,13 @@ categorical_crossentropy, sparse_categorical_crossentropy, hinge. Probabilities 
 cross-entropies) the fused stable forms are used instead. For hinge, labels 0/1 are converted
 to -1/+1. RMSE is a metric (annfast.metrics.rmse), not a training loss.
 """
+from typing import Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core
-from ._validate import as_array
+from ._validate import as_array, cast_checked, float_dtype
 
 NAMES = tuple(_core.LOSSES)  # the C engine's table, in its order
 ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "log_loss": "binary_crossentropy",
@@ -30,7 +33,7 @@ ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "log_loss"
 FROM_LOGITS_OK = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy")
 
 
-def get(name):
+def get(name: str) -> str:
     """Canonical loss name for a name or alias (case-insensitive); ValueError otherwise."""
     if not isinstance(name, str):
         raise TypeError(f"loss must be a str (one of {', '.join(NAMES)}), got {type(name).__name__}")
@@ -56,7 +59,7 @@ def prepare_targets(name, y, n_outputs, dtype, argname="y"):
         if y.size and (np.any(y != np.round(y)) or y.min() < 0 or y.max() >= n_outputs):
             raise ValueError(f"{argname} must hold integer class indices in [0, {n_outputs}), got values "
                              f"in [{y.min()}, {y.max()}]")
-        return np.ascontiguousarray(y.reshape(-1, 1), dtype=dtype)
+        return cast_checked(y.reshape(-1, 1), dtype, argname)
     if y.ndim == 1 and n_outputs == 1:
         y = y.reshape(-1, 1)
     if y.ndim != 2 or y.shape[1] != n_outputs:
@@ -69,12 +72,12 @@ def prepare_targets(name, y, n_outputs, dtype, argname="y"):
             raise ValueError(f"{argname} must hold labels -1/+1 (or 0/1) for hinge, got values {vals[:5]}")
     elif name in FROM_LOGITS_OK and y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"{argname} must lie in [0, 1] for {name}, got values in [{y.min()}, {y.max()}]")
-    return np.ascontiguousarray(y, dtype=dtype)
+    return cast_checked(y, dtype, argname)  # 1e39 in a float32 model: an error, not inf
 
 
 def _pred(y_pred):
     arr = np.asarray(y_pred)
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    dtype = float_dtype(arr)  # float32 stays float32 in either byte order
     p = as_array(arr, "y_pred", dtype)
     if p.ndim == 1:
         p = p.reshape(-1, 1)
@@ -83,7 +86,8 @@ def _pred(y_pred):
     return np.ascontiguousarray(p)
 
 
-def loss_and_gradient(name, y_true, y_pred, from_logits=False):
+def loss_and_gradient(name: str, y_true: ArrayLike, y_pred: ArrayLike,
+                      from_logits: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """(per-sample losses (n,), gradient of their MEAN with respect to y_pred (n, n_outputs))."""
     key = get(name)
     if from_logits and key not in FROM_LOGITS_OK:
@@ -97,37 +101,37 @@ def loss_and_gradient(name, y_true, y_pred, from_logits=False):
     return rl, g
 
 
-def loss(name, y_true, y_pred, from_logits=False):
+def loss(name: str, y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False) -> np.ndarray:
     """Per-sample losses of the named loss."""
     return loss_and_gradient(name, y_true, y_pred, from_logits)[0]
 
 
-def mse(y_true, y_pred):
+def mse(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
     """Mean squared error per sample: mean_j (y_pred - y_true)^2."""
     return loss("mse", y_true, y_pred)
 
 
-def mae(y_true, y_pred):
-    """Mean absolute error per sample: mean_j |y_pred - y_true|."""
+def mae(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
+    """Mean absolute error per sample: ``mean_j |y_pred - y_true|``."""
     return loss("mae", y_true, y_pred)
 
 
-def binary_crossentropy(y_true, y_pred, from_logits=False):
+def binary_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False) -> np.ndarray:
     """-mean_j [y log p + (1 - y) log(1 - p)] per sample (p clamped, or sigmoid of logits)."""
     return loss("binary_crossentropy", y_true, y_pred, from_logits)
 
 
-def categorical_crossentropy(y_true, y_pred, from_logits=False):
+def categorical_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False) -> np.ndarray:
     """-sum_j y_j log p_j per sample, one-hot y (p clamped, or softmax of logits)."""
     return loss("categorical_crossentropy", y_true, y_pred, from_logits)
 
 
-def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+def sparse_categorical_crossentropy(y_true: ArrayLike, y_pred: ArrayLike, from_logits: bool = False) -> np.ndarray:
     """-log p[label] per sample, integer labels."""
     return loss("sparse_categorical_crossentropy", y_true, y_pred, from_logits)
 
 
-def hinge(y_true, y_pred):
+def hinge(y_true: ArrayLike, y_pred: ArrayLike) -> np.ndarray:
     """mean_j max(0, 1 - y_true y_pred) per sample, labels -1/+1 (0/1 converted)."""
     return loss("hinge", y_true, y_pred)
 

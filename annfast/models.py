@@ -34,6 +34,8 @@ from . import _data
 from . import losses as _losses
 from . import metrics as _metrics
 from ._buffers import aligned_zeros
+from ._busy import exclusive_method
+from ._settings import generation as _settings_generation
 from ._topology import collect, unique_layers
 from ._validate import as_array, check_float, check_int
 from .layers import Layer
@@ -62,6 +64,19 @@ class Model:
     dtype : 'float32' (default) or 'float64'; all parameters and computation use it
     seed : int or None; makes initialisation, shuffling and dropout reproducible
 
+    Threads: every public method (fit, predict, evaluate, gradients, get/set_weights,
+    optimizer_state/set_optimizer_state, save, build, compile, summary, ...) holds the model for
+    the whole call. Another thread calling the same model waits until that call returns, so
+    concurrent calls give the results of running them one after the other (two concurrent
+    fit(epochs=3) train 6 epochs; save() during a fit writes the state the fit ends with). The
+    thread holding the model may call it again (callbacks may call evaluate, get_weights, save).
+    A wait that would deadlock (two threads each holding one model and asking for the other's)
+    raises RuntimeError. Different models run in parallel.
+
+    Settings used in C (layer activations, penalties, dropout rates, batch-norm momentum and
+    epsilon, the optimiser's clipnorm/clipvalue, the loss) are checked when assigned and may
+    change after training: the next call uses the new value.
+
     See the module docstring for an example.
     """
 
@@ -80,8 +95,8 @@ class Model:
         self.name = name or type(self).__name__.lower()
         self._params = self._grads = self._stats = None
         self._engine = None
+        self._engine_key = self._engine_stamp = None   # see _get_engine
         self._nodes = None
-        self.loss = None
         self.losses = None
         self.loss_weights = None
         self.optimizer = None
@@ -92,6 +107,38 @@ class Model:
         self.stop_training = False
         self.interrupted = False
         self.history = None
+
+    # ---- the loss as a setting ---------------------------------------------------------------
+    @property
+    def loss(self):
+        """The loss: a name, or a list of names with several outputs (None before compile).
+        Assigning it later is checked and used by the next call."""
+        if self.losses is None:
+            return None
+        return self.losses[0] if len(self.losses) == 1 else list(self.losses)
+
+    @loss.setter
+    def loss(self, value):
+        if value is None:
+            self.losses = None
+            return
+        n_out = len(self._outputs) if self._nodes is not None else 1
+        self.losses = [_losses.get(v) for v in self._per_output(value, n_out, "loss")]
+        from . import _settings
+        _settings.bump()
+
+    # ---- copy and pickle ---------------------------------------------------------------------
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        # the C description of this object's buffers: rebuilt on demand
+        state["_engine"] = state["_engine_key"] = state["_engine_stamp"] = None
+        state.pop("_engine_dx", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        for layer in self.__dict__.get("_all_layers") or []:  # views into this copy's buffers
+            layer._rebind_views()
 
     # ---- structure ---------------------------------------------------------------------------
     def _build_graph(self, inputs, outputs):
@@ -116,14 +163,9 @@ class Model:
         seq = np.random.SeedSequence(self.seed)
         rng = np.random.default_rng(seq)
         for layer, (offs, soffs) in zip(layers, layout):
-            views = {}
-            for key, (o, shape) in offs.items():
-                views[key] = params[o:o + int(np.prod(shape))].reshape(shape)
-            for key, (o, shape) in soffs.items():
-                views[key] = stats[o:o + int(np.prod(shape))].reshape(shape)
-            layer._views = views
             layer._param_off = min((v[0] for v in offs.values()), default=0)
             layer._stat_off = min((v[0] for v in soffs.values()), default=0)
+            layer._bind_views(params, stats)
             layer.init_params(rng, self.dtype)
         for layer in layers:
             layer._model = self
@@ -156,6 +198,7 @@ class Model:
     def built(self):
         return self._params is not None
 
+    @exclusive_method
     def count_params(self):
         """Number of trainable parameters (0 before build)."""
         return 0 if self._params is None else int(self._params.size)
@@ -177,11 +220,23 @@ class Model:
         return out
 
     def _get_engine(self, input_grads=False):
-        """The C engine of this graph, made on first use and dropped (self._engine = None)
-        whenever the description changes. input_grads: a second engine that also keeps
-        dLoss/dinputs (for input_gradients), tied to the current one."""
-        if self._engine is None:
-            self._engine = _core.GraphEngine(*self._engine_args())
+        """The C engine of this graph. Settings used in C (layer activation/alpha/l1/l2/rate/
+        momentum/epsilon, optimizer clipnorm/clipvalue, the loss) may change after it was made:
+        any assignment to a Setting advances a global generation, and when it moved (or the
+        optimizer object was replaced) the description is recomputed and, if it differs, the
+        engine is rebuilt (its workspaces with it). The common case costs one comparison per call.
+        input_grads: a second engine that also keeps dLoss/dinputs (input_gradients), tied to the
+        current one."""
+        stamp = (_settings_generation(), self.optimizer)
+        fresh = self._engine is not None and self._engine_stamp is not None and \
+            self._engine_stamp[0] == stamp[0] and self._engine_stamp[1] is stamp[1]
+        if not fresh:
+            args = self._engine_args()
+            key = (args[0], args[3], args[4], args[8], args[9])
+            if self._engine is None or key != self._engine_key:
+                self._engine = _core.GraphEngine(*args)
+                self._engine_key = key
+            self._engine_stamp = stamp
         if not input_grads:
             return self._engine
         pair = getattr(self, "_engine_dx", None)
@@ -201,11 +256,13 @@ class Model:
                 clipnorm, clipvalue, self._c_seed)
 
     # ---- compile -----------------------------------------------------------------------------
+    @exclusive_method
     def compile(self, *args, loss=None, optimizer=None, metrics=None, loss_weights=None):
         """Set the loss (a name, or one per output as a list or a dict by output name), the
-        optimiser (name or annfast.optimizers instance; default 'sgd'), the metrics ('accuracy',
-        'rmse') and, with several outputs, loss_weights (the loss is their weighted sum). Resets
-        the optimiser state.
+        optimiser (name or annfast.optimizers instance; default 'sgd'), the metrics (names from
+        annfast.metrics.NAMES, or callables fn(y_true, y_pred) evaluated at each epoch's end; see
+        annfast.metrics) and, with several outputs, loss_weights (the loss is their weighted sum).
+        Resets the optimiser state.
 
         Positional arguments work in Keras's order compile(optimizer, loss, metrics) and in
         annfast's earlier compile(loss, optimizer, metrics): the first is the optimiser when it is
@@ -240,6 +297,7 @@ class Model:
         if not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be None or a list of names, got {type(metrics).__name__}")
         metrics = [_metrics.get(m) for m in metrics]
+        optimizer.check_dtype(self.dtype)  # an epsilon float32 cannot hold, before any change
         self.losses, self.loss_weights = losses, weights
         self.loss = losses[0] if len(losses) == 1 else list(losses)
         self.optimizer, self.metrics = optimizer, list(dict.fromkeys(metrics))
@@ -299,16 +357,26 @@ class Model:
         return self._xy(X, y)
 
     # ---- training ----------------------------------------------------------------------------
+    @exclusive_method
     def fit(self, X, y, epochs=1, batch_size=None, shuffle=True, validation_data=None,
-            validation_split=0.0, callbacks=None, verbose=1):
+            validation_split=0.0, callbacks=None, verbose=1, sample_weight=None, class_weight=None):
         """Train for `epochs` epochs; returns a History (history.history: per-epoch 'loss',
         requested metrics, and 'val_*' when validating).
+
+        sample_weight: one weight per sample (>= 0; the loss of a batch is sum w_i l_i / batch
+        size, as Keras); class_weight: {class index: weight} for a single-output classifier,
+        giving each sample its class's weight (multiplied with sample_weight when both are
+        given); validation_data may be (X_val, y_val, sample_weight_val). Computed in C.
 
         X: one array, or a list (dict by input name) for several inputs; y likewise per output.
         batch_size: samples per step (default 32; larger than the data means full-batch).
         validation_split: fraction of the LAST rows (before shuffling) held out for validation.
-        callbacks: annfast.callbacks.Callback objects. verbose: 0 silent, 1 progress bar per
-        epoch, 2 one line per epoch. Ctrl-C stops at a clean point between two batches: the
+        callbacks: annfast.callbacks.Callback objects, called after the progress display and
+        a default TerminateOnNaN (a non-finite loss stops training with a warning and puts back
+        the weights of the last epoch whose loss was finite; pass your own TerminateOnNaN to
+        change that). verbose: 0 silent, 1 a progress bar sized to the terminal and one summary
+        line per epoch (only the line when stdout is not a terminal), 2 one line per epoch.
+        Ctrl-C stops at a clean point between two batches: the
         model keeps the weights of the last completed step, model.interrupted is set,
         model.history holds the history so far, and KeyboardInterrupt is raised.
         (annfast._core.request_stop() stops the same way but returns the history.)
@@ -332,62 +400,79 @@ class Model:
         n = xs[0].shape[0]
         if n == 0:
             raise ValueError("X must have at least one row")
+        sw = self._sample_weight(sample_weight, class_weight, ys, n)
         val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            val = self._prepare_val(*validation_data, xs)
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (X_val, y_val) or "
+                                 "(X_val, y_val, sample_weight_val)")
+            val = self._prepare_val(*validation_data[:2], xs)
             if val[0][0].shape[0] == 0:
                 raise ValueError("validation_data must have at least one row")
+            if len(validation_data) == 3:
+                val = val + (self._sample_weight(validation_data[2], None, val[1], val[0][0].shape[0],
+                                                 "validation_data sample_weight"),)
         elif split > 0:
             n_val = int(n * split)
             if n_val < 1 or n_val >= n:
                 raise ValueError(f"validation_split={split} leaves {n_val} of {n} rows for "
                                  "validation; need at least one row on each side")
             val = (_data.rows(xs, slice(n - n_val, None)), _data.rows(ys, slice(n - n_val, None)))
+            if sw is not None:
+                val = val + (np.ascontiguousarray(sw[n - n_val:]),)
+                sw = np.ascontiguousarray(sw[:n - n_val])
             xs, ys = _data.rows(xs, slice(0, n - n_val)), _data.rows(ys, slice(0, n - n_val))
             n -= n_val
+        self.optimizer.check_dtype(self.dtype)  # it may have been edited since compile
         # All checks passed: from here on the model may change.
         self._ensure_built(xs)
         batch = min(batch_size, n)
-        engine = self._get_engine()
+        self._get_engine()  # the C description is checked before any callback runs
         self._sync_opt_state()
         perm = np.empty(n, dtype=np.uint64)
-        user = list(cbs.callbacks[:-1])
         progress = None
         if verbose:
             from .progress import Progress
             progress = Progress(verbose=verbose, epochs=epochs, n_samples=n)
-            user.append(progress)
+        user = _cbs.fit_callbacks(cbs.callbacks[:-1], progress)  # Keras order, NaN guard
         n_batches = -(-n // batch)
-        # verbose=1 draws a bar within the epoch: the C epoch then runs in up to PROGRESS_SLICES
-        # calls of whole batches (same order and results as one call)
-        per_call = -(-n_batches // PROGRESS_SLICES) if verbose == 1 else n_batches
+        # verbose=1 on a terminal draws a bar within the epoch: the C epoch then runs in up to
+        # PROGRESS_SLICES calls of whole batches (same order and results as one call)
+        per_call = -(-n_batches // PROGRESS_SLICES) if progress is not None and progress.live \
+            else n_batches
         params = {"epochs": epochs, "batch_size": batch, "samples": n, "verbose": verbose,
                   "metrics": list(self.metrics)}
         cbs = _cbs.CallbackList(user, model=self, params=params)
         self.stop_training = False
         self.interrupted = False
         with _core.FitGuard() as guard:
-            cbs.on_train_begin({})
-            for epoch in range(epochs):
-                cbs.on_epoch_begin(epoch, {})
-                cfg = self.optimizer.c_config(self._epoch)
-                engine.set_clip(self.optimizer.clipnorm or 0.0, self.optimizer.clipvalue or 0.0)
-                stats, stopped = self._run_epoch(engine, xs, ys, batch, bool(shuffle), cfg, perm,
-                                                 n_batches, per_call, progress)
-                if stopped or guard.poll():
-                    # Ctrl-C: the weights are those of the last completed step
-                    self.interrupted = True
-                    break
-                self._epoch += 1
-                logs = self._logs(stats, stats["n_seen"])
-                if val is not None:
-                    logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
-                cbs.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-            cbs.on_train_end({})
+            try:
+                cbs.on_train_begin({})
+                for epoch in range(epochs):
+                    cbs.on_epoch_begin(epoch, {})
+                    cfg = self.optimizer.c_config(self._epoch)
+                    # (the engine again: a callback may have changed a setting)
+                    stats, stopped = self._run_epoch(self._get_engine(), xs, ys, batch, bool(shuffle),
+                                                     cfg, perm, n_batches, per_call, progress, sw)
+                    if stopped or guard.poll():
+                        # Ctrl-C or request_stop(): the weights are those of the last completed step
+                        self.interrupted = True
+                        break
+                    self._epoch += 1
+                    logs = self._logs(stats, stats["n_seen"])
+                    logs.update(_metrics.epoch_end_logs(self, xs, ys))
+                    if val is not None:
+                        logs.update({"val_" + k: v for k, v in self._evaluate_logs(*val).items()})
+                    cbs.on_epoch_end(epoch, logs)
+                    if self.stop_training:
+                        break
+                cbs.on_train_end({})
+            except KeyboardInterrupt:
+                # Ctrl-C while Python ran (a callback, validation): raised there, as in any Python
+                # code; the engine's calls are whole, so the weights are of a completed step
+                self.interrupted = True
+                self.history = cbs.history
+                raise
         self.history = cbs.history
         if guard.sigint:
             raise KeyboardInterrupt(f"training interrupted after {len(cbs.history.epoch)} complete "
@@ -406,39 +491,46 @@ class Model:
             # the optimiser was reconfigured after compile (e.g. momentum switched on): fresh state
             self._opt_state = aligned_zeros(self.optimizer.state_slots * self._params.size, self.dtype)
 
+    @exclusive_method
     def _fit_setup_checked(self, X, y):
         """(X, y) converted and checked as fit would, for _epoch_in_order."""
         self._require_compiled("fit")
         xs, ys = self._prepare(X, y)
+        self.optimizer.check_dtype(self.dtype)
         self._ensure_built(xs)
         self._sync_opt_state()
         return xs, ys
 
-    def _epoch_in_order(self, X, y, batch, order):
+    @exclusive_method
+    def _epoch_in_order(self, X, y, batch, order, sample_weight=None):
         """One epoch over the samples of X, y (lists from _fit_setup_checked) taken in the given
         order (uint64 row indices; None: storage order), as one C call. For annfast.sklearn,
         which draws scikit-learn's row order itself and needs none of fit's callbacks; the
-        caller holds a _core.FitGuard for Ctrl-C. Returns (mean loss, interrupted)."""
+        caller holds a _core.FitGuard for Ctrl-C. sample_weight (already checked, the model
+        dtype) is normalised as scikit-learn does: each batch's objective over its weight sum.
+        Returns (mean loss, interrupted)."""
         given = order is not None
         n = X[0].shape[0]
         perm = order if given else np.empty(n, dtype=np.uint64)
         cfg = self.optimizer.c_config(self._epoch)
         engine = self._get_engine()
-        engine.set_clip(self.optimizer.clipnorm or 0.0, self.optimizer.clipvalue or 0.0)
         stats, self._step, stopped = engine.train_epoch(
-            X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm)
+            X, y, min(batch, n), 2 if given else 0, 0, cfg, self._opt_state, self._step, perm,
+            sw=sample_weight, sw_norm=1)
         if not stopped:
             self._epoch += 1
         return stats["loss_sum"] / max(stats["n_seen"], 1), stopped
 
-    def _run_epoch(self, engine, xs, ys, batch, shuffle, cfg, perm, n_batches, per_call, progress):
+    def _run_epoch(self, engine, xs, ys, batch, shuffle, cfg, perm, n_batches, per_call, progress,
+                   sw=None):
         """One epoch as one C call, or as slices of per_call batches with a progress update
         after each. Returns (summed stats, interrupted)."""
         key = self._step  # the shuffle order is keyed by the step count at the epoch's start
         total = None
         for first in range(0, n_batches, per_call):
             stats, self._step, stopped = engine.train_epoch(
-                xs, ys, batch, int(shuffle), key, cfg, self._opt_state, self._step, perm, first, per_call)
+                xs, ys, batch, int(shuffle), key, cfg, self._opt_state, self._step, perm, first, per_call,
+                sw=sw)
             total = stats if total is None else _add_stats(total, stats)
             if stopped:
                 return total, True
@@ -448,6 +540,48 @@ class Model:
 
     def _ensure_built(self, xs):
         """Functional models are built at construction; Sequential builds from the data."""
+
+    def _sample_weight(self, sample_weight, class_weight, ys, n, name="sample_weight"):
+        """Per-sample weights (the model dtype) from sample_weight and class_weight, or None."""
+        if sample_weight is None and class_weight is None:
+            return None
+        w = np.ones(n)
+        if sample_weight is not None:
+            sw = as_array(sample_weight, name, np.float64).reshape(-1) if np.ndim(sample_weight) \
+                else None
+            if sw is None or np.ndim(sample_weight) != 1 or sw.shape[0] != n:
+                raise ValueError(f"{name} must be a 1-D array of {n} weights (one per sample), got "
+                                 f"shape {np.shape(sample_weight)}")
+            if sw.size and sw.min() < 0:
+                raise ValueError(f"{name} must be >= 0, got a minimum of {sw.min()}")
+            w = w * sw
+        if class_weight is not None:
+            w = w * self._class_weights(class_weight, ys)
+        return np.ascontiguousarray(w, dtype=self.dtype)
+
+    def _class_weights(self, class_weight, ys):
+        """Each sample's class weight (Keras: one output, classes as the targets give them)."""
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
+        if len(ys) != 1:
+            raise ValueError("class_weight is for models with one output; give sample_weight instead")
+        y, loss = ys[0], self.losses[0]
+        if loss == "sparse_categorical_crossentropy":
+            labels = y.reshape(y.shape[0], -1)[:, 0]
+        elif loss == "categorical_crossentropy":
+            labels = y.reshape(y.shape[0], -1, y.shape[-1]).argmax(-1)[:, 0]
+        elif loss in ("binary_crossentropy", "hinge") and y[0].size == 1:
+            labels = (y.reshape(-1) > (0 if loss == "hinge" else 0.5)).astype(int)
+        else:
+            raise ValueError(f"class_weight needs a classification loss with one class per sample, got "
+                             f"{loss!r} with targets of shape {y.shape[1:]}")
+        table = {}
+        for k, v in class_weight.items():
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+                raise TypeError(f"class_weight keys must be class indices (ints), got {k!r}")
+            table[int(k)] = check_float(v, f"class_weight[{k}]", minimum=0.0)
+        return np.array([table.get(int(c), 1.0) for c in labels])
 
     def _logs(self, stats, n):
         logs = {"loss": float(stats["loss_sum"] / n)}
@@ -468,45 +602,57 @@ class Model:
         chunk = PREDICT_CHUNK if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
         return max(1, min(chunk, n))
 
-    def predict(self, X, batch_size=None):
+    @exclusive_method
+    def predict(self, X, batch_size=None, verbose=0):
         """Outputs for the samples of X (inference mode: batch-norm running statistics, no
         dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
         samples. One array, or a list with several outputs."""
+        check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
         xs = self._xs(X)
         chunk = self._chunk(batch_size, xs[0].shape[0])
         self._ensure_built(xs)
         outs = self._get_engine().predict(xs, chunk)
         return outs[0] if len(outs) == 1 else outs
 
-    def _evaluate_logs(self, xs, ys, chunk=None):
+    def _evaluate_logs(self, xs, ys, sw=None, chunk=None):
         chunk = self._chunk(chunk, xs[0].shape[0])
-        loss, sums = self._get_engine().evaluate(xs, ys, chunk)
+        loss, sums = self._get_engine().evaluate(xs, ys, chunk, sw=sw)
         sums["loss_sum"] = loss * xs[0].shape[0]
-        return self._logs(sums, xs[0].shape[0])
+        logs = self._logs(sums, xs[0].shape[0])
+        logs.update(_metrics.epoch_end_logs(self, xs, ys, chunk))
+        return logs
 
-    def evaluate(self, X, y, batch_size=None):
+    @exclusive_method
+    def evaluate(self, X, y, batch_size=None, sample_weight=None, verbose=0):
         """Mean loss over the samples (plus the L1/L2 penalties) in inference mode; with metrics
-        compiled (or several outputs), a list [loss, *per-output losses, *metrics] in Keras's
-        order."""
+        compiled (or several outputs), a list ``[loss, *output losses, *metrics]`` in Keras's
+        order (output losses only with several outputs; metrics in compile order, per output)."""
         self._require_compiled("evaluate")
         xs, ys = self._prepare(X, y)
         if xs[0].shape[0] == 0:
             raise ValueError("X must have at least one row")
         chunk = self._chunk(batch_size, xs[0].shape[0])
         self._ensure_built(xs)
-        logs = self._evaluate_logs(xs, ys, chunk)
+        check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
+        sw = self._sample_weight(sample_weight, None, ys, xs[0].shape[0])
+        logs = self._evaluate_logs(xs, ys, sw, chunk)
         if len(logs) == 1:
             return logs["loss"]
-        return list(logs.values())
+        names = [t.name for t in self._outputs] if len(self._outputs) > 1 else [None]
+        keys = ["loss"] + ([f"{o}_loss" for o in names] if names[0] else [])
+        keys += [(f"{o}_" if o else "") + _metrics.name(m) for o in names for m in self.metrics]
+        return [logs[k] for k in keys]
 
-    def gradients(self, X, y, training=False, return_loss=False):
+    @exclusive_method
+    def gradients(self, X, y, training=False, return_loss=False, sample_weight=None):
         """Exact gradient of evaluate(X, y) (the mean loss plus penalties) with respect to every
         trainable parameter, as a list of arrays ordered like the layers' trainable_weights
-        ([layers[0].weights, layers[0].bias, layers[1].weights, ...]).
+        ([layers[0].kernel, layers[0].bias, layers[1].kernel, ...]).
 
         training=True differentiates the training-mode loss instead, with X as ONE batch:
         batch-norm batch statistics (running statistics untouched) and the dropout masks the
-        next training step would draw. return_loss=True returns (loss, grads)."""
+        next training step would draw. return_loss=True returns (loss, grads). sample_weight
+        weights the samples as in fit (sum w_i l_i / n)."""
         self._require_compiled("gradients")
         if not isinstance(training, (bool, np.bool_)):
             raise TypeError(f"training must be a bool, got {type(training).__name__}")
@@ -516,7 +662,8 @@ class Model:
         self._ensure_built(xs)
         n = xs[0].shape[0]
         chunk = n if training else self._chunk(None, n)
-        loss, _ = self._get_engine().gradients(xs, ys, chunk, bool(training), self._step + 1)
+        sw = self._sample_weight(sample_weight, None, ys, n)
+        loss, _ = self._get_engine().gradients(xs, ys, chunk, bool(training), self._step + 1, sw=sw)
         grads = []
         for layer in self._all_layers:
             o = layer._param_off if layer.param_shapes(layer._input_shape) else 0
@@ -526,6 +673,7 @@ class Model:
                 o += size
         return (loss, grads) if return_loss else grads
 
+    @exclusive_method
     def input_gradients(self, X, y):
         """dLoss/dX of the training-mode loss with X as one batch (as gradients(training=True)):
         one array per model input, None for integer (token id) inputs."""
@@ -545,12 +693,14 @@ class Model:
     def _weight_views(self):
         return [w for layer in self._all_layers for w in layer.trainable_weights + layer.non_trainable_weights]
 
+    @exclusive_method
     def get_weights(self):
         """Copies of all weights: per layer its trainable parameters then its statistics
         (Dense: W, b; BatchNormalization: gamma, beta, moving_mean, moving_variance)."""
         self._require_built("get_weights")
         return [w.copy() for w in self._weight_views()]
 
+    @exclusive_method
     def set_weights(self, weights):
         """Set all weights from a list shaped like get_weights() (checked fully before any copy)."""
         self._require_built("set_weights")
@@ -568,6 +718,7 @@ class Model:
         for a, t in zip(arrays, targets):
             t[...] = a
 
+    @exclusive_method
     def optimizer_state(self):
         """{'step': steps taken, 'epoch': epochs trained (the schedule's clock), 'state': copy
         of the flat optimiser state}."""
@@ -575,6 +726,7 @@ class Model:
         self._require_built("optimizer_state")
         return {"step": int(self._step), "epoch": int(self._epoch), "state": self._opt_state.copy()}
 
+    @exclusive_method
     def set_optimizer_state(self, state):
         """Restore optimizer_state() output (of the same model and optimiser)."""
         self._require_compiled("set_optimizer_state")
@@ -595,11 +747,13 @@ class Model:
     def _compile_config(self):
         if self.loss is None:
             return {}
-        cfg = {"loss": self.loss, "optimizer": self.optimizer.get_config(), "metrics": list(self.metrics)}
+        cfg = {"loss": self.loss, "optimizer": self.optimizer.get_config(),
+               "metrics": _metrics.config_names(self.metrics)}
         if self.loss_weights is not None:
             cfg["loss_weights"] = list(self.loss_weights)
         return cfg
 
+    @exclusive_method
     def get_config(self):
         """JSON-able description: the layers with the calls feeding them, the inputs and
         outputs, dtype, seed (+ loss, optimizer, metrics once compiled)."""
@@ -644,11 +798,13 @@ class Model:
             self.compile(optimizer=opt, loss=config["loss"], metrics=config.get("metrics"),
                          loss_weights=config.get("loss_weights"))
 
+    @exclusive_method
     def save(self, path):
         """Save architecture, weights and optimiser state (annfast.saving format)."""
         from .saving import save_model
         save_model(self, path)
 
+    @exclusive_method
     def summary(self, print_fn=print):
         """Print a table of the layers: output shape, parameter count, inputs (and return it)."""
         from ._summary import summary_text
@@ -694,6 +850,7 @@ class Sequential(Model):
             if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
                 raise TypeError(f"layers[{i}] must be an annfast layer (Dense, BatchNormalization, "
                                 f"Dropout, ...), got {type(layer).__name__}")
+            layer.check_supported()
             if layer.built or layer._input_shape is not None:
                 raise ValueError(f"layers[{i}] already belongs to a model; create a new layer object")
         if len(set(map(id, layers))) != len(layers):
@@ -713,12 +870,14 @@ class Sequential(Model):
         """The layers, in order (a copy of the list)."""
         return list(self._layers)
 
+    @exclusive_method
     def add(self, layer):
         """Append a layer (only before the model is built)."""
         if self.built:
             raise ValueError("cannot add layers to a built model")
         if not isinstance(layer, Layer) or isinstance(layer, InputLayer):
             raise TypeError(f"layer must be an annfast layer, got {type(layer).__name__}")
+        layer.check_supported()
         if layer.built or layer._input_shape is not None or any(layer is other for other in self._layers):
             raise ValueError("this layer object already belongs to a model")
         self._layers.append(layer)
@@ -762,6 +921,7 @@ class Sequential(Model):
         self._layers[0].check_ids(arr, name)
         return arr
 
+    @exclusive_method
     def build(self, input_shape):
         """Create the parameter buffers for samples of this shape (an int: vectors of that width)
         and initialise them."""
@@ -821,10 +981,11 @@ class Sequential(Model):
         if not self.built:
             self.build(xs[0].shape[1:] if xs[0].ndim > 2 else xs[0].shape[1])
 
-    def predict(self, X, batch_size=None):
+    @exclusive_method
+    def predict(self, X, batch_size=None, verbose=0):
         if not self._layers:
             raise ValueError("a Sequential model needs at least one layer")
-        return super().predict(X, batch_size)
+        return super().predict(X, batch_size, verbose)
 
     def _require_compiled(self, what):
         if what in ("fit", "evaluate", "gradients") and not self._layers:
@@ -832,6 +993,7 @@ class Sequential(Model):
         super()._require_compiled(what)
 
     # ---- configuration -----------------------------------------------------------------------
+    @exclusive_method
     def get_config(self):
         """JSON-able description: input_dim (or input_shape), dtype, seed, layers (+ loss,
         optimizer, metrics once compiled)."""

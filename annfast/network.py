@@ -7,7 +7,7 @@ in C with the GIL released.
 import numpy as np
 
 from . import _core
-from ._busy import exclusive
+from ._busy import exclusive_method
 from ._validate import as_2d, check_float, check_int
 from .reference import TutorialNeuralNetwork
 
@@ -36,6 +36,10 @@ class NeuralNetwork:
     `bias_hidden`, `bias_output`): read them, change them in place or assign new ones. A subclass
     that overrides `sigmoid`, `sigmoid_derivative`, `feedforward` or `backward` runs the tutorial's
     NumPy code with its overrides, exactly as the tutorial class would.
+
+    Threads: feedforward, backward and train hold the network for the whole call; another thread
+    calling the same network waits until that call returns (so concurrent calls give the results
+    of running them one after the other). Different networks train in parallel.
     """
 
     def __init__(self, input_size, hidden_size, output_size):
@@ -61,6 +65,9 @@ class NeuralNetwork:
         return x * (1 - x)
 
     # ---- public methods ----
+    # Each holds the instance for the whole call (annfast._busy): a second thread using the same
+    # network waits for the running call to finish; different networks run in parallel.
+    @exclusive_method
     def feedforward(self, X):
         """Forward pass; sets hidden_activation, hidden_output, output_activation,
         predicted_output and returns predicted_output (n_samples, output_size)."""
@@ -78,6 +85,7 @@ class NeuralNetwork:
         self.output_activation, self.predicted_output = oa, pred
         return pred
 
+    @exclusive_method
     def backward(self, X, y, learning_rate):
         """One gradient step from the last feedforward's outputs (tutorial semantics)."""
         X, y = self._X(X), self._y(y)
@@ -91,6 +99,7 @@ class NeuralNetwork:
         with _Params(self) as p:
             _core.tut_backward(*p.arrays, X, y, ho, pred, lr, work)
 
+    @exclusive_method
     def train(self, X, y, epochs, learning_rate):
         """Train for `epochs` full-batch epochs, printing the MSE every 4000 epochs.
 
@@ -166,8 +175,9 @@ class _Params:
     """The four parameter attributes as float64 C-contiguous arrays for the C calls.
 
     Arrays that already qualify are used in place (so updates land where the tutorial's `+=` would).
-    Anything else the user assigned (lists, other dtypes, Fortran order, (n,) biases) is validated,
-    copied, and written back after the call: in place into a writable float array, else reassigned.
+    Anything else the user assigned (lists, other dtypes or byte orders, Fortran order, misaligned
+    buffers, (n,) biases) is validated, copied, and written back after the call: in place into a
+    writable float array, else reassigned.
     """
     _SPECS = (("weights_input_hidden", "input_size", "hidden_size"),
               ("bias_hidden", None, "hidden_size"),
@@ -185,8 +195,10 @@ class _Params:
                 np.reshape(orig, (1, -1)) if np.ndim(orig) == 1 else orig, name)
             if arr.shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {np.shape(orig)}")
+            # native float64 ('>f8' compares unequal), aligned, contiguous, writable
             direct = (isinstance(orig, np.ndarray) and orig.dtype == np.float64
-                      and orig.flags.c_contiguous and orig.flags.writeable and orig.ndim == 2)
+                      and orig.flags.c_contiguous and orig.flags.aligned and orig.flags.writeable
+                      and orig.ndim == 2)
             if direct:
                 arr = orig
             else:
@@ -195,17 +207,12 @@ class _Params:
             self.arrays.append(arr if rows_attr else arr.reshape(-1))
 
     def __enter__(self):
-        self._hold = exclusive(self.net)
-        self._hold.__enter__()
         return self
 
     def __exit__(self, *exc):
-        try:
-            for name, orig, arr in self._writeback:
-                if isinstance(orig, np.ndarray) and orig.flags.writeable and orig.dtype.kind == "f":
-                    orig[...] = arr.reshape(orig.shape)
-                else:
-                    setattr(self.net, name, arr)
-        finally:
-            self._hold.__exit__(*exc)
+        for name, orig, arr in self._writeback:
+            if isinstance(orig, np.ndarray) and orig.flags.writeable and orig.dtype.kind == "f":
+                orig[...] = arr.reshape(orig.shape)
+            else:
+                setattr(self.net, name, arr)
         return False

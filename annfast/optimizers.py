@@ -18,7 +18,7 @@ RMSprop     E = rho E + (1-rho) g'^2;  p -= lr g' / (sqrt(E) + eps)  (+momentum)
 Adadelta    E = rho E + (1-rho) g'^2;  d = sqrt(D+eps)/sqrt(E+eps) g';               lr=1.0,
             D = rho D + (1-rho) d^2;  p -= lr d                                      rho=0.9
 Adam        m, v moving averages of g', g'^2;  p -= lr mhat / (sqrt(vhat) + eps)     lr=0.001
-AdamW       Adam with decoupled decay: p *= 1 - lr weight_decay first                wd=0.01
+AdamW       Adam with decoupled decay: p = p (1 - lr weight_decay) first             wd=0.01
 ==========  =======================================================================  ===========
 
 (SGD's default learning rate 0.01 is the Keras one and older torch's; torch 2.x uses 1e-3.
@@ -29,7 +29,15 @@ Adagrad; we follow PyTorch throughout. Hyperparameter *names* follow Keras: ``le
 Every optimiser also takes ``clipnorm`` (rescale the whole gradient so its global L2 norm is at
 most this) and ``clipvalue`` (clip each gradient entry to [-clipvalue, clipvalue]); clipping is
 applied before weight decay and the update, norm first, then value (as Keras and the C training
-step do).
+step do). Both are checked when assigned and may change after training: a model using the
+optimiser applies the new value from its next call.
+
+``epsilon`` must be representable in the model's dtype: a value below the dtype's smallest
+normal number (float32: 1.1754944e-38, float64: 2.2250738585072014e-308), e.g.
+``Adam(epsilon=1e-50)`` in a float32 model, raises ValueError when the model is compiled or fit
+(or ``update`` gets arrays of that dtype). PyTorch and Keras store such an eps as 0 and turn every
+weight whose gradient is exactly zero into 0 / 0 = NaN on the first step; refusing it keeps the
+float32 kernels and their agreement with torch.optim unchanged for every usable value.
 
 ``learning_rate`` may be a float, a schedule (:class:`StepDecay`, :class:`ExponentialDecay`) or
 any callable ``epoch -> lr`` (epochs count from 0).
@@ -48,6 +56,7 @@ import warnings
 import numpy as np
 
 from ._configurable import build_from_config, config_repr
+from ._settings import Setting, real
 
 from ._validate import check_float, check_int
 
@@ -167,6 +176,18 @@ def _opt_bool(value, name):
 # ---------------------------------------------------------------------------------------------
 # optimisers
 # ---------------------------------------------------------------------------------------------
+def _c_vector(a, written=False):
+    """A float ndarray as one C can use: itself when it is a 1-D, C-contiguous, aligned,
+    native-byte-order float32/float64 array, else such a copy. Anything else (and read-only
+    arrays that would be written) is passed through for _core to reject with its message."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f" or a.dtype.itemsize not in (4, 8) \
+            or a.ndim != 1 or (written and not a.flags.writeable):
+        return a
+    if a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative:
+        return a
+    return np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
+
+
 class Optimizer:
     """Base class. Subclasses set ``kind`` (the C optimiser) and their hyperparameters.
 
@@ -176,12 +197,15 @@ class Optimizer:
 
     kind = None
     _hyper = ()  # names of subclass hyperparameters, in constructor order
+    # Checked whenever assigned; a model using this optimiser applies a change at its next call.
+    clipnorm = Setting(real(0.0, lo_open=True, none=True), doc="Global gradient-norm bound or None.")
+    clipvalue = Setting(real(0.0, lo_open=True, none=True), doc="Per-entry gradient bound or None.")
 
     def __init__(self, learning_rate, weight_decay=0.0, clipnorm=None, clipvalue=None):
         self.learning_rate = _check_lr(learning_rate)
         self.weight_decay = _opt_float(weight_decay, "weight_decay", 0.0)
-        self.clipnorm = None if clipnorm is None else _opt_float(clipnorm, "clipnorm", 0.0, lo_open=True)
-        self.clipvalue = None if clipvalue is None else _opt_float(clipvalue, "clipvalue", 0.0, lo_open=True)
+        self.clipnorm = clipnorm
+        self.clipvalue = clipvalue
         self._last_epoch = 0
 
     decoupled_wd = False
@@ -201,6 +225,20 @@ class Optimizer:
 
     def _c_extra(self):
         return {}
+
+    def check_dtype(self, dtype):
+        """Raise ValueError if ``epsilon`` underflows in ``dtype`` (below its smallest normal
+        number, so it would be stored as 0 or a flushable subnormal); see the module notes."""
+        eps = getattr(self, "epsilon", None)
+        if eps is None:
+            return
+        dtype = np.dtype(dtype)
+        tiny = np.finfo(dtype).tiny
+        if eps < tiny:
+            tiny = str(tiny)  # NumPy's shortest repr in that dtype: 1.1754944e-38 for float32
+            raise ValueError(f"{type(self).__name__}: epsilon={eps!r} underflows in {dtype.name} "
+                             f"(its smallest normal number is {tiny}); use epsilon >= {tiny} or a "
+                             f"float64 model")
 
     def c_config(self, epoch=0):
         """The dict the C boundary takes (``_core.optim_step`` / ``fill_optim``), lr at ``epoch``.
@@ -224,7 +262,9 @@ class Optimizer:
 
     def update(self, param, grad, state, t, epoch=0):
         """Apply one step in place to flat arrays: clip ``grad`` (a copy), then update ``param``
-        and ``state`` (``state_slots * param.size`` zeros before step ``t=1``).
+        and ``state`` (``state_slots * param.size`` zeros before step ``t=1``). The three are 1-D
+        arrays of one float dtype in any layout or byte order (C steps a native copy of a strided,
+        misaligned or byte-swapped ``param``/``state`` and the result is written back).
 
         >>> p = np.ones(4); s = np.zeros(0)
         >>> SGD(0.5).update(p, np.ones(4), s, t=1); p
@@ -232,13 +272,26 @@ class Optimizer:
         """
         from . import _core
         cfg = self.c_config(epoch)
+        if isinstance(param, np.ndarray) and param.dtype.kind == "f" and param.dtype.itemsize in (4, 8):
+            self.check_dtype(param.dtype.newbyteorder("="))
+        # C updates aligned, contiguous, native-byte-order vectors; other layouts of param and
+        # state are updated through a copy and written back, as a NumPy in-place operation would
+        p, s = _c_vector(param, written=True), _c_vector(state, written=True)
+        if (p is not param or s is not state) and any(
+                isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and x.size and np.shares_memory(x, y)
+                for x, y in ((param, grad), (param, state), (state, grad))):
+            raise ValueError("param, grad and state must not overlap in memory")
+        grad = _c_vector(grad)
         if (self.clipvalue is not None or self.clipnorm is not None) and isinstance(grad, np.ndarray):
             grad = grad.copy()
             if self.clipnorm is not None:
                 _core.clip_norm(grad, self.clipnorm)
             if self.clipvalue is not None:
                 _core.clip_value(grad, self.clipvalue)
-        _core.optim_step(cfg, param, grad, state, t)
+        _core.optim_step(cfg, p, grad, s, t)
+        for mine, theirs in ((p, param), (s, state)):
+            if mine is not theirs:
+                theirs[...] = mine
 
     def get_config(self):
         """JSON-able dict: ``class_name`` plus every constructor argument."""
@@ -372,8 +425,8 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay, as torch.optim.AdamW: p *= 1 - lr * weight_decay, then
-    the Adam step.
+    """Adam with decoupled weight decay, as torch.optim.AdamW: ``p *= 1 - lr * weight_decay``,
+    then the Adam step.
 
     >>> opt = AdamW(learning_rate=1e-3, weight_decay=0.01)
     """

@@ -4,7 +4,11 @@
 >>> history = model.fit(X, y, epochs=20, validation_split=0.1)
 >>> annfast.plot_history(history, "curve.png")          # loss and val_loss per epoch
 """
+from __future__ import annotations
+
 import numbers
+import os
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -54,7 +58,9 @@ def _history_dict(history):
     return out
 
 
-def plot_history(history, path=None, ax=None, metrics=None, title=None, logy=False):
+def plot_history(history: Any, path: Optional[Union[str, "os.PathLike[str]"]] = None, ax: Any = None,
+                 metrics: Optional[Union[str, Sequence[str]]] = None, title: Optional[str] = None,
+                 logy: bool = False) -> Any:
     """Plot per-epoch curves of a training run; return the matplotlib Axes.
 
     history: a History from Sequential.fit, its ``.history`` dict, an MLP estimator
@@ -106,7 +112,8 @@ def plot_history(history, path=None, ax=None, metrics=None, title=None, logy=Fal
             handles, labels = handles + h2, labels + l2
         else:
             handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, loc="center right", fontsize="small", framealpha=0.85)
+    # "best": matplotlib picks the corner that covers the fewest points (a fixed corner hid curves)
+    ax.legend(handles, labels, loc="best", fontsize="small", framealpha=0.85)
     ax.set_title(title or "training history")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
@@ -115,7 +122,8 @@ def plot_history(history, path=None, ax=None, metrics=None, title=None, logy=Fal
     return ax
 
 
-def plot_benchmark(rows, path, title="annfast vs peers (same run)"):
+def plot_benchmark(rows: Sequence[Tuple[str, float]], path: Union[str, "os.PathLike[str]"],
+                   title: str = "annfast vs peers (same run)") -> Any:
     """Horizontal bar chart of speed-ups: rows are (label, ratio) with ratio = peer time / our time
     (> 1 means annfast is faster). Saves to `path`; returns the Axes."""
     rows = [(str(label), float(r)) for label, r in rows

@@ -21,6 +21,10 @@ What is mirrored from scikit-learn
 * Parameters, defaults and fitted attributes (coefs_, intercepts_, loss_curve_, n_iter_, t_,
   classes_, n_features_in_, feature_names_in_, best_loss_, validation_scores_,
   best_validation_score_, n_layers_, n_outputs_, out_activation_).
+* Injecting weights by assigning ``coefs_``/``intercepts_`` (new lists, or items of the lists):
+  predict, pickling and warm-started fits (warm_start, partial_fit) use the assigned arrays, read
+  again at every use, as scikit-learn does; in-place edits of the fitted arrays reach the model
+  too. New hidden widths rebuild the network (with a fresh optimiser state).
 * Initialisation: uniform(-b, b) with b = sqrt(6 / (fan_in + fan_out)) (2 instead of 6 for
   'logistic'), weights and biases, drawn from ``random_state`` in scikit-learn's order.
 * Batch order: each epoch's permutation is drawn from ``random_state`` exactly as scikit-learn
@@ -63,6 +67,7 @@ import warnings
 
 import numpy as np
 
+from ._validate import cast_checked
 from ._sklearn_compat import (HAVE_SKLEARN, BaseEstimator, ClassifierMixin, ConvergenceWarning,
                               RegressorMixin, check_is_fitted, check_random_state, column_or_1d_warn,
                               train_test_split, type_of_target, validate_data)
@@ -258,11 +263,57 @@ class _BaseMLP(BaseEstimator):
     def _sync_attributes(self):
         """coefs_/intercepts_ are views of the model's parameters (in-place edits reach the model)."""
         layers = self._model.layers
-        self.coefs_ = [layer.weights for layer in layers]
+        self.coefs_ = [layer.kernel for layer in layers]
         self.intercepts_ = [layer.bias for layer in layers]
         self.n_layers_ = len(layers) + 1
         self.n_outputs_ = self._arch["n_outputs"]
         self.out_activation_ = self._out_sklearn_activation
+
+    def _adopt_assigned_weights(self):
+        """scikit-learn reads coefs_/intercepts_ at every predict and fit, so arrays assigned to
+        them (the usual way to inject weights) must count. Arrays that are not this model's own
+        views are checked and copied in, at every use (the user's arrays stay in coefs_, as in
+        scikit-learn); new hidden widths rebuild the network (and reset the optimiser state)."""
+        views = [v for layer in self._model.layers for v in (layer.kernel, layer.bias)]
+        coefs, intercepts = getattr(self, "coefs_", None), getattr(self, "intercepts_", None)
+        if _interleaved_views(coefs, intercepts, views):
+            return
+        weights = self._checked_assigned(coefs, intercepts)
+        if [w.shape for w in weights] != [v.shape for v in views]:
+            self._arch = dict(self._arch, hidden=[w.shape[1] for w in weights[0:-2:2]])  # a new dict:
+            # a fit rejected after this restores the old __dict__, old model and old _arch together
+            self._rebuild_from_arch([np.zeros(w.shape, w.dtype) for w in weights])
+            self.__dict__.pop("_compiled_batch", None)  # the next fit compiles a fresh optimiser
+            views = [v for layer in self._model.layers for v in (layer.kernel, layer.bias)]
+        for view, w in zip(views, weights):
+            view[...] = w  # NaN/inf copied as given, as scikit-learn would use them
+
+    def _checked_assigned(self, coefs, intercepts):
+        """[W0, b0, W1, b1, ...] from assigned coefs_/intercepts_ in the model's dtype, checked
+        to chain n_features_in_ -> ... -> n_outputs_ over n_layers_ - 1 layers."""
+        n = self.n_layers_ - 1
+        for name, arrays in (("coefs_", coefs), ("intercepts_", intercepts)):
+            if not isinstance(arrays, (list, tuple)) or len(arrays) != n:
+                got = type(arrays).__name__
+                if isinstance(arrays, (list, tuple)):
+                    got += f" of {len(arrays)}"
+                raise ValueError(f"{name} must be a list of {n} arrays (one per layer), got {got}")
+        width, out = self.n_features_in_, []
+        for i, (W, b) in enumerate(zip(coefs, intercepts)):
+            W, b = _numeric(W, f"coefs_[{i}]"), _numeric(b, f"intercepts_[{i}]")
+            if W.ndim != 2 or W.shape[0] != width:
+                raise ValueError(f"coefs_[{i}] must have shape ({width}, n_units), got {W.shape}")
+            if b.shape != (W.shape[1],):
+                raise ValueError(f"intercepts_[{i}] must have shape ({W.shape[1]},) to match "
+                                 f"coefs_[{i}], got {b.shape}")
+            width = W.shape[1]
+            dtype = self._arch["dtype"]
+            out += [cast_checked(W, dtype, f"coefs_[{i}]"),
+                    cast_checked(b, dtype, f"intercepts_[{i}]")]
+        if width != self.n_outputs_:
+            raise ValueError(f"coefs_[{n - 1}] must have {self.n_outputs_} columns (the outputs), "
+                             f"got {width}")
+        return out
 
     def _compile(self, p, batch):
         """(Re)create the optimiser; the penalty is alpha / (2 * batch) * ||W||^2 per batch."""
@@ -288,30 +339,34 @@ class _BaseMLP(BaseEstimator):
         return 1.0
 
     # ---------------------------------------------------------------- training
-    def _fit(self, X, y, incremental=False, classes=None):
+    def _fit(self, X, y, incremental=False, classes=None, sample_weight=None):
         """Validate everything, then train; a call rejected before training leaves the
         estimator (and its model) exactly as it was."""
         saved = dict(self.__dict__)
         try:
-            return self._fit_checked(X, y, incremental, classes)
+            return self._fit_checked(X, y, incremental, classes, sample_weight)
         except Exception:
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
 
-    def _fit_checked(self, X, y, incremental, classes):
+    def _fit_checked(self, X, y, incremental, classes, sample_weight=None):
         p = self._validated_params()
         if incremental and p["early_stopping"]:
             raise ValueError("partial_fit does not support early_stopping=True")
         first_pass = not hasattr(self, "_model") or (not p["warm_start"] and not incremental)
+        if not first_pass:  # warm start / partial_fit go on from assigned weights
+            self._adopt_assigned_weights()
+            self._sync_attributes()  # from here on coefs_ show the weights being trained
         X, y = validate_data(self, X, y, reset=first_pass, multi_output=True,
                              dtype=(np.float64, np.float32), **self._y_validation)
         if y.ndim == 2 and y.shape[1] == 1 and self._ravel_column_y:
             y = column_or_1d_warn(y)
         dtype = (p["dtype"] or (np.float32 if X.dtype == np.float32 else np.float64)) if first_pass \
             else np.dtype(self._arch["dtype"]).type
-        Y = self._encode_targets(y, first_pass, incremental, classes).astype(dtype, copy=False)
-        X = np.ascontiguousarray(X, dtype=dtype)
+        Y = cast_checked(self._encode_targets(y, first_pass, incremental, classes), dtype, "y")
+        X = cast_checked(X, dtype, "X")  # 1e39 in a float32 estimator: an error, not inf
+        SW = _check_weights(sample_weight, X.shape[0], dtype)
         if not first_pass and Y.shape[1] != self._arch["n_outputs"]:
             raise ValueError(f"y has {Y.shape[1]} outputs but the fitted model has "
                              f"{self._arch['n_outputs']}; refit without warm_start")
@@ -350,12 +405,17 @@ class _BaseMLP(BaseEstimator):
                     self._model.set_optimizer_state(state)
                 else:
                     self._compile(p, batch)
-            X_val = Y_val = None
+            X_val = Y_val = SW_val = None
             if early:
-                stratify = y if (self._is_classifier and Y.shape[1] >= 1 and y.ndim == 1) else None
-                X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rs,
-                                                      test_size=p["validation_fraction"],
-                                                      stratify=stratify)
+                # scikit-learn stratifies when the encoded targets are one column (binary)
+                stratify = y if (self._is_classifier and Y.shape[1] == 1 and y.ndim == 1) else None
+                if SW is None:
+                    X, X_val, Y, Y_val = train_test_split(X, Y, random_state=rs,
+                                                          test_size=p["validation_fraction"],
+                                                          stratify=stratify)
+                else:  # the weights split with their rows, as scikit-learn does
+                    X, X_val, Y, Y_val, SW, SW_val = train_test_split(
+                        X, Y, SW, random_state=rs, test_size=p["validation_fraction"], stratify=stratify)
                 if X_val.shape[0] < 2:
                     raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                      "or the size of your dataset.")
@@ -365,20 +425,22 @@ class _BaseMLP(BaseEstimator):
                 if self.validation_scores_ is None:  # warm start from a fit without early stopping
                     self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self._run(p, X, Y, batch, 1 if incremental else p["max_iter"], incremental,
-                      X_val, Y_val, rs)
+                      X_val, Y_val, rs, SW, SW_val)
         return self
 
-    def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs):
+    def _run(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, SW=None, SW_val=None):
         """The epoch loop. Each epoch is one engine call (all mini-batches in C, GIL released,
         rows gathered in C in the given order); Python only draws scikit-learn's permutation
         from random_state (so the batch order, and with it the whole trajectory, is
         scikit-learn's) and applies its stopping rule. Ctrl-C stops between two batches, with a
         warning, as scikit-learn's does."""
         from . import _core
-        with _core.FitGuard():
-            self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs)
+        from ._busy import exclusive
+        # the whole loop holds the model, as Sequential.fit does (another thread waits)
+        with exclusive(self._model), _core.FitGuard():
+            self._run_epochs(p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, SW, SW_val)
 
-    def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs):
+    def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, SW=None, SW_val=None):
         early = X_val is not None
         halve = 0.5 if self._is_regressor else 1.0  # report sklearn's squared-loss scale
         scale = self._lr_scale(p)
@@ -388,60 +450,65 @@ class _BaseMLP(BaseEstimator):
         best = None
         stopped = False
         self.n_iter_ = 0
-        for _ in range(epochs):
-            if p["shuffle"]:
-                perm = np.arange(n)
-                rs.shuffle(perm)  # what sklearn.utils.shuffle draws
-                order = order[perm]
-            loss, interrupted = self._model._epoch_in_order(X, Y, batch, order)
-            if interrupted:
-                warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
-                stopped = True
-                break
-            loss = float(loss) * halve
-            self.loss_curve_.append(loss)
-            self.n_iter_ += 1
-            self.t_ += n
-            if p["verbose"]:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if early:
-                score = self._val_score(X_val, Y_val)
-                self.validation_scores_.append(score)
-                if p["verbose"]:
-                    print(f"Validation score: {score:f}")
-                if score < self.best_validation_score_ + p["tol"]:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best = self._model.get_weights()
-            else:
-                if loss > self.best_loss_ - p["tol"]:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                if loss < self.best_loss_:
-                    self.best_loss_ = loss
-            if p["solver"] == "sgd" and p["learning_rate"] == "invscaling":
-                self._lr.value = p["learning_rate_init"] * scale / (self.t_ + 1) ** p["power_t"]
-            if self._no_improvement_count > p["n_iter_no_change"]:
-                what = "Validation score" if early else "Training loss"
-                msg = (f"{what} did not improve more than tol={p['tol']:f} for "
-                       f"{p['n_iter_no_change']} consecutive epochs.")
-                if p["solver"] == "sgd" and p["learning_rate"] == "adaptive" \
-                        and self._lr.value > 1e-6 * scale:
-                    self._lr.value /= 5.0
-                    self._no_improvement_count = 0
-                    if p["verbose"]:
-                        print(msg + f" Setting learning rate to {self._lr.value / scale:f}")
-                else:
-                    if p["verbose"]:
-                        print(msg + (" Learning rate too small. Stopping."
-                                     if p["learning_rate"] == "adaptive" and p["solver"] == "sgd"
-                                     else " Stopping."))
+        try:
+            for _ in range(epochs):
+                if p["shuffle"]:
+                    perm = np.arange(n)
+                    rs.shuffle(perm)  # what sklearn.utils.shuffle draws
+                    order = order[perm]
+                loss, interrupted = self._model._epoch_in_order(X, Y, batch, order, SW)
+                if interrupted:
+                    warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
                     stopped = True
                     break
+                loss = float(loss) * halve
+                self.loss_curve_.append(loss)
+                self.n_iter_ += 1
+                self.t_ += n
+                if p["verbose"]:
+                    print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+                if early:
+                    score = self._val_score(X_val, Y_val, SW_val)
+                    self.validation_scores_.append(score)
+                    if p["verbose"]:
+                        print(f"Validation score: {score:f}")
+                    if score < self.best_validation_score_ + p["tol"]:
+                        self._no_improvement_count += 1
+                    else:
+                        self._no_improvement_count = 0
+                    if score > self.best_validation_score_:
+                        self.best_validation_score_ = score
+                        best = self._model.get_weights()
+                else:
+                    if loss > self.best_loss_ - p["tol"]:
+                        self._no_improvement_count += 1
+                    else:
+                        self._no_improvement_count = 0
+                    if loss < self.best_loss_:
+                        self.best_loss_ = loss
+                if p["solver"] == "sgd" and p["learning_rate"] == "invscaling":
+                    self._lr.value = p["learning_rate_init"] * scale / (self.t_ + 1) ** p["power_t"]
+                if self._no_improvement_count > p["n_iter_no_change"]:
+                    what = "Validation score" if early else "Training loss"
+                    msg = (f"{what} did not improve more than tol={p['tol']:f} for "
+                           f"{p['n_iter_no_change']} consecutive epochs.")
+                    if p["solver"] == "sgd" and p["learning_rate"] == "adaptive" \
+                            and self._lr.value > 1e-6 * scale:
+                        self._lr.value /= 5.0
+                        self._no_improvement_count = 0
+                        if p["verbose"]:
+                            print(msg + f" Setting learning rate to {self._lr.value / scale:f}")
+                    else:
+                        if p["verbose"]:
+                            print(msg + (" Learning rate too small. Stopping."
+                                         if p["learning_rate"] == "adaptive" and p["solver"] == "sgd"
+                                         else " Stopping."))
+                        stopped = True
+                        break
+        except KeyboardInterrupt:
+            # Ctrl-C while Python code ran between two engine calls: as scikit-learn does
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
+            stopped = True
         if early and best is not None:
             self._model.set_weights(best)
         if not all(np.isfinite(w).all() for w in self.coefs_ + self.intercepts_):
@@ -457,14 +524,17 @@ class _BaseMLP(BaseEstimator):
         float64) whatever the model computes in, as scikit-learn does."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        self._adopt_assigned_weights()
         out_dtype = X.dtype
-        X = np.ascontiguousarray(X, dtype=self._arch["dtype"])
+        X = cast_checked(X, self._arch["dtype"], "X")
         with _threads(self.n_threads if isinstance(self.n_threads, numbers.Integral)
                       and not isinstance(self.n_threads, bool) and self.n_threads >= 1 else None):
             return np.asarray(self._model.predict(X), dtype=out_dtype)
 
     # ---------------------------------------------------------------- pickling
     def __getstate__(self):
+        if getattr(self, "_model", None) is not None:
+            self._adopt_assigned_weights()  # pickle the weights predict would use
         state = self.__dict__.copy()
         model = state.pop("_model", None)
         state.pop("coefs_", None)
@@ -497,6 +567,26 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         return tags
+
+
+def _interleaved_views(coefs, intercepts, views):
+    """True if coefs_/intercepts_ are still exactly the model's own views [W0, b0, W1, ...]."""
+    if not isinstance(coefs, list) or not isinstance(intercepts, list) or len(coefs) != len(intercepts):
+        return False
+    given = [a for pair in zip(coefs, intercepts) for a in pair]
+    return len(given) == len(views) and all(a is v for a, v in zip(given, views))
+
+
+def _numeric(a, name):
+    """a as an ndarray of a real numeric dtype (TypeError naming it otherwise)."""
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got "
+                        f"{type(a).__name__}{'' if arr is None else ' of dtype ' + str(arr.dtype)}")
+    return arr
 
 
 def _check_verbose(v):
@@ -620,22 +710,26 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[(P[:, 0] > 0.5).astype(int)]
         return self.classes_[np.argmax(P, axis=1)]
 
-    def _val_score(self, X_val, Y_val):
-        """Accuracy on the encoded validation targets (exact match for multi-label)."""
+    def _val_score(self, X_val, Y_val, SW_val=None):
+        """Accuracy on the encoded validation targets (exact match for multi-label), weighted by
+        SW_val as scikit-learn's score is."""
         P = np.asarray(self._model.predict(X_val))
         if self._kind == "multiclass":
-            return float(np.mean(np.argmax(P, axis=1) == np.argmax(Y_val, axis=1)))
-        return float(np.mean(np.all((P > 0.5) == (Y_val > 0.5), axis=1)))
+            hit = np.argmax(P, axis=1) == np.argmax(Y_val, axis=1)
+        else:
+            hit = np.all((P > 0.5) == (Y_val > 0.5), axis=1)
+        return float(np.average(hit, weights=None if SW_val is None else SW_val.astype(np.float64)))
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the model to X (n_samples, n_features) and labels y (n_samples,) or a multi-label
-        indicator matrix (n_samples, n_labels). Returns self."""
-        return self._fit(X, y, incremental=False)
+        indicator matrix (n_samples, n_labels); sample_weight (n_samples,) weights each sample's
+        loss as scikit-learn does (each batch's objective over its weight sum). Returns self."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), keeping the optimiser state between calls. `classes` (all
         labels that will ever appear) is required on the first call."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted class labels (n_samples,), or a 0/1 matrix for multi-label models."""
@@ -695,17 +789,18 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y = np.asarray(y, dtype=np.float64)
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
-    def _val_score(self, X_val, Y_val):
+    def _val_score(self, X_val, Y_val, SW_val=None):
         P = np.asarray(self._model.predict(X_val), dtype=np.float64)
-        return _r2(Y_val.astype(np.float64), P)
+        return _r2(Y_val.astype(np.float64), P, None if SW_val is None else SW_val.astype(np.float64))
 
-    def fit(self, X, y):
-        """Fit the model to X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs)."""
-        return self._fit(X, y, incremental=False)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X (n_samples, n_features) and y (n_samples,) or (n_samples, n_outputs);
+        sample_weight (n_samples,) weights each sample's loss as scikit-learn does."""
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimiser state between calls."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predictions (n_samples,) for one output, else (n_samples, n_outputs)."""
@@ -722,9 +817,33 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return {"multioutput": True}
 
 
-def _r2(Y, P):
-    ss_res = ((Y - P) ** 2).sum(axis=0)
-    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+def _check_weights(sample_weight, n, dtype):
+    """sample_weight as a C-contiguous (n,) array of dtype (finite, >= 0), or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must be a 1-D array of {n} weights, got shape {w.shape}")
+    if w.dtype.kind not in "iuf":
+        raise ValueError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    w = cast_checked(w.astype(np.float64), dtype, "sample_weight")
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight contains NaN or inf")
+    if w.size and w.min() < 0:
+        raise ValueError(f"sample_weight must be >= 0, got a minimum of {w.min()}")
+    if w.size and not w.any():
+        raise ValueError("sample_weight must contain at least one non-zero weight")
+    return np.ascontiguousarray(w)
+
+
+def _r2(Y, P, W=None):
+    """Coefficient of determination, averaged over outputs (weighted rows as r2_score)."""
+    W = np.ones(Y.shape[0]) if W is None else W
+    mean = np.average(Y, axis=0, weights=W)
+    ss_res = (W[:, None] * (Y - P) ** 2).sum(axis=0)
+    ss_tot = (W[:, None] * (Y - mean) ** 2).sum(axis=0)
     r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
                   np.where(ss_res > 0, 0.0, 1.0))
     return float(np.mean(r2))

@@ -42,9 +42,11 @@ def main():
     ap.add_argument("--digits-only", action="store_true", help="only the load_digits cases")
     args = ap.parse_args()
 
-    # run from a source checkout with an in-place build: import annfast from the repository root
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import annfast
+    try:  # the installed annfast (README's install)...
+        import annfast
+    except ImportError:  # ...or an in-place build in this checkout
+        sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        import annfast
     from annfast.sklearn import MLPClassifier
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning

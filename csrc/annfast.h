@@ -21,7 +21,7 @@ typedef enum {
     AF_ESHAPE = 2,     /* inconsistent sizes or leading dimensions, size arithmetic overflow */
     AF_ENOMEM = 3,     /* allocation failed (only outside hot loops) */
     AF_ENONFINITE = 4, /* NaN or inf where a finite number is required */
-    AF_EINTR = 5,      /* stopped by af_request_stop() (Ctrl-C) at a clean point */
+    AF_EINTR = 5,      /* stopped at a clean point: af_request_stop() or Ctrl-C */
     AF_EISA = 6        /* requested instruction set not supported by this CPU or build */
 } af_status;
 
@@ -42,19 +42,36 @@ const char *af_compiler(void);
 void af_cpu_features(char *buf, size_t len);
 
 /* ---- threads (cpu.c) ----------------------------------------------------------------------- */
-af_status af_set_num_threads(int n);  /* n >= 1 */
-int af_get_num_threads(void);
+af_status af_set_num_threads(int n);  /* 1 <= n <= 4096; capped at af_num_procs() */
+int af_get_num_threads(void);         /* team size for the caller's next region (see threads.h) */
+int af_threads_setting(void);         /* the count set (after the cap), without checks */
 int af_num_procs(void);
 
 /* ---- interruption (interrupt.c) ------------------------------------------------------------ */
-/* Long loops poll af_stop_requested() once per epoch / step and return AF_EINTR at a clean point.
- * af_sigint_install() routes SIGINT to the stop flag for the duration of a call (main thread only);
- * af_sigint_restore() puts the previous handler back and returns 1 if SIGINT arrived meanwhile. */
+/* Long loops poll af_stop_requested() on the calling thread between batches / epochs (never
+ * inside parallel regions) and return AF_EINTR at a clean point.
+ *
+ * A stop token belongs to one call of one thread: af_stop_bind(tok) makes it the calling
+ * thread's current token (returning the previous one, to bind back afterwards);
+ * af_request_stop() sets the calling thread's current token (nothing if none is bound). So a
+ * stop requested for one thread's call never stops another thread's.
+ *
+ * SIGINT: af_sigint_install() routes SIGINT to the calling thread's calls until
+ * af_sigint_restore(), which puts the previous handler back, marks the bound token (stop and
+ * sigint) and returns 1 if SIGINT arrived meanwhile. Only one thread at a time may have it
+ * installed (the Python boundary: the main thread, around one C call, and only when Python's
+ * SIGINT handler is its default one). The handler itself only sets a sig_atomic_t flag that the
+ * installing thread's polls read: other threads' calls never see it. */
+typedef struct af_stop_token {
+    int stop;    /* set: the call stops at its next clean point (AF_EINTR) */
+    int sigint;  /* set by af_sigint_restore() when the stop came from SIGINT */
+} af_stop_token;
+
+af_stop_token *af_stop_bind(af_stop_token *tok); /* tok may be NULL; returns the previous token */
 void af_request_stop(void);
-void af_clear_stop(void);
 int af_stop_requested(void);
-int af_sigint_install(void);
-int af_sigint_restore(void);
+int af_sigint_install(void);  /* 1 installed, 0 already installed, -1 failed */
+int af_sigint_restore(void);  /* 1 if SIGINT arrived since af_sigint_install() */
 
 /* ---- size arithmetic helpers (checked) ----------------------------------------------------- */
 /* *out = a * b; returns AF_ESHAPE on overflow. */
@@ -118,6 +135,27 @@ af_status af_sgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
 af_status af_dgemm_ex(int trans_a, int trans_b, size_t m, size_t n, size_t k,
                       double alpha, const double *a, size_t lda, const double *b, size_t ldb,
                       double beta, double *c, size_t ldc, const af_epilogue *ep);
+/* The same, also returning AF_ENONFINITE when A or B holds NaN or inf. The check costs a look at
+ * either the inputs before computing or each finished tile of C while it is in cache, whichever
+ * is smaller. On AF_ENONFINITE, C may already hold the product (with NaN/inf where they
+ * propagate) and the epilogue may have run: callers that must not expose it overwrite C. */
+af_status af_sgemm_checked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                           float beta, float *c, size_t ldc, const af_epilogue *ep);
+af_status af_dgemm_checked(int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                           double alpha, const double *a, size_t lda, const double *b, size_t ldb,
+                           double beta, double *c, size_t ldc, const af_epilogue *ep);
+
+/* ---- threads and floating-point mode (pool.c, fpenv.c) ------------------------------------- */
+/* Idle spin of annfast's worker threads before they sleep, in microseconds (ANNFAST_SPIN_US, or
+ * 0 with OMP_WAIT_POLICY=passive, else 100). */
+int af_pool_spin_us(void);
+/* Busy-machine detection (ANNFAST_BUSY_CHECK, default on): when the calling thread keeps being
+ * preempted, parallel kernels run on it alone. af_pool_set_busy_check(-1) only reads it. */
+int af_pool_set_busy_check(int on);
+/* The calling thread's MXCSR (x86) or FPCR (arm64), 0 elsewhere; the setter is for tests. */
+unsigned long af_fp_control_get(void);
+void af_fp_control_set(unsigned long v);
 
 /* ---- optimisers (optim.c) ------------------------------------------------------------------ */
 /* One fused update over a flat parameter vector (all layers' parameters contiguous), so a whole

@@ -1,7 +1,9 @@
 /* cpu.c: CPU feature detection, instruction-set choice, thread count, status strings.
  * The build uses no -march flags; the ISA-specific kernels are chosen here at run time.
- * ANNFAST_ISA=generic|avx2|avx512 forces a path; ANNFAST_NUM_THREADS / OMP_NUM_THREADS set threads. */
+ * ANNFAST_ISA=generic|avx2|avx512 forces a path; ANNFAST_NUM_THREADS / OMP_NUM_THREADS set threads
+ * (capped at the CPUs; threads.c decides when fewer can run). */
 #include "annfast.h"
+#include "threads.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +105,9 @@ void af_init(void)
     }
     int t = env_int("ANNFAST_NUM_THREADS");
     if (!t) t = env_int("OMP_NUM_THREADS");
-    if (!t) t = af_num_procs();
+    if (!t || t > af_num_procs()) t = af_num_procs();  /* more threads than CPUs never help */
     g_threads = t;
+    af_threads_setup();  /* at-fork handler (threads.c) */
     g_ready = 1;
 }
 
@@ -127,11 +130,12 @@ af_status af_set_num_threads(int n)
 {
     af_init();
     if (n < 1 || n > 4096) return AF_EINVAL;
-    g_threads = n;
+    g_threads = n > af_num_procs() ? af_num_procs() : n;  /* capped at the CPUs */
+    af_threads_reset();
     return AF_OK;
 }
 
-int af_get_num_threads(void)
+int af_threads_setting(void)
 {
     af_init();
 #ifdef _OPENMP
@@ -139,6 +143,13 @@ int af_get_num_threads(void)
 #else
     return 1;
 #endif
+}
+
+/* The team size for the caller's next parallel region: the setting, or 1 where threads cannot
+ * start (fork child, thread creation failing; threads.c). */
+int af_get_num_threads(void)
+{
+    return af_threads_for(af_threads_setting());
 }
 
 int af_openmp_enabled(void)

@@ -135,13 +135,13 @@ static af_status AF_FN(backward)(const af_graph *g, af_plan *p, T *ws, size_t B,
 }
 
 /* Losses of a forward pass of B samples (bound): per output, per-row loss / accuracy / squared
- * error summed in row order into *sums, a sample's value being the mean over its rows. With
- * mean_over > 0 each output's delta gets weight / (mean_over samples x rows per sample) *
- * dLoss/dout: the gradient of the mean over mean_over samples. Adds the batch's summed weighted
- * loss to *lsum. */
+ * error summed in row order into *sums, a sample's value being the mean over its rows. w: the
+ * batch's sample weights (NULL: all 1) weight the losses (not the accuracy and squared error).
+ * With den > 0 each output's delta gets weight / (den x rows per sample) * w_b * dLoss/dout: the
+ * gradient of sum_b w_b loss_b / den. Adds the batch's summed weighted loss to *lsum. */
 static af_status AF_FN(loss_pass)(const af_graph *g, af_plan *p, T *ws, size_t B,
-                                  const T *const *y, int fused, size_t mean_over, double *lsum,
-                                  af_epoch_stats *sums)
+                                  const T *const *y, const T *w, int fused, double den,
+                                  double *lsum, af_epoch_stats *sums)
 {
     double total = 0;
     for (size_t o = 0; o < g->n_outputs; o++) {
@@ -150,15 +150,24 @@ static af_status AF_FN(loss_pass)(const af_graph *g, af_plan *p, T *ws, size_t B
         size_t n = af_shape_last(sh), per = af_shape_size(sh) / n, rows = B * per;
         size_t ycols = g->losses[o] == AF_LOSS_SCCE ? 1 : n, cap = p->max_batch * per;
         T *rl = ws + p->rows_off, *ra = rl + cap, *rs = ra + cap;
-        T scale = 0;
-        if (mean_over) {
-            scale = (T)1 / (T)(mean_over * per);
+        T scale = 0, *grad = den > 0 ? (T *)p->dptr[i] : NULL;
+        if (grad) {
+            scale = (T)1 / (T)(den * (double)per);
             if (g->loss_weights[o] != 1.0) scale *= (T)g->loss_weights[o];
         }
         af_status s = AF_FN(af_loss_rows)(g->losses[o], fused && p->fused[i], rows, n,
-                                          (const T *)p->ptr[i], n, y[o], ycols, scale,
-                                          mean_over ? (T *)p->dptr[i] : NULL, n, rl, ra, rs);
+                                          (const T *)p->ptr[i], n, y[o], ycols, scale, grad, n,
+                                          rl, ra, rs);
         if (s != AF_OK) return s;
+        if (w) {
+            /* l_b <- w_b l_b; dLoss/dout rows of sample b <- w_b (...) */
+            for (size_t q = 0; q < rows; q++) {
+                T wq = w[q / per];
+                rl[q] *= wq;
+                if (grad)
+                    for (size_t j = 0; j < n; j++) grad[q * n + j] *= wq;
+            }
+        }
         double ls = 0, cs = 0, es = 0;
         if (per == 1) {
             for (size_t b = 0; b < B; b++) { ls += rl[b]; cs += ra[b]; es += rs[b]; }
@@ -181,11 +190,41 @@ static af_status AF_FN(loss_pass)(const af_graph *g, af_plan *p, T *ws, size_t B
     return AF_OK;
 }
 
+/* Sum of n sample weights (in order), or n when there are none. */
+static double AF_FN(weight_sum)(const T *w, size_t n)
+{
+    if (!w) return (double)n;
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)w[i];
+    return s;
+}
+
+/* The loss denominator and the penalty's factor for a batch of B samples (weights w) drawn at
+ * nominal batch size `nominal`: Keras's normalisation divides by B (factor 1); scikit-learn's by
+ * the weight sum, its penalty too: factor nominal / sum w, with the penalty coefficient set for
+ * the nominal batch (scikit-learn's alpha / (2 nominal)), so the whole objective is over the
+ * weight sum, the last, smaller batch included. A batch of zero total weight contributes
+ * nothing (its gradient is 0). */
+static double AF_FN(batch_den)(const af_data *d, const T *w, size_t B, size_t nominal,
+                               double *pen_factor)
+{
+    double den = (double)B;
+    *pen_factor = 1.0;
+    if (w && d->sw_norm == AF_SW_SUM) {
+        double sum = AF_FN(weight_sum)(w, B);
+        if (sum > 0) {
+            den = sum;
+            *pen_factor = (double)nominal / sum;
+        }
+    }
+    return den;
+}
+
 /* L1/L2 penalties: returns sum over nodes of l1 |W| + l2 W^2 over each node's penalised range
  * and, when grad, adds l1 sign(W) + 2 l2 W to the gradient. Fixed chunks of AF_SUM_CHUNK
  * weights, each summed in order in parallel; the chunk sums are then added in order (thread-count
  * independent). */
-static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int grad)
+static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int grad, double factor)
 {
     T *part = ws + p->part_off;
     double total = 0;
@@ -196,11 +235,12 @@ static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int gra
         size_t len = inf->pen_len, nch = (len + AF_SUM_CHUNK - 1) / AF_SUM_CHUNK;
         size_t off = g->nodes[i].param_off + inf->pen_off;
         const T *w = (const T *)g->params + off;
-        T *gr = (T *)g->grads + off, l1 = (T)inf->l1, l2 = (T)inf->l2;
+        T *gr = (T *)g->grads + off, l1 = (T)inf->l1, l2 = (T)inf->l2, f = (T)factor;
         int nt = len >= AF_PAR_MIN ? af_get_num_threads() : 1;
         (void)nt;
         #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
         for (size_t ch = 0; ch < nch; ch++) {
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
             size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < len ? i0 + AF_SUM_CHUNK : len;
             /* AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES), added
              * in lane order: a fixed order the compiler can vectorise */
@@ -219,13 +259,13 @@ static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int gra
             if (grad)
                 for (k = i0; k < i1; k++) {
                     T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
-                    gr[k] += l1 * sg + (T)2 * l2 * wi;
+                    gr[k] += factor == 1.0 ? l1 * sg + (T)2 * l2 * wi : f * (l1 * sg + (T)2 * l2 * wi);
                 }
             part[ch] = s;
         }
         for (size_t ch = 0; ch < nch; ch++) total += (double)part[ch];
     }
-    return total;
+    return total * factor;
 }
 
 static int AF_FN(has_penalty)(const af_plan *p)
@@ -256,6 +296,13 @@ static af_status AF_FN(check_data)(const af_graph *g, const af_plan *p, const af
     for (size_t k = 0; k < g->n_inputs; k++)
         if (!d->x[k] || af_mul_size(d->n, AF_FN(sample_bytes)(&p->info[g->inputs[k]].out), &t))
             return d->x[k] ? AF_ESHAPE : AF_EINVAL;
+    if (d->sw) {
+        if (d->sw_norm != AF_SW_BATCH && d->sw_norm != AF_SW_SUM) return AF_EINVAL;
+        for (size_t i = 0; i < d->n; i++) {
+            T v = ((const T *)d->sw)[i];
+            if (!(v >= 0 && v - v == 0)) return AF_EINVAL;
+        }
+    }
     if (need_y)
         for (size_t o = 0; o < g->n_outputs; o++) {
             af_shape ts;
@@ -275,8 +322,8 @@ static af_status AF_FN(check_call)(const af_graph *g, const af_plan *p, const T 
 }
 
 /* Pointers to rows [start, start + B) of every input and target (storage order). */
-static void AF_FN(slice_rows)(const af_graph *g, const af_plan *p, const af_data *d, size_t start,
-                              const void **xs, const T **ys)
+static const T *AF_FN(slice_rows)(const af_graph *g, const af_plan *p, const af_data *d,
+                                  size_t start, const void **xs, const T **ys)
 {
     for (size_t k = 0; k < g->n_inputs; k++)
         xs[k] = (const char *)d->x[k] + start * AF_FN(sample_bytes)(&p->info[g->inputs[k]].out);
@@ -285,13 +332,14 @@ static void AF_FN(slice_rows)(const af_graph *g, const af_plan *p, const af_data
         af_plan_target_shape(p, o, &ts);
         ys[o] = d->y[o] ? (const T *)d->y[o] + start * af_shape_size(&ts) : NULL;
     }
+    return d->sw ? (const T *)d->sw + start : NULL;
 }
 
 /* Copies the B rows idx[0..B) of every input and target into the batch buffers. Random rows of
  * a large x are memory-latency-bound: two threads halve the wait. Small batches use one thread,
  * with no parallel region per step. */
-static void AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, const af_data *d,
-                               size_t B, const uint64_t *idx, const void **xs, const T **ys)
+static const T *AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, const af_data *d,
+                                   size_t B, const uint64_t *idx, const void **xs, const T **ys)
 {
     size_t xbytes[AF_MAX_IO], ylen[AF_MAX_IO], total = 0;
     for (size_t k = 0; k < g->n_inputs; k++) {
@@ -316,12 +364,17 @@ static void AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, const
             memcpy(ws + p->yb_off[o] + i * ylen[o], (const T *)d->y[o] + idx[i] * ylen[o],
                    ylen[o] * sizeof(T));
     }
+    if (!d->sw) return NULL;
+    T *w = ws + p->sw_off;
+    for (size_t i = 0; i < B; i++) w[i] = ((const T *)d->sw)[idx[i]];
+    return w;
 }
 
 af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                       const af_data *d, const af_epoch_args *e, const af_optim *opt,
                                       T *opt_state, uint64_t *step, af_epoch_stats *out)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if (!e || !opt || !step || !out || e->batch == 0 || e->batch > p->max_batch) return AF_EINVAL;
@@ -350,20 +403,22 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
     for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
         if (af_stop_requested()) return AF_EINTR;
         size_t B = n - start < batch ? n - start : batch;
-        if (e->order) AF_FN(gather_rows)(g, p, ws, d, B, e->perm + start, xs, ys);
-        else AF_FN(slice_rows)(g, p, d, start, xs, ys);
+        const T *w = e->order ? AF_FN(gather_rows)(g, p, ws, d, B, e->perm + start, xs, ys)
+                              : AF_FN(slice_rows)(g, p, d, start, xs, ys);
+        double pen_factor, den = AF_FN(batch_den)(d, w, B, batch, &pen_factor);
         uint64_t t = *step + 1;
         double lsum = 0;
         AF_FN(bind)(g, p, ws, xs, 1);
         /* forward, losses and dLoss/dout (mean over the batch), backward */
         if ((s = AF_FN(forward)(g, p, ws, B, 1, 1, t, 1, 0)) != AF_OK) return s;
-        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, 1, B, &lsum, out)) != AF_OK) return s;
+        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, den, &lsum, out)) != AF_OK) return s;
+        if (den != (double)B) lsum *= (double)B / den;   /* B times the batch's loss */
         if (plain_sgd) {
             if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, (T)opt->lr, 0)) != AF_OK) return s;
         } else {
             if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, 0, 0)) != AF_OK) return s;
             /* + L1/L2 penalty (value and gradient), clipping, one fused optimiser update */
-            lsum += (double)B * AF_FN(penalty)(g, p, ws, 1);
+            lsum += (double)B * AF_FN(penalty)(g, p, ws, 1, pen_factor);
             if ((s = AF_FN(clip)(g, (T *)g->grads)) != AF_OK) return s;
             if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, (const T *)g->grads, opt_state, t)) != AF_OK)
                 return s;
@@ -379,6 +434,7 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
 af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                   const af_data *d, T *const *out)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if ((s = AF_FN(check_data)(g, p, d, 0)) != AF_OK) return s;
@@ -388,7 +444,7 @@ af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t w
     const void *xs[AF_MAX_IO];
     for (size_t start = 0; start < d->n; start += p->max_batch) {
         size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
-        AF_FN(slice_rows)(g, p, d, start, xs, NULL);
+        (void)AF_FN(slice_rows)(g, p, d, start, xs, NULL);
         AF_FN(bind)(g, p, ws, xs, 0);
         if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 0, start)) != AF_OK) return s;
         for (size_t o = 0; o < g->n_outputs; o++) {
@@ -402,6 +458,7 @@ af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t w
 af_status AF_FN(af_graph_evaluate)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                    const af_data *d, double *loss, af_epoch_stats *sums)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if (!loss || !d || d->n == 0) return AF_EINVAL;
@@ -414,20 +471,22 @@ af_status AF_FN(af_graph_evaluate)(const af_graph *g, af_plan *p, T *ws, size_t 
     double lsum = 0;
     for (size_t start = 0; start < d->n; start += p->max_batch) {
         size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
-        AF_FN(slice_rows)(g, p, d, start, xs, ys);
+        const T *w = AF_FN(slice_rows)(g, p, d, start, xs, ys);
         AF_FN(bind)(g, p, ws, xs, 0);
         if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 1, start)) != AF_OK) return s;
-        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, 1, 0, &lsum, sums)) != AF_OK) return s;
+        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, 0, &lsum, sums)) != AF_OK) return s;
     }
+    double pen_factor, den = AF_FN(batch_den)(d, (const T *)d->sw, d->n, d->n, &pen_factor);
     sums->n_seen = d->n;
     sums->loss_sum = lsum;
-    *loss = lsum / (double)d->n + AF_FN(penalty)(g, p, ws, 0);
+    *loss = lsum / den + AF_FN(penalty)(g, p, ws, 0, pen_factor);
     return AF_OK;
 }
 
 af_status AF_FN(af_graph_gradients)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                     const af_data *d, int training, uint64_t step, double *loss)
 {
+    AF_FP_SCOPE();
     af_status s = AF_FN(check_call)(g, p, ws, ws_len);
     if (s != AF_OK) return s;
     if (!loss || !d || d->n == 0) return AF_EINVAL;
@@ -435,17 +494,17 @@ af_status AF_FN(af_graph_gradients)(const af_graph *g, af_plan *p, T *ws, size_t
     if (training && d->n > p->max_batch) return AF_ESHAPE;
     const void *xs[AF_MAX_IO];
     const T *ys[AF_MAX_IO];
-    double lsum = 0;
-    /* d(mean loss)/dout = (1/n) dL_i/dout per sample; chunks add into the gradient */
+    double lsum = 0, pen_factor, den = AF_FN(batch_den)(d, (const T *)d->sw, d->n, d->n, &pen_factor);
+    /* d(mean loss)/dout = (w_i/den) dL_i/dout per sample; chunks add into the gradient */
     for (size_t start = 0; start < d->n; start += p->max_batch) {
         size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
-        AF_FN(slice_rows)(g, p, d, start, xs, ys);
+        const T *w = AF_FN(slice_rows)(g, p, d, start, xs, ys);
         AF_FN(bind)(g, p, ws, xs, training);
         if ((s = AF_FN(forward)(g, p, ws, B, training, 0, step, 1, start)) != AF_OK) return s;
-        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, 1, d->n, &lsum, NULL)) != AF_OK) return s;
+        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, den, &lsum, NULL)) != AF_OK) return s;
         if ((s = AF_FN(backward)(g, p, ws, B, training, step, start > 0, 0, start)) != AF_OK) return s;
     }
-    *loss = lsum / (double)d->n + AF_FN(penalty)(g, p, ws, 1);
+    *loss = lsum / den + AF_FN(penalty)(g, p, ws, 1, pen_factor);
     return AF_OK;
 }
 

@@ -343,6 +343,7 @@ static af_status plan_layout(const af_graph *g, af_plan *p)
         if (t > rows) rows = t;
     }
     if ((s = region(&c, rows, 3, &p->rows_off))) return s;
+    if ((s = region(&c, mb, 1, &p->sw_off))) return s;   /* the batch's sample weights */
     for (size_t r = 0; r < p->n_order; r++) {
         size_t i = p->order[r];
         const af_layer_ops *ops = g->nodes[i].ops;

@@ -67,12 +67,22 @@ af_status af_plan_node_info(const af_plan *p, size_t i, af_node_info *info);
 /* Per-sample shape of the targets of output o (class indices for sparse CE). */
 af_status af_plan_target_shape(const af_plan *p, size_t o, af_shape *s);
 
+/* How sample weights normalise a batch's loss (af_data.sw). */
+enum {
+    AF_SW_BATCH = 0,    /* sum_i w_i l_i / B  (Keras: sum over the batch size) */
+    AF_SW_SUM = 1       /* sum_i w_i l_i / sum_i w_i, and the penalty scaled by B / sum_i w_i
+                         * (scikit-learn's MLP: its whole objective over the weight sum) */
+};
+
 /* The data of one call: n samples; x[i] for graph input i (n x input shape, float type or
- * int32), y[o] for output o (n x target shape, float type; may be NULL for predict). */
+ * int32), y[o] for output o (n x target shape, float type; may be NULL for predict); sw: n
+ * sample weights (float type, finite, >= 0) or NULL (all 1), normalised as sw_norm says. */
 typedef struct {
     size_t n;
     const void *x[AF_MAX_IO];
     const void *y[AF_MAX_IO];
+    const void *sw;
+    int sw_norm;
 } af_data;
 
 /* Row order of an epoch. */

@@ -33,7 +33,7 @@ struct af_plan {
     size_t *n_consumers;
     size_t *stack;                   /* planning scratch (becomes delta_root) */
     size_t xb_off[AF_MAX_IO], yb_off[AF_MAX_IO];
-    size_t rows_off, part_off, scratch_off, ws_len;
+    size_t rows_off, part_off, scratch_off, sw_off, ws_len;
     unsigned char *needs_grad;       /* per node: backward runs */
     unsigned char *need_dx;          /* per (node, input): dL/dx wanted */
     unsigned char *dx_acc;           /* per (node, input): add into the delta (else write it) */

@@ -5,7 +5,14 @@
  *             W2 += (H^T dO) lr;  b2 += sum_rows(dO) lr;  W1 += (X^T dH) lr;  b1 += sum_rows(dH) lr
  * (dH uses W2 before its update, as in the tutorial.) */
 #include "annfast.h"
+#include "dtype.h"
+#include "fpenv.h"
 #include "internal.h"
+#include "pool.h"
+
+/* Elementwise passes are split between threads from this many values (a thread's share then
+ * takes tens of microseconds, more than waking a thread costs). */
+#define AF_TUT_PAR_MIN 65536
 
 static af_status check_net(const af_tut_net *net)
 {
@@ -37,41 +44,134 @@ static void bias_sigmoid(size_t n, size_t w, const double *bias, double *act, do
     af_act_row_forward_f64(AF_ACT_SIGMOID, 0.0, n * w, act, out);
 }
 
-static af_status forward(const af_tut_net *net, size_t n, const double *x, double *ha, double *ho,
-                         double *oa, double *pred)
+/* ---- the row-wise part of a pass, by blocks of rows ------------------------------------------
+ * Forward, dO and dH are computed row by row: a block of rows goes through all of them while its
+ * hidden layer (rows x n_hidden) is in cache, and blocks are independent chunks for annfast's
+ * threads (pool.h). Every product a block issues takes the same kernel path with the same
+ * arithmetic per element as one product over all rows would (the path depends on the number of
+ * rows only below 32 rows, and blocks have at least that many), so the blocking never changes a
+ * bit; the weight gradients, which sum over all rows, follow as whole products. */
+#define TUT_BLOCK_MIN 32
+typedef struct {
+    const af_tut_net *net;
+    size_t n, rows, nblk;          /* rows per block; the last block also takes the rest */
+    const double *x, *y;           /* y: NULL for a forward pass only */
+    double *ha, *oa;               /* pre-activations, or NULL: not kept (sigmoid in the GEMM) */
+    double *ho, *pred, *d_out, *d_hid;
+    int status;                    /* first error (atomic) */
+} tut_pass;
+
+/* Forward of rows [i0, i0 + r): H, P, and Ha, Oa when kept. */
+static af_status block_forward(const tut_pass *t, size_t i0, size_t r)
 {
-    size_t h = net->n_hidden, o = net->n_out;
-    af_status s = af_dgemm(0, 0, n, h, net->n_in, 1.0, x, net->n_in, net->w1, h, 0.0, ha, h);
+    const af_tut_net *net = t->net;
+    size_t in = net->n_in, h = net->n_hidden, o = net->n_out;
+    const double *x = t->x + i0 * in;
+    double *ho = t->ho + i0 * h, *pred = t->pred + i0 * o;
+    af_status s;
+    if (t->ha) {
+        double *ha = t->ha + i0 * h, *oa = t->oa + i0 * o;
+        if ((s = af_dgemm(0, 0, r, h, in, 1.0, x, in, net->w1, h, 0.0, ha, h)) != AF_OK) return s;
+        bias_sigmoid(r, h, net->b1, ha, ho);
+        if ((s = af_dgemm(0, 0, r, o, h, 1.0, ho, h, net->w2, o, 0.0, oa, o)) != AF_OK) return s;
+        bias_sigmoid(r, o, net->b2, oa, pred);
+        return AF_OK;
+    }
+    /* bias and sigmoid in the GEMM epilogue: the same operations on each element */
+    af_epilogue ep = {net->b1, AF_ACT_SIGMOID, 0.0};
+    if ((s = af_dgemm_ex(0, 0, r, h, in, 1.0, x, in, net->w1, h, 0.0, ho, h, &ep)) != AF_OK) return s;
+    ep.bias = net->b2;
+    return af_dgemm_ex(0, 0, r, o, h, 1.0, ho, h, net->w2, o, 0.0, pred, o, &ep);
+}
+
+/* dO = (Y - P) * P (1 - P);  dH = (dO W2^T) * H (1 - H), rows [i0, i0 + r). */
+static af_status block_deltas(const tut_pass *t, size_t i0, size_t r)
+{
+    size_t h = t->net->n_hidden, o = t->net->n_out;
+    const double *y = t->y + i0 * o, *pred = t->pred + i0 * o, *ho = t->ho + i0 * h;
+    double *d_out = t->d_out + i0 * o, *d_hid = t->d_hid + i0 * h;
+    for (size_t i = 0; i < r * o; i++) d_out[i] = (y[i] - pred[i]) * (pred[i] * (1.0 - pred[i]));
+    af_status s = af_dgemm(0, 1, r, h, o, 1.0, d_out, o, t->net->w2, o, 0.0, d_hid, h);
     if (s != AF_OK) return s;
-    bias_sigmoid(n, h, net->b1, ha, ho);
-    s = af_dgemm(0, 0, n, o, h, 1.0, ho, h, net->w2, o, 0.0, oa, o);
-    if (s != AF_OK) return s;
-    bias_sigmoid(n, o, net->b2, oa, pred);
+    for (size_t i = 0; i < r * h; i++) d_hid[i] = d_hid[i] * (ho[i] * (1.0 - ho[i]));
     return AF_OK;
 }
 
-/* b += lr * sum over rows of d (rows summed in order, as NumPy's sum(axis=0) does). */
-static void add_row_sum(size_t n, size_t w, const double *d, double lr, double *b)
+static void rows_chunk(void *ctx, size_t b, size_t slot)
 {
-    for (size_t j = 0; j < w; j++) {
-        double s = 0.0;
-        for (size_t i = 0; i < n; i++) s += d[i * w + j];
-        b[j] += s * lr;
-    }
+    (void)slot;
+    tut_pass *t = (tut_pass *)ctx;
+    size_t i0 = b * t->rows, r = b + 1 == t->nblk ? t->n - i0 : t->rows;
+    af_status s = block_forward(t, i0, r);
+    if (s == AF_OK && t->y) s = block_deltas(t, i0, r);
+    if (s != AF_OK) __atomic_store_n(&t->status, (int)s, __ATOMIC_RELAXED);
 }
 
-static af_status backward(af_tut_net *net, size_t n, const double *x, const double *y,
-                          const double *ho, const double *pred, double lr, double *work)
+/* Runs the row-wise part over all n rows: blocks of about 256 KB of hidden layer (at least
+ * TUT_BLOCK_MIN rows), a few per thread when the pass has enough work for threads. */
+static af_status run_rows(tut_pass *t)
+{
+    const af_tut_net *net = t->net;
+    size_t n = t->n, h = net->n_hidden;
+    double macs = (double)n * ((double)net->n_in * h + 2.0 * h * net->n_out);
+    int nt = macs >= 2.0e6 ? af_pool_threads(af_get_num_threads()) : 1;
+    size_t rows = 32768 / (h + net->n_in + net->n_out);
+    if (nt > 1 && rows > n / (4 * (size_t)nt)) rows = n / (4 * (size_t)nt);
+    if (rows < TUT_BLOCK_MIN) rows = TUT_BLOCK_MIN;
+    t->rows = rows;
+    t->nblk = n / rows > 0 ? n / rows : 1;
+    t->status = AF_OK;
+    af_pool_run(rows_chunk, t, t->nblk, nt);
+    return (af_status)t->status;
+}
+
+/* The full forward pass, keeping the pre-activations (hidden_activation, output_activation). */
+static af_status forward(const af_tut_net *net, size_t n, const double *x, double *ha, double *ho,
+                         double *oa, double *pred)
+{
+    tut_pass t = {net, n, 0, 0, x, NULL, ha, oa, ho, pred, NULL, NULL, AF_OK};
+    return run_rows(&t);
+}
+
+/* b += lr * sum over rows of d, each column summed over the rows in order (as NumPy's
+ * sum(axis=0) does, and as a scalar loop per column would), but walking d row by row so the
+ * loop vectorises across columns and reads memory in order. Column blocks are independent
+ * chunks for annfast's threads (pool.h) when d is large. */
+#define TUT_COLS 256
+typedef struct {
+    size_t n, w;
+    const double *d;
+    double lr, *b;
+} tut_sum;
+
+static void row_sum_chunk(void *ctx, size_t jb, size_t slot)
+{
+    (void)slot;
+    const tut_sum *t = (const tut_sum *)ctx;
+    size_t j0 = jb * TUT_COLS, cw = t->w - j0 < TUT_COLS ? t->w - j0 : TUT_COLS;
+    double s[TUT_COLS];
+    for (size_t j = 0; j < cw; j++) s[j] = 0.0;
+    for (size_t i = 0; i < t->n; i++) {
+        const double *r = t->d + i * t->w + j0;
+        for (size_t j = 0; j < cw; j++) s[j] += r[j];
+    }
+    for (size_t j = 0; j < cw; j++) t->b[j0 + j] += s[j] * t->lr;
+}
+
+static void add_row_sum(size_t n, size_t w, const double *d, double lr, double *b)
+{
+    size_t nblk = (w + TUT_COLS - 1) / TUT_COLS;
+    tut_sum t = {n, w, d, lr, b};
+    af_pool_run(row_sum_chunk, &t, nblk, n * w >= 4 * AF_TUT_PAR_MIN ? af_get_num_threads() : 1);
+}
+
+/* The weight updates from dO and dH (sums over all rows), in the tutorial's order. */
+static af_status update(af_tut_net *net, size_t n, const double *x, const double *ho, double lr,
+                        const double *d_out, const double *d_hid)
 {
     size_t in = net->n_in, h = net->n_hidden, o = net->n_out;
-    double *d_out = work, *d_hid = work + n * o;
-    /* dO = (Y - P) * P (1 - P) */
-    for (size_t i = 0; i < n * o; i++) d_out[i] = (y[i] - pred[i]) * (pred[i] * (1.0 - pred[i]));
-    /* dH = (dO W2^T) * H (1 - H) */
-    af_status s = af_dgemm(0, 1, n, h, o, 1.0, d_out, o, net->w2, o, 0.0, d_hid, h);
-    if (s != AF_OK) return s;
-    for (size_t i = 0; i < n * h; i++) d_hid[i] = d_hid[i] * (ho[i] * (1.0 - ho[i]));
-    /* W2 += (H^T dO) lr, then b2, W1, b1 in the tutorial's order */
+    af_status s;
+    /* W2 += (H^T dO) lr, then b2, W1, b1 */
     if ((s = af_dgemm(1, 0, h, o, n, lr, ho, h, d_out, o, 1.0, net->w2, o)) != AF_OK) return s;
     add_row_sum(n, o, d_out, lr, net->b2);
     if ((s = af_dgemm(1, 0, in, h, n, lr, x, in, d_hid, h, 1.0, net->w1, h)) != AF_OK) return s;
@@ -79,9 +179,33 @@ static af_status backward(af_tut_net *net, size_t n, const double *x, const doub
     return AF_OK;
 }
 
+/* One backward step from H and P of the last forward pass (dH uses W2 before its update). */
+static af_status backward(af_tut_net *net, size_t n, const double *x, const double *y,
+                          const double *ho, const double *pred, double lr, double *work)
+{
+    double *d_out = work, *d_hid = work + n * net->n_out;
+    /* the deltas of all rows at once (block_deltas only reads H and P) */
+    tut_pass t = {net, n, n, 1, x, y, NULL, NULL, (double *)ho, (double *)pred, d_out, d_hid, AF_OK};
+    af_status s = block_deltas(&t, 0, n);
+    if (s != AF_OK) return s;
+    return update(net, n, x, ho, lr, d_out, d_hid);
+}
+
+/* One training epoch: forward (pre-activations kept when ha != NULL), deltas, updates. */
+static af_status epoch(af_tut_net *net, size_t n, const double *x, const double *y, double lr,
+                       double *ha, double *ho, double *oa, double *pred, double *work)
+{
+    double *d_out = work, *d_hid = work + n * net->n_out;
+    tut_pass t = {net, n, 0, 0, x, y, ha, oa, ho, pred, d_out, d_hid, AF_OK};
+    af_status s = run_rows(&t);
+    if (s != AF_OK) return s;
+    return update(net, n, x, ho, lr, d_out, d_hid);
+}
+
 af_status af_tut_forward(const af_tut_net *net, size_t n, const double *x,
                          double *hidden_act, double *hidden_out, double *out_act, double *pred)
 {
+    AF_FP_SCOPE();
     af_status s = check_net(net);
     if (s != AF_OK) return s;
     if (n == 0) return AF_OK;
@@ -93,6 +217,7 @@ af_status af_tut_forward(const af_tut_net *net, size_t n, const double *x,
 af_status af_tut_backward(af_tut_net *net, size_t n, const double *x, const double *y,
                           const double *hidden_out, const double *pred, double lr, double *work)
 {
+    AF_FP_SCOPE();
     af_status s = check_net(net);
     if (s != AF_OK) return s;
     if (!(lr - lr == 0.0)) return AF_ENONFINITE;
@@ -106,6 +231,7 @@ af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double 
                        size_t epochs, double lr, double *hidden_act, double *hidden_out,
                        double *out_act, double *pred, double *work)
 {
+    AF_FP_SCOPE();
     af_status s = check_net(net);
     if (s != AF_OK) return s;
     if (!(lr - lr == 0.0)) return AF_ENONFINITE;
@@ -113,9 +239,17 @@ af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double 
     if (!x || !y || !hidden_act || !hidden_out || !out_act || !pred || !work) return AF_EINVAL;
     if ((s = check_rows(n, net)) != AF_OK) return s;
     for (size_t e = 0; e < epochs; e++) {
-        if (af_stop_requested()) return AF_EINTR;
-        if ((s = forward(net, n, x, hidden_act, hidden_out, out_act, pred)) != AF_OK) return s;
-        if ((s = backward(net, n, x, y, hidden_out, pred, lr, work)) != AF_OK) return s;
+        if (af_stop_requested()) {
+            /* the epochs so far kept no pre-activations: leave all four outputs as the forward
+             * pass of the weights we stop with (a consistent state for feedforward/backward) */
+            if (e > 0 && (s = forward(net, n, x, hidden_act, hidden_out, out_act, pred)) != AF_OK) return s;
+            return AF_EINTR;
+        }
+        /* the pre-activations are kept only from the last epoch, the one the caller sees */
+        int keep = e + 1 == epochs;
+        s = epoch(net, n, x, y, lr, keep ? hidden_act : NULL, hidden_out, keep ? out_act : NULL, pred,
+                  work);
+        if (s != AF_OK) return s;
     }
     return AF_OK;
 }

@@ -21,6 +21,12 @@ if os.environ.get("ANNFAST_SANITIZED") == "1":
     sys.meta_path.insert(0, _NoTorch())
 
 
+# Tests check threaded paths and their bits: run them threaded even when the machine is busy
+# (the busy-machine fallback of csrc/pool.c would otherwise make a crowded CI run serial, hiding
+# the parallel paths); tests/test_threads.py switches it back on where it is the subject.
+annfast._core._set_busy_check(False)
+
+
 def supported_isas():
     from annfast._info import config
     return config()["supported_isas"]

@@ -129,7 +129,7 @@ def test_construction_bad_input(desc, call, exc, frag):
 
 # ---- model calls: rejected and the model unchanged ----------------------------------------------
 def _set_layer_weights(m, value):
-    m.layers[0].weights = value
+    m.layers[0].kernel = value
 
 
 MODEL_CALLS = [
@@ -163,7 +163,7 @@ MODEL_CALLS = [
     ("set_weights wrong shape", lambda m: m.set_weights([np.ones((9, 9))] + m.get_weights()[1:]), ValueError, "shape"),
     ("set_weights NaN", lambda m: m.set_weights([nan_at(m.get_weights()[0])] + m.get_weights()[1:]), ValueError, "NaN"),
     ("layer.weights wrong shape", lambda m: _set_layer_weights(m, np.ones((2, 2))), ValueError, "shape"),
-    ("layer.weights inf", lambda m: _set_layer_weights(m, nan_at(m.layers[0].weights, value=np.inf)), ValueError, "inf"),
+    ("layer.weights inf", lambda m: _set_layer_weights(m, nan_at(m.layers[0].kernel, value=np.inf)), ValueError, "inf"),
     ("layer.weights strings", lambda m: _set_layer_weights(m, np.full((3, 5), "x")), TypeError, ""),
     ("save to a directory", lambda m: m.save("/"), (ValueError, OSError), ""),
 ]

@@ -30,6 +30,7 @@ class FakeModel:
         with open(path, "w") as f:
             f.write("model")
         self.saved.append(path)
+        self.saved_weights = self.get_weights()
 
 
 def fake_fit(model, callbacks, val_losses, train_losses=None, extra=None):
@@ -170,6 +171,43 @@ def test_early_stopping_argument_checks():
         cb.EarlyStopping(restore_best_weights="yes")
 
 
+def test_early_stopping_restores_at_train_end_checkpoint_saves_what_it_scored(tmp_path):
+    """restore_best_weights acts when training ends (Keras): a ModelCheckpoint later in the
+    list saves, at the stopping epoch, the weights that produced that epoch's score (before,
+    EarlyStopping restored older weights first and the checkpoint saved those under the new
+    score)."""
+    m = FakeModel()
+    es = cb.EarlyStopping(patience=0, min_delta=0.5, restore_best_weights=True)
+    ck = cb.ModelCheckpoint(str(tmp_path / "best.npz"), save_best_only=True)
+    h = fake_fit(m, [es, ck], [5.0, 4.9, 1.0])
+    assert es.stopped_epoch == 1 and h.epoch == [0, 1]
+    assert ck.best == 4.9 and all(np.all(w == 1) for w in m.saved_weights)  # epoch 1's weights
+    assert all(np.all(w == 0) for w in m.weights)  # then the best epoch (0) restored at the end
+
+
+def test_early_stopping_restores_best_even_without_stopping():
+    m = FakeModel()
+    es = cb.EarlyStopping(patience=5, restore_best_weights=True)
+    fake_fit(m, [es], [5, 2, 3, 4])
+    assert es.stopped_epoch is None and all(np.all(w == 1) for w in m.weights)
+
+
+def test_early_stopping_start_from_epoch():
+    es = cb.EarlyStopping(patience=0, start_from_epoch=2)
+    h = fake_fit(FakeModel(), [es], [1, 2, 3, 4, 5])
+    assert es.stopped_epoch == 3 and len(h.epoch) == 4
+
+
+def test_early_stopping_message_prints_at_train_end(capsys):
+    es = cb.EarlyStopping(patience=0, verbose=1, restore_best_weights=True)
+    lam = cb.LambdaCallback(on_epoch_end=lambda e, logs: print(f"epoch line {e}"))
+    fake_fit(FakeModel(), [es, lam], [1, 2, 3])
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["epoch line 0", "epoch line 1",
+                   "Epoch 2: early stopping (best val_loss = 1 at epoch 1)",
+                   "Restoring model weights from the end of the best epoch: 1."]
+
+
 # ---- ModelCheckpoint -------------------------------------------------------------------------
 def test_checkpoint_every_epoch_with_formatted_names(tmp_path):
     m = FakeModel()
@@ -209,56 +247,213 @@ def test_learning_rate_scheduler():
         fake_fit(FakeModel(), [bad], [1])
 
 
-def test_terminate_on_nan():
-    h = fake_fit(FakeModel(), [cb.TerminateOnNaN()], [1, 1, 1, 1], train_losses=[1.0, float("nan"), 0.5, 0.2])
-    assert h.epoch == [0, 1]
+def test_learning_rate_scheduler_keras_forms():
+    m = FakeModel()
+    one_arg = cb.LearningRateScheduler(lambda epoch: 0.5 / (epoch + 1))  # Keras's older form
+    h = fake_fit(m, [one_arg], [1, 1])
+    assert h.history["learning_rate"] == [0.5, 0.25] == h.history["lr"]
+
+
+def test_terminate_on_nan_keeps_last_finite_weights():
+    m = FakeModel()
+    term = cb.TerminateOnNaN()
+    with pytest.warns(RuntimeWarning, match=r"Epoch 3: the training loss is nan; training stopped "
+                                            r"\(the model holds the weights from the end of epoch 2"):
+        h = fake_fit(m, [term], [1] * 5, train_losses=[1.0, 0.5, float("nan"), 0.5, 0.2])
+    assert h.epoch == [0, 1, 2] and np.isnan(h.history["loss"][2])
+    assert term.stopped_epoch == 2
+    assert all(np.all(w == 1) for w in m.weights)  # the fake epoch e sets the weights to e
+    m = FakeModel()
+    term = cb.TerminateOnNaN(keep_last_finite=False)
+    with pytest.warns(RuntimeWarning, match="last finite ones are in TerminateOnNaN.last_finite_weights"):
+        fake_fit(m, [term], [1] * 3, train_losses=[1.0, float("inf"), 1.0])
+    assert all(np.all(w == 1) for w in m.weights)
+    assert all(np.all(w == 0) for w in term.last_finite_weights)
+    with pytest.raises(TypeError, match="keep_last_finite"):
+        cb.TerminateOnNaN(keep_last_finite=1)
+
+
+def test_fit_callbacks_order():
+    from annfast.progress import Progress
+    user = [cb.EarlyStopping(), cb.CSVLogger("x.csv")]
+    prog = Progress(verbose=2)
+    got = cb.fit_callbacks(user, prog)
+    assert got[0] is prog and isinstance(got[1], cb.TerminateOnNaN) and got[2:] == user
+    mine = cb.TerminateOnNaN(keep_last_finite=False)
+    assert cb.fit_callbacks([mine], None) == [mine]
+
+
+# ---- ReduceLROnPlateau -----------------------------------------------------------------------
+def test_reduce_lr_on_plateau_keras_trace():
+    """Trace worked by hand from Keras's rule: improvement = beats best by more than min_delta;
+    patience 2; after a cut, cooldown 1 epoch during which waiting does not count."""
+    m = FakeModel()  # SGD(0.1)
+    r = cb.ReduceLROnPlateau(factor=0.5, patience=2, cooldown=1, min_delta=0.01, min_lr=0.02)
+    val = [1.0, 0.995, 0.99, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    h = fake_fit(m, [r], val)
+    # (the lr logged is the one used in the epoch; a cut shows from the next epoch)
+    # 0: best 1.0; 1: wait 1; 2: wait 2 -> 0.05, cooldown 1; 3: cooldown over, 0.8 improves;
+    # 4: wait 1; 5: wait 2 -> 0.025, cooldown 1; 6: cooldown over in this epoch, so it counts:
+    # wait 1; 7: wait 2 -> max(0.0125, min_lr) = 0.02; 8: wait 1; 9: wait 2 but lr is at min_lr
+    assert h.history["learning_rate"] == [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.02,
+                                          0.02, 0.02]
+    assert m.optimizer.learning_rate == 0.02
+
+
+def test_reduce_lr_on_plateau_max_mode_and_checks():
+    m = FakeModel()
+    r = cb.ReduceLROnPlateau(monitor="val_accuracy", factor=0.1, patience=1, min_delta=0)
+    assert r.mode == "max"
+    fake_fit(m, [r], [0] * 3, extra=lambda e: {"val_accuracy": [0.5, 0.6, 0.6][e]})
+    assert m.optimizer.learning_rate == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="factor >= 1.0"):
+        cb.ReduceLROnPlateau(factor=1.0)
+    with pytest.raises(ValueError, match="patience"):
+        cb.ReduceLROnPlateau(patience=-1)
+    with pytest.warns(RuntimeWarning, match="'val_auc' is not in the logs"):
+        fake_fit(FakeModel(), [cb.ReduceLROnPlateau(monitor="val_auc")], [1.0])
+
+
+# ---- CSVLogger -------------------------------------------------------------------------------
+def test_csv_logger_rows_header_append(tmp_path):
+    import csv
+    path = tmp_path / "log.csv"
+    fake_fit(FakeModel(), [cb.CSVLogger(path)], [3.0, 2.0], extra=lambda e: {"acc": np.float32(e / 4)})
+    rows = list(csv.reader(open(path)))
+    assert rows[0] == ["epoch", "acc", "loss", "val_loss"]  # Keras: epoch, then sorted keys
+    assert rows[1] == ["0", "0.0", "1.0", "3.0"] and rows[2] == ["1", "0.25", "0.5", "2.0"]
+    fake_fit(FakeModel(), [cb.CSVLogger(str(path), append=True)], [1.0], extra=lambda e: {"acc": 1})
+    rows = list(csv.reader(open(path)))
+    assert len(rows) == 4 and rows[3][0] == "0" and rows.count(rows[0]) == 1
+    fake_fit(FakeModel(), [cb.CSVLogger(str(path), separator=";")], [1.0, 2.0],
+             extra=lambda e: {} if e else {"extra": 5})
+    lines = path.read_text().splitlines()
+    assert lines == ["epoch;extra;loss;val_loss", "0;5;1.0;1.0", "1;NA;0.5;2.0"]
+    with pytest.raises(ValueError, match="separator"):
+        cb.CSVLogger(str(path), separator=";;")
+    with pytest.raises(TypeError, match="filename"):
+        cb.CSVLogger(3)
 
 
 # ---- progress --------------------------------------------------------------------------------
-def run_progress(verbose, epochs=2, n=1000, use_tqdm=False):
-    out = io.StringIO()
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (the bar is drawn only on one)."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def columns(monkeypatch):
+    """Simulate a terminal of the given width through shutil.get_terminal_size."""
+    import os
+    import shutil
+
+    def set_width(cols):
+        monkeypatch.setattr(shutil, "get_terminal_size",
+                            lambda fallback=(80, 24): os.terminal_size((cols, 24)))
+    return set_width
+
+
+EPOCH_LOGS = {"loss": 0.25, "accuracy": 0.9512, "val_loss": 0.3, "val_accuracy": 0.9141}
+
+
+def run_progress(verbose, epochs=2, n=1000, use_tqdm=False, stream=None, logs=EPOCH_LOGS):
+    out = io.StringIO() if stream is None else stream
     p = Progress(verbose=verbose, epochs=epochs, n_samples=n, file=out, use_tqdm=use_tqdm)
     p.on_train_begin()
     for e in range(epochs):
         p.on_epoch_begin(e)
-        p.update(n // 2, {"loss": 0.5})
-        p.on_epoch_end(e, {"loss": 0.25, "val_loss": 0.3})
+        for k in range(1, 21):  # fit reports up to 20 times per epoch
+            p.update(n * k // 20, {"loss": 0.5})
+        p.on_epoch_end(e, dict(logs))
     p.on_train_end()
     return out.getvalue()
 
 
+def screen_lines(text):
+    """What stays on a terminal: per line, the text after its last carriage return."""
+    return [line.rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")[:-1]]
+
+
+def drawn_segments(text):
+    """Every string written between two cursor returns (each must fit the terminal)."""
+    return text.replace("\n", "\r").split("\r")
+
+
 def test_progress_verbose_0_is_silent():
     assert run_progress(0) == ""
+    assert run_progress(0, stream=Terminal()) == ""
 
 
 def test_progress_verbose_2_one_line_per_epoch():
-    text = run_progress(2, epochs=3)
-    lines = text.splitlines()
-    assert len(lines) == 3
-    for i, line in enumerate(lines):
-        assert line.startswith(f"Epoch {i + 1}/3 - ")
-        assert "samples/s" in line and "loss: 0.2500 - val_loss: 0.3000" in line
+    for stream in (io.StringIO(), Terminal()):
+        text = run_progress(2, epochs=3, stream=stream)
+        lines = text.splitlines()
+        assert len(lines) == 3
+        for i, line in enumerate(lines):
+            assert line.startswith(f"Epoch {i + 1}/3 - ")
+            assert "samples/s" in line and line.endswith(
+                "loss: 0.2500 - accuracy: 0.9512 - val_loss: 0.3000 - val_accuracy: 0.9141")
+        assert "\r" not in text
+
+
+@pytest.mark.parametrize("use_tqdm", [False, None])
+def test_progress_verbose_1_not_a_tty_writes_plain_lines(use_tqdm):
+    """Redirected output (a file, a pipe, CI): one complete line per epoch and no redraws,
+    whether or not tqdm is installed (the issue measured 26 KB of \\r redraws for 20 epochs)."""
+    text = run_progress(1, epochs=20, n=1000, use_tqdm=use_tqdm)
     assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 20
+    for i, line in enumerate(lines):
+        assert line.startswith(f"Epoch {i + 1}/20 - ") and "samples/s" in line
+        assert line.endswith("loss: 0.2500 - accuracy: 0.9512 - val_loss: 0.3000 - val_accuracy: 0.9141")
+    assert len(text) < 20 * 150
 
 
-def test_progress_verbose_1_plain_bar():
-    text = run_progress(1, epochs=2, n=1000)
-    assert text.count("Epoch 1/2\n") == 1 and text.count("Epoch 2/2\n") == 1
-    frames = text.replace("\n", "\r").split("\r")
-    half = [f for f in frames if f.startswith(" 500/1000 [")]
-    assert half and ">" in half[0] and "loss: 0.5000" in half[0]
-    done = [f for f in frames if f.startswith("1000/1000 [")]
-    assert done and "=" * 30 in done[-1] and "val_loss: 0.3000" in done[-1] and "samples/s" in done[-1]
-    assert text.endswith("\n") and text.count("\n") == 4  # header + final bar line per epoch
+@pytest.mark.parametrize("cols", [80, 120])
+def test_progress_bar_fits_terminal(columns, cols):
+    """On a terminal the bar never wraps (each redraw fits in cols - 1 characters) and each epoch
+    leaves exactly ONE line holding every training and validation metric."""
+    columns(cols)
+    text = run_progress(1, epochs=20, n=60000, stream=Terminal())
+    segments = drawn_segments(text)
+    assert max(map(len, segments)) <= cols - 1, max(segments, key=len)
+    bars = [s for s in segments if "[" in s]
+    assert len(bars) >= 20 * 20 and all(s.startswith("Epoch ") for s in bars)
+    assert any("30000/60000 [" in s and "loss: 0.5000" in s for s in bars)
+    lines = screen_lines(text)
+    assert len(lines) == 20
+    for i, line in enumerate(lines):
+        assert line.startswith(f"Epoch {i + 1}/20")
+        for key, value in (("loss", "0.2500"), ("accuracy", "0.9512"), ("val_loss", "0.3000"),
+                           ("val_accuracy", "0.9141")):
+            assert f" {key}: {value}" in line or f" {key}={value}" in line, line
+    if cols == 120:  # room for the full form with time and speed
+        assert "samples/s - loss: 0.2500" in lines[0]
 
 
-def test_progress_tqdm_used_when_installed(monkeypatch):
-    events = []
+def test_progress_narrow_terminal_wraps_between_metrics(columns):
+    """Narrower than the summary: the line breaks between metrics, never inside one."""
+    columns(40)
+    text = run_progress(1, epochs=2, stream=Terminal())
+    assert max(map(len, drawn_segments(text))) <= 39
+    lines = screen_lines(text)
+    assert lines[0] == "Epoch 1/2 loss=0.2500 accuracy=0.9512"
+    assert lines[1] == "    val_loss=0.3000 val_accuracy=0.9141"
+    assert len(lines) == 4
+
+
+def fake_tqdm_module(monkeypatch, events):
+    from tqdm import tqdm as real  # the real meter formatting, to size the postfix like tqdm
 
     class FakeTqdm:
-        def __init__(self, total, desc, **kw):
+        format_meter = staticmethod(real.format_meter)
+
+        def __init__(self, total, desc, ncols=None, leave=True, **kw):
             self.n = 0
-            events.append(("new", total, desc))
+            events.append(("new", total, desc, ncols, leave))
 
         def update(self, k):
             self.n += k
@@ -276,10 +471,50 @@ def test_progress_tqdm_used_when_installed(monkeypatch):
     mod.auto = auto
     monkeypatch.setitem(sys.modules, "tqdm", mod)
     monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
-    run_progress(1, epochs=1, n=100, use_tqdm=None)
-    assert events[0] == ("new", 100, "Epoch 1/1")
-    assert ("update", 50) in events and ("close", 100) in events
-    assert any(e[0] == "postfix" and "samples/s" in e[1] and "val_loss" in e[1] for e in events)
+
+
+@pytest.mark.parametrize("cols", [80, 120])
+def test_progress_tqdm_used_on_a_terminal(monkeypatch, columns, cols):
+    pytest.importorskip("tqdm")
+    columns(cols)
+    events = []
+    fake_tqdm_module(monkeypatch, events)
+    text = run_progress(1, epochs=1, n=100, use_tqdm=None, stream=Terminal())
+    assert events[0] == ("new", 100, "Epoch 1/1", cols - 1, False)  # sized; erased when done
+    assert ("update", 5) in events and ("close", 100) in events
+    postfixes = [e[1] for e in events if e[0] == "postfix"]
+    assert postfixes and all(p in ("", "loss: 0.5000") for p in postfixes)  # whole or nothing
+    lines = screen_lines(text)
+    assert len(lines) == 1 and "val_accuracy" in lines[0] and "0.9141" in lines[0]
+
+
+@pytest.mark.parametrize("cols", [80, 120])
+def test_progress_real_tqdm_fits_and_shows_validation(columns, cols):
+    """With tqdm itself: no redraw wider than the terminal, the running loss never cut
+    mid-word, and the epoch's line holds the validation metrics."""
+    pytest.importorskip("tqdm")
+    columns(cols)
+    text = run_progress(1, epochs=3, n=60000, use_tqdm=True, stream=Terminal())
+    segments = drawn_segments(text)
+    assert max(map(len, segments)) <= cols - 1
+    meters = [s for s in segments if "samples/s" in s and "%|" in s]
+    assert meters
+    for s in meters:
+        assert "loss" not in s or s.endswith("loss: 0.5000]"), s
+    lines = screen_lines(text)
+    assert len(lines) == 3
+    assert all(("val_accuracy: 0.9141" in ln or "val_accuracy=0.9141" in ln) for ln in lines)
+
+
+def test_progress_interrupted_mid_epoch_ends_the_line(columns):
+    columns(80)
+    out = Terminal()
+    p = Progress(verbose=1, epochs=2, n_samples=100, file=out, use_tqdm=False)
+    p.on_train_begin()
+    p.on_epoch_begin(0)
+    p.update(50, {"loss": 0.5})
+    p.on_train_end()
+    assert out.getvalue().endswith("\n") and out.getvalue().count("\n") == 1
 
 
 def test_progress_require_tqdm_missing(monkeypatch):
@@ -294,3 +529,128 @@ def test_progress_argument_checks_and_format():
     with pytest.raises(ValueError, match="verbose must be 0, 1 or 2"):
         Progress(verbose=3)
     assert format_logs({"loss": np.float32(0.5), "note": "x"}) == "loss: 0.5000 - note: x"
+
+
+# ---- with the engine: Sequential.fit ---------------------------------------------------------
+def blobs(seed=0, n=300):
+    centers = np.random.default_rng(100).normal(scale=2.0, size=(3, 4))  # one problem
+    rng = np.random.default_rng(seed)                                     # its samples
+    labels = rng.integers(0, 3, n)
+    return (centers[labels] + rng.normal(size=(n, 4))).astype(np.float32), labels
+
+
+def small_model(seed=0, lr=0.05, **kw):
+    import annfast as af
+    model = af.Sequential([af.Dense(8, activation="relu"), af.Dense(3, activation="softmax")],
+                          input_dim=4, seed=seed)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers.SGD(lr),
+                  metrics=["accuracy"], **kw)
+    return model
+
+
+def test_fit_checkpoint_file_holds_the_weights_of_its_score(tmp_path):
+    """The issue's case: EarlyStopping (min_delta) stops at an epoch that ModelCheckpoint
+    (no min_delta) counts as an improvement; the file must hold that epoch's weights."""
+    import annfast as af
+    X, y = blobs()
+    Xv, yv = blobs(seed=1, n=200)
+    model = small_model()
+    es = cb.EarlyStopping(monitor="val_loss", patience=1, min_delta=10.0, restore_best_weights=True)
+    ck = cb.ModelCheckpoint(str(tmp_path / "best.npz"), monitor="val_loss", save_best_only=True)
+    h = model.fit(X, y, epochs=10, batch_size=16, validation_data=(Xv, yv), callbacks=[es, ck],
+                  verbose=0)
+    assert es.stopped_epoch == 1 and h.history["val_loss"][1] < h.history["val_loss"][0]
+    assert ck.saved[-1].endswith("best.npz") and ck.best == h.history["val_loss"][1]
+    saved = af.load_model(str(tmp_path / "best.npz"))
+    assert saved.evaluate(Xv, yv)[0] == pytest.approx(ck.best, rel=1e-6)
+    # and the model itself went back to the best epoch of EarlyStopping (epoch 0) at the end
+    assert model.evaluate(Xv, yv)[0] == pytest.approx(h.history["val_loss"][0], rel=1e-6)
+
+
+def test_fit_early_stopping_message_after_epoch_line(capsys):
+    X, y = blobs()
+    model = small_model()
+    es = cb.EarlyStopping(monitor="loss", patience=0, min_delta=10.0, verbose=1)
+    model.fit(X, y, epochs=5, batch_size=16, callbacks=[es], verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(" - ")[0] for ln in lines] == ["Epoch 1/5", "Epoch 2/5",
+                                                     "Epoch 2: early stopping (best loss = "
+                                                     + lines[2].split("= ")[1]]
+
+
+def test_fit_verbose_1_redirected_writes_one_line_per_epoch(capsys):
+    """stdout captured (not a terminal): one complete line per epoch, validation included."""
+    X, y = blobs()
+    model = small_model()
+    model.fit(X, y, epochs=20, batch_size=8, validation_split=0.2, verbose=1)
+    text = capsys.readouterr().out
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 20
+    for i, line in enumerate(lines):
+        assert line.startswith(f"Epoch {i + 1}/20 - ")
+        assert " - loss: " in line and " - accuracy: " in line
+        assert " - val_loss: " in line and " - val_accuracy: " in line
+
+
+def diverging_model(**kw):
+    import annfast as af
+    rng = np.random.default_rng(3)
+    X = rng.normal(scale=30.0, size=(64, 3))
+    y = X @ np.array([[1.0], [2.0], [3.0]])
+    model = af.Sequential([af.Dense(1)], input_dim=3, dtype="float64", seed=0)
+    model.compile(loss="mse", optimizer=optimizers.SGD(0.01), **kw)
+    return model, X, y
+
+
+def test_fit_stops_on_nonfinite_loss_and_keeps_last_finite_weights():
+    model, X, y = diverging_model()
+    reference, _, _ = diverging_model()
+    with pytest.warns(RuntimeWarning, match=r"the training loss is (nan|inf); training stopped "
+                                            r"\(the model holds the weights from the end of epoch"):
+        h = model.fit(X, y, epochs=100, batch_size=8, verbose=0)
+    losses = h.history["loss"]
+    assert not np.isfinite(losses[-1]) and np.all(np.isfinite(losses[:-1])) and len(losses) < 100
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+    assert np.all(np.isfinite(model.predict(X)))
+    # the kept weights are exactly those after the last finite epoch (same seed, same steps)
+    reference.fit(X, y, epochs=len(losses) - 1, batch_size=8, verbose=0)
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert model.optimizer_state()["step"] == reference.optimizer_state()["step"]
+
+
+def test_fit_user_terminate_on_nan_replaces_default():
+    model, X, y = diverging_model()
+    term = cb.TerminateOnNaN(keep_last_finite=False)
+    with pytest.warns(RuntimeWarning, match="non-finite weights"):
+        h = model.fit(X, y, epochs=100, batch_size=8, verbose=0, callbacks=[term])
+    reference, _, _ = diverging_model()
+    reference.fit(X, y, epochs=len(h.epoch) - 1, batch_size=8, verbose=0)
+    for kept, ref, now in zip(term.last_finite_weights, reference.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(kept, ref)
+        assert not np.array_equal(now, ref)  # the model itself keeps the failed epoch's weights
+
+
+def test_fit_reduce_lr_on_plateau_and_csv_logger(tmp_path):
+    """With the engine: the reduced rate is the one the next epochs train with, and the CSV
+    log holds one row per epoch with the logged rate."""
+    import csv
+    X, y = blobs()
+    model = small_model(lr=0.1)
+    plateau = cb.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=100.0)
+    log = cb.CSVLogger(tmp_path / "log.csv")
+    h = model.fit(X, y, epochs=4, batch_size=32, callbacks=[plateau, log], verbose=0)
+    # epoch 0 improves on inf; every later epoch misses min_delta and halves the rate
+    assert h.history["learning_rate"] == [0.1, 0.1, 0.05, 0.025]
+    assert model.optimizer.c_config(model.optimizer_state()["epoch"])["lr"] == 0.0125
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]
+    assert [float(r["learning_rate"]) for r in rows] == h.history["learning_rate"]
+    assert [float(r["loss"]) for r in rows] == h.history["loss"]
+    # the same run with those rates set by hand trains to the same weights
+    again = small_model(lr=0.1)
+    rates = cb.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5 ** max(epoch - 1, 0))
+    again.fit(X, y, epochs=4, batch_size=32, callbacks=[rates], verbose=0)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)

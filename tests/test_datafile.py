@@ -68,7 +68,12 @@ def test_npy_and_npz(tmp_path):
     ("", -1, "empty"),
     ("a,b\n", -1, "no data rows"),
     ("a\n1\n2\n", -1, "at least 2 columns"),
-    ("a,b,c\n1,nan,3\n", -1, "non-finite"),
+    ("a,b,c\n1,inf,3\n", -1, r"non-finite value \(inf\) in row 1, feature column 'b'"),
+    # a missing cell is reported as missing, with its row and column (not as "not numeric")
+    ("a,b,c\n1,2,3\n1,,3\n", -1, r"missing value in column 'b', data row 2 \(line 3\)"),
+    ("a,b,c\n1,NaN,3\n", -1, r"missing value \('NaN'\) in column 'b', data row 1"),
+    ("1,2,3\n4,5, \n", -1, r"missing value in column 'x2', data row 2 \(line 2\)"),
+    ("a,b,label\n1,2,cat\n3,4,NA\n", "label", r"missing value \('NA'\) in column 'label'"),
 ])
 def test_csv_errors(tmp_path, content, target, match):
     p = write(tmp_path / "bad.csv", content)
@@ -97,6 +102,12 @@ def test_file_errors(tmp_path):
     np.savez(tmp_path / "k.npz", X=np.ones((3, 2)))
     with pytest.raises(ValueError, match="no array named 'y'"):
         load_table(tmp_path / "k.npz")
+    np.save(tmp_path / "nan.npy", np.array([[1.0, 2.0, 0.0], [np.nan, 1.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"missing value \(NaN\) in row 2, feature column 'x0'"):
+        load_table(tmp_path / "nan.npy")
+    np.save(tmp_path / "nany.npy", np.array([[1.0, 2.0, 0.0], [0.0, 1.0, np.nan]]))
+    with pytest.raises(ValueError, match=r"missing value \(NaN\) in row 2, feature column 'x2 \(target\)'"):
+        load_table(tmp_path / "nany.npy")
     np.savez(tmp_path / "two.npz", a=np.ones((3, 2)), b=np.ones(3))
     with pytest.raises(ValueError, match="expected arrays 'X' and 'y'"):
         load_table(tmp_path / "two.npz")

@@ -111,6 +111,31 @@ def test_threads_bitwise_identical(threads):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("sizes,n", [((20, 64, 4), 300), ((64, 256, 10), 1100), ((7, 40, 3), 37)])
+def test_epochs_in_one_call_same_bits_as_one_at_a_time(sizes, n, threads):
+    """train() runs its epochs in C: all but the last compute H and P in the GEMM epilogue without
+    keeping the pre-activations, by blocks of rows on several threads. That gives the same bits
+    as epochs run one call at a time (each a full forward pass keeping everything), on 1 and 2
+    threads, and the four forward attributes are those of the last epoch."""
+    from annfast import _core
+    _core._set_busy_check(False)
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(n, sizes[0])), rng.uniform(size=(n, sizes[2]))
+    states = []
+    for t in (1, 2):
+        threads(t)
+        for chunks in ([6], [1] * 6):
+            np.random.seed(0)
+            nn = NeuralNetwork(*sizes)
+            for e in chunks:
+                run_train(nn, X, y, e, 0.05)
+            states.append([np.array(getattr(nn, p)) for p in PARAMS + (
+                "hidden_activation", "hidden_output", "output_activation", "predicted_output")])
+    for other in states[1:]:
+        for a, b in zip(states[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
 def tanh_sigmoid_class(base):
     class TanhSigmoid(base):
         # the same function, computed another way: a few ulps apart from 1/(1+exp(-x))

@@ -29,8 +29,9 @@ def test_gemm_c_driver(tmp_path, mode):
     if "avx2" not in annfast._core.build_info()["supported_isas"]:
         pytest.skip("the emulated build runs under the avx2 dispatch; this CPU lacks AVX2")
     kernels = os.path.join(ROOT, "csrc", "kernels")
-    srcs = [os.path.join(ROOT, "csrc", "cpu.c")] + sorted(glob.glob(os.path.join(kernels, "act*.c")))
-    srcs += sorted(glob.glob(os.path.join(kernels, "gemm*.c")))
+    srcs = [os.path.join(ROOT, "csrc", f) for f in ("cpu.c", "threads.c", "pool.c", "fpenv.c")]
+    srcs += [os.path.join(kernels, "finite.c")]
+    srcs += sorted(glob.glob(os.path.join(kernels, "act*.c"))) + sorted(glob.glob(os.path.join(kernels, "gemm*.c")))
     flags = ["-O2", "-std=gnu11", "-fopenmp"]
     if mode == "avx512-emulated":
         srcs = [s for s in srcs if not s.endswith("gemm_avx2.c")]

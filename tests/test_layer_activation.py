@@ -52,7 +52,7 @@ def test_softmax_output_takes_the_fused_cross_entropy():
     x = af.Input(shape=(3,))
     model = af.Model(x, af.Activation("softmax")(af.Dense(4)(x)), dtype="float64", seed=5)
     model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
-    model.layers[1].weights = np.full((3, 4), 300.0) * np.array([1, -1, 0, 0.5])
+    model.layers[1].kernel = np.full((3, 4), 300.0) * np.array([1, -1, 0, 0.5])
     X, y = rng.normal(size=(6, 3)), rng.integers(0, 4, size=6)
     assert np.isfinite(model.evaluate(X, y))
     assert all(np.isfinite(g).all() for g in model.gradients(X, y))

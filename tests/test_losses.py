@@ -191,7 +191,7 @@ def test_fused_softmax_training_path_matches_evaluate(name, dtype):
     model = af.Sequential([af.Dense(n, activation="softmax", use_bias=False)], input_dim=n,
                           dtype=dtype, seed=0)
     model.compile(loss=name, optimizer=af.optimizers.SGD(learning_rate=0.0), metrics=["accuracy"])
-    model.layers[0].weights = np.eye(n)   # the logits are the inputs
+    model.layers[0].kernel = np.eye(n)   # the logits are the inputs
     Zt = Z.astype(dtype)
     loss, (gW,) = model.gradients(Zt, y, return_loss=True)
     ev_loss, ev_acc = model.evaluate(Zt, y)

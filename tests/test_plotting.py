@@ -72,3 +72,21 @@ def test_history_plot_method(tmp_path):
     out = tmp_path / "curve.png"
     h.plot(str(out))
     assert out.stat().st_size > 0
+
+
+def test_legend_does_not_cover_curves(tmp_path):
+    """The legend goes where it hides the fewest points (loc="best"), not at a fixed
+    "center right" over curves that cross the middle of the plot."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    flat = np.ones(29)  # both curves run through the middle of the plot, right edge included
+    d = {"loss": np.r_[2.0, flat], "val_loss": np.r_[0.0, flat + 0.01]}
+    ax = annfast.plot_history(d, str(tmp_path / "c.png"))
+    fig = ax.figure
+    fig.canvas.draw()
+    box = ax.get_legend().get_window_extent()
+    for line in ax.get_lines():
+        pts = line.get_transform().transform(line.get_xydata())
+        inside = [(x, y) for x, y in pts if box.contains(x, y)]
+        assert not inside, f"legend covers {line.get_label()} at {inside[:3]}"
+    plt.close("all")

@@ -248,7 +248,7 @@ def test_rejects_bad_config_and_pickle(saved, tmp_path):
     p = tmp_path / "pickled.npz"
     with open(p, "wb") as f:
         np.savez(f, __annfast__=np.array([{"evil": 1}], dtype=object))
-    expect_bad(p, "corrupt")
+    expect_bad(p, "pickled")
 
 
 def test_unknown_model_class_without_override(saved):
@@ -387,3 +387,25 @@ def test_checkpoint_and_early_stopping_with_fit(tmp_path):
     for a, b in zip(model.get_weights(), best.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(model.evaluate(X[-75:], y[-75:])[0], val[best_epoch], rtol=1e-12)
+
+
+def test_optional_metadata_entry(tmp_path):
+    """save_model(..., metadata=dict) stores a JSON object (the command line's labels and
+    feature names); load_model ignores it and the model round-trips as without."""
+    model = trained()
+    path = str(tmp_path / "m.npz")
+    save_model(model, path, metadata={"cli": {"task": "regression", "classes": None}})
+    with np.load(path) as z:
+        meta = json.loads(z["__annfast__"].tobytes())
+    assert meta["metadata"] == {"cli": {"task": "regression", "classes": None}}
+    again = load_model(path, model_class=FakeNet)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    save_model(model, str(tmp_path / "plain.npz"))
+    with np.load(str(tmp_path / "plain.npz")) as z:
+        assert "metadata" not in json.loads(z["__annfast__"].tobytes())
+    with pytest.raises(ValueError, match="metadata must be JSON-serialisable"):
+        save_model(model, str(tmp_path / "bad.npz"), metadata={"x": object()})
+    with pytest.raises(TypeError, match="metadata must be a dict"):
+        save_model(model, str(tmp_path / "bad.npz"), metadata=[1])
+    assert not os.path.exists(tmp_path / "bad.npz")

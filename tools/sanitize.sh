@@ -6,7 +6,7 @@
 # tools/valgrind.sh and tests/test_reliability.py (CPython keeps interned objects alive at exit).
 set -euo pipefail
 source "$(dirname "$0")/scratch_build.sh"
-scratch_build ANNFAST_SANITIZE=1 tests
+scratch_build ANNFAST_SANITIZE=1 tests benchmarks docs tools README.md LICENSE
 asan=$(gcc -print-file-name=libasan.so)
 ubsan=$(gcc -print-file-name=libubsan.so)
 export LD_PRELOAD="$asan:$ubsan"

@@ -2,13 +2,15 @@
 
 A layer holds its configuration; once its model is built, its parameters are NumPy views into
 the model's one flat parameter buffer (what the C engine and the optimiser update in place), so
-``layer.weights`` always shows the current values and assigning to it (after validation) copies
-into the model.
+``layer.kernel`` always shows the current values and assigning to it (after validation) copies
+into the model. ``layer.weights`` lists every weight of the layer, as Keras does.
 
 >>> import annfast as af
 >>> model = af.Sequential([af.Dense(4, activation="relu"), af.Dense(1)], input_dim=3, seed=0)
->>> model.layers[0].weights.shape, model.layers[0].bias.shape
+>>> model.layers[0].kernel.shape, model.layers[0].bias.shape
 ((3, 4), (4,))
+>>> [w.shape for w in model.layers[0].weights]
+[(3, 4), (4,)]
 """
 from .base import LAYER_CLASSES, Input, InputLayer, Layer, Tensor  # noqa: F401
 from .activation import Activation  # noqa: F401

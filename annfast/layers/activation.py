@@ -1,6 +1,7 @@
 """Activation: an activation function as a layer of its own (C kind: csrc/layers/activation.c)."""
-from .. import activations as _acts
+from .._settings import Setting, real
 from .base import Layer
+from .core import activation_setting, default_alpha, warn_single_softmax
 
 
 class Activation(Layer):
@@ -12,10 +13,19 @@ class Activation(Layer):
 
     kind = "activation"
     supports_masking = True
+    activation = Setting(activation_setting, after=default_alpha,
+                         doc="Activation name; assigning it resets alpha to that activation's default.")
+    alpha = Setting(real(0.0), doc="leaky_relu slope / elu scale, >= 0.")
 
     def __init__(self, activation, alpha=None, name=None):
         super().__init__(name)
-        self.activation, self.alpha = _acts.check_name(activation, alpha)
+        self.activation = activation
+        if alpha is not None:
+            self.alpha = alpha
+
+    def output_shape(self, input_shape):
+        warn_single_softmax(self, self.activation, input_shape[-1])
+        return input_shape
 
     def c_config(self):
         return {"activation": self.activation, "alpha": self.alpha}

@@ -7,16 +7,23 @@ graph (``y = af.Dense(64)(x)``); ``af.Model(inputs, outputs)`` turns the graph i
 Once its model is built, a layer's parameters are NumPy views into the model's one flat parameter
 buffer (what the C engine and the optimiser update in place).
 """
+import collections
 import itertools
 
 import numpy as np
 
+from .._busy import exclusive
 from .._configurable import build_from_config, config_repr
 from .._validate import as_array
 
 # Every concrete layer class, by class name (filled by Layer.__init_subclass__), for from_config.
 LAYER_CLASSES = {}
-_names = itertools.count(1)
+# Automatic layer names: a counter per class ("dense_1", "dense_2", ..., "add_1", ...).
+_counters = collections.defaultdict(lambda: itertools.count(1))
+
+
+def _auto_name(base):
+    return f"{base}_{next(_counters[base])}"
 
 
 def _shape_tuple(shape, what):
@@ -84,16 +91,48 @@ class Layer:
     def __init__(self, name=None):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
-        self.name = name or f"{type(self).__name__.lower()}_{next(_names)}"
+        self.name = name or _auto_name(type(self).__name__.lower())
         self._model = None
         self._views = {}
         self._input_shape = None      # per-sample input shape(s) of the first call, once built
 
+    # Copies and pickles: the views are not stored (they would become independent arrays); they
+    # are re-made into the copied model's buffers by whichever of the layer and its model is
+    # restored last (pickle restores them in either order, depending on which was the root).
     def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_model"] = None        # a layer is pickled with its model, which rebinds it
+        state = self.__dict__.copy()
         state["_views"] = {}
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._rebind_views()
+
+    def _rebind_views(self):
+        model = self.__dict__.get("_model")
+        params = getattr(model, "__dict__", {}).get("_params")
+        if params is not None and "_param_off" in self.__dict__:
+            self._bind_views(params, model._stats)
+
+    def _bind_views(self, params, stats):
+        """Make the parameter / statistics views slices of the model's flat buffers, from the
+        offsets the model gave this layer and its shapes."""
+        views = {}
+        for buf, off, shapes in ((params, self._param_off, self.param_shapes(self._input_shape)),
+                                 (stats, self._stat_off, self.stat_shapes(self._input_shape))):
+            for name, shape in shapes:
+                n = int(np.prod(shape))
+                views[name] = buf[off:off + n].reshape(shape)
+                off += n
+        self._views = views
+
+    def _position(self):
+        """'layers[i]' once in a model (names the layer in setting errors), else None."""
+        model = self.__dict__.get("_model")
+        if model is None:
+            return None
+        layers = model.__dict__.get("_layers") or model.__dict__.get("_all_layers") or []
+        return next((f"layers[{i}]" for i, ly in enumerate(layers) if ly is self), None)
 
     # ---- the shape protocol (override) ---------------------------------------------------------
     def output_shape(self, input_shape):
@@ -125,8 +164,19 @@ class Layer:
                              "token ids (use an Embedding layer first)")
         return shapes
 
+    def check_supported(self):
+        """TypeError unless the layer maps to a kind of the C engine (every layer runs in C)."""
+        from .. import _core
+        if self.kind not in _core.LAYER_KINDS:
+            raise TypeError(f"{type(self).__name__} ({self.name}) has kind={self.kind!r}, which is not a "
+                            f"layer kind of annfast's C engine ({', '.join(_core.LAYER_KINDS)}): layers "
+                            "written in Python (forward/backward in NumPy) are not supported; a new kind "
+                            "is written in C (docs/adding-a-layer.md), or compose existing layers with the "
+                            "functional af.Model")
+
     # ---- calling ------------------------------------------------------------------------------
     def __call__(self, inputs):
+        self.check_supported()
         lo, hi = self.n_inputs
         many = isinstance(inputs, (list, tuple))
         tensors = list(inputs) if many else [inputs]
@@ -171,6 +221,19 @@ class Layer:
 
     # ---- state --------------------------------------------------------------------------------
     @property
+    def n_in(self):
+        """Width (last axis) of the input once called (None before; a list for several inputs)."""
+        shape = self._input_shape
+        if shape is None:
+            return None
+        return [s[-1] for s in shape] if isinstance(shape, list) else shape[-1]
+
+    @property
+    def n_out(self):
+        """Width (last axis) of the output once called (None before)."""
+        return None if self._input_shape is None else tuple(self.output_shape(self._input_shape))[-1]
+
+    @property
     def built(self):
         return self._model is not None
 
@@ -181,11 +244,12 @@ class Layer:
         if self._model is None:
             raise ValueError(f"{type(self).__name__}.{name} cannot be set before the model is built "
                              "(give the model its input shape or call build/fit first)")
-        view = self._views[name]
-        arr = as_array(value, name, view.dtype)
-        if arr.shape != view.shape:
-            raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
-        view[...] = arr
+        with exclusive(self._model):  # not while another thread's call uses the buffers
+            view = self._views[name]
+            arr = as_array(value, name, view.dtype)
+            if arr.shape != view.shape:
+                raise ValueError(f"{name} must have shape {view.shape}, got {arr.shape}")
+            view[...] = arr
 
     @property
     def trainable_weights(self):
@@ -193,6 +257,41 @@ class Layer:
         if self._model is None:
             return []
         return [self._views[n] for n, _ in self.param_shapes(self._input_shape)]
+
+    @property
+    def weights(self):
+        """All the layer's weights as Keras lists them: the trainable ones, then the statistics
+        (Dense: [kernel, bias]; BatchNormalization: [gamma, beta, moving_mean, moving_variance]),
+        as views into the model's buffers ([] before build). Set them with set_weights."""
+        return self.trainable_weights + self.non_trainable_weights
+
+    @weights.setter
+    def weights(self, value):
+        raise AttributeError(f"{type(self).__name__}.weights is the list of the layer's weights (as in "
+                             "Keras): assign one array through its name (Dense.kernel, .bias, ...) or "
+                             "all of them with layer.set_weights([...])")
+
+    def get_weights(self):
+        """Copies of the layer's weights, in the order of `weights`."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Set the layer's weights from a list shaped like get_weights() (all checked first)."""
+        if self._model is None:
+            raise ValueError(f"{self.name}.set_weights needs a built model")
+        targets = self.weights
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(targets):
+            got = len(weights) if isinstance(weights, (list, tuple)) else type(weights).__name__
+            raise ValueError(f"{self.name}.set_weights takes a list of {len(targets)} arrays, got {got}")
+        arrays = []
+        for i, (w, t) in enumerate(zip(weights, targets)):
+            a = as_array(w, f"weights[{i}]", t.dtype)
+            if a.shape != t.shape:
+                raise ValueError(f"weights[{i}] must have shape {t.shape}, got {a.shape}")
+            arrays.append(a)
+        with exclusive(self._model):
+            for a, t in zip(arrays, targets):
+                t[...] = a
 
     @property
     def non_trainable_weights(self):
@@ -223,7 +322,7 @@ class InputLayer(Layer):
     n_inputs = (0, 0)
 
     def __init__(self, shape, dtype="float32", name=None):
-        super().__init__(name=name or f"input_{next(_names)}")
+        super().__init__(name=name or _auto_name("input"))
         self.shape = _shape_tuple(shape, "Input shape")
         dt = np.dtype(dtype) if not isinstance(dtype, str) or dtype not in ("float", "int") else None
         if dtype in ("float", "int"):

@@ -4,32 +4,26 @@ import numbers
 import numpy as np
 
 from .. import activations as _acts
-from .._validate import check_float, check_int
+from .._settings import Setting, boolean, integer, real
 from .base import Layer, _shape_tuple
 
 
-def _check_penalty(value, name):
-    return 0.0 if value is None else check_float(value, name, minimum=0.0)
-
-
 def regularizer(kernel_regularizer, l1, l2):
-    """(l1, l2) from kernel_regularizer (None, {"l1": a, "l2": b}, ("l1"|"l2", value)) or l1=/l2=."""
-    l1 = _check_penalty(l1, "l1")
-    l2 = _check_penalty(l2, "l2")
+    """(l1, l2) from kernel_regularizer (None, {"l1": a, "l2": b}, ("l1"|"l2", value)) or l1=/l2=.
+    Only the structure is checked here; the values are checked by the l1/l2 settings."""
     if kernel_regularizer is None:
         return l1, l2
-    if l1 or l2:
+    if any(v is not None and not (isinstance(v, numbers.Real) and v == 0) for v in (l1, l2)):
         raise ValueError("give kernel_regularizer or l1=/l2=, not both")
     if isinstance(kernel_regularizer, dict):
         unknown = set(kernel_regularizer) - {"l1", "l2"}
         if unknown:
             raise ValueError(f"kernel_regularizer keys must be 'l1' and/or 'l2', got {sorted(unknown)}")
-        return (_check_penalty(kernel_regularizer.get("l1"), "kernel_regularizer['l1']"),
-                _check_penalty(kernel_regularizer.get("l2"), "kernel_regularizer['l2']"))
+        return kernel_regularizer.get("l1"), kernel_regularizer.get("l2")
     if (isinstance(kernel_regularizer, tuple) and len(kernel_regularizer) == 2
             and kernel_regularizer[0] in ("l1", "l2")):
-        v = _check_penalty(kernel_regularizer[1], "kernel_regularizer value")
-        return (v, 0.0) if kernel_regularizer[0] == "l1" else (0.0, v)
+        v = kernel_regularizer[1]
+        return (v, None) if kernel_regularizer[0] == "l1" else (None, v)
     raise TypeError("kernel_regularizer must be None, a dict {'l1': a, 'l2': b} or ('l1'|'l2', value), "
                     f"got {type(kernel_regularizer).__name__} {kernel_regularizer!r}")
 
@@ -44,6 +38,24 @@ def init_kernel(layer, name, shape, rng, dtype, activation):
         raise ValueError(f"kernel_initializer returned shape {w.shape} (expected {tuple(shape)}) or "
                          "non-finite values")
     layer._views[name][...] = w
+
+
+def warn_single_softmax(layer, activation, width):
+    """softmax over one unit is 1.0 whatever the input: the model cannot learn (Keras warns too)."""
+    if activation == "softmax" and width == 1:
+        import warnings
+        warnings.warn(f"{layer.name}: softmax over a last axis of size 1 always outputs 1.0, so training "
+                      "cannot change the prediction; for one binary output use activation='sigmoid' "
+                      "(with binary_crossentropy)", UserWarning, stacklevel=4)
+
+
+def activation_setting(value, label):
+    return _acts.check_name(value, None, label)[0]
+
+
+def default_alpha(layer):
+    """A new activation starts with its default parameter, as Dense(activation=...) would."""
+    layer.alpha = _acts.DEFAULT_ALPHA.get(layer.activation, 0.0)
 
 
 class Dense(Layer):
@@ -70,15 +82,23 @@ class Dense(Layer):
 
     kind = "dense"
     supports_masking = True     # per step on a sequence: the mask passes on
+    # Checked whenever assigned (also after training: the next call uses the new value).
+    units = Setting(integer(1), frozen=True, doc="Output width (fixed once built).")
+    use_bias = Setting(boolean, frozen=True, doc="Whether the layer has a bias (fixed once built).")
+    activation = Setting(activation_setting, after=default_alpha,
+                         doc="Activation name; assigning it resets alpha to that activation's default.")
+    alpha = Setting(real(0.0), doc="leaky_relu slope / elu scale, >= 0.")
+    l1 = Setting(real(0.0, none=True, none_value=0.0), doc="L1 penalty on the kernel, >= 0.")
+    l2 = Setting(real(0.0, none=True, none_value=0.0), doc="L2 penalty on the kernel, >= 0.")
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer=None,
                  kernel_regularizer=None, l1=None, l2=None, alpha=None, name=None):
         super().__init__(name)
-        self.units = check_int(units, "units", minimum=1)
-        self.activation, self.alpha = _acts.check_name(activation, alpha)
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise TypeError(f"use_bias must be a bool, got {type(use_bias).__name__}")
-        self.use_bias = bool(use_bias)
+        self.units = units
+        self.activation = activation
+        if alpha is not None:
+            self.alpha = alpha
+        self.use_bias = use_bias
         if kernel_initializer is not None:
             from .. import initializers
             # name, config dict, Initializer or callable; errors (unknown name) raised now
@@ -95,6 +115,7 @@ class Dense(Layer):
         return self.units
 
     def output_shape(self, input_shape):
+        warn_single_softmax(self, self.activation, self.units)
         return tuple(input_shape[:-1]) + (self.units,)
 
     def param_shapes(self, input_shape):
@@ -113,12 +134,13 @@ class Dense(Layer):
             self._views["bias"][...] = 0
 
     @property
-    def weights(self):
-        """Kernel W, shape (n_in, units): a view into the model's parameters (None before build)."""
+    def kernel(self):
+        """Kernel W, shape (n_in, units): a view into the model's parameters (None before build);
+        assigning copies into the model after checks."""
         return self._view("weights")
 
-    @weights.setter
-    def weights(self, value):
+    @kernel.setter
+    def kernel(self, value):
         self._set("weights", value)
 
     @property
@@ -153,12 +175,11 @@ class Dropout(Layer):
 
     kind = "dropout"
     supports_masking = True
+    rate = Setting(real(0.0, 1.0, hi_open=True), doc="Fraction of inputs dropped in training, in [0, 1).")
 
     def __init__(self, rate, name=None):
         super().__init__(name)
-        if isinstance(rate, numbers.Real) and not isinstance(rate, bool) and rate >= 1:
-            raise ValueError(f"rate must be in [0, 1), got {rate}")
-        self.rate = check_float(rate, "rate", minimum=0.0)
+        self.rate = rate
 
     def c_config(self):
         return {"rate": self.rate}

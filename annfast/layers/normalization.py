@@ -1,5 +1,6 @@
 """BatchNormalization (C kind batchnorm, csrc/layers/batchnorm.c)."""
-from .._validate import as_array, check_float
+from .._settings import Setting, real
+from .._validate import as_array
 from .base import Layer
 
 
@@ -17,11 +18,13 @@ class BatchNormalization(Layer):
     """
 
     kind = "batchnorm"
+    momentum = Setting(real(0.0, 1.0), doc="Running-statistics momentum, in [0, 1].")
+    epsilon = Setting(real(0.0, lo_open=True), doc="Variance offset, > 0.")
 
     def __init__(self, momentum=0.99, epsilon=1e-3, name=None):
         super().__init__(name)
-        self.momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0)
-        self.epsilon = check_float(epsilon, "epsilon", minimum=0.0, strict_min=True)
+        self.momentum = momentum
+        self.epsilon = epsilon
 
     def param_shapes(self, input_shape):
         return [("gamma", (input_shape[-1],)), ("beta", (input_shape[-1],))]

@@ -12,7 +12,7 @@ its weights.
 from .. import activations as _acts
 from .._validate import check_float, check_int
 from .attention import MultiHeadAttention, _check_bool, _check_rate
-from .base import Tensor, _names
+from .base import Tensor, _auto_name
 from .core import Dense, Dropout
 from .layernorm import LayerNormalization
 from .merge import Add
@@ -27,7 +27,7 @@ class _Block:
                  layer_norm_eps, name):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
-        self.name = name or f"{type(self).__name__.lower()}_{next(_names)}"
+        self.name = name or _auto_name(type(self).__name__.lower())
         self.d_model = check_int(d_model, "d_model", minimum=1)
         self.num_heads = check_int(num_heads, "num_heads", minimum=1)
         if self.d_model % self.num_heads:

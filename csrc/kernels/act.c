@@ -2,6 +2,8 @@
 #include "annfast.h"
 #include "internal.h"
 #include "act_kern.h"
+#include "fpenv.h"
+#include "pool.h"
 
 #define AF_DTYPE_F32
 #include "act_impl.h"

@@ -8,8 +8,10 @@ void AF_FN(af_act_back_colsum)(af_act act, T p, size_t m, size_t n, const T *z, 
     (void)nt;
     if (act == AF_ACT_SOFTMAX) {
         #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (size_t i = 0; i < m; i++)
+        for (size_t i = 0; i < m; i++) {
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
             AF_FN(af_act_row_backward)(act, p, n, y + i * n, y + i * n, d + i * n, d + i * n);
+        }
         act = AF_ACT_LINEAR;
     }
     if (act == AF_ACT_LINEAR && !db) return;
@@ -17,6 +19,7 @@ void AF_FN(af_act_back_colsum)(af_act act, T p, size_t m, size_t n, const T *z, 
     size_t nblk = (n + AF_COL_BLOCK - 1) / AF_COL_BLOCK;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t jb = 0; jb < nblk; jb++) {
+        AF_FP_SCOPE();
         size_t j0 = jb * AF_COL_BLOCK, w = n - j0 < AF_COL_BLOCK ? n - j0 : AF_COL_BLOCK, j;
         T sum[AF_COL_BLOCK];
         for (j = 0; j < w; j++) sum[j] = 0;
@@ -24,7 +27,8 @@ void AF_FN(af_act_back_colsum)(af_act act, T p, size_t m, size_t n, const T *z, 
             const T *xi = x + i * n + j0, *yi = y + i * n + j0;
             T *di = d + i * n + j0;
             if (act == AF_ACT_RELU) {
-                for (j = 0; j < w; j++) di[j] = yi[j] > 0 ? di[j] : (T)0;
+                /* PyTorch's threshold_backward: a NaN activation passes d (act_kern_impl.h) */
+                for (j = 0; j < w; j++) di[j] = yi[j] <= 0 ? (T)0 : di[j];
             } else if (act != AF_ACT_LINEAR) {
                 AF_FN(af_act_row_backward)(act, p, w, xi, yi, di, di);
             }
@@ -46,7 +50,10 @@ void AF_FN(af_copy_add)(size_t n, const T *src, T *dst, int acc)
     int nt = n >= AF_PAR_MIN_PASS ? af_get_num_threads() : 1;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+    for (size_t i = 0; i < n; i++) {
+        AF_FP_SCOPE();
+        dst[i] += src[i];
+    }
 }
 
 #include "dtype_end.h"

@@ -42,38 +42,69 @@ void AF_FN(af_vexp_row)(size_t n, const T *x, T *y)
     AF_FN(af_vexp_row_generic)(n, x, y);
 }
 
+/* Rows [m c / nch, m (c + 1) / nch) of an activation pass, chunk c of nch (pool.h); each row is
+ * computed alone, so the split never changes a result. */
+typedef struct {
+    af_act act;
+    T param;
+    size_t m, n, nch, ldx, ldy;
+    const T *x, *y, *dy;
+    T *out;
+    AF_FN(act_rowf_fn) fwd;
+    AF_FN(act_rowb_fn) bwd;
+} AF_FN(act_job);
+
+static void AF_FN(act_chunk)(void *ctx, size_t c, size_t slot)
+{
+    (void)slot;
+    const AF_FN(act_job) *j = (const AF_FN(act_job) *)ctx;
+    size_t i1 = j->m * (c + 1) / j->nch;
+    for (size_t i = j->m * c / j->nch; i < i1; i++) {
+        if (j->fwd)
+            j->fwd(j->act, j->param, j->n, j->x + i * j->ldx, j->out + i * j->ldy);
+        else
+            j->bwd(j->act, j->param, j->n, j->x + i * j->ldx, j->y + i * j->ldx, j->dy + i * j->ldx,
+                   j->out + i * j->ldx);
+    }
+}
+
+/* Threads and chunks for an m x n pass: one chunk below AF_PAR_MIN values, else a few per thread. */
+static size_t AF_FN(act_split)(size_t m, size_t n, int *nt)
+{
+    *nt = m * n >= AF_PAR_MIN ? af_pool_threads(af_get_num_threads()) : 1;
+    size_t nch = *nt > 1 ? (size_t)*nt * 4 : 1;
+    return nch < m ? nch : m;
+}
+
 af_status AF_FN(af_act_forward)(af_act act, T param, size_t m, size_t n,
                                 const T *x, size_t ldx, T *y, size_t ldy)
 {
+    AF_FP_SCOPE();
     if ((unsigned)act >= AF_ACT_COUNT) return AF_EINVAL;
     if (m == 0 || n == 0) return AF_OK;
     if (!x || !y || ldx < n || ldy < n) return AF_EINVAL;
     size_t total;
     if (af_mul_size(m, ldx, &total) || af_mul_size(m, ldy, &total)) return AF_ESHAPE;
-    AF_FN(act_rowf_fn) fwd = AF_FN(pick_rowf)();
-    int nt = (m * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
-    (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < m; i++) fwd(act, param, n, x + i * ldx, y + i * ldy);
+    int nt;
+    AF_FN(act_job) job = {act, param, m, n, AF_FN(act_split)(m, n, &nt), ldx, ldy, x, NULL, NULL, y,
+                          AF_FN(pick_rowf)(), NULL};
+    af_pool_run(AF_FN(act_chunk), &job, job.nch, nt);
     return AF_OK;
 }
 
 af_status AF_FN(af_act_backward)(af_act act, T param, size_t m, size_t n,
                                  const T *x, const T *y, const T *dy, T *dx, size_t ld)
 {
+    AF_FP_SCOPE();
     if ((unsigned)act >= AF_ACT_COUNT) return AF_EINVAL;
     if (m == 0 || n == 0) return AF_OK;
     if (!x || !y || !dy || !dx || ld < n) return AF_EINVAL;
     size_t total;
     if (af_mul_size(m, ld, &total)) return AF_ESHAPE;
-    AF_FN(act_rowb_fn) bwd = AF_FN(pick_rowb)();
-    int nt = (m * n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
-    (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < m; i++) {
-        size_t o = i * ld;
-        bwd(act, param, n, x + o, y + o, dy + o, dx + o);
-    }
+    int nt;
+    AF_FN(act_job) job = {act, param, m, n, AF_FN(act_split)(m, n, &nt), ld, ld, x, y, dy, dx,
+                          NULL, AF_FN(pick_rowb)()};
+    af_pool_run(AF_FN(act_chunk), &job, job.nch, nt);
     return AF_OK;
 }
 

@@ -15,6 +15,19 @@
 #define SELU_ALPHA ((T)1.6732632423543772848170429916717)
 #define SELU_SCALE ((T)1.0507009873554804934193349852946)
 
+/* NaN: f(NaN) = NaN for every activation (NumPy, PyTorch). Comparisons are written so the NaN
+ * case takes a branch that keeps it: relu is `x < 0 ? 0 : x` (maxps(0, x), which returns its
+ * second operand x when either is NaN), never `x > 0 ? x : 0`, which turns NaN into 0.
+ * Backward, for NaN x, gives what PyTorch's autograd gives:
+ *   relu (threshold_backward):  x <= 0 ? 0 : dy             NaN x passes dy through
+ *   leaky_relu:                 x > 0 ? dy : alpha dy        NaN x gives alpha dy
+ *   elu / selu:                 x > 0 ? dy (scale) : dy (y + alpha (scale))   NaN (y is NaN);
+ *                               torch's vectorised elu_backward gives NaN too (its scalar tail
+ *                               gives dy: it has no single answer, we keep the NaN)
+ *   sigmoid, tanh, softmax:     functions of y = f(x) = NaN, so NaN.
+ * x may be the activation's output instead of its input (the network passes A): for alpha >= 0
+ * it has the same sign and NaN-ness, so the same branch is taken. */
+
 /* y = f(x) for one row; softmax handled by the caller. */
 void KN(af_act_rowf)(af_act act, T p, size_t n, const T *x, T *y)
 {
@@ -24,7 +37,7 @@ void KN(af_act_rowf)(af_act act, T p, size_t n, const T *x, T *y)
     /* sigma(x) = 1 / (1 + e^-x); e^-x overflows to inf for x << 0, giving 0, never NaN. */
     case AF_ACT_SIGMOID: for (j = 0; j < n; j++) y[j] = (T)1 / ((T)1 + VEXP(-x[j])); break;
     case AF_ACT_TANH: for (j = 0; j < n; j++) y[j] = TANH(x[j]); break;
-    case AF_ACT_RELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : (T)0; break;
+    case AF_ACT_RELU: for (j = 0; j < n; j++) y[j] = x[j] < 0 ? (T)0 : x[j]; break;
     case AF_ACT_LEAKY_RELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : p * x[j]; break;
     case AF_ACT_ELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : p * EXPM1(x[j]); break;
     case AF_ACT_SELU:
@@ -63,7 +76,7 @@ void KN(af_act_rowb)(af_act act, T p, size_t n, const T *x, const T *y, const T 
     case AF_ACT_LINEAR: for (j = 0; j < n; j++) dx[j] = dy[j]; break;
     case AF_ACT_SIGMOID: for (j = 0; j < n; j++) dx[j] = dy[j] * (y[j] * ((T)1 - y[j])); break;
     case AF_ACT_TANH: for (j = 0; j < n; j++) dx[j] = dy[j] * ((T)1 - y[j] * y[j]); break;
-    case AF_ACT_RELU: for (j = 0; j < n; j++) dx[j] = x[j] > 0 ? dy[j] : (T)0; break;
+    case AF_ACT_RELU: for (j = 0; j < n; j++) dx[j] = x[j] <= 0 ? (T)0 : dy[j]; break;
     case AF_ACT_LEAKY_RELU: for (j = 0; j < n; j++) dx[j] = x[j] > 0 ? dy[j] : p * dy[j]; break;
     /* elu'(x) = alpha e^x = y + alpha for x <= 0 */
     case AF_ACT_ELU: for (j = 0; j < n; j++) dx[j] = x[j] > 0 ? dy[j] : dy[j] * (y[j] + p); break;

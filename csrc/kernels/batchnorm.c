@@ -6,6 +6,7 @@
  * count. Inner loops run along a row's columns (contiguous), which the compiler vectorises. */
 #include "annfast.h"
 #include "internal.h"
+#include "fpenv.h"
 #include "norm.h"
 
 #include <math.h>

@@ -32,6 +32,7 @@
         (void)wide;                                                                                \
         _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")                  \
         for (size_t b_ = 0; b_ < nb_; b_++) {                                                      \
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */                                      \
             size_t j0 = b_ * AF_BN_COLS, w = n - j0 < AF_BN_COLS ? n - j0 : AF_BN_COLS;            \
             BN_DISPATCH(name, args);                                                               \
         }                                                                                          \
@@ -41,6 +42,7 @@ af_status AF_FN(af_bn_forward_train)(size_t m, size_t n, const T *x, const T *ga
                                      double eps, double momentum, int unbiased_running_var,
                                      T *running_mean, T *running_var, T *mean, T *invstd, T *y)
 {
+    AF_FP_SCOPE();
     if (!bn_params_ok(eps, momentum)) return AF_EINVAL;
     if (bn_check_sizes(m, n)) return AF_ESHAPE;
     if (n == 0) return AF_OK;
@@ -56,6 +58,7 @@ af_status AF_FN(af_bn_forward_train)(size_t m, size_t n, const T *x, const T *ga
 af_status AF_FN(af_bn_forward_infer)(size_t m, size_t n, const T *x, const T *gamma, const T *beta,
                                      const T *running_mean, const T *running_var, double eps, T *y)
 {
+    AF_FP_SCOPE();
     if (!bn_params_ok(eps, 0.0)) return AF_EINVAL;
     if (bn_check_sizes(m, n)) return AF_ESHAPE;
     if (m == 0 || n == 0) return AF_OK;
@@ -67,6 +70,7 @@ af_status AF_FN(af_bn_forward_infer)(size_t m, size_t n, const T *x, const T *ga
 af_status AF_FN(af_bn_backward)(size_t m, size_t n, const T *x, const T *dy, const T *gamma,
                                 const T *mean, const T *invstd, T *dx, T *dgamma, T *dbeta)
 {
+    AF_FP_SCOPE();
     if (bn_check_sizes(m, n)) return AF_ESHAPE;
     if (n == 0) return AF_OK;
     if (m == 0) return AF_ESHAPE;

@@ -6,6 +6,7 @@
 #include "annfast.h"
 #include "dropout_kern.h"
 #include "internal.h"
+#include "fpenv.h"
 #include "norm.h"
 
 #include <math.h>

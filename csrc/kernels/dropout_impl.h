@@ -52,6 +52,7 @@ static void AF_FN(dropout_block)(uint64_t key, uint64_t thr, T scale, size_t lo,
 static af_status AF_FN(dropout_run)(size_t count, double rate, uint64_t seed, uint64_t step,
                                     const T *x, T *out)
 {
+    AF_FP_SCOPE();
     if (!dropout_rate_ok(rate)) return AF_EINVAL;
     if (count == 0) return AF_OK;
     if (!out) return AF_EINVAL;
@@ -72,6 +73,7 @@ static af_status AF_FN(dropout_run)(size_t count, double rate, uint64_t seed, ui
 #endif
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nb; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t lo = b * blk;
         size_t len = count - lo < blk ? count - lo : blk;
         if (vblk) vblk(key, (uint32_t)thr, scale, lo, len, x, out);

@@ -3,7 +3,12 @@
 
 int AF_FN(af_all_finite)(size_t m, size_t n, const T *a, size_t lda)
 {
+    AF_FP_SCOPE();
     if (!a || m == 0 || n == 0) return 1;
+    if (lda == n) { /* contiguous rows: one long row (short rows cost a loop set-up each) */
+        n *= m;
+        m = 1;
+    }
     for (size_t i = 0; i < m; i++) {
         const T *r = a + i * lda;
         /* x - x is 0 for finite x and NaN for inf/NaN, and NaN != 0. OR-ing the comparisons is

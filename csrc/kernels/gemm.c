@@ -2,12 +2,12 @@
  * once per dtype). The micro-kernels live in gemm_generic.c / gemm_avx2.c / gemm_avx512.c. */
 #include <pthread.h>
 #include <stdlib.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <string.h>
 #include "annfast.h"
+#include "fpenv.h"
 #include "gemm_kern.h"
 #include "internal.h"
+#include "pool.h"
 
 /* Products with m, n and k all at most this use scalar dot products (gemm_tiny). */
 #define AF_GEMM_TINY_MAX 8
@@ -28,12 +28,13 @@
 #ifndef AF_GEMM_INPLACE_B_MAX_M
 #define AF_GEMM_INPLACE_B_MAX_M 4
 #endif
-/* Below this many multiply-adds one thread does all the work (about 0.1 ms of work per core).
- * Lower thresholds (2e5 was tried) win a little on a quiet machine for 200 x 64 x 64 products but
- * make batch-1 training (GEMVs of 4e5) unstable on a shared one: an epoch was sometimes 2.8x
- * slower when a parallel region waited for a busy core. */
+/* Below this many multiply-adds one thread does all the work (~8 us of float32 work on one
+ * core). With OpenMP regions this had to be 2e6: a region waits at its end for every thread, and
+ * on a shared machine a batch-1 epoch was sometimes 2.8x slower when it waited for a busy core.
+ * annfast's pool never waits for a thread that has not started (pool.c), and falls back to one
+ * thread while the machine is crowded, so smaller products (a 200 x 64 x 64 layer) can use it. */
 #ifndef AF_GEMM_PAR_MIN
-#define AF_GEMM_PAR_MIN 2.0e6
+#define AF_GEMM_PAR_MIN 5.0e5
 #endif
 
 /* 1 if x * y overflows size_t (the element count of a rows x ld matrix); inline because the
@@ -123,4 +124,18 @@ af_status af_dgemm(int ta, int tb, size_t m, size_t n, size_t k, double alpha, c
                    size_t lda, const double *b, size_t ldb, double beta, double *c, size_t ldc)
 {
     return af_gemm_ex_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+af_status af_sgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, float alpha, const float *a,
+                           size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                           const af_epilogue *ep)
+{
+    return af_gemm_checked_f32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
+}
+
+af_status af_dgemm_checked(int ta, int tb, size_t m, size_t n, size_t k, double alpha,
+                           const double *a, size_t lda, const double *b, size_t ldb, double beta,
+                           double *c, size_t ldc, const af_epilogue *ep)
+{
+    return af_gemm_checked_f64(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
 }

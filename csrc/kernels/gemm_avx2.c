@@ -63,6 +63,16 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
     _mm256_storeu_pd(d + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
+/* Lane masks for partial loads/stores (VLOADN/VSTOREN): lanes below cnt set. */
+static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask8_epi32(size_t cnt)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(size_t cnt)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)cnt), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
 /* Block sizes can be overridden at build time for tuning experiments (-DAF_AVX2_S_KC=...). */
 #ifndef AF_AVX2_S_MC
 #define AF_AVX2_S_MC 144
@@ -95,6 +105,13 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
 #define VSTOREU(p, v) _mm256_storeu_ps(p, v)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm256_add_ps(a, b)
+/* x where x > 0 or x is NaN (not less-or-equal, unordered), else +0 */
+#define VRELU(x) _mm256_and_ps(x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NLE_UQ))
+#define VLOADN(p, cnt) _mm256_maskload_ps(p, af_mask8_epi32(cnt))
+#define VSTOREN(p, v, cnt) _mm256_maskstore_ps(p, af_mask8_epi32(cnt), v)
+#define KROWS1 12
+#define KCOLNB 6
 #define KTRANSPOSE(d, ldd, s, lds) af_tr8x8_ps(d, ldd, s, lds)
 #include "gemm_kern_impl.h"
 
@@ -113,6 +130,12 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
 #define VSTOREU(p, v) _mm256_storeu_pd(p, v)
 #define VMUL(a, b) _mm256_mul_pd(a, b)
 #define VFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VADD(a, b) _mm256_add_pd(a, b)
+#define VRELU(x) _mm256_and_pd(x, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_NLE_UQ))
+#define VLOADN(p, cnt) _mm256_maskload_pd(p, af_mask4_epi64(cnt))
+#define VSTOREN(p, v, cnt) _mm256_maskstore_pd(p, af_mask4_epi64(cnt), v)
+#define KROWS1 12
+#define KCOLNB 6
 #define KTRANSPOSE(d, ldd, s, lds) af_tr4x4_pd(d, ldd, s, lds)
 #include "gemm_kern_impl.h"
 

@@ -195,7 +195,14 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VSTOREU(p, v) _mm512_storeu_ps(p, v)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VADD(a, b) _mm512_add_ps(a, b)
+/* x where x > 0 or x is NaN (not less-or-equal, unordered), else +0 */
+#define VRELU(x) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ), x)
+#define VLOADN(p, cnt) _mm512_maskz_loadu_ps((__mmask16)((1u << (cnt)) - 1), p)
+#define VSTOREN(p, v, cnt) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (cnt)) - 1), v)
 #endif
+#define KROWS1 12
+#define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F32(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F32(d, s, lds)
 #include "gemm_kern_impl.h"
@@ -219,7 +226,13 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VSTOREU(p, v) _mm512_storeu_pd(p, v)
 #define VMUL(a, b) _mm512_mul_pd(a, b)
 #define VFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define VADD(a, b) _mm512_add_pd(a, b)
+#define VRELU(x) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLE_UQ), x)
+#define VLOADN(p, cnt) _mm512_maskz_loadu_pd((__mmask8)((1u << (cnt)) - 1), p)
+#define VSTOREN(p, v, cnt) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (cnt)) - 1), v)
 #endif
+#define KROWS1 12
+#define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F64(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F64(d, s, lds)
 #include "gemm_kern_impl.h"

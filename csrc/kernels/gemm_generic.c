@@ -34,6 +34,8 @@ typedef double af_gv_f64;
 #define KKC 256
 #define KNC 2048
 #define V af_gv_f32
+#define KROWS1 8
+#define KCOLNB 6
 #include "gemm_generic_ops.h"
 #include "gemm_kern_impl.h"
 
@@ -45,5 +47,7 @@ typedef double af_gv_f64;
 #define KKC 256
 #define KNC 2048
 #define V af_gv_f64
+#define KROWS1 8
+#define KCOLNB 6
 #include "gemm_generic_ops.h"
 #include "gemm_kern_impl.h"

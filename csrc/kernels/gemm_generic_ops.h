@@ -15,5 +15,13 @@
 #define VSET1(x) (x)
 #define VBCAST(p) (*(p))
 #endif
+#if defined(__GNUC__) || defined(__clang__)
+/* x where x > 0 or x is NaN, else +0: clear the lanes where x <= 0 (false for NaN) */
+#define VRELU(x) __extension__({ V x_ = (x); __typeof__(x_ <= x_) le_ = x_ <= (V){0}; \
+                                 (V)((__typeof__(le_))x_ & ~le_); })
+#else
+#define VRELU(x) ((x) <= 0 ? 0 : (x))
+#endif
+#define VADD(a, b) ((a) + (b))
 #define VMUL(a, b) ((a) * (b))
 #define VFMA(a, b, c) ((a) * (b) + (c))

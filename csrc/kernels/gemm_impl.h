@@ -47,22 +47,48 @@ static af_status AF_FN(gemm_check)(int ta, int tb, size_t m, size_t n, size_t k,
 }
 
 /* Epilogue on an mr x nr block of C whose first column is column j of the full C:
- * C = act(C + bias[j:j+nr]). */
+ * C = act(C + bias[j:j+nr]); with act == 0 only C += bias (and relu, inline): the caller applies
+ * other activations later on a larger block (see gemm_act_rows). */
 static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T *c, size_t ldc,
-                                 size_t j)
+                                 size_t j, int act)
 {
     const T *bias = ep->bias ? (const T *)ep->bias + j : NULL;
+    if (act && ldc == nr && ep->act != AF_ACT_LINEAR && ep->act != AF_ACT_RELU) {
+        /* rows contiguous (a skinny C): one activation call for the block, not one per row */
+        if (bias)
+            for (size_t r = 0; r < mr; r++)
+                for (size_t jj = 0; jj < nr; jj++) c[r * ldc + jj] += bias[jj];
+        AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, mr * nr, c, c);
+        return;
+    }
     for (size_t r = 0; r < mr; r++) {
         T *cr = c + r * ldc;
         if (bias)
             for (size_t jj = 0; jj < nr; jj++) cr[jj] += bias[jj];
         /* relu inline: a call through the ISA dispatch per tile row (16 values) would cost
-         * more than the work */
+         * more than the work. `c < 0 ? 0 : c` keeps NaN (act_kern_impl.h). */
         if (ep->act == AF_ACT_RELU)
-            for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] > 0 ? cr[jj] : (T)0;
-        else if (ep->act != AF_ACT_LINEAR)
+            for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] < 0 ? (T)0 : cr[jj];
+        else if (act && ep->act != AF_ACT_LINEAR)
             AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, cr, cr);
     }
+}
+
+/* True for activations computed by a call per row (everything but linear and relu). */
+static inline int AF_FN(gemm_act_is_call)(const af_epilogue *ep)
+{
+    return ep && ep->act != AF_ACT_LINEAR && ep->act != AF_ACT_RELU;
+}
+
+/* The activation of the epilogue on an mr x nr block whose bias is already added: one call per
+ * row of the block (a packed product calls this per MC x NC block, not per 16-value tile row). */
+static void AF_FN(gemm_act_rows)(const af_epilogue *ep, size_t mr, size_t nr, T *c, size_t ldc)
+{
+    if (ldc == nr) /* contiguous rows (a skinny C): one call for the block */
+        AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, mr * nr, c, c);
+    else
+        for (size_t r = 0; r < mr; r++)
+            AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, c + r * ldc, c + r * ldc);
 }
 
 /* Tiny products (a few dozen multiply-adds, e.g. the tutorial network's 4x2 @ 2x4): one scalar
@@ -85,16 +111,77 @@ static void AF_FN(gemm_tiny)(int ta, int tb, size_t m, size_t n, size_t k, T alp
     }
 }
 
-/* Serial blocked product on one thread's rectangle of C (see the top of this file), with that
- * thread's own packing buffers. j_off: column of this rectangle in the full C (for the bias).
- * pack_all_a / pack_all_b: pack every panel, or read full panels in place (edge panels are
- * always packed, zero-padded, since the kernel reads whole MR x kc / kc x NR panels). */
-static void AF_FN(gemm_block)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t n,
-                              size_t k, T alpha, const T *a, size_t lda, const T *b, size_t ldb,
-                              T beta, T *c, size_t ldc, const af_epilogue *ep, size_t j_off,
-                              int pack_all_a, int pack_all_b, T *abuf, T *bbuf)
+/* Threads for a product of m n k multiply-adds: all of annfast's threads from AF_GEMM_PAR_MIN
+ * unless the pool would run the job alone anyway (af_pool_threads), else one. */
+static inline size_t AF_FN(gemm_threads)(size_t m, size_t n, size_t k)
 {
+    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) return 1;
+    return (size_t)af_pool_threads(af_get_num_threads());
+}
+
+/* One GEMM call as the threads working on it see it: the arguments, the path's plan, and the
+ * NaN/inf flag of the checked entry points. */
+typedef struct {
+    const AF_FN(af_gemm_kinfo) *ki;
+    int ta, tb;
+    size_t m, n, k, lda, ldb, ldc;
+    T alpha, beta;
+    const T *a, *b;
+    T *c;
+    const af_epilogue *ep;
+    int check_out; /* look at every finished tile of C for NaN/inf (before the epilogue) */
+    int bad;       /* set when a looked-at tile holds one (relaxed atomic store) */
+    /* packed path: tm x tn thread grid, per-thread workspace, which operands are packed */
+    size_t tm, tn, b_bytes, per_thread;
+    int pack_all_a, pack_all_b;
+    char *ws;
+    T *bshared;    /* op(B) packed once for all chunks (one K block, one column block) */
+    /* skinny and rows paths: op(B) packed (row stride ldbp), padded op(A), work units */
+    const T *bp, *atail;
+    size_t ldbp, unit, nunits, nchunks;
+} AF_FN(gemm_call);
+
+/* A finished mr x nr block of C whose first column is column j: look at it for NaN/inf while it
+ * is in cache (look == 0: the kernel checked its values already), then apply the epilogue (with
+ * act == 0, all of it but an activation computed by a call). */
+static inline void AF_FN(gemm_finish)(AF_FN(gemm_call) *g, size_t mr, size_t nr, T *ct, size_t j,
+                                      int act, int look)
+{
+    if (look && g->check_out && !AF_FN(af_all_finite)(mr, nr, ct, g->ldc))
+        __atomic_store_n(&g->bad, 1, __ATOMIC_RELAXED);
+    if (g->ep) AF_FN(gemm_epilogue)(g->ep, mr, nr, ct, g->ldc, j, act);
+}
+
+/* Run the chunks of a call's path on nt threads through annfast's pool (pool.h): chunks are claimed
+ * dynamically, so the caller never waits for a thread that has not started one. part(g, chunk,
+ * slot) computes one chunk; slot picks the thread's packing buffer. */
+#define AF_GEMM_RUN(part, g, nchunks, nt)                                                       \
+    af_pool_run(AF_FN(part##_chunk), (g), (nchunks), (int)(nt))
+
+/* Chunks per thread: two for large products, so a thread that the OS delays in the middle of its
+ * chunk leaves the others more than a single chunk to share; one below 8e6 multiply-adds, where
+ * every chunk's own packing would cost too much next to its work. */
+static inline size_t AF_FN(gemm_chunks_per_thread)(size_t m, size_t n, size_t k)
+{
+    return (double)m * (double)n * (double)k >= 8.0e6 ? 2 : 1;
+}
+
+/* Serial blocked product on one thread's rectangle of C: rows [r0, r0+m), columns [c0, c0+n)
+ * (see the top of this file), with that thread's own packing buffers. Edge panels are always
+ * packed (zero-padded, the kernel reads whole MR x kc / kc x NR panels); full panels are packed
+ * or read in place as g->pack_all_a / g->pack_all_b say. */
+static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c0, size_t n,
+                              T *abuf, T *bbuf)
+{
+    const AF_FN(af_gemm_kinfo) *ki = g->ki;
+    const int ta = g->ta, tb = g->tb, pack_all_a = g->pack_all_a, pack_all_b = g->pack_all_b;
+    const size_t k = g->k, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    const T *a = ta ? g->a + r0 : g->a + r0 * lda, *b = tb ? g->b + c0 * ldb : g->b + c0;
+    T *c = g->c + r0 * ldc + c0;
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, NC = ki->nc;
+    const T *bias = g->ep && g->ep->bias ? (const T *)g->ep->bias : NULL;
+    const int relu = g->ep && g->ep->act == AF_ACT_RELU;
+    AF_FN(af_gemm_kout) out = {NULL, 0, g->check_out ? &g->bad : NULL};
     /* K blocks of equal size (at most KC): 784 = 4 x 196 rather than 3 x 256 + 16, so no block
      * is too short to amortise loading and storing the C tiles. Depends on k only. */
     const size_t nkb = (k + ki->kc - 1) / ki->kc, KB = (k + nkb - 1) / nkb;
@@ -103,12 +190,14 @@ static void AF_FN(gemm_block)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, si
         size_t nbp = (nc + NR - 1) / NR;
         for (size_t pc = 0; pc < k; pc += KB) {
             size_t kc = k - pc < KB ? k - pc : KB;
-            T beta_pc = pc == 0 ? beta : (T)1;  /* later K blocks accumulate onto C */
+            T beta_pc = pc == 0 ? g->beta : (T)1; /* later K blocks accumulate onto C */
             int last = pc + kc == k;
             const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
-            if (pack_all_b)
+            if (g->bshared) /* all of op(B), packed once for every chunk (gemm_packed) */
+                bbuf = g->bshared;
+            else if (pack_all_b)
                 ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, 0, nbp);
-            else if (!pack_all_b && nc % NR)
+            else if (nc % NR)
                 ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, nbp - 1, nbp);
             for (size_t ic = 0; ic < m; ic += MC) {
                 size_t mc = m - ic < MC ? m - ic : MC;
@@ -137,26 +226,50 @@ static void AF_FN(gemm_block)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, si
                         else
                             ak = asrc + ir * MR * (ta ? 1 : lda), rsa = ta ? 1 : lda, csa = ta ? lda : 1;
                         T *ct = c + (ic + ir * MR) * ldc + jc + jr * NR;
-                        ki->kernel(kc, ak, rsa, csa, bk, ldbk, alpha, beta_pc, ct, ldc, mr, nr);
-                        if (last && ep) AF_FN(gemm_epilogue)(ep, mr, nr, ct, ldc, j_off + jc + jr * NR);
+                        /* every K block's product is checked (an input reaches only its own);
+                         * bias and relu join the last block's store */
+                        out.bias = last && bias ? bias + c0 + jc + jr * NR : NULL;
+                        out.relu = last && relu;
+                        ki->kernel(kc, ak, rsa, csa, bk, ldbk, g->alpha, beta_pc, ct, ldc, mr, nr,
+                                   out.bias || out.relu || out.bad ? &out : NULL);
                     }
                 }
+                /* the finished mc x nc block (in L2): activation by one call per row */
+                if (last && AF_FN(gemm_act_is_call)(g->ep))
+                    AF_FN(gemm_act_rows)(g->ep, mc, nc, c + ic * ldc + jc, ldc);
             }
         }
     }
 }
 
-/* Packed product, threaded by splitting C into one rectangle per thread (a tm x tn grid, edges at
- * multiples of MR rows / NR columns). Each thread runs the serial blocked product on its own
- * rectangle with its own buffers: no barriers, so a thread that the OS delays holds nobody up.
- * Every C element sees the same K blocking and the same kernel arithmetic as on one thread, so
- * results are bitwise identical for any thread count. Columns are split first (each thread then
- * packs a disjoint part of B; A blocks are packed by every thread, a cost of 1/(n/tn) of the
- * product); rows when C has too few column panels. */
-static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m,
-                                    size_t n, size_t k, T alpha, const T *a, size_t lda, const T *b,
-                                    size_t ldb, T beta, T *c, size_t ldc, const af_epilogue *ep)
+/* Chunk t of the packed product: cell (t / tn, t % tn) of the tm x tn grid of rectangles of C,
+ * edges at multiples of MR rows / NR columns; slot picks the thread's packing buffers. */
+static void AF_FN(gemm_packed_chunk)(void *ctx, size_t t, size_t slot)
 {
+    AF_FN(gemm_call) *g = (AF_FN(gemm_call) *)ctx;
+    const size_t MR = g->ki->mr, NR = g->ki->nr, tm = g->tm, tn = g->tn;
+    const size_t nap = (g->m + MR - 1) / MR, nbp = (g->n + NR - 1) / NR;
+    size_t ti = t / tn, tj = t % tn;
+    size_t r0 = nap * ti / tm * MR, r1 = nap * (ti + 1) / tm * MR;
+    size_t c0 = nbp * tj / tn * NR, c1 = nbp * (tj + 1) / tn * NR;
+    if (r1 > g->m) r1 = g->m;
+    if (c1 > g->n) c1 = g->n;
+    if (r0 >= r1 || c0 >= c1) return;
+    char *mine = g->ws + slot * g->per_thread;
+    AF_FN(gemm_block)(g, r0, r1 - r0, c0, c1 - c0, (T *)(mine + g->b_bytes), (T *)mine);
+}
+
+/* Packed product, threaded by splitting C into one rectangle per thread (a tm x tn grid). Each
+ * thread runs the serial blocked product on its own rectangle with its own buffers: no
+ * barriers, so a thread that the OS delays holds nobody up. Every C element sees the same K
+ * blocking and the same kernel arithmetic as on one thread, so results are bitwise identical
+ * for any thread count. Columns are split first (each thread then packs a disjoint part of B;
+ * A blocks are packed by every thread, a cost of 1/(n/tn) of the product); rows when C has too
+ * few column panels. */
+static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
+{
+    const AF_FN(af_gemm_kinfo) *ki = g->ki;
+    const size_t m = g->m, n = g->n, k = g->k;
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, KC = ki->kc, NC = ki->nc;
     size_t nap = (m + MR - 1) / MR, nbp = (n + NR - 1) / NR;
 
@@ -166,20 +279,24 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
      * needs rows of B, i.e. not transposed, and a row stride that is not a multiple of 4 KB (such
      * strides map every row of a B panel to the same L1 set and thrash it). The choice depends on
      * the shape only, never on the thread count. */
-    const int pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
-    const int pack_all_b = tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (ldb * sizeof(T)) % 4096 == 0;
+    g->pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
+    g->pack_all_b = g->tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (g->ldb * sizeof(T)) % 4096 == 0;
 
-    /* Thread grid: threads only pay off with enough work per thread. */
-    size_t nt = (size_t)af_get_num_threads(), tm = 1, tn = 1;
-    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN) nt = 1;
-    for (size_t d = nt; d >= 1; d--)  /* largest column split with >= 2 panels per thread */
-        if (nt % d == 0 && (d == 1 || nbp >= 2 * d)) {
+    /* Chunk grid: one or two rectangles per thread when threads pay off (enough work), columns
+     * split first (largest split with >= 2 panels per chunk). */
+    size_t nt = AF_FN(gemm_threads)(m, n, k), tm = 1, tn = 1;
+    size_t nch = nt > 1 ? nt * AF_FN(gemm_chunks_per_thread)(m, n, k) : 1;
+    for (size_t d = nch; d >= 1; d--)
+        if (nch % d == 0 && (d == 1 || nbp >= 2 * d)) {
             tn = d;
             break;
         }
-    tm = nt / tn;
+    tm = nch / tn;
     if (tm > nap) tm = nap;
-    nt = tm * tn;
+    nch = tm * tn;
+    if (nt > nch) nt = nch;
+    g->tm = tm;
+    g->tn = tn;
 
     /* Per-thread workspace: a B block (kc x nc rounded up to NR) then an A block (mc rounded
      * up to MR, x kc), sized for the largest rectangle; at most KC*NC + MC*KC elements. */
@@ -187,96 +304,239 @@ static af_status AF_FN(gemm_packed)(const AF_FN(af_gemm_kinfo) *ki, int ta, int 
     size_t kc_max = k < KC ? k : KC;
     size_t nc_max = cols_max < NC ? cols_max : NC;
     size_t mc_max = rows_max < MC ? rows_max : MC;
-    size_t b_bytes = (kc_max * nc_max * sizeof(T) + 63) / 64 * 64;
-    size_t per_thread = (b_bytes + kc_max * mc_max * sizeof(T) + 63) / 64 * 64;
-    char *ws = (char *)af_gemm_workspace(per_thread * nt);
-    if (!ws) return AF_ENOMEM;
-
-    #pragma omp parallel for schedule(static, 1) num_threads((int)nt) if (nt > 1)
-    for (size_t t = 0; t < nt; t++) {
-        size_t ti = t / tn, tj = t % tn;
-        size_t r0 = nap * ti / tm * MR, r1 = nap * (ti + 1) / tm * MR;
-        size_t c0 = nbp * tj / tn * NR, c1 = nbp * (tj + 1) / tn * NR;
-        if (r1 > m) r1 = m;
-        if (c1 > n) c1 = n;
-        if (r0 >= r1 || c0 >= c1) continue;
-        char *mine = ws + t * per_thread;
-        AF_FN(gemm_block)(ki, ta, tb, r1 - r0, c1 - c0, k, alpha, ta ? a + r0 : a + r0 * lda, lda,
-                          tb ? b + c0 * ldb : b + c0, ldb, beta, c + r0 * ldc + c0, ldc, ep, c0,
-                          pack_all_a, pack_all_b, (T *)(mine + b_bytes), (T *)mine);
+    g->b_bytes = (kc_max * nc_max * sizeof(T) + 63) / 64 * 64;
+    g->per_thread = (g->b_bytes + kc_max * mc_max * sizeof(T) + 63) / 64 * 64;
+    /* Chunks that split only rows all need the same B panels: with one K block and one column
+     * block, the calling thread packs them once for all (after the per-thread buffers). */
+    int share = nch > 1 && tn == 1 && k <= KC && n <= NC && g->pack_all_b;
+    size_t shared_bytes = share ? (k * nbp * NR * sizeof(T) + 63) / 64 * 64 : 0;
+    g->ws = (char *)af_gemm_workspace(g->per_thread * nt + shared_bytes);
+    if (!g->ws) return AF_ENOMEM;
+    if (share) {
+        g->bshared = (T *)(g->ws + g->per_thread * nt);
+        ki->pack_b(g->tb, k, n, g->b, g->ldb, g->bshared, 0, nbp);
     }
+    AF_GEMM_RUN(gemm_packed, g, nch, nt);
     return AF_OK;
+}
+
+/* Chunk t of the rows path: a range of the blocks of g->unit columns. */
+static void AF_FN(gemm_rows_chunk)(void *ctx, size_t t, size_t slot)
+{
+    (void)slot;
+    AF_FN(gemm_call) *g = (AF_FN(gemm_call) *)ctx;
+    const AF_FN(af_gemm_kinfo) *ki = g->ki;
+    const size_t unit = g->unit, nblk = g->nunits, nch = g->nchunks, lda = g->lda, ldc = g->ldc;
+    size_t j0 = nblk * t / nch * unit, j1 = nblk * (t + 1) / nch * unit;
+    if (j1 > g->n) j1 = g->n;
+    for (size_t i = 0; i < g->m && j0 < j1; i++) {
+        if (g->tb)
+            ki->gemv_t(g->k, j0, j1, g->alpha, g->a + i * lda, g->b, g->ldb, g->beta, g->c + i * ldc);
+        else
+            ki->gemv(g->k, j0, j1, g->alpha, g->ta ? g->a + i : g->a + i * lda, g->ta ? lda : 1, g->b,
+                     g->ldb, g->beta, g->c + i * ldc);
+    }
+    if (j0 < j1) AF_FN(gemm_finish)(g, g->m, j1 - j0, g->c + j0, j0, 1, 1);
+}
+
+/* Chunks for nunits work units on nt threads (a few per thread, at most one unit each). */
+static inline size_t AF_FN(gemm_chunks)(AF_FN(gemm_call) *g, size_t *nt)
+{
+    size_t nch = *nt > 1 ? *nt * AF_FN(gemm_chunks_per_thread)(g->m, g->n, g->k) : 1;
+    if (nch > g->nunits) nch = g->nunits;
+    if (*nt > nch) *nt = nch;
+    return g->nchunks = nch;
 }
 
 /* One or two rows of C: row-by-row GEMV (B not transposed: rows of B scaled and summed; B^T, A
  * not transposed: dot products with the rows of B), columns split between threads in blocks of
  * 4 NR (each column's arithmetic does not depend on the split). */
-static void AF_FN(gemm_rows)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t n,
-                             size_t k, T alpha, const T *a, size_t lda, const T *b, size_t ldb,
-                             T beta, T *c, size_t ldc)
+static void AF_FN(gemm_rows)(AF_FN(gemm_call) *g)
 {
-    size_t unit = 4 * ki->nr, nblk = (n + unit - 1) / unit;
-    int nt = af_get_num_threads();
-    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN || nblk < 2) nt = 1;
-    (void)nt;
-    #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-#ifdef _OPENMP
-        size_t tid = (size_t)omp_get_thread_num(), nth = (size_t)omp_get_num_threads();
-#else
-        size_t tid = 0, nth = 1;
-#endif
-        size_t j0 = nblk * tid / nth * unit, j1 = nblk * (tid + 1) / nth * unit;
-        if (j1 > n) j1 = n;
-        for (size_t i = 0; i < m && j0 < j1; i++) {
-            if (tb)
-                ki->gemv_t(k, j0, j1, alpha, a + i * lda, b, ldb, beta, c + i * ldc);
-            else
-                ki->gemv(k, j0, j1, alpha, ta ? a + i : a + i * lda, ta ? lda : 1, b, ldb, beta,
-                         c + i * ldc);
-        }
+    g->unit = 4 * g->ki->nr;
+    g->nunits = (g->n + g->unit - 1) / g->unit;
+    size_t nt = AF_FN(gemm_threads)(g->m, g->n, g->k);
+    size_t nch = AF_FN(gemm_chunks)(g, &nt);
+    AF_GEMM_RUN(gemm_rows, g, nch, nt);
+}
+
+/* Chunk t of the skinny path: a range of whole work units of rows (the last range also takes
+ * the leftover rows). */
+static void AF_FN(gemm_skinny_chunk)(void *ctx, size_t t, size_t slot)
+{
+    (void)slot;
+    AF_FN(gemm_call) *g = (AF_FN(gemm_call) *)ctx;
+    const size_t unit = g->unit, nunits = g->nunits, nch = g->nchunks, ldc = g->ldc;
+    size_t r0 = nunits * t / nch * unit, r1 = t + 1 == nch ? g->m : nunits * (t + 1) / nch * unit;
+    T *c = g->c + r0 * ldc;
+    const af_epilogue *ep = g->ep;
+    AF_FN(af_gemm_kout) o = {ep && ep->bias ? (const T *)ep->bias : NULL, ep && ep->act == AF_ACT_RELU,
+                             g->check_out ? &g->bad : NULL};
+    const AF_FN(af_gemm_kout) *out = o.bias || o.relu || o.bad ? &o : NULL;
+    if (g->ta)
+        g->ki->colk(r1 - r0, g->n, g->k, g->alpha, g->a + r0, g->lda, g->atail, g->bp, g->ldbp,
+                    g->beta, c, ldc, out);
+    else
+        g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp,
+                    g->beta, c, ldc, out);
+    /* bias and relu ran in the kernel's store; other activations by call, on the chunk's rows */
+    if (AF_FN(gemm_act_is_call)(ep)) AF_FN(gemm_act_rows)(ep, r1 - r0, g->n, c, ldc);
+}
+
+/* Skinny products (n small): the row kernel (vectors along n, op(A) read in place) or, when
+ * op(A) = A^T, the column kernel (vectors along m, contiguous columns of op(A)); see
+ * gemm_skinny_impl.h. The calling thread packs op(B) (k x n, small) when the kernel cannot read
+ * it in place, and for the column kernel on fewer rows than a vector a zero-padded copy of
+ * op(A); then threads take ranges of rows (each row's arithmetic does not depend on the range)
+ * and check and finish their own rows. */
+static af_status AF_FN(gemm_skinny)(AF_FN(gemm_call) *g)
+{
+    const size_t vn = g->ki->vn, m = g->m, n = g->n, k = g->k, lda = g->lda, ldb = g->ldb;
+    const T *a = g->a, *b = g->b;
+    const int tb = g->tb;
+    /* Row kernel: op(B) as k rows of W = vn or 2 vn values, zero past n; in place when B's rows
+     * are exactly that. Column kernel: any row stride, so B is read in place unless transposed. */
+    const size_t w = g->ta ? n : (n <= vn ? vn : 2 * vn);
+    const int pack = tb || (!g->ta && n != w);
+    const int tail = g->ta && m < vn;
+    const size_t bsz = pack ? (k * w + 15) / 16 * 16 : 0;
+    T *ws = NULL;
+    if (pack || tail) {
+        ws = (T *)af_gemm_workspace((bsz + (tail ? k * vn : 0)) * sizeof(T));
+        if (!ws) return AF_ENOMEM;
     }
+    if (pack) {
+        for (size_t p = 0; p < k; p++)
+            for (size_t j = 0; j < w; j++) ws[p * w + j] = j >= n ? (T)0 : tb ? b[j * ldb + p] : b[p * ldb + j];
+        g->bp = ws, g->ldbp = w;
+    } else {
+        g->bp = b, g->ldbp = ldb;
+    }
+    if (tail) {
+        T *t = ws + bsz;
+        for (size_t p = 0; p < k; p++)
+            for (size_t r = 0; r < vn; r++) t[p * vn + r] = r < m ? a[p * lda + r] : (T)0;
+        g->atail = t;
+    }
+    /* Threads own ranges of whole tiles (2 vn rows for the column kernel, 12 for the row
+     * kernel); the last range also takes the leftover rows, so a range of the column kernel has
+     * at least 2 vn rows or is all of C. */
+    g->unit = g->ta ? 2 * vn : 12;
+    g->nunits = m / g->unit > 0 ? m / g->unit : 1;
+    size_t nt = AF_FN(gemm_threads)(m, n, k);
+    size_t nch = AF_FN(gemm_chunks)(g, &nt);
+    AF_GEMM_RUN(gemm_skinny, g, nch, nt);
+    return AF_OK;
+}
+
+/* Skinny path: op(A) = A^T with up to 32 columns (column kernel); else n up to two vectors. */
+static inline int AF_FN(gemm_is_skinny)(const AF_FN(af_gemm_kinfo) *ki, int ta, size_t n)
+{
+    return ta ? n <= 32 : n <= 2 * ki->vn;
+}
+
+/* The serial paths (direct loop, tiny products, no product term) on the calling thread. */
+static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
+{
+    const size_t m = g->m, n = g->n, k = g->k, ldc = g->ldc;
+    T *c = g->c;
+    if (k == 0 || g->alpha == 0) {
+        /* No product term (BLAS semantics: A and B are not read): C = beta * C. */
+        for (size_t i = 0; i < m; i++) {
+            T *ci = c + i * ldc;
+            if (g->beta == 0)
+                for (size_t j = 0; j < n; j++) ci[j] = 0;
+            else if (g->beta != 1)
+                for (size_t j = 0; j < n; j++) ci[j] *= g->beta;
+        }
+    } else if (!g->ki) {
+        AF_FN(gemm_tiny)(g->ta, g->tb, m, n, k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, c, ldc);
+    } else {
+        g->ki->direct(g->ta, g->tb, m, n, k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, c, ldc);
+    }
+    AF_FN(gemm_finish)(g, m, n, c, 0, 1, 1);
+}
+
+/* The whole product on the path its shape calls for (see the top of this file). */
+static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
+{
+    const size_t m = g->m, n = g->n, k = g->k;
+    const int ta = g->ta, tb = g->tb;
+    if (k == 0 || g->alpha == 0 ||
+        (m <= AF_GEMM_TINY_MAX && n <= AF_GEMM_TINY_MAX && k <= AF_GEMM_TINY_MAX)) {
+        g->ki = NULL;
+        AF_FN(gemm_serial)(g);
+        return AF_OK;
+    }
+    g->ki = AF_FN(gemm_pick)();
+    if (AF_FN(gemm_is_skinny)(g->ki, ta, n))
+        return AF_FN(gemm_skinny)(g);
+    if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !tb) {
+        AF_FN(gemm_serial)(g);
+    } else if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) {
+        /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by
+         * streaming C through memory: row by row, not one micro-kernel call per tile */
+        AF_FN(gemm_rows)(g);
+    } else if (m <= AF_GEMM_GEMV_MAX_M && !ta) {
+        /* rows of C = A B^T (batch-1 input gradients dx = dz W^T): vector dot products with
+         * the contiguous rows of B, where the direct loop ran one scalar dot at a time */
+        AF_FN(gemm_rows)(g);
+    } else {
+        /* the epilogue runs inside, tile by tile, while each tile is in L1 */
+        return AF_FN(gemm_packed)(g);
+    }
+    return AF_OK;
+}
+
+/* C = alpha op(A) op(B) + beta C, then the epilogue. check: also report AF_ENONFINITE when A or
+ * B holds NaN or inf. The check looks at whichever costs less next to the product: the inputs
+ * before computing (m k + k n values, C then untouched), or the product's values as the kernels
+ * produce them (one FMA per vector of C, KCHK_FOLD in gemm_kern_impl.h; a scan of C on the
+ * tiny, direct and GEMV paths). A NaN or inf input always reaches the product (NaN times
+ * anything is NaN; inf times anything is inf or NaN, and a sum with inf or NaN in it is not
+ * finite), so a finite product proves finite inputs; a non-finite one is then told apart from an
+ * overflow by scanning the inputs. In that case C holds the IEEE result and the epilogue has
+ * run. */
+static af_status AF_FN(gemm_run)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
+                                 size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
+                                 const af_epilogue *ep, int check)
+{
+    AF_FP_SCOPE();
+    af_status s = AF_FN(gemm_check)(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, ep);
+    if (s != AF_OK || m == 0 || n == 0) return s;
+    if (ep && !ep->bias && ep->act == AF_ACT_LINEAR) ep = NULL;
+    check = check && k > 0 && alpha != 0; /* A and B are not read otherwise */
+    /* input scan: ~3 operations per value of A and B; output check: one FMA per vector of C
+     * inside the kernels (a scan of C on the small paths), ~1/k of the product */
+    int check_in = check && 3.0 * ((double)m * k + (double)k * n) < (double)m * n;
+    if (check_in && !(AF_FN(af_all_finite)(ta ? k : m, ta ? m : k, a, lda) &&
+                      AF_FN(af_all_finite)(tb ? n : k, tb ? k : n, b, ldb)))
+        return AF_ENONFINITE;
+    AF_FN(gemm_call) g;
+    memset(&g, 0, sizeof g);
+    g.ta = ta, g.tb = tb, g.m = m, g.n = n, g.k = k, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
+    g.alpha = alpha, g.beta = beta, g.a = a, g.b = b, g.c = c, g.ep = ep;
+    g.check_out = check && !check_in;
+    s = AF_FN(gemm_dispatch)(&g);
+    if (s == AF_OK && g.bad &&
+        !(AF_FN(af_all_finite)(ta ? k : m, ta ? m : k, a, lda) &&
+          AF_FN(af_all_finite)(tb ? n : k, tb ? k : n, b, ldb)))
+        s = AF_ENONFINITE;
+    return s;
 }
 
 af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
                             size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
                             const af_epilogue *ep)
 {
-    af_status s = AF_FN(gemm_check)(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, ep);
-    if (s != AF_OK || m == 0 || n == 0) return s;
-    if (ep && !ep->bias && ep->act == AF_ACT_LINEAR) ep = NULL;
-    if (k == 0 || alpha == 0) {
-        /* No product term (BLAS semantics: A and B are not read): C = beta * C. */
-        for (size_t i = 0; i < m; i++) {
-            T *ci = c + i * ldc;
-            if (beta == 0)
-                for (size_t j = 0; j < n; j++) ci[j] = 0;
-            else if (beta != 1)
-                for (size_t j = 0; j < n; j++) ci[j] *= beta;
-        }
-    } else if (m <= AF_GEMM_TINY_MAX && n <= AF_GEMM_TINY_MAX && k <= AF_GEMM_TINY_MAX) {
-        AF_FN(gemm_tiny)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    } else {
-        const AF_FN(af_gemm_kinfo) *ki = AF_FN(gemm_pick)();
-        if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !(ta && tb)) {
-            ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        } else if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) {
-            /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by
-             * streaming C through memory: row by row, not one micro-kernel call per tile */
-            AF_FN(gemm_rows)(ki, ta, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        } else if (m <= AF_GEMM_GEMV_MAX_M && !ta) {
-            /* rows of C = A B^T (batch-1 input gradients dx = dz W^T): vector dot products with
-             * the contiguous rows of B, where the direct loop ran one scalar dot at a time */
-            AF_FN(gemm_rows)(ki, 0, 1, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        } else if (m <= AF_GEMM_GEMV_MAX_M) {
-            ki->direct(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        } else {
-            /* the epilogue runs inside, tile by tile, while each tile is in L1 */
-            return AF_FN(gemm_packed)(ki, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep);
-        }
-    }
-    if (ep) AF_FN(gemm_epilogue)(ep, m, n, c, ldc, 0);
-    return AF_OK;
+    return AF_FN(gemm_run)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 0);
+}
+
+af_status AF_FN(af_gemm_checked)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
+                                 size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
+                                 const af_epilogue *ep)
+{
+    return AF_FN(gemm_run)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 1);
 }
 
 #include "dtype_end.h"

@@ -22,15 +22,26 @@
 #endif
 
 #define AF_GEMM_KINFO(T, SUF)                                                                        \
+    /* What the micro-kernel does with its tile besides storing alpha A@B + beta C: add bias[j]   \
+     * (bias points at the tile's first column), apply relu (x if x > 0 or NaN, else +0), set    \
+     * *bad when a value of alpha A@B is NaN or inf (checked entry points). */                    \
+    typedef struct {                                                                                 \
+        const T *bias;                                                                               \
+        int relu;                                                                                    \
+        int *bad;                                                                                    \
+    } af_gemm_kout_##SUF;                                                                            \
     typedef struct {                                                                                 \
         size_t mr, nr;      /* micro-tile: mr rows x nr columns of C held in registers */            \
         size_t mc, kc, nc;  /* cache blocks: A block mc x kc in L2, B panel kc x nr in L1 */        \
+        size_t vn;          /* lanes per vector */                                                  \
         /* C[0:mr_, 0:nr_] = alpha * A @ B + beta * C (beta == 0: C not read) for the mr x nr    \
          * tile with A[r, p] = a[r*rsa + p*csa], B[p, j] = b[p*ldbk + j]; packed: rsa = 1,         \
          * csa = mr, ldbk = nr. mr_ <= mr, nr_ <= nr is the valid corner; the kernel reads full   \
-         * mr x k of A and k x nr of B, so edge panels must be packed (zero-padded). */             \
+         * mr x k of A and k x nr of B, so edge panels must be packed (zero-padded). out: see       \
+         * af_gemm_kout (NULL: plain store). */                                                     \
         void (*kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b, size_t ldbk,      \
-                       T alpha, T beta, T *c, size_t ldc, size_t mr_, size_t nr_);                  \
+                       T alpha, T beta, T *c, size_t ldc, size_t mr_, size_t nr_,                   \
+                       const af_gemm_kout_##SUF *out);                                              \
         /* Pack panels [p0, p1) of op(A)[0:mc, 0:kc]; a points at op(A)[0, 0]. */                   \
         void (*pack_a)(int ta, size_t mc, size_t kc, const T *a, size_t lda, T *ap, size_t p0,      \
                        size_t p1);                                                                   \
@@ -47,6 +58,17 @@
          * x contiguous. */                                                                          \
         void (*gemv_t)(size_t k, size_t j0, size_t j1, T alpha, const T *x, const T *b, size_t ldb, \
                        T beta, T *y);                                                                \
+        /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C; bp holds op(B)                \
+         * with row stride ldbp. Row kernel, n <= 2 vn: op(A)[i, p] = a[i*rsa + p*csa]; bp rows   \
+         * of W = vn (n <= vn) or 2 vn values, zero past column n. Column kernel, op(A)[i, p] =    \
+         * a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values padded with zeros.     \
+         * out: bias (from column 0 of C), relu, NaN/inf flag as for the micro-kernel. */          \
+        void (*rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa, size_t csa,     \
+                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc,                            \
+                     const af_gemm_kout_##SUF *out);                                                \
+        void (*colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *atail, \
+                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc,                            \
+                     const af_gemm_kout_##SUF *out);                                                \
     } af_gemm_kinfo_##SUF;
 
 AF_GEMM_KINFO(float, f32)

@@ -19,6 +19,20 @@
 #define KNR (KNV * KVN)
 #define KMIN(x, y) ((x) < (y) ? (x) : (y))
 
+/* NaN/inf detector of the checked entry points (af_*gemm_checked): chk stays zero while every
+ * folded vector is finite (x * 0 = 0) and turns NaN for good at the first inf or NaN (inf * 0 =
+ * NaN), one FMA per vector of C. Padding lanes may be folded too: they are products with zeros,
+ * NaN only when a real input is not finite. chk_report flags *bad if any lane turned NaN. */
+#define KCHK_FOLD(chk, x) ((chk) = VFMA((x), VZERO(), (chk)))
+static inline __attribute__((always_inline)) AF_KATTR void KFN(chk_report)(V chk, int *bad)
+{
+    T t[KVN] __attribute__((aligned(64)));
+    VSTOREU(t, chk);
+    int nf = 0;
+    for (int l = 0; l < KVN; l++) nf |= t[l] != t[l];
+    if (nf) __atomic_store_n(bad, 1, __ATOMIC_RELAXED);
+}
+
 /* Micro-kernel body: the KMR x KNR tile  C = alpha * sum_p A[:, p] B[p, :] + beta * C, where
  * A[r, p] = a[r*rsa + p*csa] and B[p, j] = b[p*ldbk + j]. Each step p is one rank-1 update of the
  * KMR*KNV vector accumulators held in registers: KNV loads of B's row p, KMR broadcasts of A's
@@ -29,8 +43,11 @@
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa, size_t csa,
                       const T *restrict b, size_t ldbk, T alpha, T beta, T *restrict c, size_t ldc,
-                      size_t mr, size_t nr)
+                      size_t mr, size_t nr, const AF_FN(af_gemm_kout) *out)
 {
+    const T *bias = out ? out->bias : NULL;
+    const int relu = out && out->relu;
+    int *bad = out ? out->bad : NULL;
     /* rows (a constant after inlining, <= KMR): only the first `rows` rows of the tile are
      * computed; edge panels with few valid rows use a shorter variant. */
     V acc[KMR][KNV];
@@ -59,25 +76,32 @@ KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa,
         b += ldbk;
     }
     V va = VSET1(alpha);
+    if (bad) { /* the product's values, alpha op(A) op(B), before beta C is added */
+        V chk = VZERO();
+#pragma GCC unroll 32
+        for (int r = 0; r < rows; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < KNV; v++) KCHK_FOLD(chk, VMUL(va, acc[r][v]));
+        KFN(chk_report)(chk, bad);
+    }
     if (mr == (size_t)rows && nr == KNR) {
-        if (beta == 0) {
-#pragma GCC unroll 32
-            for (int r = 0; r < rows; r++)
+        V vb = VSET1(beta), bv[KNV];
 #pragma GCC unroll 8
-                for (int v = 0; v < KNV; v++) VSTOREU(c + r * ldc + v * KVN, VMUL(va, acc[r][v]));
-        } else {
-            V vb = VSET1(beta);
+        for (int v = 0; v < KNV; v++) bv[v] = bias ? VLOADU(bias + v * KVN) : VZERO();
 #pragma GCC unroll 32
-            for (int r = 0; r < rows; r++)
+        for (int r = 0; r < rows; r++)
 #pragma GCC unroll 8
-                for (int v = 0; v < KNV; v++) {
-                    T *cp = c + r * ldc + v * KVN;
-                    VSTOREU(cp, VFMA(vb, VLOADU(cp), VMUL(va, acc[r][v])));
-                }
-        }
+            for (int v = 0; v < KNV; v++) {
+                T *cp = c + r * ldc + v * KVN;
+                V x = VMUL(va, acc[r][v]);
+                if (beta != 0) x = VFMA(vb, VLOADU(cp), x);
+                if (bias) x = VADD(x, bv[v]);
+                if (relu) x = VRELU(x);
+                VSTOREU(cp, x);
+            }
         return;
     }
-    /* Edge tile: spill alpha * acc, then update only the valid corner. */
+    /* Edge tile: spill alpha * acc, then update only the valid corner (same operations). */
     T tile[KMR * KNR] __attribute__((aligned(64)));
 #pragma GCC unroll 32
     for (int r = 0; r < rows; r++)
@@ -86,36 +110,38 @@ KFN(gemm_kernel_body)(const int rows, size_t k, const T *restrict a, size_t rsa,
     for (size_t r = 0; r < mr; r++) {
         T *cr = c + r * ldc;
         const T *tr = tile + r * KNR;
-        if (beta == 0)
-            for (size_t j = 0; j < nr; j++) cr[j] = tr[j];
-        else
-            for (size_t j = 0; j < nr; j++) cr[j] = beta * cr[j] + tr[j];
+        for (size_t j = 0; j < nr; j++) {
+            T x = beta == 0 ? tr[j] : beta * cr[j] + tr[j];
+            if (bias) x += bias[j];
+            if (relu) x = x > 0 || x != x ? x : (T)0;
+            cr[j] = x;
+        }
     }
 }
 
 static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t csa, const T *b,
                                       size_t ldbk, T alpha, T beta, T *c, size_t ldc, size_t mr,
-                                      size_t nr)
+                                      size_t nr, const AF_FN(af_gemm_kout) *out)
 {
     if (mr < KMR) {
         /* Edge panel (always packed, zero-padded): skip rows that are only padding, e.g. the
          * 2 leftover rows of m = 128 with MR = 6 cost a third of a full tile, not a full one. */
         if (mr <= KMR / 3 && ldbk == KNR)
-            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, out);
         else if (mr <= KMR / 3)
-            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
         else if (mr <= 2 * KMR / 3 && ldbk == KNR)
-            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, out);
         else if (mr <= 2 * KMR / 3)
-            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(2 * KMR / 3, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
         else
-            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr);
+            KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
     } else if (rsa == 1 && csa == KMR && ldbk == KNR) { /* both packed (the common case) */
-        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr);
+        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, out);
     } else if (ldbk == KNR) {                          /* A read in place, B packed */
-        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr);
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, out);
     } else {                                           /* B (and maybe A) read in place */
-        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr);
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
     }
 }
 
@@ -399,13 +425,20 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
     }
 }
 
+#include "gemm_skinny_impl.h"
+
 const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
-    KMR, KNR, KMC, KKC, KNC,
+    KMR, KNR, KMC, KKC, KNC, KVN,
     KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows),
-    KFN(gemv_t)
+    KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk)
 };
 
 #undef KDB
+#undef KCHK_FOLD
+#undef VADD
+#undef VRELU
+#undef VLOADN
+#undef VSTOREN
 #undef KTRANSPOSE
 #undef KPACKA
 #undef KFN

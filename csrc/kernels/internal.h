@@ -2,6 +2,7 @@
 #ifndef AF_INTERNAL_H
 #define AF_INTERNAL_H
 #include "annfast.h"
+#include "fpenv.h"
 
 /* One-row activation helpers (act.c), for fusing into other loops. Softmax works on the row. */
 /* y = e^x elementwise (vexp.h, ~1 ulp) with the kernel of the selected ISA; y may be x. */

@@ -3,6 +3,8 @@
 #include "annfast.h"
 #include "internal.h"
 #include "loss.h"
+#include "fpenv.h"
+#include "pool.h"
 
 /* Rows per block of the fused softmax cross-entropy (softmax_ce_block): its per-row scratch
  * arrays live on the stack (8 arrays of this many values). */

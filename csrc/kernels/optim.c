@@ -13,7 +13,10 @@
 #include "optim.h"
 #include "internal.h"
 #include "optim_kernels.h"
+#include "fpenv.h"
+#include "pool.h"
 
+#include <float.h>
 #include <math.h>
 
 int af_optim_state_slots(af_opt_kind kind)

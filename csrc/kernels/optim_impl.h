@@ -1,7 +1,7 @@
 /* optim_impl.h: optimiser steps, value clipping and the global L2 norm for one dtype (included
  * twice by optim.c; see dtype.h). Each kernel works on one block of elements with restrict
  * pointers and straight-line loops so the compiler vectorises it; the driver splits the vector
- * into AF_OPT_BLOCK-element blocks across OpenMP threads. */
+ * into AF_OPT_BLOCK-element chunks run on annfast's threads (pool.h). */
 #include "dtype_begin.h"
 
 /* Per-step constants, converted once to T (hyperparameters arrive as double). */
@@ -34,12 +34,41 @@ typedef struct {
 #undef AF_KATTR
 #endif
 
+/* One optimiser step on the parameters, as chunks of AF_OPT_BLOCK elements (pool.h). */
+typedef struct {
+    const AF_FN(opt_consts) *c;
+    size_t n;
+    T *param;
+    const T *grad;
+    T *state;
+    int wide; /* the AVX2+FMA block kernel */
+} AF_FN(opt_job);
+
+static void AF_FN(opt_chunk)(void *ctx, size_t b, size_t slot)
+{
+    (void)slot;
+    const AF_FN(opt_job) *j = (const AF_FN(opt_job) *)ctx;
+    size_t lo = b * AF_OPT_BLOCK, len = j->n - lo < AF_OPT_BLOCK ? j->n - lo : AF_OPT_BLOCK;
+#if AF_OPT_HAVE_AVX2
+    if (j->wide) {
+        AF_CAT(AF_FN(opt_block), _avx2)(j->c, j->n, lo, len, j->param, j->grad, j->state);
+        return;
+    }
+#endif
+    AF_CAT(AF_FN(opt_block), _gen)(j->c, j->n, lo, len, j->param, j->grad, j->state);
+}
+
 af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *grad, T *state,
                                uint64_t t)
 {
+    AF_FP_SCOPE();
     af_status st = af_optim_check(o);
     if (st != AF_OK) return st;
     if (t < 1) return AF_EINVAL;
+    /* eps below T's smallest normal would be stored as 0 (or a subnormal that flush-to-zero
+     * drops): zero gradients would give 0 / 0. The Python layer says so; refuse here too. */
+    if (o->kind != AF_OPT_SGD && o->eps < (sizeof(T) == sizeof(float) ? (double)FLT_MIN : DBL_MIN))
+        return AF_EINVAL;
     if (n == 0) return AF_OK;
     int slots = af_optim_slots_used(o);
     size_t total;
@@ -74,47 +103,56 @@ af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *g
     }
 
     size_t nblk = (n + AF_OPT_BLOCK - 1) / AF_OPT_BLOCK;
-    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
-    int wide = 0;
+    AF_FN(opt_job) job = {&c, n, param, grad, state, 0};
 #if AF_OPT_HAVE_AVX2
-    wide = af_get_isa() >= AF_ISA_AVX2;
+    job.wide = af_get_isa() >= AF_ISA_AVX2;
 #endif
-    (void)nt;
-    (void)wide;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < nblk; b++) {
-        size_t lo = b * AF_OPT_BLOCK;
-        size_t len = n - lo < AF_OPT_BLOCK ? n - lo : AF_OPT_BLOCK;
-#if AF_OPT_HAVE_AVX2
-        if (wide) {
-            AF_CAT(AF_FN(opt_block), _avx2)(&c, n, lo, len, param, grad, state);
-            continue;
-        }
-#endif
-        AF_CAT(AF_FN(opt_block), _gen)(&c, n, lo, len, param, grad, state);
-    }
+    af_pool_run(AF_FN(opt_chunk), &job, nblk, n >= AF_PAR_MIN ? af_get_num_threads() : 1);
     return AF_OK;
+}
+
+/* Elementwise passes over a vector in chunks of AF_OPT_BLOCK (pool.h): clamp to [lo, hi] or
+ * scale by s. */
+typedef struct {
+    T *g;
+    size_t n;
+    T lo, hi, s;
+} AF_FN(vec_job);
+
+static void AF_FN(clip_chunk)(void *ctx, size_t b, size_t slot)
+{
+    (void)slot;
+    const AF_FN(vec_job) *j = (const AF_FN(vec_job) *)ctx;
+    size_t i0 = b * AF_OPT_BLOCK, len = j->n - i0 < AF_OPT_BLOCK ? j->n - i0 : AF_OPT_BLOCK;
+    T *restrict x = j->g + i0;
+    const T lo = j->lo, hi = j->hi;
+    for (size_t i = 0; i < len; i++) {
+        T v = x[i];
+        v = v < lo ? lo : v;
+        x[i] = v > hi ? hi : v;
+    }
+}
+
+static void AF_FN(scale_chunk)(void *ctx, size_t b, size_t slot)
+{
+    (void)slot;
+    const AF_FN(vec_job) *j = (const AF_FN(vec_job) *)ctx;
+    size_t i0 = b * AF_OPT_BLOCK, len = j->n - i0 < AF_OPT_BLOCK ? j->n - i0 : AF_OPT_BLOCK;
+    T *restrict x = j->g + i0;
+    const T s = j->s;
+    for (size_t i = 0; i < len; i++) x[i] *= s;
 }
 
 /* g = min(max(g, -limit), limit) elementwise; NaN stays NaN. */
 af_status AF_FN(af_clip_value)(size_t n, T *g, T limit)
 {
+    AF_FP_SCOPE();
     if (!(limit > 0) || !(limit <= AF_T_MAX)) return AF_EINVAL;
     if (n == 0) return AF_OK;
     if (!g) return AF_EINVAL;
-    const T lo = -limit, hi = limit;
-    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
-    (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < n; b += AF_OPT_BLOCK) {
-        T *restrict x = g + b;
-        size_t len = n - b < AF_OPT_BLOCK ? n - b : AF_OPT_BLOCK;
-        for (size_t i = 0; i < len; i++) {
-            T v = x[i];
-            v = v < lo ? lo : v;
-            x[i] = v > hi ? hi : v;
-        }
-    }
+    AF_FN(vec_job) job = {g, n, -limit, limit, 0};
+    af_pool_run(AF_FN(clip_chunk), &job, (n + AF_OPT_BLOCK - 1) / AF_OPT_BLOCK,
+                n >= AF_PAR_MIN ? af_get_num_threads() : 1);
     return AF_OK;
 }
 
@@ -130,9 +168,25 @@ static double AF_FN(sumsq_chunk)(size_t n, const T *restrict x)
     return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
+/* Sums of squares of fixed chunks of a vector, one partial per chunk (pool.h). */
+typedef struct {
+    const T *g;
+    size_t n, cs;
+    double *part;
+} AF_FN(norm_job);
+
+static void AF_FN(norm_chunk)(void *ctx, size_t k, size_t slot)
+{
+    (void)slot;
+    const AF_FN(norm_job) *j = (const AF_FN(norm_job) *)ctx;
+    size_t lo = k * j->cs, len = j->n - lo < j->cs ? j->n - lo : j->cs;
+    j->part[k] = AF_FN(sumsq_chunk)(len, j->g + lo);
+}
+
 /* ||g||_2 = sqrt(sum of chunk partials in chunk order); chunking from af_norm_chunk_size(n). */
 af_status AF_FN(af_l2_norm)(size_t n, const T *g, double *out)
 {
+    AF_FP_SCOPE();
     if (!out) return AF_EINVAL;
     *out = 0.0;
     if (n == 0) return AF_OK;
@@ -140,14 +194,8 @@ af_status AF_FN(af_l2_norm)(size_t n, const T *g, double *out)
     double part[AF_NORM_MAXPART];
     size_t cs = af_norm_chunk_size(n);
     size_t nch = (n + cs - 1) / cs;   /* <= AF_NORM_MAXPART by construction */
-    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
-    (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t k = 0; k < nch; k++) {
-        size_t lo = k * cs;
-        size_t len = n - lo < cs ? n - lo : cs;
-        part[k] = AF_FN(sumsq_chunk)(len, g + lo);
-    }
+    AF_FN(norm_job) job = {g, n, cs, part};
+    af_pool_run(AF_FN(norm_chunk), &job, nch, n >= AF_PAR_MIN ? af_get_num_threads() : 1);
     double s = 0.0;
     for (size_t k = 0; k < nch; k++) s += part[k];
     *out = sqrt(s);
@@ -156,6 +204,7 @@ af_status AF_FN(af_l2_norm)(size_t n, const T *g, double *out)
 
 af_status AF_FN(af_clip_norm)(size_t n, T *g, double max_norm, double *norm_out)
 {
+    AF_FP_SCOPE();
     if (!(max_norm > 0) || !isfinite(max_norm)) return AF_EINVAL;
     double norm;
     af_status st = AF_FN(af_l2_norm)(n, g, &norm);
@@ -164,15 +213,9 @@ af_status AF_FN(af_clip_norm)(size_t n, T *g, double max_norm, double *norm_out)
     if (!isfinite(norm)) return AF_ENONFINITE;
     if (norm <= max_norm) return AF_OK;
     /* g *= max_norm / norm (one scale for the whole vector) */
-    const T s = (T)(max_norm / norm);
-    int nt = (n >= AF_PAR_MIN) ? af_get_num_threads() : 1;
-    (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < n; b += AF_OPT_BLOCK) {
-        T *restrict x = g + b;
-        size_t len = n - b < AF_OPT_BLOCK ? n - b : AF_OPT_BLOCK;
-        for (size_t i = 0; i < len; i++) x[i] *= s;
-    }
+    AF_FN(vec_job) job = {g, n, 0, 0, (T)(max_norm / norm)};
+    af_pool_run(AF_FN(scale_chunk), &job, (n + AF_OPT_BLOCK - 1) / AF_OPT_BLOCK,
+                n >= AF_PAR_MIN ? af_get_num_threads() : 1);
     return AF_OK;
 }
 

@@ -37,6 +37,7 @@ static void AF_FN(bn_back_infer)(size_t m, size_t n, const T *x, const T *dy, co
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t jb = 0; jb < nblk; jb++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t j0 = jb * AF_COL_BLOCK, w = n - j0 < AF_COL_BLOCK ? n - j0 : AF_COL_BLOCK, j;
         T r[AF_COL_BLOCK], sg[AF_COL_BLOCK], sb[AF_COL_BLOCK];
         for (j = 0; j < w; j++) {

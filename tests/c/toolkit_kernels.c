@@ -47,5 +47,13 @@ int main(void){
   if (af_bn_forward_train_f32(0, 3, NULL, NULL, NULL, 1e-3, 0.9, 0, NULL, NULL, NULL, NULL, NULL) != AF_ESHAPE) return 3;
   if (af_bn_forward_train_f32((size_t)1 << 40, (size_t)1 << 40, NULL, NULL, NULL, 1e-3, 0.9, 0, NULL, NULL, NULL, NULL, NULL) != AF_ESHAPE) return 4;
   if (af_dropout_mask_f32(3, 1.0, 0, 0, (float *)&bad) != AF_EINVAL) return 5;
+  { /* an eps float32 cannot hold (1e-50 -> 0: 0 / 0 for zero gradients) is refused, untouched */
+    af_optim tiny = {0}; tiny.kind = AF_OPT_ADAM; tiny.lr = 0.01; tiny.beta1 = 0.9; tiny.beta2 = 0.999;
+    tiny.eps = 1e-50;
+    float pf[2] = {1, 1}, gf[2] = {0, 1}, sf[4] = {0};
+    double pd[2] = {1, 1}, gd[2] = {0, 1}, sd[4] = {0};
+    if (af_optim_step_f32(&tiny, 2, pf, gf, sf, 1) != AF_EINVAL || pf[0] != 1 || pf[1] != 1) return 6;
+    if (af_optim_step_f64(&tiny, 2, pd, gd, sd, 1) != AF_OK || pd[0] != 1 || !(pd[1] < 1)) return 7;
+  }
   printf("ok\n"); return 0;
 }

@@ -1,0 +1,275 @@
+/* gemm_skinny_impl.h: kernels for skinny products (n small, 1 .. ~32 columns of C), for ONE
+ * (ISA, dtype) pair. Included by gemm_kern_impl.h, which supplies T, KFN, KVN, KMR and the V*
+ * vector operations; the ISA file may add
+ *   KROWS1                          rows per tile of the one-vector row kernel (default 2 KMR)
+ *   KCOLNB                          columns per tile of the column kernel (default 6)
+ *   VLOADN(p, cnt) / VSTOREN(p, v, cnt)   the first cnt <= KVN lanes only (default: via a buffer)
+ *
+ * The packed kernel computes MR x NR tiles; with n < NR most lanes of its B vectors are padding
+ * (n = 10 uses 10 of 32 float lanes on AVX-512), and packing A costs as much as the product. Two
+ * kernels here avoid both, each reading the long operand A in place, once:
+ *
+ *   row kernel (any op(A)): vectors run along n. C[i, 0:n] for a tile of rows is held in one or two
+ *     vectors per row; step p broadcasts op(A)[i, p] for every row of the tile and multiplies one
+ *     zero-padded row of a packed copy of op(B) (k x W, W = KVN or 2 KVN, tiny). n <= 2 KVN.
+ *   column kernel (op(A) = A^T, so a column of op(A) is a contiguous run of a row of A): vectors run
+ *     along m. Step p loads 2 KVN consecutive rows of column p and broadcasts op(B)[p, j] for the
+ *     nb columns of the tile, so every lane does useful work whatever n is. Used for the weight
+ *     gradients of narrow layers, dW = X^T dZ with dZ of a few columns.
+ *
+ * Arithmetic per element, in both: acc = 0; for p in order: acc = fma(a_ip, b_pj, acc) (the ISA's
+ * VFMA), then C = alpha acc (+ beta C, as VFMA(beta, C, alpha acc)): the same operations as the
+ * packed kernel on a single K block. No K blocking (each tile runs over all of k with its
+ * accumulators in registers), and an element's operations depend neither on the tile it falls in
+ * nor on the thread computing it, so any split of the rows gives identical bits. */
+
+#ifndef KROWS1
+#define KROWS1 (2 * KMR)
+#endif
+#ifndef KCOLNB
+#define KCOLNB 6
+#endif
+#define KMW (2 * KVN) /* rows per column-kernel tile */
+_Static_assert(KCOLNB == 6 || KCOLNB == 12, "gemm_colk's switch covers 6 or 12 columns");
+_Static_assert(KROWS1 <= 32 && KMR <= 32, "row kernel tiles");
+
+#ifndef VLOADN
+/* Portable partial load/store: the first cnt lanes, through an aligned buffer (others zero). */
+#define KSKINNY_OWN_VLOADN 1
+#define VLOADN(p, cnt) KFN(vloadn)((p), (cnt))
+#define VSTOREN(p, v, cnt) KFN(vstoren)((p), (v), (cnt))
+static inline __attribute__((always_inline)) AF_KATTR V KFN(vloadn)(const T *p, size_t cnt)
+{
+    T buf[KVN] __attribute__((aligned(64)));
+    for (size_t l = 0; l < KVN; l++) buf[l] = l < cnt ? p[l] : (T)0;
+    return VLOADU(buf);
+}
+static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V v, size_t cnt)
+{
+    T buf[KVN] __attribute__((aligned(64)));
+    VSTOREU(buf, v);
+    for (size_t l = 0; l < cnt; l++) p[l] = buf[l];
+}
+#endif
+
+/* ---- row kernel ------------------------------------------------------------------------------
+ * `rows` x (nv vectors) tile: C[r, 0:n] = alpha sum_p op(A)[r, p] Bp[p, :] + beta C[r, 0:n] with
+ * op(A)[r, p] = a[r*rsa + p*csa] and Bp the packed k x (nv KVN) copy of op(B), zero past n. rows
+ * and nv are constants after inlining (nv = 1 when n <= KVN, else 2). */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size_t rsa, size_t csa,
+               const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
+               size_t n, const AF_FN(af_gemm_kout) *out)
+{
+    const T *bias = out ? out->bias : NULL;
+    const int relu = out && out->relu;
+    int *bad = out ? out->bad : NULL;
+    V acc[KROWS1 > KMR ? KROWS1 : KMR][2];
+#pragma GCC unroll 32
+    for (int r = 0; r < rows; r++)
+#pragma GCC unroll 2
+        for (int v = 0; v < nv; v++) acc[r][v] = VZERO();
+#pragma GCC unroll 2
+    for (size_t p = 0; p < k; p++) {
+        V b0 = VLOADU(bp), b1 = nv > 1 ? VLOADU(bp + KVN) : VZERO();
+#pragma GCC unroll 32
+        for (int r = 0; r < rows; r++) {
+            V ar = VBCAST(a + r * rsa);
+            acc[r][0] = VFMA(ar, b0, acc[r][0]);
+            if (nv > 1) acc[r][1] = VFMA(ar, b1, acc[r][1]);
+        }
+        a += csa;
+        bp += ldbp;
+    }
+    V va = VSET1(alpha), vb = VSET1(beta);
+    size_t last = n - (size_t)(nv - 1) * KVN; /* valid lanes of the last vector, 1..KVN */
+    if (bad) { /* padding lanes are products with zeros: see KCHK_FOLD */
+        V chk = VZERO();
+#pragma GCC unroll 32
+        for (int r = 0; r < rows; r++)
+#pragma GCC unroll 2
+            for (int v = 0; v < nv; v++) KCHK_FOLD(chk, VMUL(va, acc[r][v]));
+        KFN(chk_report)(chk, bad);
+    }
+    /* bias for the full first vector and the (maybe partial) last one; zero lanes past n */
+    V bf = bias && nv > 1 ? VLOADU(bias) : VZERO();
+    V bl = !bias ? VZERO() : last == KVN ? VLOADU(bias + (nv - 1) * KVN) : VLOADN(bias + (nv - 1) * KVN, last);
+#pragma GCC unroll 32
+    for (int r = 0; r < rows; r++) {
+        T *cr = c + r * ldc;
+        if (nv > 1) {
+            V x = VMUL(va, acc[r][0]);
+            if (beta != 0) x = VFMA(vb, VLOADU(cr), x);
+            if (bias) x = VADD(x, bf);
+            if (relu) x = VRELU(x);
+            VSTOREU(cr, x);
+        }
+        T *cl = cr + (nv - 1) * KVN;
+        V x = VMUL(va, acc[r][nv - 1]);
+        if (beta != 0) x = VFMA(vb, last == KVN ? VLOADU(cl) : VLOADN(cl, last), x);
+        if (bias) x = VADD(x, bl);
+        if (relu) x = VRELU(x);
+        if (last == KVN)
+            VSTOREU(cl, x);
+        else
+            VSTOREN(cl, x, last);
+    }
+}
+
+/* Rows [0, m) of C (n <= 2 KVN columns) through the row kernel: full tiles of KROWS1 (one vector)
+ * or KMR (two vectors) rows, then 8, 4, 2, 1-row tiles for the rest. */
+#define KROWK_TILE(R, NV)                                                                           \
+    for (; i + (R) <= m; i += (R))                                                                 \
+        KFN(rowk_body)((R), (NV), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, ldc, \
+                       n, out)
+static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa,
+                                    size_t csa, const T *bp, size_t ldbp, T beta, T *c, size_t ldc,
+                                    const AF_FN(af_gemm_kout) *out)
+{
+    size_t i = 0;
+    if (n <= KVN) {
+        KROWK_TILE(KROWS1, 1);
+        if (KROWS1 > 8) KROWK_TILE(8, 1);
+        KROWK_TILE(4, 1);
+        KROWK_TILE(2, 1);
+        KROWK_TILE(1, 1);
+    } else {
+        KROWK_TILE(KMR, 2);
+        if (KMR > 8) KROWK_TILE(8, 2);
+        if (KMR > 4) KROWK_TILE(4, 2);
+        KROWK_TILE(2, 2);
+        KROWK_TILE(1, 2);
+    }
+}
+#undef KROWK_TILE
+
+/* ---- column kernel ---------------------------------------------------------------------------
+ * (mv KVN) x nb tile: C[r, j] = alpha sum_p a[p*lda + r] bp[p*ldbp + j] + beta C[r, j] for
+ * r0 <= r < mv KVN (rows below r0 were written by an overlapping tile), j < nb. The accumulators
+ * hold the tile transposed (a vector per column of C and per KVN rows); they are scaled by alpha
+ * in registers and written out row by row. Consecutive p are lda apart: rows of A read with a
+ * large stride, which the hardware prefetchers follow poorly, so the kernel prefetches KPF rows
+ * ahead. */
+#define KPF 8
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(colk_body)(const int nb, const int mv, size_t k, const T *restrict a, size_t lda,
+               const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
+               size_t r0, const T *bias, const AF_FN(af_gemm_kout) *out)
+{
+    const int relu = out && out->relu;
+    int *bad = out ? out->bad : NULL;
+    V acc[KCOLNB][2];
+#pragma GCC unroll 16
+    for (int j = 0; j < nb; j++) acc[j][0] = acc[j][1] = VZERO();
+#pragma GCC unroll 2
+    for (size_t p = 0; p < k; p++) {
+        __builtin_prefetch(a + KPF * lda, 0, 3);
+        if (mv > 1) __builtin_prefetch(a + KPF * lda + KVN, 0, 3);
+        V a0 = VLOADU(a), a1 = mv > 1 ? VLOADU(a + KVN) : VZERO();
+#pragma GCC unroll 16
+        for (int j = 0; j < nb; j++) {
+            V bj = VBCAST(bp + j);
+            acc[j][0] = VFMA(a0, bj, acc[j][0]);
+            if (mv > 1) acc[j][1] = VFMA(a1, bj, acc[j][1]);
+        }
+        a += lda;
+        bp += ldbp;
+    }
+    T tile[KCOLNB][KMW] __attribute__((aligned(64)));
+    V va = VSET1(alpha);
+    V chk = VZERO();
+#pragma GCC unroll 16
+    for (int j = 0; j < nb; j++) {
+        V x0 = VMUL(va, acc[j][0]), x1 = VMUL(va, acc[j][1]);
+        VSTOREU(tile[j], x0);
+        if (mv > 1) VSTOREU(tile[j] + KVN, x1);
+        if (bad) { /* see KCHK_FOLD; rows below r0 belong to another tile, no harm */
+            KCHK_FOLD(chk, x0);
+            if (mv > 1) KCHK_FOLD(chk, x1);
+        }
+    }
+    if (bad) KFN(chk_report)(chk, bad);
+    for (size_t r = r0; r < (size_t)(mv * KVN); r++) {
+        T *cr = c + r * ldc;
+        for (int j = 0; j < nb; j++) {
+            T x = beta == 0 ? tile[j][r] : beta * cr[j] + tile[j][r];
+            if (bias) x += bias[j];
+            if (relu) x = x > 0 || x != x ? x : (T)0;
+            cr[j] = x;
+        }
+    }
+}
+#undef KPF
+
+/* Columns [0, n) of one tile of mv KVN rows (rows below r0 left alone); bp has row stride ldbp. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(colk_tile)(const int mv, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *bp,
+               size_t ldbp, T beta, T *c, size_t ldc, size_t r0, const AF_FN(af_gemm_kout) *out)
+{
+    const T *bias = out ? out->bias : NULL;
+    for (size_t j = 0; j < n; j += KCOLNB) {
+        size_t nb = n - j < KCOLNB ? n - j : KCOLNB;
+        switch (nb) {
+#define KCOLK_CASE(NB)                                                                             \
+    case NB:                                                                                       \
+        KFN(colk_body)(NB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0,               \
+                       bias ? bias + j : NULL, out);                                               \
+        break;
+            KCOLK_CASE(1) KCOLK_CASE(2) KCOLK_CASE(3) KCOLK_CASE(4) KCOLK_CASE(5)
+#if KCOLNB > 6
+            KCOLK_CASE(6) KCOLK_CASE(7) KCOLK_CASE(8) KCOLK_CASE(9) KCOLK_CASE(10) KCOLK_CASE(11)
+#endif
+#undef KCOLK_CASE
+        default:
+            KFN(colk_body)(KCOLNB, mv, k, a, lda, bp + j, ldbp, alpha, beta, c + j, ldc, r0,
+                           bias ? bias + j : NULL, out);
+            break;
+        }
+    }
+}
+
+/* Rows [0, m) of C = op(A) Bp with op(A)[i, p] = a[p*lda + i] (A^T read in place), Bp = packed
+ * k x n copy of op(B) (row stride n). Tiles of 2 KVN rows, then one of KVN; the last rows are
+ * covered by a tile ending at row m that overlaps the previous one (recomputing a few rows with
+ * the same operations, written once), so nothing is read past row m. Only when m < KVN does the
+ * tile come from atail, a k x KVN copy of op(A) padded with zeros, computed into a scratch tile
+ * of which the m valid rows are copied out. */
+static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda,
+                                    const T *atail, const T *bp, size_t ldbp, T beta, T *c,
+                                    size_t ldc, const AF_FN(af_gemm_kout) *out)
+{
+    if (m < KVN) {
+        T tile[KVN * KCOLNB] __attribute__((aligned(64)));
+        for (size_t j = 0; j < n; j += KCOLNB) {
+            size_t nb = n - j < KCOLNB ? n - j : KCOLNB;
+            for (size_t r = 0; r < KVN; r++)
+                for (size_t q = 0; q < nb; q++)
+                    tile[r * KCOLNB + q] = beta == 0 || r >= m ? (T)0 : c[r * ldc + j + q];
+            AF_FN(af_gemm_kout) o = {out && out->bias ? out->bias + j : NULL, out && out->relu,
+                                     out ? out->bad : NULL};
+            KFN(colk_tile)(1, nb, k, alpha, atail, KVN, bp + j, ldbp, beta, tile, KCOLNB, 0, &o);
+            for (size_t r = 0; r < m; r++)
+                for (size_t q = 0; q < nb; q++) c[r * ldc + j + q] = tile[r * KCOLNB + q];
+        }
+        return;
+    }
+    size_t i = 0;
+    for (; i + KMW <= m; i += KMW)
+        KFN(colk_tile)(2, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, out);
+    if (i + KVN <= m) {
+        KFN(colk_tile)(1, n, k, alpha, a + i, lda, bp, ldbp, beta, c + i * ldc, ldc, 0, out);
+        i += KVN;
+    }
+    if (i < m) /* fewer than KVN rows left, m >= KVN: a one-vector tile ending at row m */
+        KFN(colk_tile)(1, n, k, alpha, a + m - KVN, lda, bp, ldbp, beta, c + (m - KVN) * ldc, ldc,
+                       KVN - (m - i), out);
+}
+
+#ifdef KSKINNY_OWN_VLOADN
+#undef VLOADN
+#undef VSTOREN
+#undef KSKINNY_OWN_VLOADN
+#endif
+#undef KROWS1
+#undef KCOLNB
+#undef KMW

@@ -1,0 +1,331 @@
+/* pool.c: annfast's worker threads (see pool.h for why not OpenMP regions).
+ *
+ * One job at a time. The job is published in a 64-bit claim word, generation (high 32 bits) and
+ * next unclaimed chunk (low 32 bits); threads claim chunk i by a compare-and-swap from (gen, i) to
+ * (gen, i + 1), so a thread that read a stale job can never run one of its chunks after the job
+ * has moved on. The submitter writes the job's fields, then publishes the generation (release);
+ * a claim that succeeds proves the fields it read belong to that generation (the next job's
+ * fields are written only once every chunk of this one is done, which includes the claimed one).
+ *
+ * Waiting policy (docs/threads.md):
+ *   - an idle worker spins for af_pool_spin_us() microseconds (default AF_POOL_SPIN_US), checking
+ *     for a new generation with PAUSE in between, then sleeps on a futex (condition variable off
+ *     Linux); the submitter wakes sleepers only when there are any;
+ *   - the submitter runs chunks itself until none is left, then waits only for chunks other
+ *     threads are running: spinning briefly, then yielding the core, so a worker the OS has
+ *     preempted in the middle of a chunk gets it back.
+ * A thread that never woke up for a job (lost its core) costs nothing: it claims no chunk. And
+ * when the submitting thread itself keeps being preempted, the machine has no core to spare:
+ * jobs then run on the submitter alone (machine_crowded below). */
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AF_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define AF_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define AF_CPU_RELAX() ((void)0)
+#endif
+
+#include "annfast.h"
+#include "fpenv.h"
+
+/* Idle spin of a worker between jobs. Long enough to catch the next kernel of a training step
+ * (they come every few to a few hundred microseconds), short enough that an idle annfast gives
+ * its cores back within a tenth of a millisecond. */
+#ifndef AF_POOL_SPIN_US
+#define AF_POOL_SPIN_US 100
+#endif
+/* Busy-machine detection: a submitting thread that the OS preempts more than AF_POOL_BUSY_RATE
+ * times a second (measured over AF_POOL_BUSY_WINDOW_US windows) shares its cores with other
+ * runnable threads; more threads of ours would only queue behind them (or behind each other),
+ * so its jobs run on it alone until a window is quiet again. Idle, a compute-bound thread is
+ * almost never preempted; with one competitor per core, 100-300 times a second. */
+#define AF_POOL_BUSY_RATE 50.0
+#define AF_POOL_BUSY_WINDOW_US 20000.0
+/* A submitter that waits longer than this, and longer than a quarter of what it computed, for
+ * the others' last chunks treats the machine as crowded for a window: with chunks of equal
+ * size, a helper that had its core finishes about when the submitter does. */
+#define AF_POOL_SLOW_WAIT_US 10.0
+/* The submitter spins this long for other threads' last chunks before yielding the core. */
+#define AF_POOL_WAIT_SPIN_US 20
+#define AF_POOL_MAX 255
+
+static _Atomic uint64_t g_claim;      /* generation << 32 | next chunk */
+static _Atomic uint32_t g_wake;       /* futex word, bumped for every job */
+static _Atomic int g_sleepers;        /* workers asleep or about to sleep */
+static _Atomic size_t g_done;         /* chunks finished by workers in the current job */
+static _Atomic int g_joined;          /* workers that took a slot in the current job */
+static _Atomic(af_chunk_fn) g_fn;
+static _Atomic(void *) g_ctx;
+static _Atomic uint32_t g_n;
+static _Atomic int g_limit;           /* threads allowed on the current job, submitter included */
+static uint32_t g_gen;                /* last generation published (under g_submit) */
+static int g_workers;                 /* workers started (under g_submit) */
+static pthread_mutex_t g_submit = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static _Atomic int g_spin_us = -1;
+static _Thread_local int t_busy;      /* this thread is inside a job (nested calls run serially) */
+static _Thread_local double t_win_start = -1, t_win_preempt; /* busy detection window */
+static _Thread_local int t_crowded;   /* last window found the machine busy */
+static _Atomic int g_busy_check = -1; /* ANNFAST_BUSY_CHECK (default 1) */
+#ifndef __linux__
+static pthread_mutex_t g_sleep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_sleep_cv = PTHREAD_COND_INITIALIZER;
+#endif
+
+static double now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
+}
+
+static int env_spin_us(void)
+{
+    const char *s = getenv("ANNFAST_SPIN_US");
+    if (s && *s) {
+        char *end = NULL;
+        long v = strtol(s, &end, 10);
+        if (end && *end == '\0' && v >= 0 && v <= 1000000) return (int)v;
+    }
+    s = getenv("OMP_WAIT_POLICY");
+    if (s && (strcmp(s, "passive") == 0 || strcmp(s, "PASSIVE") == 0)) return 0;
+    return AF_POOL_SPIN_US;
+}
+
+int af_pool_spin_us(void)
+{
+    int v = atomic_load_explicit(&g_spin_us, memory_order_relaxed);
+    if (v < 0) {
+        v = env_spin_us();
+        atomic_store_explicit(&g_spin_us, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+/* Involuntary context switches of the calling thread so far (0 where unknown). */
+static double preemptions(void)
+{
+#if defined(__linux__) && defined(RUSAGE_THREAD)
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) return (double)ru.ru_nivcsw;
+#endif
+    return 0;
+}
+
+int af_pool_set_busy_check(int on)
+{
+    if (on >= 0) atomic_store_explicit(&g_busy_check, on ? 1 : 0, memory_order_relaxed);
+    int v = atomic_load_explicit(&g_busy_check, memory_order_relaxed);
+    if (v < 0) {
+        const char *s = getenv("ANNFAST_BUSY_CHECK");
+        v = !(s && strcmp(s, "0") == 0);
+        atomic_store_explicit(&g_busy_check, v, memory_order_relaxed);
+    }
+    return v;
+}
+
+/* True when the calling thread's last full window of AF_POOL_BUSY_WINDOW_US saw it preempted
+ * more than AF_POOL_BUSY_RATE times a second (see the top of this file). */
+static int machine_crowded(void)
+{
+    if (!af_pool_set_busy_check(-1)) return 0;
+    double t = now_us();
+    if (t_win_start < 0 || t - t_win_start > 10 * AF_POOL_BUSY_WINDOW_US) {
+        t_win_start = t; /* first call, or after a long pause: start afresh */
+        t_win_preempt = preemptions();
+        t_crowded = 0;
+    } else if (t - t_win_start >= AF_POOL_BUSY_WINDOW_US) {
+        double p = preemptions();
+        t_crowded = (p - t_win_preempt) * 1e6 / (t - t_win_start) > AF_POOL_BUSY_RATE;
+        t_win_start = t;
+        t_win_preempt = p;
+    }
+    return t_crowded;
+}
+
+static void sleep_until_changed(uint32_t seen)
+{
+#ifdef __linux__
+    syscall(SYS_futex, (uint32_t *)&g_wake, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&g_sleep_mu);
+    while (atomic_load(&g_wake) == seen) pthread_cond_wait(&g_sleep_cv, &g_sleep_mu);
+    pthread_mutex_unlock(&g_sleep_mu);
+#endif
+}
+
+static void wake_all(void)
+{
+#ifdef __linux__
+    syscall(SYS_futex, (uint32_t *)&g_wake, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&g_sleep_mu);
+    pthread_cond_broadcast(&g_sleep_cv);
+    pthread_mutex_unlock(&g_sleep_mu);
+#endif
+}
+
+/* Claim and run chunks of generation gen until none is left; returns how many ran. */
+static size_t run_chunks(uint32_t gen, af_chunk_fn fn, void *ctx, uint32_t n, size_t slot)
+{
+    size_t ran = 0;
+    uint64_t w = atomic_load_explicit(&g_claim, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(w >> 32) != gen || (uint32_t)w >= n) return ran;
+        if (!atomic_compare_exchange_weak_explicit(&g_claim, &w, w + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue; /* w now holds the current word */
+        fn(ctx, (uint32_t)w, slot);
+        ran++;
+        w = atomic_load_explicit(&g_claim, memory_order_acquire);
+    }
+}
+
+/* Wait for a generation other than seen: spin, then sleep. Returns the claim word seen. */
+static uint64_t wait_for_job(uint32_t seen)
+{
+    double spin = af_pool_spin_us(), t0 = 0;
+    for (unsigned it = 0;; it++) {
+        uint64_t w = atomic_load_explicit(&g_claim, memory_order_acquire);
+        if ((uint32_t)(w >> 32) != seen) return w;
+        if ((it & 63) == 0) {
+            double t = now_us();
+            if (it == 0) t0 = t;
+            else if (t - t0 >= spin) break;
+        }
+        AF_CPU_RELAX();
+    }
+    for (;;) {
+        uint32_t wk = atomic_load(&g_wake);
+        atomic_fetch_add(&g_sleepers, 1);
+        uint64_t w = atomic_load(&g_claim);
+        if ((uint32_t)(w >> 32) == seen) sleep_until_changed(wk);
+        atomic_fetch_sub(&g_sleepers, 1);
+        w = atomic_load_explicit(&g_claim, memory_order_acquire);
+        if ((uint32_t)(w >> 32) != seen) return w;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    af_fp_enter(); /* an annfast-only thread: flush subnormals for its whole life */
+    t_busy = 1;    /* a kernel called from a chunk runs serially */
+    uint32_t seen = (uint32_t)(atomic_load(&g_claim) >> 32);
+    for (;;) {
+        uint64_t w = wait_for_job(seen);
+        uint32_t gen = (uint32_t)(w >> 32);
+        seen = gen;
+        int slot = atomic_fetch_add(&g_joined, 1) + 1;
+        af_chunk_fn fn = atomic_load_explicit(&g_fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&g_ctx, memory_order_relaxed);
+        uint32_t n = atomic_load_explicit(&g_n, memory_order_relaxed);
+        if (slot >= atomic_load_explicit(&g_limit, memory_order_relaxed)) continue;
+        size_t ran = run_chunks(gen, fn, ctx, n, (size_t)slot);
+        if (ran) atomic_fetch_add_explicit(&g_done, ran, memory_order_release);
+    }
+    return NULL;
+}
+
+/* In a child process after fork() the workers are gone: start afresh when next needed. */
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&g_submit, NULL);
+    g_workers = 0;
+    atomic_store(&g_sleepers, 0);
+    t_busy = 0;
+}
+
+static void pool_once(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+
+/* Start workers until there are want of them (under g_submit); returns how many exist. */
+static int ensure_workers(int want)
+{
+    if (want > AF_POOL_MAX) want = AF_POOL_MAX;
+    while (g_workers < want) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &at, worker_main, NULL);
+        pthread_attr_destroy(&at);
+        if (rc != 0) break; /* run with the workers we have */
+        g_workers++;
+    }
+    return g_workers;
+}
+
+int af_pool_threads(int want)
+{
+    if (want <= 1 || t_busy || machine_crowded()) return 1;
+    return want;
+}
+
+void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
+{
+    if (nchunks == 0) return;
+    if (threads <= 1 || nchunks == 1 || nchunks > UINT32_MAX || t_busy || machine_crowded() ||
+        pthread_mutex_trylock(&g_submit) != 0) {
+        for (size_t i = 0; i < nchunks; i++) fn(ctx, i, 0);
+        return;
+    }
+    pthread_once(&g_once, pool_once);
+    int workers = ensure_workers(threads - 1);
+    if (workers == 0) {
+        pthread_mutex_unlock(&g_submit);
+        for (size_t i = 0; i < nchunks; i++) fn(ctx, i, 0);
+        return;
+    }
+    const uint32_t n = (uint32_t)nchunks;
+    atomic_store_explicit(&g_fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&g_ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&g_n, n, memory_order_relaxed);
+    atomic_store_explicit(&g_limit, threads, memory_order_relaxed);
+    atomic_store_explicit(&g_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&g_joined, 0, memory_order_relaxed);
+    uint32_t gen = ++g_gen;
+    atomic_store_explicit(&g_claim, (uint64_t)gen << 32, memory_order_release);
+    atomic_fetch_add(&g_wake, 1);
+    if (atomic_load(&g_sleepers) > 0) wake_all();
+
+    double t_start = now_us();
+    t_busy = 1;
+    size_t mine = run_chunks(gen, fn, ctx, n, 0);
+    t_busy = 0;
+    /* only chunks that other threads have claimed and are running are left */
+    double t0 = 0, t = 0;
+    for (unsigned it = 0; atomic_load_explicit(&g_done, memory_order_acquire) + mine < n; it++) {
+        if ((it & 63) == 0) {
+            t = now_us();
+            if (it == 0) t0 = t;
+            else if (t - t0 >= AF_POOL_WAIT_SPIN_US) sched_yield();
+        }
+        AF_CPU_RELAX();
+    }
+    pthread_mutex_unlock(&g_submit);
+    /* Waiting long for the others' last chunks: the helpers are not getting their cores. Run
+     * alone for the rest of this window (machine_crowded). */
+    if (t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > 0.25 * (t0 - t_start)) {
+        t_crowded = 1;
+        t_win_start = t;
+        t_win_preempt = preemptions();
+    }
+}

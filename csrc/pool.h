@@ -1,0 +1,35 @@
+/* pool.h: annfast's own worker threads for the kernels (pool.c). Internal; not public C API.
+ *
+ * Why not an OpenMP parallel region: a region ends at a barrier where the caller waits for every
+ * team member, including one the OS has descheduled because another program wants the core; on a
+ * busy machine every small region then costs a scheduler time slice. Here the work is cut into
+ * chunks that threads claim one at a time from a shared counter, so the caller simply does the
+ * chunks nobody else has claimed: it only ever waits for chunks already running elsewhere (at most
+ * one per worker), never for a worker that has not started.
+ *
+ * Results never depend on which thread runs a chunk: callers give each chunk a fixed piece of the
+ * output (and fixed-order partial sums), so any number of threads gives identical bits. */
+#ifndef AF_POOL_H
+#define AF_POOL_H
+#include <stddef.h>
+
+/* One chunk of a job: fn(ctx, chunk, slot). slot (0 <= slot < threads, 0 for the calling thread)
+ * is unique among the threads working on the job, for per-thread scratch space. */
+typedef void (*af_chunk_fn)(void *ctx, size_t chunk, size_t slot);
+
+/* Run fn(ctx, i, slot) for every i in [0, nchunks), on the calling thread and up to threads - 1
+ * workers; returns when all are done. threads <= 1, nchunks <= 1, a call from inside a job, or
+ * another thread's job in progress: everything runs on the calling thread, in chunk order. */
+void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads);
+
+/* The threads a job should be planned for now: want, or 1 when it would run on the calling
+ * thread alone anyway (want <= 1, inside a job, machine crowded). Callers whose chunking depends
+ * on the thread count ask this first, so a serial run is not cut into chunks made for several
+ * threads (each chunk of a GEMM packs its own operand blocks). */
+int af_pool_threads(int want);
+
+/* How long idle workers spin before sleeping, in microseconds (see pool.c and docs/threads.md);
+ * ANNFAST_SPIN_US overrides the default; OMP_WAIT_POLICY=passive means 0. */
+int af_pool_spin_us(void);
+
+#endif
