@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "decode.h"
+#include "fpenv.h"
 #include "internal.h"
 #include "plan.h"
 #include "rng.h"

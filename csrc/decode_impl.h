@@ -127,6 +127,7 @@ af_status AF_FN(af_graph_greedy_decode)(const af_graph *g, af_plan *p, T *ws, si
                                         const af_decode_args *da, int32_t *tgt, int32_t *tokens,
                                         T *scores, int *incremental)
 {
+    AF_FP_SCOPE(); /* a public entry point: flush subnormals as training does (fpenv.h) */
     int inc = 0;
     af_status s = af_graph_decode_check(g, p, da, &inc);
     if (s != AF_OK) return s;

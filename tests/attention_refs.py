@@ -37,7 +37,7 @@ def mha_grads_as_torch(grads, E, H):
 
 
 def copy_linear(dense, tlin):
-    dense.weights = t2n(tlin.weight).T
+    dense.kernel = t2n(tlin.weight).T
     dense.bias = t2n(tlin.bias)
 
 

@@ -29,7 +29,7 @@ def test_gelu_float32_accuracy(isa):
     # the derivative in a model: Dense(gelu) backward against float64
     inp = af.Input(shape=(1,))
     m32 = af.Model(inp, af.Dense(1, activation="gelu", use_bias=False)(inp), dtype="float32", seed=0)
-    m32.layers[1].weights = [[1.0]]
+    m32.layers[1].kernel = [[1.0]]
     m32.compile(loss="mse", optimizer="sgd")
     xs = np.linspace(-5, 5, 101, dtype=np.float32).reshape(-1, 1)
     g = m32.input_gradients(xs, np.zeros_like(xs))[0].ravel()

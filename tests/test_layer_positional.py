@@ -24,7 +24,7 @@ def test_learned_values_and_gradients():
     model.compile(loss="mse", optimizer="sgd")
     X, Y = rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 5, 2))
     P = layer.embeddings.copy()
-    W, b = model.layers[2].weights, model.layers[2].bias
+    W, b = model.layers[2].kernel, model.layers[2].bias
     np.testing.assert_allclose(model.predict(X), np.tanh((X + P[:5]) @ W + b), rtol=1e-13)
     g = model.gradients(X, Y)[0]
     np.testing.assert_array_equal(g[5:], 0)           # positions past the sequence get nothing

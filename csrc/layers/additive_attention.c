@@ -12,6 +12,7 @@
  * recomputed in backward (B Tq Tk D values are never stored). A row with no allowed key gives
  * P = 0. */
 #include "attn_core.h"
+#include "fpenv.h"
 #include "norm.h"
 #include "rng.h"
 #include "rows.h"

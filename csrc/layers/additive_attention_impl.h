@@ -87,6 +87,7 @@ static af_status AF_FN(additive_forward)(const af_op_args *a)
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < x.B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         T *A = (T *)a->scratch + (size_t)af_attn_slot() * slot_len, *Pd_buf = A + Tq * Tk;
         T *S = x.P ? x.P + b * Tq * Tk : A;
         size_t lim;
@@ -127,6 +128,7 @@ static af_status AF_FN(additive_backward)(const af_op_args *a)
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < B; b++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         T *A = (T *)a->scratch + (size_t)af_attn_slot() * slot_len, *Pd_buf = A + Tq * Tk;
         T *C = Pd_buf + Tq * Tk, *dq = dQ + b * Tq * D, *dk = dK + b * Tk * D, *pw = part + b * D;
         const T *Vb = x.V + b * Tk * Dv, *dYb = dY + b * Tq * Dv, *Pb = x.P ? x.P + b * Tq * Tk : A;

@@ -1,5 +1,6 @@
 /* attn_core.c: the attention core of attn_core.h for float and double. */
 #include "attn_core.h"
+#include "fpenv.h"
 #include "norm.h"
 #include "rng.h"
 #include "rows.h"

@@ -116,6 +116,7 @@ af_status AF_FN(af_attn_forward)(const af_attn_args *a)
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < tasks; t++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t b = t / H, h = t % H;
         T *A = (T *)a->work + (size_t)af_attn_slot() * x.slot_len, *Pd_buf = A + rb * ps;
         T *tr = Pd_buf + 2 * rb * ps;
@@ -159,6 +160,7 @@ af_status AF_FN(af_attn_backward)(const af_attn_args *a)
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < tasks; t++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t b = t / H, h = t % H;
         T *A = (T *)a->work + (size_t)af_attn_slot() * x.slot_len, *Pd_buf = A + rb * ps;
         T *C = Pd_buf + rb * ps, *tr = C + rb * ps;
@@ -229,6 +231,7 @@ af_status AF_FN(af_attn_row)(size_t B, size_t H, size_t Tk, size_t lim, size_t d
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < tasks; t++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t b = t / H, h = t % H;
         const T *qh = q + b * ldq + h * dk;
         const T *Kb = K + b * Tk * ldk + h * dk, *Vb = V + b * Tk * ldv + h * dv;

@@ -9,6 +9,7 @@
  * fixed column blocks, so every result is the same for any thread count. Parameters: gamma (n)
  * if scale, then beta (n) if center. aux keeps (mean, rstd) per row. Positionwise: decoding one
  * position is forward on it. */
+#include "fpenv.h"
 #include "util.h"
 #include "rows.h"
 

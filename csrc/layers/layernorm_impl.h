@@ -12,7 +12,10 @@ static af_status AF_FN(layernorm_forward)(const af_op_args *a)
     int nt = m * n >= LN_PAR_MIN ? af_get_num_threads() : 1;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < m; i++) k->ln_fwd(n, X + i * n, g, b, eps, Y + i * n, st + 2 * i);
+    for (size_t i = 0; i < m; i++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        k->ln_fwd(n, X + i * n, g, b, eps, Y + i * n, st + 2 * i);
+    }
     return AF_OK;
 }
 
@@ -24,6 +27,7 @@ static void AF_FN(layernorm_param_grads)(size_t m, size_t n, const T *X, const T
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t jb = 0; jb < nblk; jb++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t j0 = jb * LN_COLS, w = n - j0 < LN_COLS ? n - j0 : LN_COLS, j;
         T sg[LN_COLS], sb[LN_COLS];
         for (j = 0; j < w; j++) sg[j] = sb[j] = 0;
@@ -59,7 +63,10 @@ static af_status AF_FN(layernorm_backward)(const af_op_args *a)
     T *dX = (T *)a->dx[0];
     int acc = a->dx_acc[0];
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < m; i++) k->ln_bwd(n, X + i * n, D + i * n, g, st + 2 * i, dX + i * n, acc);
+    for (size_t i = 0; i < m; i++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        k->ln_bwd(n, X + i * n, D + i * n, g, st + 2 * i, dX + i * n, acc);
+    }
     return AF_OK;
 }
 

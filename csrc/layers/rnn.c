@@ -34,6 +34,7 @@
 #include <omp.h>
 #endif
 
+#include "fpenv.h"
 #include "util.h"
 #include "norm.h"
 #include "rng.h"

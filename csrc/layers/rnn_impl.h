@@ -198,6 +198,7 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
     AF_FN(rnn_fwd_begin)(q, 0, L->B);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t tid = 0, nth = 1;
 #ifdef _OPENMP
         tid = (size_t)omp_get_thread_num();
@@ -314,6 +315,7 @@ static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int b
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t it = 0; it < items; it++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t d = it / L->nsb, k = it % L->nsb;
         size_t r0 = L->B * k / L->nsb, r1 = L->B * (k + 1) / L->nsb;
         st[it] = backward ? AF_FN(rnn_item_backward)(&dirs[d], r0, r1)
@@ -466,6 +468,7 @@ static void AF_FN(rnn_transpose_u)(const DIR *dirs, const af_rnn_layout *L)
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t t = 0; t < L->D * nb; t++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         const DIR *q = &dirs[t / nb];
         T *UT = q->scr + L->s_ut;
         size_t j0 = t % nb * 32;
