@@ -26,8 +26,7 @@ try:
 except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(HERE, ".."))
     import annfast as af
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-from seq_tasks import adding_problem, make_mnist1d  # noqa: E402  (annfast.datasets once merged)
+from annfast.datasets import adding_problem, make_mnist1d  # noqa: E402  (after the in-place fallback)
 
 
 def annfast_run(kind, data, epochs, lr, batch, units, loss, seed=0):

@@ -1,12 +1,12 @@
 """Recurrent networks learn: the adding problem over 50 steps (an LSTM reaches test MSE < 0.01,
 where always predicting 1 gives ~0.17), noisy-sine regression, and a short MNIST-1D run (GRU(64), 12 epochs).
 Small versions of benchmarks/rnn_accuracy.py that fit the CI budget; the data are generated
-locally (tests/seq_tasks.py, to be replaced by annfast.datasets)."""
+locally by annfast.datasets (nothing is downloaded)."""
 import numpy as np
 import pytest
 
 import annfast as af
-from seq_tasks import adding_problem, make_mnist1d, noisy_sine
+from annfast.datasets import adding_problem, make_mnist1d, noisy_sine
 
 
 def test_lstm_solves_the_adding_problem_with_50_steps():
