@@ -8,7 +8,8 @@ import pytest
 
 import annfast as af
 from attention_refs import (additive_ref, attention_ref, copy_mha, mha_grads_as_torch, mha_ref)
-from layer_checks import assert_threads_bitwise, fd_input_check, fd_param_check, rel_err
+from layer_checks import (assert_dropout_setting_used, assert_threads_bitwise, fd_input_check, fd_param_check,
+                          rel_err)
 
 
 def mha_model(Tq, Tk, Dq, Dv, heads=2, key_dim=3, dtype="float64", mask=None, causal=False, key_dim_in=None,
@@ -429,3 +430,15 @@ def test_save_load_summary(tmp_path):
     text = model.summary(print_fn=None)
     assert "MultiHeadAttention" in text and "AdditiveAttention" in text
     assert model.count_params() == sum(w.size for w in model.get_weights())
+
+
+@pytest.mark.parametrize("make", [lambda: af.MultiHeadAttention(2, 2), lambda: af.Attention(use_scale=True),
+                                  af.AdditiveAttention])   # (a weight for the update to show the rate)
+def test_dropout_rate_assigned_after_training_is_checked_and_used(make):
+    X = np.random.default_rng(0).normal(size=(8, 5, 4))
+    x = af.Input(shape=(5, 4))
+    layer = make()
+    y = layer(x, x) if isinstance(layer, af.MultiHeadAttention) else layer([x, x])
+    model = af.Model(x, af.GlobalAveragePooling1D()(y), dtype="float64", seed=0)
+    model.compile(loss="mse", optimizer="sgd")
+    assert_dropout_setting_used(model, layer, X, np.zeros((8, 4)))

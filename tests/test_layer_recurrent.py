@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import annfast as af
-from layer_checks import assert_threads_bitwise, fd_input_check, fd_param_check, rel_err
+from layer_checks import (assert_dropout_setting_used, assert_threads_bitwise, fd_input_check, fd_param_check,
+                          rel_err)
 
 CELLS = {"simple": af.SimpleRNN, "lstm": af.LSTM, "gru": af.GRU}
 TORCH = {"simple": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -571,3 +572,12 @@ def test_bad_input_is_a_clear_error_and_leaves_the_model_unchanged():
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert model.optimizer_state()["step"] == 0
+
+
+def test_dropout_rates_assigned_after_training_are_checked_and_used():
+    X = np.random.default_rng(0).normal(size=(8, 5, 4))
+    x = af.Input(shape=(5, 4))
+    lstm = af.LSTM(3)
+    model = af.Model(x, lstm(x), dtype="float64", seed=0)
+    model.compile(loss="mse", optimizer="sgd")
+    assert_dropout_setting_used(model, lstm, X, np.zeros((8, 3)), rates=("dropout", "recurrent_dropout"))

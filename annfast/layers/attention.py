@@ -10,6 +10,7 @@ attention output is 0 (never NaN).
 """
 import numpy as np
 
+from .._settings import Setting, real
 from .._validate import check_float, check_int
 from .base import Layer, Tensor
 
@@ -48,6 +49,9 @@ class _AttentionBase(Layer):
     key?, mask?], the key optional (the value serves as key), the mask an integer tensor."""
 
     n_inputs = (2, 4)
+    # Checked when assigned, also after training (the model rebuilds its engine for the next call).
+    dropout = Setting(real(0.0, 1.0, hi_open=True),
+                      doc="Fraction of attention probabilities dropped in training, in [0, 1); the next call uses a new value.")
 
     def __init__(self, use_causal_mask=False, name=None):
         super().__init__(name)

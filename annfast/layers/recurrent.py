@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from .. import activations as _acts
+from .._settings import Setting, real
 from .._validate import check_float, check_int
 from .base import Layer, Tensor
 from .masking import Slice, owned
@@ -68,6 +69,11 @@ class _Recurrent(Layer):
     gates = 1
     _directions = 1
     merge_mode = "concat"
+    # Checked when assigned, also after training (the model rebuilds its engine for the next call).
+    dropout = Setting(real(0.0, 1.0, hi_open=True),
+                      doc="Fraction of input features dropped in training, in [0, 1); the next call uses a new value.")
+    recurrent_dropout = Setting(real(0.0, 1.0, hi_open=True),
+                      doc="Fraction of state features dropped in training, in [0, 1); the next call uses a new value.")
     unit_forget_bias = False
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
