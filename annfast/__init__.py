@@ -22,7 +22,12 @@ from .layers import Conv1D, Conv2D  # noqa: F401
 from .layers import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
                      GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D,
                      MaxPool2D, MaxPooling1D, MaxPooling2D)
+from .layers import (AdditiveAttention, Attention, LayerNormalization,  # noqa: F401
+                     MultiHeadAttention, PositionalEmbedding, SinusoidalPositionalEncoding,
+                     TransformerDecoderLayer, TransformerEncoderLayer)
+from .layers import GRU, LSTM, Bidirectional, Masking, SimpleRNN  # noqa: F401
 from .models import Model, Sequential  # noqa: F401
+from . import seq2seq  # noqa: F401
 from .saving import load_model, save_model  # noqa: F401
 from .plotting import plot_history  # noqa: F401
 
@@ -35,6 +40,10 @@ __all__ = [
     "Conv1D", "Conv2D",
     "MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D", "MaxPool2D", "AvgPool2D",
     "MaxPool1D", "AvgPool1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalMaxPooling1D",
+    "LayerNormalization", "MultiHeadAttention", "Attention", "AdditiveAttention",
+    "PositionalEmbedding", "SinusoidalPositionalEncoding", "TransformerEncoderLayer",
+    "TransformerDecoderLayer", "seq2seq",
+    "SimpleRNN", "LSTM", "GRU", "Bidirectional", "Masking",
     "activations", "callbacks", "datasets", "initializers", "losses", "metrics", "optimizers",
     "distributed",
     "load_model", "save_model", "plot_history",

@@ -31,7 +31,7 @@ def float_input(x, name, shape, dtype):
 def int_input(x, name, shape):
     """Token ids: any integer array (or integral floats are refused: ids must be integers)."""
     arr = np.asarray(x)
-    if arr.dtype.kind not in "iu":
+    if arr.dtype.kind not in "iub":     # bool: 0/1 masks (attention masks)
         raise TypeError(f"{name} must hold integer token ids (an integer dtype), got dtype {arr.dtype}")
     if arr.ndim == len(shape) and arr.shape == tuple(shape):
         arr = arr.reshape((1,) + arr.shape)

@@ -18,6 +18,7 @@ he_normal          N(0, s^2)            (kaiming_normal)            s = sqrt(2 /
 he_uniform         U(-l, l)             (kaiming_uniform)           l = sqrt(6 / in)
 lecun_normal       N(0, s^2)                                        s = sqrt(1 / in)
 lecun_uniform      U(-l, l)                                         l = sqrt(3 / in)
+orthogonal         orthonormal rows or columns (QR of a normal)     gain (default 1)
 =================  ===============================================  =========================
 
 The Glorot/He/LeCun initialisers take ``gain`` (default 1), a factor on the standard deviation
@@ -54,7 +55,7 @@ InitializerLike = Union[str, Dict[str, Any], "Initializer",
                         Callable[[Tuple[int, ...], np.random.Generator, np.dtype], ArrayLike]]
 
 __all__ = ["Initializer", "Zeros", "Ones", "RandomNormal", "RandomUniform", "GlorotNormal",
-           "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform", "get",
+           "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform", "Orthogonal", "get",
            "default_for", "compute_fans", "serialize"]
 
 
@@ -245,8 +246,36 @@ class LecunUniform(_Scaled):
     name, distribution = "lecun_uniform", "uniform"
 
 
+class Orthogonal(Initializer):
+    """A (semi-)orthogonal matrix times gain (Saxe et al. 2014; the default recurrent kernel of
+    the recurrent layers, as in Keras): the shape is seen as (prod(shape[:-1]), shape[-1]); the
+    Q factor of the QR decomposition of a standard normal matrix of that shape (transposed when
+    it is wide), with the signs of R's diagonal folded in so the result is uniformly distributed.
+    Rows are orthonormal when there are fewer rows than columns, else the columns.
+
+    >>> w = Orthogonal()((4, 4), np.random.default_rng(0))
+    >>> bool(np.allclose(w @ w.T, np.eye(4)))
+    True
+    """
+    name = "orthogonal"
+    _params = ("gain",)
+
+    def __init__(self, gain=1.0):
+        self.gain = check_float(gain, "gain", minimum=0.0, strict_min=True)
+
+    def _sample(self, shape, rng):
+        if len(shape) < 2:
+            raise ValueError(f"the orthogonal initializer needs a shape of 2 or more axes, got {shape}")
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        a = rng.normal(size=(rows, cols) if rows >= cols else (cols, rows))
+        q, r = np.linalg.qr(a)
+        q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+        return self.gain * (q if rows >= cols else q.T).reshape(shape)
+
+
 _CLASSES = {c.name: c for c in (Zeros, Ones, RandomNormal, RandomUniform, GlorotNormal,
-                                GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform)}
+                                GlorotUniform, HeNormal, HeUniform, LecunNormal, LecunUniform,
+                                Orthogonal)}
 _ALIASES = {"xavier_normal": "glorot_normal", "xavier_uniform": "glorot_uniform",
             "kaiming_normal": "he_normal", "kaiming_uniform": "he_uniform", "normal": "random_normal",
             "uniform": "random_uniform", "zero": "zeros", "one": "ones"}

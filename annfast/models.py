@@ -832,17 +832,19 @@ class Model:
     def get_config(self) -> Dict[str, Any]:
         """JSON-able description: the layers with the calls feeding them, the inputs and
         outputs, dtype, seed (+ loss, optimizer, metrics once compiled)."""
+        from ._graph_config import call_refs
         index = {id(nd.tensor): i for i, nd in enumerate(self._nodes)}
-        calls = {}
-        for nd in self._nodes:
-            calls.setdefault(id(nd.layer), []).append(nd)
-        ref = {}
-        for nd in self._nodes:
-            ref[index[id(nd.tensor)]] = [nd.layer.name, calls[id(nd.layer)].index(nd)]
+        calls, ref = call_refs(self._nodes)
         layers = []
         for layer in self._all_layers:
+            if id(layer) not in calls:
+                continue       # made by its owner's call (a mask, a slice of a packed output)
             c = layer.get_config()
-            c["inbound_nodes"] = [[ref[i] for i in nd.inputs] for nd in calls[id(layer)]]
+            c["inbound_nodes"] = [[ref[i] for i in nd.inputs[:nd.tensor._n_data]] for nd in calls[id(layer)]]
+            kwargs = [{k: ([ref[index[id(t)]] for t in v] if isinstance(v, list) else ref[index[id(v)]])
+                       for k, v in nd.tensor._call_kwargs.items()} for nd in calls[id(layer)]]
+            if any(kwargs):
+                c["call_kwargs"] = kwargs
             layers.append(c)
         cfg = {"class_name": "Model", "name": self.name, "dtype": self._dtype_name, "seed": self.seed,
                "layers": layers, "inputs": [t.name for t in self._inputs],
@@ -970,10 +972,30 @@ class Sequential(Model):
         without changing any (so a rejected call leaves the model as it was)."""
         if not self._layers:
             raise ValueError("a Sequential model needs at least one layer")
+        dtype = self._input_dtype()
         for layer in self._layers:
-            layer.check_input(shape, "float")
-            shape = tuple(layer.output_shape(shape))
+            if getattr(layer, "return_state", False):
+                raise ValueError(f"{layer.name}: return_state=True makes a layer return several tensors; "
+                                 "a Sequential model is a chain of single tensors (use af.Model)")
+            layer.check_input(shape, dtype)
+            shape, dtype = tuple(layer.output_shape(shape)), "float"
         return shape
+
+    def _input_dtype(self):
+        """'int32' when the first layer takes token ids (Embedding), else 'float'."""
+        return getattr(self._layers[0], "input_dtype", "float") if self._layers else "float"
+
+    def _unbuilt_x(self, X, name):
+        """X of a model not built yet, converted as its first layer takes it (floats, or integer
+        token ids checked against an Embedding's vocabulary)."""
+        if self._input_dtype() != "int32":
+            return as_array(X, name, self.dtype)
+        arr = np.asarray(X)
+        if arr.ndim < 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, steps) token ids, got shape {arr.shape}")
+        arr = _data.int_input(arr, name, arr.shape[1:])
+        self._layers[0].check_ids(arr, name)
+        return arr
 
     @exclusive_method
     def build(self, input_shape: Union[int, Sequence[int]]) -> None:
@@ -987,7 +1009,8 @@ class Sequential(Model):
                 raise ValueError(f"model is built for input_shape={self.input_shape}, got {shape}")
             return
         self._dry_run(shape)
-        x = Input(shape=shape, name=f"{self.name}_input")
+        x = Input(shape=shape, dtype="int32" if self._input_dtype() == "int32" else "float32",
+                  name=f"{self.name}_input")
         t = x
         for layer in self._layers:
             t = layer(t)
@@ -998,7 +1021,7 @@ class Sequential(Model):
     def _prepare(self, X, y):
         if self.built:
             return self._xy(X, y)
-        xs = [as_array(X, "X", self.dtype)] if not isinstance(X, dict) else None
+        xs = [self._unbuilt_x(X, "X")] if not isinstance(X, dict) else None
         if xs is None or xs[0].ndim < 2 or 0 in xs[0].shape[1:]:
             raise ValueError(f"X must be 2-D (n_samples, n_features) or N-d (n_samples, *sample_shape), "
                              f"got shape {np.shape(X)}")
@@ -1011,7 +1034,11 @@ class Sequential(Model):
     def _prepare_val(self, X, y, xs):
         if self.built:
             return self._xy(X, y, xname="validation_data X", yname="validation_data y")
-        xv = _data.float_input(X, "validation_data X", xs[0].shape[1:], self.dtype)
+        if self._input_dtype() == "int32":
+            xv = _data.int_input(X, "validation_data X", xs[0].shape[1:])
+            self._layers[0].check_ids(xv, "validation_data X")
+        else:
+            xv = _data.float_input(X, "validation_data X", xs[0].shape[1:], self.dtype)
         out = self._dry_run(xs[0].shape[1:])
         yv = _data.targets_list(y, self.losses, [out], self.dtype, "validation_data y")
         if yv[0].shape[0] != xv.shape[0]:
@@ -1021,7 +1048,7 @@ class Sequential(Model):
     def _xs(self, X, name="X"):
         if self.built:
             return super()._xs(X, name)
-        arr = as_array(X, name, self.dtype)
+        arr = self._unbuilt_x(X, name)
         if arr.ndim < 2 or 0 in arr.shape[1:]:
             raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {arr.shape}")
         return [arr]

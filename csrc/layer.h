@@ -93,6 +93,7 @@ typedef struct {
      * split into pieces (split.h): batch norm's row count, per-feature sums and sums of squares.
      * 0 (the default) for kinds whose output for a sample depends on that sample alone. */
     size_t sums;
+    size_t cache;                    /* kept across the steps of an incremental decode (step) */
 } af_node_sizes;
 
 /* Phases of a kind with sums (sizes.sums > 0) in a split batch; see af_op_args.sums_phase. */
@@ -143,6 +144,13 @@ typedef struct {
     int sums_phase;
     double *sums;
     const double *sums_part;
+    /* incremental decoding only: the inputs whose bit is set in step_in, and the output, hold
+     * ONE position (pos) of axis 0: B x 1 x (the other axes). For ops->step, in_shape and
+     * out_shape are the full shapes (the kind sees how long the sequences are); for the
+     * forward of an AF_OP_POSITIONWISE kind they say dim[0] == 1. Other inputs are whole. */
+    size_t pos;
+    unsigned step_in;
+    void *cache;                           /* sizes.cache elements, kept from step to step */
 } af_op_args;
 
 typedef af_status (*af_op_fn)(const af_op_args *a);
@@ -153,7 +161,10 @@ enum {
     AF_OP_ALIAS = 2,           /* output is always input 0's memory (flatten, reshape): forward
                                 * and backward do nothing; the delta is input 0's delta too */
     AF_OP_GRAD_ALPHA = 4,      /* backward honours grad_alpha (see af_op_args) */
-    AF_OP_INPUT = 8            /* a graph input: the driver binds the data to its output */
+    AF_OP_INPUT = 8,           /* a graph input: the driver binds the data to its output */
+    AF_OP_POSITIONWISE = 16    /* position t of axis 0 of the output depends only on position t
+                                * of the inputs (dense, layer norm, add on sequences): decoding
+                                * one position at a time is forward on a length-1 axis 0 */
 };
 
 typedef struct af_layer_ops {
@@ -169,6 +180,11 @@ typedef struct af_layer_ops {
                   int training, af_node_sizes *sz);
     af_op_fn forward[2];               /* [0] float, [1] double */
     af_op_fn backward[2];              /* NULL: the kind has no gradient (e.g. an input) */
+    /* Incremental decoding (decode.c): output position a->pos from the inputs at that position
+     * (and whatever the kind kept in a->cache at earlier positions); inference mode. NULL: the
+     * kind decodes by forward on one position if AF_OP_POSITIONWISE, else not at all (the
+     * decoder then recomputes the whole prefix at every step). */
+    af_op_fn step[2];
 } af_layer_ops;
 
 /* The table of every kind (graph.c), NULL-terminated; and lookup by name. */

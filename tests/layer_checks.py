@@ -8,6 +8,7 @@ error ~ 1e-16 / h ~ 1e-10 relative to the loss, so a correct gradient agrees to 
 in norm; we require 1e-6 (the issue's bound), far below what a wrong formula gives (~1e-1).
 """
 import numpy as np
+import pytest
 
 import annfast as af
 
@@ -21,7 +22,8 @@ def rel_err(a, b):
 def _loss(model, X, y, training):
     if training:
         return model.gradients(X, y, training=True, return_loss=True)[0]
-    return model.evaluate(X, y) if not model.metrics else model.evaluate(X, y)[0]
+    loss = model.evaluate(X, y)
+    return loss[0] if isinstance(loss, list) else loss     # [loss, per output..., metrics...]
 
 
 def fd_param_check(model, X, y, training=False, h=1e-6, max_entries=40, seed=0, tol=1e-6):
@@ -95,3 +97,25 @@ def assert_threads_bitwise(make_model, X, y, **kw):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(p1 if isinstance(p1, list) else [p1], p2 if isinstance(p2, list) else [p2]):
         np.testing.assert_array_equal(a, b)
+
+
+def assert_dropout_setting_used(model, layer, X, Y, rates=("dropout",)):
+    """Assigning a dropout rate after training is checked (a bad value is a clear ValueError,
+    the old value kept) and used by the next fit; setting it back gives the first result again."""
+    def epoch(**rate):
+        for k, v in rate.items():
+            setattr(layer, k, v)
+        model.set_weights(w)
+        model.fit(X, Y, epochs=1, batch_size=4, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    w = model.get_weights()
+    for name in rates:
+        with pytest.raises(ValueError, match=name):
+            setattr(layer, name, 1.0)
+        assert getattr(layer, name) == 0.0
+        base = epoch(**{name: 0.0})
+        dropped = epoch(**{name: 0.5})
+        again = epoch(**{name: 0.0})
+        assert any(not np.array_equal(a, b) for a, b in zip(base, dropped)), name
+        assert all(np.array_equal(a, b) for a, b in zip(base, again)), name

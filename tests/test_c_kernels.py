@@ -11,7 +11,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-SOURCES = ["kernels/optim.c", "kernels/batchnorm.c", "kernels/dropout.c", "cpu.c", "threads.c",
+SOURCES = ["kernels/optim.c", "kernels/batchnorm.c", "kernels/dropout.c", "kernels/dropout_avx2.c",
+           "kernels/dropout_avx512.c", "cpu.c", "threads.c",
            "pool.c", "fpenv.c"]
 
 

@@ -23,3 +23,9 @@ from .pooling import GlobalAveragePooling1D  # noqa: F401
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,  # noqa: F401
                       GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D,
                       MaxPool2D, MaxPooling1D, MaxPooling2D)
+from .layernorm import LayerNormalization  # noqa: F401
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: F401
+from .positional import PositionalEmbedding, SinusoidalPositionalEncoding  # noqa: F401
+from .transformer import TransformerDecoderLayer, TransformerEncoderLayer  # noqa: F401
+from .masking import Masking  # noqa: F401
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: F401

@@ -15,6 +15,7 @@ class Activation(Layer):
     """
 
     kind = "activation"
+    supports_masking = True
     activation = Setting(activation_setting, after=default_alpha,
                          doc="Activation name; assigning it resets alpha to that activation's default.")
     alpha = Setting(real(0.0), doc="leaky_relu slope / elu scale, >= 0.")

@@ -57,6 +57,14 @@ class Tensor:
         self.dtype = dtype            # "float" (the model's float type) or "int32"
         self._layer = layer
         self._inputs = list(inputs)
+        # Masking: a float tensor of per-sample shape (steps,), 1 for a step that counts and 0
+        # for padding, that mask-aware layers (recurrent ones) take as an extra input.
+        self._mask = None
+        # The call's data tensors are _inputs[:_n_data]; the rest are extras the layer's C kind
+        # takes (a mask, initial states), listed by keyword in _call_kwargs when given
+        # explicitly (get_config records those).
+        self._n_data = len(self._inputs)
+        self._call_kwargs = {}
 
     @property
     def shape(self):
@@ -80,6 +88,8 @@ class Layer:
 
     kind = None
     n_inputs = (1, 1)
+    input_dtype = "float"       # what a first layer of a Sequential takes ("int32": token ids)
+    supports_masking = False    # a per-step layer that passes its input's mask on unchanged
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -197,10 +207,24 @@ class Layer:
             raise ValueError(f"{self.name} is shared and was first called on per-sample shape "
                              f"{self._input_shape}; a shared layer needs the same input shape, got {shape}")
         self._input_shape = shape
-        return Tensor(out, self.output_dtype(dtype), self, tensors)
+        t = Tensor(out, self.output_dtype(dtype), self, tensors + self._extra_inputs())
+        t._n_data = len(tensors)
+        t._mask = self.compute_mask(tensors, tensors[0]._mask)
+        return t
 
     def output_dtype(self, dtype: Union[str, List[str]]) -> str:
         return "float"
+
+    def compute_mask(self, inputs, mask):
+        """The mask of this call's output (a Tensor or None) given its first input's mask: passed
+        on by per-step layers (supports_masking), made by Embedding(mask_zero=True) and Masking,
+        dropped by default."""
+        return mask if self.supports_masking else None
+
+    def _extra_inputs(self):
+        """Tensors the C kind takes after the data inputs of the call being recorded (a mask,
+        initial states)."""
+        return []
 
     # ---- state --------------------------------------------------------------------------------
     @property

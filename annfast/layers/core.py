@@ -85,6 +85,7 @@ class Dense(Layer):
     """
 
     kind = "dense"
+    supports_masking = True     # per step on a sequence: the mask passes on
     # Checked whenever assigned (also after training: the next call uses the new value).
     units = Setting(integer(1), frozen=True, doc="Output width (fixed once built).")
     use_bias = Setting(boolean, frozen=True, doc="Whether the layer has a bias (fixed once built).")
@@ -180,6 +181,7 @@ class Dropout(Layer):
     """
 
     kind = "dropout"
+    supports_masking = True
     rate = Setting(real(0.0, 1.0, hi_open=True), doc="Fraction of inputs dropped in training, in [0, 1).")
 
     def __init__(self, rate: float, name: Optional[str] = None) -> None:

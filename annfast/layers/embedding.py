@@ -15,7 +15,8 @@ class Embedding(Layer):
 
     Feed it from an integer ``af.Input(shape=..., dtype="int32")`` (arrays of any integer dtype
     are accepted); ids must lie in [0, input_dim). embeddings_initializer defaults to
-    U(-0.05, 0.05) as in Keras. With mask_zero=True, id 0 is padding: see the recurrent layers.
+    U(-0.05, 0.05) as in Keras. With mask_zero=True, id 0 is padding: the output carries a
+    (steps,) mask that recurrent layers use to skip padded steps (annfast.layers.masking).
 
     >>> import annfast as af
     >>> ids = af.Input(shape=(10,), dtype="int32")
@@ -24,6 +25,7 @@ class Embedding(Layer):
     """
 
     kind = "embedding"
+    input_dtype = "int32"
 
     def __init__(self, input_dim: int, output_dim: int,
                  embeddings_initializer: InitializerLike = "random_uniform", mask_zero: bool = False,
@@ -48,6 +50,13 @@ class Embedding(Layer):
 
     def output_shape(self, input_shape: Shapes) -> Shape:
         return tuple(input_shape) + (self.output_dim,)
+
+    def compute_mask(self, inputs, mask):
+        """With mask_zero, the (steps,) mask of the ids (a step counts if any id is nonzero)."""
+        if not self.mask_zero:
+            return None
+        from .masking import SequenceMask, owned
+        return owned(SequenceMask("ids"), self)(inputs[0])
 
     def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         return [("embeddings", (self.input_dim, self.output_dim))]

@@ -47,5 +47,5 @@ ACTIVATION_FNS(float, f32)
 ACTIVATION_FNS(double, f64)
 
 const af_layer_ops af_op_activation = {
-    "activation", activation_fields, sizeof(af_activation_cfg), 1, 1, 0,
+    "activation", activation_fields, sizeof(af_activation_cfg), 1, 1, AF_OP_POSITIONWISE,
     activation_infer, NULL, AF_OPS_FN(activation_forward), AF_OPS_FN(activation_backward)};

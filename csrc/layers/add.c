@@ -38,5 +38,5 @@ ADD_FNS(float, f32)
 ADD_FNS(double, f64)
 
 const af_layer_ops af_op_add = {
-    "add", add_fields, sizeof(af_add_cfg), 2, AF_MAX_INPUTS, 0,
+    "add", add_fields, sizeof(af_add_cfg), 2, AF_MAX_INPUTS, AF_OP_POSITIONWISE,
     add_infer, NULL, AF_OPS_FN(add_forward), AF_OPS_FN(add_backward)};

@@ -52,5 +52,5 @@ static void dense_sizes(const void *cfg, size_t n_in, const af_shape *in, const 
 #include "dense_impl.h"
 
 const af_layer_ops af_op_dense = {
-    "dense", dense_fields, sizeof(af_dense_cfg), 1, 1, AF_OP_GRAD_ALPHA,
+    "dense", dense_fields, sizeof(af_dense_cfg), 1, 1, AF_OP_GRAD_ALPHA | AF_OP_POSITIONWISE,
     dense_infer, dense_sizes, AF_OPS_FN(dense_forward), AF_OPS_FN(dense_backward)};

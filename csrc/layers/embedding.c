@@ -73,5 +73,5 @@ EMBEDDING_FNS(float, f32)
 EMBEDDING_FNS(double, f64)
 
 const af_layer_ops af_op_embedding = {
-    "embedding", embedding_fields, sizeof(af_embedding_cfg), 1, 1, 0,
+    "embedding", embedding_fields, sizeof(af_embedding_cfg), 1, 1, AF_OP_POSITIONWISE,
     embedding_infer, NULL, AF_OPS_FN(embedding_forward), AF_OPS_FN(embedding_backward)};

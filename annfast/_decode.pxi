@@ -1,0 +1,93 @@
+# Boundary for greedy decoding of sequence-to-sequence graphs (csrc/decode.h): runs on a
+# GraphEngine's inference plan with the GIL released and the engine's lock held.
+from libc.stdint cimport int32_t
+
+from annfast._buffers import aligned_zeros as _aligned_zeros
+
+cdef extern from "decode.h" nogil:
+    enum:
+        AF_DECODE_AUTO
+        AF_DECODE_RECOMPUTE
+    ctypedef struct af_decode_args:
+        size_t target_input
+        size_t output
+        int32_t start_token
+        int32_t end_token
+        size_t max_len
+        int mode
+    size_t af_plan_cache_len(const af_plan *p)
+    af_status af_graph_decode_check(const af_graph *g, const af_plan *p, const af_decode_args *da,
+                                    int *incremental)
+    af_status af_graph_greedy_decode_f32(const af_graph *g, af_plan *p, float *ws, size_t ws_len,
+                                         float *cache, size_t cache_len, const af_data *d,
+                                         const af_decode_args *da, int32_t *tgt, int32_t *tokens,
+                                         float *scores, int *incremental)
+    af_status af_graph_greedy_decode_f64(const af_graph *g, af_plan *p, double *ws, size_t ws_len,
+                                         double *cache, size_t cache_len, const af_data *d,
+                                         const af_decode_args *da, int32_t *tgt, int32_t *tokens,
+                                         double *scores, int *incremental)
+
+
+def graph_decode_incremental(GraphEngine eng, Py_ssize_t target_input, Py_ssize_t output):
+    """True if the graph decodes one position at a time (every decoder node can), else False."""
+    cdef af_decode_args da
+    cdef int inc = 0
+    cdef _Plan box = eng.plan(1)
+    memset(&da, 0, sizeof(da))
+    da.target_input = target_input
+    da.output = output
+    da.max_len = 1
+    da.mode = AF_DECODE_AUTO
+    check_status(af_graph_decode_check(&eng.g, box.p, &da, &inc), "greedy_decode")
+    return bool(inc)
+
+
+def graph_greedy_decode(GraphEngine eng, list xs, Py_ssize_t target_input, Py_ssize_t output,
+                        int start_token, int end_token, Py_ssize_t max_len, Py_ssize_t chunk,
+                        bint recompute, bint want_scores=False):
+    """(tokens (n x max_len) int32, scores (n x max_len x V) or None, incremental used) for the
+    inputs xs (the target input's entry is replaced by the decoder's token buffer)."""
+    cdef af_data d
+    cdef af_decode_args da
+    cdef af_status s
+    cdef int inc = 0
+    cdef _Plan box = eng.plan(chunk)
+    n = xs[target_input].shape[0]
+    cdef af_node_info inf
+    af_plan_node_info(box.p, eng.g.inputs[target_input], &inf)
+    tgt = _np.zeros((n, inf.out.dim[0]), dtype=_np.int32)
+    xs = list(xs)
+    xs[target_input] = tgt
+    eng._data(box, xs, None, &d)
+    tokens = _np.zeros((n, max_len), dtype=_np.int32)
+    af_plan_node_info(box.p, eng.g.outputs[output], &inf)
+    scores = _np.zeros((n, max_len, inf.out.dim[1]), dtype=eng.dtype) if want_scores else None
+    cdef void *sp = cnp.PyArray_DATA(scores) if want_scores else NULL
+    memset(&da, 0, sizeof(da))
+    da.target_input = target_input
+    da.output = output
+    da.start_token = start_token
+    da.end_token = end_token
+    da.max_len = max_len
+    da.mode = AF_DECODE_RECOMPUTE if recompute else AF_DECODE_AUTO
+    cache = _aligned_zeros(af_plan_cache_len(box.p), eng.dtype)
+    eng._bind()
+    cdef void *ws = cnp.PyArray_DATA(box.ws)
+    cdef size_t wl = box.ws.shape[0]
+    cdef void *cp = cnp.PyArray_DATA(cache) if cache.shape[0] else NULL
+    cdef size_t cl = cache.shape[0]
+    cdef int32_t *tp = <int32_t *>cnp.PyArray_DATA(tgt)
+    cdef int32_t *kp = <int32_t *>cnp.PyArray_DATA(tokens)
+    if n == 0:
+        return tokens, scores, True
+    with eng._lock:
+        if eng.dtype == _np.float32:
+            with nogil:
+                s = af_graph_greedy_decode_f32(&eng.g, box.p, <float *>ws, wl, <float *>cp, cl, &d, &da,
+                                               tp, kp, <float *>sp, &inc)
+        else:
+            with nogil:
+                s = af_graph_greedy_decode_f64(&eng.g, box.p, <double *>ws, wl, <double *>cp, cl, &d, &da,
+                                               tp, kp, <double *>sp, &inc)
+    check_status(s, "greedy_decode")
+    return tokens, scores, bool(inc)

@@ -1,0 +1,165 @@
+"""Recurrent networks: annfast vs PyTorch CPU, training throughput and batch-1 inference latency.
+
+Models: a one-layer LSTM, GRU, SimpleRNN and bidirectional LSTM (input 64, hidden 128, 32 steps)
+whose last output feeds a Dense(10) head; softmax cross-entropy on integer labels, float32,
+Adam(1e-3). PyTorch runs the same models (torch.nn.LSTM / GRU / RNN with batch_first, the last
+step's output, or h_n of both directions for the bidirectional one, into nn.Linear). Training:
+samples/s of one shuffled epoch of --samples sequences at batch --batch, the best of --repeats.
+Inference: the time of one predict call on a single 32-step sequence (model.predict vs
+torch.no_grad forward), the best of --repeats rounds of --calls calls.
+
+    python benchmarks/bench_rnn.py                      # threads 2
+    python benchmarks/bench_rnn.py --threads 1 2 --repeats 7
+
+Both frameworks get the same thread count (annfast.set_num_threads, torch.set_num_threads). On a
+shared machine timings are noisy: frameworks run interleaved (annfast, torch, annfast, ...), each
+after ~0.25 s of idle (so neither pays for the other's spinning thread pool), and each one's
+minimum is kept. Ratios > 1 mean annfast is faster.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+try:
+    import annfast as af
+except ImportError:  # run from a source checkout with an in-place build
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import annfast as af
+
+STEPS, FEATURES, UNITS, CLASSES = 32, 64, 128, 10
+KINDS = ("LSTM", "GRU", "SimpleRNN", "BiLSTM")
+PAUSE = 0.25
+
+
+def best_interleaved(fns, repeats):
+    """Minimum time of each function over `repeats` rounds run in turn (A, B, A, B, ...), each
+    after PAUSE seconds of idle."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            time.sleep(PAUSE)
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
+def data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, STEPS, FEATURES)).astype(np.float32), rng.integers(0, CLASSES, n)
+
+
+# ---- annfast ----------------------------------------------------------------------------------
+def annfast_model(kind):
+    x = af.Input(shape=(STEPS, FEATURES))
+    if kind == "BiLSTM":
+        h = af.Bidirectional(af.LSTM(UNITS))(x)
+    else:
+        h = getattr(af, kind)(UNITS)(x)
+    model = af.Model(x, af.Dense(CLASSES, activation="softmax")(h), dtype="float32", seed=0)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=af.optimizers.Adam(1e-3))
+    return model
+
+
+def annfast_fns(kind, X, y, bs, x1, calls):
+    model = annfast_model(kind)
+    model.fit(X[: 2 * bs], y[: 2 * bs], epochs=1, batch_size=bs, verbose=0)   # plans, warm caches
+    model.predict(x1)
+
+    def train():
+        model.fit(X, y, epochs=1, batch_size=bs, shuffle=True, verbose=0)
+
+    def infer():
+        for _ in range(calls):
+            model.predict(x1)
+    return train, infer
+
+
+# ---- PyTorch ----------------------------------------------------------------------------------
+def torch_fns(kind, X, y, bs, x1, calls):
+    import torch
+    torch.manual_seed(0)
+    cls = {"LSTM": torch.nn.LSTM, "BiLSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "SimpleRNN": torch.nn.RNN}[kind]
+    bi = kind == "BiLSTM"
+    rnn = cls(FEATURES, UNITS, batch_first=True, bidirectional=bi)
+    head = torch.nn.Linear(UNITS * (2 if bi else 1), CLASSES)
+    opt = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+    lossf = torch.nn.CrossEntropyLoss()
+    tX, ty, t1 = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(x1)
+
+    def forward(xb):
+        out, hn = rnn(xb)
+        if bi:
+            hn = hn[0] if isinstance(hn, tuple) else hn
+            return head(torch.cat([hn[0], hn[1]], dim=1))
+        return head(out[:, -1])
+
+    def train(n_rows=X.shape[0]):
+        perm = torch.randperm(n_rows)
+        for i in range(0, n_rows, bs):
+            idx = perm[i:i + bs]
+            opt.zero_grad(set_to_none=True)
+            lossf(forward(tX[idx]), ty[idx]).backward()
+            opt.step()
+
+    def infer():
+        with torch.no_grad():
+            for _ in range(calls):
+                torch.softmax(forward(t1), dim=1)
+    train(2 * bs)
+    infer()
+    return train, infer
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, nargs="+", default=[2])
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--samples", type=int, default=1024, help="sequences per timed epoch")
+    ap.add_argument("--calls", type=int, default=50, help="batch-1 predict calls per timing")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args()
+    try:
+        import torch
+        have_torch = not args.no_torch
+    except ImportError:
+        have_torch = False
+    X, y = data(args.samples)
+    x1 = X[:1].copy()
+    print(f"annfast RNN benchmark: input {FEATURES}, hidden {UNITS}, {STEPS} steps, Dense({CLASSES}) head, "
+          f"float32, Adam; batch {args.batch}, {args.samples} sequences per epoch")
+    print(f"isa={af.get_isa()}  cores={os.cpu_count()}  torch={torch.__version__ if have_torch else 'no'}  "
+          f"load={os.getloadavg()[0]:.1f}")
+    head = (f"{'threads':>7} {'model':>9} | {'annfast/s':>10} {'torch/s':>10} {'train x':>8} | "
+            f"{'annfast us':>10} {'torch us':>9} {'infer x':>8}")
+    print(head)
+    print("-" * len(head))
+    for threads in args.threads:
+        af.set_num_threads(threads)
+        if have_torch:
+            torch.set_num_threads(threads)
+        for kind in args.kinds:
+            fns = list(annfast_fns(kind, X, y, args.batch, x1, args.calls))
+            if have_torch:
+                fns += list(torch_fns(kind, X, y, args.batch, x1, args.calls))
+            best = best_interleaved(fns, args.repeats)
+            a_sps, a_us = args.samples / best[0], best[1] / args.calls * 1e6
+            line = f"{threads:>7} {kind:>9} | {a_sps:>10.0f} "
+            if have_torch:
+                t_sps, t_us = args.samples / best[2], best[3] / args.calls * 1e6
+                line += (f"{t_sps:>10.0f} {a_sps / t_sps:>7.2f}x | {a_us:>10.1f} {t_us:>9.1f} "
+                         f"{t_us / a_us:>7.2f}x")
+            else:
+                line += f"{'':>10} {'':>8} | {a_us:>10.1f}"
+            print(line, flush=True)
+    print("ratios: annfast speed / torch speed (> 1: annfast faster); the machine may be shared, "
+          "so rerun at a quiet moment before drawing conclusions")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+/* dropout_avx512.c: the dropout block (dropout_kern_impl.h) compiled for avx512f,avx2,fma; dropout_impl.h
+ * calls it only when af_get_isa() selected that path. */
+#include <string.h>
+
+#include "dropout_kern.h"
+
+#if AF_DROPOUT_X86
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+
+#define AF_DROPOUT_ISA avx512
+#define AF_DTYPE_F32
+#include "dropout_kern_impl.h"
+#define AF_DTYPE_F64
+#include "dropout_kern_impl.h"
+
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
+#endif

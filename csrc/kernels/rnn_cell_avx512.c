@@ -1,0 +1,22 @@
+/* rnn_cell_avx512.c: the fused recurrent step kernels compiled for avx512f,avx2,fma (no -march flag: the
+ * target applies to this file only, and rnn_cell.c calls these only when af_get_isa() selected
+ * that path). */
+#include "rnn_cell.h"
+
+#if AF_RNN_X86
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+
+#define AF_RNN_ISA avx512
+#define AF_DTYPE_F32
+#include "rnn_cell_kern_impl.h"
+#define AF_DTYPE_F64
+#include "rnn_cell_kern_impl.h"
+
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
+#endif

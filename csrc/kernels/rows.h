@@ -1,0 +1,59 @@
+/* rows.h: row kernels of the sequence layers (layer normalisation, masked softmax of attention
+ * scores), compiled once per ISA (rows_generic.c, rows_avx2.c, rows_avx512.c) and picked at run
+ * time (rows.c). Internal.
+ *
+ * Every sum runs over AF_ROW_LANES interleaved partial sums added in lane order: a fixed order
+ * (the same bits for any thread count) that the compiler can vectorise.
+ *
+ *   ln_fwd    mean = sum x / n;  var = sum (x - mean)^2 / n;  rstd = 1 / sqrt(var + eps)
+ *             y = (x - mean) rstd g + b   (g, b may be NULL: 1, 0);  stat = {mean, rstd}
+ *   ln_bwd    xh = (x - mean) rstd;  e = dy g;  dx = rstd (e - mean(e) - xh mean(e xh))
+ *             (written, or added when acc; dx may be dy)
+ *   sm_fwd    in place over a row of scores s: allowed(j) = j < lim && (!mask || mask[j]);
+ *             p_j = allowed ? e^(s_j - mx) / sum : 0,  mx = max over allowed;  stat = {mx, 1/sum}.
+ *             No allowed entry (or all -inf): p = 0 and stat = {-inf, 0} (a defined result).
+ *   sm_prob   p from the scores and the stat of sm_fwd: the same bits as sm_fwd gave.
+ *   sm_bwd    d = p (d - sum p d)  (the softmax Jacobian-vector product, in place)
+ *   mm        C = alpha op(A) B for small products (one attention head): op(A)[i][p] =
+ *             A[i sai + p sap] (m x k), B (k x n, row stride ldb), C (m x n, ldc), n a multiple
+ *             of AF_ROW_VN; each element sums p in order (vectors along n, four rows at once) */
+#ifndef AF_ROWS_H
+#define AF_ROWS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "annfast.h"
+
+#define AF_ROW_LANES 16
+/* Widths rows_kern_impl.h's mm works in: n must be a multiple of this many elements (16 floats:
+ * a multiple of every ISA's vector length in both types). */
+#define AF_ROW_VN 16
+
+#define AF_ROWS_TYPES(T, SUF)                                                                      \
+    typedef struct {                                                                               \
+        void (*ln_fwd)(size_t n, const T *x, const T *g, const T *b, T eps, T *y, T *stat);       \
+        void (*ln_bwd)(size_t n, const T *x, const T *dy, const T *g, const T *stat, T *dx,      \
+                       int acc);                                                                   \
+        void (*sm_fwd)(size_t n, T *s, const int32_t *mask, size_t lim, T *stat);                  \
+        void (*sm_prob)(size_t n, const T *s, const int32_t *mask, size_t lim, const T *stat,     \
+                        T *p);                                                                     \
+        void (*sm_bwd)(size_t n, const T *p, T *d);                                                \
+        void (*mm)(size_t m, size_t n, size_t k, T alpha, const T *A, size_t sai, size_t sap,      \
+                   const T *B, size_t ldb, T *C, size_t ldc);                                      \
+    } af_rows_##SUF;                                                                               \
+    const af_rows_##SUF *af_rows_pick_##SUF(void);
+AF_ROWS_TYPES(float, f32)
+AF_ROWS_TYPES(double, f64)
+#undef AF_ROWS_TYPES
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define AF_ROWS_X86 1
+#else
+#define AF_ROWS_X86 0
+#endif
+
+/* The per-ISA tables (rows_<isa>.c). */
+extern const af_rows_f32 af_rows_generic_f32, af_rows_avx2_f32, af_rows_avx512_f32;
+extern const af_rows_f64 af_rows_generic_f64, af_rows_avx2_f64, af_rows_avx512_f64;
+
+#endif

@@ -1,0 +1,26 @@
+/* rows_avx512.c: the row kernels of rows.h compiled for avx512f,avx2,fma (the target applies to this file
+ * only; rows.c calls them only when af_get_isa() selected that path). */
+#include <math.h>
+#include <string.h>
+
+#include "rows.h"
+
+#if AF_ROWS_X86
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+
+#define AF_ROWS_ISA avx512
+#define AF_ROWS_VBYTES 64
+#define AF_DTYPE_F32
+#include "rows_kern_impl.h"
+#define AF_DTYPE_F64
+#include "rows_kern_impl.h"
+#undef AF_ROWS_VBYTES
+
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
+#endif

@@ -1,0 +1,596 @@
+/* rnn_impl.h: forward and backward of the recurrent kind for one dtype (included twice by
+ * rnn.c). See rnn.c for the maths and the layouts. */
+#include "dtype_begin.h"
+
+#if defined(AF_DTYPE_F32)
+#define GEMM af_sgemm
+#else
+#define GEMM af_dgemm
+#endif
+#define STEP AF_FN(af_rnn_step)
+#define DIR AF_FN(rnn_dir)
+
+/* What one direction's step loop reads and writes (its rows r0..r1 are given per call). */
+typedef struct {
+    const af_rnn_cfg *c;
+    const af_rnn_layout *L;
+    int back;                  /* this direction runs from the last step to the first */
+    int dropped_h;             /* recurrent dropout is on (training) */
+    T *aux, *scr;              /* this direction's blocks of aux and scratch */
+    const T *U;                /* recurrent kernel (H, G H) */
+    const T *X, *W;            /* forward: the input (or its dropped-out copy) and the kernel */
+    const T *bias, *bias_rn;   /* added in the step kernel (rnn_cell.h); zero rows without bias */
+    const T *mask;             /* B x T, or NULL */
+    const T *h0, *c0;          /* B x H initial states, or NULL (zeros) */
+    const T *zero;             /* a zero row of max(G H, H) */
+    /* forward: sequence outputs (NULL: none); backward: their gradients (NULL: none). Row of
+     * sample b, output step q: io + b * ld + q * step + col; q is the processing step, or the
+     * input step when aligned. */
+    T *io;
+    size_t ld, step, col;
+    int aligned;
+    T scale;                   /* backward: factor on the output gradients (ave: 1/2) */
+} DIR;
+
+static inline size_t AF_FN(rnn_pos)(const DIR *q, size_t s) { return q->back ? q->L->NT - 1 - s : s; }
+
+/* Rows r0..r1 before the first step: h_{-1}, the initial state or zeros (kept for the dU GEMM). */
+static void AF_FN(rnn_fwd_begin)(const DIR *q, size_t r0, size_t r1)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, TH = L->NT * H, p0 = AF_FN(rnn_pos)(q, 0) * H;
+    T *hp = q->aux + L->a_hp + r0 * TH, *hd = q->dropped_h ? q->aux + L->a_hd + r0 * TH : NULL;
+    const T *mh = q->dropped_h ? q->aux + L->a_mh + r0 * H : NULL;
+    for (size_t b = 0; b < r1 - r0; b++) {
+        T *dst = hp + b * TH + p0;
+        if (q->h0) memcpy(dst, q->h0 + (r0 + b) * H, H * sizeof(T));
+        else memset(dst, 0, H * sizeof(T));
+        if (hd)
+            for (size_t j = 0; j < H; j++) hd[b * TH + p0 + j] = dst[j] * mh[b * H + j];
+    }
+}
+
+/* Forward step s of rows r0..r1, units u0..u0+nu: all of them (u0 = 0, nu = H), or one block
+ * whose columns of U are packed in Ub (H, G nu) (rnn_pack_block). dummy: an output row nobody
+ * reads, for a layer that returns no sequence. */
+static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t s, size_t u0, size_t nu,
+                                     const T *Ub, T *dummy)
+{
+    const af_rnn_cfg *c = q->c;
+    const af_rnn_layout *L = q->L;
+    const size_t NS = L->NT, H = L->H, GH = L->GH, n = r1 - r0, TH = NS * H, p = AF_FN(rnn_pos)(q, s);
+    const int lstm = c->cell == AF_RNN_LSTM;
+    T *hp = q->aux + L->a_hp + r0 * TH, *R = q->scr + L->s_rec + r0 * GH;
+    T *cs = lstm ? q->aux + L->a_c + r0 * TH : NULL;
+    T *hd = q->dropped_h ? q->aux + L->a_hd + r0 * TH : NULL;
+    STEP st;
+    memset(&st, 0, sizeof st);
+    st.rows = n;
+    st.units = nu;
+    st.stride = H;
+    st.act = c->act;
+    st.rec_act = c->rec_act;
+    if (s == 0 && !q->h0) {
+        st.rec = (T *)q->zero;                /* h_{-1} = 0: R = 0, one row for all */
+        st.ld_rec = 0;
+        st.rec_stride = H;
+    } else if (nu == H) {
+        /* R = h_{t-1} U: every gate in one GEMM */
+        const T *A = hd ? hd + p * H : hp + p * H;
+        af_status e = GEMM(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, (T)0, R, GH);
+        if (e != AF_OK) return e;
+        st.rec = R;
+        st.ld_rec = GH;
+        st.rec_stride = H;
+    } else {
+        /* the block's gates in one GEMM, into the block's own part of R: (rows, G nu) */
+        const T *A = hd ? hd + p * H : hp + p * H;
+        size_t gn = L->G * nu;
+        T *Rb = R + n * L->G * u0;
+        af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
+        if (e != AF_OK) return e;
+        st.rec = Rb - u0;                     /* the kernel adds u0 back below */
+        st.ld_rec = gn;
+        st.rec_stride = nu;
+    }
+    st.rec += u0;
+    st.gate = q->aux + L->a_gate + r0 * NS * GH + p * GH + u0;
+    st.ld_gate = NS * GH;
+    st.bias = q->bias + u0;
+    st.bias_rn = q->bias_rn + u0;
+    st.rn = c->cell == AF_RNN_GRU ? q->aux + L->a_rn + r0 * TH + p * H + u0 : NULL;
+    st.ld_rn = st.ld_hp = st.ld_c = TH;
+    st.hp = hp + p * H + u0;
+    if (lstm) {
+        if (s > 0) {
+            st.cp = cs + AF_FN(rnn_pos)(q, s - 1) * H + u0;
+            st.ld_cp = TH;
+        } else if (q->c0) {
+            st.cp = q->c0 + r0 * H + u0;
+            st.ld_cp = H;
+        } else {
+            st.cp = q->zero;
+            st.ld_cp = 0;
+        }
+        st.c = cs + p * H + u0;
+    }
+    if (s + 1 < NS) {
+        st.h = hp + AF_FN(rnn_pos)(q, s + 1) * H + u0;
+        st.ld_h = TH;
+    } else {
+        st.h = q->aux + L->a_lh + r0 * H + u0;
+        st.ld_h = H;
+    }
+    if (q->io) {
+        st.y = q->io + r0 * q->ld + (q->aligned ? p : s) * q->step + q->col + u0;
+        st.ld_y = q->ld;
+    } else {
+        st.y = dummy + u0;
+        st.ld_y = 0;
+    }
+    st.mask = q->mask ? q->mask + r0 * NS + p : NULL;
+    st.ld_mask = NS;
+    AF_FN(af_rnn_step_forward)(c->cell, &st);
+    if (hd && s + 1 < NS) {
+        /* the next step's recurrent product sees h_t times the recurrent dropout mask */
+        const T *mh = q->aux + L->a_mh + r0 * H;
+        size_t p1 = AF_FN(rnn_pos)(q, s + 1) * H;
+        for (size_t b = 0; b < n; b++)
+            for (size_t j = u0; j < u0 + nu; j++) hd[b * TH + p1 + j] = hp[b * TH + p1 + j] * mh[b * H + j];
+    }
+    return AF_OK;
+}
+
+/* Rows r0..r1 after the last step: the final c. */
+static void AF_FN(rnn_fwd_end)(const DIR *q, size_t r0, size_t r1)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, TH = L->NT * H, pl = AF_FN(rnn_pos)(q, L->NT - 1) * H;
+    if (q->c->cell != AF_RNN_LSTM) return;
+    for (size_t b = r0; b < r1; b++)
+        memcpy(q->aux + L->a_lc + b * H, q->aux + L->a_c + b * TH + pl, H * sizeof(T));
+}
+
+/* The step loop of one direction over rows r0..r1 (sample block blk). */
+static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, size_t blk)
+{
+    T *dummy = q->scr + q->L->s_dummy + blk * q->L->H;
+    AF_FN(rnn_fwd_begin)(q, r0, r1);
+    for (size_t s = 0; s < q->L->NT; s++) {
+        af_status e = AF_FN(rnn_fwd_step)(q, r0, r1, s, 0, q->L->H, NULL, dummy);
+        if (e != AF_OK) return e;
+    }
+    AF_FN(rnn_fwd_end)(q, r0, r1);
+    return AF_OK;
+}
+
+/* The columns of U of the unit block starting at u0, gate by gate, as one contiguous (H, G nu)
+ * matrix at scratch s_ut + G u0 H (so a block's recurrent product streams one region). */
+static void AF_FN(rnn_pack_block)(const DIR *q, size_t u0)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, GH = L->GH;
+    size_t nu, k = u0 / AF_RNN_UNITS;
+    rnn_unit_block(H, k, &u0, &nu);
+    T *dst = q->scr + L->s_ut + L->G * u0 * H;
+    for (size_t i = 0; i < H; i++)
+        for (size_t g = 0; g < L->G; g++)
+            memcpy(dst + (i * L->G + g) * nu, q->U + i * GH + g * H + u0, nu * sizeof(T));
+}
+
+/* The step loop of the one direction of a batch too small to cut into sample blocks, on nt >= 2
+ * threads sharing the units: fixed blocks (rnn_unit_block), each thread taking whole blocks
+ * (their columns of U packed first, so each block streams one region); every step, a thread
+ * makes the recurrent product and the state update of its units, then all threads meet before
+ * the next step reads h. Each value is computed as on one thread (rnn_item_forward): the GEMM's
+ * result for a column never depends on the columns computed with it, and blocks start at
+ * multiples of every vector width, so the step kernel's vector and tail parts cover the same
+ * units. */
+static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, nub = H / AF_RNN_UNITS;
+    af_status st[AF_RNN_MAX_ITEMS];
+    T *dummy = q->scr + L->s_dummy;
+    if (nt < 2) return AF_FN(rnn_item_forward)(q, 0, L->B, 0);
+    if (nt > AF_RNN_MAX_ITEMS) nt = AF_RNN_MAX_ITEMS;
+    for (size_t k = 0; k < AF_RNN_MAX_ITEMS; k++) st[k] = AF_OK;
+    AF_FN(rnn_fwd_begin)(q, 0, L->B);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = (size_t)omp_get_thread_num();
+        nth = (size_t)omp_get_num_threads();
+#endif
+        af_status e = AF_OK;
+        size_t k0 = nub * tid / nth, k1 = nub * (tid + 1) / nth;
+        for (size_t k = k0; k < k1; k++) {
+            size_t u0, nu;
+            rnn_unit_block(H, k, &u0, &nu);
+            AF_FN(rnn_pack_block)(q, u0);
+            /* this block's columns of A = X W, gate by gate */
+            for (size_t g = 0; g < L->G && e == AF_OK && rnn_blocks_project(L); g++)
+                e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
+                         q->aux + L->a_gate + g * H + u0, L->GH);
+        }
+        for (size_t s = 0; s < L->NT; s++) {
+            for (size_t k = k0; k < k1 && e == AF_OK; k++) {
+                size_t u0, nu;
+                rnn_unit_block(H, k, &u0, &nu);
+                e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy);
+            }
+            #pragma omp barrier
+        }
+        st[tid] = e;
+    }
+    for (size_t k = 0; k < AF_RNN_MAX_ITEMS; k++)
+        if (st[k] != AF_OK) return st[k];
+    AF_FN(rnn_fwd_end)(q, 0, L->B);
+    return AF_OK;
+}
+
+/* Backpropagation through time of one direction over rows r0..r1: the saved activations become
+ * dA in place (and dR_n for gru); scratch gh / gc start as dL/d(final h, c) and end as
+ * dL/d(initial h, c). */
+static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
+{
+    const af_rnn_cfg *c = q->c;
+    const af_rnn_layout *L = q->L;
+    const size_t NS = L->NT, H = L->H, GH = L->GH, n = r1 - r0, TH = NS * H;
+    const int lstm = c->cell == AF_RNN_LSTM, gru = c->cell == AF_RNN_GRU;
+    T *gate = q->aux + L->a_gate + r0 * NS * GH, *hp = q->aux + L->a_hp + r0 * TH;
+    T *cs = lstm ? q->aux + L->a_c + r0 * TH : NULL, *rn = gru ? q->aux + L->a_rn + r0 * TH : NULL;
+    const T *mh = q->dropped_h ? q->aux + L->a_mh + r0 * H : NULL;
+    T *R = q->scr + L->s_rec + r0 * GH, *gh = q->scr + L->s_gh + r0 * H;
+    T *tmp = q->dropped_h ? q->scr + L->s_tmp + r0 * H : NULL;
+    const T *UT = q->scr + L->s_ut;
+    STEP st;
+    memset(&st, 0, sizeof st);
+    st.rows = n;
+    st.units = st.stride = st.rec_stride = H;
+    st.act = c->act;
+    st.rec_act = c->rec_act;
+    st.ld_gate = NS * GH;
+    st.ld_rn = st.ld_hp = st.ld_c = TH;
+    st.ld_mask = NS;
+    st.gh = gh;
+    st.gc = lstm ? q->scr + L->s_gc + r0 * H : NULL;
+    st.rec = R;
+    st.ld_rec = GH;
+    for (size_t s = NS; s-- > 0;) {
+        size_t p = AF_FN(rnn_pos)(q, s);
+        st.gate = gate + p * GH;
+        st.rn = gru ? rn + p * H : NULL;
+        st.hp = hp + p * H;
+        if (lstm) {
+            if (s > 0) {
+                st.cp = cs + AF_FN(rnn_pos)(q, s - 1) * H;
+                st.ld_cp = TH;
+            } else if (q->c0) {
+                st.cp = q->c0 + r0 * H;
+                st.ld_cp = H;
+            } else {
+                st.cp = q->zero;
+                st.ld_cp = 0;
+            }
+            st.c = cs + p * H;
+        }
+        if (q->io) {
+            st.gy = q->io + r0 * q->ld + (q->aligned ? p : s) * q->step + q->col;
+            st.ld_gy = q->ld;
+            st.gy_scale = q->scale;
+        } else {
+            st.gy = q->zero;                  /* no sequence output: dL/dy_t = 0 */
+            st.ld_gy = 0;
+            st.gy_scale = 0;
+        }
+        st.mask = q->mask ? q->mask + r0 * NS + p : NULL;
+        AF_FN(af_rnn_step_backward)(c->cell, &st);
+        if (s == 0 && !q->h0) break;   /* the zero initial state needs no gradient */
+        /* dL/dh_{t-1} += dR U^T (times the recurrent dropout mask) */
+        const T *dR = gru ? R : st.gate;
+        size_t ldr = gru ? GH : NS * GH;
+        af_status e;
+        if (tmp) {
+            if ((e = GEMM(0, 0, n, H, GH, (T)1, dR, ldr, UT, H, (T)0, tmp, H)) != AF_OK) return e;
+            for (size_t i = 0; i < n * H; i++) gh[i] += tmp[i] * mh[i];
+        } else if ((e = GEMM(0, 0, n, H, GH, (T)1, dR, ldr, UT, H, (T)1, gh, H)) != AF_OK) {
+            return e;
+        }
+    }
+    return AF_OK;
+}
+
+/* The forward (or backward) step loops of every (direction, sample block), on threads when the
+ * work pays for it. */
+static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int backward)
+{
+    size_t items = L->D * L->nsb;
+    af_status st[AF_RNN_MAX_ITEMS];
+    double work = (double)L->B * (double)L->NT * (double)L->GH * (double)L->H * (double)L->D;
+    int nt = items > 1 && work >= AF_RNN_PAR_MIN ? af_get_num_threads() : 1;
+    if (nt > (int)items) nt = (int)items;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t it = 0; it < items; it++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t d = it / L->nsb, k = it % L->nsb;
+        size_t r0 = L->B * k / L->nsb, r1 = L->B * (k + 1) / L->nsb;
+        st[it] = backward ? AF_FN(rnn_item_backward)(&dirs[d], r0, r1)
+                          : AF_FN(rnn_item_forward)(&dirs[d], r0, r1, k);
+    }
+    for (size_t it = 0; it < items; it++)
+        if (st[it] != AF_OK) return st[it];
+    return AF_OK;
+}
+
+/* a (op) b for the merge modes other than concat. */
+static inline T AF_FN(rnn_merge)(int m, T a, T b)
+{
+    return m == AF_MERGE_SUM ? a + b : m == AF_MERGE_MUL ? a * b : (T)0.5 * (a + b);
+}
+
+/* The parts of one direction every pass shares. */
+static void AF_FN(rnn_dir_setup)(const af_op_args *a, const af_rnn_layout *L, size_t d, DIR *q)
+{
+    const af_rnn_cfg *c = (const af_rnn_cfg *)a->cfg;
+    const T *P = (const T *)a->param + d * L->n_per;
+    size_t st0 = 1 + (size_t)c->mask;
+    memset(q, 0, sizeof *q);
+    q->c = c;
+    q->L = L;
+    q->back = d == 0 ? c->go_backwards : !c->go_backwards;
+    q->dropped_h = a->training && c->recurrent_dropout > 0;
+    q->aux = (T *)a->aux + d * L->aux_dir;
+    q->scr = (T *)a->scratch + d * L->scr_dir;
+    q->U = P + L->F * L->GH;
+    q->zero = (const T *)a->scratch + L->s_zero;
+    q->bias = q->bias_rn = q->zero;
+    if (c->use_bias) {
+        const T *b = q->U + L->H * L->GH;     /* b, or gru b_ih then b_hh */
+        q->bias = b;
+        if (c->cell == AF_RNN_GRU) {
+            /* b_hr and b_hz add to the pre-activations as b_ir and b_iz do; b_hn goes inside r (.) */
+            T *comb = q->scr + L->s_bias;
+            for (size_t j = 0; j < L->GH; j++) comb[j] = b[j] + (j < 2 * L->H ? b[L->GH + j] : (T)0);
+            q->bias = comb;
+            q->bias_rn = b + L->GH + 2 * L->H;
+        }
+    }
+    q->mask = c->mask ? (const T *)a->x[1] : NULL;
+    q->h0 = c->initial_state ? (const T *)a->x[st0 + d * L->S] : NULL;
+    q->c0 = c->initial_state && L->S == 2 ? (const T *)a->x[st0 + d * L->S + 1] : NULL;
+    q->scale = 1;
+}
+
+/* Where the sequence outputs of direction d go (forward) or come from (backward): straight in
+ * the layer's output when one direction or concatenated, else per-direction buffers. */
+static void AF_FN(rnn_dir_io)(const af_rnn_layout *L, size_t d, T *y, T *buf, DIR *q)
+{
+    const af_rnn_cfg *c = q->c;
+    if (!c->return_sequences) return;
+    q->aligned = L->D == 2;
+    if (L->D == 1 || c->merge == AF_MERGE_CONCAT) {
+        q->io = y, q->ld = L->out_len, q->step = L->hout, q->col = d * L->H;
+    } else {
+        q->io = buf, q->ld = L->NT * L->H, q->step = L->H, q->col = 0;
+    }
+}
+
+static af_status AF_FN(rnn_forward)(const af_op_args *a)
+{
+    const af_rnn_cfg *c = (const af_rnn_cfg *)a->cfg;
+    af_rnn_layout L;
+    rnn_layout(c, a->in_shape, a->batch, &L);
+    const size_t B = L.B, NS = L.NT, F = L.F, H = L.H, GH = L.GH, D = L.D, ol = L.out_len;
+    const T *X = (const T *)a->x[0];
+    T *y = (T *)a->y;
+    DIR dirs[2];
+    /* one sequence block: threads may share the units instead (0: sample blocks) */
+    int nt_units = 0;
+    if (rnn_unit_blocks(&L)) {
+        size_t nub = H / AF_RNN_UNITS;
+        nt_units = (double)B * (double)H * (double)GH >= AF_RNN_PAR_MIN_STEP ? af_get_num_threads() : 1;
+        if (nt_units > (int)nub) nt_units = (int)nub;
+    }
+    memset((T *)a->scratch + L.s_zero, 0, (GH > H ? GH : H) * sizeof(T));
+    for (size_t d = 0; d < D; d++) {
+        DIR *q = &dirs[d];
+        AF_FN(rnn_dir_setup)(a, &L, d, q);
+        AF_FN(rnn_dir_io)(&L, d, y, q->aux + L.a_ys, q);
+        const T *W = (const T *)a->param + d * L.n_per, *Xin = X;
+        if (a->training && c->dropout > 0) {
+            /* x times a per-(sample, feature) mask, the same for every step (Keras) */
+            T *mx = q->aux + L.a_mx, *xd = q->aux + L.a_xd;
+            af_status e = AF_FN(af_dropout_mask)(B * F, c->dropout, af_layer_seed(a->seed, 2 * d), a->step, mx);
+            if (e != AF_OK) return e;
+            for (size_t b = 0; b < B; b++)
+                for (size_t t = 0; t < NS; t++)
+                    for (size_t f = 0; f < F; f++) xd[(b * NS + t) * F + f] = X[(b * NS + t) * F + f] * mx[b * F + f];
+            Xin = xd;
+        }
+        if (q->dropped_h) {
+            af_status e = AF_FN(af_dropout_mask)(B * H, c->recurrent_dropout, af_layer_seed(a->seed, 2 * d + 1),
+                                                a->step, q->aux + L.a_mh);
+            if (e != AF_OK) return e;
+        }
+        q->X = Xin;
+        q->W = W;
+        /* A = X W for all B T rows in one GEMM (the biases are added in the step kernel); when
+         * threads share the units, each makes its own columns (rnn_units_forward) */
+        if (nt_units < 2 || !rnn_blocks_project(&L)) {
+            af_status e = GEMM(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH);
+            if (e != AF_OK) return e;
+        }
+    }
+    af_status e;
+    if (nt_units) {
+        e = AF_FN(rnn_units_forward)(&dirs[0], nt_units);
+    } else {
+        e = AF_FN(rnn_items)(dirs, &L, 0);
+    }
+    if (e != AF_OK) return e;
+    const T *lh0 = dirs[0].aux + L.a_lh, *lh1 = D == 2 ? dirs[1].aux + L.a_lh : NULL;
+    if (c->return_sequences && D == 2 && c->merge != AF_MERGE_CONCAT) {
+        const T *y0 = dirs[0].aux + L.a_ys, *y1 = dirs[1].aux + L.a_ys;
+        for (size_t b = 0; b < B; b++)
+            for (size_t i = 0; i < NS * H; i++)
+                y[b * ol + i] = AF_FN(rnn_merge)(c->merge, y0[b * NS * H + i], y1[b * NS * H + i]);
+    } else if (!c->return_sequences) {
+        for (size_t b = 0; b < B; b++) {
+            T *yb = y + b * ol;
+            if (D == 1 || c->merge == AF_MERGE_CONCAT) {
+                memcpy(yb, lh0 + b * H, H * sizeof(T));
+                if (D == 2) memcpy(yb + H, lh1 + b * H, H * sizeof(T));
+            } else {
+                for (size_t j = 0; j < H; j++) yb[j] = AF_FN(rnn_merge)(c->merge, lh0[b * H + j], lh1[b * H + j]);
+            }
+        }
+    }
+    if (c->return_state)
+        for (size_t b = 0; b < B; b++)
+            for (size_t d = 0; d < D; d++) {
+                T *dst = y + b * ol + L.seq_len + d * L.S * H;
+                memcpy(dst, dirs[d].aux + L.a_lh + b * H, H * sizeof(T));
+                if (L.S == 2) memcpy(dst + H, dirs[d].aux + L.a_lc + b * H, H * sizeof(T));
+            }
+    return AF_OK;
+}
+
+/* U^T (G H, H) of every direction into scratch, so each step's dR U^T reads its operand in
+ * place; 32 x 32 tiles, threads taking whole column blocks. */
+static void AF_FN(rnn_transpose_u)(const DIR *dirs, const af_rnn_layout *L)
+{
+    const size_t H = L->H, GH = L->GH, nb = (GH + 31) / 32;
+    int nt = L->D * GH * H >= AF_PAR_MIN ? af_get_num_threads() : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (size_t t = 0; t < L->D * nb; t++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        const DIR *q = &dirs[t / nb];
+        T *UT = q->scr + L->s_ut;
+        size_t j0 = t % nb * 32;
+        for (size_t i0 = 0; i0 < H; i0 += 32)
+            for (size_t i = i0; i < H && i < i0 + 32; i++)
+                for (size_t j = j0; j < GH && j < j0 + 32; j++) UT[j * H + i] = q->U[i * GH + j];
+    }
+}
+
+/* dL/d(final h, c) of direction d from the last-step output and the returned states. */
+static void AF_FN(rnn_final_grads)(const af_rnn_layout *L, const DIR *dirs, size_t d, const T *dy)
+{
+    const af_rnn_cfg *c = dirs[0].c;
+    const size_t B = L->B, H = L->H, ol = L->out_len;
+    T *gh = dirs[d].scr + L->s_gh, *gc = L->S == 2 ? dirs[d].scr + L->s_gc : NULL;
+    const T *other = L->D == 2 ? dirs[1 - d].aux + L->a_lh : NULL;
+    memset(gh, 0, B * H * sizeof(T));
+    if (gc) memset(gc, 0, B * H * sizeof(T));
+    for (size_t b = 0; b < B; b++) {
+        const T *g = dy + b * ol;
+        T *o = gh + b * H;
+        if (!c->return_sequences) {
+            if (L->D == 1) for (size_t j = 0; j < H; j++) o[j] = g[j];
+            else if (c->merge == AF_MERGE_CONCAT) for (size_t j = 0; j < H; j++) o[j] = g[d * H + j];
+            else if (c->merge == AF_MERGE_SUM) for (size_t j = 0; j < H; j++) o[j] = g[j];
+            else if (c->merge == AF_MERGE_AVE) for (size_t j = 0; j < H; j++) o[j] = (T)0.5 * g[j];
+            else for (size_t j = 0; j < H; j++) o[j] = g[j] * other[b * H + j];
+        }
+        if (c->return_state) {
+            const T *gs = g + L->seq_len + d * L->S * H;
+            for (size_t j = 0; j < H; j++) o[j] += gs[j];
+            if (gc) for (size_t j = 0; j < H; j++) gc[b * H + j] = gs[H + j];
+        }
+    }
+}
+
+/* dW, dU, db and dX of direction d after its step loops. */
+static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layout *L, const DIR *q, size_t d)
+{
+    const af_rnn_cfg *c = q->c;
+    const size_t B = L->B, NS = L->NT, F = L->F, H = L->H, GH = L->GH, BT = B * NS;
+    const int gru = c->cell == AF_RNN_GRU, dropped_x = a->training && c->dropout > 0;
+    const T *W = (const T *)a->param + d * L->n_per;
+    const T *dA = q->aux + L->a_gate, *Xin = dropped_x ? q->aux + L->a_xd : (const T *)a->x[0];
+    const T *Hs = q->dropped_h ? q->aux + L->a_hd : q->aux + L->a_hp;
+    T *G = (T *)a->grad + d * L->n_per, beta = a->grad_acc ? (T)1 : (T)0;
+    af_status e;
+    /* dW = X^T dA;  dU = H_prev^T dR (gru: dR_n in its own buffer) */
+    if ((e = GEMM(1, 0, F, GH, BT, (T)1, Xin, F, dA, GH, beta, G, GH)) != AF_OK) return e;
+    if ((e = GEMM(1, 0, H, gru ? 2 * H : GH, BT, (T)1, Hs, H, dA, GH, beta, G + F * GH, GH)) != AF_OK) return e;
+    if (gru && (e = GEMM(1, 0, H, H, BT, (T)1, Hs, H, q->aux + L->a_rn, H, beta, G + F * GH + 2 * H, GH)) != AF_OK)
+        return e;
+    if (c->use_bias) {
+        /* db_ih = column sums of dA; gru db_hh = those of dR = [dA_r, dA_z, dR_n] */
+        T *sum = (T *)a->scratch + L->s_sum, *gb = G + F * GH + H * GH;
+        AF_FN(af_act_back_colsum)(AF_ACT_LINEAR, 0, BT, GH, NULL, NULL, (T *)dA, sum, (T)1, 0);
+        if (gru) AF_FN(af_act_back_colsum)(AF_ACT_LINEAR, 0, BT, H, NULL, NULL, q->aux + L->a_rn, sum + GH, (T)1, 0);
+        for (size_t j = 0; j < GH; j++) gb[j] = beta * gb[j] + sum[j];
+        if (gru) {
+            for (size_t j = 0; j < 2 * H; j++) gb[GH + j] = beta * gb[GH + j] + sum[j];
+            for (size_t j = 0; j < H; j++) gb[GH + 2 * H + j] = beta * gb[GH + 2 * H + j] + sum[GH + j];
+        }
+    }
+    if (!a->dx[0]) return AF_OK;
+    /* dX (+)= dA W^T (times the input dropout mask) */
+    T *dX = (T *)a->dx[0], bx = d > 0 || a->dx_acc[0] ? (T)1 : (T)0;
+    if (!dropped_x) return GEMM(0, 1, BT, F, GH, (T)1, dA, GH, W, GH, bx, dX, F);
+    T *tmp = (T *)a->scratch + L->s_dx;
+    const T *mx = q->aux + L->a_mx;
+    if ((e = GEMM(0, 1, BT, F, GH, (T)1, dA, GH, W, GH, (T)0, tmp, F)) != AF_OK) return e;
+    for (size_t b = 0; b < B; b++)
+        for (size_t t = 0; t < NS; t++)
+            for (size_t f = 0; f < F; f++) {
+                size_t i = (b * NS + t) * F + f;
+                dX[i] = (bx != 0 ? dX[i] : (T)0) + tmp[i] * mx[b * F + f];
+            }
+    return AF_OK;
+}
+
+static af_status AF_FN(rnn_backward)(const af_op_args *a)
+{
+    const af_rnn_cfg *c = (const af_rnn_cfg *)a->cfg;
+    af_rnn_layout L;
+    rnn_layout(c, a->in_shape, a->batch, &L);
+    const size_t B = L.B, NS = L.NT, H = L.H, GH = L.GH, D = L.D, ol = L.out_len;
+    const T *dy = (const T *)a->dy;
+    DIR dirs[2];
+    memset((T *)a->scratch + L.s_zero, 0, (GH > H ? GH : H) * sizeof(T));
+    for (size_t d = 0; d < D; d++) {
+        DIR *q = &dirs[d];
+        AF_FN(rnn_dir_setup)(a, &L, d, q);
+        AF_FN(rnn_dir_io)(&L, d, (T *)dy, q->scr + L.s_gy, q);
+        if (c->merge == AF_MERGE_AVE && D == 2) q->scale = (T)0.5;
+        if (c->return_sequences && D == 2 && c->merge == AF_MERGE_MUL) {
+            /* d y_d = dy * y_other */
+            const T *oth = dirs[0].aux + (1 - d) * L.aux_dir + L.a_ys;
+            for (size_t b = 0; b < B; b++)
+                for (size_t i = 0; i < NS * H; i++) q->io[b * NS * H + i] = dy[b * ol + i] * oth[b * NS * H + i];
+        } else if (c->return_sequences && D == 2 && c->merge != AF_MERGE_CONCAT) {
+            q->io = (T *)dy, q->ld = ol;    /* sum, ave: read dy itself */
+        }
+    }
+    AF_FN(rnn_transpose_u)(dirs, &L);
+    for (size_t d = 0; d < D; d++) AF_FN(rnn_final_grads)(&L, dirs, d, dy);
+    af_status e = AF_FN(rnn_items)(dirs, &L, 1);
+    if (e != AF_OK) return e;
+    for (size_t d = 0; d < D; d++)
+        if ((e = AF_FN(rnn_weight_grads)(a, &L, &dirs[d], d)) != AF_OK) return e;
+    /* the initial states' gradients: what is left in gh / gc */
+    size_t st0 = 1 + (size_t)c->mask;
+    for (size_t k = st0; c->initial_state && k < a->n_in; k++) {
+        if (!a->dx[k]) continue;
+        size_t d = (k - st0) / L.S, which = (k - st0) % L.S;
+        const T *src = dirs[d].scr + (which ? L.s_gc : L.s_gh);
+        AF_FN(af_copy_add)(B * H, src, (T *)a->dx[k], a->dx_acc[k]);
+    }
+    /* the mask is not differentiated */
+    if (c->mask && a->dx[1] && !a->dx_acc[1]) memset(a->dx[1], 0, B * NS * sizeof(T));
+    return AF_OK;
+}
+
+#undef GEMM
+#undef STEP
+#undef DIR
+#include "dtype_end.h"
