@@ -260,7 +260,7 @@ class Orthogonal(Initializer):
     name = "orthogonal"
     _params = ("gain",)
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain: float = 1.0) -> None:
         self.gain = check_float(gain, "gain", minimum=0.0, strict_min=True)
 
     def _sample(self, shape, rng):

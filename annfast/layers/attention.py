@@ -8,11 +8,16 @@ the same for every query) or (query_steps, key_steps). use_causal_mask=True also
 attend only to keys j <= i. A query row with no allowed key at all attends to nothing: its
 attention output is 0 (never NaN).
 """
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._settings import Setting, real
 from .._validate import check_float, check_int
+from ..initializers import InitializerLike
 from .base import Layer, Tensor
+from .base import Shape, Shapes
 
 
 def _check_bool(value, name):
@@ -53,7 +58,7 @@ class _AttentionBase(Layer):
     dropout = Setting(real(0.0, 1.0, hi_open=True),
                       doc="Fraction of attention probabilities dropped in training, in [0, 1); the next call uses a new value.")
 
-    def __init__(self, use_causal_mask=False, name=None):
+    def __init__(self, use_causal_mask: bool = False, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.use_causal_mask = _check_bool(use_causal_mask, "use_causal_mask")
         self._spec = None          # (has_key, has_mask, causal) of the first call
@@ -84,7 +89,7 @@ class _AttentionBase(Layer):
     def _flags(self):
         return self._pending or self._spec or (False, False, self.use_causal_mask)
 
-    def check_input(self, input_shape, dtype):
+    def check_input(self, input_shape: Shapes, dtype: Union[str, List[str]]) -> List[Shape]:
         has_key, has_mask, _ = self._flags
         names = ["query", "value"] + (["key"] if has_key else [])
         kind = type(self).__name__
@@ -146,8 +151,10 @@ class MultiHeadAttention(_AttentionBase):
 
     kind = "mha"
 
-    def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_dim=None,
-                 kernel_initializer="glorot_uniform", use_causal_mask=False, name=None):
+    def __init__(self, num_heads: int, key_dim: int, value_dim: Optional[int] = None, dropout: float = 0.0,
+                 use_bias: bool = True, output_dim: Optional[int] = None,
+                 kernel_initializer: InitializerLike = "glorot_uniform", use_causal_mask: bool = False,
+                 name: Optional[str] = None) -> None:
         super().__init__(use_causal_mask, name)
         from .. import initializers
         self.num_heads = check_int(num_heads, "num_heads", minimum=1)
@@ -159,7 +166,9 @@ class MultiHeadAttention(_AttentionBase):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self._scores = "auto"        # keep / recompute the probabilities (tests force each)
 
-    def __call__(self, query, value=None, key=None, attention_mask=None, use_causal_mask=None):
+    def __call__(self, query: Union[Tensor, Sequence[Tensor]], value: Optional[Tensor] = None,
+                 key: Optional[Tensor] = None, attention_mask: Optional[Tensor] = None,
+                 use_causal_mask: Optional[bool] = None) -> Tensor:
         if isinstance(query, (list, tuple)) and value is None and key is None and attention_mask is None:
             floats, mask = _split_inputs(self, query)
             if not 2 <= len(floats) <= 3:
@@ -177,14 +186,14 @@ class MultiHeadAttention(_AttentionBase):
     def _out_dim(self, input_shape):
         return self.output_dim if self.output_dim is not None else input_shape[0][1]
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         return (input_shape[0][0], self._out_dim(input_shape))
 
     def _in_dims(self, input_shape):
         has_key = self._flags[0]
         return input_shape[0][1], input_shape[2 if has_key else 1][1], input_shape[1][1]
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         dq, dk, dv = self._in_dims(input_shape)
         h, kd, vd, do = self.num_heads, self.key_dim, self.value_dim, self._out_dim(input_shape)
         shapes = []
@@ -197,14 +206,14 @@ class MultiHeadAttention(_AttentionBase):
             shapes.append(("output_bias", (do,)))
         return shapes
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         cfg = {"num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
                "output_dim": self._out_dim(self._input_shape), "use_bias": self.use_bias,
                "dropout": self.dropout, "scores": self._scores}
         cfg.update(self._mask_flags())
         return cfg
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         for name, shape in self.param_shapes(self._input_shape):
             view = self._views[name]
             if name.endswith("_bias"):
@@ -214,7 +223,7 @@ class MultiHeadAttention(_AttentionBase):
             w = np.asarray(self.kernel_initializer((rows, view.size // rows), rng, dtype))
             view[...] = w.reshape(shape)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         from .. import initializers
         return {"class_name": "MultiHeadAttention", "num_heads": self.num_heads, "key_dim": self.key_dim,
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
@@ -237,7 +246,8 @@ for _n in ("query", "key", "value", "output"):
 class _PairAttention(_AttentionBase):
     """Attention and AdditiveAttention: called on [query, value] or [query, value, key]."""
 
-    def __call__(self, inputs, attention_mask=None, use_causal_mask=None):
+    def __call__(self, inputs: Sequence[Tensor], attention_mask: Optional[Tensor] = None,
+                 use_causal_mask: Optional[bool] = None) -> Tensor:
         if not isinstance(inputs, (list, tuple)):
             raise TypeError(f"{self.name} ({type(self).__name__}) is called on a list [query, value] or "
                             "[query, value, key]")
@@ -263,7 +273,7 @@ class _PairAttention(_AttentionBase):
                              f"same number of features, got query {input_shape[0]} and "
                              f"{'key' if has_key else 'value (the key)'} {key}")
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         return (input_shape[0][0], input_shape[1][1])
 
 
@@ -282,7 +292,8 @@ class Attention(_PairAttention):
 
     kind = "attention"
 
-    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, use_causal_mask=False, name=None):
+    def __init__(self, use_scale: bool = False, score_mode: str = "dot", dropout: float = 0.0,
+                 use_causal_mask: bool = False, name: Optional[str] = None) -> None:
         super().__init__(use_causal_mask, name)
         self.use_scale = _check_bool(use_scale, "use_scale")
         if score_mode != "dot":
@@ -291,21 +302,21 @@ class Attention(_PairAttention):
         self.score_mode = score_mode
         self.dropout = _check_rate(dropout)
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         return [("scale", (1,))] if self.use_scale else []
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         if self.use_scale:
             self._views["scale"][...] = 1
 
     scale = _weight_property("scale", "The learned score scale, shape (1,) (None without use_scale).")
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         cfg = {"use_scale": self.use_scale, "dropout": self.dropout}
         cfg.update(self._mask_flags())
         return cfg
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "Attention", "use_scale": self.use_scale, "score_mode": self.score_mode,
                 "dropout": self.dropout, "use_causal_mask": self.use_causal_mask, "name": self.name}
 
@@ -324,15 +335,16 @@ class AdditiveAttention(_PairAttention):
 
     kind = "additive_attention"
 
-    def __init__(self, use_scale=True, dropout=0.0, use_causal_mask=False, name=None):
+    def __init__(self, use_scale: bool = True, dropout: float = 0.0, use_causal_mask: bool = False,
+                 name: Optional[str] = None) -> None:
         super().__init__(use_causal_mask, name)
         self.use_scale = _check_bool(use_scale, "use_scale")
         self.dropout = _check_rate(dropout)
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         return [("scale", (input_shape[0][1],))] if self.use_scale else []
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         if self.use_scale:
             from .. import initializers
             n = self._views["scale"].shape[0]
@@ -340,11 +352,11 @@ class AdditiveAttention(_PairAttention):
 
     scale = _weight_property("scale", "The learned per-feature score scale (None without use_scale).")
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         cfg = {"use_scale": self.use_scale, "dropout": self.dropout}
         cfg.update(self._mask_flags())
         return cfg
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "AdditiveAttention", "use_scale": self.use_scale, "dropout": self.dropout,
                 "use_causal_mask": self.use_causal_mask, "name": self.name}

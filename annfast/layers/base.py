@@ -215,7 +215,7 @@ class Layer:
     def output_dtype(self, dtype: Union[str, List[str]]) -> str:
         return "float"
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs: List[Tensor], mask: Optional[Tensor]) -> Optional[Tensor]:
         """The mask of this call's output (a Tensor or None) given its first input's mask: passed
         on by per-step layers (supports_masking), made by Embedding(mask_zero=True) and Masking,
         dropped by default."""

@@ -6,7 +6,7 @@ from numpy.typing import DTypeLike
 
 from .._validate import check_int
 from ..initializers import InitializerLike
-from .base import Layer
+from .base import Layer, Tensor
 from .base import Shape, Shapes
 
 
@@ -51,7 +51,7 @@ class Embedding(Layer):
     def output_shape(self, input_shape: Shapes) -> Shape:
         return tuple(input_shape) + (self.output_dim,)
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs: List[Tensor], mask: Optional[Tensor]) -> Optional[Tensor]:
         """With mask_zero, the (steps,) mask of the ids (a step counts if any id is nonzero)."""
         if not self.mask_zero:
             return None

@@ -1,8 +1,12 @@
 """LayerNormalization (C kind layernorm, csrc/layers/layernorm.c)."""
+from typing import Any, Dict, List, Optional, Tuple
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._validate import check_float
 from .base import Layer
+from .base import Shape, Shapes
 
 
 def _check_bool(value, name):
@@ -30,20 +34,21 @@ class LayerNormalization(Layer):
 
     kind = "layernorm"
 
-    def __init__(self, epsilon=1e-3, center=True, scale=True, name=None):
+    def __init__(self, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 name: Optional[str] = None) -> None:
         super().__init__(name)
         self.epsilon = check_float(epsilon, "epsilon", minimum=0.0, strict_min=True)
         self.center = _check_bool(center, "center")
         self.scale = _check_bool(scale, "scale")
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         n = input_shape[-1]
         return ([("gamma", (n,))] if self.scale else []) + ([("beta", (n,))] if self.center else [])
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"epsilon": self.epsilon, "center": self.center, "scale": self.scale}
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         if self.scale:
             self._views["gamma"][...] = 1
         if self.center:
@@ -54,6 +59,6 @@ class LayerNormalization(Layer):
     beta = property(lambda self: self._view("beta"), lambda self, v: self._set("beta", v),
                     doc="Shift, shape (n,): a view into the model's parameters (None without center).")
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "LayerNormalization", "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale, "name": self.name}

@@ -12,8 +12,10 @@ made them (``_owner``): a model's config records the owner's call only, and rebu
 them again.
 """
 import numbers
+from typing import Any, Dict, List, Optional, Union
 
-from .base import Layer
+from .base import Layer, Tensor
+from .base import Shape, Shapes
 
 
 class SequenceMask(Layer):
@@ -75,24 +77,24 @@ class Masking(Layer):
 
     kind = "masking"
 
-    def __init__(self, mask_value=0.0, name=None):
+    def __init__(self, mask_value: float = 0.0, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.mask_value = _check_value(mask_value)
 
-    def check_input(self, input_shape, dtype):
+    def check_input(self, input_shape: Shapes, dtype: Union[str, List[str]]) -> List[Shape]:
         super().check_input(input_shape, dtype)
         if len(input_shape) < 2:
             raise ValueError(f"{self.name} (Masking) takes sequences (steps, features), got per-sample shape "
                              f"{input_shape}")
         return [input_shape]
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs: List[Tensor], mask: Optional[Tensor]) -> Optional[Tensor]:
         return owned(SequenceMask("values", self.mask_value, name=f"{self.name}_mask"), self)(inputs[0])
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"mask_value": self.mask_value}
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "Masking", "mask_value": self.mask_value, "name": self.name}
 
 

@@ -1,8 +1,15 @@
 """Position information for sequences: PositionalEmbedding (learned) and
 SinusoidalPositionalEncoding (fixed). C kinds pos_embedding and sinusoidal
 (csrc/layers/positional.c)."""
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+from numpy.typing import DTypeLike
+
 from .._validate import check_float, check_int
+from ..initializers import InitializerLike
 from .base import Layer
+from .base import Shape, Shapes
 
 
 def _check_sequence(layer, input_shape, dtype):
@@ -28,14 +35,15 @@ class PositionalEmbedding(Layer):
 
     kind = "pos_embedding"
 
-    def __init__(self, sequence_length, output_dim, initializer="glorot_uniform", name=None):
+    def __init__(self, sequence_length: int, output_dim: int, initializer: InitializerLike = "glorot_uniform",
+                 name: Optional[str] = None) -> None:
         super().__init__(name)
         from .. import initializers
         self.sequence_length = check_int(sequence_length, "sequence_length", minimum=1)
         self.output_dim = check_int(output_dim, "output_dim", minimum=1)
         self.initializer = initializers.get(initializer)
 
-    def check_input(self, input_shape, dtype):
+    def check_input(self, input_shape: Shapes, dtype: Union[str, List[str]]) -> List[Shape]:
         _check_sequence(self, input_shape, dtype)
         steps, dim = input_shape
         if steps > self.sequence_length:
@@ -47,20 +55,20 @@ class PositionalEmbedding(Layer):
                              f"input has {dim} features per step")
         return [input_shape]
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         return [("embeddings", (self.sequence_length, self.output_dim))]
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         self._views["embeddings"][...] = self.initializer((self.sequence_length, self.output_dim), rng, dtype)
 
     embeddings = property(lambda self: self._view("embeddings"), lambda self, v: self._set("embeddings", v),
                           doc="The position vectors, (sequence_length, output_dim): a view into the "
                               "model's parameters.")
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"sequence_length": self.sequence_length}
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         from .. import initializers
         return {"class_name": "PositionalEmbedding", "sequence_length": self.sequence_length,
                 "output_dim": self.output_dim, "initializer": initializers.serialize(self.initializer),
@@ -80,17 +88,17 @@ class SinusoidalPositionalEncoding(Layer):
 
     kind = "sinusoidal"
 
-    def __init__(self, max_wavelength=10000.0, name=None):
+    def __init__(self, max_wavelength: float = 10000.0, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.max_wavelength = check_float(max_wavelength, "max_wavelength", minimum=1.0)
 
-    def check_input(self, input_shape, dtype):
+    def check_input(self, input_shape: Shapes, dtype: Union[str, List[str]]) -> List[Shape]:
         _check_sequence(self, input_shape, dtype)
         return [input_shape]
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         return {"max_wavelength": self.max_wavelength}
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "SinusoidalPositionalEncoding", "max_wavelength": self.max_wavelength,
                 "name": self.name}

@@ -23,13 +23,17 @@ unchanged and the step's output is 0. So padded sequences give the same outputs 
 states as each sequence run alone (padding at the end or the start).
 """
 import numbers
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .. import activations as _acts
 from .._settings import Setting, real
 from .._validate import check_float, check_int
+from ..initializers import InitializerLike
 from .base import Layer, Tensor
+from .base import Shape, Shapes
 from .masking import Slice, owned
 
 _ACTS = ("linear", "sigmoid", "tanh", "relu")
@@ -76,10 +80,12 @@ class _Recurrent(Layer):
                       doc="Fraction of state features dropped in training, in [0, 1); the next call uses a new value.")
     unit_forget_bias = False
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
-                 return_state=False, go_backwards=False, name=None):
+    def __init__(self, units: int, activation: str = "tanh", recurrent_activation: str = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: InitializerLike = "glorot_uniform",
+                 recurrent_initializer: InitializerLike = "orthogonal",
+                 bias_initializer: InitializerLike = "zeros", dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, name: Optional[str] = None) -> None:
         super().__init__(name)
         self.units = check_int(units, "units", minimum=1)
         self.activation = _act(activation, "activation")
@@ -107,7 +113,7 @@ class _Recurrent(Layer):
         hout = 2 * self.units if self._directions == 2 and self.merge_mode == "concat" else self.units
         return (steps, hout) if self.return_sequences else (hout,)
 
-    def check_input(self, input_shape, dtype):
+    def check_input(self, input_shape: Shapes, dtype: Union[str, List[str]]) -> List[Shape]:
         super().check_input(input_shape, dtype)
         if len(input_shape) != 2:
             hint = (" (a 2-D array (batch, features) is not a sequence: reshape it to (batch, steps, "
@@ -117,14 +123,14 @@ class _Recurrent(Layer):
                              f"{tuple(input_shape)}{hint}")
         return [input_shape]
 
-    def output_shape(self, input_shape):
+    def output_shape(self, input_shape: Shapes) -> Shape:
         seq = self._seq_shape(input_shape[0])
         if not self.return_state:
             return seq
         # packed: the output, then the final states (sliced apart by __call__)
         return (int(np.prod(seq)) + self._directions * self._states * self.units,)
 
-    def param_shapes(self, input_shape):
+    def param_shapes(self, input_shape: Shapes) -> List[Tuple[str, Shape]]:
         f, h, gh = input_shape[1], self.units, self.gates * self.units
         one = [("kernel", (f, gh)), ("recurrent_kernel", (h, gh))]
         if self.use_bias:
@@ -133,7 +139,7 @@ class _Recurrent(Layer):
             return one
         return [(f"{p}_{n}", s) for p in ("forward", "backward") for n, s in one]
 
-    def c_config(self):
+    def c_config(self) -> Dict[str, Any]:
         has_mask, has_state = self._call_sig or (False, False)
         return {"cell": self.cell, "units": self.units, "activation": self.activation,
                 "recurrent_activation": self.recurrent_activation, "use_bias": self.use_bias,
@@ -148,7 +154,7 @@ class _Recurrent(Layer):
             raise ValueError(f"{what} returned shape {w.shape} (expected {tuple(shape)}) or non-finite values")
         return w
 
-    def init_params(self, rng, dtype):
+    def init_params(self, rng: np.random.Generator, dtype: DTypeLike) -> None:
         f, h, gh = self._input_shape[1], self.units, self.gates * self.units
         for p in [""] if self._directions == 1 else ["forward_", "backward_"]:
             self._views[p + "kernel"][...] = self._draw(self.kernel_initializer, (f, gh), rng, dtype,
@@ -163,7 +169,9 @@ class _Recurrent(Layer):
                 self._views[p + "bias"][...] = b
 
     # ---- calling ---------------------------------------------------------------------------
-    def __call__(self, inputs, mask=None, initial_state=None):
+    def __call__(self, inputs: Union[Tensor, Sequence[Tensor]], mask: Optional[Tensor] = None,
+                 initial_state: Optional[Union[Tensor, Sequence[Tensor]]] = None
+                 ) -> Union[Tensor, List[Tensor]]:
         """Call on a (batch, steps, features) tensor. mask: a float (steps,) tensor (nonzero =
         keep the step); by default the input's own mask (Embedding(mask_zero=True), Masking).
         initial_state: the initial states, a tensor or a list ([h] or, for an LSTM, [h, c]; a
@@ -235,7 +243,7 @@ class _Recurrent(Layer):
     def _extra_inputs(self):
         return list(self._extra)
 
-    def compute_mask(self, inputs, mask):
+    def compute_mask(self, inputs: List[Tensor], mask: Optional[Tensor]) -> Optional[Tensor]:
         # a returned sequence keeps the mask of its steps; a packed output carries none (its
         # sequence slice does)
         return self._call_mask if self.return_sequences and not self.return_state else None
@@ -317,15 +325,17 @@ class SimpleRNN(_Recurrent):
 
     cell, gates = "simple", 1
 
-    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
-                 recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
-                 name=None):
+    def __init__(self, units: int, activation: str = "tanh", use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "glorot_uniform",
+                 recurrent_initializer: InitializerLike = "orthogonal",
+                 bias_initializer: InitializerLike = "zeros", dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, name: Optional[str] = None) -> None:
         super().__init__(units, activation, "sigmoid", use_bias, kernel_initializer, recurrent_initializer,
                          bias_initializer, dropout, recurrent_dropout, return_sequences, return_state,
                          go_backwards, name)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return self._base_config()
 
 
@@ -348,16 +358,18 @@ class LSTM(_Recurrent):
 
     cell, gates = "lstm", 4
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", unit_forget_bias=True, dropout=0.0, recurrent_dropout=0.0,
-                 return_sequences=False, return_state=False, go_backwards=False, name=None):
+    def __init__(self, units: int, activation: str = "tanh", recurrent_activation: str = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: InitializerLike = "glorot_uniform",
+                 recurrent_initializer: InitializerLike = "orthogonal",
+                 bias_initializer: InitializerLike = "zeros", unit_forget_bias: bool = True,
+                 dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, name: Optional[str] = None) -> None:
         super().__init__(units, activation, recurrent_activation, use_bias, kernel_initializer,
                          recurrent_initializer, bias_initializer, dropout, recurrent_dropout,
                          return_sequences, return_state, go_backwards, name)
         self.unit_forget_bias = _flag(unit_forget_bias, "unit_forget_bias")
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         cfg = self._base_config()
         cfg.update(recurrent_activation=self.recurrent_activation, unit_forget_bias=self.unit_forget_bias)
         return cfg
@@ -379,10 +391,12 @@ class GRU(_Recurrent):
 
     cell, gates = "gru", 3
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0, return_sequences=False,
-                 return_state=False, go_backwards=False, reset_after=True, name=None):
+    def __init__(self, units: int, activation: str = "tanh", recurrent_activation: str = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: InitializerLike = "glorot_uniform",
+                 recurrent_initializer: InitializerLike = "orthogonal",
+                 bias_initializer: InitializerLike = "zeros", dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, reset_after: bool = True, name: Optional[str] = None) -> None:
         super().__init__(units, activation, recurrent_activation, use_bias, kernel_initializer,
                          recurrent_initializer, bias_initializer, dropout, recurrent_dropout,
                          return_sequences, return_state, go_backwards, name)
@@ -391,7 +405,7 @@ class GRU(_Recurrent):
                              "to h U_n + b_hn)")
         self.reset_after = True
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         cfg = self._base_config()
         cfg.update(recurrent_activation=self.recurrent_activation, reset_after=True)
         return cfg
@@ -412,7 +426,8 @@ class Bidirectional(_Recurrent):
     (None, 256)
     """
 
-    def __init__(self, layer, merge_mode="concat", name=None):
+    def __init__(self, layer: Union["_Recurrent", Dict[str, Any]], merge_mode: str = "concat",
+                 name: Optional[str] = None) -> None:
         if isinstance(layer, dict):
             layer = Layer.from_config(layer)
         if not isinstance(layer, _Recurrent) or isinstance(layer, Bidirectional):
@@ -435,6 +450,6 @@ class Bidirectional(_Recurrent):
         self.merge_mode = merge_mode
         self._call_sig, self._extra, self._call_mask = None, [], None
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         return {"class_name": "Bidirectional", "layer": self.layer.get_config(), "merge_mode": self.merge_mode,
                 "name": self.name}
