@@ -28,7 +28,7 @@ _DECODE_CHUNK = 256
 
 
 def shift_right(y, start_token):
-    """The decoder input for teacher forcing: [start_token, y_0, ..., y_{T-2}] per row.
+    """The decoder input for teacher forcing: ``[start_token, y_0, ..., y_{T-2}]`` per row.
 
     >>> shift_right(np.array([[5, 6, 7]]), 9)
     array([[9, 5, 6]], dtype=int32)
@@ -224,7 +224,7 @@ def lstm_attention(src_vocab, tgt_vocab, src_len, tgt_len, embed_dim=32, units=6
                    dtype="float32", seed=None, name="lstm_attention"):
     """An LSTM encoder-decoder with attention (Luong et al. 2015) as a functional Model with inputs
     [source ids (src_len,), shifted target ids (tgt_len,)] and output the softmax over tgt_vocab
-    at each target position:
+    at each target position::
 
         encoder: Embedding -> LSTM(units, return_sequences, return_state)
         decoder: Embedding -> LSTM(units, return_sequences) started from the encoder's final
