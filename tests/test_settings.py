@@ -198,3 +198,29 @@ def test_empty_sequential_says_it_needs_a_layer():
         with pytest.raises(ValueError, match="needs at least one layer"):
             call()
     assert not m.built
+
+
+@pytest.mark.parametrize("make, attr, value", [
+    (lambda: af.LSTM(4), "units", 8),
+    (lambda: af.GRU(4, return_sequences=True), "return_sequences", False),
+    (lambda: af.SimpleRNN(4), "go_backwards", True),
+    (lambda: af.LayerNormalization(), "epsilon", 1e-3),
+    (lambda: af.MultiHeadAttention(2, 3), "num_heads", 4),
+])
+def test_unchecked_settings_of_a_built_layer_cannot_change(make, attr, value):
+    """Sizes and modes that are not checked Settings: assigning one once the model is built is
+    refused (the engine was built from it), and nothing changes; before build it is accepted."""
+    free = make()
+    setattr(free, attr, value)
+    assert getattr(free, attr) == value
+    layer = make()
+    x = af.Input(shape=(5, 6))
+    y = layer(x, x) if isinstance(layer, af.MultiHeadAttention) else layer(x)
+    model = af.Model(x, y, seed=0)
+    before = layer.get_config()
+    X = np.random.default_rng(0).normal(size=(3, 5, 6))
+    pred = model.predict(X)
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__}\.{attr} .*cannot change"):
+        setattr(layer, attr, value)
+    assert layer.get_config() == before
+    np.testing.assert_array_equal(model.predict(X), pred)

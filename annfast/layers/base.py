@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from .._busy import exclusive
 from .._configurable import build_from_config, config_repr
+from .._settings import Setting
 from .._validate import as_array
 
 # A per-sample shape (no batch axis), or one per input for a layer taking several tensors.
@@ -102,6 +103,19 @@ class Layer:
         self._model = None
         self._views = {}
         self._input_shape = None      # per-sample input shape(s) of the first call, once built
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A configuration value of a built layer that is not a checked Setting (the sizes and modes
+        # of most kinds) cannot change: the C engine was built from it, and a model whose
+        # get_config() and save() disagree with what it computes is a silent wrong result.
+        if (not name.startswith("_") and name != "name" and self.__dict__.get("_model") is not None
+                and not isinstance(getattr(type(self), name, None), (Setting, property))
+                and name in self.get_config()):
+            where = self._position()
+            raise ValueError(f"{type(self).__name__}.{name}{f' ({where})' if where else ''} cannot "
+                             "change once the model is built (the engine was built from it); build a "
+                             "new model with the new value")
+        object.__setattr__(self, name, value)
 
     # Copies and pickles: the views are not stored (they would become independent arrays); they
     # are re-made into the copied model's buffers by whichever of the layer and its model is
