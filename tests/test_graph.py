@@ -298,6 +298,8 @@ def test_functional_save_load_continues_identically(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.skipif(os.environ.get("ANNFAST_SANITIZED") == "1",
+                    reason="a reference written by the -O3 build: the -O1 instrumented build contracts multiply-adds differently")
 def test_file_from_the_previous_release_loads():
     path = os.path.join(HERE, "data", "model_v0_1_0.npz")
     expected = np.load(os.path.join(HERE, "data", "model_v0_1_0_expected.npz"))
@@ -308,6 +310,8 @@ def test_file_from_the_previous_release_loads():
     np.testing.assert_array_equal(model.optimizer_state()["state"], expected["state"])
 
 
+@pytest.mark.skipif(os.environ.get("ANNFAST_SANITIZED") == "1",
+                    reason="a reference written by the -O3 build: the -O1 instrumented build contracts multiply-adds differently")
 def test_previous_engine_numbers_reproduced():
     # tests/data/engine_reference.npz was written by tests/make_engine_reference.py with the
     # engine before the graph redesign: same seeds, same numbers, for every path (fused SGD,

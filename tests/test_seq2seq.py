@@ -151,6 +151,8 @@ def test_bad_input():
         af.seq2seq.shift_right(np.zeros((2, 3)), 1)
 
 
+@pytest.mark.skipif(os.environ.get("ANNFAST_SANITIZED") == "1",
+                    reason="a training-accuracy bound, minutes under the instrumented build; its kernels run in the shorter tests")
 def test_reverse_digits_accuracy(threads):
     """Issue 16: reversing digit strings of length 10, held-out token accuracy >= 0.99. (One
     thread: the same bits as two, and steady on a busy machine.)"""
@@ -203,6 +205,8 @@ def test_lstm_attention_gradients_and_decoding(attention):
 
 
 @needs_lstm
+@pytest.mark.skipif(os.environ.get("ANNFAST_SANITIZED") == "1",
+                    reason="a training-accuracy bound, minutes under the instrumented build; its kernels run in the shorter tests")
 def test_lstm_attention_reverse_digits_accuracy(threads):
     """Issue 16: the LSTM encoder-decoder with (dot-product) attention reverses digit strings of
     length 10 with held-out token accuracy >= 0.99 under greedy decoding."""

@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
 # valgrind memcheck over a representative subset: the drop-in class, matmul and a model fit/predict,
-# with a debug (-O1 -g) build in a scratch copy. Fails on any memcheck error inside annfast's code or a
-# definite leak attributed to it.
-#   bash tools/valgrind.sh
+# with a debug (-O1 -g) build in a scratch copy, or with --installed the package pip installed (the
+# optimised build users run, -g included; CI uses it to save a second build). Fails on any memcheck
+# error inside annfast's code or a definite leak attributed to it.
+#   bash tools/valgrind.sh [--installed]
 set -euo pipefail
-source "$(dirname "$0")/scratch_build.sh"
-scratch_build ANNFAST_DEBUG=1 tools
-export PYTHONPATH="$work" PYTHONMALLOC=malloc ANNFAST_NUM_THREADS=2
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ "${1:-}" = "--installed" ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  cd "$work"                          # outside the checkout: import the installed annfast
+  workload="$root/tools/valgrind_workload.py"
+  python -c 'import annfast._core' || { echo "valgrind.sh --installed: annfast is not installed"; exit 1; }
+else
+  source "$(dirname "$0")/scratch_build.sh"
+  scratch_build ANNFAST_DEBUG=1 tools
+  export PYTHONPATH="$work"
+  workload=tools/valgrind_workload.py
+fi
+export PYTHONMALLOC=malloc ANNFAST_NUM_THREADS=2
 log="$work/valgrind.log"
 py=$(python -c 'import sys; print(sys.executable)')   # the real interpreter, not a shim script
 valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite \
-  --log-file="$log" "$py" tools/valgrind_workload.py
+  --log-file="$log" "$py" "$workload"
 # Only count errors whose stack passes through annfast's own code (CPython's are not ours).
 ours=$(python - "$log" <<'PY'
 import re, sys
