@@ -47,6 +47,20 @@ def _shape_tuple(shape, what):
     return tuple(int(d) for d in shape)
 
 
+def param_property(view: str, doc: str, optional: bool = False) -> property:
+    """A layer attribute for one of its parameters: reading gives the view into the model's
+    buffer (None before build, or when `optional` and the layer has use_bias=False); assigning
+    copies into the model after checks (Layer._set)."""
+    def get(self):
+        return None if optional and not self.use_bias else self._view(view)
+
+    def put(self, value):
+        if optional and not self.use_bias:
+            raise ValueError(f"{self.name} ({type(self).__name__}) has use_bias=False")
+        self._set(view, value)
+    return property(get, put, doc=doc)
+
+
 class Tensor:
     """A symbolic tensor: the output of a layer call (or an Input), with a per-sample shape.
 

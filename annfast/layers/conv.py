@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from .._settings import Setting, boolean, integer, real
-from .base import Layer
+from .base import Layer, param_property
 from .base import Shape, Shapes
 from ..initializers import InitializerLike
 from .core import activation_setting, default_alpha, regularizer
@@ -174,26 +174,15 @@ class _Conv(Layer):
         if self.use_bias:
             self._views["bias"][...] = 0
 
-    @property
-    def kernel(self):
-        """Kernel, shape (*kernel_size, in_channels, filters): a view into the model's parameters
-        (None before build)."""
-        return self._view("kernel")
+    kernel = param_property(
+        "kernel",
+        "Kernel, shape (*kernel_size, in_channels, filters): a view into the model's parameters "
+        "(None before build).")
 
-    @kernel.setter
-    def kernel(self, value):
-        self._set("kernel", value)
-
-    @property
-    def bias(self):
-        """Bias, shape (filters,) (None without use_bias or before build)."""
-        return self._view("bias") if self.use_bias else None
-
-    @bias.setter
-    def bias(self, value):
-        if not self.use_bias:
-            raise ValueError(f"this {type(self).__name__} layer has use_bias=False")
-        self._set("bias", value)
+    bias = param_property(
+        "bias",
+        "Bias, shape (filters,) (None without use_bias or before build).",
+        optional=True)
 
     def get_config(self) -> Dict[str, Any]:
         from .. import initializers

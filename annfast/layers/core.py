@@ -8,7 +8,7 @@ from numpy.typing import DTypeLike
 from .. import activations as _acts
 from .._settings import Setting, boolean, integer, real
 from ..initializers import InitializerLike
-from .base import Layer, _shape_tuple
+from .base import Layer, _shape_tuple, param_property
 from .base import Shape, Shapes
 
 
@@ -140,26 +140,15 @@ class Dense(Layer):
         if self.use_bias:
             self._views["bias"][...] = 0
 
-    @property
-    def kernel(self):
-        """Kernel W, shape (n_in, units): a view into the model's parameters (None before build);
-        assigning copies into the model after checks."""
-        return self._view("weights")
+    kernel = param_property(
+        "weights",
+        "Kernel W, shape (n_in, units): a view into the model's parameters (None before build); "
+        "assigning copies into the model after checks.")
 
-    @kernel.setter
-    def kernel(self, value):
-        self._set("weights", value)
-
-    @property
-    def bias(self):
-        """Bias b, shape (units,) (None without use_bias or before build)."""
-        return self._view("bias") if self.use_bias else None
-
-    @bias.setter
-    def bias(self, value):
-        if not self.use_bias:
-            raise ValueError("this Dense layer has use_bias=False")
-        self._set("bias", value)
+    bias = param_property(
+        "bias",
+        "Bias b, shape (units,) (None without use_bias or before build).",
+        optional=True)
 
     def get_config(self) -> Dict[str, Any]:
         from .. import initializers

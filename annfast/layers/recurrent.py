@@ -32,7 +32,7 @@ from .. import activations as _acts
 from .._settings import Setting, real
 from .._validate import check_float, check_int
 from ..initializers import InitializerLike
-from .base import Layer, Tensor
+from .base import Layer, Tensor, param_property
 from .base import Shape, Shapes
 from .masking import Slice, owned
 
@@ -260,34 +260,16 @@ class _Recurrent(Layer):
         return outs
 
     # ---- weights and configuration -----------------------------------------------------------
-    @property
-    def kernel(self):
-        """W, shape (features, G units): a view into the model's parameters (None before build)."""
-        return self._view("kernel")
+    kernel = param_property(
+        "kernel",
+        "W, shape (features, G units): a view into the model's parameters (None before build).")
 
-    @kernel.setter
-    def kernel(self, value):
-        self._set("kernel", value)
+    recurrent_kernel = param_property('recurrent_kernel', 'U, shape (units, G units).')
 
-    @property
-    def recurrent_kernel(self):
-        """U, shape (units, G units)."""
-        return self._view("recurrent_kernel")
-
-    @recurrent_kernel.setter
-    def recurrent_kernel(self, value):
-        self._set("recurrent_kernel", value)
-
-    @property
-    def bias(self):
-        """b, shape (G units,) ((2, G units) for a GRU: input then recurrent bias)."""
-        return self._view("bias") if self.use_bias else None
-
-    @bias.setter
-    def bias(self, value):
-        if not self.use_bias:
-            raise ValueError(f"{self.name} has use_bias=False")
-        self._set("bias", value)
+    bias = param_property(
+        "bias",
+        "b, shape (G units,) ((2, G units) for a GRU: input then recurrent bias).",
+        optional=True)
 
     def _base_config(self):
         from .. import initializers
