@@ -37,6 +37,7 @@ from . import _data
 from . import losses as _losses
 from . import metrics as _metrics
 from ._buffers import aligned_zeros
+from ._data_parallel import LOCAL, runner
 from ._busy import exclusive_method
 from ._settings import generation as _settings_generation
 from ._topology import collect, unique_layers
@@ -404,7 +405,6 @@ class Model:
         annfast.distributed) or an annfast.distributed strategy (MPIStrategy, SplitBatch).
         """
         from . import callbacks as _cbs
-        from ._data_parallel import runner
         run = runner(distributed)
         with run.agreed("fit"):   # a call any process rejects is rejected on every process
             xs, ys, sw, val, epochs, batch_size, verbose, cbs = self._fit_checked_args(
@@ -559,7 +559,6 @@ class Model:
         and settings are used everywhere; the loss is summed over the processes). sample_weight
         (already checked, the model dtype) is normalised as scikit-learn does: each batch's
         objective over its weight sum. Returns (mean loss, interrupted)."""
-        from ._data_parallel import LOCAL
         run = LOCAL if run is None else run
         given = order is not None
         n = X[0].shape[0]
@@ -580,7 +579,6 @@ class Model:
         """One epoch as one C call, or as slices of per_call batches with a progress update
         after each. Returns (summed stats, interrupted). run: a data-parallel run (its
         train() splits every batch; the stats are this process's)."""
-        from ._data_parallel import LOCAL
         run = LOCAL if run is None else run
         key = self._step  # the shuffle order is keyed by the step count at the epoch's start
         total = None
@@ -667,7 +665,6 @@ class Model:
         dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
         samples. One array, or a list with several outputs. distributed="mpi": each process of an
         MPI launch predicts a share of the rows and every process returns all of them."""
-        from ._data_parallel import runner
         run = runner(distributed)
         with run.agreed("predict"):
             check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
@@ -679,7 +676,6 @@ class Model:
         return outs[0] if len(outs) == 1 else outs
 
     def _evaluate_logs(self, xs, ys, sw=None, chunk=None, run=None):
-        from ._data_parallel import LOCAL
         chunk = self._chunk(chunk, xs[0].shape[0])
         loss, sums = (run or LOCAL).evaluate(self._get_engine(), xs, ys, chunk, sw)
         sums["loss_sum"] = loss * xs[0].shape[0]
@@ -696,7 +692,6 @@ class Model:
         order (output losses only with several outputs; metrics in compile order, per output).
         distributed="mpi": each process of an MPI launch evaluates a share of the rows; the sums
         are added over the processes, which all return the result."""
-        from ._data_parallel import runner
         run = runner(distributed)
         with run.agreed("evaluate"):
             self._require_compiled("evaluate")
