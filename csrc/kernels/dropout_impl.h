@@ -105,6 +105,12 @@ af_status AF_FN(af_dropout_mask)(size_t count, double rate, uint64_t seed, uint6
     return AF_FN(dropout_run)(count, rate, seed, step, 0, NULL, mask);
 }
 
+af_status AF_FN(af_dropout_mask_at)(size_t count, double rate, uint64_t seed, uint64_t step,
+                                    uint64_t base, T *mask)
+{
+    return AF_FN(dropout_run)(count, rate, seed, step, base, NULL, mask);
+}
+
 af_status AF_FN(af_dropout_apply)(size_t count, double rate, uint64_t seed, uint64_t step,
                                   const T *x, T *y)
 {

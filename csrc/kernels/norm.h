@@ -66,6 +66,11 @@ uint32_t af_dropout_draw(uint64_t seed, uint64_t step, uint64_t index);
 /* mask[i] = keep ? 1 / (1 - rate) : 0 for i < count. */
 af_status af_dropout_mask_f32(size_t count, double rate, uint64_t seed, uint64_t step, float *mask);
 af_status af_dropout_mask_f64(size_t count, double rate, uint64_t seed, uint64_t step, double *mask);
+/* The mask of elements base .. base + count - 1 of a larger call (see af_dropout_apply_at). */
+af_status af_dropout_mask_at_f32(size_t count, double rate, uint64_t seed, uint64_t step, uint64_t base,
+                                 float *mask);
+af_status af_dropout_mask_at_f64(size_t count, double rate, uint64_t seed, uint64_t step, uint64_t base,
+                                 double *mask);
 /* y = x * mask (in place allowed). Used for the forward pass (x = activations) and for the
  * backward pass (x = dy, y = dx) with the same (seed, step). */
 af_status af_dropout_apply_f32(size_t count, double rate, uint64_t seed, uint64_t step,

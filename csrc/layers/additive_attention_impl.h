@@ -99,7 +99,7 @@ static af_status AF_FN(additive_forward)(const af_op_args *a)
         const T *Pd = S;
         af_status s = AF_OK;
         if (x.drop) {
-            s = DROP(Tq * Tk, c->dropout, af_layer_seed(a->seed, b), a->step, S, Pd_buf);
+            s = DROP(Tq * Tk, c->dropout, af_layer_seed(a->seed, a->row0 + b), a->step, S, Pd_buf);
             Pd = Pd_buf;
         }
         if (s == AF_OK)
@@ -139,7 +139,7 @@ static af_status AF_FN(additive_backward)(const af_op_args *a)
                 const int32_t *m = AF_FN(add_row_mask)(&x, b, i, &lim);
                 k->sm_prob(Tk, A + i * Tk, m, lim, x.stat + 2 * (b * Tq + i), A + i * Tk);
             }
-        uint64_t seed = af_layer_seed(a->seed, b);
+        uint64_t seed = af_layer_seed(a->seed, a->row0 + b);   /* global position */
         const T *Pd = Pb;
         af_status s = AF_OK;
         if (x.drop) {

@@ -37,6 +37,7 @@ static void AF_FN(attention_args)(const af_op_args *a, af_attn_args *t)
     t->training = a->training;
     t->seed = a->seed;
     t->step = a->step;
+    t->row0 = a->row0;
     t->stat = a->aux;
     t->P = attention_keep_p(a->in_shape) ? (T *)a->aux + 2 * a->batch * Tq : NULL;
     t->work = a->scratch;

@@ -16,7 +16,8 @@
  *
  * P is either kept for backward (B x H x Tq x Tk, `P` non-NULL) or recomputed there from Q, K
  * and the per-row (max, 1/sum) in `stat` (bit for bit the forward's P). Dropout masks come
- * from (seed, step, task, block), regenerated in backward. */
+ * from (seed, step, task, block), regenerated in backward; the task counts samples from row0,
+ * so a piece of a split batch draws the masks its samples get in the whole batch. */
 #ifndef AF_ATTN_CORE_H
 #define AF_ATTN_CORE_H
 #ifdef _OPENMP
@@ -49,6 +50,7 @@ typedef struct {
     double dropout;             /* on P, training only */
     int training;
     uint64_t seed, step;
+    uint64_t row0;              /* position of sample 0 in the whole batch (dropout masks) */
     void *P;                    /* B H Tq rows of af_attn_score_stride kept probabilities, or NULL
                                  * (recompute) */
     void *stat;                 /* B H Tq x 2: (max, 1/sum) of each row */

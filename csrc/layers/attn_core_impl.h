@@ -93,6 +93,12 @@ static af_status AF_FN(attn_stb)(const AF_FN(attn_pass) *x, size_t r, size_t n, 
     return AF_OK;
 }
 
+/* The dropout seed of rows block blk of task t: the task numbered by global sample position. */
+static uint64_t AF_FN(attn_drop_seed)(const AF_FN(attn_pass) *x, size_t t, size_t blk)
+{
+    return af_layer_seed(x->a->seed, ((uint64_t)x->a->row0 * x->a->H + t) * x->nblk + blk);
+}
+
 /* Softmax rows i0 .. i0 + r of task t (in place over the scores S). */
 static void AF_FN(attn_softmax)(const AF_FN(attn_pass) *x, size_t t, size_t i0, size_t r, T *S)
 {
@@ -134,7 +140,7 @@ af_status AF_FN(af_attn_forward)(const af_attn_args *a)
             AF_FN(attn_softmax)(&x, t, i0, r, S);
             const T *Pd = S;
             if (x.drop) {
-                s = DROP(r * ps, a->dropout, af_layer_seed(a->seed, t * x.nblk + blk), a->step, S, Pd_buf);
+                s = DROP(r * ps, a->dropout, AF_FN(attn_drop_seed)(&x, t, blk), a->step, S, Pd_buf);
                 Pd = Pd_buf;
             }
             /* O = Pd V */
@@ -187,7 +193,7 @@ af_status AF_FN(af_attn_backward)(const af_attn_args *a)
                     x.k->sm_prob(Tk, A + i * ps, m, lim, stat + 2 * (t * Tq + i0 + i), A + i * ps);
                 }
             }
-            uint64_t seed = af_layer_seed(a->seed, t * x.nblk + blk);
+            uint64_t seed = AF_FN(attn_drop_seed)(&x, t, blk);
             const T *Pd = Pb;
             if (x.drop && s == AF_OK) {
                 s = DROP(r * ps, a->dropout, seed, a->step, Pb, Pd_buf);

@@ -69,6 +69,7 @@ static void AF_FN(mha_core_args)(const af_op_args *a, const mha_dims *d, const A
     t->training = a->training;
     t->seed = a->seed;
     t->step = a->step;
+    t->row0 = a->row0;
     t->P = k->P;
     t->stat = k->stat;
     t->work = a->scratch;

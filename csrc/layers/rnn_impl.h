@@ -402,9 +402,11 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
         AF_FN(rnn_dir_io)(&L, d, y, q->aux + L.a_ys, q);
         const T *W = (const T *)a->param + d * L.n_per, *Xin = X;
         if (a->training && c->dropout > 0) {
-            /* x times a per-(sample, feature) mask, the same for every step (Keras) */
+            /* x times a per-(sample, feature) mask, the same for every step (Keras), drawn by
+             * the sample's position in the whole batch (row0: a piece of a split batch) */
             T *mx = q->aux + L.a_mx, *xd = q->aux + L.a_xd;
-            af_status e = AF_FN(af_dropout_mask)(B * F, c->dropout, af_layer_seed(a->seed, 2 * d), a->step, mx);
+            af_status e = AF_FN(af_dropout_mask_at)(B * F, c->dropout, af_layer_seed(a->seed, 2 * d), a->step,
+                                                   a->row0 * F, mx);
             if (e != AF_OK) return e;
             for (size_t b = 0; b < B; b++)
                 for (size_t t = 0; t < NS; t++)
@@ -412,8 +414,8 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
             Xin = xd;
         }
         if (q->dropped_h) {
-            af_status e = AF_FN(af_dropout_mask)(B * H, c->recurrent_dropout, af_layer_seed(a->seed, 2 * d + 1),
-                                                a->step, q->aux + L.a_mh);
+            af_status e = AF_FN(af_dropout_mask_at)(B * H, c->recurrent_dropout, af_layer_seed(a->seed, 2 * d + 1),
+                                                   a->step, a->row0 * H, q->aux + L.a_mh);
             if (e != AF_OK) return e;
         }
         q->X = Xin;
