@@ -27,7 +27,7 @@ import cases  # noqa: E402
 
 SANITIZED = os.environ.get("ANNFAST_SANITIZED") == "1"
 TIMEOUT = 240 * (6 if SANITIZED else 1)    # seconds per launch (a shared, loaded machine)
-MODELS = ("mlp", "bn_dropout", "residual", "all_kinds")
+MODELS = ("mlp", "bn_dropout", "residual", "all_kinds", "cnn", "lstm", "transformer")
 
 
 def _mpiexec():
@@ -155,7 +155,7 @@ def test_sample_and_class_weights_over_two_processes(two_processes):
 
 
 def test_three_processes_same_bits_run_to_run_and_on_every_process(tmp_path):
-    names = ("mlp", "bn_dropout", "all_kinds")
+    names = ("mlp", "bn_dropout", "all_kinds", "cnn", "lstm", "transformer")
     runs = []
     for i in (0, 1):
         (tmp_path / f"run{i}").mkdir()
