@@ -19,32 +19,12 @@
 
 #define AF_ADD_KEEP_PER_SAMPLE ((size_t)1 << 20)
 
-typedef struct {
-    int use_scale;
-    double dropout;
-    int causal;
-    int has_key, has_mask;
-} af_additive_cfg;
-
-static const af_field additive_fields[] = {
-    {"use_scale", AF_FIELD_BOOL, offsetof(af_additive_cfg, use_scale), 0, 1, NULL},
-    {"dropout", AF_FIELD_REAL, offsetof(af_additive_cfg, dropout), 0, 0.99999999999999989, NULL},
-    {"causal", AF_FIELD_BOOL, offsetof(af_additive_cfg, causal), 0, 1, NULL},
-    {"has_key", AF_FIELD_BOOL, offsetof(af_additive_cfg, has_key), 0, 1, NULL},
-    {"has_mask", AF_FIELD_BOOL, offsetof(af_additive_cfg, has_mask), 0, 1, NULL},
-    {NULL, 0, 0, 0, 0, NULL}};
-
 static af_status additive_infer(const void *cfg, size_t n_in, const af_shape *in, af_node_info *info)
 {
-    const af_additive_cfg *c = (const af_additive_cfg *)cfg;
-    af_status s = af_attn_check_inputs(n_in, in, c->has_key, c->has_mask);
-    if (s != AF_OK) return s;
-    info->out.rank = 2;
-    info->out.dim[0] = in[0].dim[0];
-    info->out.dim[1] = in[1].dim[1];
-    info->out.elem = AF_ELEM_FLOAT;
+    const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)cfg;
+    af_status s = af_pair_attn_infer(c, n_in, in, info);
     info->n_params = c->use_scale ? in[0].dim[1] : 0;
-    return AF_OK;
+    return s;
 }
 
 static int additive_keep_p(const af_shape *in)
@@ -73,6 +53,6 @@ static void additive_sizes(const void *cfg, size_t n_in, const af_shape *in, con
 #include "additive_attention_impl.h"
 
 const af_layer_ops af_op_additive_attention = {
-    "additive_attention", additive_fields, sizeof(af_additive_cfg), 2, 4, 0,
+    "additive_attention", af_pair_attn_fields, sizeof(af_pair_attn_cfg), 2, 4, 0,
     additive_infer, additive_sizes, AF_OPS_FN(additive_forward), AF_OPS_FN(additive_backward),
     {NULL, NULL}};

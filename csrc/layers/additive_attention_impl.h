@@ -22,7 +22,7 @@ typedef struct {
 
 static void AF_FN(add_ctx_of)(const af_op_args *a, AF_FN(add_ctx) *x)
 {
-    const af_additive_cfg *c = (const af_additive_cfg *)a->cfg;
+    const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)a->cfg;
     x->B = a->batch;
     x->Tq = a->in_shape[0].dim[0];
     x->Tk = a->in_shape[1].dim[0];
@@ -79,7 +79,7 @@ static af_status AF_FN(additive_forward)(const af_op_args *a)
 {
     AF_FN(add_ctx) x;
     AF_FN(add_ctx_of)(a, &x);
-    const af_additive_cfg *c = (const af_additive_cfg *)a->cfg;
+    const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)a->cfg;
     const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
     size_t Tq = x.Tq, Tk = x.Tk, slot_len = 3 * Tq * Tk;
     int nt = AF_FN(add_threads)(&x);
@@ -117,7 +117,7 @@ static af_status AF_FN(additive_backward)(const af_op_args *a)
 {
     AF_FN(add_ctx) x;
     AF_FN(add_ctx_of)(a, &x);
-    const af_additive_cfg *c = (const af_additive_cfg *)a->cfg;
+    const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)a->cfg;
     const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
     size_t B = x.B, Tq = x.Tq, Tk = x.Tk, D = x.D, Dv = x.Dv, slot_len = 3 * Tq * Tk;
     T *dQ = (T *)a->scratch + additive_slots(B) * slot_len, *dK = dQ + B * Tq * D;

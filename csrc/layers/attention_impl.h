@@ -13,7 +13,7 @@
 
 static void AF_FN(attention_args)(const af_op_args *a, af_attn_args *t)
 {
-    const af_attention_cfg *c = (const af_attention_cfg *)a->cfg;
+    const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)a->cfg;
     size_t Tq = a->in_shape[0].dim[0], Tk = a->in_shape[1].dim[0], key_in = c->has_key ? 2 : 1;
     size_t mask_in = 2 + (size_t)c->has_key;
     memset(t, 0, sizeof *t);
@@ -52,7 +52,7 @@ static af_status AF_FN(attention_forward)(const af_op_args *a)
 
 static af_status AF_FN(attention_backward)(const af_op_args *a)
 {
-    const af_attention_cfg *c = (const af_attention_cfg *)a->cfg;
+    const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)a->cfg;
     af_attn_args t;
     AF_FN(attention_args)(a, &t);
     size_t B = a->batch, nq = B * t.Tq * t.dk, nk = B * t.Tk * t.dk, nv = B * t.Tk * t.dv;

@@ -1,9 +1,19 @@
 /* attn_core.c: the attention core of attn_core.h for float and double. */
+#include <stddef.h>
+
 #include "attn_core.h"
 #include "fpenv.h"
 #include "norm.h"
 #include "rng.h"
 #include "rows.h"
+
+const af_field af_pair_attn_fields[] = {
+    {"use_scale", AF_FIELD_BOOL, offsetof(af_pair_attn_cfg, use_scale), 0, 1, NULL},
+    {"dropout", AF_FIELD_REAL, offsetof(af_pair_attn_cfg, dropout), 0, 0.99999999999999989, NULL},
+    {"causal", AF_FIELD_BOOL, offsetof(af_pair_attn_cfg, causal), 0, 1, NULL},
+    {"has_key", AF_FIELD_BOOL, offsetof(af_pair_attn_cfg, has_key), 0, 1, NULL},
+    {"has_mask", AF_FIELD_BOOL, offsetof(af_pair_attn_cfg, has_mask), 0, 1, NULL},
+    {NULL, 0, 0, 0, 0, NULL}};
 
 size_t af_attn_block_rows(size_t Tq, size_t Tk)
 {

@@ -86,6 +86,29 @@ static inline af_status af_attn_check_inputs(size_t n_in, const af_shape *in, in
     return AF_OK;
 }
 
+/* The settings of attention.c and additive_attention.c (the same fields for both kinds). */
+typedef struct {
+    int use_scale;
+    double dropout;
+    int causal;
+    int has_key, has_mask;
+} af_pair_attn_cfg;
+
+extern const af_field af_pair_attn_fields[];
+
+/* Their shared shape inference: checks the inputs, output (Tq x Dv); the caller sets n_params. */
+static inline af_status af_pair_attn_infer(const af_pair_attn_cfg *c, size_t n_in, const af_shape *in,
+                                           af_node_info *info)
+{
+    af_status s = af_attn_check_inputs(n_in, in, c->has_key, c->has_mask);
+    if (s != AF_OK) return s;
+    info->out.rank = 2;
+    info->out.dim[0] = in[0].dim[0];
+    info->out.dim[1] = in[1].dim[1];
+    info->out.elem = AF_ELEM_FLOAT;
+    return AF_OK;
+}
+
 /* The work slot of the calling thread inside a task loop (thread number < the slots). */
 static inline int af_attn_slot(void)
 {
