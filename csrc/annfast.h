@@ -32,7 +32,7 @@ typedef enum { AF_ISA_GENERIC = 0, AF_ISA_AVX2 = 1, AF_ISA_AVX512 = 2 } af_isa;
 
 void af_init(void);                 /* reads ANNFAST_ISA / ANNFAST_NUM_THREADS; idempotent */
 int af_cpu_has(af_isa isa);         /* 1 if CPU, OS and this build can run that path */
-af_status af_set_isa(af_isa isa);   /* AF_EISA if unsupported */
+af_status af_set_isa(af_isa isa);   /* AF_EISA if unsupported; never while a kernel runs */
 af_isa af_get_isa(void);
 af_isa af_best_isa(void);
 const char *af_isa_name(af_isa isa);

@@ -1,8 +1,9 @@
 /* cpu.c: CPU feature detection, instruction-set choice, thread count, status strings.
- * The build uses no -march flags; the ISA-specific kernels are chosen here at run time.
- * ANNFAST_ISA=generic|avx2|avx512 forces a path; ANNFAST_NUM_THREADS / OMP_NUM_THREADS set threads
- * (capped at the CPUs; threads.c decides when fewer can run). */
+ * The build uses no -march flags; af_init and af_set_isa choose the kernel table of one path here,
+ * and only here (isa_ctx.h). ANNFAST_ISA=generic|avx2|avx512 forces a path; ANNFAST_NUM_THREADS /
+ * OMP_NUM_THREADS set threads (capped at the CPUs; threads.c decides when fewer can run). */
 #include "annfast.h"
+#include "isa_ctx.h"
 #include "threads.h"
 
 #include <stdlib.h>
@@ -19,7 +20,8 @@
 #define AF_X86 0
 #endif
 
-static af_isa g_isa = AF_ISA_GENERIC;
+/* The table of the path in use (isa_ctx.h): written by af_init and af_set_isa only. */
+const af_kernels *af_isa_cur = NULL;
 static int g_threads = 1;
 static int g_ready = 0;
 
@@ -46,6 +48,7 @@ af_status af_mul_size(size_t a, size_t b, size_t *out)
 
 int af_cpu_has(af_isa isa)
 {
+    if (!af_isa_table(isa)) return 0; /* not in this build */
     switch (isa) {
     case AF_ISA_GENERIC: return 1;
 #if AF_X86 && (defined(__GNUC__) || defined(__clang__))
@@ -97,12 +100,13 @@ static int env_int(const char *name)
 void af_init(void)
 {
     if (g_ready) return;
-    g_isa = af_best_isa();
+    af_isa isa = af_best_isa();
     const char *s = getenv("ANNFAST_ISA");
     if (s && *s) {
         for (int i = AF_ISA_GENERIC; i <= AF_ISA_AVX512; i++)
-            if (strcasecmp(s, af_isa_name((af_isa)i)) == 0 && af_cpu_has((af_isa)i)) g_isa = (af_isa)i;
+            if (strcasecmp(s, af_isa_name((af_isa)i)) == 0 && af_cpu_has((af_isa)i)) isa = (af_isa)i;
     }
+    af_isa_cur = af_isa_table(isa);
     int t = env_int("ANNFAST_NUM_THREADS");
     if (!t) t = env_int("OMP_NUM_THREADS");
     if (!t || t > af_num_procs()) t = af_num_procs();  /* more threads than CPUs never help */
@@ -116,14 +120,14 @@ af_status af_set_isa(af_isa isa)
     af_init();
     if ((int)isa < AF_ISA_GENERIC || (int)isa > AF_ISA_AVX512) return AF_EINVAL;
     if (!af_cpu_has(isa)) return AF_EISA;
-    g_isa = isa;
+    af_isa_cur = af_isa_table(isa); /* a plain store: never while a kernel runs (isa_ctx.h) */
     return AF_OK;
 }
 
 af_isa af_get_isa(void)
 {
     af_init();
-    return g_isa;
+    return af_isa_cur->isa;
 }
 
 af_status af_set_num_threads(int n)

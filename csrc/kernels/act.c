@@ -1,7 +1,7 @@
 /* act.c: activation functions and their derivatives, float and double from act_impl.h. */
 #include "annfast.h"
 #include "internal.h"
-#include "act_kern.h"
+#include "isa_ctx.h"
 #include "fpenv.h"
 #include "pool.h"
 

@@ -1,5 +1,5 @@
 /* act_avx2.c: activation row kernels compiled for avx2,fma (no -march flag: the target applies
- * to this file only, and act.c calls these only when af_get_isa() selected that path). */
+ * to this file only, and they run through isa_ctx.c's avx2 table, only on that path). */
 #include "act_kern.h"
 
 #if AF_ACT_X86

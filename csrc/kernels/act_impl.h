@@ -1,45 +1,14 @@
 /* act_impl.h: activation forward/backward entry points for one dtype (included by act.c).
- * The row kernels live in act_kern_impl.h, compiled once per ISA; the ISA chosen at run time
- * (af_get_isa) picks which one runs. */
+ * The row kernels live in act_kern_impl.h, compiled once per ISA; these entry points run the row
+ * kernels of the path in use (isa_ctx.h). */
 #include "dtype_begin.h"
 
 typedef void (*AF_FN(act_rowf_fn))(af_act, T, size_t, const T *, T *);
 typedef void (*AF_FN(act_rowb_fn))(af_act, T, size_t, const T *, const T *, const T *, T *);
 
-static AF_FN(act_rowf_fn) AF_FN(pick_rowf)(void)
-{
-#if AF_ACT_X86
-    switch (af_get_isa()) {
-    case AF_ISA_AVX512: return AF_FN(af_act_rowf_avx512);
-    case AF_ISA_AVX2: return AF_FN(af_act_rowf_avx2);
-    default: break;
-    }
-#endif
-    return AF_FN(af_act_rowf_generic);
-}
-
-static AF_FN(act_rowb_fn) AF_FN(pick_rowb)(void)
-{
-#if AF_ACT_X86
-    switch (af_get_isa()) {
-    case AF_ISA_AVX512: return AF_FN(af_act_rowb_avx512);
-    case AF_ISA_AVX2: return AF_FN(af_act_rowb_avx2);
-    default: break;
-    }
-#endif
-    return AF_FN(af_act_rowb_generic);
-}
-
 void AF_FN(af_vexp_row)(size_t n, const T *x, T *y)
 {
-#if AF_ACT_X86
-    switch (af_get_isa()) {
-    case AF_ISA_AVX512: AF_FN(af_vexp_row_avx512)(n, x, y); return;
-    case AF_ISA_AVX2: AF_FN(af_vexp_row_avx2)(n, x, y); return;
-    default: break;
-    }
-#endif
-    AF_FN(af_vexp_row_generic)(n, x, y);
+    AF_FN(af_kern)()->vexp_row(n, x, y);
 }
 
 /* Rows [m c / nch, m (c + 1) / nch) of an activation pass, chunk c of nch (pool.h); each row is
@@ -87,7 +56,7 @@ af_status AF_FN(af_act_forward)(af_act act, T param, size_t m, size_t n,
     if (af_mul_size(m, ldx, &total) || af_mul_size(m, ldy, &total)) return AF_ESHAPE;
     int nt;
     AF_FN(act_job) job = {act, param, m, n, AF_FN(act_split)(m, n, &nt), ldx, ldy, x, NULL, NULL, y,
-                          AF_FN(pick_rowf)(), NULL};
+                          AF_FN(af_kern)()->act_rowf, NULL};
     af_pool_run(AF_FN(act_chunk), &job, job.nch, nt);
     return AF_OK;
 }
@@ -103,7 +72,7 @@ af_status AF_FN(af_act_backward)(af_act act, T param, size_t m, size_t n,
     if (af_mul_size(m, ld, &total)) return AF_ESHAPE;
     int nt;
     AF_FN(act_job) job = {act, param, m, n, AF_FN(act_split)(m, n, &nt), ld, ld, x, y, dy, dx,
-                          NULL, AF_FN(pick_rowb)()};
+                          NULL, AF_FN(af_kern)()->act_rowb};
     af_pool_run(AF_FN(act_chunk), &job, job.nch, nt);
     return AF_OK;
 }
@@ -111,13 +80,13 @@ af_status AF_FN(af_act_backward)(af_act act, T param, size_t m, size_t n,
 /* Public row helpers for other engine files (the GEMM epilogue, the network step). */
 void AF_FN(af_act_row_forward)(af_act act, T param, size_t n, const T *x, T *y)
 {
-    AF_FN(pick_rowf)()(act, param, n, x, y);
+    AF_FN(af_kern)()->act_rowf(act, param, n, x, y);
 }
 
 void AF_FN(af_act_row_backward)(af_act act, T param, size_t n, const T *x, const T *y,
                                 const T *dy, T *dx)
 {
-    AF_FN(pick_rowb)()(act, param, n, x, y, dy, dx);
+    AF_FN(af_kern)()->act_rowb(act, param, n, x, y, dy, dx);
 }
 
 #include "dtype_end.h"

@@ -1,5 +1,5 @@
 /* conv_avx2.c: direct convolution tiles for AVX2 + FMA (32-byte vectors, 16 registers: 12 x 1
- * or 6 x 2 accumulators). Called only when af_get_isa() selected that path. */
+ * or 6 x 2 accumulators). Run through isa_ctx.c's avx2 table, only on that path. */
 #include "conv_kern.h"
 
 #if AF_CONV_X86

@@ -1,5 +1,5 @@
 /* conv_avx512.c: direct convolution tiles for AVX-512F (64-byte vectors, 32 registers: 12 x 2
- * accumulators fit). Called only when af_get_isa() selected that path. */
+ * accumulators fit). Run through isa_ctx.c's avx512 table, only on that path. */
 #include "conv_kern.h"
 
 #if AF_CONV_X86

@@ -1,5 +1,6 @@
 /* conv_kern.h: the direct convolution tiles (conv_kern_impl.h), compiled once per instruction set
- * (conv_generic.c, conv_avx2.c, conv_avx512.c) and picked at run time (conv_kern.c). Internal.
+ * (conv_generic.c, conv_avx2.c, conv_avx512.c); callers take the tiles of the path in use,
+ * AF_FN(af_kern)()->conv (isa_ctx.h). Internal.
  *
  * Both tiles read their input through offset tables, so one kernel serves every stride,
  * dilation and channel count: x[base[r] + off[k]] is the input value that output cell r meets
@@ -68,9 +69,5 @@ extern const af_conv_kinfo_f64 af_conv_avx2_f64;
 extern const af_conv_kinfo_f32 af_conv_avx512_f32;
 extern const af_conv_kinfo_f64 af_conv_avx512_f64;
 #endif
-
-/* The tiles of the selected instruction set (af_get_isa()). */
-const af_conv_kinfo_f32 *af_conv_pick_f32(void);
-const af_conv_kinfo_f64 *af_conv_pick_f64(void);
 
 #endif

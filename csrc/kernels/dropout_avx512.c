@@ -1,5 +1,5 @@
-/* dropout_avx512.c: the dropout block (dropout_kern_impl.h) compiled for avx512f,avx2,fma; dropout_impl.h
- * calls it only when af_get_isa() selected that path. */
+/* dropout_avx512.c: the dropout block (dropout_kern_impl.h) compiled for avx512f,avx2,fma; it runs
+ * through isa_ctx.c's avx512 table, only on that path. */
 #include <string.h>
 
 #include "dropout_kern.h"

@@ -77,12 +77,10 @@ static af_status AF_FN(dropout_run)(size_t count, double rate, uint64_t seed, ui
      * region costs more than a smaller call when the cores are shared */
     int nt = (count >= 4 * AF_PAR_MIN) ? af_get_num_threads() : 1;
     (void)nt;
-    /* the vectorised block of the selected ISA (dropout_kern_impl.h): the same masks */
-    void (*vblk)(uint64_t, uint32_t, T, uint64_t, size_t, const T *, T *) = NULL;
-#if AF_DROPOUT_X86
-    if (af_get_isa() == AF_ISA_AVX512) vblk = AF_FN(af_dropout_blk_avx512);
-    else if (af_get_isa() == AF_ISA_AVX2) vblk = AF_FN(af_dropout_blk_avx2);
-#endif
+    /* the vectorised block of the path in use (dropout_kern_impl.h; NULL on the generic path):
+     * the same masks */
+    void (*vblk)(uint64_t, uint32_t, T, uint64_t, size_t, const T *, T *) =
+        AF_FN(af_kern)()->dropout_blk;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t b = 0; b < nb; b++) {
         AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */

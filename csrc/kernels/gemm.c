@@ -9,6 +9,7 @@
 #include "annfast.h"
 #include "fpenv.h"
 #include "gemm_kern.h"
+#include "isa_ctx.h"
 #include "internal.h"
 #include "pool.h"
 

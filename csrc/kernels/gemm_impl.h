@@ -1,7 +1,7 @@
 /* gemm_impl.h: the GEMM driver for one dtype (included twice by gemm.c; see dtype.h).
  *
  * C = alpha * op(A) @ op(B) + beta * C, Goto/BLIS loop nest around a register-blocked
- * micro-kernel chosen at run time (gemm_kern.h):
+ * micro-kernel, the one of the path in use (gemm_kern.h, isa_ctx.h):
  *
  *   split C into one rectangle per thread (K is never split), then on each rectangle:
  *   for jc in steps of NC over n:            B block  op(B)[pc:pc+KC, jc:jc+NC] -> packed (L3)
@@ -19,17 +19,6 @@
  * rows use a GEMV loop; skinny operands are read in place instead of packed.
  */
 #include "dtype_begin.h"
-
-static const AF_FN(af_gemm_kinfo) *AF_FN(gemm_pick)(void)
-{
-    switch (af_get_isa()) {
-#if AF_GEMM_X86
-    case AF_ISA_AVX512: return &AF_FN(af_gemm_avx512);
-    case AF_ISA_AVX2: return &AF_FN(af_gemm_avx2);
-#endif
-    default: return &AF_FN(af_gemm_generic);
-    }
-}
 
 static af_status AF_FN(gemm_check)(int ta, int tb, size_t m, size_t n, size_t k, const T *a,
                                    size_t lda, const T *b, size_t ldb, const T *c, size_t ldc,
@@ -65,7 +54,7 @@ static void AF_FN(gemm_epilogue)(const af_epilogue *ep, size_t mr, size_t nr, T 
         T *cr = c + r * ldc;
         if (bias)
             for (size_t jj = 0; jj < nr; jj++) cr[jj] += bias[jj];
-        /* relu inline: a call through the ISA dispatch per tile row (16 values) would cost
+        /* relu inline: a call through the kernel table per tile row (16 values) would cost
          * more than the work. `c < 0 ? 0 : c` keeps NaN (act_kern_impl.h). */
         if (ep->act == AF_ACT_RELU)
             for (size_t jj = 0; jj < nr; jj++) cr[jj] = cr[jj] < 0 ? (T)0 : cr[jj];
@@ -468,7 +457,7 @@ static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
         AF_FN(gemm_serial)(g);
         return AF_OK;
     }
-    g->ki = AF_FN(gemm_pick)();
+    g->ki = AF_FN(af_kern)()->gemm;
     if (AF_FN(gemm_is_skinny)(g->ki, ta, n))
         return AF_FN(gemm_skinny)(g);
     if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !tb) {

@@ -5,7 +5,7 @@
 #include "fpenv.h"
 
 /* One-row activation helpers (act.c), for fusing into other loops. Softmax works on the row. */
-/* y = e^x elementwise (vexp.h, ~1 ulp) with the kernel of the selected ISA; y may be x. */
+/* y = e^x elementwise (vexp.h, ~1 ulp) with the kernel of the path in use; y may be x. */
 void af_vexp_row_f32(size_t n, const float *x, float *y);
 void af_vexp_row_f64(size_t n, const double *x, double *y);
 void af_act_row_forward_f32(af_act act, float param, size_t n, const float *x, float *y);

@@ -160,8 +160,8 @@ static void AF_FN(rows_argmax)(size_t m, size_t n, const T *v, size_t ld, T *mx,
 /* Rows of loss_row's softmax cross-entropy from logits, with a gradient (the training step's
  * case), for a block of m <= AF_LOSS_ROW_BLOCK rows. Row by row, a few classes (often 10) make
  * every sum a short serial chain and leave the vector lanes idle; here the exps of the whole
- * block run in one flat call of the selected ISA's exp kernel, and the per-row sums run with the
- * row as the inner index, so the chains of different rows proceed side by side. Each row's values
+ * block run in one flat call of the exp kernel of the path in use, and the per-row sums run with
+ * the row as the inner index, so the chains of different rows proceed side by side. Each row's values
  * come from the same operations in the same order as in loss_row; only the exp may differ from
  * loss_row's in the last bit (an FMA-contracted build of the same polynomial). */
 static void AF_FN(softmax_ce_block)(int sparse, size_t m, size_t n, const T *p, size_t ldp,

@@ -1,7 +1,7 @@
 /* rnn_cell.h: one time step of a recurrent cell over a block of rows (samples): the gate
- * nonlinearities and the state update fused in one pass over each row (rnn_cell.c dispatches to
- * the kernel of the selected ISA, rnn_cell_kern_impl.h). The recurrent GEMM that feeds a step and
- * the weight-gradient GEMMs are the caller's (csrc/layers/rnn_impl.h). Internal.
+ * nonlinearities and the state update fused in one pass over each row (rnn_cell.c runs the
+ * kernel of the path in use, rnn_cell_kern_impl.h, isa_ctx.h). The recurrent GEMM that feeds a
+ * step and the weight-gradient GEMMs are the caller's (csrc/layers/rnn_impl.h). Internal.
  *
  * Gate order as PyTorch, G gates of `units` (H) columns each, one row per sample:
  *   simple (G = 1):  h = act(a),                a = x W + b + h_{t-1} U

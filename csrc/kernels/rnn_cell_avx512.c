@@ -1,6 +1,6 @@
 /* rnn_cell_avx512.c: the fused recurrent step kernels compiled for avx512f,avx2,fma (no -march flag: the
- * target applies to this file only, and rnn_cell.c calls these only when af_get_isa() selected
- * that path). */
+ * target applies to this file only, and they run through isa_ctx.c's avx512 table, only on that
+ * path). */
 #include "rnn_cell.h"
 
 #if AF_RNN_X86

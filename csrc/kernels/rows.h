@@ -1,6 +1,6 @@
 /* rows.h: row kernels of the sequence layers (layer normalisation, masked softmax of attention
- * scores), compiled once per ISA (rows_generic.c, rows_avx2.c, rows_avx512.c) and picked at run
- * time (rows.c). Internal.
+ * scores), compiled once per ISA (rows_generic.c, rows_avx2.c, rows_avx512.c); callers take the
+ * table of the path in use, AF_FN(af_kern)()->rows (isa_ctx.h). Internal.
  *
  * Every sum runs over AF_ROW_LANES interleaved partial sums added in lane order: a fixed order
  * (the same bits for any thread count) that the compiler can vectorise.
@@ -40,8 +40,7 @@
         void (*sm_bwd)(size_t n, const T *p, T *d);                                                \
         void (*mm)(size_t m, size_t n, size_t k, T alpha, const T *A, size_t sai, size_t sap,      \
                    const T *B, size_t ldb, T *C, size_t ldc);                                      \
-    } af_rows_##SUF;                                                                               \
-    const af_rows_##SUF *af_rows_pick_##SUF(void);
+    } af_rows_##SUF;
 AF_ROWS_TYPES(float, f32)
 AF_ROWS_TYPES(double, f64)
 #undef AF_ROWS_TYPES

@@ -1,5 +1,5 @@
 /* rows_avx512.c: the row kernels of rows.h compiled for avx512f,avx2,fma (the target applies to this file
- * only; rows.c calls them only when af_get_isa() selected that path). */
+ * only; they run through isa_ctx.c's avx512 table, only on that path). */
 #include <math.h>
 #include <string.h>
 

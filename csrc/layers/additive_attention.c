@@ -16,6 +16,7 @@
 #include "norm.h"
 #include "rng.h"
 #include "rows.h"
+#include "isa_ctx.h"
 
 #define AF_ADD_KEEP_PER_SAMPLE ((size_t)1 << 20)
 

@@ -80,7 +80,7 @@ static af_status AF_FN(additive_forward)(const af_op_args *a)
     AF_FN(add_ctx) x;
     AF_FN(add_ctx_of)(a, &x);
     const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)a->cfg;
-    const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
+    const AF_FN(af_rows) *k = AF_FN(af_kern)()->rows;
     size_t Tq = x.Tq, Tk = x.Tk, slot_len = 3 * Tq * Tk;
     int nt = AF_FN(add_threads)(&x);
     af_status err = AF_OK;
@@ -118,7 +118,7 @@ static af_status AF_FN(additive_backward)(const af_op_args *a)
     AF_FN(add_ctx) x;
     AF_FN(add_ctx_of)(a, &x);
     const af_pair_attn_cfg *c = (const af_pair_attn_cfg *)a->cfg;
-    const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
+    const AF_FN(af_rows) *k = AF_FN(af_kern)()->rows;
     size_t B = x.B, Tq = x.Tq, Tk = x.Tk, D = x.D, Dv = x.Dv, slot_len = 3 * Tq * Tk;
     T *dQ = (T *)a->scratch + additive_slots(B) * slot_len, *dK = dQ + B * Tq * D;
     T *dV = dK + B * Tk * D, *part = dV + B * Tk * Dv;

@@ -6,6 +6,7 @@
 #include "norm.h"
 #include "rng.h"
 #include "rows.h"
+#include "isa_ctx.h"
 
 const af_field af_pair_attn_fields[] = {
     {"use_scale", AF_FIELD_BOOL, offsetof(af_pair_attn_cfg, use_scale), 0, 1, NULL},

@@ -51,7 +51,7 @@ typedef struct {
 static void AF_FN(attn_pass_of)(const af_attn_args *a, AF_FN(attn_pass) *x)
 {
     x->a = a;
-    x->k = AF_FN(af_rows_pick)();
+    x->k = AF_FN(af_kern)()->rows;
     x->rb = af_attn_block_rows(a->Tq, a->Tk);
     x->nblk = (a->Tq + x->rb - 1) / x->rb;
     x->vec = af_attn_vec(a->Tq, a->Tk, a->dk, a->dv);
@@ -231,7 +231,7 @@ af_status AF_FN(af_attn_row)(size_t B, size_t H, size_t Tk, size_t lim, size_t d
                              T *o, size_t ldo, double scale, const int32_t *mask, size_t mask_ld,
                              T *work)
 {
-    const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
+    const AF_FN(af_rows) *k = AF_FN(af_kern)()->rows;
     size_t tasks = B * H;
     int nt = (double)tasks * (double)lim * (double)(dk + dv) >= AF_ATTN_PAR_MIN ? af_get_num_threads() : 1;
     (void)nt;

@@ -26,6 +26,7 @@
 #include "util.h"
 #include "conv_geom.h"
 #include "conv_kern.h"
+#include "isa_ctx.h"
 #include "slots.h"
 
 typedef struct {

@@ -4,11 +4,9 @@
 #if defined(AF_DTYPE_F32)
 #define GEMM_EX af_sgemm_ex
 #define GEMM af_sgemm
-#define CONV_PICK af_conv_pick_f32
 #else
 #define GEMM_EX af_dgemm_ex
 #define GEMM af_dgemm
-#define CONV_PICK af_conv_pick_f64
 #endif
 
 /* xp[b] = x[b] zero-padded to Hp x Wp, for the B samples. */
@@ -60,7 +58,7 @@ static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, const size_t *of
     af_cell_cursor cur;
     af_cursor_set(g, q0, &cur);   /* q0 < S: sample 0, i.e. offsets inside dxs */
     for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) base[r] = cur.base;
-    CONV_PICK()->col2im(n, dP, p->K, base, off, p->K / seg, seg, dxs);
+    AF_FN(af_kern)()->conv->col2im(n, dP, p->K, base, off, p->K / seg, seg, dxs);
 }
 
 /* ---- forward ------------------------------------------------------------------------------ */
@@ -69,7 +67,7 @@ static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, const size_t *of
 static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, const T *W,
                                    const T *bias, int relu, T *Y, T *scr)
 {
-    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
     const af_win_geom *g = &p->g;
     size_t F = p->F, K = p->K, fp = p->fpad, vl = ki->vl, R = ki->rows[1];
     size_t M = B * p->S, ntile = (M + R - 1) / R;
@@ -107,7 +105,7 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
 static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, const T *W,
                                   const T *bias, int relu, T *Y, T *scr)
 {
-    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
     const af_win_geom *g = &p->g;
     size_t F = p->F, K = p->K, rows = B * g->OH, padsz = af_win_padded_size(g);
     const size_t *off = (const size_t *)(scr + p->offs);
@@ -222,7 +220,7 @@ static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *
     if (p->path == CONV_CELLS) {
         /* whole output rows: their input rows, dZ transposed (filter-major, rows padded with
          * zeros to owp), then tiles of dwk kernel positions x dwf filters */
-        const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+        const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
         const af_win_geom *g = &p->g;
         size_t OW = g->OW, rows = n / OW, owp = p->owp, ldf = (p->chunk / OW) * owp;
         size_t padsz = af_win_padded_size(g);
@@ -246,7 +244,7 @@ static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *
         return AF_OK;
     }
     /* direct: the cells' offsets, then tiles of kernel positions reading dZ in place */
-    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
     const af_win_geom *g = &p->g;
     size_t vl = ki->vl, *base = (size_t *)slot;
     af_cell_cursor cur;
@@ -269,7 +267,7 @@ static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act ac
     size_t M = B * p->S, K = p->K, F = p->F, per = K * F + F;
     size_t nch = (M + p->chunk - 1) / p->chunk;
     const size_t *off = (const size_t *)(scr + p->offs);
-    const AF_FN(af_conv_kinfo) *ki = CONV_PICK();
+    const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
     int nt = af_slot_threads(ng, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
     af_status st = AF_OK;
     (void)nt;
@@ -385,5 +383,4 @@ static af_status AF_FN(conv_backward)(const af_op_args *a)
 
 #undef GEMM_EX
 #undef GEMM
-#undef CONV_PICK
 #include "dtype_end.h"

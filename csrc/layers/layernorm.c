@@ -12,6 +12,7 @@
 #include "fpenv.h"
 #include "util.h"
 #include "rows.h"
+#include "isa_ctx.h"
 
 typedef struct {
     double epsilon;

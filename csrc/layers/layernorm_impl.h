@@ -8,7 +8,7 @@ static af_status AF_FN(layernorm_forward)(const af_op_args *a)
     const T *X = (const T *)a->x[0], *P = (const T *)a->param;   /* X: m x n */
     const T *g = c->scale ? P : NULL, *b = c->center ? P + (c->scale ? n : 0) : NULL;
     T *Y = (T *)a->y, *st = (T *)a->aux, eps = (T)c->epsilon;    /* st: m x 2 */
-    const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
+    const AF_FN(af_rows) *k = AF_FN(af_kern)()->rows;
     int nt = m * n >= LN_PAR_MIN ? af_get_num_threads() : 1;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -59,7 +59,7 @@ static af_status AF_FN(layernorm_backward)(const af_op_args *a)
         AF_FN(layernorm_param_grads)(m, n, X, D, st, c->scale ? G : NULL,
                                      c->center ? G + (c->scale ? n : 0) : NULL, a->grad_acc, nt);
     if (!a->dx[0]) return AF_OK;
-    const AF_FN(af_rows) *k = AF_FN(af_rows_pick)();
+    const AF_FN(af_rows) *k = AF_FN(af_kern)()->rows;
     T *dX = (T *)a->dx[0];
     int acc = a->dx_acc[0];
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
