@@ -7,19 +7,10 @@
 #include "annfast.h"
 #include "internal.h"
 #include "fpenv.h"
+#include "isa_ctx.h"
 #include "norm.h"
 
 #include <math.h>
-
-#define AF_BN_COLS 64
-
-/* An AVX2+FMA copy of the kernels (function target attributes, no -march) on x86 with GCC/Clang,
- * used when af_get_isa() >= AF_ISA_AVX2. */
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define AF_BN_HAVE_AVX2 1
-#else
-#define AF_BN_HAVE_AVX2 0
-#endif
 
 static af_status bn_check_sizes(size_t m, size_t n)
 {

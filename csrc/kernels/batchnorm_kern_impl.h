@@ -1,6 +1,7 @@
 /* batchnorm_kern_impl.h: batch-norm column-block kernels for one dtype and one instruction set
- * (included by batchnorm_impl.h once per ISA): AF_KN(name) is the ISA-suffixed name, AF_KATTR
- * the function attribute (empty, or a GCC/Clang target attribute for AVX2+FMA). */
+ * (included by batchnorm_impl.h once per ISA) and their table (batchnorm_kern.h): AF_KN(name) is
+ * the ISA-suffixed name, AF_KATTR the function attribute (empty, or a GCC/Clang target attribute
+ * for AVX2+FMA). */
 
 /* Training forward on the column block [j0, j0 + w). */
 AF_KATTR static void AF_KN(bn_train_block)(size_t m, size_t n, size_t j0, size_t w, const T *x,
@@ -111,3 +112,6 @@ AF_KATTR static void AF_KN(bn_back_block)(size_t m, size_t n, size_t j0, size_t 
     }
 }
 
+/* This ISA's table: af_bn_generic_<dtype> or af_bn_avx2_<dtype>. */
+const AF_FN(af_bn_kern) AF_KN(af_bn) = {AF_KN(bn_train_block), AF_KN(bn_infer_block),
+                                        AF_KN(bn_back_block)};

@@ -16,16 +16,19 @@
 
 #include "annfast.h"
 #include "act_kern.h"
+#include "batchnorm_kern.h"
 #include "conv_kern.h"
 #include "dropout_kern.h"
 #include "gemm_kern.h"
+#include "optim_kernels.h"
 #include "rnn_cell.h"
 #include "rows.h"
 
 /* The AVX2 and AVX-512 tables exist where every family compiles its x86 kernels (x86 with
  * GCC/Clang: the family macros agree there). */
 #define AF_ISA_X86                                                                                 \
-    (AF_GEMM_X86 && AF_ACT_X86 && AF_ROWS_X86 && AF_CONV_X86 && AF_RNN_X86 && AF_DROPOUT_X86)
+    (AF_GEMM_X86 && AF_ACT_X86 && AF_ROWS_X86 && AF_CONV_X86 && AF_RNN_X86 && AF_OPT_HAVE_AVX2 &&  \
+     AF_BN_HAVE_AVX2 && AF_DROPOUT_X86)
 
 #define AF_KERNELS_TYPE(T, SUF)                                                                    \
     typedef struct {                                                                               \
@@ -38,6 +41,8 @@
         const af_conv_kinfo_##SUF *conv; /* direct convolution tiles (conv_kern.h) */              \
         void (*rnn_fwd)(int cell, const af_rnn_step_##SUF *s); /* recurrent steps (rnn_cell.h) */ \
         void (*rnn_bwd)(int cell, const af_rnn_step_##SUF *s);                                     \
+        af_opt_block_fn_##SUF opt_block; /* optimiser step on one block (optim_kernels.h) */       \
+        const af_bn_kern_##SUF *bn;      /* batch-norm column blocks (batchnorm_kern.h) */         \
         /* dropout block (dropout_kern.h); NULL: the scalar block of dropout_impl.h */             \
         void (*dropout_blk)(uint64_t key, uint32_t thr, T scale, uint64_t lo, size_t len,          \
                             const T *x, T *out);                                                   \

@@ -13,6 +13,7 @@
 #include "optim.h"
 #include "internal.h"
 #include "optim_kernels.h"
+#include "isa_ctx.h"
 #include "fpenv.h"
 #include "pool.h"
 

@@ -5,7 +5,7 @@
 #include "dtype_begin.h"
 
 /* Per-step constants, converted once to T (hyperparameters arrive as double). */
-typedef struct {
+typedef struct AF_FN(af_opt_consts) {
     T lr, wd, decay;        /* coupled L2 (g += wd p) and decoupled factor (p *= decay) */
     T mom;                  /* SGD / RMSprop momentum */
     T rho, one_m_rho;       /* RMSprop alpha, Adadelta rho */
@@ -18,16 +18,16 @@ typedef struct {
 } AF_FN(opt_consts);
 
 /* The block kernels, once for the baseline ISA and, on x86 with GCC/Clang, once compiled for
- * AVX2+FMA (wider vectors; chosen at run time when af_get_isa() >= AF_ISA_AVX2). FMA contraction
- * may change the last bit between the two paths; within a path, results never depend on the
- * thread count. */
-#define AF_KN(name) AF_CAT(AF_FN(name), _gen)
+ * AVX2+FMA (wider vectors): af_opt_block_<isa> (optim_kernels.h); a step runs the one of the path
+ * in use (isa_ctx.h). FMA contraction may change the last bit between the two paths; within a
+ * path, results never depend on the thread count. */
+#define AF_KN(name) AF_FN(AF_CAT(name, _generic))
 #define AF_KATTR
 #include "optim_kern_impl.h"
 #undef AF_KN
 #undef AF_KATTR
 #if AF_OPT_HAVE_AVX2
-#define AF_KN(name) AF_CAT(AF_FN(name), _avx2)
+#define AF_KN(name) AF_FN(AF_CAT(name, _avx2))
 #define AF_KATTR __attribute__((target("avx2,fma")))
 #include "optim_kern_impl.h"
 #undef AF_KN
@@ -41,7 +41,7 @@ typedef struct {
     T *param;
     const T *grad;
     T *state;
-    int wide; /* the AVX2+FMA block kernel */
+    AF_FN(af_opt_block_fn) block; /* of the path in use */
 } AF_FN(opt_job);
 
 static void AF_FN(opt_chunk)(void *ctx, size_t b, size_t slot)
@@ -49,13 +49,7 @@ static void AF_FN(opt_chunk)(void *ctx, size_t b, size_t slot)
     (void)slot;
     const AF_FN(opt_job) *j = (const AF_FN(opt_job) *)ctx;
     size_t lo = b * AF_OPT_BLOCK, len = j->n - lo < AF_OPT_BLOCK ? j->n - lo : AF_OPT_BLOCK;
-#if AF_OPT_HAVE_AVX2
-    if (j->wide) {
-        AF_CAT(AF_FN(opt_block), _avx2)(j->c, j->n, lo, len, j->param, j->grad, j->state);
-        return;
-    }
-#endif
-    AF_CAT(AF_FN(opt_block), _gen)(j->c, j->n, lo, len, j->param, j->grad, j->state);
+    j->block(j->c, j->n, lo, len, j->param, j->grad, j->state);
 }
 
 af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *grad, T *state,
@@ -103,10 +97,7 @@ af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *g
     }
 
     size_t nblk = (n + AF_OPT_BLOCK - 1) / AF_OPT_BLOCK;
-    AF_FN(opt_job) job = {&c, n, param, grad, state, 0};
-#if AF_OPT_HAVE_AVX2
-    job.wide = af_get_isa() >= AF_ISA_AVX2;
-#endif
+    AF_FN(opt_job) job = {&c, n, param, grad, state, AF_FN(af_kern)()->opt_block};
     af_pool_run(AF_FN(opt_chunk), &job, nblk, n >= AF_PAR_MIN ? af_get_num_threads() : 1);
     return AF_OK;
 }

@@ -114,9 +114,9 @@ AF_KATTR static void AF_KN(k_adam)(size_t n, T *restrict p, const T *restrict g,
     }
 }
 
-/* One block [lo, lo+len) of the step. */
-AF_KATTR static void AF_KN(opt_block)(const AF_FN(opt_consts) *c, size_t n, size_t lo, size_t len,
-                             T *p, const T *g, T *state)
+/* One block [lo, lo+len) of the step: af_opt_block_<isa>_<dtype> (optim_kernels.h). */
+AF_KATTR void AF_KN(af_opt_block)(const AF_FN(opt_consts) *c, size_t n, size_t lo, size_t len, T *p,
+                                  const T *g, T *state)
 {
     T *s0 = c->slots > 0 ? state + lo : NULL;
     T *s1 = c->slots > 1 ? state + n + lo : NULL;

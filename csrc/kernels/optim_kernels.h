@@ -2,6 +2,8 @@
  * (not part of the public API). */
 #ifndef AF_OPTIM_KERNELS_H
 #define AF_OPTIM_KERNELS_H
+#include <stddef.h>
+
 #include "annfast.h"
 
 /* Elements per parallel block of an optimiser step (elementwise: any split gives equal results). */
@@ -12,11 +14,31 @@
 
 size_t af_norm_chunk_size(size_t n);
 
-/* An AVX2+FMA copy of the step kernels is compiled (function target attributes, no -march) on
- * x86-64 with GCC or Clang and used when af_get_isa() >= AF_ISA_AVX2. */
+/* The step's block kernel (optim_kern_impl.h) is compiled in optim.c for the baseline ISA and,
+ * on x86-64 with GCC or Clang, for AVX2+FMA (function target attributes, no -march); the AVX-512
+ * path uses the AVX2+FMA copy (isa_ctx.c). */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define AF_OPT_HAVE_AVX2 1
 #else
 #define AF_OPT_HAVE_AVX2 0
+#endif
+
+/* One block [lo, lo + len) of a step on n parameters (state: the slots, n apart); c holds the
+ * step's constants (optim_impl.h). */
+struct af_opt_consts_f32;
+struct af_opt_consts_f64;
+typedef void (*af_opt_block_fn_f32)(const struct af_opt_consts_f32 *c, size_t n, size_t lo,
+                                    size_t len, float *p, const float *g, float *state);
+typedef void (*af_opt_block_fn_f64)(const struct af_opt_consts_f64 *c, size_t n, size_t lo,
+                                    size_t len, double *p, const double *g, double *state);
+
+#define AF_OPT_DECLARE(ISA)                                                                        \
+    void af_opt_block_##ISA##_f32(const struct af_opt_consts_f32 *c, size_t n, size_t lo,         \
+                                  size_t len, float *p, const float *g, float *state);             \
+    void af_opt_block_##ISA##_f64(const struct af_opt_consts_f64 *c, size_t n, size_t lo,         \
+                                  size_t len, double *p, const double *g, double *state);
+AF_OPT_DECLARE(generic)
+#if AF_OPT_HAVE_AVX2
+AF_OPT_DECLARE(avx2)
 #endif
 #endif
