@@ -62,6 +62,51 @@ def test_env_isa_override(isa):
     assert got == want
 
 
+# A result from each kernel family in the per-ISA tables (csrc/kernels/isa_ctx.h): GEMM, activation
+# rows and e^x, convolution tiles, layer-norm rows, recurrent cells, dropout, batch-norm and
+# optimiser blocks. Defines probe() -> hex digest of a short fit's weights and predictions.
+PROBE = """
+def probe():
+    import hashlib
+    import numpy as np
+    import annfast as af
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((32, 8, 4)), rng.standard_normal((32, 2))
+    model = af.Sequential([af.Conv1D(6, 3, activation="gelu"), af.LayerNormalization(), af.Dropout(0.2),
+                           af.LSTM(5), af.BatchNormalization(), af.Dense(2)], seed=0)
+    model.compile(loss="mse", optimizer="adam")
+    model.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    h = hashlib.sha256(model.predict(X).tobytes())
+    for w in model.get_weights():
+        h.update(w.tobytes())
+    return h.hexdigest()
+"""
+
+
+def test_set_isa_switches_kernels_as_env_does():
+    """set_isa switches the whole kernel table: after set_isa(path), the ISA reported (read from
+    the table itself) and the bits of the probe match a fresh process started with ANNFAST_ISA
+    naming that path; setting the first path again gives its bits again."""
+    ns = {}
+    exec(PROBE, ns)
+    isas = config()["supported_isas"]
+    before = annfast.get_isa()
+    here = {}
+    try:
+        for isa in isas + isas[:1]:
+            annfast.set_isa(isa)
+            got = (annfast.get_isa(), ns["probe"]())
+            assert here.setdefault(isa, got) == got, isa
+    finally:
+        annfast.set_isa(before)
+    for isa in isas:
+        out = child(PROBE + "\nprint(annfast.get_isa(), probe())", ANNFAST_ISA=isa)
+        assert tuple(out.split()) == here[isa], isa
+    # generic (no FMA) and the vector paths (FMA GEMM) give different bits, so the comparisons
+    # above would catch a set_isa that left the old kernels in place
+    assert len(isas) == 1 or here[isas[0]][1] != here[isas[-1]][1]
+
+
 @pytest.mark.parametrize("value", ["sse9", "avx512"])
 def test_env_isa_unusable_warns(value):
     if value in config()["supported_isas"]:
