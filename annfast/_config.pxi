@@ -59,7 +59,14 @@ def build_info():
 
 
 def set_isa(name):
-    """Force the kernel path: 'generic', 'avx2', 'avx512', or 'auto' for the best available."""
+    """Force the kernel path: 'generic', 'avx2', 'avx512', or 'auto' for the best available.
+
+    Every kernel then runs that path's code (one table per path, chosen here). Call it between
+    computations: a call running in another thread at the time could mix the two paths.
+
+    >>> annfast.set_isa("generic")   # the portable C path, e.g. to compare results
+    >>> annfast.set_isa("auto")      # back to the best path
+    """
     if not isinstance(name, str):
         raise TypeError("isa must be a str ('auto', 'generic', 'avx2' or 'avx512'), got %s"
                         % type(name).__name__)
