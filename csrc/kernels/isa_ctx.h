@@ -6,9 +6,9 @@
  * AF_FN(af_kern)()->gemm in a dtype template) instead of testing the ISA at every call. Tests
  * force each path with ANNFAST_ISA or annfast.set_isa and compare the bits.
  *
- * af_isa_cur is a plain pointer, read without locks: af_set_isa must not be called while a
- * kernel runs (annfast.set_isa is a Python call between engine calls). A kernel reads the table
- * once per call, before its threads start, so every thread of a call runs the same path. */
+ * af_isa_cur is a plain pointer, stored without a lock and read by kernels on every thread (some
+ * per row or per step): af_set_isa must not be called while a kernel runs, or one computation
+ * could mix two paths. annfast.set_isa is for use between computations (its docstring says so). */
 #ifndef AF_ISA_CTX_H
 #define AF_ISA_CTX_H
 #include <stddef.h>
