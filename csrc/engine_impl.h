@@ -46,29 +46,14 @@ static void AF_FN(bind)(const af_graph *g, af_plan *p, T *ws, const void *const 
     }
 }
 
-/* The arguments every call of node i shares. */
+/* The arguments every call of node i shares (plan.h), with the pass's own. */
 static void AF_FN(node_args)(const af_graph *g, const af_plan *p, T *ws, size_t i, size_t B,
                              int training, uint64_t step, uint64_t row0, af_op_args *a)
 {
-    const af_node *nd = &g->nodes[i];
-    memset(a, 0, sizeof *a);
-    a->node = nd;
-    a->cfg = nd->cfg;
-    a->batch = B;
-    a->n_in = nd->n_inputs;
-    a->in_shape = p->in_shapes + i * AF_MAX_INPUTS;
-    a->out_shape = &p->info[i].out;
-    for (size_t k = 0; k < nd->n_inputs; k++) a->x[k] = p->ptr[nd->inputs[k]];
-    a->y = p->ptr[i];
-    a->aux = p->aux_off[i] == SIZE_MAX ? NULL : ws + p->aux_off[i];
-    a->scratch = ws + p->scratch_off;
-    a->param = p->info[i].n_params ? (T *)g->params + nd->param_off : NULL;
-    a->stat = p->info[i].n_stats ? (T *)g->stats + nd->stat_off : NULL;
+    af_node_args(g, p, ws, sizeof(T), i, B, a);
     a->training = training;
     a->step = step;
-    a->seed = af_layer_seed(g->seed, nd->rng_key);
     a->row0 = row0;
-    a->grad_alpha = 1;
 }
 
 /* Does a node with flags f compute anything forward? Inputs and aliases never do; at inference,
