@@ -31,6 +31,8 @@ static const AF_FN(af_gemm_kinfo) *AF_FN(gemm_pick)(void)
     }
 }
 
+const AF_FN(af_gemm_kinfo) *AF_FN(af_gemm_kernels)(void) { return AF_FN(gemm_pick)(); }
+
 static af_status AF_FN(gemm_check)(int ta, int tb, size_t m, size_t n, size_t k, const T *a,
                                    size_t lda, const T *b, size_t ldb, const T *c, size_t ldc,
                                    const af_epilogue *ep)
