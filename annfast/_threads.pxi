@@ -3,6 +3,9 @@
 cdef extern from "annfast.h" nogil:
     int af_pool_spin_us()
     int af_pool_set_busy_check(int on)
+    void af_pool_stats(unsigned long out[4])
+    void af_profile_enable(int on)
+    int af_profile_row(size_t k, const char **name, double seconds[2], unsigned long calls[2])
     unsigned long af_fp_control_get()
     void af_fp_control_set(unsigned long v)
 
@@ -32,6 +35,34 @@ def thread_policy():
 def _set_busy_check(on):
     """Switch busy-machine detection on or off (tests; ANNFAST_BUSY_CHECK=0 does it at start)."""
     af_pool_set_busy_check(1 if on else 0)
+
+
+def _pool_stats():
+    """Counters of the worker pool since the process started (csrc/pool.c): jobs run on several
+    threads ("parallel"), jobs run on the calling thread alone because the machine was crowded
+    ("crowded"), and crowded windows found by the preemption rate ("by_rate") or by repeated slow
+    waits for the other threads ("by_slow_wait"). Benchmarks print them next to their figures."""
+    cdef unsigned long v[4]
+    af_pool_stats(v)
+    return {"parallel": v[0], "crowded": v[1], "by_rate": v[2], "by_slow_wait": v[3]}
+
+
+def _profile(on=None, cpu_time=False):
+    """Time per layer kind in the engine's passes (csrc/profile.c), for finding where a model's
+    step goes: _profile(True) clears and starts (cpu_time: the calling thread's CPU time rather
+    than the wall clock, for one thread on a busy machine), _profile(False) stops; either way (and
+    with no argument) returns {kind: (forward s, backward s, forward calls, backward calls)}."""
+    cdef const char *name
+    cdef double sec[2]
+    cdef unsigned long calls[2]
+    cdef size_t k = 0
+    if on is not None:
+        af_profile_enable((2 if cpu_time else 1) if on else 0)
+    out = {}
+    while af_profile_row(k, &name, sec, calls):
+        out[name.decode()] = (sec[0], sec[1], calls[0], calls[1])
+        k += 1
+    return out
 
 
 def _fp_control(value=None):

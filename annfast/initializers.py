@@ -50,9 +50,6 @@ from ._validate import check_float
 # A weight shape (an int is a 1-D shape); a random source (a Generator, an int seed or None).
 ShapeLike = Union[int, Sequence[int]]
 RngLike = Union[np.random.Generator, int, None]
-# What get() and the layers' initializer arguments take.
-InitializerLike = Union[str, Dict[str, Any], "Initializer",
-                        Callable[[Tuple[int, ...], np.random.Generator, np.dtype], ArrayLike]]
 
 __all__ = ["Initializer", "Zeros", "Ones", "RandomNormal", "RandomUniform", "GlorotNormal",
            "GlorotUniform", "HeNormal", "HeUniform", "LecunNormal", "LecunUniform", "Orthogonal", "get",
@@ -132,6 +129,13 @@ class Initializer:
 
     def __hash__(self):
         return hash((type(self), tuple(self.get_config().items())))
+
+
+# What get() and the layers' initializer arguments take. Defined after Initializer so the alias
+# holds the class itself: a string forward reference would be looked up in the module of each
+# annotation that uses it, where typing.get_type_hints cannot find it.
+InitializerLike = Union[str, Dict[str, Any], Initializer,
+                        Callable[[Tuple[int, ...], np.random.Generator, np.dtype], ArrayLike]]
 
 
 class Zeros(Initializer):

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_load.py                    # 2 competitors, default workload
     python benchmarks/bench_load.py --competitors 1 2 --repeats 7
+    python benchmarks/bench_load.py --annfast-bench     # `annfast bench` idle and under load
 
 Workload (issue 18): one epoch of a 100-256-256-2 MLP (relu, softmax cross-entropy), batch 64,
 Adam, float32, --samples rows, timed at annfast's default thread count and at
@@ -9,6 +10,10 @@ set_num_threads(1). Competitors are `python -c "while True: pass"` processes sta
 script and stopped (by their pid) before it exits. Printed: the minimum and median epoch time of
 each setting idle and under load, load/idle ratios, and default-threads / 1-thread ratios (the
 issue asks for at most 1.25x under two competitors).
+
+With --annfast-bench: `annfast bench --size small` runs in a fresh process idle, then under
+each number of competitors, and each row's speed-up under load is compared with its idle one (the
+issue asks for ratios within 2x of the idle figures under two competitors).
 
 Each timed epoch runs after a short pause so thread pools (ours and others') go idle first. The
 default-thread and 1-thread epochs alternate, so a burst of load from elsewhere hits both alike.
@@ -77,6 +82,44 @@ def stop_competitors(procs):
         p.wait()
 
 
+def cli_bench_speedups(repeats):
+    """{(benchmark, peer): speed-up} from one `annfast bench --size small` run (fresh process)."""
+    out = subprocess.run([sys.executable, "-m", "annfast", "bench", "--size", "small",
+                          "--repeats", str(repeats)], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))).stdout
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split("  ")
+        parts = [p.strip() for p in parts if p.strip()]
+        if len(parts) == 5 and parts[4].endswith("x") and parts[0] != "benchmark":
+            rows[(parts[0], parts[1])] = float(parts[4][:-1])
+    return rows
+
+
+def compare_cli_bench(counts, repeats):
+    """`annfast bench` idle and under each number of competitors: speed-ups and load/idle."""
+    idle = cli_bench_speedups(repeats)
+    loaded = {}
+    for n in counts:
+        procs = start_competitors(n)
+        try:
+            loaded[n] = cli_bench_speedups(repeats)
+        finally:
+            stop_competitors(procs)
+    head = "".join(f" {f'{n} comp.':>9} {'idle/load':>9}" for n in counts)
+    print(f"{'annfast bench --size small: speed-up vs peer':<58} {'idle':>7}{head}")
+    worst = {n: 0.0 for n in counts}
+    for key, s_idle in idle.items():
+        line = f"{key[0][:46] + ' vs ' + key[1]:<58} {s_idle:>6.2f}x"
+        for n in counts:
+            s = loaded[n].get(key, float("nan"))
+            worst[n] = max(worst[n], s_idle / s)
+            line += f" {s:>8.2f}x {s_idle / s:>8.2f}x"
+        print(line)
+    for n in counts:
+        print(f"{n} competitor(s): worst idle/load ratio of a speed-up {worst[n]:.2f}x (target <= 2)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--competitors", type=int, nargs="+", default=[2],
@@ -84,7 +127,12 @@ def main():
     ap.add_argument("--samples", type=int, default=8192)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--pause", type=float, default=0.25, help="idle seconds before each epoch")
+    ap.add_argument("--annfast-bench", action="store_true",
+                    help="compare `annfast bench` speed-ups idle and under load instead")
     args = ap.parse_args()
+    if args.annfast_bench:
+        compare_cli_bench(args.competitors, min(args.repeats, 3))
+        return
     rng = np.random.default_rng(0)
     X = rng.normal(size=(args.samples, SIZES[0])).astype(np.float32)
     y = rng.integers(0, SIZES[-1], args.samples)

@@ -153,6 +153,14 @@ int af_pool_spin_us(void);
 /* Busy-machine detection (ANNFAST_BUSY_CHECK, default on): when the calling thread keeps being
  * preempted, parallel kernels run on it alone. af_pool_set_busy_check(-1) only reads it. */
 int af_pool_set_busy_check(int on);
+/* Diagnostics since the process started: jobs run on several threads, jobs run alone because the
+ * machine was crowded, crowded windows found by the preemption rate, by repeated slow waits. */
+void af_pool_stats(unsigned long out[4]);
+/* Per-kind profile of the engine's forward / backward calls (profile.c): af_profile_enable(1)
+ * clears it and starts timing by the wall clock, (2) by the calling thread's CPU time (one
+ * thread on a busy machine), (0) stops; af_profile_row(k, ...) reads row k (0 past the last). */
+void af_profile_enable(int on);
+int af_profile_row(size_t k, const char **name, double seconds[2], unsigned long calls[2]);
 /* The calling thread's MXCSR (x86) or FPCR (arm64), 0 elsewhere; the setter is for tests. */
 unsigned long af_fp_control_get(void);
 void af_fp_control_set(unsigned long v);

@@ -13,28 +13,6 @@ static size_t AF_FN(dec_sample_bytes)(const af_shape *s)
     return af_shape_size(s) * (s->elem == AF_ELEM_INT32 ? sizeof(int32_t) : sizeof(T));
 }
 
-/* The arguments of an inference-mode call of node i on B samples. */
-static void AF_FN(dec_args)(const af_graph *g, const af_plan *p, T *ws, size_t i, size_t B,
-                            af_op_args *a)
-{
-    const af_node *nd = &g->nodes[i];
-    memset(a, 0, sizeof *a);
-    a->node = nd;
-    a->cfg = nd->cfg;
-    a->batch = B;
-    a->n_in = nd->n_inputs;
-    a->in_shape = p->in_shapes + i * AF_MAX_INPUTS;
-    a->out_shape = &p->info[i].out;
-    for (size_t k = 0; k < nd->n_inputs; k++) a->x[k] = p->ptr[nd->inputs[k]];
-    a->y = p->ptr[i];
-    a->aux = p->aux_off[i] == SIZE_MAX ? NULL : ws + p->aux_off[i];
-    a->scratch = ws + p->scratch_off;
-    a->param = p->info[i].n_params ? (T *)g->params + nd->param_off : NULL;
-    a->stat = p->info[i].n_stats ? (T *)g->stats + nd->stat_off : NULL;
-    a->seed = af_layer_seed(g->seed, nd->rng_key);
-    a->grad_alpha = 1;
-}
-
 /* Output pointers for an inference pass; the decoder input reads `tokens`. */
 static void AF_FN(dec_bind)(const af_graph *g, af_plan *p, T *ws, const void *const *xin,
                             size_t tin, const int32_t *tokens)
@@ -64,7 +42,7 @@ static af_status AF_FN(dec_forward)(const af_graph *g, af_plan *p, T *ws, size_t
         size_t i = p->order[r];
         unsigned f = g->nodes[i].ops->flags;
         if (p->mark[i] != which || (f & (AF_OP_INPUT | AF_OP_ALIAS | AF_OP_INFER_IDENTITY))) continue;
-        AF_FN(dec_args)(g, p, ws, i, B, &a);
+        af_node_args(g, p, ws, sizeof(T), i, B, &a);
         a.fused_loss = fused && i == out && p->fused[i];   /* logits are enough for argmax */
         af_status s = g->nodes[i].ops->forward[DT](&a);
         if (s != AF_OK) return s;
@@ -87,7 +65,7 @@ static af_status AF_FN(dec_step)(const af_graph *g, af_plan *p, T *ws, T *cache,
         T *c = cache + coff;
         coff += csz;
         if (!p->mark[i] || (f & (AF_OP_INPUT | AF_OP_ALIAS | AF_OP_INFER_IDENTITY))) continue;
-        AF_FN(dec_args)(g, p, ws, i, B, &a);
+        af_node_args(g, p, ws, sizeof(T), i, B, &a);
         a.fused_loss = fused && i == out && p->fused[i];
         a.pos = pos;
         a.cache = csz ? c : NULL;

@@ -46,29 +46,14 @@ static void AF_FN(bind)(const af_graph *g, af_plan *p, T *ws, const void *const 
     }
 }
 
-/* The arguments every call of node i shares. */
+/* The arguments every call of node i shares (plan.h), with the pass's own. */
 static void AF_FN(node_args)(const af_graph *g, const af_plan *p, T *ws, size_t i, size_t B,
                              int training, uint64_t step, uint64_t row0, af_op_args *a)
 {
-    const af_node *nd = &g->nodes[i];
-    memset(a, 0, sizeof *a);
-    a->node = nd;
-    a->cfg = nd->cfg;
-    a->batch = B;
-    a->n_in = nd->n_inputs;
-    a->in_shape = p->in_shapes + i * AF_MAX_INPUTS;
-    a->out_shape = &p->info[i].out;
-    for (size_t k = 0; k < nd->n_inputs; k++) a->x[k] = p->ptr[nd->inputs[k]];
-    a->y = p->ptr[i];
-    a->aux = p->aux_off[i] == SIZE_MAX ? NULL : ws + p->aux_off[i];
-    a->scratch = ws + p->scratch_off;
-    a->param = p->info[i].n_params ? (T *)g->params + nd->param_off : NULL;
-    a->stat = p->info[i].n_stats ? (T *)g->stats + nd->stat_off : NULL;
+    af_node_args(g, p, ws, sizeof(T), i, B, a);
     a->training = training;
     a->step = step;
-    a->seed = af_layer_seed(g->seed, nd->rng_key);
     a->row0 = row0;
-    a->grad_alpha = 1;
 }
 
 /* Does a node with flags f compute anything forward? Inputs and aliases never do; at inference,
@@ -91,7 +76,12 @@ static af_status AF_FN(forward_node)(const af_graph *g, af_plan *p, T *ws, size_
     a.sums_phase = phase;
     a.sums = sums;
     a.sums_part = part;
-    return g->nodes[i].ops->forward[DT](&a);
+    const af_layer_ops *ops = g->nodes[i].ops;
+    if (!af_profile_on) return ops->forward[DT](&a);
+    double t0 = af_profile_now();
+    af_status s = ops->forward[DT](&a);
+    af_profile_add(ops, 0, t0);
+    return s;
 }
 
 /* Forward pass of B samples (already bound). training: batch statistics (and running-stat
@@ -143,7 +133,9 @@ static af_status AF_FN(backward_node)(const af_graph *g, af_plan *p, T *ws, size
         a.grad_alpha = direct ? -(double)sgd_lr : 1.0;
         a.grad_acc = direct || acc_grads || p->grad_acc[i];
     }
+    double t0 = af_profile_on ? af_profile_now() : 0;
     af_status s = nd->ops->backward[DT](&a);
+    if (af_profile_on) af_profile_add(nd->ops, 1, t0);
     if (s != AF_OK) return s;
     if (np && sgd_lr > 0 && !direct) {
         /* p -= lr g for this node's slice (after its input gradient used the old p) */

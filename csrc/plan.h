@@ -1,7 +1,10 @@
 /* plan.h: the plan of a graph (graph.c) as the passes (engine_impl.h) read it. Internal. */
 #ifndef AF_PLAN_H
 #define AF_PLAN_H
+#include <stdint.h>
+#include <string.h>
 #include "graph.h"
+#include "rng.h"
 
 /* Every workspace region starts on a multiple of this many elements (64 bytes for float). */
 #define AF_WS_ALIGN 16
@@ -45,5 +48,30 @@ struct af_plan {
     void **ptr, **dptr;
     char *mem;                       /* one allocation behind the arrays above */
 };
+
+/* The arguments every call of node i on B samples shares (training off, step 0, row 0; the
+ * passes set those): inputs, output, its workspace regions, parameters and statistics. ws is
+ * the workspace, of elements of tsize bytes. */
+static inline void af_node_args(const af_graph *g, const af_plan *p, void *ws, size_t tsize,
+                                size_t i, size_t B, af_op_args *a)
+{
+    const af_node *nd = &g->nodes[i];
+    char *w = (char *)ws;
+    memset(a, 0, sizeof *a);
+    a->node = nd;
+    a->cfg = nd->cfg;
+    a->batch = B;
+    a->n_in = nd->n_inputs;
+    a->in_shape = p->in_shapes + i * AF_MAX_INPUTS;
+    a->out_shape = &p->info[i].out;
+    for (size_t k = 0; k < nd->n_inputs; k++) a->x[k] = p->ptr[nd->inputs[k]];
+    a->y = p->ptr[i];
+    a->aux = p->aux_off[i] == SIZE_MAX ? NULL : w + p->aux_off[i] * tsize;
+    a->scratch = w + p->scratch_off * tsize;
+    a->param = p->info[i].n_params ? (char *)g->params + nd->param_off * tsize : NULL;
+    a->stat = p->info[i].n_stats ? (char *)g->stats + nd->stat_off * tsize : NULL;
+    a->seed = af_layer_seed(g->seed, nd->rng_key);
+    a->grad_alpha = 1;
+}
 
 #endif

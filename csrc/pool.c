@@ -60,9 +60,13 @@
 #define AF_POOL_BUSY_RATE 50.0
 #define AF_POOL_BUSY_WINDOW_US 20000.0
 /* A submitter that waits longer than this, and longer than a quarter of what it computed, for
- * the others' last chunks treats the machine as crowded for a window: with chunks of equal
- * size, a helper that had its core finishes about when the submitter does. */
+ * the others' last chunks had a slow wait: with chunks of equal size, a helper that had its core
+ * finishes about when the submitter does. AF_POOL_SLOW_REPEAT slow waits within one window make
+ * the machine crowded for a window. Waits after waking a sleeping worker do not count (it starts
+ * late by the OS's wake-up latency, not for want of a core), nor does a single slow wait (a page
+ * fault, an interrupt): idle, either would drop a busy training loop to one thread for nothing. */
 #define AF_POOL_SLOW_WAIT_US 10.0
+#define AF_POOL_SLOW_REPEAT 2
 /* The submitter spins this long for other threads' last chunks before yielding the core. */
 #define AF_POOL_WAIT_SPIN_US 20
 #define AF_POOL_MAX 255
@@ -84,7 +88,11 @@ static _Atomic int g_spin_us = -1;
 static _Thread_local int t_busy;      /* this thread is inside a job (nested calls run serially) */
 static _Thread_local double t_win_start = -1, t_win_preempt; /* busy detection window */
 static _Thread_local int t_crowded;   /* last window found the machine busy */
+static _Thread_local double t_slow_start = -1; /* first slow wait of the current series */
+static _Thread_local int t_slow_count;         /* slow waits since t_slow_start */
 static _Atomic int g_busy_check = -1; /* ANNFAST_BUSY_CHECK (default 1) */
+/* Counters for af_pool_stats (relaxed: diagnostics only). */
+static _Atomic unsigned long g_st_parallel, g_st_crowded, g_st_rate, g_st_slow;
 #ifndef __linux__
 static pthread_mutex_t g_sleep_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_sleep_cv = PTHREAD_COND_INITIALIZER;
@@ -155,6 +163,7 @@ static int machine_crowded(void)
     } else if (t - t_win_start >= AF_POOL_BUSY_WINDOW_US) {
         double p = preemptions();
         t_crowded = (p - t_win_preempt) * 1e6 / (t - t_win_start) > AF_POOL_BUSY_RATE;
+        if (t_crowded) atomic_fetch_add_explicit(&g_st_rate, 1, memory_order_relaxed);
         t_win_start = t;
         t_win_preempt = p;
     }
@@ -273,6 +282,31 @@ static int ensure_workers(int want)
     return g_workers;
 }
 
+/* A slow wait for the others' last chunks at time t (see AF_POOL_SLOW_REPEAT): repeated within
+ * a window, the helpers are not getting their cores, so run alone for the rest of this window
+ * (machine_crowded). */
+static void slow_wait(double t)
+{
+    if (t_slow_start < 0 || t - t_slow_start > AF_POOL_BUSY_WINDOW_US) {
+        t_slow_start = t;
+        t_slow_count = 0;
+    }
+    if (++t_slow_count < AF_POOL_SLOW_REPEAT) return;
+    atomic_fetch_add_explicit(&g_st_slow, 1, memory_order_relaxed);
+    t_slow_start = -1;
+    t_crowded = 1;
+    t_win_start = t;
+    t_win_preempt = preemptions();
+}
+
+void af_pool_stats(unsigned long out[4])
+{
+    out[0] = atomic_load_explicit(&g_st_parallel, memory_order_relaxed);
+    out[1] = atomic_load_explicit(&g_st_crowded, memory_order_relaxed);
+    out[2] = atomic_load_explicit(&g_st_rate, memory_order_relaxed);
+    out[3] = atomic_load_explicit(&g_st_slow, memory_order_relaxed);
+}
+
 int af_pool_threads(int want)
 {
     if (want <= 1 || t_busy || machine_crowded()) return 1;
@@ -282,8 +316,10 @@ int af_pool_threads(int want)
 void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
 {
     if (nchunks == 0) return;
-    if (threads <= 1 || nchunks == 1 || nchunks > UINT32_MAX || t_busy || machine_crowded() ||
-        pthread_mutex_trylock(&g_submit) != 0) {
+    int crowded = 0;
+    if (threads <= 1 || nchunks == 1 || nchunks > UINT32_MAX || t_busy ||
+        (crowded = machine_crowded()) || pthread_mutex_trylock(&g_submit) != 0) {
+        if (crowded) atomic_fetch_add_explicit(&g_st_crowded, 1, memory_order_relaxed);
         for (size_t i = 0; i < nchunks; i++) fn(ctx, i, 0);
         return;
     }
@@ -304,7 +340,9 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
     uint32_t gen = ++g_gen;
     atomic_store_explicit(&g_claim, (uint64_t)gen << 32, memory_order_release);
     atomic_fetch_add(&g_wake, 1);
-    if (atomic_load(&g_sleepers) > 0) wake_all();
+    int woke = atomic_load(&g_sleepers) > 0;
+    if (woke) wake_all();
+    atomic_fetch_add_explicit(&g_st_parallel, 1, memory_order_relaxed);
 
     double t_start = now_us();
     t_busy = 1;
@@ -321,11 +359,6 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
         AF_CPU_RELAX();
     }
     pthread_mutex_unlock(&g_submit);
-    /* Waiting long for the others' last chunks: the helpers are not getting their cores. Run
-     * alone for the rest of this window (machine_crowded). */
-    if (t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > 0.25 * (t0 - t_start)) {
-        t_crowded = 1;
-        t_win_start = t;
-        t_win_preempt = preemptions();
-    }
+    if (!woke && t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > 0.25 * (t0 - t_start))
+        slow_wait(t);
 }

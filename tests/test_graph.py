@@ -320,10 +320,20 @@ def test_previous_engine_numbers_reproduced():
     # (csrc/kernels/gemm_skinny_impl.h) since sums small products in another order, so arrays agree
     # to a few units of rounding relative to their largest entry: 16 eps of the dtype covers three
     # epochs of differently ordered sums (measured worst: 3.7 eps float32, 8 eps float64).
+    # float32 tanh is no longer libm's tanhf but a vectorised one (csrc/kernels/act_kern_impl.h,
+    # within 1.3 ulp): the tanh case's float32 arrays are measured against the largest weight of
+    # that model instead, since two of its arrays hold only tiny values (a batch-norm shift with
+    # max |w| 2e-5) that one-ulp changes moved by 8e-9 over three epochs of Adam.
     import make_engine_reference as mk
     ref = np.load(os.path.join(HERE, "data", "engine_reference.npz"))
     got = mk.all_results()
     assert sorted(ref.files) == sorted(got)
+
+    def model_scale(key):
+        case = key.rsplit("/", 1)[0] + "/"
+        return max(float(np.max(np.abs(ref[k]))) for k in ref.files
+                   if k.startswith(case) and ref[k].dtype.kind == "f" and ref[k].size)
+
     for key in ref.files:
         a, b = np.asarray(got[key]), np.asarray(ref[key])
         assert a.shape == b.shape and a.dtype == b.dtype, key
@@ -332,6 +342,8 @@ def test_previous_engine_numbers_reproduced():
             continue
         eps = np.finfo(np.float32 if "float32" in key else np.float64).eps
         scale = float(np.max(np.abs(b.astype(np.float64))))
+        if "tanh" in key and "float32" in key:
+            scale = model_scale(key)
         np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b), err_msg=key)
         assert float(np.max(np.abs(a.astype(np.float64) - b))) <= 16 * eps * scale, key
 

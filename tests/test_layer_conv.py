@@ -89,6 +89,10 @@ PATHS = {
     "gemm": dict(shape=(13, 12, 5), filters=33, kernel_size=(3, 4), strides=(2, 1), dilation_rate=(1, 2),
                  padding="same", activation="swish"),
     "gemm-softmax": dict(shape=(7, 8, 8), filters=17, kernel_size=3, activation="softmax"),
+    # the GEMM path's forward reading the input in place (output rows >= 8 cells, window rows of
+    # >= 16 values): 21-cell rows end in a part tile whose unused rows would read past the input
+    "implicit": dict(shape=(6, 21, 16), filters=40, kernel_size=3, padding="same", activation="relu"),
+    "implicit-strided": dict(shape=(9, 17, 8), filters=33, kernel_size=(2, 3), strides=2, activation="tanh"),
     "pointwise": dict(shape=(6, 5, 7), filters=24, kernel_size=1, activation="elu"),
 }
 

@@ -139,3 +139,23 @@ def test_threaded_products_same_bits_any_split(dtype, threads):
             ref = np.maximum((a.T if ta else a).astype(np.float64) @ (b.T if tb else b) + bias, 0)
             assert np.allclose(out[1], ref, rtol=1e-3 if dtype == np.float32 else 1e-10,
                                atol=1e-3 if dtype == np.float32 else 1e-10)
+
+
+def test_profile_and_pool_stats_count_what_ran():
+    """annfast._core._profile times each layer kind's passes; _pool_stats counts pool jobs."""
+    rng = np.random.default_rng(0)
+    m = annfast.Sequential([annfast.Dense(32, activation="tanh"), annfast.Dropout(0.1), annfast.Dense(3, activation="softmax")],
+                      input_dim=8, seed=0)
+    m.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    X, y = rng.normal(size=(200, 8)), rng.integers(0, 3, 200)
+    for cpu in (False, True):
+        _core._profile(True, cpu_time=cpu)
+        m.fit(X, y, epochs=2, batch_size=50, verbose=0)
+        prof = _core._profile(False)
+        assert prof["dense"][2] == prof["dense"][3] == 2 * 4 * 2     # 2 layers x 4 steps x 2 epochs
+        assert prof["dropout"][2] == 8 and all(v[0] >= 0 and v[1] >= 0 for v in prof.values())
+    m.fit(X, y, epochs=1, batch_size=50, verbose=0)
+    assert _core._profile() == prof                                  # stopped: unchanged
+    stats = _core._pool_stats()
+    assert set(stats) == {"parallel", "crowded", "by_rate", "by_slow_wait"}
+    assert all(isinstance(v, int) and v >= 0 for v in stats.values())

@@ -7,10 +7,12 @@ void AF_FN(af_act_back_colsum)(af_act act, T p, size_t m, size_t n, const T *z, 
     int nt = (m * n >= AF_PAR_MIN_PASS) ? af_get_num_threads() : 1;
     (void)nt;
     if (act == AF_ACT_SOFTMAX) {
-        #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (size_t i = 0; i < m; i++) {
-            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-            AF_FN(af_act_row_backward)(act, p, n, y + i * n, y + i * n, d + i * n, d + i * n);
+        #pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h), once per thread */
+            #pragma omp for schedule(static)
+            for (size_t i = 0; i < m; i++)
+                AF_FN(af_act_row_backward)(act, p, n, y + i * n, y + i * n, d + i * n, d + i * n);
         }
         act = AF_ACT_LINEAR;
     }
@@ -49,10 +51,13 @@ void AF_FN(af_copy_add)(size_t n, const T *src, T *dst, int acc)
     }
     int nt = n >= AF_PAR_MIN_PASS ? af_get_num_threads() : 1;
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < n; i++) {
-        AF_FP_SCOPE();
-        dst[i] += src[i];
+    /* the flushing scope once per thread: per element, reading MXCSR would cost more than the
+     * add and keep the loop from being vectorised */
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        #pragma omp for schedule(static)
+        for (size_t i = 0; i < n; i++) dst[i] += src[i];
     }
 }
 

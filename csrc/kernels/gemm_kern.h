@@ -69,7 +69,20 @@
         void (*colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *atail, \
                      const T *bp, size_t ldbp, T beta, T *c, size_t ldc,                            \
                      const af_gemm_kout_##SUF *out);                                                \
+        /* The micro-kernel with A read in place for any mr <= MR (implicit GEMM: a convolution  \
+         * reading its input where it lies), B packed (ldbk = NR): reads af_gemm_rows_read(MR,   \
+         * mr) rows of A, which the caller makes sure are readable. */                             \
+        void (*kernel_rows)(size_t k, const T *a, size_t rsa, size_t csa, const T *b, T alpha,      \
+                            T beta, T *c, size_t ldc, size_t mr, size_t nr,                         \
+                            const af_gemm_kout_##SUF *out);                                         \
     } af_gemm_kinfo_##SUF;
+
+/* Rows of A that kernel_rows reads for a tile of mr <= MR rows: the shortest of its three tile
+ * heights (MR / 3, 2 MR / 3, MR) that covers them. */
+static inline size_t af_gemm_rows_read(size_t MR, size_t mr)
+{
+    return mr <= MR / 3 ? MR / 3 : mr <= 2 * MR / 3 ? 2 * MR / 3 : MR;
+}
 
 AF_GEMM_KINFO(float, f32)
 AF_GEMM_KINFO(double, f64)

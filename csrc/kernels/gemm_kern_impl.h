@@ -145,6 +145,19 @@ static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t c
     }
 }
 
+/* A read in place, B packed, mr <= KMR rows (gemm_kern.h: kernel_rows). */
+static AF_KATTR void KFN(gemm_kernel_rows)(size_t k, const T *a, size_t rsa, size_t csa, const T *b,
+                                           T alpha, T beta, T *c, size_t ldc, size_t mr, size_t nr,
+                                           const AF_FN(af_gemm_kout) *out)
+{
+    if (mr <= KMR / 3)
+        KFN(gemm_kernel_body)(KMR / 3, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, out);
+    else if (mr <= 2 * KMR / 3)
+        KFN(gemm_kernel_body)(2 * KMR / 3, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, out);
+    else
+        KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, out);
+}
+
 /* y[j0:j1] = alpha * sum_p x[p*incx] B[p, j0:j1] + beta * y (one row of C, B not transposed).
  * B is walked row by row (sequential reads), 4 rows per pass over a chunk of y held in L1:
  * y_j = fma(x3, b3j, fma(x2, b2j, fma(x1, b1j, fma(x0, b0j, y_j)))) -- per column the same FMA
@@ -430,7 +443,7 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
 const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
     KMR, KNR, KMC, KKC, KNC, KVN,
     KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows),
-    KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk)
+    KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk), KFN(gemm_kernel_rows)
 };
 
 #undef KDB

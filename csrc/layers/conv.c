@@ -62,6 +62,9 @@ static const af_field conv_fields[] = {
 #define AF_CONV_DIRECT_MAX_F 16     /* at most this many filters: direct */
 #define AF_CONV_DIRECT_MIN_K 32     /* fewer inputs per window than this: direct */
 #define AF_CONV_BLOCK_ELEMS 65536   /* im2col block: about this many values (256 KB float) */
+#define AF_CONV_IMPLICIT_MIN_OW 8   /* GEMM path: output rows at least this long read in place */
+#define AF_CONV_IMPLICIT_MIN_SEG 16 /* ... and contiguous window runs at least this long */
+#define AF_CONV_GEMM_NR_MAX 32      /* widest GEMM micro-tile (AVX-512 float): packed filter panels */
 #define AF_CONV_CHUNK_DIRECT 256    /* cells per weight-gradient chunk on the direct path */
 #define AF_CONV_CHUNK_CELLS 1024    /* about this many (whole rows) on the cells path: its tiles
                                      * end with horizontal sums, paid once per chunk */
@@ -95,6 +98,16 @@ static int conv_path(const af_win_geom *g, size_t F, size_t K)
     if (g->C == 1 && g->SW == 1 && F <= AF_CONV_CELLS_MAX_F) return CONV_CELLS;
     if (F <= AF_CONV_DIRECT_MAX_F || K < AF_CONV_DIRECT_MIN_K) return CONV_DIRECT;
     return CONV_GEMM;
+}
+
+/* The GEMM path's forward reads the input in place (conv_fwd_implicit) when output rows fill the
+ * micro-kernel's tiles well and the window's contiguous runs are long enough to amortise storing
+ * a tile's partial sums between them; else it multiplies im2col blocks (conv_fwd_gemm). */
+static inline size_t conv_seg(const af_win_geom *g);
+static int conv_implicit(const conv_plan *p)
+{
+    return p->path == CONV_GEMM && p->g.OW >= AF_CONV_IMPLICIT_MIN_OW &&
+           conv_seg(&p->g) >= AF_CONV_IMPLICIT_MIN_SEG;
 }
 
 /* Groups of chunks for the weight gradient: a function of the shapes only. */
@@ -148,7 +161,9 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     p->slot_len = af_round_up(per, 16);
     /* shared: packed filters and bias, the offset table, the partial gradients */
     p->wpack = 0;
-    p->offs = af_round_up(p->path == CONV_DIRECT ? (p->K + 1) * p->fpad : 0, 16);
+    size_t wpack = p->path == CONV_DIRECT ? (p->K + 1) * p->fpad
+                 : p->path == CONV_GEMM ? p->K * af_round_up(p->F, AF_CONV_GEMM_NR_MAX) : 0;
+    p->offs = af_round_up(wpack, 16);
     p->part = p->offs + af_round_up(af_idx_elems(p->K + 16, tsize), 16);
     p->slot0 = p->part + af_round_up(ng * (p->K * p->F + p->F), 16);
     p->scratch = p->slot0 + p->slots * p->slot_len;

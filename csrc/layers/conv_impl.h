@@ -124,6 +124,60 @@ static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, con
     }
 }
 
+/* GEMM path, implicit (no im2col): one task per output row. Its cells read the padded input at
+ * a constant stride (SW C), and inside a window the values of kernel row kh are contiguous
+ * (seg = KW C without dilation, else C per kernel position), so the GEMM micro-kernel reads them
+ * in place: for each MR-cell tile and NR-filter panel,
+ *   Z tile = sum over segments s (in order) of A_s Wt_s,  A_s[r, j] = xp[base(cell r) + off(s) + j],
+ * the partial sum kept in the output between segments (beta = 1 after the first), bias and relu
+ * joining the last. Wt is packed once per call. A tile whose unused rows (kernel_rows reads whole
+ * tile heights) would reach past the end of xp is copied into the thread's slot first. */
+static void AF_FN(conv_fwd_implicit)(const conv_plan *p, size_t B, const T *xp, const T *W,
+                                     const T *bias, int relu, T *Y, T *scr)
+{
+    const AF_FN(af_gemm_kinfo) *gk = AF_FN(af_kern)()->gemm;
+    const af_win_geom *g = &p->g;
+    size_t F = p->F, K = p->K, MR = gk->mr, NR = gk->nr, nbp = (F + NR - 1) / NR;
+    size_t seg = conv_seg(g), nseg = K / seg, rsa = g->SW * g->C, padsz = af_win_padded_size(g);
+    size_t rows = B * g->OH, OW = g->OW;
+    const T *end = xp + B * padsz;
+    const size_t *off = (const size_t *)(scr + p->offs);
+    T *wk = scr + p->wpack;   /* nbp panels of K x NR */
+    gk->pack_b(0, K, F, W, F, wk, 0, nbp);
+    int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
+    for (size_t row = 0; row < rows; row++) {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t b = row / g->OH, oh = row - b * g->OH;
+        const T *xrow = xp + b * padsz + oh * g->SH * g->Wp * g->C;   /* cell (oh, 0)'s window */
+        T *yrow = Y + row * OW * F, *spare = scr + p->slot0 + af_tid() * p->slot_len;
+        AF_FN(af_gemm_kout) out = {NULL, 0, NULL};
+        for (size_t jr = 0; jr < nbp; jr++) {
+            size_t nr = F - jr * NR < NR ? F - jr * NR : NR;
+            for (size_t ow0 = 0; ow0 < OW; ow0 += MR) {
+                size_t mr = OW - ow0 < MR ? OW - ow0 : MR, rr = af_gemm_rows_read(MR, mr);
+                for (size_t s = 0; s < nseg; s++) {
+                    const T *a = xrow + ow0 * rsa + off[s * seg];
+                    size_t lda = rsa;
+                    if (a + (rr - 1) * rsa + seg > end) {
+                        for (size_t r = 0; r < rr; r++)
+                            if (r < mr) memcpy(spare + r * seg, a + r * rsa, seg * sizeof(T));
+                            else memset(spare + r * seg, 0, seg * sizeof(T));
+                        a = spare, lda = seg;
+                    }
+                    int last = s + 1 == nseg;
+                    out.bias = last && bias ? bias + jr * NR : NULL;
+                    out.relu = last && relu;
+                    gk->kernel_rows(seg, a, lda, 1, wk + jr * NR * K + s * seg * NR, (T)1,
+                                    s ? (T)1 : (T)0, yrow + ow0 * F + jr * NR, F, mr, nr,
+                                    out.bias || out.relu ? &out : NULL);
+                }
+            }
+        }
+    }
+}
+
 /* GEMM path: an im2col block of mb cells per task, Z = P Wt (+ epilogue) straight into Y. */
 static af_status AF_FN(conv_fwd_gemm)(const conv_plan *p, size_t B, const T *xp, const T *W,
                                       const af_epilogue *ep, T *Y, T *scr)
@@ -169,17 +223,21 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
     }
     conv_offsets(&p.g, (size_t *)(scr + p.offs));
     af_epilogue ep = {bias, ep_act, c->alpha};
-    if (p.path == CONV_DIRECT || p.path == CONV_CELLS) {
-        if (p.path == CONV_DIRECT)
-            AF_FN(conv_fwd_direct)(&p, B, xp, W, bias, ep_act == AF_ACT_RELU, Z, scr);
-        else
-            AF_FN(conv_fwd_cells)(&p, B, xp, W, bias, ep_act == AF_ACT_RELU, Z, scr);
-        if (ep_act != AF_ACT_LINEAR && ep_act != AF_ACT_RELU)
-            s = AF_FN(af_act_forward)(ep_act, (T)c->alpha, 1, M * F, Z, M * F, Z, M * F);
-    } else if (p.path == CONV_POINTWISE) {
+    if (p.path == CONV_POINTWISE) {
         s = GEMM_EX(0, 0, M, F, p.K, (T)1, xp, p.K, W, F, (T)0, Z, F, &ep);
-    } else {
+    } else if (p.path == CONV_GEMM &&
+               (!conv_implicit(&p) || AF_FN(af_kern)()->gemm->nr > AF_CONV_GEMM_NR_MAX)) {
         s = AF_FN(conv_fwd_gemm)(&p, B, xp, W, &ep, Z, scr);
+    } else {   /* bias and relu inside the tiles, other activations after */
+        int relu = ep_act == AF_ACT_RELU;
+        if (p.path == CONV_DIRECT)
+            AF_FN(conv_fwd_direct)(&p, B, xp, W, bias, relu, Z, scr);
+        else if (p.path == CONV_CELLS)
+            AF_FN(conv_fwd_cells)(&p, B, xp, W, bias, relu, Z, scr);
+        else
+            AF_FN(conv_fwd_implicit)(&p, B, xp, W, bias, relu, Z, scr);
+        if (ep_act != AF_ACT_LINEAR && !relu)
+            s = AF_FN(af_act_forward)(ep_act, (T)c->alpha, 1, M * F, Z, M * F, Z, M * F);
     }
     if (s != AF_OK) return s;
     if (keep_z && !a->fused_loss) return AF_FN(af_act_forward)(act, (T)c->alpha, M, F, Z, F, Y, F);

@@ -11,10 +11,11 @@ static af_status AF_FN(layernorm_forward)(const af_op_args *a)
     const AF_FN(af_rows) *k = AF_FN(af_kern)()->rows;
     int nt = m * n >= LN_PAR_MIN ? af_get_num_threads() : 1;
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < m; i++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        k->ln_fwd(n, X + i * n, g, b, eps, Y + i * n, st + 2 * i);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h), once per thread, not per row */
+        #pragma omp for schedule(static)
+        for (size_t i = 0; i < m; i++) k->ln_fwd(n, X + i * n, g, b, eps, Y + i * n, st + 2 * i);
     }
     return AF_OK;
 }
@@ -62,10 +63,11 @@ static af_status AF_FN(layernorm_backward)(const af_op_args *a)
     const AF_FN(af_rows) *k = AF_FN(af_kern)()->rows;
     T *dX = (T *)a->dx[0];
     int acc = a->dx_acc[0];
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < m; i++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        k->ln_bwd(n, X + i * n, D + i * n, g, st + 2 * i, dX + i * n, acc);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h), once per thread, not per row */
+        #pragma omp for schedule(static)
+        for (size_t i = 0; i < m; i++) k->ln_bwd(n, X + i * n, D + i * n, g, st + 2 * i, dX + i * n, acc);
     }
     return AF_OK;
 }
