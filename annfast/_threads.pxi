@@ -39,8 +39,8 @@ def _set_busy_check(on):
 
 def _pool_stats():
     """Counters of the worker pool since the process started (csrc/pool.c): jobs run on several
-    threads ("parallel"), jobs run on the calling thread alone because the machine was crowded
-    ("crowded"), and crowded windows found by the preemption rate ("by_rate") or by repeated slow
+    threads ("parallel"), jobs run (or GEMMs planned) on the calling thread alone because the
+    machine was crowded ("crowded"), and crowded windows found by the preemption rate ("by_rate") or by repeated slow
     waits for the other threads ("by_slow_wait"). Benchmarks print them next to their figures."""
     cdef unsigned long v[4]
     af_pool_stats(v)

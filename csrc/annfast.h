@@ -153,8 +153,9 @@ int af_pool_spin_us(void);
 /* Busy-machine detection (ANNFAST_BUSY_CHECK, default on): when the calling thread keeps being
  * preempted, parallel kernels run on it alone. af_pool_set_busy_check(-1) only reads it. */
 int af_pool_set_busy_check(int on);
-/* Diagnostics since the process started: jobs run on several threads, jobs run alone because the
- * machine was crowded, crowded windows found by the preemption rate, by repeated slow waits. */
+/* Diagnostics since the process started: jobs run on several threads, jobs (or GEMMs planned)
+ * alone because the machine was crowded, crowded windows found by the preemption rate, by
+ * repeated slow waits. */
 void af_pool_stats(unsigned long out[4]);
 /* Per-kind profile of the engine's forward / backward calls (profile.c): af_profile_enable(1)
  * clears it and starts timing by the wall clock, (2) by the calling thread's CPU time (one

@@ -309,7 +309,11 @@ void af_pool_stats(unsigned long out[4])
 
 int af_pool_threads(int want)
 {
-    if (want <= 1 || t_busy || machine_crowded()) return 1;
+    if (want <= 1 || t_busy) return 1;
+    if (machine_crowded()) {
+        atomic_fetch_add_explicit(&g_st_crowded, 1, memory_order_relaxed);
+        return 1;
+    }
     return want;
 }
 
