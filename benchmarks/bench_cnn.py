@@ -42,6 +42,8 @@ except ImportError:  # run from a source checkout with an in-place build
 PAUSE = 0.25
 
 
+from bench_common import print_pool_stats
+
 def peak_gflops(threads):
     """(GFLOP/s float32, description) from /proc/cpuinfo, or (None, 'unknown')."""
     mhz, flags = None, ""
@@ -247,3 +249,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    print_pool_stats(af)

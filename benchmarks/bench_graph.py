@@ -23,6 +23,8 @@ from bench_mlp import LR, SIZES, best_interleaved, data, numpy_epoch, torch_epoc
 WIDTH = 512
 
 
+from bench_common import print_pool_stats
+
 def functional_mlp():
     x = af.Input(shape=(SIZES[0],))
     h = af.Dense(SIZES[1], activation="relu")(x)
@@ -132,3 +134,4 @@ def main():
 if __name__ == "__main__":
     np.seterr(all="ignore")
     main()
+    print_pool_stats(af)

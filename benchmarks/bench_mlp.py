@@ -31,6 +31,8 @@ SIZES = (784, 512, 256, 10)
 LR = 0.01
 
 
+from bench_common import print_pool_stats
+
 def flops_per_sample():
     fwd = sum(2 * a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
     dx = sum(2 * a * b for a, b in zip(SIZES[1:-1], SIZES[2:]))  # no input gradient for layer 1
@@ -234,3 +236,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    print_pool_stats(af)

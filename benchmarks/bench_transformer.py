@@ -38,6 +38,8 @@ PAUSE = 0.25
 VOCAB, STEPS, D, HEADS, FF, CLASSES = 1000, 64, 128, 4, 512, 10
 
 
+from bench_common import print_pool_stats
+
 def best_interleaved(epochs, repeats):
     """Minimum time of each epoch function over `repeats` rounds, run in turn within a round."""
     best = [float("inf")] * len(epochs)
@@ -214,3 +216,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+    print_pool_stats(af)
