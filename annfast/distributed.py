@@ -229,7 +229,7 @@ class MPIStrategy:
         sys.stderr.write(f"annfast: process {self.rank} of {self.size} failed during a distributed "
                          f"call and ends the whole MPI job:\n")
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-        sys.stderr.flush()
+        _flush_before_abort()
         self.comm.Abort(1)
 
     def _watchdog(self):
@@ -240,8 +240,16 @@ class MPIStrategy:
                 sys.stderr.write(
                     f"annfast: process {self.rank} of {self.size} waited more than {self.timeout:g} s "
                     f"in {self._busy_what}: another process died or stopped; ending the MPI job\n")
-                sys.stderr.flush()
+                _flush_before_abort()
                 self.comm.Abort(2)
+
+
+def _flush_before_abort():
+    """Flush stderr, then give the launcher a moment to forward it: MPI_Abort makes mpiexec kill
+    every process, and on a loaded machine it could do so before reading the message from the
+    pipe (a test saw the job end with an empty stderr)."""
+    sys.stderr.flush()
+    time.sleep(0.5)
 
 
 def _set_threads(threads, local_size):
