@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from . import _core
+
 _NUMERIC_KINDS = "iuf"
 
 
@@ -85,9 +87,15 @@ def as_array(data, name, dtype=np.float64, allow_bool=False):
 def _cast(arr, dtype, name):
     """(arr as a C-contiguous array of dtype, whether all of it is finite); a finite value
     that overflows dtype (1e39 in float32) is a ValueError saying so, not a silent inf."""
-    with np.errstate(over="ignore"):
-        out = behaved(np.ascontiguousarray(arr, dtype=dtype))  # an unaligned input is copied here
-    if not out.size or np.isfinite(out).all():
+    dtype = np.dtype(dtype)
+    if type(arr) is np.ndarray and arr.ndim and arr.dtype == dtype and dtype.isnative and \
+            arr.flags.c_contiguous and arr.flags.aligned:
+        out = arr            # nothing to convert (no overflow to silence)
+    else:
+        with np.errstate(over="ignore"):
+            out = behaved(np.ascontiguousarray(arr, dtype=dtype))  # an unaligned input is copied here
+    # a float array is scanned in C (as one row: out is C-contiguous), without a temporary
+    if not out.size or (_core.all_finite(out.reshape(-1)) if out.dtype.kind == "f" else np.isfinite(out).all()):
         return out, True
     over = np.isfinite(arr) & ~np.isfinite(out)
     if over.any():

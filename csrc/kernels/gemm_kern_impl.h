@@ -158,21 +158,46 @@ static AF_KATTR void KFN(gemm_kernel_rows)(size_t k, const T *a, size_t rsa, siz
         KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, out);
 }
 
-/* y[j0:j1] = alpha * sum_p x[p*incx] B[p, j0:j1] + beta * y (one row of C, B not transposed).
- * B is walked row by row (sequential reads), 4 rows per pass over a chunk of y held in L1:
- * y_j = fma(x3, b3j, fma(x2, b2j, fma(x1, b1j, fma(x0, b0j, y_j)))) -- per column the same FMA
- * chain over p in order, whichever chunk or thread computes it, so any split of [0, n) at
- * multiples of KVN gives identical bits. */
-#define KGB 512 /* columns per chunk: 2-4 KB of y */
+/* Accumulator vectors of one GEMV panel: two thirds of the micro-tile's, which leaves registers
+ * for the loads (avx512: 16 of 32 zmm; avx2 and generic: 8 of 16). */
+#define KGV (KMR * KNV >= 24 ? 16 : 8)
+
+/* nv vectors of y (nv <= KGV, a constant after inlining) from B's columns at b: the sums stay in
+ * registers while B is walked down row by row, so each step p costs one broadcast, nv loads and
+ * nv FMAs (no accumulator loads and stores): y_j = fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)).
+ * Then y = alpha * sum (+ beta * y). */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemv_panel)(const int nv, size_t k, T alpha, const T *restrict x, size_t incx, const T *restrict b,
+                size_t ldb, T beta, T *restrict y)
+{
+    V s[KGV];
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++) s[v] = VZERO();
+    for (size_t p = 0; p < k; p++, b += ldb) {
+        V xp = VBCAST(x + p * incx);
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) s[v] = VFMA(xp, VLOADU(b + v * KVN), s[v]);
+    }
+    V va = VSET1(alpha), vb = VSET1(beta);
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; v++) {
+        V r = VMUL(va, s[v]);
+        VSTOREU(y + v * KVN, beta == 0 ? r : VFMA(vb, VLOADU(y + v * KVN), r));
+    }
+}
+
+/* y[j0:j1] = alpha * sum_p x[p*incx] B[p, j0:j1] + beta * y (one row of C, B not transposed), in
+ * panels of KGV vectors (then one narrower panel, then the tail columns). Per column the FMA
+ * chain over p runs in order from zero whichever panel, chunk or thread computes it, so any
+ * split of [0, n) at multiples of KVN gives identical bits. */
 static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, const T *restrict x,
                                     size_t incx, const T *restrict b, size_t ldb, T beta,
                                     T *restrict y)
 {
-    T acc[KGB] __attribute__((aligned(64)));
     V va = VSET1(alpha), vb = VSET1(beta);
     if (k == 1) {
         /* A rank-1 row (batch-1 weight updates): y = alpha (x0 b) + beta y in one streaming pass,
-         * by the same operations as the loop below (x0 b rounded, times alpha, then beta y). */
+         * by the same operations as the panels (x0 b rounded, times alpha, then beta y). */
         V x0 = VBCAST(x);
         size_t j = j0;
         for (; j + KVN <= j1; j += KVN) {
@@ -185,49 +210,28 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
         }
         return;
     }
-    for (size_t c0 = j0; c0 < j1; c0 += KGB) {
-        size_t w = KMIN((size_t)KGB, j1 - c0), wv = w / KVN * KVN;
-        for (size_t j = 0; j < w; j++) acc[j] = 0;
-        const T *bp = b + c0;
-        size_t p = 0;
-        for (; p + 4 <= k; p += 4, bp += 4 * ldb) {
-            V x0 = VBCAST(x + p * incx), x1 = VBCAST(x + (p + 1) * incx);
-            V x2 = VBCAST(x + (p + 2) * incx), x3 = VBCAST(x + (p + 3) * incx);
-            for (size_t j = 0; j < wv; j += KVN) {
-                V s = VLOADU(acc + j);
-                s = VFMA(x0, VLOADU(bp + j), s);
-                s = VFMA(x1, VLOADU(bp + ldb + j), s);
-                s = VFMA(x2, VLOADU(bp + 2 * ldb + j), s);
-                s = VFMA(x3, VLOADU(bp + 3 * ldb + j), s);
-                VSTOREU(acc + j, s);
-            }
+    size_t j = j0;
+    for (; j + KGV * KVN <= j1; j += KGV * KVN) KFN(gemv_panel)(KGV, k, alpha, x, incx, b + j, ldb, beta, y + j);
+    /* the rest in panels of KGV / 2, ..., 2, 1 vectors */
+#pragma GCC unroll 4
+    for (int nv = KGV / 2; nv >= 1; nv /= 2)
+        if (j + nv * KVN <= j1) {
+            KFN(gemv_panel)(nv, k, alpha, x, incx, b + j, ldb, beta, y + j);
+            j += nv * KVN;
         }
-        for (; p < k; p++, bp += ldb) {
-            V x0 = VBCAST(x + p * incx);
-            for (size_t j = 0; j < wv; j += KVN) VSTOREU(acc + j, VFMA(x0, VLOADU(bp + j), VLOADU(acc + j)));
+    if (j < j1) {
+        /* tail columns (fewer than KVN, only at the end of the row): one zero-padded vector */
+        T row[KVN] __attribute__((aligned(64))), acc[KVN] __attribute__((aligned(64)));
+        V s = VZERO();
+        for (size_t l = 0; l < KVN; l++) row[l] = 0;
+        for (size_t q = 0; q < k; q++) {
+            for (size_t l = 0; l < j1 - j; l++) row[l] = b[q * ldb + j + l];
+            s = VFMA(VBCAST(x + q * incx), VLOADU(row), s);
         }
-        /* Tail columns (fewer than KVN, only at the end of the row): one zero-padded vector. */
-        if (wv < w) {
-            T row[KVN] __attribute__((aligned(64)));
-            V s = VZERO();
-            for (size_t l = 0; l < KVN; l++) row[l] = 0;
-            for (size_t q = 0; q < k; q++) {
-                for (size_t l = 0; l < w - wv; l++) row[l] = b[q * ldb + c0 + wv + l];
-                s = VFMA(VBCAST(x + q * incx), VLOADU(row), s);
-            }
-            VSTOREU(row, s);
-            for (size_t l = 0; l < w - wv; l++) acc[wv + l] = row[l];
-        }
-        T *yc = y + c0;
-        size_t j = 0;
-        for (; j < wv; j += KVN) {
-            V r = VMUL(va, VLOADU(acc + j));
-            VSTOREU(yc + j, beta == 0 ? r : VFMA(vb, VLOADU(yc + j), r));
-        }
-        for (; j < w; j++) yc[j] = beta == 0 ? alpha * acc[j] : beta * yc[j] + alpha * acc[j];
+        VSTOREU(acc, s);
+        for (size_t l = 0; l < j1 - j; l++) y[j + l] = beta == 0 ? alpha * acc[l] : beta * y[j + l] + alpha * acc[l];
     }
 }
-#undef KGB
 
 /* Dot products of x with `rows` contiguous rows of B: out[r] = sum_p x[p] B[r, p] over p < k.
  * Each row keeps two vector partial sums (even and odd KVN-chunks of p, so two FMA chains per row
@@ -457,6 +461,7 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 #undef KFN
 #undef KNR
 #undef KMIN
+#undef KGV
 #undef KMR
 #undef KNV
 #undef KVN

@@ -30,6 +30,8 @@ typedef struct {
     size_t ld, step, col;
     int aligned;
     T scale;                   /* backward: factor on the output gradients (ave: 1/2) */
+    const af_op_args *args;    /* whole-direction items (rnn_dir_threads): */
+    int own;                   /* the item also makes A = X W / the weight gradients */
 } DIR;
 
 static inline size_t AF_FN(rnn_pos)(const DIR *q, size_t s) { return q->back ? q->L->NT - 1 - s : s; }
@@ -151,10 +153,23 @@ static void AF_FN(rnn_fwd_end)(const DIR *q, size_t r0, size_t r1)
         memcpy(q->aux + L->a_lc + b * H, q->aux + L->a_c + b * TH + pl, H * sizeof(T));
 }
 
-/* The step loop of one direction over rows r0..r1 (sample block blk). */
+/* A = X W for all B T rows of one direction in one GEMM (the biases are added in the step
+ * kernel). */
+static af_status AF_FN(rnn_project)(const DIR *q)
+{
+    const af_rnn_layout *L = q->L;
+    return GEMM(0, 0, L->B * L->NT, L->GH, L->F, (T)1, q->X, L->F, q->W, L->GH, (T)0, q->aux + L->a_gate, L->GH);
+}
+
+/* The step loop of one direction over rows r0..r1 (sample block blk); a whole-direction item
+ * makes its input projection first. */
 static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, size_t blk)
 {
     T *dummy = q->scr + q->L->s_dummy + blk * q->L->H;
+    if (q->own) {
+        af_status e = AF_FN(rnn_project)(q);
+        if (e != AF_OK) return e;
+    }
     AF_FN(rnn_fwd_begin)(q, r0, r1);
     for (size_t s = 0; s < q->L->NT; s++) {
         af_status e = AF_FN(rnn_fwd_step)(q, r0, r1, s, 0, q->L->H, NULL, dummy);
@@ -303,8 +318,10 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
     return AF_OK;
 }
 
+static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layout *L, const DIR *q, size_t d);
+
 /* The forward (or backward) step loops of every (direction, sample block), on threads when the
- * work pays for it. */
+ * work pays for it; a whole-direction item's backward also makes its weight gradients. */
 static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int backward)
 {
     size_t items = L->D * L->nsb;
@@ -320,6 +337,8 @@ static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int b
         size_t r0 = L->B * k / L->nsb, r1 = L->B * (k + 1) / L->nsb;
         st[it] = backward ? AF_FN(rnn_item_backward)(&dirs[d], r0, r1)
                           : AF_FN(rnn_item_forward)(&dirs[d], r0, r1, k);
+        if (backward && dirs[d].own && st[it] == AF_OK)
+            st[it] = AF_FN(rnn_weight_grads)(dirs[d].args, L, &dirs[d], d);
     }
     for (size_t it = 0; it < items; it++)
         if (st[it] != AF_OK) return st[it];
@@ -363,6 +382,7 @@ static void AF_FN(rnn_dir_setup)(const af_op_args *a, const af_rnn_layout *L, si
     q->h0 = c->initial_state ? (const T *)a->x[st0 + d * L->S] : NULL;
     q->c0 = c->initial_state && L->S == 2 ? (const T *)a->x[st0 + d * L->S + 1] : NULL;
     q->scale = 1;
+    q->args = a;
 }
 
 /* Where the sequence outputs of direction d go (forward) or come from (backward): straight in
@@ -395,6 +415,7 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
         nt_units = (double)B * (double)H * (double)GH >= AF_RNN_PAR_MIN_STEP ? af_get_num_threads() : 1;
         if (nt_units > (int)nub) nt_units = (int)nub;
     }
+    const int own = rnn_dir_threads(&L);
     memset((T *)a->scratch + L.s_zero, 0, (GH > H ? GH : H) * sizeof(T));
     for (size_t d = 0; d < D; d++) {
         DIR *q = &dirs[d];
@@ -420,10 +441,11 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
         }
         q->X = Xin;
         q->W = W;
-        /* A = X W for all B T rows in one GEMM (the biases are added in the step kernel); when
-         * threads share the units, each makes its own columns (rnn_units_forward) */
-        if (nt_units < 2 || !rnn_blocks_project(&L)) {
-            af_status e = GEMM(0, 0, B * NS, GH, F, (T)1, Xin, F, W, GH, (T)0, q->aux + L.a_gate, GH);
+        q->own = own;
+        /* A = X W here, unless each direction's thread makes its own (rnn_dir_threads) or the
+         * threads sharing the units make their columns (rnn_units_forward) */
+        if (!own && (nt_units < 2 || !rnn_blocks_project(&L))) {
+            af_status e = AF_FN(rnn_project)(q);
             if (e != AF_OK) return e;
         }
     }
@@ -507,13 +529,12 @@ static void AF_FN(rnn_final_grads)(const af_rnn_layout *L, const DIR *dirs, size
     }
 }
 
-/* dW, dU, db and dX of direction d after its step loops. */
+/* dW, dU and db of direction d after its step loops. */
 static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layout *L, const DIR *q, size_t d)
 {
     const af_rnn_cfg *c = q->c;
     const size_t B = L->B, NS = L->NT, F = L->F, H = L->H, GH = L->GH, BT = B * NS;
     const int gru = c->cell == AF_RNN_GRU, dropped_x = a->training && c->dropout > 0;
-    const T *W = (const T *)a->param + d * L->n_per;
     const T *dA = q->aux + L->a_gate, *Xin = dropped_x ? q->aux + L->a_xd : (const T *)a->x[0];
     const T *Hs = q->dropped_h ? q->aux + L->a_hd : q->aux + L->a_hp;
     T *G = (T *)a->grad + d * L->n_per, beta = a->grad_acc ? (T)1 : (T)0;
@@ -525,7 +546,7 @@ static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layou
         return e;
     if (c->use_bias) {
         /* db_ih = column sums of dA; gru db_hh = those of dR = [dA_r, dA_z, dR_n] */
-        T *sum = (T *)a->scratch + L->s_sum, *gb = G + F * GH + H * GH;
+        T *sum = q->scr + L->s_sum, *gb = G + F * GH + H * GH;
         AF_FN(af_act_back_colsum)(AF_ACT_LINEAR, 0, BT, GH, NULL, NULL, (T *)dA, sum, (T)1, 0);
         if (gru) AF_FN(af_act_back_colsum)(AF_ACT_LINEAR, 0, BT, H, NULL, NULL, q->aux + L->a_rn, sum + GH, (T)1, 0);
         for (size_t j = 0; j < GH; j++) gb[j] = beta * gb[j] + sum[j];
@@ -534,8 +555,19 @@ static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layou
             for (size_t j = 0; j < H; j++) gb[GH + 2 * H + j] = beta * gb[GH + 2 * H + j] + sum[GH + j];
         }
     }
+    return AF_OK;
+}
+
+/* dX (+)= dA W^T of direction d (times the input dropout mask); direction 1 adds to direction
+ * 0's, so the directions take turns. */
+static af_status AF_FN(rnn_input_grads)(const af_op_args *a, const af_rnn_layout *L, const DIR *q, size_t d)
+{
+    const af_rnn_cfg *c = q->c;
+    const size_t B = L->B, NS = L->NT, F = L->F, GH = L->GH, BT = B * NS;
+    const int dropped_x = a->training && c->dropout > 0;
+    const T *W = (const T *)a->param + d * L->n_per, *dA = q->aux + L->a_gate;
+    af_status e;
     if (!a->dx[0]) return AF_OK;
-    /* dX (+)= dA W^T (times the input dropout mask) */
     T *dX = (T *)a->dx[0], bx = d > 0 || a->dx_acc[0] ? (T)1 : (T)0;
     if (!dropped_x) return GEMM(0, 1, BT, F, GH, (T)1, dA, GH, W, GH, bx, dX, F);
     T *tmp = (T *)a->scratch + L->s_dx;
@@ -575,10 +607,14 @@ static af_status AF_FN(rnn_backward)(const af_op_args *a)
     }
     AF_FN(rnn_transpose_u)(dirs, &L);
     for (size_t d = 0; d < D; d++) AF_FN(rnn_final_grads)(&L, dirs, d, dy);
+    const int own = rnn_dir_threads(&L);
+    for (size_t d = 0; d < D; d++) dirs[d].own = own;
     af_status e = AF_FN(rnn_items)(dirs, &L, 1);
     if (e != AF_OK) return e;
-    for (size_t d = 0; d < D; d++)
-        if ((e = AF_FN(rnn_weight_grads)(a, &L, &dirs[d], d)) != AF_OK) return e;
+    for (size_t d = 0; d < D; d++) {
+        if (!own && (e = AF_FN(rnn_weight_grads)(a, &L, &dirs[d], d)) != AF_OK) return e;
+        if ((e = AF_FN(rnn_input_grads)(a, &L, &dirs[d], d)) != AF_OK) return e;
+    }
     /* the initial states' gradients: what is left in gh / gc */
     size_t st0 = 1 + (size_t)c->mask;
     for (size_t k = st0; c->initial_state && k < a->n_in; k++) {
