@@ -61,12 +61,15 @@
 #define AF_POOL_BUSY_WINDOW_US 20000.0
 /* A submitter that waits longer than this, and longer than a quarter of what it computed, for
  * the others' last chunks had a slow wait: with chunks of equal size, a helper that had its core
- * finishes about when the submitter does. AF_POOL_SLOW_REPEAT slow waits within one window make
- * the machine crowded for a window. Waits after waking a sleeping worker do not count (it starts
- * late by the OS's wake-up latency, not for want of a core), nor does a single slow wait (a page
- * fault, an interrupt): idle, either would drop a busy training loop to one thread for nothing. */
+ * finishes about when the submitter does. When, within one window, at least AF_POOL_SLOW_MIN of
+ * its jobs and at least half of them had slow waits, the helpers are not getting their cores (one
+ * competitor on a 2-core machine: the submitter keeps its core, the helper shares the other) and
+ * the machine is crowded for a window. Waits after waking a sleeping worker do not count (it
+ * starts late by the OS's wake-up latency, not for want of a core), nor do a few scattered slow
+ * waits (uneven chunks, a page fault, an interrupt): idle, two in a window happened often enough
+ * to run a benchmark on one thread a third of the time. */
 #define AF_POOL_SLOW_WAIT_US 10.0
-#define AF_POOL_SLOW_REPEAT 2
+#define AF_POOL_SLOW_MIN 4
 /* The submitter spins this long for other threads' last chunks before yielding the core. */
 #define AF_POOL_WAIT_SPIN_US 20
 #define AF_POOL_MAX 255
@@ -88,8 +91,8 @@ static _Atomic int g_spin_us = -1;
 static _Thread_local int t_busy;      /* this thread is inside a job (nested calls run serially) */
 static _Thread_local double t_win_start = -1, t_win_preempt; /* busy detection window */
 static _Thread_local int t_crowded;   /* last window found the machine busy */
-static _Thread_local double t_slow_start = -1; /* first slow wait of the current series */
-static _Thread_local int t_slow_count;         /* slow waits since t_slow_start */
+static _Thread_local double t_slow_start = -1; /* start of the slow-wait window */
+static _Thread_local int t_slow_jobs, t_slow_count; /* jobs, slow waits in that window */
 static _Atomic int g_busy_check = -1; /* ANNFAST_BUSY_CHECK (default 1) */
 /* Counters for af_pool_stats (relaxed: diagnostics only). */
 static _Atomic unsigned long g_st_parallel, g_st_crowded, g_st_rate, g_st_slow;
@@ -282,16 +285,17 @@ static int ensure_workers(int want)
     return g_workers;
 }
 
-/* A slow wait for the others' last chunks at time t (see AF_POOL_SLOW_REPEAT): repeated within
- * a window, the helpers are not getting their cores, so run alone for the rest of this window
- * (machine_crowded). */
-static void slow_wait(double t)
+/* The wait at time t after a parallel job, slow or not (see AF_POOL_SLOW_MIN): mostly slow within
+ * a window, run alone for the rest of this window (machine_crowded). */
+static void note_wait(double t, int slow)
 {
     if (t_slow_start < 0 || t - t_slow_start > AF_POOL_BUSY_WINDOW_US) {
         t_slow_start = t;
-        t_slow_count = 0;
+        t_slow_jobs = t_slow_count = 0;
     }
-    if (++t_slow_count < AF_POOL_SLOW_REPEAT) return;
+    t_slow_jobs++;
+    t_slow_count += slow;
+    if (t_slow_count < AF_POOL_SLOW_MIN || 2 * t_slow_count < t_slow_jobs) return;
     atomic_fetch_add_explicit(&g_st_slow, 1, memory_order_relaxed);
     t_slow_start = -1;
     t_crowded = 1;
@@ -363,6 +367,8 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
         AF_CPU_RELAX();
     }
     pthread_mutex_unlock(&g_submit);
-    if (!woke && t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > 0.25 * (t0 - t_start))
-        slow_wait(t);
+    if (!woke) {
+        if (t0 <= 0) t = now_us(); /* no wait at all */
+        note_wait(t, t0 > 0 && t - t0 > AF_POOL_SLOW_WAIT_US && t - t0 > 0.25 * (t0 - t_start));
+    }
 }
