@@ -150,14 +150,19 @@ def test_public_functions_have_resolvable_type_hints(fn):
     assert not missing, f"{fn.__qualname__}: no type hint for {missing}"
 
 
-def test_type_hints_resolve_in_a_fresh_interpreter():
+def test_type_hints_resolve_in_a_fresh_interpreter(tmp_path):
     """Each public callable's hints resolve on their own: in one process typing caches a forward
     reference once some module resolved it, which hid a string alias that only resolved inside
     the module defining it (the layers' InitializerLike)."""
     code = ("import typing, annfast as af\n"
             "for c in (af.Conv2D, af.Dense, af.LSTM, af.Embedding, af.MultiHeadAttention):\n"
             "    typing.get_type_hints(c.__init__)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # cwd outside the checkout, where `import annfast` would find the uncompiled source folder;
+    # PYTHONPATH as this process found annfast (CI tests the installed package)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(annfast.__file__)), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
 
 
