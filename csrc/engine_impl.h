@@ -77,7 +77,7 @@ static af_status AF_FN(forward_node)(const af_graph *g, af_plan *p, T *ws, size_
     a.sums = sums;
     a.sums_part = part;
     const af_layer_ops *ops = g->nodes[i].ops;
-    if (!af_profile_on) return ops->forward[DT](&a);
+    if (!af_profiling()) return ops->forward[DT](&a);
     double t0 = af_profile_now();
     af_status s = ops->forward[DT](&a);
     af_profile_add(ops, 0, t0);
@@ -133,9 +133,10 @@ static af_status AF_FN(backward_node)(const af_graph *g, af_plan *p, T *ws, size
         a.grad_alpha = direct ? -(double)sgd_lr : 1.0;
         a.grad_acc = direct || acc_grads || p->grad_acc[i];
     }
-    double t0 = af_profile_on ? af_profile_now() : 0;
+    int prof = af_profiling();       /* read once: the same answer before and after the call */
+    double t0 = prof ? af_profile_now() : 0;
     af_status s = nd->ops->backward[DT](&a);
-    if (af_profile_on) af_profile_add(nd->ops, 1, t0);
+    if (prof) af_profile_add(nd->ops, 1, t0);
     if (s != AF_OK) return s;
     if (np && sgd_lr > 0 && !direct) {
         /* p -= lr g for this node's slice (after its input gradient used the old p) */

@@ -16,7 +16,7 @@ typedef struct {
     unsigned long calls[2];
 } prof_row;
 
-int af_profile_on;
+_Atomic int af_profile_on;
 static int g_cpu; /* time the calling thread's CPU use instead of the wall clock */
 static prof_row g_rows[AF_PROFILE_KINDS];
 static size_t g_n;
@@ -47,7 +47,7 @@ void af_profile_enable(int on)
 {
     pthread_mutex_lock(&g_mu);
     if (on) memset(g_rows, 0, sizeof g_rows), g_n = 0, g_cpu = on == 2;
-    af_profile_on = on != 0;
+    atomic_store_explicit(&af_profile_on, on != 0, memory_order_relaxed);
     pthread_mutex_unlock(&g_mu);
 }
 

@@ -3,10 +3,19 @@
  * costs one relaxed load per node call. Internal. */
 #ifndef AF_PROFILE_H
 #define AF_PROFILE_H
+#include <stdatomic.h>
 #include <stddef.h>
 #include "layer.h"
 
-extern int af_profile_on; /* read without a lock: a stale value only skips or adds one sample */
+/* Set under profile.c's mutex, read by the passes without it (a stale value only skips or adds
+ * one sample); atomic so the unlocked reads are not a data race. */
+extern _Atomic int af_profile_on;
+
+/* Whether profiling is on: one relaxed load (read it once per call and keep the answer). */
+static inline int af_profiling(void)
+{
+    return atomic_load_explicit(&af_profile_on, memory_order_relaxed);
+}
 
 /* Seconds on a monotonic clock (the passes take two readings around a call when profiling). */
 double af_profile_now(void);
