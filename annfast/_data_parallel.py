@@ -207,10 +207,15 @@ class SplitRun:
         normalised over the whole global batch (every process holds all of them), so a weighted
         split step is the same step as one process's."""
         s = self.s
+        # processes on one machine: the gradient goes to shared memory and is summed there
+        shared = s.grad_buffer(engine.params.size, engine.dtype) \
+            if self.multi and hasattr(s, "grad_buffer") else None
         pieces, step, stopped = _core.train_split(engine, xs, ys, batch, order, key, cfg, opt_state,
                                                   step, perm, s.parts, s.first, s.count,
                                                   s.reduce if self.multi else None, first_batch,
-                                                  max_batches, sw, sw_norm)
+                                                  max_batches, sw, sw_norm, shared_grads=shared)
+        if shared is not None:
+            np.copyto(engine.grads[:shared.size], shared)   # the last step's gradient, as before
         total = pieces[0]
         for p in pieces[1:]:
             total = _add(total, p)

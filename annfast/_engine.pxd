@@ -328,3 +328,5 @@ cdef extern from "split.h" nogil:
     af_status af_graph_train_split_f64(const af_graph *g, af_plan *p, const af_split *sp,
                                        const af_data *d, const af_epoch_args *e, const af_optim *opt,
                                        double *opt_state, uint64_t *step)
+    af_status af_split_sum_all_f32(size_t nbuf, float *const *bufs, size_t lo, size_t hi)
+    af_status af_split_sum_all_f64(size_t nbuf, double *const *bufs, size_t lo, size_t hi)

@@ -41,13 +41,16 @@ cdef af_status _reduce_hook(void *ctx, void *buf, size_t n, int dtype) noexcept 
 def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
                 uint64_t shuffle_key, dict opt_cfg, opt_state, uint64_t step, perm, size_t parts,
                 size_t first, size_t count, reduce=None, size_t first_batch=0, max_batches=None,
-                sw=None, int sw_norm=0):
+                sw=None, int sw_norm=0, shared_grads=None):
     """One epoch (or batches first_batch.. of it, at most max_batches) of split batches: every
     global batch of `batch` samples is cut into `parts` pieces by sample index and this process
     computes pieces first .. first + count - 1 (csrc/split.h). reduce: None, or fn(ndarray) that
     sums the array in place over the processes (each computing its own pieces). Arguments as
     GraphEngine.train_epoch (sw: sample weights of all n rows, normalised over each global
-    batch as sw_norm says). Returns (per-piece stats, new step, interrupted)."""
+    batch as sw_norm says). shared_grads: None (the engine's own gradient buffer), or a 1-D array of the
+    engine's dtype, C-contiguous and 64-byte aligned, with room for every parameter, that receives
+    the gradient instead (memory shared between the processes of one machine, which sum it in
+    place in reduce). Returns (per-piece stats, new step, interrupted)."""
     cdef af_optim o
     cdef af_data d
     cdef af_epoch_args e
@@ -98,8 +101,17 @@ def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
     sp.grads = <void *const *>(<size_t *>cnp.PyArray_DATA(ptrs) + count)
     sp.sums = <double *>cnp.PyArray_DATA(sums)
     sp.stats = <af_epoch_stats *>cnp.PyArray_DATA(stats)
+    if shared_grads is not None:
+        _want(shared_grads, "shared_grads", eng.dtype, 1, True)
+        if shared_grads.shape[0] < eng.g.n_params:
+            raise ValueError("shared_grads has %d values, the model has %d parameters"
+                             % (shared_grads.shape[0], eng.g.n_params))
+        if <size_t>cnp.PyArray_DATA(shared_grads) % 64:
+            raise ValueError("shared_grads must start on a 64-byte boundary")
     cdef _ReduceHook hook = _ReduceHook(reduce) if reduce is not None else None
     eng._bind()
+    if shared_grads is not None and eng.g.n_params:
+        eng.g.grads = cnp.PyArray_DATA(shared_grads)
     if hook is not None:
         eng.g.reduce = _reduce_hook
         eng.g.reduce_ctx = <void *>hook
@@ -122,6 +134,7 @@ def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
             sigint = guard.exit()
             eng.g.reduce = NULL
             eng.g.reduce_ctx = NULL
+            eng._bind()          # the engine's own gradient buffer again
     if hook is not None and hook.error is not None:
         raise hook.error
     if s != AF_OK and s != AF_EINTR:
@@ -130,3 +143,34 @@ def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
         raise KeyboardInterrupt("fit: interrupted")
     cdef af_epoch_stats *st = <af_epoch_stats *>cnp.PyArray_DATA(stats)
     return [_stats_dict(&st[k], eng.g.n_outputs) for k in range(count)], t, s == AF_EINTR
+
+
+def split_sum_all(list bufs, size_t lo, size_t hi):
+    """bufs[q][lo:hi] <- bufs[0][lo:hi] + bufs[1][lo:hi] + ... (in list order) for every q: the
+    processes of one machine each sum a range of their gradient buffers in shared memory
+    (annfast.distributed). bufs: 1-D C-contiguous float32 or float64 arrays of one dtype and
+    length, writeable; lo <= hi <= that length."""
+    cdef size_t k, nbuf = len(bufs)
+    if nbuf == 0:
+        raise ValueError("split_sum_all needs at least one buffer")
+    first = bufs[0]
+    if not isinstance(first, _np.ndarray) or first.dtype not in (_np.float32, _np.float64):
+        raise TypeError("bufs must be float32 or float64 NumPy arrays")
+    for b in bufs:
+        _want(b, "bufs", first.dtype, 1, True)
+        if b.shape[0] != first.shape[0]:
+            raise ValueError("bufs must have one length, got %d and %d" % (first.shape[0], b.shape[0]))
+    if lo > hi or hi > <size_t>first.shape[0]:
+        raise ValueError("range [%d, %d) is not within [0, %d]" % (lo, hi, first.shape[0]))
+    ptrs = _np.zeros(nbuf, dtype=_np.uintp)
+    for k in range(nbuf):
+        ptrs[k] = <size_t>cnp.PyArray_DATA(bufs[k])
+    cdef void **p = <void **>cnp.PyArray_DATA(ptrs)
+    cdef af_status s
+    if first.dtype == _np.float32:
+        with nogil:
+            s = af_split_sum_all_f32(nbuf, <float *const *>p, lo, hi)
+    else:
+        with nogil:
+            s = af_split_sum_all_f64(nbuf, <double *const *>p, lo, hi)
+    check_status(s, "split_sum_all")

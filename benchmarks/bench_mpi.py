@@ -1,5 +1,6 @@
 """Data-parallel training over MPI: annfast 1 process x 2 threads vs 2 processes x 1 thread, the
-share of each step spent in the gradient Allreduce, and PyTorch DistributedDataParallel (gloo,
+share of each step spent summing the gradient (in shared memory on one machine, else an MPI
+Allreduce), and PyTorch DistributedDataParallel (gloo,
 2 processes x 1 thread) on the same model.
 
 Model 784-512-256-10 (relu, relu, softmax), sparse categorical cross-entropy, Adam (lr 1e-3),
@@ -11,7 +12,8 @@ pause, so one configuration's threads never compete with another's.
 
     python benchmarks/bench_mpi.py                      # the table above, 3 rounds
     python benchmarks/bench_mpi.py --repeats 5 --samples 25600
-    python benchmarks/bench_mpi.py --allreduce          # Allreduce time vs gradient size (P=2)
+    python benchmarks/bench_mpi.py --allreduce          # gradient sum time vs size (P=2): MPI
+                                                        # Allreduce and the shared-memory sum
     python benchmarks/bench_mpi.py --quick              # smoke run: the script works
 
 Timings on a shared 2-core machine are noisy: the table says the load average at the start.
@@ -132,21 +134,32 @@ def worker_torch(args, distributed):
 
 
 def worker_allreduce(args):
+    """Per gradient size: MPI Allreduce, and the shared-memory sum fit uses on one machine."""
     from mpi4py import MPI
+    _annfast()
+    from annfast import distributed as dist
     comm = MPI.COMM_WORLD
-    for n in (1_000, 10_000, 100_000, 535_818, 1_000_000, 4_000_000):
-        a = np.ones(n, dtype=np.float32)
+    strategy = dist.MPIStrategy(threads=1)
+
+    def best_of(fn):
         for _ in range(3):
-            comm.Allreduce(MPI.IN_PLACE, a)
+            fn()
         best = None
         for _ in range(args.epochs * 10):
             comm.Barrier()
             t0 = time.perf_counter()
-            comm.Allreduce(MPI.IN_PLACE, a)
+            fn()
             dt = time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
+        return best
+
+    for n in (1_000, 10_000, 100_000, 535_818, 1_000_000, 4_000_000):
+        a = np.ones(n, dtype=np.float32)
+        t_mpi = best_of(lambda: comm.Allreduce(MPI.IN_PLACE, a))
+        shared = strategy.grad_buffer(n, np.float32)
+        t_shm = best_of(lambda: strategy.reduce(shared)) if shared is not None else float("nan")
         if comm.rank == 0:
-            print(f"RESULT n={n} seconds={best:.9f}", flush=True)
+            print(f"RESULT n={n} seconds={t_mpi:.9f} shared={t_shm:.9f}", flush=True)
 
 
 # ---- driver ------------------------------------------------------------------------------------
@@ -193,10 +206,12 @@ def main():
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (shared machine: noisy)")
     if args.allreduce:
         res = run("allreduce", args, 2)
-        print(f"{'float32 values':>14} {'MB':>8} {'Allreduce us':>13} {'GB/s (2(P-1)/P x bytes / t)':>28}")
+        print(f"{'float32 values':>14} {'MB':>8} {'Allreduce us':>13} {'GB/s (2(P-1)/P x bytes / t)':>28} "
+              f"{'shared-memory sum us':>21} {'ratio':>6}")
         for r in res:
-            n, t = int(r["n"]), float(r["seconds"])
-            print(f"{n:>14,} {4 * n / 1e6:>8.3f} {t * 1e6:>13.1f} {4 * n / t / 1e9:>28.2f}")
+            n, t, ts = int(r["n"]), float(r["seconds"]), float(r["shared"])
+            print(f"{n:>14,} {4 * n / 1e6:>8.3f} {t * 1e6:>13.1f} {4 * n / t / 1e9:>28.2f} "
+                  f"{ts * 1e6:>21.1f} {t / ts:>5.2f}x")
         return
     configs = [("annfast_local", 1), ("annfast_mpi", 2)]
     try:
@@ -224,7 +239,7 @@ def main():
         print(f"{names[k]:<34} {rate[k]:>10,.0f} {float(best[k]['epoch']) / steps * 1e3:>8.3f}")
     m = best["annfast_mpi"]
     print(f"annfast MPI / annfast local: {rate['annfast_mpi'] / rate['annfast_local']:.3f} (target >= 0.85)")
-    print(f"gradient Allreduce share of the MPI step: {float(m['grad']) / float(m['epoch']):.1%} "
+    print(f"gradient sum share of the MPI step: {float(m['grad']) / float(m['epoch']):.1%} "
           f"(target <= 10%); all collectives: {float(m['comm']) / float(m['epoch']):.1%}")
     if "torch_ddp" in rate:
         print(f"annfast MPI / PyTorch DDP: {rate['annfast_mpi'] / rate['torch_ddp']:.2f} (target >= 1.5)")

@@ -1,7 +1,15 @@
 /* split.c: the dtype-independent parts of split-batch training (split.h); the passes are in
  * engine_split_impl.h. */
+#include <string.h>
+
+#include "fpenv.h"
 #include "plan.h"
 #include "split.h"
+
+#define AF_DTYPE_F32
+#include "split_sum_impl.h"
+#define AF_DTYPE_F64
+#include "split_sum_impl.h"
 
 size_t af_split_sums_len(const af_plan *p)
 {

@@ -51,6 +51,13 @@ size_t af_split_sums_len(const af_plan *p);
 /* Samples of piece q of a batch of Bg: [*lo, *hi). */
 void af_split_piece(size_t Bg, size_t parts, size_t q, size_t *lo, size_t *hi);
 
+/* Sum of nbuf equal-length buffers over [lo, hi), in buffer order (bufs[0] + bufs[1] + ...: the
+ * order one process adds its pieces in), written into every buffer: the processes of one machine
+ * sum a range each of their gradient buffers in shared memory instead of an MPI Allreduce.
+ * AF_EINVAL for no buffers, lo > hi or a missing buffer. */
+af_status af_split_sum_all_f32(size_t nbuf, float *const *bufs, size_t lo, size_t hi);
+af_status af_split_sum_all_f64(size_t nbuf, double *const *bufs, size_t lo, size_t hi);
+
 /* One epoch (or its batches first_batch .. , as af_graph_train_epoch) of split batches. The
  * stats are per piece (sum them, over processes too, for the epoch's figures). Returns AF_EINTR
  * when any process asked to stop (all stop after the same step), or the status of a failed

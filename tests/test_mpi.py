@@ -64,8 +64,9 @@ def launch(procs, args, timeout=TIMEOUT, env=None, cwd=None):
     return child.returncode, out, err
 
 
-def run_cases(procs, outdir, names):
-    rc, out, err = launch(procs, [os.path.join(SCRIPTS, "run_cases.py"), str(outdir)] + list(names))
+def run_cases(procs, outdir, names, env=None):
+    rc, out, err = launch(procs, [os.path.join(SCRIPTS, "run_cases.py"), str(outdir)] + list(names),
+                          env=env)
     assert rc == 0, f"exit status {rc}\n--- stdout\n{out}\n--- stderr\n{err}"
     results = {}
     for name in names:
@@ -109,6 +110,7 @@ def test_two_processes_give_the_bits_of_one_process_split_batch(two_processes, n
     for r in (0, 1):
         got = two_processes[name][r]
         assert got["size"] == 2 and got["rank"] == r
+        assert got["shared_memory"], "one machine: the gradient is summed in shared memory"
         assert_same(got["state"], ref["state"], f"{name} rank {r} state")
         assert_same(got["history"], ref["history"], f"{name} rank {r} history")
         # evaluate / predict split over rows: the same values up to the order of the sums
@@ -166,10 +168,23 @@ def test_three_processes_same_bits_run_to_run_and_on_every_process(tmp_path):
             for r, got in enumerate(run[name]):
                 assert_same(got["state"], first["state"], f"{name} process {r}")
                 assert_same(got["history"], first["history"], f"{name} process {r} history")
-    # the MPI sum of three values may add them in another order than SplitBatch(3): the same
-    # model up to float32 rounding carried through 14 Adam steps
+    # processes on one machine sum the gradient in shared memory, in rank order as one process
+    # adds its pieces: the weights are bitwise SplitBatch(3)'s (the MLP has no batch statistics,
+    # whose sums still go through MPI)
     ref = cases.fit_model("mlp", SplitBatch(3))
-    np.testing.assert_allclose(runs[0]["mlp"][0]["state"], ref["state"], rtol=1e-3, atol=1e-5)
+    assert_same(runs[0]["mlp"][0]["state"], ref["state"], "mlp 3 processes vs SplitBatch(3)")
+
+
+def test_allreduce_path_gives_the_bits_of_the_shared_memory_path(tmp_path, two_processes):
+    """ANNFAST_MPI_SHM=0: the gradient summed by MPI Allreduce (as processes on several machines
+    do) instead of in shared memory; two processes give the same bits either way."""
+    names = ("mlp", "bn_dropout")
+    got = run_cases(2, tmp_path, names, env=_env(ANNFAST_MPI_SHM="0"))
+    for name in names:
+        for r in (0, 1):
+            assert not got[name][r]["shared_memory"]
+            assert_same(got[name][r]["state"], two_processes[name][r]["state"], f"{name} rank {r}")
+            assert_same(got[name][r]["history"], two_processes[name][r]["history"], f"{name} {r}")
 
 
 @pytest.mark.parametrize("mode, expect", [

@@ -262,3 +262,75 @@ def test_sklearn_weighted_split_batch():
     np.testing.assert_allclose(split.validation_scores_, whole.validation_scores_, rtol=1e-12)
     unweighted = MLPClassifier(distributed=SplitBatch(2), **kw).fit(X, y)
     assert rel_err(unweighted.coefs_[0], split.coefs_[0]) > 1e-3
+
+
+# ---- the shared-memory gradient sum of processes on one machine (annfast.distributed) ----------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nbuf", [1, 2, 3, 4])
+def test_split_sum_all_adds_in_buffer_order_into_every_buffer(dtype, nbuf):
+    """Ranges summed one call each (as each process sums its own) leave in every buffer the sum in
+    buffer order, bitwise the order one process adds its pieces in; NaN and inf propagate."""
+    rng = np.random.default_rng(nbuf)
+    n = 1000 + 37
+    bufs = [(rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(dtype) for _ in range(nbuf)]
+    bufs[0][5] = np.nan
+    bufs[-1][9] = np.inf
+    ref = bufs[0].copy()
+    for b in bufs[1:]:
+        ref += b                      # NumPy: one rounding per add, left to right
+    bounds = [0, 16, 16, 515, n]      # an empty range and ranges not on a block boundary
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        _core.split_sum_all(bufs, lo, hi)
+    for q, b in enumerate(bufs):
+        np.testing.assert_array_equal(b, ref, err_msg=f"buffer {q}")
+    assert np.isnan(ref[5]) and (nbuf == 1 or np.isinf(ref[9]))
+
+
+def test_split_sum_all_rejects_bad_buffers_and_ranges():
+    a, b = np.zeros(8, np.float32), np.zeros(8, np.float32)
+    with pytest.raises(ValueError, match="at least one"):
+        _core.split_sum_all([], 0, 0)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core.split_sum_all([np.zeros(8, np.int64)], 0, 8)
+    with pytest.raises(TypeError, match="float32"):
+        _core.split_sum_all([a, np.zeros(8, np.float64)], 0, 8)
+    with pytest.raises(ValueError, match="one length"):
+        _core.split_sum_all([a, np.zeros(9, np.float32)], 0, 8)
+    with pytest.raises(ValueError, match="range"):
+        _core.split_sum_all([a, b], 5, 4)
+    with pytest.raises(ValueError, match="range"):
+        _core.split_sum_all([a, b], 0, 9)
+    with pytest.raises(TypeError, match="contiguous"):
+        _core.split_sum_all([a, np.zeros(16, np.float32)[::2]], 0, 8)
+    ro = np.zeros(8, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        _core.split_sum_all([a, ro], 0, 8)
+    np.testing.assert_array_equal(a, 0)
+
+
+def test_train_split_rejects_a_shared_gradient_buffer_it_cannot_use():
+    """The buffer annfast.distributed passes must have the engine's dtype, room for every
+    parameter and 64-byte alignment; anything else is refused before C reads it."""
+    model, X, y = build("mlp")
+    eng = model._get_engine()
+    n = model._params.size
+    args = (eng, [X], [y], 32, 0, 0, model.optimizer.c_config(0), model._opt_state, 0,
+            np.empty(len(X), np.uint64), 1, 0, 1)
+    before = state(model).copy()
+    raw = np.zeros(n + 64, model._params.dtype)
+    off = (-raw.ctypes.data % 64) // raw.itemsize
+    other = np.float64 if raw.dtype == np.float32 else np.float32
+    with pytest.raises(TypeError, match=raw.dtype.name):
+        _core.train_split(*args, shared_grads=np.zeros(n, other))
+    with pytest.raises(ValueError, match="parameters"):
+        _core.train_split(*args, shared_grads=raw[off:off + n - 1])
+    with pytest.raises(ValueError, match="64-byte"):
+        _core.train_split(*args, shared_grads=raw[off + 1:off + 1 + n])
+    np.testing.assert_array_equal(state(model), before)
+    # an aligned buffer: the steps run, the gradient lands there, not in the model's own buffer
+    buf = raw[off:off + n]
+    own = model._grads.copy()
+    _core.train_split(*args, shared_grads=buf)
+    assert np.any(buf != 0) and not np.array_equal(state(model), before)
+    np.testing.assert_array_equal(model._grads, own)
