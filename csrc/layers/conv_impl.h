@@ -124,58 +124,111 @@ static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, con
     }
 }
 
-/* GEMM path, implicit (no im2col): one task per output row. Its cells read the padded input at
- * a constant stride (SW C), and inside a window the values of kernel row kh are contiguous
- * (seg = KW C without dilation, else C per kernel position), so the GEMM micro-kernel reads them
- * in place: for each MR-cell tile and NR-filter panel,
- *   Z tile = sum over segments s (in order) of A_s Wt_s,  A_s[r, j] = xp[base(cell r) + off(s) + j],
+/* GEMM path, implicit (no im2col): output rows, claimed in chunks by annfast's pool threads
+ * (pool.h; the caller runs every chunk nobody else has taken, so it never waits for a thread
+ * that has not woken up). An output row's cells read their input at a constant stride (SW C), and
+ * inside a window the values of kernel row kh are contiguous (seg = KW C without dilation, else C
+ * per kernel position), so the GEMM micro-kernel reads them in place: for each NR-filter panel,
+ * segment s and MR-cell tile,
+ *   Z tile = sum over segments s (in order) of A_s Wt_s,  A_s[r, j] = win[base(cell r) + off(s) + j],
  * the partial sum kept in the output between segments (beta = 1 after the first), bias and relu
- * joining the last. Wt is packed once per call. A tile whose unused rows (kernel_rows reads whole
- * tile heights) would reach past the end of xp is copied into the thread's slot first. */
-static void AF_FN(conv_fwd_implicit)(const conv_plan *p, size_t B, const T *xp, const T *W,
-                                     const T *bias, int relu, T *Y, T *scr)
+ * joining the last. Wt is packed once per call. Where the geometry pads, `win` is the row's KH
+ * window rows, copied into the thread's slot with their zero padding (no padded copy of the batch:
+ * the backward makes that, conv_backward); the products are those of the padded input, zeros
+ * included, in the same order. Without padding the input is read where it lies, and a tile whose
+ * unused rows (kernel_rows reads whole tile heights) would reach past its end is copied first. */
+typedef struct {
+    const conv_plan *p;
+    const AF_FN(af_gemm_kinfo) *gk;
+    const T *x, *wk, *bias;   /* input (unpadded when the geometry pads), packed filters */
+    int relu;
+    T *Y, *scr;
+    size_t rows, per;         /* output rows (B OH), rows per chunk */
+} AF_FN(conv_implicit_job);
+
+static void AF_FN(conv_implicit_chunk)(void *ctx, size_t chunk, size_t slot)
 {
-    const AF_FN(af_gemm_kinfo) *gk = AF_FN(af_kern)()->gemm;
+    const AF_FN(conv_implicit_job) *j = (const AF_FN(conv_implicit_job) *)ctx;
+    const conv_plan *p = j->p;
+    const AF_FN(af_gemm_kinfo) *gk = j->gk;
     const af_win_geom *g = &p->g;
     size_t F = p->F, K = p->K, MR = gk->mr, NR = gk->nr, nbp = (F + NR - 1) / NR;
-    size_t seg = conv_seg(g), nseg = K / seg, rsa = g->SW * g->C, padsz = af_win_padded_size(g);
-    size_t rows = B * g->OH, OW = g->OW;
-    const T *end = xp + B * padsz;
-    const size_t *off = (const size_t *)(scr + p->offs);
-    T *wk = scr + p->wpack;   /* nbp panels of K x NR */
-    gk->pack_b(0, K, F, W, F, wk, 0, nbp);
-    int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
-    for (size_t row = 0; row < rows; row++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+    size_t seg = conv_seg(g), nseg = K / seg, rsa = g->SW * g->C, OW = g->OW;
+    size_t prow = g->Wp * g->C, padsz = af_win_padded_size(g), irow = g->W * g->C;
+    size_t r0 = chunk * j->per, r1 = r0 + j->per < j->rows ? r0 + j->per : j->rows;
+    const T *end = j->x + (j->rows / g->OH) * padsz;   /* unpadded: the end of the input */
+    const size_t *off = (const size_t *)(j->scr + p->offs);
+    T *spare = j->scr + p->slot0 + slot * p->slot_len, *win = spare;
+    if (g->padded) /* the tiles' unused rows read past the last window row: zeros */
+        memset(win + g->KH * prow, 0, AF_CONV_IMPLICIT_MR_MAX * rsa * sizeof(T));
+    for (size_t row = r0; row < r1; row++) {
         size_t b = row / g->OH, oh = row - b * g->OH;
-        const T *xrow = xp + b * padsz + oh * g->SH * g->Wp * g->C;   /* cell (oh, 0)'s window */
-        T *yrow = Y + row * OW * F, *spare = scr + p->slot0 + af_tid() * p->slot_len;
+        const T *xrow;   /* cell (oh, 0)'s window: its kernel row kh at kh prow */
+        size_t kstep = prow;
+        if (g->padded) {
+            /* padded row kh of the window = input row oh SH + kh DH - PT, zeros around it */
+            for (size_t kh = 0; kh < g->KH; kh++) {
+                T *d = win + kh * prow;
+                size_t ih = oh * g->SH + kh * g->DH;
+                if (ih < g->PT || ih - g->PT >= g->H) {
+                    memset(d, 0, prow * sizeof(T));
+                    continue;
+                }
+                memset(d, 0, g->PL * g->C * sizeof(T));
+                memcpy(d + g->PL * g->C, j->x + (b * g->H + ih - g->PT) * irow, irow * sizeof(T));
+                memset(d + g->PL * g->C + irow, 0, (prow - g->PL * g->C - irow) * sizeof(T));
+            }
+            xrow = win;
+        } else {
+            xrow = j->x + b * padsz + oh * g->SH * prow;
+            kstep = g->DH * prow;
+        }
+        T *yrow = j->Y + row * OW * F;
         AF_FN(af_gemm_kout) out = {NULL, 0, NULL};
         for (size_t jr = 0; jr < nbp; jr++) {
             size_t nr = F - jr * NR < NR ? F - jr * NR : NR;
-            for (size_t ow0 = 0; ow0 < OW; ow0 += MR) {
-                size_t mr = OW - ow0 < MR ? OW - ow0 : MR, rr = af_gemm_rows_read(MR, mr);
-                for (size_t s = 0; s < nseg; s++) {
-                    const T *a = xrow + ow0 * rsa + off[s * seg];
+            for (size_t s = 0; s < nseg; s++) {
+                /* segment s: kernel row kh, first kernel column kw (off[], with kh's rows kstep apart) */
+                size_t k0 = s * seg, kh = k0 / (g->KW * g->C);
+                size_t soff = kh * kstep + (off[k0] - kh * g->DH * prow);
+                const T *wseg = j->wk + jr * NR * K + k0 * NR;
+                int last = s + 1 == nseg;
+                out.bias = last && j->bias ? j->bias + jr * NR : NULL;
+                out.relu = last && j->relu;
+                for (size_t ow0 = 0; ow0 < OW; ow0 += MR) {
+                    size_t mr = OW - ow0 < MR ? OW - ow0 : MR, rr = af_gemm_rows_read(MR, mr);
+                    const T *a = xrow + ow0 * rsa + soff;
                     size_t lda = rsa;
-                    if (a + (rr - 1) * rsa + seg > end) {
+                    if (!g->padded && a + (rr - 1) * rsa + seg > end) {
                         for (size_t r = 0; r < rr; r++)
                             if (r < mr) memcpy(spare + r * seg, a + r * rsa, seg * sizeof(T));
                             else memset(spare + r * seg, 0, seg * sizeof(T));
                         a = spare, lda = seg;
                     }
-                    int last = s + 1 == nseg;
-                    out.bias = last && bias ? bias + jr * NR : NULL;
-                    out.relu = last && relu;
-                    gk->kernel_rows(seg, a, lda, 1, wk + jr * NR * K + s * seg * NR, (T)1,
-                                    s ? (T)1 : (T)0, yrow + ow0 * F + jr * NR, F, mr, nr,
+                    gk->kernel_rows(seg, a, lda, 1, wseg, (T)1, s ? (T)1 : (T)0,
+                                    yrow + ow0 * F + jr * NR, F, mr, nr,
                                     out.bias || out.relu ? &out : NULL);
                 }
             }
         }
     }
+}
+
+static void AF_FN(conv_fwd_implicit)(const conv_plan *p, size_t B, const T *x, const T *W,
+                                     const T *bias, int relu, T *Y, T *scr)
+{
+    const AF_FN(af_gemm_kinfo) *gk = AF_FN(af_kern)()->gemm;
+    size_t F = p->F, K = p->K, nbp = (F + gk->nr - 1) / gk->nr, rows = B * p->g.OH;
+    T *wk = scr + p->wpack;   /* nbp panels of K x NR */
+    if (rows == 0) return;
+    gk->pack_b(0, K, F, W, F, wk, 0, nbp);
+    int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
+    /* chunks of whole rows, many per thread: a thread that starts late takes fewer */
+    size_t nch = nt > 1 ? (size_t)nt * AF_CONV_IMPLICIT_CHUNKS : 1;
+    if (nch > rows) nch = rows;
+    size_t per = (rows + nch - 1) / nch;
+    AF_FN(conv_implicit_job) job = {p, gk, x, wk, bias, relu, Y, scr, rows, per};
+    af_pool_run(AF_FN(conv_implicit_chunk), &job, (rows + per - 1) / per, nt);
 }
 
 /* GEMM path: an im2col block of mb cells per task, Z = P Wt (+ epilogue) straight into Y. */
@@ -216,8 +269,11 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
     /* f in the epilogue when elementwise; softmax (over the filters), gelu and swish after */
     af_act ep_act = (act == AF_ACT_SOFTMAX || a->fused_loss || keep_z) ? AF_ACT_LINEAR : act;
     T *Z = keep_z ? aux + p.zkeep : Y;
+    const AF_FN(af_gemm_kinfo) *gk = AF_FN(af_kern)()->gemm;
+    /* the implicit path pads window rows itself; the others read a padded copy of the batch */
+    int implicit = conv_implicit(&p) && gk->nr <= AF_CONV_GEMM_NR_MAX && gk->mr <= AF_CONV_IMPLICIT_MR_MAX;
     const T *xp = x;
-    if (p.g.padded) {
+    if (p.g.padded && !implicit) {
         AF_FN(conv_pad)(&p, B, x, aux + p.xpad);
         xp = aux + p.xpad;
     }
@@ -225,8 +281,7 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
     af_epilogue ep = {bias, ep_act, c->alpha};
     if (p.path == CONV_POINTWISE) {
         s = GEMM_EX(0, 0, M, F, p.K, (T)1, xp, p.K, W, F, (T)0, Z, F, &ep);
-    } else if (p.path == CONV_GEMM &&
-               (!conv_implicit(&p) || AF_FN(af_kern)()->gemm->nr > AF_CONV_GEMM_NR_MAX)) {
+    } else if (p.path == CONV_GEMM && !implicit) {
         s = AF_FN(conv_fwd_gemm)(&p, B, xp, W, &ep, Z, scr);
     } else {   /* bias and relu inside the tiles, other activations after */
         int relu = ep_act == AF_ACT_RELU;
@@ -235,7 +290,7 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
         else if (p.path == CONV_CELLS)
             AF_FN(conv_fwd_cells)(&p, B, xp, W, bias, relu, Z, scr);
         else
-            AF_FN(conv_fwd_implicit)(&p, B, xp, W, bias, relu, Z, scr);
+            AF_FN(conv_fwd_implicit)(&p, B, x, W, bias, relu, Z, scr);
         if (ep_act != AF_ACT_LINEAR && !relu)
             s = AF_FN(af_act_forward)(ep_act, (T)c->alpha, 1, M * F, Z, M * F, Z, M * F);
     }
@@ -424,6 +479,9 @@ static af_status AF_FN(conv_backward)(const af_op_args *a)
     const T *x = (const T *)a->x[0], *W = (const T *)a->param;
     T *aux = (T *)a->aux, *scr = (T *)a->scratch, *D = (T *)a->dy, *G = (T *)a->grad;
     const T *xp = p.g.padded ? aux + p.xpad : x;
+    /* the implicit forward made no padded copy (whatever the instruction set, so a change of
+     * path between the passes never leaves one missing): pad now */
+    if (p.g.padded && conv_implicit(&p)) AF_FN(conv_pad)(&p, B, x, aux + p.xpad);
     const T *Z = af_act_needs_input((af_act)c->act) ? aux + p.zkeep : NULL;
     af_act act = a->fused_loss ? AF_ACT_LINEAR : (af_act)c->act;
     conv_offsets(&p.g, (size_t *)(scr + p.offs));
