@@ -9,21 +9,75 @@
 #define GEMM af_dgemm
 #endif
 
-/* xp[b] = x[b] zero-padded to Hp x Wp, for the B samples. */
-static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
+/* The passes run their fixed tasks (samples, tiles, rows, groups, blocks) on annfast's pool
+ * (pool.h): chunk c of a job is tasks [c per, (c + 1) per); the calling thread runs every chunk
+ * nobody else has claimed, so it never waits for a thread that has not woken up, and `slot`
+ * (unique among the job's threads, < af_slot_threads()) picks the thread's scratch. Which thread
+ * runs a task changes nothing in its result. */
+typedef struct {
+    const conv_plan *p;
+    size_t B, n, per;         /* batch; tasks, tasks per chunk */
+    const T *x, *W, *bias, *Z, *Y;
+    T *out, *D, *scr;
+    const af_epilogue *ep;
+    af_act act;
+    T alpha;
+    int relu, flag;           /* relu in the tiles; use_bias (weights) or acc (dx, reduce) */
+    size_t ng, stride;        /* weight-gradient groups, values per partial gradient */
+    int err;                  /* a failing task's af_status (AF_OK: none), stored atomically */
+} AF_FN(conv_job);
+
+/* Tasks [t0, t1) of chunk c. */
+static inline void AF_FN(conv_tasks)(const AF_FN(conv_job) *j, size_t c, size_t *t0, size_t *t1)
 {
-    const af_win_geom *g = &p->g;
-    size_t padsz = af_win_padded_size(g), row = g->W * g->C;
-    int nt = af_slot_threads(B, (double)B * (double)padsz, AF_PAR_MIN_MOVE);
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        T *d = xp + b * padsz;
+    *t0 = c * j->per;
+    *t1 = *t0 + j->per < j->n ? *t0 + j->per : j->n;
+}
+
+/* Run fn over n tasks, per to a chunk, on nt threads; returns a failing task's status. */
+static af_status AF_FN(conv_run)(af_chunk_fn fn, AF_FN(conv_job) *j, size_t n, size_t per, int nt)
+{
+    j->n = n;
+    j->per = per < 1 ? 1 : per;
+    j->err = AF_OK;
+    if (n) af_pool_run(fn, j, (n + j->per - 1) / j->per, nt);
+    return (af_status)__atomic_load_n(&j->err, __ATOMIC_RELAXED);
+}
+
+static inline void AF_FN(conv_fail)(AF_FN(conv_job) *j, af_status s)
+{
+    if (s != AF_OK) __atomic_store_n(&j->err, (int)s, __ATOMIC_RELAXED);
+}
+
+/* The scratch of the thread in `slot`. */
+static inline T *AF_FN(conv_slot)(const AF_FN(conv_job) *j, size_t slot)
+{
+    return j->scr + j->p->slot0 + slot * j->p->slot_len;
+}
+
+/* xp[b] = x[b] zero-padded to Hp x Wp, for the B samples (tasks: samples). */
+static void AF_FN(conv_pad_chunk)(void *ctx, size_t c, size_t slot)
+{
+    const AF_FN(conv_job) *j = (const AF_FN(conv_job) *)ctx;
+    const af_win_geom *g = &j->p->g;
+    size_t padsz = af_win_padded_size(g), row = g->W * g->C, b0, b1;
+    (void)slot;
+    AF_FN(conv_tasks)(j, c, &b0, &b1);
+    for (size_t b = b0; b < b1; b++) {
+        T *d = j->out + b * padsz;
         memset(d, 0, padsz * sizeof(T));
         for (size_t h = 0; h < g->H; h++)
-            memcpy(d + ((h + g->PT) * g->Wp + g->PL) * g->C, x + (b * g->H + h) * row, row * sizeof(T));
+            memcpy(d + ((h + g->PT) * g->Wp + g->PL) * g->C, j->x + (b * g->H + h) * row, row * sizeof(T));
     }
+}
+
+static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
+{
+    AF_FN(conv_job) j = {p, B};
+    j.x = x;
+    j.out = xp;
+    int nt = af_slot_threads(B, (double)B * (double)af_win_padded_size(&p->g), AF_PAR_MIN_MOVE);
+    AF_FN(conv_run)(AF_FN(conv_pad_chunk), &j, B, 4, nt);
 }
 
 /* Rows [p0, p0 + n) of the im2col matrix (n x K) from the padded batch xp; off: the offset
@@ -63,28 +117,19 @@ static void AF_FN(conv_col2im)(const conv_plan *p, const T *dP, const size_t *of
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
-/* Direct path: tiles of rows[1] cells (12) x groups of up to two vectors of filters. */
-static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, const T *W,
-                                   const T *bias, int relu, T *Y, T *scr)
+/* Direct path: tiles of rows[1] cells (12) x groups of up to two vectors of filters (tasks:
+ * tiles); x: the padded batch, W and bias packed fpad wide (conv_fwd_direct). */
+static void AF_FN(conv_direct_chunk)(void *ctx, size_t c, size_t slot)
 {
+    const AF_FN(conv_job) *j = (const AF_FN(conv_job) *)ctx;
+    const conv_plan *p = j->p;
     const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
     const af_win_geom *g = &p->g;
-    size_t F = p->F, K = p->K, fp = p->fpad, vl = ki->vl, R = ki->rows[1];
-    size_t M = B * p->S, ntile = (M + R - 1) / R;
-    T *wp = scr + p->wpack, *bp = wp + K * fp;
-    const size_t *off = (const size_t *)(scr + p->offs);
-    /* filters packed fp wide, zeros past F (the tiles compute whole vectors) */
-    for (size_t k = 0; k < K; k++) {
-        memcpy(wp + k * fp, W + k * F, F * sizeof(T));
-        for (size_t f = F; f < fp; f++) wp[k * fp + f] = 0;
-    }
-    if (bias) memcpy(bp, bias, F * sizeof(T));
-    for (size_t f = F; f < fp; f++) bp[f] = 0;
-    int nt = af_slot_threads(ntile, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
-    for (size_t t = 0; t < ntile; t++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+    size_t F = p->F, K = p->K, fp = p->fpad, vl = ki->vl, R = ki->rows[1], M = j->B * p->S, t0, t1;
+    const size_t *off = (const size_t *)(j->scr + p->offs);
+    (void)slot;
+    AF_FN(conv_tasks)(j, c, &t0, &t1);
+    for (size_t t = t0; t < t1; t++) {
         size_t base[16], p0 = t * R, nr = M - p0 < R ? M - p0 : R;
         af_cell_cursor cur;
         af_cursor_set(g, p0, &cur);
@@ -95,33 +140,73 @@ static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, co
         for (size_t f0 = 0; f0 < F; f0 += 2 * vl) {
             size_t nf = F - f0 < 2 * vl ? F - f0 : 2 * vl, fv = (nf + vl - 1) / vl, rows = ki->rows[fv];
             for (size_t r0 = 0; r0 < nr; r0 += rows)
-                ki->fwd(fv, K, xp, base + r0, off, wp + f0, fp, bias ? bp + f0 : NULL, relu,
-                        Y + (p0 + r0) * F + f0, F, nr - r0 < rows ? nr - r0 : rows, nf);
+                ki->fwd(fv, K, j->x, base + r0, off, j->W + f0, fp, j->bias ? j->bias + f0 : NULL,
+                        j->relu, j->out + (p0 + r0) * F + f0, F, nr - r0 < rows ? nr - r0 : rows, nf);
         }
     }
 }
 
-/* Cells path (one input channel, stride 1): output row by output row, filters by groups. */
+static void AF_FN(conv_fwd_direct)(const conv_plan *p, size_t B, const T *xp, const T *W,
+                                   const T *bias, int relu, T *Y, T *scr)
+{
+    size_t F = p->F, K = p->K, fp = p->fpad, R = AF_FN(af_kern)()->conv->rows[1];
+    size_t M = B * p->S, ntile = (M + R - 1) / R;
+    T *wp = scr + p->wpack, *bp = wp + K * fp;
+    /* filters packed fp wide, zeros past F (the tiles compute whole vectors) */
+    for (size_t k = 0; k < K; k++) {
+        memcpy(wp + k * fp, W + k * F, F * sizeof(T));
+        for (size_t f = F; f < fp; f++) wp[k * fp + f] = 0;
+    }
+    if (bias) memcpy(bp, bias, F * sizeof(T));
+    for (size_t f = F; f < fp; f++) bp[f] = 0;
+    AF_FN(conv_job) j = {p, B};
+    j.x = xp;
+    j.W = wp;
+    j.bias = bias ? bp : NULL;
+    j.relu = relu;
+    j.out = Y;
+    j.scr = scr;
+    int nt = af_slot_threads(ntile, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
+    AF_FN(conv_run)(AF_FN(conv_direct_chunk), &j, ntile, 16, nt);
+}
+
+/* Cells path (one input channel, stride 1): output row by output row (tasks: rows), filters by
+ * groups. */
+static void AF_FN(conv_cells_chunk)(void *ctx, size_t c, size_t slot)
+{
+    const AF_FN(conv_job) *j = (const AF_FN(conv_job) *)ctx;
+    const conv_plan *p = j->p;
+    const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
+    const af_win_geom *g = &p->g;
+    size_t F = p->F, K = p->K, padsz = af_win_padded_size(g), r0, r1;
+    const size_t *off = (const size_t *)(j->scr + p->offs);
+    (void)slot;
+    AF_FN(conv_tasks)(j, c, &r0, &r1);
+    for (size_t row = r0; row < r1; row++) {
+        size_t b = row / g->OH, oh = row - b * g->OH;
+        const T *xrow = j->x + b * padsz + oh * g->SH * g->Wp;
+        T *yrow = j->out + row * g->OW * F;
+        for (size_t f0 = 0; f0 < F; f0 += ki->fwf) {
+            size_t nf = F - f0 < ki->fwf ? F - f0 : ki->fwf;
+            ki->fwd_cells(K, xrow, off, g->OW, j->W + f0, F, j->bias ? j->bias + f0 : NULL, j->relu,
+                          yrow + f0, F, nf);
+        }
+    }
+}
+
 static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, const T *W,
                                   const T *bias, int relu, T *Y, T *scr)
 {
-    const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
-    const af_win_geom *g = &p->g;
-    size_t F = p->F, K = p->K, rows = B * g->OH, padsz = af_win_padded_size(g);
-    const size_t *off = (const size_t *)(scr + p->offs);
-    int nt = af_slot_threads(rows, (double)B * p->S * (double)K * (double)F, AF_CONV_PAR_MIN);
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 16) num_threads(nt) if (nt > 1)
-    for (size_t row = 0; row < rows; row++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        size_t b = row / g->OH, oh = row - b * g->OH;
-        const T *xrow = xp + b * padsz + oh * g->SH * g->Wp;
-        T *yrow = Y + row * g->OW * F;
-        for (size_t f0 = 0; f0 < F; f0 += ki->fwf) {
-            size_t nf = F - f0 < ki->fwf ? F - f0 : ki->fwf;
-            ki->fwd_cells(K, xrow, off, g->OW, W + f0, F, bias ? bias + f0 : NULL, relu, yrow + f0, F, nf);
-        }
-    }
+    size_t rows = B * p->g.OH;
+    AF_FN(conv_job) j = {p, B};
+    j.x = xp;
+    j.W = W;
+    j.bias = bias;
+    j.relu = relu;
+    j.out = Y;
+    j.scr = scr;
+    int nt = af_slot_threads(rows, (double)B * p->S * (double)p->K * (double)p->F, AF_CONV_PAR_MIN);
+    AF_FN(conv_run)(AF_FN(conv_cells_chunk), &j, rows, 16, nt);
 }
 
 /* GEMM path, implicit (no im2col): output rows, claimed in chunks by annfast's pool threads
@@ -232,26 +317,32 @@ static void AF_FN(conv_fwd_implicit)(const conv_plan *p, size_t B, const T *x, c
 }
 
 /* GEMM path: an im2col block of mb cells per task, Z = P Wt (+ epilogue) straight into Y. */
+static void AF_FN(conv_gemm_chunk)(void *ctx, size_t c, size_t slot)
+{
+    AF_FN(conv_job) *j = (AF_FN(conv_job) *)ctx;
+    const conv_plan *p = j->p;
+    size_t M = j->B * p->S, K = p->K, F = p->F, b0, b1;
+    T *P = AF_FN(conv_slot)(j, slot);
+    AF_FN(conv_tasks)(j, c, &b0, &b1);
+    for (size_t blk = b0; blk < b1; blk++) {
+        size_t p0 = blk * p->mb, n = M - p0 < p->mb ? M - p0 : p->mb;
+        AF_FN(conv_im2col)(p, j->x, (const size_t *)(j->scr + p->offs), p0, n, P);
+        AF_FN(conv_fail)(j, GEMM_EX(0, 0, n, F, K, (T)1, P, K, j->W, F, (T)0, j->out + p0 * F, F, j->ep));
+    }
+}
+
 static af_status AF_FN(conv_fwd_gemm)(const conv_plan *p, size_t B, const T *xp, const T *W,
                                       const af_epilogue *ep, T *Y, T *scr)
 {
-    size_t M = B * p->S, K = p->K, F = p->F, nblk = (M + p->mb - 1) / p->mb;
-    int nt = af_slot_threads(nblk, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
-    af_status st = AF_OK;
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
-    for (size_t blk = 0; blk < nblk; blk++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        size_t p0 = blk * p->mb, n = M - p0 < p->mb ? M - p0 : p->mb;
-        T *P = scr + p->slot0 + af_tid() * p->slot_len;
-        AF_FN(conv_im2col)(p, xp, (const size_t *)(scr + p->offs), p0, n, P);
-        af_status s = GEMM_EX(0, 0, n, F, K, (T)1, P, K, W, F, (T)0, Y + p0 * F, F, ep);
-        if (s != AF_OK) {
-            #pragma omp critical(af_conv_status)
-            st = s;
-        }
-    }
-    return st;
+    size_t M = B * p->S, nblk = (M + p->mb - 1) / p->mb;
+    AF_FN(conv_job) j = {p, B};
+    j.x = xp;
+    j.W = W;
+    j.ep = ep;
+    j.out = Y;
+    j.scr = scr;
+    int nt = af_slot_threads(nblk, (double)M * (double)p->K * (double)p->F, AF_CONV_PAR_MIN);
+    return AF_FN(conv_run)(AF_FN(conv_gemm_chunk), &j, nblk, 1, nt);
 }
 
 static af_status AF_FN(conv_forward)(const af_op_args *a)
@@ -372,93 +463,118 @@ static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *
     return AF_OK;
 }
 
-/* dZ, then the weight and bias gradients of each group of chunks into its partial sums. */
-static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act act, T alpha,
-                                         const T *Z, const T *Y, const T *xp, T *D, int use_bias,
-                                         T *scr, size_t ng)
+/* dZ, then the weight and bias gradients of each group of chunks into its partial sums (tasks:
+ * groups). */
+static void AF_FN(conv_dw_group)(void *ctx, size_t c, size_t slot)
 {
-    size_t M = B * p->S, K = p->K, F = p->F, per = K * F + F;
+    AF_FN(conv_job) *j = (AF_FN(conv_job) *)ctx;
+    const conv_plan *p = j->p;
+    size_t M = j->B * p->S, K = p->K, F = p->F, ng = j->ng, g0, g1;
     size_t nch = (M + p->chunk - 1) / p->chunk;
-    const size_t *off = (const size_t *)(scr + p->offs);
+    const size_t *off = (const size_t *)(j->scr + p->offs);
     const AF_FN(af_conv_kinfo) *ki = AF_FN(af_kern)()->conv;
-    int nt = af_slot_threads(ng, (double)M * (double)K * (double)F, AF_CONV_PAR_MIN);
-    af_status st = AF_OK;
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
-    for (size_t gi = 0; gi < ng; gi++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        T *part = scr + p->part + gi * per, *slot = scr + p->slot0 + af_tid() * p->slot_len;
+    T *slotp = AF_FN(conv_slot)(j, slot);
+    AF_FN(conv_tasks)(j, c, &g0, &g1);
+    for (size_t gi = g0; gi < g1; gi++) {
+        T *part = j->scr + p->part + gi * j->stride;
         size_t c0 = nch * gi / ng, c1 = nch * (gi + 1) / ng;
         for (size_t ch = c0; ch < c1; ch++) {
             size_t p0 = ch * p->chunk, n = M - p0 < p->chunk ? M - p0 : p->chunk;
             int first = ch == c0;
-            AF_FN(conv_dz)(act, alpha, F, p0, n, Z, Y, D);
+            AF_FN(conv_dz)(j->act, j->alpha, F, p0, n, j->Z, j->Y, j->D);
             /* db partial: this chunk's cells in order */
-            if (use_bias) ki->colsum(n, D + p0 * F, F, F, part + K * F, !first);
-            af_status s = AF_FN(conv_dw_chunk)(p, xp, D, p0, n, first, part, slot, off);
-            if (s != AF_OK) {
-                #pragma omp critical(af_conv_status)
-                st = s;
-            }
+            if (j->flag) ki->colsum(n, j->D + p0 * F, F, F, part + K * F, !first);
+            AF_FN(conv_fail)(j, AF_FN(conv_dw_chunk)(p, j->x, j->D, p0, n, first, part, slotp, off));
         }
     }
-    return st;
 }
 
-/* grad = sum over groups in order (+ grad when acc). */
-static void AF_FN(conv_reduce)(size_t ng, size_t per, size_t len, const T *part, T *grad, int acc)
+static af_status AF_FN(conv_bwd_weights)(const conv_plan *p, size_t B, af_act act, T alpha,
+                                         const T *Z, const T *Y, const T *xp, T *D, int use_bias,
+                                         T *scr, size_t ng)
 {
-    int nt = af_slot_threads(len / 4096 + 1, (double)len * (double)ng, AF_PAR_MIN_MOVE);
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
-    for (size_t i0 = 0; i0 < len; i0 += 4096) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        size_t i1 = len - i0 < 4096 ? len : i0 + 4096;
+    size_t M = B * p->S;
+    AF_FN(conv_job) j = {p, B};
+    j.act = act;
+    j.alpha = alpha;
+    j.Z = Z;
+    j.Y = Y;
+    j.x = xp;
+    j.D = D;
+    j.flag = use_bias;
+    j.scr = scr;
+    j.ng = ng;
+    j.stride = p->K * p->F + p->F;
+    int nt = af_slot_threads(ng, (double)M * (double)p->K * (double)p->F, AF_CONV_PAR_MIN);
+    return AF_FN(conv_run)(AF_FN(conv_dw_group), &j, ng, 1, nt);
+}
+
+/* grad = sum over groups in order (+ grad when acc), blocks of 4096 values (tasks: blocks). */
+static void AF_FN(conv_reduce_chunk)(void *ctx, size_t c, size_t slot)
+{
+    const AF_FN(conv_job) *j = (const AF_FN(conv_job) *)ctx;
+    const T *part = j->x;
+    T *grad = j->out;
+    size_t len = j->B, b0, b1;   /* B: the values to sum */
+    (void)slot;
+    AF_FN(conv_tasks)(j, c, &b0, &b1);
+    for (size_t blk = b0; blk < b1; blk++) {
+        size_t i0 = blk * 4096, i1 = len - i0 < 4096 ? len : i0 + 4096;
         for (size_t i = i0; i < i1; i++) {
             T s = part[i];
-            for (size_t gi = 1; gi < ng; gi++) s += part[gi * per + i];
-            grad[i] = acc ? grad[i] + s : s;
+            for (size_t gi = 1; gi < j->ng; gi++) s += part[gi * j->stride + i];
+            grad[i] = j->flag ? grad[i] + s : s;
         }
     }
 }
 
-/* dx sample by sample: dP = dZ Wt^T block by block, col2im into the sample's own image. */
-static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D, const T *W,
-                                       T *dx, int acc, T *scr)
+static void AF_FN(conv_reduce)(size_t ng, size_t per, size_t len, const T *part, T *grad, int acc)
 {
+    AF_FN(conv_job) j = {NULL, len};
+    j.x = part;
+    j.out = grad;
+    j.ng = ng;
+    j.stride = per;
+    j.flag = acc;
+    size_t nblk = (len + 4095) / 4096;
+    int nt = af_slot_threads(nblk, (double)len * (double)ng, AF_PAR_MIN_MOVE);
+    AF_FN(conv_run)(AF_FN(conv_reduce_chunk), &j, nblk, 1, nt);
+}
+
+/* dx sample by sample (tasks: samples): dP = dZ Wt^T block by block, col2im into the sample's own
+ * image. W: the kernel, D: dZ, out: dx, flag: add into dx. */
+static void AF_FN(conv_dx_sample)(void *ctx, size_t c, size_t slot)
+{
+    AF_FN(conv_job) *j = (AF_FN(conv_job) *)ctx;
+    const conv_plan *p = j->p;
     const af_win_geom *g = &p->g;
     size_t K = p->K, F = p->F, S = p->S, padsz = af_win_padded_size(g), insz = g->H * g->W * g->C;
-    if (p->path == CONV_POINTWISE)
-        return GEMM(0, 1, B * S, K, F, (T)1, D, F, W, F, acc ? (T)1 : (T)0, dx, K);
-    int nt = af_slot_threads(B, (double)B * S * K * F, AF_CONV_PAR_MIN);
-    af_status st = AF_OK;
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        T *slot = scr + p->slot0 + af_tid() * p->slot_len, *dP = slot;
-        T *img = g->padded ? slot + p->mbx * K : dx + b * insz;
-        size_t *base = (size_t *)(slot + af_round_up(p->mbx * K + (g->padded ? padsz : 0), 16));
+    size_t b0, b1;
+    int acc = j->flag;
+    T *sl = AF_FN(conv_slot)(j, slot), *dP = sl;
+    size_t *base = (size_t *)(sl + af_round_up(p->mbx * K + (g->padded ? padsz : 0), 16));
+    AF_FN(conv_tasks)(j, c, &b0, &b1);
+    for (size_t b = b0; b < b1; b++) {
+        T *img = g->padded ? sl + p->mbx * K : j->out + b * insz;
         if (g->padded)
             memset(img, 0, padsz * sizeof(T));
         else if (!acc)
             memset(img, 0, insz * sizeof(T));
         for (size_t q0 = 0; q0 < S; q0 += p->mbx) {
             size_t n = S - q0 < p->mbx ? S - q0 : p->mbx;
-            af_status s = GEMM(0, 1, n, K, F, (T)1, D + (b * S + q0) * F, F, W, F, (T)0, dP, K);
+            af_status s = GEMM(0, 1, n, K, F, (T)1, j->D + (b * S + q0) * F, F, j->W, F, (T)0, dP, K);
             if (s != AF_OK) {
-                #pragma omp critical(af_conv_status)
-                st = s;
-                break;
+                AF_FN(conv_fail)(j, s);
+                return;
             }
-            AF_FN(conv_col2im)(p, dP, (const size_t *)(scr + p->offs), q0, n, base, img);
+            AF_FN(conv_col2im)(p, dP, (const size_t *)(j->scr + p->offs), q0, n, base, img);
         }
         if (g->padded) {
             /* the interior of the padded image is the sample's gradient */
             size_t row = g->W * g->C;
             for (size_t h = 0; h < g->H; h++) {
                 const T *src = img + ((h + g->PT) * g->Wp + g->PL) * g->C;
-                T *dst = dx + b * insz + h * row;
+                T *dst = j->out + b * insz + h * row;
                 if (acc)
                     for (size_t i = 0; i < row; i++) dst[i] += src[i];
                 else
@@ -466,7 +582,22 @@ static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D,
             }
         }
     }
-    return st;
+}
+
+static af_status AF_FN(conv_bwd_input)(const conv_plan *p, size_t B, const T *D, const T *W,
+                                       T *dx, int acc, T *scr)
+{
+    size_t K = p->K, F = p->F, S = p->S;
+    if (p->path == CONV_POINTWISE)
+        return GEMM(0, 1, B * S, K, F, (T)1, D, F, W, F, acc ? (T)1 : (T)0, dx, K);
+    AF_FN(conv_job) j = {p, B};
+    j.D = (T *)D;
+    j.W = W;
+    j.out = dx;
+    j.flag = acc;
+    j.scr = scr;
+    int nt = af_slot_threads(B, (double)B * S * K * F, AF_CONV_PAR_MIN);
+    return AF_FN(conv_run)(AF_FN(conv_dx_sample), &j, B, 1, nt);
 }
 
 static af_status AF_FN(conv_backward)(const af_op_args *a)
