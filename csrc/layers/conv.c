@@ -19,7 +19,8 @@
  *   gemm       otherwise: one im2col block of `mb` cells at a time (about 256 KB) per thread,
  *              multiplied by the packed GEMM with the bias + activation epilogue; the forward,
  *              when rows are long enough (conv_implicit), as an implicit GEMM reading the input
- *              in place (conv_fwd_implicit: no im2col, and no padded copy of the batch).
+ *              in place (conv_fwd_implicit: no im2col). Never a padded copy of the batch: the
+ *              im2col blocks and the implicit GEMM's window rows write zeros for the padding.
  *   pointwise  1x1 kernel, stride 1, no padding: P is x itself; one GEMM over the batch.
  * Weight gradients are summed over fixed chunks of cells in `ng` fixed groups (each its own
  * partial sum, in chunk order), then the groups in order: the same bits for any thread count.
@@ -115,6 +116,14 @@ static int conv_implicit(const conv_plan *p)
            conv_seg(&p->g) >= AF_CONV_IMPLICIT_MIN_SEG;
 }
 
+/* The direct and cells paths read a zero-padded copy of the batch, made by the forward and kept
+ * in aux for the weight gradient; the GEMM paths read the input itself, padding as they go
+ * (conv_fwd_implicit's window rows, conv_im2col). */
+static int conv_keeps_xpad(const conv_plan *p)
+{
+    return p->g.padded && (p->path == CONV_DIRECT || p->path == CONV_CELLS);
+}
+
 /* Groups of chunks for the weight gradient: a function of the shapes only. */
 static size_t conv_groups(const conv_plan *p, size_t M)
 {
@@ -180,7 +189,7 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     p->scratch = p->slot0 + p->slots * p->slot_len;
     /* aux: the padded input (kept for the weight gradient), Z for gelu / swish */
     p->xpad = 0;
-    p->zkeep = g->padded ? af_round_up(B * padsz, 16) : 0;
+    p->zkeep = conv_keeps_xpad(p) ? af_round_up(B * padsz, 16) : 0;
     p->aux = p->zkeep + (af_act_needs_input((af_act)c->act) ? B * p->S * p->F : 0);
     return AF_OK;
 }

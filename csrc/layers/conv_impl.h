@@ -80,24 +80,52 @@ static void AF_FN(conv_pad)(const conv_plan *p, size_t B, const T *x, T *xp)
     AF_FN(conv_run)(AF_FN(conv_pad_chunk), &j, B, 4, nt);
 }
 
-/* Rows [p0, p0 + n) of the im2col matrix (n x K) from the padded batch xp; off: the offset
- * table (conv_offsets), read at the start of each run. */
-static void AF_FN(conv_im2col)(const conv_plan *p, const T *xp, const size_t *off, size_t p0,
+/* Rows [p0, p0 + n) of the im2col matrix (n x K) from the batch x as the layer gets it, the
+ * padding read as zeros (no padded copy); off: the offset table (conv_offsets), without padding
+ * read at the start of each run. With padding, run s of a cell's window (kernel row kh, ncol
+ * kernel columns from kw) covers padded row ih = oh SH + kh DH and columns iw .. iw + ncol - 1,
+ * iw = ow SW + kw DW (DW = 1 when ncol > 1): the columns inside the input are copied, the others
+ * and whole rows outside it set to zero, the values a padded copy would hold. */
+static void AF_FN(conv_im2col)(const conv_plan *p, const T *x, const size_t *off, size_t p0,
                                size_t n, T *P)
 {
     const af_win_geom *g = &p->g;
-    size_t seg = conv_seg(g), nseg = p->K / seg;
+    size_t seg = conv_seg(g), nseg = p->K / seg, C = g->C, ncol = seg / C;
     af_cell_cursor cur;
     af_cursor_set(g, p0, &cur);
     for (size_t r = 0; r < n; r++, af_cursor_next(g, &cur)) {
-        const T *src = xp + cur.base;
         T *dst = P + r * p->K;
+        if (!g->padded) {
+            const T *src = x + cur.base;
+            for (size_t s = 0; s < nseg; s++) {
+                const T *from = src + off[s * seg];
+                if (seg >= 16)
+                    memcpy(dst + s * seg, from, seg * sizeof(T));
+                else
+                    for (size_t i = 0; i < seg; i++) dst[s * seg + i] = from[i];
+            }
+            continue;
+        }
+        const T *img = x + cur.b * g->H * g->W * C;
         for (size_t s = 0; s < nseg; s++) {
-            const T *from = src + off[s * seg];
-            if (seg >= 16)
-                memcpy(dst + s * seg, from, seg * sizeof(T));
-            else
-                for (size_t i = 0; i < seg; i++) dst[s * seg + i] = from[i];
+            size_t k0 = s * seg, kh = k0 / (g->KW * C), kw = k0 / C - kh * g->KW;
+            size_t ih = cur.oh * g->SH + kh * g->DH, iw = cur.ow * g->SW + kw * g->DW;
+            T *d = dst + k0;
+            if (ih < g->PT || ih - g->PT >= g->H) {
+                memset(d, 0, seg * sizeof(T));
+                continue;
+            }
+            /* columns [q0, q1) of the run are inside the input */
+            size_t q0 = iw < g->PL ? g->PL - iw : 0, q1 = g->W + g->PL - iw;
+            if (q0 > ncol) q0 = ncol;
+            if (iw >= g->W + g->PL) q1 = 0;
+            if (q1 > ncol) q1 = ncol;
+            if (q1 < q0) q1 = q0;
+            memset(d, 0, q0 * C * sizeof(T));
+            if (q1 > q0)
+                memcpy(d + q0 * C, img + ((ih - g->PT) * g->W + iw + q0 - g->PL) * C,
+                       (q1 - q0) * C * sizeof(T));
+            memset(d + q1 * C, 0, (ncol - q1) * C * sizeof(T));
         }
     }
 }
@@ -218,8 +246,8 @@ static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, con
  *   Z tile = sum over segments s (in order) of A_s Wt_s,  A_s[r, j] = win[base(cell r) + off(s) + j],
  * the partial sum kept in the output between segments (beta = 1 after the first), bias and relu
  * joining the last. Wt is packed once per call. Where the geometry pads, `win` is the row's KH
- * window rows, copied into the thread's slot with their zero padding (no padded copy of the batch:
- * the backward makes that, conv_backward); the products are those of the padded input, zeros
+ * window rows, copied into the thread's slot with their zero padding (no padded copy of the
+ * batch, conv_keeps_xpad); the products are those of the padded input, zeros
  * included, in the same order. Without padding the input is read where it lies, and a tile whose
  * unused rows (kernel_rows reads whole tile heights) would reach past its end is copied first. */
 typedef struct {
@@ -316,7 +344,8 @@ static void AF_FN(conv_fwd_implicit)(const conv_plan *p, size_t B, const T *x, c
     af_pool_run(AF_FN(conv_implicit_chunk), &job, (rows + per - 1) / per, nt);
 }
 
-/* GEMM path: an im2col block of mb cells per task, Z = P Wt (+ epilogue) straight into Y. */
+/* GEMM path: an im2col block of mb cells per task (from x as the layer gets it), Z = P Wt
+ * (+ epilogue) straight into Y. */
 static void AF_FN(conv_gemm_chunk)(void *ctx, size_t c, size_t slot)
 {
     AF_FN(conv_job) *j = (AF_FN(conv_job) *)ctx;
@@ -361,10 +390,11 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
     af_act ep_act = (act == AF_ACT_SOFTMAX || a->fused_loss || keep_z) ? AF_ACT_LINEAR : act;
     T *Z = keep_z ? aux + p.zkeep : Y;
     const AF_FN(af_gemm_kinfo) *gk = AF_FN(af_kern)()->gemm;
-    /* the implicit path pads window rows itself; the others read a padded copy of the batch */
     int implicit = conv_implicit(&p) && gk->nr <= AF_CONV_GEMM_NR_MAX && gk->mr <= AF_CONV_IMPLICIT_MR_MAX;
+    /* the direct and cells tiles read a padded copy of the batch (kept for the backward); the
+     * GEMM paths read the input as it is, padding with zeros as they go */
     const T *xp = x;
-    if (p.g.padded && !implicit) {
+    if (conv_keeps_xpad(&p)) {
         AF_FN(conv_pad)(&p, B, x, aux + p.xpad);
         xp = aux + p.xpad;
     }
@@ -373,7 +403,7 @@ static af_status AF_FN(conv_forward)(const af_op_args *a)
     if (p.path == CONV_POINTWISE) {
         s = GEMM_EX(0, 0, M, F, p.K, (T)1, xp, p.K, W, F, (T)0, Z, F, &ep);
     } else if (p.path == CONV_GEMM && !implicit) {
-        s = AF_FN(conv_fwd_gemm)(&p, B, xp, W, &ep, Z, scr);
+        s = AF_FN(conv_fwd_gemm)(&p, B, x, W, &ep, Z, scr);
     } else {   /* bias and relu inside the tiles, other activations after */
         int relu = ep_act == AF_ACT_RELU;
         if (p.path == CONV_DIRECT)
@@ -410,7 +440,8 @@ static void AF_FN(conv_dz)(af_act act, T alpha, size_t F, size_t p0, size_t n, c
     }
 }
 
-/* One chunk's weight gradient into part (K x F): written (first) or added. */
+/* One chunk's weight gradient into part (K x F): written (first) or added. xp: the padded copy
+ * (direct, cells) or the input itself (pointwise, gemm: its im2col pads as it goes). */
 static af_status AF_FN(conv_dw_chunk)(const conv_plan *p, const T *xp, const T *D, size_t p0,
                                       size_t n, int first, T *part, T *slot, const size_t *off)
 {
@@ -609,10 +640,7 @@ static af_status AF_FN(conv_backward)(const af_op_args *a)
     size_t B = a->batch, K = p.K, F = p.F, ng = conv_groups(&p, B * p.S);
     const T *x = (const T *)a->x[0], *W = (const T *)a->param;
     T *aux = (T *)a->aux, *scr = (T *)a->scratch, *D = (T *)a->dy, *G = (T *)a->grad;
-    const T *xp = p.g.padded ? aux + p.xpad : x;
-    /* the implicit forward made no padded copy (whatever the instruction set, so a change of
-     * path between the passes never leaves one missing): pad now */
-    if (p.g.padded && conv_implicit(&p)) AF_FN(conv_pad)(&p, B, x, aux + p.xpad);
+    const T *xp = conv_keeps_xpad(&p) ? aux + p.xpad : x;   /* the forward's padded copy, or x */
     const T *Z = af_act_needs_input((af_act)c->act) ? aux + p.zkeep : NULL;
     af_act act = a->fused_loss ? AF_ACT_LINEAR : (af_act)c->act;
     conv_offsets(&p.g, (size_t *)(scr + p.offs));
