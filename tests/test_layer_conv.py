@@ -130,6 +130,24 @@ def test_implicit_forward_against_torch(stride, dilation, padding, size_kernel, 
                                 dilation_rate=dilation, activation="relu" if batch == 7 else None)
 
 
+@pytest.mark.parametrize("shape,kw", [
+    ((20, 12, 16), dict(kernel_size=3, dilation_rate=(8, 1))),       # a window over 17 rows: no ring
+    ((5, 15, 16), dict(kernel_size=(1, 3))),                         # one row a window
+    ((11, 14, 16), dict(kernel_size=(4, 2), strides=(3, 1))),        # rows skipped between windows
+    ((3, 12, 16), dict(kernel_size=3)),          # the next sample's first window: the same rows
+])
+def test_implicit_window_rows(shape, kw, isa, threads):
+    # the padded implicit forward keeps window rows in a ring of slots (one per input row the
+    # window spans) reused by the next output row of its chunk; longer spans copy every row each
+    # time. One thread: one chunk of all rows, across samples; two: chunks of a row or a few.
+    for n in (1, 2):
+        threads(n)
+        for dtype in ("float64", "float32"):
+            for batch in (1, 7):
+                check_against_torch(af.Conv2D, shape, batch, dtype, seed=batch, filters=40,
+                                    padding="same", activation="relu", **kw)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_implicit_forward_nonfinite_weight(dtype, isa):
     # an inf weight meets the zero padding at the borders: 0 * inf = NaN there, as with a padded

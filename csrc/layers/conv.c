@@ -71,6 +71,8 @@ static const af_field conv_fields[] = {
 #define AF_CONV_GEMM_NR_MAX 32      /* widest GEMM micro-tile (AVX-512 float): packed filter panels */
 #define AF_CONV_IMPLICIT_MR_MAX 16  /* tallest micro-tile the implicit path plans window slack for */
 #define AF_CONV_IMPLICIT_CHUNKS 32  /* implicit forward: chunks of output rows per thread */
+#define AF_CONV_WIN_RING 16         /* implicit forward, padded: window rows spanning at most this
+                                     * many input rows are kept in a ring (conv_win_slots) */
 #define AF_CONV_CHUNK_DIRECT 256    /* cells per weight-gradient chunk on the direct path */
 #define AF_CONV_CHUNK_CELLS 1024    /* about this many (whole rows) on the cells path: its tiles
                                      * end with horizontal sums, paid once per chunk */
@@ -124,6 +126,15 @@ static int conv_keeps_xpad(const conv_plan *p)
     return p->g.padded && (p->path == CONV_DIRECT || p->path == CONV_CELLS);
 }
 
+/* Row buffers of the padded implicit forward's windows: one per input row the window spans
+ * ((KH - 1) DH + 1), slot ih mod that, so consecutive output rows copy only their new input rows;
+ * one per kernel row (all copied for every output row) when the span is longer. */
+static size_t conv_win_slots(const af_win_geom *g)
+{
+    size_t span = (g->KH - 1) * g->DH + 1;
+    return span <= AF_CONV_WIN_RING ? span : g->KH;
+}
+
 /* Groups of chunks for the weight gradient: a function of the shapes only. */
 static size_t conv_groups(const conv_plan *p, size_t M)
 {
@@ -168,7 +179,7 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     /* implicit: a row's KH padded window rows and the slack its tiles read past them, or tiles
      * copied near the end of the input */
     size_t impl = !conv_implicit(p) ? 0
-                : g->padded ? (g->KH * g->Wp + AF_CONV_IMPLICIT_MR_MAX * g->SW) * g->C
+                : g->padded ? (conv_win_slots(g) * g->Wp + AF_CONV_IMPLICIT_MR_MAX * g->SW) * g->C
                             : AF_CONV_IMPLICIT_MR_MAX * conv_seg(g);
     if (impl > fwd) fwd = impl;
     size_t rows = p->chunk / g->OW;

@@ -272,17 +272,23 @@ static void AF_FN(conv_implicit_chunk)(void *ctx, size_t chunk, size_t slot)
     const T *end = j->x + (j->rows / g->OH) * padsz;   /* unpadded: the end of the input */
     const size_t *off = (const size_t *)(j->scr + p->offs);
     T *spare = j->scr + p->slot0 + slot * p->slot_len, *win = spare;
-    if (g->padded) /* the tiles' unused rows read past the last window row: zeros */
-        memset(win + g->KH * prow, 0, AF_CONV_IMPLICIT_MR_MAX * rsa * sizeof(T));
+    size_t nslot = conv_win_slots(g);
+    int ring = nslot == (g->KH - 1) * g->DH + 1;
+    size_t held[AF_CONV_WIN_RING];   /* ring: the padded row (b Hp + ih) each slot holds */
+    for (size_t q = 0; q < AF_CONV_WIN_RING; q++) held[q] = SIZE_MAX;
+    if (g->padded) /* the tiles' unused rows read past the last slot: zeros */
+        memset(win + nslot * prow, 0, AF_CONV_IMPLICIT_MR_MAX * rsa * sizeof(T));
     for (size_t row = r0; row < r1; row++) {
         size_t b = row / g->OH, oh = row - b * g->OH;
-        const T *xrow;   /* cell (oh, 0)'s window: its kernel row kh at kh prow */
-        size_t kstep = prow;
+        const T *xrow;   /* cell (oh, 0)'s window (unpadded: kernel row kh at kh DH prow) */
         if (g->padded) {
-            /* padded row kh of the window = input row oh SH + kh DH - PT, zeros around it */
+            /* padded row ih = oh SH + kh DH of the window (input row ih - PT, zeros around it)
+             * in slot ih mod nslot (ring) or kh, unless the slot holds it already */
             for (size_t kh = 0; kh < g->KH; kh++) {
-                T *d = win + kh * prow;
-                size_t ih = oh * g->SH + kh * g->DH;
+                size_t ih = oh * g->SH + kh * g->DH, q = ring ? ih % nslot : kh;
+                T *d = win + q * prow;
+                if (ring && held[q] == b * g->Hp + ih) continue;
+                if (ring) held[q] = b * g->Hp + ih;
                 if (ih < g->PT || ih - g->PT >= g->H) {
                     memset(d, 0, prow * sizeof(T));
                     continue;
@@ -294,16 +300,16 @@ static void AF_FN(conv_implicit_chunk)(void *ctx, size_t chunk, size_t slot)
             xrow = win;
         } else {
             xrow = j->x + b * padsz + oh * g->SH * prow;
-            kstep = g->DH * prow;
         }
         T *yrow = j->Y + row * OW * F;
         AF_FN(af_gemm_kout) out = {NULL, 0, NULL};
         for (size_t jr = 0; jr < nbp; jr++) {
             size_t nr = F - jr * NR < NR ? F - jr * NR : NR;
             for (size_t s = 0; s < nseg; s++) {
-                /* segment s: kernel row kh, first kernel column kw (off[], with kh's rows kstep apart) */
-                size_t k0 = s * seg, kh = k0 / (g->KW * g->C);
-                size_t soff = kh * kstep + (off[k0] - kh * g->DH * prow);
+                /* segment s: kernel row kh, first kernel column kw (off[] without kh's rows) */
+                size_t k0 = s * seg, kh = k0 / (g->KW * g->C), kwo = off[k0] - kh * g->DH * prow;
+                size_t soff = !g->padded ? off[k0]
+                            : (ring ? (oh * g->SH + kh * g->DH) % nslot : kh) * prow + kwo;
                 const T *wseg = j->wk + jr * NR * K + k0 * NR;
                 int last = s + 1 == nseg;
                 out.bias = last && j->bias ? j->bias + jr * NR : NULL;
