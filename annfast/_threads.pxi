@@ -3,7 +3,7 @@
 cdef extern from "annfast.h" nogil:
     int af_pool_spin_us()
     int af_pool_set_busy_check(int on)
-    void af_pool_stats(unsigned long out[4])
+    void af_pool_stats(unsigned long out[5])
     void af_profile_enable(int on)
     int af_profile_row(size_t k, const char **name, double seconds[2], unsigned long calls[2])
     unsigned long af_fp_control_get()
@@ -41,10 +41,11 @@ def _pool_stats():
     """Counters of the worker pool since the process started (csrc/pool.c): jobs run on several
     threads ("parallel"), jobs run (or GEMMs planned) on the calling thread alone because the
     machine was crowded ("crowded"), and crowded windows found by the preemption rate ("by_rate") or by repeated slow
-    waits for the other threads ("by_slow_wait"). Benchmarks print them next to their figures."""
-    cdef unsigned long v[4]
+    waits for the other threads ("by_slow_wait"); workers woken onto their submitter's CPU that moved
+    off it ("moved", see docs/threads.md). Benchmarks print them next to their figures."""
+    cdef unsigned long v[5]
     af_pool_stats(v)
-    return {"parallel": v[0], "crowded": v[1], "by_rate": v[2], "by_slow_wait": v[3]}
+    return {"parallel": v[0], "crowded": v[1], "by_rate": v[2], "by_slow_wait": v[3], "moved": v[4]}
 
 
 def _profile(on=None, cpu_time=False):

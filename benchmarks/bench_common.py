@@ -7,4 +7,5 @@ def print_pool_stats(af):
     st = af._core._pool_stats()
     print(f"\nannfast pool: {st['parallel']:,} parallel jobs; {st['crowded']:,} run or planned alone "
           f"while the machine looked crowded (found by preemption rate {st['by_rate']:,} times, by "
-          f"slow waits {st['by_slow_wait']:,}; ANNFAST_BUSY_CHECK=0 turns the detection off)")
+          f"slow waits {st['by_slow_wait']:,}; ANNFAST_BUSY_CHECK=0 turns the detection off); "
+          f"{st.get('moved', 0):,} woken workers moved off their caller's CPU")

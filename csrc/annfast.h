@@ -155,8 +155,8 @@ int af_pool_spin_us(void);
 int af_pool_set_busy_check(int on);
 /* Diagnostics since the process started: jobs run on several threads, jobs (or GEMMs planned)
  * alone because the machine was crowded, crowded windows found by the preemption rate, by
- * repeated slow waits. */
-void af_pool_stats(unsigned long out[4]);
+ * repeated slow waits, woken workers that moved off their submitter's CPU. */
+void af_pool_stats(unsigned long out[5]);
 /* Per-kind profile of the engine's forward / backward calls (profile.c): af_profile_enable(1)
  * clears it and starts timing by the wall clock, (2) by the calling thread's CPU time (one
  * thread on a busy machine), (0) stops; af_profile_row(k, ...) reads row k (0 past the last). */

@@ -25,8 +25,11 @@ static size_t AF_FN(sample_bytes)(const af_shape *s)
 }
 
 /* Where each node's output and delta live for this call. Inputs point at the batch data; alias
- * nodes (and, at inference, nodes that are then the identity) at their input's output. */
-static void AF_FN(bind)(const af_graph *g, af_plan *p, T *ws, const void *const *xin, int training)
+ * nodes (and, at inference, nodes that are then the identity) at their input's output. With out
+ * (predict), an output node that computes its output writes it straight into the caller's array
+ * at sample `start` (aliases of it read it there): no copy of the outputs afterwards. */
+static void AF_FN(bind_into)(const af_graph *g, af_plan *p, T *ws, const void *const *xin,
+                             int training, T *const *out, size_t start)
 {
     for (size_t r = 0; r < p->n_order; r++) {
         size_t i = p->order[r];
@@ -40,10 +43,20 @@ static void AF_FN(bind)(const af_graph *g, af_plan *p, T *ws, const void *const 
             p->ptr[i] = p->ptr[nd->inputs[0]];
         } else {
             p->ptr[i] = ws + p->out_off[i];
+            for (size_t o = 0; out && o < g->n_outputs; o++)
+                if (g->outputs[o] == i) {
+                    p->ptr[i] = out[o] + start * af_shape_size(&p->info[i].out);
+                    break;
+                }
         }
         size_t d = p->delta_off[p->delta_root[i]];
         p->dptr[i] = d == SIZE_MAX ? NULL : ws + d;
     }
+}
+
+static void AF_FN(bind)(const af_graph *g, af_plan *p, T *ws, const void *const *xin, int training)
+{
+    AF_FN(bind_into)(g, p, ws, xin, training, NULL, 0);
 }
 
 /* The arguments every call of node i shares (plan.h), with the pass's own. */
@@ -475,11 +488,13 @@ af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t w
     for (size_t start = 0; start < d->n; start += p->max_batch) {
         size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
         (void)AF_FN(slice_rows)(g, p, d, start, xs, NULL);
-        AF_FN(bind)(g, p, ws, xs, 0);
+        AF_FN(bind_into)(g, p, ws, xs, 0, out, start);
         if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 0, start)) != AF_OK) return s;
+        /* outputs that are inputs, aliases or (at inference) identities of other nodes' */
         for (size_t o = 0; o < g->n_outputs; o++) {
             size_t len = af_shape_size(&p->info[g->outputs[o]].out);
-            memcpy(out[o] + start * len, p->ptr[g->outputs[o]], B * len * sizeof(T));
+            if ((const T *)p->ptr[g->outputs[o]] != out[o] + start * len)
+                memcpy(out[o] + start * len, p->ptr[g->outputs[o]], B * len * sizeof(T));
         }
     }
     return AF_OK;

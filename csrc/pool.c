@@ -94,8 +94,10 @@ static _Thread_local int t_crowded;   /* last window found the machine busy */
 static _Thread_local double t_slow_start = -1; /* start of the slow-wait window */
 static _Thread_local int t_slow_jobs, t_slow_count; /* jobs, slow waits in that window */
 static _Atomic int g_busy_check = -1; /* ANNFAST_BUSY_CHECK (default 1) */
+static _Atomic int g_sub_cpu = -1;    /* the CPU the submitter ran on when it woke sleepers */
+static _Atomic int g_stacked;         /* a woken worker found itself on the submitter's CPU */
 /* Counters for af_pool_stats (relaxed: diagnostics only). */
-static _Atomic unsigned long g_st_parallel, g_st_crowded, g_st_rate, g_st_slow;
+static _Atomic unsigned long g_st_parallel, g_st_crowded, g_st_rate, g_st_slow, g_st_moved;
 #ifndef __linux__
 static pthread_mutex_t g_sleep_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_sleep_cv = PTHREAD_COND_INITIALIZER;
@@ -132,7 +134,7 @@ int af_pool_spin_us(void)
 }
 
 /* Involuntary context switches of the calling thread so far (0 where unknown). */
-static double preemptions(void)
+static double involuntary_switches(void)
 {
 #if defined(__linux__) && defined(RUSAGE_THREAD)
     struct rusage ru;
@@ -140,6 +142,12 @@ static double preemptions(void)
 #endif
     return 0;
 }
+
+/* Switches the calling thread caused itself: yielding to its own workers (pool_run). */
+static _Thread_local double t_own_switches;
+
+/* Preemptions of the calling thread so far: its involuntary switches but its own yields. */
+static double preemptions(void) { return involuntary_switches() - t_own_switches; }
 
 int af_pool_set_busy_check(int on)
 {
@@ -211,6 +219,33 @@ static size_t run_chunks(uint32_t gen, af_chunk_fn fn, void *ctx, uint32_t n, si
     }
 }
 
+/* A worker woken onto the CPU its submitter runs on leaves it. Some kernels (seen on a 2-vCPU
+ * virtual machine) place a woken thread on the waker's CPU although another CPU is idle; the two
+ * then share one core, for milliseconds, until the load balancer moves one (a 2-thread job ran at
+ * 1-thread speed about half the time, the worker either preempting the submitter or queued behind
+ * it). Narrowing the worker's affinity to the other CPUs moves it at once, and its own mask is put
+ * back right away (it stays where it went). Once this has happened, submitters yield their core
+ * once after waking workers, so one queued behind them gets to run and leave (pool_run). Never
+ * reached where wake-ups go to idle CPUs: one sched_getcpu() per wake-up. */
+static void leave_cpu(int cpu)
+{
+#if defined(__linux__) && defined(CPU_ISSET)
+    cpu_set_t mask, away;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu) return;
+    if (sched_getaffinity(0, sizeof mask, &mask) != 0 || !CPU_ISSET(cpu, &mask) || CPU_COUNT(&mask) < 2)
+        return;
+    away = mask;
+    CPU_CLR(cpu, &away);
+    if (sched_setaffinity(0, sizeof away, &away) == 0) {
+        sched_setaffinity(0, sizeof mask, &mask);
+        atomic_store_explicit(&g_stacked, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&g_st_moved, 1, memory_order_relaxed);
+    }
+#else
+    (void)cpu;
+#endif
+}
+
 /* Wait for a generation other than seen: spin, then sleep. Returns the claim word seen. */
 static uint64_t wait_for_job(uint32_t seen)
 {
@@ -232,7 +267,10 @@ static uint64_t wait_for_job(uint32_t seen)
         if ((uint32_t)(w >> 32) == seen) sleep_until_changed(wk);
         atomic_fetch_sub(&g_sleepers, 1);
         w = atomic_load_explicit(&g_claim, memory_order_acquire);
-        if ((uint32_t)(w >> 32) != seen) return w;
+        if ((uint32_t)(w >> 32) != seen) {
+            leave_cpu(atomic_load_explicit(&g_sub_cpu, memory_order_relaxed));
+            return atomic_load_explicit(&g_claim, memory_order_acquire);
+        }
     }
 }
 
@@ -303,12 +341,13 @@ static void note_wait(double t, int slow)
     t_win_preempt = preemptions();
 }
 
-void af_pool_stats(unsigned long out[4])
+void af_pool_stats(unsigned long out[5])
 {
     out[0] = atomic_load_explicit(&g_st_parallel, memory_order_relaxed);
     out[1] = atomic_load_explicit(&g_st_crowded, memory_order_relaxed);
     out[2] = atomic_load_explicit(&g_st_rate, memory_order_relaxed);
     out[3] = atomic_load_explicit(&g_st_slow, memory_order_relaxed);
+    out[4] = atomic_load_explicit(&g_st_moved, memory_order_relaxed);
 }
 
 int af_pool_threads(int want)
@@ -349,7 +388,21 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
     atomic_store_explicit(&g_claim, (uint64_t)gen << 32, memory_order_release);
     atomic_fetch_add(&g_wake, 1);
     int woke = atomic_load(&g_sleepers) > 0;
-    if (woke) wake_all();
+    if (woke) {
+#ifdef __linux__
+        atomic_store_explicit(&g_sub_cpu, sched_getcpu(), memory_order_relaxed);
+#endif
+        /* where woken workers have landed on their submitter's CPU (leave_cpu): let one queued
+         * behind this thread run now and move, not when this thread's time slice ends (the
+         * switches this costs are not preemptions: machine_crowded leaves them out) */
+        int yield = atomic_load_explicit(&g_stacked, memory_order_relaxed);
+        double sw = yield ? involuntary_switches() : 0;
+        wake_all();
+        if (yield) {
+            sched_yield();
+            t_own_switches += involuntary_switches() - sw;
+        }
+    }
     atomic_fetch_add_explicit(&g_st_parallel, 1, memory_order_relaxed);
 
     double t_start = now_us();

@@ -354,3 +354,26 @@ def test_layer_names_are_unique_per_class_and_within_a_model():
     x = af.Input(shape=(3,))
     with pytest.raises(ValueError, match="named 'twin'"):
         af.Model(x, af.Dense(1, name="twin")(af.Dense(4, name="twin")(x)))
+
+
+def test_predict_outputs_written_in_place_and_copied():
+    # predict binds an output node that computes its values to the caller's array (no copy);
+    # outputs that are inputs, aliases or inference identities of other nodes are copied. Chunks
+    # of 8 of 23 samples: each chunk's outputs land at its own offset.
+    rng = np.random.default_rng(21)
+    x = af.Input(shape=(5,))
+    h = af.Dense(7, activation="tanh")(x)
+    y = af.Dense(3)(h)
+    model = af.Model(x, [h, y, af.Reshape((7, 1))(h), x, af.Dropout(0.5)(y)], seed=0, dtype="float64")
+    X = rng.normal(size=(23, 5))
+    outs = model.predict(X, batch_size=8)
+    w1, b1, w2, b2 = model.get_weights()
+    hx = np.tanh(X @ w1 + b1)
+    np.testing.assert_allclose(outs[0], hx, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(outs[1], hx @ w2 + b2, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(outs[2][..., 0], outs[0])
+    np.testing.assert_array_equal(outs[3], X)
+    np.testing.assert_array_equal(outs[4], outs[1])
+    again = model.predict(X, batch_size=8)       # fresh arrays: nothing kept from the last call
+    for a, b in zip(outs, again):
+        np.testing.assert_array_equal(a, b)

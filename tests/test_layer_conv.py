@@ -108,6 +108,85 @@ def test_paths_on_every_isa(case, isa):
             check_against_torch(af.Conv2D, shape, batch, dtype, seed=batch, **kw)
 
 
+# The implicit GEMM forward (gemm path, output rows of >= 8 cells, window rows of >= 16 values)
+# copies each output row's window rows with their zero padding itself, no padded batch (the
+# backward pads): strides, dilation, 'same' (even kernel widths pad unevenly) and 'valid', odd
+# and even sizes, first and last rows and columns all in padding, filters filling one and a half
+# micro-tile panels, batch 1 and 7, on every instruction set.
+IMPLICIT = list(itertools.product([1, 2], [1, 2], ["same", "valid"], [((9, 21), 3), ((12, 26), (2, 4))]))
+
+
+@pytest.mark.parametrize("stride,dilation,padding,size_kernel", IMPLICIT)
+def test_implicit_forward_against_torch(stride, dilation, padding, size_kernel, isa):
+    (h, w), kernel = size_kernel
+    kw = kernel if isinstance(kernel, int) else kernel[1]
+    span = (kw - 1) * dilation + 1
+    ow = -(-w // stride) if padding == "same" else (w - span) // stride + 1
+    assert ow >= 8      # the implicit path's row length, so the case tests what it says
+    for dtype in ("float64", "float32"):
+        for batch in (1, 7):
+            check_against_torch(af.Conv2D, (h, w, 16), batch, dtype, seed=batch, filters=40,
+                                kernel_size=kernel, strides=stride, padding=padding,
+                                dilation_rate=dilation, activation="relu" if batch == 7 else None)
+
+
+@pytest.mark.parametrize("shape,kw", [
+    ((20, 12, 16), dict(kernel_size=3, dilation_rate=(8, 1))),       # a window over 17 rows: no ring
+    ((5, 15, 16), dict(kernel_size=(1, 3))),                         # one row a window
+    ((11, 14, 16), dict(kernel_size=(4, 2), strides=(3, 1))),        # rows skipped between windows
+    ((3, 12, 16), dict(kernel_size=3)),          # the next sample's first window: the same rows
+])
+def test_implicit_window_rows(shape, kw, isa, threads):
+    # the padded implicit forward keeps window rows in a ring of slots (one per input row the
+    # window spans) reused by the next output row of its chunk; longer spans copy every row each
+    # time. One thread: one chunk of all rows, across samples; two: chunks of a row or a few.
+    for n in (1, 2):
+        threads(n)
+        for dtype in ("float64", "float32"):
+            for batch in (1, 7):
+                check_against_torch(af.Conv2D, shape, batch, dtype, seed=batch, filters=40,
+                                    padding="same", activation="relu", **kw)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_implicit_forward_nonfinite_weight(dtype, isa):
+    # an inf weight meets the zero padding at the borders: 0 * inf = NaN there, as with a padded
+    # copy of the input; a NaN weight makes its filter NaN everywhere, borders included
+    rng = np.random.default_rng(3)
+    x = af.Input(shape=(6, 17, 16))
+    model = af.Model(x, af.Conv2D(40, 3, padding="same")(x), dtype=dtype, seed=0)
+    X = rng.normal(size=(2, 6, 17, 16)).astype(dtype)
+    kernel = model.layers[1].kernel
+    kernel[0, 0, 5, 33] = np.inf
+    kernel[2, 1, 7, 3] = np.nan
+    Y = model.predict(X)
+    xp = np.pad(X.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    with np.errstate(invalid="ignore"):
+        ref = sum(np.einsum("bhwc,cf->bhwf", xp[:, i:i + 6, j:j + 17], kernel[i, j].astype(np.float64))
+                  for i in range(3) for j in range(3))
+    np.testing.assert_array_equal(np.isnan(Y), np.isnan(ref))
+    np.testing.assert_array_equal(np.isinf(Y), np.isinf(ref))
+    assert np.isnan(Y[..., 3]).all() and np.isnan(Y[:, 0, :, 33]).all() and np.isnan(Y[:, :, 0, 33]).all()
+    assert np.isinf(Y[:, 1:, 1:, 33]).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_implicit_threads_bitwise(dtype):
+    # training through the implicit forward (and the backward's own padded copy), odd sizes and
+    # a last batch of another size
+    rng = np.random.default_rng(15)
+    X, y = rng.normal(size=(45, 11, 19, 16)), rng.normal(size=(45, 3))
+
+    def make():
+        m = af.Sequential([af.Conv2D(40, 3, padding="same", activation="relu"),
+                           af.Conv2D(24, (2, 4), strides=(1, 2), dilation_rate=(2, 1), padding="same"),
+                           af.Flatten(), af.Dense(3)], input_shape=(11, 19, 16), dtype=dtype, seed=16)
+        m.compile(loss="mse", optimizer="adam")
+        return m
+
+    assert_threads_bitwise(make, X, y, batch_size=32)
+
+
 @pytest.mark.parametrize("case", sorted(PATHS))
 def test_finite_differences(case):
     kw = dict(PATHS[case])

@@ -83,6 +83,29 @@ def test_idle_threads_give_their_cores_back():
     assert ms < 3.0, f"{ms:.1f} ms of CPU while idle"
 
 
+WAKE_AFFINITY = """
+import os, time, numpy as np, annfast
+from annfast import _core
+annfast.set_num_threads(2)
+_core._set_busy_check(False)
+before = os.sched_getaffinity(0)
+a = np.random.default_rng(0).normal(size=(300, 300))
+for _ in range(40):
+    time.sleep(0.002)                        # past the workers' spin: each job wakes them
+    annfast.matmul(a, a)
+masks = {tid: os.sched_getaffinity(int(tid)) for tid in os.listdir("/proc/self/task")}
+print(len(masks), all(m == before for m in masks.values()), _core._pool_stats()["moved"])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread affinity is Linux's")
+def test_woken_workers_keep_their_affinity():
+    """A worker woken onto its submitter's CPU moves off it by narrowing its affinity for a moment
+    (csrc/pool.c, leave_cpu): afterwards every thread has the process's mask again."""
+    n, same, moved = run_py(WAKE_AFFINITY).split()   # moved: how often it happened here
+    assert int(n) >= 2 and same == "True"
+
+
 def test_busy_check_never_changes_results(threads):
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(300, 500)), rng.normal(size=(500, 400))
@@ -157,5 +180,5 @@ def test_profile_and_pool_stats_count_what_ran():
     m.fit(X, y, epochs=1, batch_size=50, verbose=0)
     assert _core._profile() == prof                                  # stopped: unchanged
     stats = _core._pool_stats()
-    assert set(stats) == {"parallel", "crowded", "by_rate", "by_slow_wait"}
+    assert set(stats) == {"parallel", "crowded", "by_rate", "by_slow_wait", "moved"}
     assert all(isinstance(v, int) and v >= 0 for v in stats.values())

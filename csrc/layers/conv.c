@@ -17,7 +17,10 @@
  *              filters read the padded input in place through offset tables (conv_kern.h): no
  *              im2col, and no GEMM micro-tile half empty for lack of filters.
  *   gemm       otherwise: one im2col block of `mb` cells at a time (about 256 KB) per thread,
- *              multiplied by the packed GEMM with the bias + activation epilogue.
+ *              multiplied by the packed GEMM with the bias + activation epilogue; the forward,
+ *              when rows are long enough (conv_implicit), as an implicit GEMM reading the input
+ *              in place (conv_fwd_implicit: no im2col). Never a padded copy of the batch: the
+ *              im2col blocks and the implicit GEMM's window rows write zeros for the padding.
  *   pointwise  1x1 kernel, stride 1, no padding: P is x itself; one GEMM over the batch.
  * Weight gradients are summed over fixed chunks of cells in `ng` fixed groups (each its own
  * partial sum, in chunk order), then the groups in order: the same bits for any thread count.
@@ -28,6 +31,7 @@
 #include "conv_kern.h"
 #include "isa_ctx.h"
 #include "slots.h"
+#include "pool.h"
 
 typedef struct {
     int64_t filters;
@@ -65,6 +69,10 @@ static const af_field conv_fields[] = {
 #define AF_CONV_IMPLICIT_MIN_OW 8   /* GEMM path: output rows at least this long read in place */
 #define AF_CONV_IMPLICIT_MIN_SEG 16 /* ... and contiguous window runs at least this long */
 #define AF_CONV_GEMM_NR_MAX 32      /* widest GEMM micro-tile (AVX-512 float): packed filter panels */
+#define AF_CONV_IMPLICIT_MR_MAX 16  /* tallest micro-tile the implicit path plans window slack for */
+#define AF_CONV_IMPLICIT_CHUNKS 32  /* implicit forward: chunks of output rows per thread */
+#define AF_CONV_WIN_RING 16         /* implicit forward, padded: window rows spanning at most this
+                                     * many input rows are kept in a ring (conv_win_slots) */
 #define AF_CONV_CHUNK_DIRECT 256    /* cells per weight-gradient chunk on the direct path */
 #define AF_CONV_CHUNK_CELLS 1024    /* about this many (whole rows) on the cells path: its tiles
                                      * end with horizontal sums, paid once per chunk */
@@ -110,6 +118,23 @@ static int conv_implicit(const conv_plan *p)
            conv_seg(&p->g) >= AF_CONV_IMPLICIT_MIN_SEG;
 }
 
+/* The direct and cells paths read a zero-padded copy of the batch, made by the forward and kept
+ * in aux for the weight gradient; the GEMM paths read the input itself, padding as they go
+ * (conv_fwd_implicit's window rows, conv_im2col). */
+static int conv_keeps_xpad(const conv_plan *p)
+{
+    return p->g.padded && (p->path == CONV_DIRECT || p->path == CONV_CELLS);
+}
+
+/* Row buffers of the padded implicit forward's windows: one per input row the window spans
+ * ((KH - 1) DH + 1), slot ih mod that, so consecutive output rows copy only their new input rows;
+ * one per kernel row (all copied for every output row) when the span is longer. */
+static size_t conv_win_slots(const af_win_geom *g)
+{
+    size_t span = (g->KH - 1) * g->DH + 1;
+    return span <= AF_CONV_WIN_RING ? span : g->KH;
+}
+
 /* Groups of chunks for the weight gradient: a function of the shapes only. */
 static size_t conv_groups(const conv_plan *p, size_t M)
 {
@@ -151,6 +176,12 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     /* per thread: an im2col block, or the offsets of the direct path's chunk of cells; for the
      * input gradient a dP block and a padded gradient image */
     size_t fwd = p->path == CONV_GEMM ? p->mb * p->K : 0;
+    /* implicit: a row's KH padded window rows and the slack its tiles read past them, or tiles
+     * copied near the end of the input */
+    size_t impl = !conv_implicit(p) ? 0
+                : g->padded ? (conv_win_slots(g) * g->Wp + AF_CONV_IMPLICIT_MR_MAX * g->SW) * g->C
+                            : AF_CONV_IMPLICIT_MR_MAX * conv_seg(g);
+    if (impl > fwd) fwd = impl;
     size_t rows = p->chunk / g->OW;
     size_t dw = p->path == CONV_DIRECT ? af_idx_elems(p->chunk, tsize)
               : p->path == CONV_CELLS ? p->F * rows * p->owp + af_idx_elems(rows, tsize)
@@ -169,7 +200,7 @@ static af_status conv_setup(const af_conv_cfg *c, const af_shape *in, size_t B, 
     p->scratch = p->slot0 + p->slots * p->slot_len;
     /* aux: the padded input (kept for the weight gradient), Z for gelu / swish */
     p->xpad = 0;
-    p->zkeep = g->padded ? af_round_up(B * padsz, 16) : 0;
+    p->zkeep = conv_keeps_xpad(p) ? af_round_up(B * padsz, 16) : 0;
     p->aux = p->zkeep + (af_act_needs_input((af_act)c->act) ? B * p->S * p->F : 0);
     return AF_OK;
 }

@@ -19,6 +19,7 @@
 #include "util.h"
 #include "conv_geom.h"
 #include "slots.h"
+#include "pool.h"
 
 typedef struct {
     int64_t n_pool;                  /* AF_FIELD_INTS layout */

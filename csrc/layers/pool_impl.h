@@ -92,25 +92,65 @@ static void AF_FN(max_sample)(size_t n, const af_win_geom *g, const T *x, size_t
 #undef POOL_CASE
 }
 
+/* The passes below run per sample (each writes only its own sample's output or gradient), two
+ * samples to a chunk on annfast's pool (pool.h: the calling thread runs every chunk no other
+ * thread has claimed, so it never waits for one that has not woken up). */
+typedef struct AF_FN(pooling_job_s) {
+    const af_win_geom *g;
+    const T *X, *D;           /* input (forward), dL/dy (backward) */
+    T *Y;                     /* output (forward) or dx (backward) */
+    int32_t *I;               /* max: each output's winning cell (forward writes, backward reads) */
+    int acc;                  /* backward: add into dx */
+    size_t B;
+    void (*sample)(const struct AF_FN(pooling_job_s) *j, size_t b);
+} AF_FN(pooling_job);
+
+static void AF_FN(pooling_chunk)(void *ctx, size_t c, size_t slot)
+{
+    const AF_FN(pooling_job) *j = (const AF_FN(pooling_job) *)ctx;
+    size_t b1 = 2 * c + 2 < j->B ? 2 * c + 2 : j->B;
+    (void)slot;
+    for (size_t b = 2 * c; b < b1; b++) j->sample(j, b);
+}
+
+static void AF_FN(pooling_run)(AF_FN(pooling_job) *j)
+{
+    size_t insz = j->g->H * j->g->W * j->g->C, outsz = j->g->OH * j->g->OW * j->g->C;
+    int nt = AF_FN(pool_threads)(j->B, j->B * (insz + outsz));
+    if (j->B) af_pool_run(AF_FN(pooling_chunk), j, (j->B + 1) / 2, nt);
+}
+
+static void AF_FN(max_fwd_sample)(const AF_FN(pooling_job) *j, size_t b)
+{
+    const af_win_geom *g = j->g;
+    size_t C = g->C, insz = g->H * g->W * C, outsz = g->OH * g->OW * C;
+    for (size_t c0 = 0; c0 < C; c0 += POOL_CB)
+        AF_FN(max_sample)(C - c0 < POOL_CB ? C - c0 : POOL_CB, g, j->X + b * insz, c0,
+                          j->Y + b * outsz, j->I + b * outsz);
+}
+
 static af_status AF_FN(max_pool_forward)(const af_op_args *a)
 {
     af_win_geom g;
     af_status s = pool_geom((const af_pool_cfg *)a->cfg, a->in_shape, &g);
     if (s != AF_OK) return s;
-    size_t B = a->batch, C = g.C, insz = g.H * g.W * C, outsz = g.OH * g.OW * C;
-    const T *X = (const T *)a->x[0];
-    T *Y = (T *)a->y;
-    int32_t *I = (int32_t *)a->aux;
-    int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        for (size_t c0 = 0; c0 < C; c0 += POOL_CB)
-            AF_FN(max_sample)(C - c0 < POOL_CB ? C - c0 : POOL_CB, &g, X + b * insz, c0,
-                              Y + b * outsz, I + b * outsz);
-    }
+    AF_FN(pooling_job) j = {&g, (const T *)a->x[0], NULL, (T *)a->y, (int32_t *)a->aux, 0,
+                            a->batch, AF_FN(max_fwd_sample)};
+    AF_FN(pooling_run)(&j);
     return AF_OK;
+}
+
+/* dx[win, c] += dy: each sample's cells in order, into that sample's gradient only */
+static void AF_FN(max_bwd_sample)(const AF_FN(pooling_job) *j, size_t b)
+{
+    const af_win_geom *g = j->g;
+    size_t C = g->C, insz = g->H * g->W * C, outsz = g->OH * g->OW * C;
+    T *dx = j->Y + b * insz;
+    const T *d = j->D + b * outsz;
+    const int32_t *idx = j->I + b * outsz;
+    if (!j->acc) memset(dx, 0, insz * sizeof(T));
+    for (size_t q = 0; q < g->OH * g->OW; q++)
+        for (size_t c = 0; c < C; c++) dx[(size_t)idx[q * C + c] * C + c] += d[q * C + c];
 }
 
 static af_status AF_FN(max_pool_backward)(const af_op_args *a)
@@ -118,25 +158,31 @@ static af_status AF_FN(max_pool_backward)(const af_op_args *a)
     af_win_geom g;
     af_status s = pool_geom((const af_pool_cfg *)a->cfg, a->in_shape, &g);
     if (s != AF_OK || !a->dx[0]) return s;
-    size_t B = a->batch, C = g.C, insz = g.H * g.W * C, outsz = g.OH * g.OW * C;
-    const T *D = (const T *)a->dy;
-    const int32_t *I = (const int32_t *)a->aux;
-    T *DX = (T *)a->dx[0];
-    int acc = a->dx_acc[0];
-    int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
-    (void)nt;
-    /* dx[win, c] += dy: each sample's cells in order, into that sample's gradient only */
-    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        T *dx = DX + b * insz;
-        const T *d = D + b * outsz;
-        const int32_t *idx = I + b * outsz;
-        if (!acc) memset(dx, 0, insz * sizeof(T));
-        for (size_t q = 0; q < g.OH * g.OW; q++)
-            for (size_t c = 0; c < C; c++) dx[(size_t)idx[q * C + c] * C + c] += d[q * C + c];
-    }
+    AF_FN(pooling_job) j = {&g, NULL, (const T *)a->dy, (T *)a->dx[0], (int32_t *)a->aux,
+                            a->dx_acc[0], a->batch, AF_FN(max_bwd_sample)};
+    AF_FN(pooling_run)(&j);
     return AF_OK;
+}
+
+static void AF_FN(avg_fwd_sample)(const AF_FN(pooling_job) *j, size_t b)
+{
+    const af_win_geom *g = j->g;
+    size_t C = g->C, insz = g->H * g->W * C;
+    const T *x = j->X + b * insz;
+    for (size_t oh = 0; oh < g->OH; oh++)
+        for (size_t ow = 0; ow < g->OW; ow++) {
+            size_t h0, h1, w0, w1;
+            pool_window(g, oh, ow, &h0, &h1, &w0, &w1);
+            T *y = j->Y + ((b * g->OH + oh) * g->OW + ow) * C;
+            T count = (T)((h1 - h0) * (w1 - w0));
+            for (size_t c = 0; c < C; c++) y[c] = 0;
+            for (size_t h = h0; h < h1; h++)
+                for (size_t w = w0; w < w1; w++) {
+                    const T *xc = x + (h * g->W + w) * C;
+                    for (size_t c = 0; c < C; c++) y[c] += xc[c];
+                }
+            for (size_t c = 0; c < C; c++) y[c] /= count;
+        }
 }
 
 static af_status AF_FN(avg_pool_forward)(const af_op_args *a)
@@ -144,31 +190,30 @@ static af_status AF_FN(avg_pool_forward)(const af_op_args *a)
     af_win_geom g;
     af_status s = pool_geom((const af_pool_cfg *)a->cfg, a->in_shape, &g);
     if (s != AF_OK) return s;
-    size_t B = a->batch, C = g.C, insz = g.H * g.W * C, outsz = g.OH * g.OW * C;
-    const T *X = (const T *)a->x[0];
-    T *Y = (T *)a->y;
-    int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        const T *x = X + b * insz;
-        for (size_t oh = 0; oh < g.OH; oh++)
-            for (size_t ow = 0; ow < g.OW; ow++) {
-                size_t h0, h1, w0, w1;
-                pool_window(&g, oh, ow, &h0, &h1, &w0, &w1);
-                T *y = Y + ((b * g.OH + oh) * g.OW + ow) * C;
-                T count = (T)((h1 - h0) * (w1 - w0));
-                for (size_t c = 0; c < C; c++) y[c] = 0;
-                for (size_t h = h0; h < h1; h++)
-                    for (size_t w = w0; w < w1; w++) {
-                        const T *xc = x + (h * g.W + w) * C;
-                        for (size_t c = 0; c < C; c++) y[c] += xc[c];
-                    }
-                for (size_t c = 0; c < C; c++) y[c] /= count;
-            }
-    }
+    AF_FN(pooling_job) j = {&g, (const T *)a->x[0], NULL, (T *)a->y, NULL, 0, a->batch,
+                            AF_FN(avg_fwd_sample)};
+    AF_FN(pooling_run)(&j);
     return AF_OK;
+}
+
+static void AF_FN(avg_bwd_sample)(const AF_FN(pooling_job) *j, size_t b)
+{
+    const af_win_geom *g = j->g;
+    size_t C = g->C, insz = g->H * g->W * C;
+    T *dx = j->Y + b * insz;
+    if (!j->acc) memset(dx, 0, insz * sizeof(T));
+    for (size_t oh = 0; oh < g->OH; oh++)
+        for (size_t ow = 0; ow < g->OW; ow++) {
+            size_t h0, h1, w0, w1;
+            pool_window(g, oh, ow, &h0, &h1, &w0, &w1);
+            const T *d = j->D + ((b * g->OH + oh) * g->OW + ow) * C;
+            T count = (T)((h1 - h0) * (w1 - w0));
+            for (size_t h = h0; h < h1; h++)
+                for (size_t w = w0; w < w1; w++) {
+                    T *dc = dx + (h * g->W + w) * C;
+                    for (size_t c = 0; c < C; c++) dc[c] += d[c] / count;
+                }
+        }
 }
 
 static af_status AF_FN(avg_pool_backward)(const af_op_args *a)
@@ -176,30 +221,9 @@ static af_status AF_FN(avg_pool_backward)(const af_op_args *a)
     af_win_geom g;
     af_status s = pool_geom((const af_pool_cfg *)a->cfg, a->in_shape, &g);
     if (s != AF_OK || !a->dx[0]) return s;
-    size_t B = a->batch, C = g.C, insz = g.H * g.W * C, outsz = g.OH * g.OW * C;
-    const T *D = (const T *)a->dy;
-    T *DX = (T *)a->dx[0];
-    int acc = a->dx_acc[0];
-    int nt = AF_FN(pool_threads)(B, B * (insz + outsz));
-    (void)nt;
-    #pragma omp parallel for schedule(dynamic, 2) num_threads(nt) if (nt > 1)
-    for (size_t b = 0; b < B; b++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        T *dx = DX + b * insz;
-        if (!acc) memset(dx, 0, insz * sizeof(T));
-        for (size_t oh = 0; oh < g.OH; oh++)
-            for (size_t ow = 0; ow < g.OW; ow++) {
-                size_t h0, h1, w0, w1;
-                pool_window(&g, oh, ow, &h0, &h1, &w0, &w1);
-                const T *d = D + ((b * g.OH + oh) * g.OW + ow) * C;
-                T count = (T)((h1 - h0) * (w1 - w0));
-                for (size_t h = h0; h < h1; h++)
-                    for (size_t w = w0; w < w1; w++) {
-                        T *dc = dx + (h * g.W + w) * C;
-                        for (size_t c = 0; c < C; c++) dc[c] += d[c] / count;
-                    }
-            }
-    }
+    AF_FN(pooling_job) j = {&g, NULL, (const T *)a->dy, (T *)a->dx[0], NULL, a->dx_acc[0],
+                            a->batch, AF_FN(avg_bwd_sample)};
+    AF_FN(pooling_run)(&j);
     return AF_OK;
 }
 
