@@ -31,11 +31,22 @@
  * thread count. Two directions of one block each on at most two threads: each direction's thread
  * also makes its A = X W and its dW, dU, db (rnn_dir_threads). A batch too small for two blocks instead shares the units of its one direction
  * between threads in the forward pass (rnn_units_forward), with the same results. */
+#include <sched.h>
+#include <stdatomic.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AF_RNN_RELAX() _mm_pause()
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define AF_RNN_RELAX() __asm__ __volatile__("yield")
+#else
+#define AF_RNN_RELAX() ((void)0)
+#endif
 
 #include "fpenv.h"
+#include "isa_ctx.h"
 #include "util.h"
 #include "norm.h"
 #include "rng.h"
@@ -228,6 +239,33 @@ static int rnn_dir_threads(const af_rnn_layout *L)
 
 /* Most work items (directions x sample blocks). */
 #define AF_RNN_MAX_ITEMS 128
+
+/* Steps finished by one of the threads sharing the units (rnn_units_forward), on a cache line of
+ * its own. */
+typedef struct {
+    _Alignas(64) atomic_size_t steps;
+} rnn_progress;
+
+/* Pauses a thread spins for the others' last step before yielding its core (a thread the OS has
+ * preempted then gets it back sooner on a busy machine); a step takes about a microsecond. */
+#define AF_RNN_SPINS 4000
+
+/* Wait until each of the nth threads other than `self` has finished s steps. Acquire: their
+ * states for those steps are then visible. */
+static void rnn_wait_steps(rnn_progress *done, size_t nth, size_t self, size_t s)
+{
+    for (size_t t = 0; t < nth; t++) {
+        unsigned spins = 0;
+        while (t != self && atomic_load_explicit(&done[t].steps, memory_order_acquire) < s) {
+            if (++spins < AF_RNN_SPINS) {
+                AF_RNN_RELAX();
+            } else {
+                sched_yield();
+                spins = 0;
+            }
+        }
+    }
+}
 
 #define AF_DTYPE_F32
 #include "rnn_impl.h"

@@ -52,9 +52,21 @@ static void AF_FN(rnn_fwd_begin)(const DIR *q, size_t r0, size_t r1)
     }
 }
 
+/* 1 when the recurrent product of n rows and nu units of each gate (n x H times H x G nu) is
+ * made row by row by the GEMM's GEMV kernels, called here directly: where af_sgemm / af_dgemm
+ * would take its rows path itself (gemm_impl.h: at most 2 rows, more columns than its skinny
+ * kernels take, more multiply-adds than its direct loop's 4096), so every value is computed as
+ * the GEMM computes it, without the GEMM's checks and dispatch at every step or the packing of a
+ * block's columns (gemv_seg reads them in U). Batch-1 and batch-2 inference. */
+static inline int AF_FN(rnn_gemv)(const af_rnn_layout *L, size_t n, size_t nu)
+{
+    size_t gn = L->G * nu;
+    return n <= 2 && gn > 2 * AF_FN(af_kern)()->gemm->vn && (double)n * (double)gn * (double)L->H > 4096.0;
+}
+
 /* Forward step s of rows r0..r1, units u0..u0+nu: all of them (u0 = 0, nu = H), or one block
- * whose columns of U are packed in Ub (H, G nu) (rnn_pack_block). dummy: an output row nobody
- * reads, for a layer that returns no sequence. */
+ * whose columns of U are packed in Ub (H, G nu) (rnn_pack_block; not read where rnn_gemv).
+ * dummy: an output row nobody reads, for a layer that returns no sequence. */
 static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t s, size_t u0, size_t nu,
                                      const T *Ub, T *dummy)
 {
@@ -77,20 +89,31 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
         st.ld_rec = 0;
         st.rec_stride = H;
     } else if (nu == H) {
-        /* R = h_{t-1} U: every gate in one GEMM */
+        /* R = h_{t-1} U: every gate in one GEMM (or its GEMV per row) */
         const T *A = hd ? hd + p * H : hp + p * H;
-        af_status e = GEMM(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, (T)0, R, GH);
-        if (e != AF_OK) return e;
+        if (AF_FN(rnn_gemv)(L, n, H)) {
+            const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+            for (size_t b = 0; b < n; b++) ki->gemv(H, 0, GH, (T)1, A + b * TH, 1, q->U, GH, (T)0, R + b * GH);
+        } else {
+            af_status e = GEMM(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, (T)0, R, GH);
+            if (e != AF_OK) return e;
+        }
         st.rec = R;
         st.ld_rec = GH;
         st.rec_stride = H;
     } else {
-        /* the block's gates in one GEMM, into the block's own part of R: (rows, G nu) */
+        /* the block's gates in one GEMM (or its GEMV per row, on the block's columns of U where
+         * they lie), into the block's own part of R: (rows, G nu) */
         const T *A = hd ? hd + p * H : hp + p * H;
         size_t gn = L->G * nu;
         T *Rb = R + n * L->G * u0;
-        af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
-        if (e != AF_OK) return e;
+        if (AF_FN(rnn_gemv)(L, n, nu)) {
+            const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+            for (size_t b = 0; b < n; b++) ki->gemv_seg(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu);
+        } else {
+            af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
+            if (e != AF_OK) return e;
+        }
         st.rec = Rb - u0;                     /* the kernel adds u0 back below */
         st.ld_rec = gn;
         st.rec_stride = nu;
@@ -193,23 +216,43 @@ static void AF_FN(rnn_pack_block)(const DIR *q, size_t u0)
             memcpy(dst + (i * L->G + g) * nu, q->U + i * GH + g * H + u0, nu * sizeof(T));
 }
 
+/* Ask for all of h_{t-1} of step s at once (most of it was just written by other cores): the
+ * recurrent product reads it value by value, and would otherwise wait for its cache lines one
+ * after the other. */
+static inline void AF_FN(rnn_prefetch_h)(const DIR *q, size_t s)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, TH = L->NT * H, p = AF_FN(rnn_pos)(q, s);
+    const T *h = (q->dropped_h ? q->aux + L->a_hd : q->aux + L->a_hp) + p * H;
+    for (size_t b = 0; b < L->B; b++)
+        for (size_t j = 0; j < H; j += 64 / sizeof(T)) __builtin_prefetch(h + b * TH + j, 0, 3);
+}
+
 /* The step loop of the one direction of a batch too small to cut into sample blocks, on nt >= 2
  * threads sharing the units: fixed blocks (rnn_unit_block), each thread taking whole blocks
- * (their columns of U packed first, so each block streams one region); every step, a thread
- * makes the recurrent product and the state update of its units, then all threads meet before
- * the next step reads h. Each value is computed as on one thread (rnn_item_forward): the GEMM's
- * result for a column never depends on the columns computed with it, and blocks start at
- * multiples of every vector width, so the step kernel's vector and tail parts cover the same
- * units. */
+ * (their columns of U packed first where the GEMM reads them, so each block streams one region);
+ * every step, a thread makes the recurrent product and the state update of its units, and
+ * before the next step (which reads all of h) waits until every other thread has finished this
+ * one: a step counter per thread (rnn_progress), released after the step's states are written,
+ * rather than a barrier of the whole team. No thread overwrites what another may still read: a
+ * thread is at most one step ahead of the others, and each step writes only its own units of
+ * that step's rows (and its own part of R). Each value is computed as on one thread
+ * (rnn_item_forward): the GEMM's (and its GEMV's) result for a column never depends on the
+ * columns computed with it, and blocks start at multiples of every vector width, so the step
+ * kernel's vector and tail parts cover the same units. */
 static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
 {
     const af_rnn_layout *L = q->L;
     const size_t H = L->H, nub = H / AF_RNN_UNITS;
     af_status st[AF_RNN_MAX_ITEMS];
+    rnn_progress done[AF_RNN_MAX_ITEMS];
     T *dummy = q->scr + L->s_dummy;
     if (nt < 2) return AF_FN(rnn_item_forward)(q, 0, L->B, 0);
     if (nt > AF_RNN_MAX_ITEMS) nt = AF_RNN_MAX_ITEMS;
-    for (size_t k = 0; k < AF_RNN_MAX_ITEMS; k++) st[k] = AF_OK;
+    for (size_t k = 0; k < (size_t)nt; k++) {
+        st[k] = AF_OK;
+        atomic_init(&done[k].steps, 0);
+    }
     AF_FN(rnn_fwd_begin)(q, 0, L->B);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -224,23 +267,28 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
         for (size_t k = k0; k < k1; k++) {
             size_t u0, nu;
             rnn_unit_block(H, k, &u0, &nu);
-            AF_FN(rnn_pack_block)(q, u0);
+            if (!AF_FN(rnn_gemv)(L, L->B, nu)) AF_FN(rnn_pack_block)(q, u0);
             /* this block's columns of A = X W, gate by gate */
             for (size_t g = 0; g < L->G && e == AF_OK && rnn_blocks_project(L); g++)
                 e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
                          q->aux + L->a_gate + g * H + u0, L->GH);
         }
         for (size_t s = 0; s < L->NT; s++) {
+            if (s > 0) {
+                rnn_wait_steps(done, nth, tid, s);
+                AF_FN(rnn_prefetch_h)(q, s);
+            }
             for (size_t k = k0; k < k1 && e == AF_OK; k++) {
                 size_t u0, nu;
                 rnn_unit_block(H, k, &u0, &nu);
                 e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy);
             }
-            #pragma omp barrier
+            /* published after a failed step too: the others never wait for a step that never comes */
+            atomic_store_explicit(&done[tid].steps, s + 1, memory_order_release);
         }
         st[tid] = e;
     }
-    for (size_t k = 0; k < AF_RNN_MAX_ITEMS; k++)
+    for (size_t k = 0; k < (size_t)nt; k++)
         if (st[k] != AF_OK) return st[k];
     AF_FN(rnn_fwd_end)(q, 0, L->B);
     return AF_OK;
