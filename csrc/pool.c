@@ -94,6 +94,7 @@ static _Thread_local int t_crowded;   /* last window found the machine busy */
 static _Thread_local double t_slow_start = -1; /* start of the slow-wait window */
 static _Thread_local int t_slow_jobs, t_slow_count; /* jobs, slow waits in that window */
 static _Atomic int g_busy_check = -1; /* ANNFAST_BUSY_CHECK (default 1) */
+static _Atomic int g_sub_cpu = -1;    /* CPU the submitter ran on when it published the job (-1: unknown) */
 /* Counters for af_pool_stats (relaxed: diagnostics only). */
 static _Atomic unsigned long g_st_parallel, g_st_crowded, g_st_rate, g_st_slow;
 #ifndef __linux__
@@ -212,6 +213,35 @@ static size_t run_chunks(uint32_t gen, af_chunk_fn fn, void *ctx, uint32_t n, si
 }
 
 /* Wait for a generation other than seen: spin, then sleep. Returns the claim word seen. */
+/* The CPU the calling thread runs on, or -1 where that is not known. */
+static int current_cpu(void)
+{
+#if defined(__linux__) && defined(CPU_SET)
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+/* Linux wakes a sleeping thread on or near the CPU of the thread that wakes it: a worker woken by
+ * a submitter can land on the submitter's CPU and spin there, sharing that core with it while
+ * another core idles, until the scheduler's load balancing moves one of them, milliseconds later
+ * (one predict call of a small model takes tens of microseconds: it ran at half speed, and
+ * several in a row). A worker that finds itself there moves to another CPU it may run on (its
+ * affinity narrowed for a moment, then restored). */
+static void leave_submitter_cpu(void)
+{
+#if defined(__linux__) && defined(CPU_SET)
+    int sub = atomic_load_explicit(&g_sub_cpu, memory_order_relaxed);
+    if (sub < 0 || sub >= CPU_SETSIZE || sched_getcpu() != sub) return;
+    cpu_set_t mine, off;
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0 || !CPU_ISSET(sub, &mine) || CPU_COUNT(&mine) < 2) return;
+    off = mine;
+    CPU_CLR(sub, &off);
+    if (sched_setaffinity(0, sizeof off, &off) == 0) sched_setaffinity(0, sizeof mine, &mine);
+#endif
+}
+
 static uint64_t wait_for_job(uint32_t seen)
 {
     double spin = af_pool_spin_us(), t0 = 0;
@@ -232,7 +262,10 @@ static uint64_t wait_for_job(uint32_t seen)
         if ((uint32_t)(w >> 32) == seen) sleep_until_changed(wk);
         atomic_fetch_sub(&g_sleepers, 1);
         w = atomic_load_explicit(&g_claim, memory_order_acquire);
-        if ((uint32_t)(w >> 32) != seen) return w;
+        if ((uint32_t)(w >> 32) != seen) {
+            leave_submitter_cpu();
+            return w;
+        }
     }
 }
 
@@ -345,6 +378,7 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
     atomic_store_explicit(&g_limit, threads, memory_order_relaxed);
     atomic_store_explicit(&g_done, 0, memory_order_relaxed);
     atomic_store_explicit(&g_joined, 0, memory_order_relaxed);
+    atomic_store_explicit(&g_sub_cpu, current_cpu(), memory_order_relaxed);
     uint32_t gen = ++g_gen;
     atomic_store_explicit(&g_claim, (uint64_t)gen << 32, memory_order_release);
     atomic_fetch_add(&g_wake, 1);
