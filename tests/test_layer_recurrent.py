@@ -238,6 +238,46 @@ def test_unit_blocks_bitwise_every_isa(isa, dtype):
             np.testing.assert_array_equal(a, b)
 
 
+def test_batch1_inference_threads_that_join_late_or_never():
+    # batch-1 inference runs its step loops as pool jobs (csrc/layers/rnn_impl.h: one direction
+    # shared by units, or one direction per thread): workers that never spin (ANNFAST_SPIN_US=0)
+    # and pauses between calls make them join late or not at all, so the first thread takes the
+    # others' shares, or a joined thread waits for a share's step part by part; every way gives
+    # the bits of one thread, on every ISA (child process: a deadlock fails this test alone)
+    from childproc import check
+    out = check("""
+        import os
+        os.environ["ANNFAST_SPIN_US"] = "0"
+        import time, numpy as np, annfast as af
+        from annfast._info import config
+        af._core._set_busy_check(False)
+        rng = np.random.default_rng(37)
+        for isa in config()["supported_isas"]:
+            af.set_isa(isa)
+            for dtype in ("float32", "float64"):
+                X = rng.normal(size=(4, 6, 9)).astype(dtype)
+                x = af.Input(shape=(6, 9))
+                h = af.LSTM(200, return_sequences=True)(x)           # 3 unit blocks, one of 72
+                h = af.Bidirectional(af.GRU(70, return_sequences=True))(h)
+                h = af.GRU(131, go_backwards=True)(h)                # blocks of 64 and 67
+                model = af.Model(x, af.Dense(3)(h), dtype=dtype, seed=38)
+                runs = {}
+                for nt in (1, 2, 3):
+                    af.set_num_threads(nt)
+                    outs = []
+                    for i in range(12):
+                        if i % 3 == 0:
+                            time.sleep(0.002)
+                        outs.append(model.predict(X[i % 4:i % 4 + 1]))
+                    runs[nt] = np.concatenate(outs)
+                for nt in (2, 3):
+                    assert np.array_equal(runs[1], runs[nt]), (isa, dtype, nt)
+                assert np.isfinite(runs[1]).all()
+        print("ok")
+        """, timeout=300)
+    assert out.strip().endswith("ok")
+
+
 # ---- masking ------------------------------------------------------------------------------------
 def pad(seqs, T, pre):
     out = np.zeros((len(seqs), T) + seqs[0].shape[1:], dtype=seqs[0].dtype)

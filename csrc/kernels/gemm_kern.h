@@ -75,6 +75,14 @@
         void (*kernel_rows)(size_t k, const T *a, size_t rsa, size_t csa, const T *b, T alpha,      \
                             T beta, T *c, size_t ldc, size_t mr, size_t nr,                         \
                             const af_gemm_kout_##SUF *out);                                         \
+        /* One row of C from nseg column segments of B, w columns each, seg apart:                \
+         * y[s*ldy + j] = sum_p x[p] b[p*ldb + s*seg + j] (s < nseg, j < w), each value by the     \
+         * same FMA chain as gemv with alpha 1, beta 0 (so the same bits): a recurrent step's     \
+         * product with one block of units of every gate, U read in place. acc: the chains go on  \
+         * from the values in y instead of zero (a product cut along k into consecutive parts,    \
+         * the later ones made with acc, gives the bits of one call). */                          \
+        void (*gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *x, const T *b,      \
+                         size_t ldb, T *y, size_t ldy, int acc);                                    \
     } af_gemm_kinfo_##SUF;
 
 /* Rows of A that kernel_rows reads for a tile of mr <= MR rows: the shortest of its three tile

@@ -31,11 +31,23 @@
  * thread count. Two directions of one block each on at most two threads: each direction's thread
  * also makes its A = X W and its dW, dU, db (rnn_dir_threads). A batch too small for two blocks instead shares the units of its one direction
  * between threads in the forward pass (rnn_units_forward), with the same results. */
+#include <sched.h>
+#include <stdatomic.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AF_RNN_RELAX() _mm_pause()
+#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define AF_RNN_RELAX() __asm__ __volatile__("yield")
+#else
+#define AF_RNN_RELAX() ((void)0)
+#endif
 
 #include "fpenv.h"
+#include "isa_ctx.h"
+#include "pool.h"
 #include "util.h"
 #include "norm.h"
 #include "rng.h"
@@ -228,6 +240,59 @@ static int rnn_dir_threads(const af_rnn_layout *L)
 
 /* Most work items (directions x sample blocks). */
 #define AF_RNN_MAX_ITEMS 128
+
+/* Steps finished by one of the threads sharing the units (rnn_units_forward), on a cache line of
+ * its own. */
+typedef struct {
+    _Alignas(64) atomic_size_t steps;
+} rnn_progress;
+
+/* Pauses a thread spins for the others' last step before yielding its core (a thread the OS has
+ * preempted then gets it back sooner on a busy machine); a step takes about a microsecond. */
+#define AF_RNN_SPINS 4000
+
+/* Wait until thread t has finished s steps. Acquire: its states of those steps are then
+ * visible. */
+static void rnn_wait_step(rnn_progress *done, size_t t, size_t s)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(&done[t].steps, memory_order_acquire) < s) {
+        if (++spins < AF_RNN_SPINS) {
+            AF_RNN_RELAX();
+        } else {
+            sched_yield();
+            spins = 0;
+        }
+    }
+}
+
+/* The shares of a forward pass split by units (rnn_units_forward), as the thread computing one
+ * of them sees them: the step counter of each share, how many shares, which one this is. */
+typedef struct {
+    rnn_progress *done;
+    size_t nsh, self;
+} rnn_team;
+
+/* Unit blocks [k0, k1) of share t of nsh (a thread's part when nsh threads share the units). */
+static inline void rnn_share_blocks(size_t H, size_t nsh, size_t t, size_t *k0, size_t *k1)
+{
+    size_t nub = H / AF_RNN_UNITS;
+    *k0 = nub * t / nsh;
+    *k1 = nub * (t + 1) / nsh;
+}
+
+/* Units [lo, hi) of share t of nsh: its whole unit blocks (rnn_unit_block). */
+static inline void rnn_share_units(size_t H, size_t nsh, size_t t, size_t *lo, size_t *hi)
+{
+    size_t nub = H / AF_RNN_UNITS, k0, k1;
+    rnn_share_blocks(H, nsh, t, &k0, &k1);
+    *lo = k0 * AF_RNN_UNITS;
+    *hi = k1 == nub ? H : k1 * AF_RNN_UNITS;
+}
+
+/* The join word of a units job: threads that joined (low bits), and this bit once the first one
+ * has closed the team. */
+#define AF_RNN_CLOSED 0x10000u
 
 #define AF_DTYPE_F32
 #include "rnn_impl.h"
