@@ -450,45 +450,16 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
 
 static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layout *L, const DIR *q, size_t d);
 
-/* The step loops of every (direction, sample block) of an inference forward pass as a job of
- * annfast's pool (pool.h): items are claimed one at a time, so a thread that has not started
- * (asleep after a pause, or busy elsewhere) is never waited for: the threads that are there take
- * its items. */
-typedef struct {
-    const DIR *dirs;
-    const af_rnn_layout *L;
-    af_status st[AF_RNN_MAX_ITEMS];
-} AF_FN(rnn_ijob);
-
-static void AF_FN(rnn_item_chunk)(void *ctx, size_t it, size_t slot)
-{
-    AF_FN(rnn_ijob) *j = (AF_FN(rnn_ijob) *)ctx;
-    const af_rnn_layout *L = j->L;
-    size_t d = it / L->nsb, k = it % L->nsb;
-    (void)slot;
-    j->st[it] = AF_FN(rnn_item_forward)(&j->dirs[d], L->B * k / L->nsb, L->B * (k + 1) / L->nsb, k);
-}
-
 /* The forward (or backward) step loops of every (direction, sample block), on threads when the
- * work pays for it; a whole-direction item's backward also makes its weight gradients. Training
- * passes run in an OpenMP team (measured: the same passes through the pool made PyTorch's
- * training in the same process 3x slower afterwards, both using one libgomp). */
-static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int backward, int training)
+ * work pays for it; a whole-direction item's backward also makes its weight gradients. */
+static af_status AF_FN(rnn_items)(const DIR *dirs, const af_rnn_layout *L, int backward)
 {
     size_t items = L->D * L->nsb;
     af_status st[AF_RNN_MAX_ITEMS];
     double work = (double)L->B * (double)L->NT * (double)L->GH * (double)L->H * (double)L->D;
     int nt = items > 1 && work >= AF_RNN_PAR_MIN ? af_get_num_threads() : 1;
     if (nt > (int)items) nt = (int)items;
-    if (!training && !backward) {
-        AF_FN(rnn_ijob) j;
-        j.dirs = dirs;
-        j.L = L;
-        af_pool_run(AF_FN(rnn_item_chunk), &j, items, nt);
-        for (size_t it = 0; it < items; it++)
-            if (j.st[it] != AF_OK) return j.st[it];
-        return AF_OK;
-    }
+    (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (size_t it = 0; it < items; it++) {
         AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
@@ -612,7 +583,7 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
     if (nt_units) {
         e = AF_FN(rnn_units_forward)(&dirs[0], nt_units);
     } else {
-        e = AF_FN(rnn_items)(dirs, &L, 0, a->training);
+        e = AF_FN(rnn_items)(dirs, &L, 0);
     }
     if (e != AF_OK) return e;
     const T *lh0 = dirs[0].aux + L.a_lh, *lh1 = D == 2 ? dirs[1].aux + L.a_lh : NULL;
@@ -768,7 +739,7 @@ static af_status AF_FN(rnn_backward)(const af_op_args *a)
     for (size_t d = 0; d < D; d++) AF_FN(rnn_final_grads)(&L, dirs, d, dy);
     const int own = rnn_dir_threads(&L);
     for (size_t d = 0; d < D; d++) dirs[d].own = own;
-    af_status e = AF_FN(rnn_items)(dirs, &L, 1, 1);
+    af_status e = AF_FN(rnn_items)(dirs, &L, 1);
     if (e != AF_OK) return e;
     for (size_t d = 0; d < D; d++) {
         if (!own && (e = AF_FN(rnn_weight_grads)(a, &L, &dirs[d], d)) != AF_OK) return e;
