@@ -47,7 +47,6 @@
 
 #include "fpenv.h"
 #include "isa_ctx.h"
-#include "pool.h"
 #include "util.h"
 #include "norm.h"
 #include "rng.h"
@@ -251,48 +250,22 @@ typedef struct {
  * preempted then gets it back sooner on a busy machine); a step takes about a microsecond. */
 #define AF_RNN_SPINS 4000
 
-/* Wait until thread t has finished s steps. Acquire: its states of those steps are then
- * visible. */
-static void rnn_wait_step(rnn_progress *done, size_t t, size_t s)
+/* Wait until each of the nth threads other than `self` has finished s steps. Acquire: their
+ * states for those steps are then visible. */
+static void rnn_wait_steps(rnn_progress *done, size_t nth, size_t self, size_t s)
 {
-    unsigned spins = 0;
-    while (atomic_load_explicit(&done[t].steps, memory_order_acquire) < s) {
-        if (++spins < AF_RNN_SPINS) {
-            AF_RNN_RELAX();
-        } else {
-            sched_yield();
-            spins = 0;
+    for (size_t t = 0; t < nth; t++) {
+        unsigned spins = 0;
+        while (t != self && atomic_load_explicit(&done[t].steps, memory_order_acquire) < s) {
+            if (++spins < AF_RNN_SPINS) {
+                AF_RNN_RELAX();
+            } else {
+                sched_yield();
+                spins = 0;
+            }
         }
     }
 }
-
-/* The shares of a forward pass split by units (rnn_units_forward), as the thread computing one
- * of them sees them: the step counter of each share, how many shares, which one this is. */
-typedef struct {
-    rnn_progress *done;
-    size_t nsh, self;
-} rnn_team;
-
-/* Unit blocks [k0, k1) of share t of nsh (a thread's part when nsh threads share the units). */
-static inline void rnn_share_blocks(size_t H, size_t nsh, size_t t, size_t *k0, size_t *k1)
-{
-    size_t nub = H / AF_RNN_UNITS;
-    *k0 = nub * t / nsh;
-    *k1 = nub * (t + 1) / nsh;
-}
-
-/* Units [lo, hi) of share t of nsh: its whole unit blocks (rnn_unit_block). */
-static inline void rnn_share_units(size_t H, size_t nsh, size_t t, size_t *lo, size_t *hi)
-{
-    size_t nub = H / AF_RNN_UNITS, k0, k1;
-    rnn_share_blocks(H, nsh, t, &k0, &k1);
-    *lo = k0 * AF_RNN_UNITS;
-    *hi = k1 == nub ? H : k1 * AF_RNN_UNITS;
-}
-
-/* The join word of a units job: threads that joined (low bits), and this bit once the first one
- * has closed the team. */
-#define AF_RNN_CLOSED 0x10000u
 
 #define AF_DTYPE_F32
 #include "rnn_impl.h"

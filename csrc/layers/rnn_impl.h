@@ -64,40 +64,11 @@ static inline int AF_FN(rnn_gemv)(const af_rnn_layout *L, size_t n, size_t nu)
     return n <= 2 && gn > 2 * AF_FN(af_kern)()->gemm->vn && (double)n * (double)gn * (double)L->H > 4096.0;
 }
 
-/* The recurrent product of one unit block by GEMV (rnn_gemv) on a thread of a team sharing the
- * units (rnn_units_forward): the multiply-adds over h_{t-1}'s values go in order, in parts, one
- * per thread's units; the part of another thread's units only once it has finished step s - 1
- * (wrote them), so the first thread starts on its own units at once, while the others' values
- * of h_{t-1} are still on their way. Part after part continues the same chains (gemv_seg's
- * acc): the bits of one call. */
-static void AF_FN(rnn_team_product)(const DIR *q, const rnn_team *team, size_t n, size_t s, const T *A,
-                                    size_t lda, size_t u0, size_t nu, T *Rb)
-{
-    const af_rnn_layout *L = q->L;
-    const size_t H = L->H, GH = L->GH, gn = L->G * nu;
-    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
-    for (size_t t = 0; t < team->nsh; t++) {
-        size_t lo, hi;
-        rnn_share_units(H, team->nsh, t, &lo, &hi);
-        rnn_wait_step(team->done, t, s);   /* at once for this thread's own shares */
-        if (t != team->self) {
-            /* ask for all of that part at once: the product reads it value by value, and would
-             * otherwise wait for its cache lines (written by another core) one after the other */
-            for (size_t b = 0; b < n; b++)
-                for (size_t j = lo; j < hi; j += 64 / sizeof(T)) __builtin_prefetch(A + b * lda + j, 0, 3);
-        }
-        for (size_t b = 0; b < n; b++)
-            ki->gemv_seg(hi - lo, L->G, H, nu, A + b * lda + lo, q->U + lo * GH + u0, GH, Rb + b * gn, nu, lo > 0);
-    }
-}
-
 /* Forward step s of rows r0..r1, units u0..u0+nu: all of them (u0 = 0, nu = H), or one block
  * whose columns of U are packed in Ub (H, G nu) (rnn_pack_block; not read where rnn_gemv).
- * dummy: an output row nobody reads, for a layer that returns no sequence. team: the threads
- * sharing the units, where the recurrent product waits for each one's part of h_{t-1}
- * (rnn_team_product; NULL: h_{t-1} is all there). */
+ * dummy: an output row nobody reads, for a layer that returns no sequence. */
 static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t s, size_t u0, size_t nu,
-                                     const T *Ub, T *dummy, const rnn_team *team)
+                                     const T *Ub, T *dummy)
 {
     const af_rnn_cfg *c = q->c;
     const af_rnn_layout *L = q->L;
@@ -136,11 +107,9 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
         const T *A = hd ? hd + p * H : hp + p * H;
         size_t gn = L->G * nu;
         T *Rb = R + n * L->G * u0;
-        if (AF_FN(rnn_gemv)(L, n, nu) && team) {
-            AF_FN(rnn_team_product)(q, team, n, s, A, TH, u0, nu, Rb);
-        } else if (AF_FN(rnn_gemv)(L, n, nu)) {
+        if (AF_FN(rnn_gemv)(L, n, nu)) {
             const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
-            for (size_t b = 0; b < n; b++) ki->gemv_seg(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu, 0);
+            for (size_t b = 0; b < n; b++) ki->gemv_seg(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu);
         } else {
             af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
             if (e != AF_OK) return e;
@@ -226,7 +195,7 @@ static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, siz
     }
     AF_FN(rnn_fwd_begin)(q, r0, r1);
     for (size_t s = 0; s < q->L->NT; s++) {
-        af_status e = AF_FN(rnn_fwd_step)(q, r0, r1, s, 0, q->L->H, NULL, dummy, NULL);
+        af_status e = AF_FN(rnn_fwd_step)(q, r0, r1, s, 0, q->L->H, NULL, dummy);
         if (e != AF_OK) return e;
     }
     AF_FN(rnn_fwd_end)(q, r0, r1);
@@ -259,119 +228,68 @@ static inline void AF_FN(rnn_prefetch_h)(const DIR *q, size_t s)
         for (size_t j = 0; j < H; j += 64 / sizeof(T)) __builtin_prefetch(h + b * TH + j, 0, 3);
 }
 
-/* A forward pass split by units (rnn_units_forward) as a job of annfast's pool (pool.h). */
-typedef struct {
-    const DIR *q;
-    size_t nsh;                          /* shares: the unit blocks cut for nsh threads */
-    int gemv;                            /* the recurrent products by GEMV (rnn_gemv) */
-    atomic_uint team;                    /* threads joined | AF_RNN_CLOSED */
-    rnn_progress done[AF_RNN_MAX_ITEMS]; /* per share: steps finished */
-    af_status st[AF_RNN_MAX_ITEMS];      /* per share */
-} AF_FN(rnn_ujob);
-
-/* This share's columns of A = X W, gate by gate (rnn_blocks_project), and of U packed where the
- * GEMM reads them (so each block streams one region). */
-static af_status AF_FN(rnn_share_begin)(const AF_FN(rnn_ujob) *j, size_t sh)
-{
-    const DIR *q = j->q;
-    const af_rnn_layout *L = q->L;
-    const size_t H = L->H;
-    size_t k0, k1;
-    rnn_share_blocks(H, j->nsh, sh, &k0, &k1);
-    for (size_t k = k0; k < k1; k++) {
-        size_t u0, nu;
-        rnn_unit_block(H, k, &u0, &nu);
-        if (!j->gemv) AF_FN(rnn_pack_block)(q, u0);
-        for (size_t g = 0; g < L->G && rnn_blocks_project(L); g++) {
-            af_status e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
-                               q->aux + L->a_gate + g * H + u0, L->GH);
-            if (e != AF_OK) return e;
-        }
-    }
-    return AF_OK;
-}
-
-/* One chunk of the job: a thread joining the team. The first to join takes share 0 and, once
- * its columns of A are made, closes the team: the shares of threads that have not joined by then
- * (asleep, or busy elsewhere: a worker the OS has not woken yet can take milliseconds on a
- * virtual machine) are its own too, and a thread joining later has nothing to do. So the pass
- * never waits for a thread that has not started, and its results never depend on who computes
- * a share. Each thread then runs the step loop over its shares, in share order; a share's step
- * is published in its counter (release, after the step's states are written), and a share's
- * part of h_{t-1} is read only once its counter says the step is done: for the GEMV product
- * part by part in the product (rnn_team_product), else all parts before the step. No barrier,
- * and nothing overwritten that another thread may still read: a thread is at most one step
- * ahead of the others, and a share's step writes only its own units of that step's rows (and its
- * own part of R). */
-static void AF_FN(rnn_units_chunk)(void *ctx, size_t chunk, size_t slot)
-{
-    AF_FN(rnn_ujob) *j = (AF_FN(rnn_ujob) *)ctx;
-    const DIR *q = j->q;
-    const af_rnn_layout *L = q->L;
-    const size_t H = L->H, nsh = j->nsh;
-    T *dummy = q->scr + L->s_dummy;
-    (void)chunk;
-    (void)slot;
-    unsigned w = atomic_load_explicit(&j->team, memory_order_relaxed);
-    do {
-        if ((w & AF_RNN_CLOSED) || w >= nsh) return;   /* too late */
-    } while (!atomic_compare_exchange_weak_explicit(&j->team, &w, w + 1, memory_order_acq_rel,
-                                                    memory_order_relaxed));
-    /* shares [me, me + 1) and, for the first thread, [joined, nsh) */
-    const size_t me = w;
-    size_t extra = nsh;
-    j->st[me] = AF_FN(rnn_share_begin)(j, me);
-    if (me == 0) {
-        extra = atomic_fetch_or_explicit(&j->team, AF_RNN_CLOSED, memory_order_acq_rel) & ~AF_RNN_CLOSED;
-        for (size_t sh = extra; sh < nsh; sh++) j->st[sh] = AF_FN(rnn_share_begin)(j, sh);
-    }
-    for (size_t s = 0; s < L->NT; s++) {
-        if (s > 0 && !j->gemv) {
-            for (size_t t = 0; t < nsh; t++) rnn_wait_step(j->done, t, s);
-            AF_FN(rnn_prefetch_h)(q, s);
-        }
-        for (size_t sh = me; sh < nsh; sh = sh == me ? extra : sh + 1) {
-            rnn_team team = {j->done, nsh, sh};
-            size_t k0, k1;
-            rnn_share_blocks(H, nsh, sh, &k0, &k1);
-            for (size_t k = k0; k < k1 && j->st[sh] == AF_OK; k++) {
-                size_t u0, nu;
-                rnn_unit_block(H, k, &u0, &nu);
-                j->st[sh] = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy, &team);
-            }
-            /* published after a failed step too: the others never wait for a step that never comes */
-            atomic_store_explicit(&j->done[sh].steps, s + 1, memory_order_release);
-        }
-    }
-}
-
-/* The step loop of the one direction of a batch too small to cut into sample blocks, on up to
- * nt >= 2 threads sharing the units: fixed blocks (rnn_unit_block) in nt shares of whole blocks,
- * a pool job (rnn_units_chunk) whose threads each take one share or more; every step, a share's
- * thread makes the recurrent product and the state update of its units. Each value is computed
- * as on one thread (rnn_item_forward): the GEMM's (and its GEMV's) result for a column never
- * depends on the columns computed with it, and blocks start at multiples of every vector width,
- * so the step kernel's vector and tail parts cover the same units. */
+/* The step loop of the one direction of a batch too small to cut into sample blocks, on nt >= 2
+ * threads sharing the units: fixed blocks (rnn_unit_block), each thread taking whole blocks
+ * (their columns of U packed first where the GEMM reads them, so each block streams one region);
+ * every step, a thread makes the recurrent product and the state update of its units, and
+ * before the next step (which reads all of h) waits until every other thread has finished this
+ * one: a step counter per thread (rnn_progress), released after the step's states are written,
+ * rather than a barrier of the whole team. No thread overwrites what another may still read: a
+ * thread is at most one step ahead of the others, and each step writes only its own units of
+ * that step's rows (and its own part of R). Each value is computed as on one thread
+ * (rnn_item_forward): the GEMM's (and its GEMV's) result for a column never depends on the
+ * columns computed with it, and blocks start at multiples of every vector width, so the step
+ * kernel's vector and tail parts cover the same units. */
 static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
 {
     const af_rnn_layout *L = q->L;
-    if (nt > AF_RNN_MAX_ITEMS) nt = AF_RNN_MAX_ITEMS;
-    if (nt >= 2) nt = af_pool_threads(nt);
+    const size_t H = L->H, nub = H / AF_RNN_UNITS;
+    af_status st[AF_RNN_MAX_ITEMS];
+    rnn_progress done[AF_RNN_MAX_ITEMS];
+    T *dummy = q->scr + L->s_dummy;
     if (nt < 2) return AF_FN(rnn_item_forward)(q, 0, L->B, 0);
-    AF_FN(rnn_ujob) j;
-    j.q = q;
-    j.nsh = (size_t)nt;
-    /* every block has at least AF_RNN_UNITS units: all GEMV or none */
-    j.gemv = AF_FN(rnn_gemv)(L, L->B, AF_RNN_UNITS);
-    atomic_init(&j.team, 0);
-    for (size_t k = 0; k < j.nsh; k++) {
-        atomic_init(&j.done[k].steps, 0);
-        j.st[k] = AF_OK;
+    if (nt > AF_RNN_MAX_ITEMS) nt = AF_RNN_MAX_ITEMS;
+    for (size_t k = 0; k < (size_t)nt; k++) {
+        st[k] = AF_OK;
+        atomic_init(&done[k].steps, 0);
     }
     AF_FN(rnn_fwd_begin)(q, 0, L->B);
-    af_pool_run(AF_FN(rnn_units_chunk), &j, j.nsh, nt);
-    for (size_t k = 0; k < j.nsh; k++)
-        if (j.st[k] != AF_OK) return j.st[k];
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = (size_t)omp_get_thread_num();
+        nth = (size_t)omp_get_num_threads();
+#endif
+        af_status e = AF_OK;
+        size_t k0 = nub * tid / nth, k1 = nub * (tid + 1) / nth;
+        for (size_t k = k0; k < k1; k++) {
+            size_t u0, nu;
+            rnn_unit_block(H, k, &u0, &nu);
+            if (!AF_FN(rnn_gemv)(L, L->B, nu)) AF_FN(rnn_pack_block)(q, u0);
+            /* this block's columns of A = X W, gate by gate */
+            for (size_t g = 0; g < L->G && e == AF_OK && rnn_blocks_project(L); g++)
+                e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
+                         q->aux + L->a_gate + g * H + u0, L->GH);
+        }
+        for (size_t s = 0; s < L->NT; s++) {
+            if (s > 0) {
+                rnn_wait_steps(done, nth, tid, s);
+                AF_FN(rnn_prefetch_h)(q, s);
+            }
+            for (size_t k = k0; k < k1 && e == AF_OK; k++) {
+                size_t u0, nu;
+                rnn_unit_block(H, k, &u0, &nu);
+                e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy);
+            }
+            /* published after a failed step too: the others never wait for a step that never comes */
+            atomic_store_explicit(&done[tid].steps, s + 1, memory_order_release);
+        }
+        st[tid] = e;
+    }
+    for (size_t k = 0; k < (size_t)nt; k++)
+        if (st[k] != AF_OK) return st[k];
     AF_FN(rnn_fwd_end)(q, 0, L->B);
     return AF_OK;
 }
