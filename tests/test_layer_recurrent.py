@@ -239,11 +239,10 @@ def test_unit_blocks_bitwise_every_isa(isa, dtype):
 
 
 def test_batch1_inference_threads_that_join_late_or_never():
-    # batch-1 inference runs its step loops as pool jobs (csrc/layers/rnn_impl.h: one direction
-    # shared by units, or one direction per thread): workers that never spin (ANNFAST_SPIN_US=0)
-    # and pauses between calls make them join late or not at all, so the first thread takes the
-    # others' shares, or a joined thread waits for a share's step part by part; every way gives
-    # the bits of one thread, on every ISA (child process: a deadlock fails this test alone)
+    # batch-1 inference shares a direction's units between threads that wait for each other's
+    # step counters (csrc/layers/rnn_impl.h), or runs one direction per thread: workers that
+    # never spin (ANNFAST_SPIN_US=0) and pauses between calls make them start late; every way
+    # gives the bits of one thread, on every ISA (child process: a deadlock fails this test alone)
     from childproc import check
     out = check("""
         import os
