@@ -250,28 +250,20 @@ static void AF_FN(conv_fwd_cells)(const conv_plan *p, size_t B, const T *xp, con
  * batch, conv_keeps_xpad); the products are those of the padded input, zeros
  * included, in the same order. Without padding the input is read where it lies, and a tile whose
  * unused rows (kernel_rows reads whole tile heights) would reach past its end is copied first. */
-typedef struct {
-    const conv_plan *p;
-    const AF_FN(af_gemm_kinfo) *gk;
-    const T *x, *wk, *bias;   /* input (unpadded when the geometry pads), packed filters */
-    int relu;
-    T *Y, *scr;
-    size_t rows, per;         /* output rows (B OH), rows per chunk */
-} AF_FN(conv_implicit_job);
-
 static void AF_FN(conv_implicit_chunk)(void *ctx, size_t chunk, size_t slot)
 {
-    const AF_FN(conv_implicit_job) *j = (const AF_FN(conv_implicit_job) *)ctx;
+    const AF_FN(conv_job) *j = (const AF_FN(conv_job) *)ctx;   /* x: unpadded, W: packed */
     const conv_plan *p = j->p;
-    const AF_FN(af_gemm_kinfo) *gk = j->gk;
+    const AF_FN(af_gemm_kinfo) *gk = AF_FN(af_kern)()->gemm;
     const af_win_geom *g = &p->g;
     size_t F = p->F, K = p->K, MR = gk->mr, NR = gk->nr, nbp = (F + NR - 1) / NR;
     size_t seg = conv_seg(g), nseg = K / seg, rsa = g->SW * g->C, OW = g->OW;
     size_t prow = g->Wp * g->C, padsz = af_win_padded_size(g), irow = g->W * g->C;
-    size_t r0 = chunk * j->per, r1 = r0 + j->per < j->rows ? r0 + j->per : j->rows;
-    const T *end = j->x + (j->rows / g->OH) * padsz;   /* unpadded: the end of the input */
+    size_t r0, r1;
+    const T *end = j->x + j->B * padsz;   /* unpadded: the end of the input */
     const size_t *off = (const size_t *)(j->scr + p->offs);
-    T *spare = j->scr + p->slot0 + slot * p->slot_len, *win = spare;
+    T *spare = AF_FN(conv_slot)(j, slot), *win = spare;
+    AF_FN(conv_tasks)(j, chunk, &r0, &r1);
     size_t nslot = conv_win_slots(g);
     int ring = nslot == (g->KH - 1) * g->DH + 1;
     size_t held[AF_CONV_WIN_RING];   /* ring: the padded row (b Hp + ih) each slot holds */
@@ -301,7 +293,7 @@ static void AF_FN(conv_implicit_chunk)(void *ctx, size_t chunk, size_t slot)
         } else {
             xrow = j->x + b * padsz + oh * g->SH * prow;
         }
-        T *yrow = j->Y + row * OW * F;
+        T *yrow = j->out + row * OW * F;
         AF_FN(af_gemm_kout) out = {NULL, 0, NULL};
         for (size_t jr = 0; jr < nbp; jr++) {
             size_t nr = F - jr * NR < NR ? F - jr * NR : NR;
@@ -310,7 +302,7 @@ static void AF_FN(conv_implicit_chunk)(void *ctx, size_t chunk, size_t slot)
                 size_t k0 = s * seg, kh = k0 / (g->KW * g->C), kwo = off[k0] - kh * g->DH * prow;
                 size_t soff = !g->padded ? off[k0]
                             : (ring ? (oh * g->SH + kh * g->DH) % nslot : kh) * prow + kwo;
-                const T *wseg = j->wk + jr * NR * K + k0 * NR;
+                const T *wseg = j->W + jr * NR * K + k0 * NR;
                 int last = s + 1 == nseg;
                 out.bias = last && j->bias ? j->bias + jr * NR : NULL;
                 out.relu = last && j->relu;
@@ -345,9 +337,14 @@ static void AF_FN(conv_fwd_implicit)(const conv_plan *p, size_t B, const T *x, c
     /* chunks of whole rows, many per thread: a thread that starts late takes fewer */
     size_t nch = nt > 1 ? (size_t)nt * AF_CONV_IMPLICIT_CHUNKS : 1;
     if (nch > rows) nch = rows;
-    size_t per = (rows + nch - 1) / nch;
-    AF_FN(conv_implicit_job) job = {p, gk, x, wk, bias, relu, Y, scr, rows, per};
-    af_pool_run(AF_FN(conv_implicit_chunk), &job, (rows + per - 1) / per, nt);
+    AF_FN(conv_job) j = {p, B};
+    j.x = x;
+    j.W = wk;
+    j.bias = bias;
+    j.relu = relu;
+    j.out = Y;
+    j.scr = scr;
+    AF_FN(conv_run)(AF_FN(conv_implicit_chunk), &j, rows, (rows + nch - 1) / nch, nt);
 }
 
 /* GEMM path: an im2col block of mb cells per task (from x as the layer gets it), Z = P Wt
