@@ -147,9 +147,9 @@ static inline void AF_FN(gemm_finish)(AF_FN(gemm_call) *g, size_t mr, size_t nr,
 #define AF_GEMM_RUN(part, g, nchunks, nt)                                                       \
     af_pool_run(AF_FN(part##_chunk), (g), (nchunks), (int)(nt))
 
-/* Chunks per thread: two for large products, so a thread that the OS delays in the middle of its
- * chunk leaves the others more than a single chunk to share; one below 8e6 multiply-adds, where
- * every chunk's own packing would cost too much next to its work. */
+/* Chunks per thread on the GEMV and skinny paths: two for large products, so a thread that the
+ * OS delays in the middle of its chunk leaves the others more than a single chunk to share; one
+ * below 8e6 multiply-adds. (The packed path takes one rectangle per thread: see gemm_packed.) */
 static inline size_t AF_FN(gemm_chunks_per_thread)(size_t m, size_t n, size_t k)
 {
     return (double)m * (double)n * (double)k >= 8.0e6 ? 2 : 1;
@@ -271,10 +271,15 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     g->pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
     g->pack_all_b = g->tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (g->ldb * sizeof(T)) % 4096 == 0;
 
-    /* Chunk grid: one or two rectangles per thread when threads pay off (enough work), columns
-     * split first (largest split with >= 2 panels per chunk). */
+    /* Chunk grid: one rectangle per thread when threads pay off (enough work), columns split
+     * first (largest split with >= 2 panels per chunk). Two rectangles per thread, meant to let
+     * a thread that the OS delays leave more than one chunk to share, measured 3-10% slower at
+     * 2 threads idle on every shape from 64x784x512 to 1024^3, f32 and f64 (each chunk packs
+     * its own operands and runs narrower blocks); a thread that never starts still costs
+     * nothing (its chunk is claimed by the others), and one kept from its core for long is
+     * caught by the pool's busy-machine detection (pool.c). */
     size_t nt = AF_FN(gemm_threads)(m, n, k), tm = 1, tn = 1;
-    size_t nch = nt > 1 ? nt * AF_FN(gemm_chunks_per_thread)(m, n, k) : 1;
+    size_t nch = nt > 1 ? nt : 1;
     for (size_t d = nch; d >= 1; d--)
         if (nch % d == 0 && (d == 1 || nbp >= 2 * d)) {
             tn = d;
