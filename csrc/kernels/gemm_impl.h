@@ -280,6 +280,11 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
      * caught by the pool's busy-machine detection (pool.c). */
     size_t nt = AF_FN(gemm_threads)(m, n, k), tm = 1, tn = 1;
     size_t nch = nt > 1 ? nt : 1;
+    /* Columns first, also where splitting rows would pack less (a weight gradient X^T dZ alone
+     * runs up to 1.5x faster split by rows): in a training step the weights W are then split
+     * the same way in the forward product X W (B) and in the update fused into X^T dZ (C), and
+     * each thread finds its part of W in its own core's cache (784-512-256-10 step at batch 16,
+     * 2 threads: 298 us with columns first, 326 us splitting rows of the gradients). */
     for (size_t d = nch; d >= 1; d--)
         if (nch % d == 0 && (d == 1 || nbp >= 2 * d)) {
             tn = d;
