@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "optim.h"
 #include "plan.h"
+#include "pool.h"
 #include "profile.h"
 #include "rng.h"
 #include "split.h"

@@ -378,9 +378,37 @@ static const T *AF_FN(slice_rows)(const af_graph *g, const af_plan *p, const af_
     return d->sw ? (const T *)d->sw + start : NULL;
 }
 
+/* A batch gather as a pool job: chunk t copies rows [B t / nch, B (t + 1) / nch). */
+typedef struct {
+    const af_graph *g;
+    const af_plan *p;
+    T *ws;
+    const af_data *d;
+    const uint64_t *idx;
+    const size_t *xbytes, *ylen;
+    size_t B, nch;
+} AF_FN(gather_job);
+
+static void AF_FN(gather_chunk)(void *ctx, size_t t, size_t slot)
+{
+    (void)slot;
+    const AF_FN(gather_job) *j = (const AF_FN(gather_job) *)ctx;
+    const af_graph *g = j->g;
+    const af_plan *p = j->p;
+    for (size_t i = j->B * t / j->nch; i < j->B * (t + 1) / j->nch; i++) {
+        for (size_t k = 0; k < g->n_inputs; k++)
+            memcpy((char *)(j->ws + p->xb_off[k]) + i * j->xbytes[k],
+                   (const char *)j->d->x[k] + j->idx[i] * j->xbytes[k], j->xbytes[k]);
+        for (size_t o = 0; o < g->n_outputs; o++)
+            memcpy(j->ws + p->yb_off[o] + i * j->ylen[o], (const T *)j->d->y[o] + j->idx[i] * j->ylen[o],
+                   j->ylen[o] * sizeof(T));
+    }
+}
+
 /* Copies the B rows idx[0..B) of every input and target into the batch buffers. Random rows of
- * a large x are memory-latency-bound: two threads halve the wait. Small batches use one thread,
- * with no parallel region per step. */
+ * a large x are memory-latency-bound: two threads halve the wait. On annfast's pool, like the
+ * products around it (an OpenMP team here woke threads of its own next to the pool's, on the
+ * same cores, every step). Small batches use one thread. */
 static const T *AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, const af_data *d,
                                    size_t B, const uint64_t *idx, const void **xs, const T **ys)
 {
@@ -396,17 +424,9 @@ static const T *AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, c
         ylen[o] = af_shape_size(&ts);
         ys[o] = ws + p->yb_off[o];
     }
-    int nt = B * total >= AF_PAR_MIN_GATHER ? af_get_num_threads() : 1;
-    (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t i = 0; i < B; i++) {
-        for (size_t k = 0; k < g->n_inputs; k++)
-            memcpy((char *)(ws + p->xb_off[k]) + i * xbytes[k],
-                   (const char *)d->x[k] + idx[i] * xbytes[k], xbytes[k]);
-        for (size_t o = 0; o < g->n_outputs; o++)
-            memcpy(ws + p->yb_off[o] + i * ylen[o], (const T *)d->y[o] + idx[i] * ylen[o],
-                   ylen[o] * sizeof(T));
-    }
+    int nt = B * total >= AF_PAR_MIN_GATHER ? af_pool_threads(af_get_num_threads()) : 1;
+    AF_FN(gather_job) job = {g, p, ws, d, idx, xbytes, ylen, B, (size_t)nt};
+    af_pool_run(AF_FN(gather_chunk), &job, job.nch, nt);
     if (!d->sw) return NULL;
     T *w = ws + p->sw_off;
     for (size_t i = 0; i < B; i++) w[i] = ((const T *)d->sw)[idx[i]];
