@@ -64,6 +64,10 @@ cdef extern from "annfast.h" nogil:
                                  const float *x, size_t ldx, float *y, size_t ldy)
     af_status af_act_forward_f64(af_act act, double param, size_t m, size_t n,
                                  const double *x, size_t ldx, double *y, size_t ldy)
+    af_status af_act_forward_checked_f32(af_act act, float param, size_t m, size_t n,
+                                         const float *x, size_t ldx, float *y, size_t ldy)
+    af_status af_act_forward_checked_f64(af_act act, double param, size_t m, size_t n,
+                                         const double *x, size_t ldx, double *y, size_t ldy)
     af_status af_act_backward_f32(af_act act, float param, size_t m, size_t n, const float *x,
                                   const float *y, const float *dy, float *dx, size_t ld)
     af_status af_act_backward_f64(af_act act, double param, size_t m, size_t n, const double *x,

@@ -7,8 +7,9 @@ cdef af_act _act_code(str name) except *:
     return ACTIVATIONS[name]
 
 
-def act_forward(str name, double param, x):
-    """f(x) row-wise for a 2-D C-contiguous float array; returns a new array."""
+def act_forward(str name, double param, x, bint check=False):
+    """f(x) row-wise for a 2-D C-contiguous float array; returns a new array. check: None instead
+    when x holds NaN or inf (looked at block by block just before computing, in cache)."""
     cdef af_act a = _act_code(name)
     _want(x, "x", x.dtype if isinstance(x, _np.ndarray) and x.dtype in (_np.float32, _np.float64)
           else _np.float64, 2, False)
@@ -16,10 +17,10 @@ def act_forward(str name, double param, x):
     if x.size == 0:
         return y
     if x.dtype == _np.float32:
-        _act_fwd[float](a, param, x, y)
+        ok = _act_fwd[float](a, param, x, y, check)
     else:
-        _act_fwd[double](a, param, x, y)
-    return y
+        ok = _act_fwd[double](a, param, x, y, check)
+    return y if ok else None
 
 
 def act_backward(str name, double param, x, y, dy):
@@ -40,16 +41,29 @@ def act_backward(str name, double param, x, y, dy):
     return dx
 
 
-cdef int _act_fwd(af_act a, double param, const floating[:, ::1] x, floating[:, ::1] y) except -1:
+cdef int _act_fwd(af_act a, double param, const floating[:, ::1] x, floating[:, ::1] y,
+                  bint check) except -1:
+    """1, or 0 when check found NaN/inf in x."""
     cdef af_status s
     with nogil:
         if floating is float:
-            s = af_act_forward_f32(a, <float>param, x.shape[0], x.shape[1], &x[0, 0], x.shape[1],
-                                   &y[0, 0], y.shape[1])
+            if check:
+                s = af_act_forward_checked_f32(a, <float>param, x.shape[0], x.shape[1], &x[0, 0],
+                                               x.shape[1], &y[0, 0], y.shape[1])
+            else:
+                s = af_act_forward_f32(a, <float>param, x.shape[0], x.shape[1], &x[0, 0], x.shape[1],
+                                       &y[0, 0], y.shape[1])
         else:
-            s = af_act_forward_f64(a, param, x.shape[0], x.shape[1], &x[0, 0], x.shape[1],
-                                   &y[0, 0], y.shape[1])
-    return check_status(s, "activation")
+            if check:
+                s = af_act_forward_checked_f64(a, param, x.shape[0], x.shape[1], &x[0, 0],
+                                               x.shape[1], &y[0, 0], y.shape[1])
+            else:
+                s = af_act_forward_f64(a, param, x.shape[0], x.shape[1], &x[0, 0], x.shape[1],
+                                       &y[0, 0], y.shape[1])
+    if s == AF_ENONFINITE:
+        return 0
+    check_status(s, "activation")
+    return 1
 
 
 cdef int _act_bwd(af_act a, double param, const floating[:, ::1] x, const floating[:, ::1] y,

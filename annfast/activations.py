@@ -55,9 +55,25 @@ def _prepare(x):
     return np.ascontiguousarray(flat), shape
 
 
+def _ready(x):
+    """x as a 2-D view C can read directly (a native, aligned, C-contiguous float32/float64
+    array with values), else None."""
+    if type(x) is not np.ndarray or x.dtype not in (np.float32, np.float64) or not x.size or \
+            not x.ndim or not (x.dtype.isnative and x.flags.c_contiguous and x.flags.aligned):
+        return None
+    return x.reshape(1, -1) if x.ndim < 2 else x.reshape(-1, x.shape[-1])
+
+
 def apply(name: str, x: ArrayLike, alpha: Optional[float] = None) -> np.ndarray:
     """f(x) for the activation `name` (softmax over the last axis)."""
     key, param = check_name(name, alpha)
+    flat = _ready(x)
+    if flat is not None:
+        # NaN/inf looked at in C, a block at a time just before f reads it (no separate pass);
+        # when there is one, the general path below raises the usual error
+        y = _core.act_forward(key, param, flat, check=True)
+        if y is not None:
+            return y.reshape(x.shape)
     flat, shape = _prepare(x)
     if key == "softmax" and len(shape) < 2:
         flat = flat.reshape(1, -1)

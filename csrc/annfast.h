@@ -105,6 +105,12 @@ af_status af_act_forward_f32(af_act act, float param, size_t m, size_t n,
                              const float *x, size_t ldx, float *y, size_t ldy);
 af_status af_act_forward_f64(af_act act, double param, size_t m, size_t n,
                              const double *x, size_t ldx, double *y, size_t ldy);
+/* The same, looking at each block of rows of x for NaN/inf just before computing it (while it is
+ * in cache): AF_ENONFINITE when x holds one (y then holds garbage). x and y must not overlap. */
+af_status af_act_forward_checked_f32(af_act act, float param, size_t m, size_t n,
+                                     const float *x, size_t ldx, float *y, size_t ldy);
+af_status af_act_forward_checked_f64(af_act act, double param, size_t m, size_t n,
+                                     const double *x, size_t ldx, double *y, size_t ldy);
 /* dx = dy * f'(x), using the forward output y where cheaper (sigmoid, tanh, elu, selu), x for
  * gelu and swish, either for the relu family. For softmax: dx_i = y_i * (dy_i - sum_j dy_j y_j) per row. In place allowed: dx == dy. */
 af_status af_act_backward_f32(af_act act, float param, size_t m, size_t n,

@@ -158,3 +158,31 @@ def test_against_torch(name):
     # both float64; different but equivalent formulas -> agreement to ~1e-13
     np.testing.assert_allclose(A.apply(name, x), ty.detach().numpy(), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(A.derivative(name, x, dy), tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+# ---- NaN/inf check fused into the forward pass (activations.apply on ready arrays) ----------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("where", [0, 8191, 8192, 123457, -1])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fused_check_finds_a_bad_value_in_any_block(dtype, where, bad):
+    """The check runs block by block (8192 values) just before each block is computed, on every
+    thread's rows: a bad value in the first, a middle or the last block is found."""
+    x = np.random.default_rng(0).standard_normal((300, 1000)).astype(dtype)
+    x.flat[where] = bad
+    for name in ("relu", "sigmoid", "softmax"):
+        with pytest.raises(ValueError, match="x contains NaN or inf"):
+            getattr(A, name)(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (300, 1000), (2, 3, 40)])
+def test_fused_check_path_gives_the_general_paths_values(dtype, shape):
+    """A ready array (checked inside the pass) and a strided view of the same values (checked
+    by the general path first, then copied) give identical results."""
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    strided = np.repeat(x, 2, axis=-1)[..., ::2]
+    assert not strided.flags.c_contiguous
+    for name in ("relu", "sigmoid", "tanh", "softmax", "gelu"):
+        fast, general = getattr(A, name)(x), getattr(A, name)(strided)
+        assert fast.dtype == general.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(fast, general)
