@@ -90,10 +90,14 @@ static af_status block_deltas(const tut_pass *t, size_t i0, size_t r)
     size_t h = t->net->n_hidden, o = t->net->n_out;
     const double *y = t->y + i0 * o, *pred = t->pred + i0 * o, *ho = t->ho + i0 * h;
     double *d_out = t->d_out + i0 * o, *d_hid = t->d_hid + i0 * h;
-    for (size_t i = 0; i < r * o; i++) d_out[i] = (y[i] - pred[i]) * (pred[i] * (1.0 - pred[i]));
+    /* the derivative products through the ISA's sigmoid-backward kernel, dx = dy * (s (1 - s)):
+     * the tutorial's operations in its order, vectorised at the machine's width (this file is
+     * built for the baseline ISA) */
+    for (size_t i = 0; i < r * o; i++) d_out[i] = y[i] - pred[i];
+    af_act_row_backward_f64(AF_ACT_SIGMOID, 0.0, r * o, pred, pred, d_out, d_out);
     af_status s = af_dgemm(0, 1, r, h, o, 1.0, d_out, o, t->net->w2, o, 0.0, d_hid, h);
     if (s != AF_OK) return s;
-    for (size_t i = 0; i < r * h; i++) d_hid[i] = d_hid[i] * (ho[i] * (1.0 - ho[i]));
+    af_act_row_backward_f64(AF_ACT_SIGMOID, 0.0, r * h, ho, ho, d_hid, d_hid);
     return AF_OK;
 }
 
@@ -135,34 +139,63 @@ static af_status forward(const af_tut_net *net, size_t n, const double *x, doubl
 
 /* b += lr * sum over rows of d, each column summed over the rows in order (as NumPy's
  * sum(axis=0) does, and as a scalar loop per column would), but walking d row by row so the
- * loop vectorises across columns and reads memory in order. Column blocks are independent
- * chunks for annfast's threads (pool.h) when d is large. */
-#define TUT_COLS 256
+ * loop vectorises across columns and reads memory in order. Narrow layers (w < TUT_COLS) go by
+ * groups of a fixed width (16, then 8, 4, 2, 1): with a constant width the compiler keeps the
+ * group's sums in registers for the whole walk down the rows (with a variable width it stored
+ * and reloaded them on every row, a dependency through memory of several cycles per row). Wide
+ * layers go by chunks of TUT_COLS columns whose sums stay in L1 (each row contributes one
+ * contiguous run of 512 bytes); the chunks are independent jobs for annfast's threads (pool.h)
+ * when d is large (a 256-wide hidden layer: 4 chunks). */
+#define TUT_COLS 64
 typedef struct {
-    size_t n, w;
+    size_t n, w; /* rows, columns (and row stride) of d */
     const double *d;
     double lr, *b;
 } tut_sum;
 
+/* Columns [j0, j0 + W) of the row sums, then b[j] += s[j] lr; W a constant after inlining. */
+static inline __attribute__((always_inline)) void col_group_sum(const tut_sum *t, size_t j0,
+                                                                const size_t W)
+{
+    double s[TUT_COLS];
+    for (size_t j = 0; j < W; j++) s[j] = 0.0;
+    const double *r = t->d + j0;
+    for (size_t i = 0; i < t->n; i++, r += t->w)
+        for (size_t j = 0; j < W; j++) s[j] += r[j];
+    for (size_t j = 0; j < W; j++) t->b[j0 + j] += s[j] * t->lr;
+}
+
+/* Columns [j0, j1), fewer than TUT_COLS, by fixed-width groups. */
+static void narrow_sum(const tut_sum *t, size_t j0, size_t j1)
+{
+    for (; j0 + 16 <= j1; j0 += 16) col_group_sum(t, j0, 16);
+    if (j0 + 8 <= j1) col_group_sum(t, j0, 8), j0 += 8;
+    if (j0 + 4 <= j1) col_group_sum(t, j0, 4), j0 += 4;
+    if (j0 + 2 <= j1) col_group_sum(t, j0, 2), j0 += 2;
+    if (j0 < j1) col_group_sum(t, j0, 1);
+}
+
+/* Chunk jb: columns [jb TUT_COLS, (jb + 1) TUT_COLS), or the narrower rest. */
 static void row_sum_chunk(void *ctx, size_t jb, size_t slot)
 {
     (void)slot;
     const tut_sum *t = (const tut_sum *)ctx;
-    size_t j0 = jb * TUT_COLS, cw = t->w - j0 < TUT_COLS ? t->w - j0 : TUT_COLS;
-    double s[TUT_COLS];
-    for (size_t j = 0; j < cw; j++) s[j] = 0.0;
-    for (size_t i = 0; i < t->n; i++) {
-        const double *r = t->d + i * t->w + j0;
-        for (size_t j = 0; j < cw; j++) s[j] += r[j];
-    }
-    for (size_t j = 0; j < cw; j++) t->b[j0 + j] += s[j] * t->lr;
+    size_t j0 = jb * TUT_COLS;
+    if (j0 + TUT_COLS <= t->w)
+        col_group_sum(t, j0, TUT_COLS);
+    else
+        narrow_sum(t, j0, t->w);
 }
 
 static void add_row_sum(size_t n, size_t w, const double *d, double lr, double *b)
 {
     size_t nblk = (w + TUT_COLS - 1) / TUT_COLS;
     tut_sum t = {n, w, d, lr, b};
-    af_pool_run(row_sum_chunk, &t, nblk, n * w >= 4 * AF_TUT_PAR_MIN ? af_get_num_threads() : 1);
+    if (nblk == 1 || n * w < 4 * AF_TUT_PAR_MIN) { /* no job for work this small */
+        for (size_t jb = 0; jb < nblk; jb++) row_sum_chunk(&t, jb, 0);
+        return;
+    }
+    af_pool_run(row_sum_chunk, &t, nblk, af_get_num_threads());
 }
 
 /* The weight updates from dO and dH (sums over all rows), in the tutorial's order. */

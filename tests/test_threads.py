@@ -142,12 +142,12 @@ def test_threaded_kernels_work_after_fork(threads):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threaded_products_same_bits_any_split(dtype, threads):
-    """Products from the threading threshold (5e5 multiply-adds) up, split by rows only (the
+    """Products from the threading threshold (2e6 multiply-adds) up, split by rows only (the
     B panels packed once for all chunks), by columns, with one or two chunks per thread, with
     bias and relu in the kernels: 1 and 2 threads give identical bits."""
     rng = np.random.default_rng(7)
     _core._set_busy_check(False)
-    for m, n, k in [(200, 64, 64), (300, 40, 100), (1000, 32, 150), (129, 70, 300), (400, 300, 90)]:
+    for m, n, k in [(500, 64, 64), (500, 40, 100), (1000, 32, 150), (129, 70, 300), (400, 300, 90)]:
         for ta, tb in [(False, False), (True, False), (False, True)]:
             a = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
             b = rng.normal(size=(n, k) if tb else (k, n)).astype(dtype)

@@ -32,13 +32,15 @@
 #ifndef AF_GEMM_INPLACE_B_MAX_M
 #define AF_GEMM_INPLACE_B_MAX_M 4
 #endif
-/* Below this many multiply-adds one thread does all the work (~8 us of float32 work on one
- * core). With OpenMP regions this had to be 2e6: a region waits at its end for every thread, and
- * on a shared machine a batch-1 epoch was sometimes 2.8x slower when it waited for a busy core.
- * annfast's pool never waits for a thread that has not started (pool.c), and falls back to one
- * thread while the machine is crowded, so smaller products (a 200 x 64 x 64 layer) can use it. */
+/* Below this many multiply-adds one thread does all the work (~25 us of float32 work on one
+ * core). A product split between threads also splits its operands between the cores' caches: a
+ * layer's product inside a training step finds A, B and C in the calling core's cache, and a
+ * worker must first fetch its share from there. Standalone, repeated on the same arrays, a
+ * 200 x 64 x 64 product gains from a second thread; inside a training step it loses: fitting
+ * digits with a (64,) MLP at batch 200 (two 819k-MAC products per batch) took 450 us per epoch
+ * on 2 threads against 350 us on one with 5e5 here, and 360 us on 2 threads with 2e6. */
 #ifndef AF_GEMM_PAR_MIN
-#define AF_GEMM_PAR_MIN 5.0e5
+#define AF_GEMM_PAR_MIN 2.0e6
 #endif
 
 /* 1 if x * y overflows size_t (the element count of a rows x ld matrix); inline because the
