@@ -3,6 +3,11 @@
 #include <string.h>
 
 #include "internal.h"
+#include "pool.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* The per-pass work is memory-bound and cheap next to the GEMMs: threads only above this many
  * elements, so a training step opens few parallel regions (each ends in a barrier, costly when
@@ -10,6 +15,17 @@
 #ifndef AF_PAR_MIN_PASS
 #define AF_PAR_MIN_PASS (4 * AF_PAR_MIN)
 #endif
+
+/* Threads for the column pass (a pool job): one below AF_PAR_MIN_COLS values or inside an
+ * OpenMP region (a layer that splits its batch over threads runs its passes serially). */
+#define AF_PAR_MIN_COLS 32768
+static int colsum_threads(size_t work)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 1;
+#endif
+    return work >= AF_PAR_MIN_COLS ? af_pool_threads(af_get_num_threads()) : 1;
+}
 
 #define AF_DTYPE_F32
 #include "act_colsum_impl.h"
