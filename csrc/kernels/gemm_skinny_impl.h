@@ -52,6 +52,15 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V 
 }
 #endif
 
+/* The last B vector of a row-kernel step, cnt valid lanes: where the ISA masks loads natively,
+ * loaded masked (zeros past cnt, as in a zero-padded packed copy, so the same bits), which lets
+ * the row kernel read B in place; else (a packed, zero-padded B) a plain load. */
+#ifdef KSKINNY_OWN_VLOADN
+#define KLOADB(p, cnt) VLOADU(p)
+#else
+#define KLOADB(p, cnt) ((cnt) == KVN ? VLOADU(p) : VLOADN(p, cnt))
+#endif
+
 /* ---- row kernel ------------------------------------------------------------------------------
  * `rows` x (nv vectors) tile: C[r, 0:n] = alpha sum_p op(A)[r, p] Bp[p, :] + beta C[r, 0:n] with
  * op(A)[r, p] = a[r*rsa + p*csa] and Bp the packed k x (nv KVN) copy of op(B), zero past n. rows
@@ -69,9 +78,10 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
     for (int r = 0; r < rows; r++)
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) acc[r][v] = VZERO();
+    size_t last = n - (size_t)(nv - 1) * KVN; /* valid lanes of the last vector, 1..KVN */
 #pragma GCC unroll 2
     for (size_t p = 0; p < k; p++) {
-        V b0 = VLOADU(bp), b1 = nv > 1 ? VLOADU(bp + KVN) : VZERO();
+        V b0 = nv > 1 ? VLOADU(bp) : KLOADB(bp, last), b1 = nv > 1 ? KLOADB(bp + KVN, last) : VZERO();
 #pragma GCC unroll 32
         for (int r = 0; r < rows; r++) {
             V ar = VBCAST(a + r * rsa);
@@ -82,7 +92,6 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
         bp += ldbp;
     }
     V va = VSET1(alpha), vb = VSET1(beta);
-    size_t last = n - (size_t)(nv - 1) * KVN; /* valid lanes of the last vector, 1..KVN */
     if (bad) { /* padding lanes are products with zeros: see KCHK_FOLD */
         V chk = VZERO();
 #pragma GCC unroll 32
@@ -265,6 +274,7 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
                        KVN - (m - i), out);
 }
 
+#undef KLOADB
 #ifdef KSKINNY_OWN_VLOADN
 #undef VLOADN
 #undef VSTOREN
