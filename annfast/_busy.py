@@ -72,7 +72,8 @@ def release(obj):
         owner[1] -= 1
         if owner[1] == 0:
             del _owners[key]
-            _cond.notify_all()
+            if _waiting:   # nobody waits (the common case): notify_all's Python code is skipped
+                _cond.notify_all()
 
 
 @contextmanager
