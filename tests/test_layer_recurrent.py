@@ -651,3 +651,41 @@ def test_units_shared_forward_same_bits_for_1_and_2_threads_repeatedly(cell):
                 np.testing.assert_array_equal(a, b)
     finally:
         af.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_units_shared_share_by_share_product_same_bits_every_isa(isa, dtype):
+    """Batch-1 and batch-2 forward passes with the units shared between threads make each step's
+    recurrent product share by share of h(t-1), continuing the GEMV chains (gemv_seg cont), each
+    thread starting with its own share. Blocks of 64 and a wider last one (units not a multiple
+    of the vector width), initial states, masks, both directions, and training with recurrent
+    dropout (gradients) give the bits of one thread, call after call."""
+    rng = np.random.default_rng(41)
+    for cell, units in (("lstm", 128), ("gru", 200), ("simple", 200), ("lstm", 195)):
+        X = rng.normal(size=(2, 9, 7)).astype(dtype)
+        X[1, 6:] = 0
+        h0 = rng.normal(size=(2, units)).astype(dtype)
+        x, s0 = af.Input(shape=(9, 7)), af.Input(shape=(units,))
+        states = [s0, s0] if cell == "lstm" else [s0]
+        seq = CELLS[cell](units, return_sequences=True, go_backwards=cell == "gru")(af.Masking()(x),
+                                                                                   initial_state=states)
+        h = CELLS[cell](units, recurrent_dropout=0.3)(seq)
+        model = af.Model([x, s0], af.Dense(3)(h), dtype=dtype, seed=42)
+        model.compile(loss="mse", optimizer="sgd")
+        Y = rng.normal(size=(2, 3))
+        before = af.get_num_threads()
+        runs = {}
+        try:
+            for nt in (1, 2):
+                af.set_num_threads(nt)
+                outs = []
+                for _ in range(3):
+                    outs += [model.predict([X[i:i + 1], h0[i:i + 1]]) for i in range(2)]
+                    outs.append(model.predict([X, h0]))
+                    outs += model.gradients([X[:1], h0[:1]], Y[:1], training=True)
+                runs[nt] = outs
+        finally:
+            af.set_num_threads(before)
+        for a, b in zip(runs[1], runs[2]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{cell} {units}")
+        assert all(np.isfinite(a).all() for a in runs[1])

@@ -250,21 +250,26 @@ typedef struct {
  * preempted then gets it back sooner on a busy machine); a step takes about a microsecond. */
 #define AF_RNN_SPINS 4000
 
-/* Wait until each of the nth threads other than `self` has finished s steps. Acquire: their
- * states for those steps are then visible. */
-static void rnn_wait_steps(rnn_progress *done, size_t nth, size_t self, size_t s)
+/* Wait until one thread has finished s steps. Acquire: its states for those steps are then
+ * visible. */
+static void rnn_wait_step(rnn_progress *p, size_t s)
 {
-    for (size_t t = 0; t < nth; t++) {
-        unsigned spins = 0;
-        while (t != self && atomic_load_explicit(&done[t].steps, memory_order_acquire) < s) {
-            if (++spins < AF_RNN_SPINS) {
-                AF_RNN_RELAX();
-            } else {
-                sched_yield();
-                spins = 0;
-            }
+    unsigned spins = 0;
+    while (atomic_load_explicit(&p->steps, memory_order_acquire) < s) {
+        if (++spins < AF_RNN_SPINS) {
+            AF_RNN_RELAX();
+        } else {
+            sched_yield();
+            spins = 0;
         }
     }
+}
+
+/* Wait until each of the nth threads other than `self` has finished s steps. */
+static void rnn_wait_steps(rnn_progress *done, size_t nth, size_t self, size_t s)
+{
+    for (size_t t = 0; t < nth; t++)
+        if (t != self) rnn_wait_step(&done[t], s);
 }
 
 #define AF_DTYPE_F32
