@@ -19,7 +19,9 @@ import functools
 import threading
 from contextlib import contextmanager
 
-_cond = threading.Condition(threading.Lock())
+_lock = threading.Lock()
+_cond = threading.Condition(_lock)   # entered through _lock itself: the C-level with, not
+                                     # Condition's Python __enter__/__exit__ (every model call)
 _owners = {}     # id(model) -> [owning thread ident, depth]; only while a call runs
 _waiting = {}    # thread ident -> id(model) it waits for
 
@@ -44,7 +46,7 @@ def _would_deadlock(key, me):
 def acquire(obj):
     """Take `obj` for the calling thread, waiting while another thread holds it."""
     key, me = id(obj), threading.get_ident()
-    with _cond:
+    with _lock:
         while True:
             owner = _owners.get(key)
             if owner is None:
@@ -67,12 +69,13 @@ def acquire(obj):
 
 def release(obj):
     key = id(obj)
-    with _cond:
+    with _lock:
         owner = _owners[key]
         owner[1] -= 1
         if owner[1] == 0:
             del _owners[key]
-            _cond.notify_all()
+            if _waiting:   # nobody waits (the common case): notify_all's Python code is skipped
+                _cond.notify_all()
 
 
 @contextmanager

@@ -110,6 +110,7 @@ class Model:
         self._engine = None
         self._engine_key = self._engine_stamp = None   # see _get_engine
         self._nodes = None
+        self._plain_input = None   # see _predict_fast
         self.losses = None
         self.loss_weights = None
         self.optimizer = None
@@ -190,6 +191,7 @@ class Model:
         self._input_layers = [t._layer for t in ins]
         self._tensor_node = index
         self._engine = None
+        self._plain_input = None      # see _predict_fast
         if self.optimizer is not None:
             self._reset_optimizer()
 
@@ -665,6 +667,10 @@ class Model:
         dropout; softmax/sigmoid outputs are probabilities), computed in C in chunks of batch_size
         samples. One array, or a list with several outputs. distributed="mpi": each process of an
         MPI launch predicts a share of the rows and every process returns all of them."""
+        if distributed is None and batch_size is None and type(verbose) is int and verbose >= 0:
+            outs = self._predict_fast(X)
+            if outs is not None:
+                return outs[0] if len(outs) == 1 else outs
         run = runner(distributed)
         with run.agreed("predict"):
             check_int(verbose, "verbose", minimum=0)   # accepted for Keras's signature; nothing printed
@@ -674,6 +680,22 @@ class Model:
         with run.guard():
             outs = run.predict(self._get_engine(), xs, chunk)
         return outs[0] if len(outs) == 1 else outs
+
+    def _predict_fast(self, X):
+        """predict's outputs for a plain call on a model with one float input given as a
+        ready ndarray (GraphEngine.predict_fast makes every check in C), or None: the general
+        path then converts and checks X. Batch-1 inference spent more time in Python than in C
+        for small models."""
+        if type(X) is not np.ndarray or not self.built:
+            return None
+        if getattr(self, "_plain_input", None) is None:    # (a model pickled before it existed)
+            # an input that a layer checks as token ids (_xs) takes the general path
+            self._plain_input = len(self._input_layers) == 1 and not any(
+                getattr(nd.layer, "check_ids", None) is not None and nd.inputs
+                and self._nodes[nd.inputs[0]].layer in self._input_layers for nd in self._nodes)
+        if not self._plain_input:
+            return None
+        return self._get_engine().predict_fast(X, PREDICT_CHUNK)
 
     def _evaluate_logs(self, xs, ys, sw=None, chunk=None, run=None):
         chunk = self._chunk(chunk, xs[0].shape[0])

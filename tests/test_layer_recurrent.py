@@ -651,3 +651,80 @@ def test_units_shared_forward_same_bits_for_1_and_2_threads_repeatedly(cell):
                 np.testing.assert_array_equal(a, b)
     finally:
         af.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_units_shared_share_by_share_product_same_bits_every_isa(isa, dtype):
+    """Batch-1 and batch-2 forward passes with the units shared between threads make each step's
+    recurrent product share by share of h(t-1), continuing the GEMV chains (gemv_seg cont), each
+    thread starting with its own share. Blocks of 64 and a wider last one (units not a multiple
+    of the vector width), initial states, masks, both directions, and training with recurrent
+    dropout (gradients) give the bits of one thread, call after call."""
+    rng = np.random.default_rng(41)
+    for cell, units in (("lstm", 128), ("gru", 200), ("simple", 200), ("lstm", 195)):
+        X = rng.normal(size=(2, 9, 7)).astype(dtype)
+        X[1, 6:] = 0
+        h0 = rng.normal(size=(2, units)).astype(dtype)
+        x, s0 = af.Input(shape=(9, 7)), af.Input(shape=(units,))
+        states = [s0, s0] if cell == "lstm" else [s0]
+        seq = CELLS[cell](units, return_sequences=True, go_backwards=cell == "gru")(af.Masking()(x),
+                                                                                   initial_state=states)
+        h = CELLS[cell](units, recurrent_dropout=0.3)(seq)
+        model = af.Model([x, s0], af.Dense(3)(h), dtype=dtype, seed=42)
+        model.compile(loss="mse", optimizer="sgd")
+        Y = rng.normal(size=(2, 3))
+        before = af.get_num_threads()
+        runs = {}
+        try:
+            for nt in (1, 2):
+                af.set_num_threads(nt)
+                outs = []
+                for _ in range(3):
+                    outs += [model.predict([X[i:i + 1], h0[i:i + 1]]) for i in range(2)]
+                    outs.append(model.predict([X, h0]))
+                    outs += model.gradients([X[:1], h0[:1]], Y[:1], training=True)
+                runs[nt] = outs
+        finally:
+            af.set_num_threads(before)
+        for a, b in zip(runs[1], runs[2]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{cell} {units}")
+        assert all(np.isfinite(a).all() for a in runs[1])
+
+
+def test_gemv_pass_first_thread_alone_until_the_others_join():
+    """Batch-1/2 passes (GEMV blocks) never wait for a worker that has not started: the first
+    thread computes every share alone until the others join, at whatever step that happens, and
+    a worker woken on its CPU moves off it first. Workers that sleep at once (ANNFAST_SPIN_US=0,
+    OMP_WAIT_POLICY=passive) and pauses of various lengths between calls move the switch around;
+    every call gives the bits of one thread (child process: a deadlock fails this test alone)."""
+    from childproc import check
+    out = check("""
+        import os
+        os.environ["ANNFAST_SPIN_US"] = "0"
+        os.environ["OMP_WAIT_POLICY"] = "passive"
+        import time, numpy as np, annfast as af
+        from annfast._info import config
+        af._core._set_busy_check(False)
+        rng = np.random.default_rng(43)
+        for isa in config()["supported_isas"]:
+            af.set_isa(isa)
+            for dtype in ("float32", "float64"):
+                X = rng.normal(size=(2, 40, 5)).astype(dtype)
+                x = af.Input(shape=(40, 5))
+                h = af.LSTM(128, return_sequences=True)(x)
+                h = af.GRU(195, go_backwards=True)(h)                # blocks of 64 and 131
+                model = af.Model(x, af.Dense(3)(h), dtype=dtype, seed=44)
+                runs = {}
+                for nt in (1, 2):
+                    af.set_num_threads(nt)
+                    outs = []
+                    for i in range(16):
+                        time.sleep((0, 0.0002, 0.001, 0.005)[i % 4])
+                        outs.append(model.predict(X[: 1 + i % 2]))
+                    runs[nt] = outs
+                for a, b in zip(runs[1], runs[2]):
+                    assert np.array_equal(a, b), (isa, dtype)
+                assert all(np.isfinite(a).all() for a in runs[1])
+        print("ok")
+        """, timeout=300)
+    assert out.strip().endswith("ok")

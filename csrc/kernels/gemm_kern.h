@@ -78,9 +78,11 @@
         /* One row of C from nseg column segments of B, w columns each, seg apart:                \
          * y[s*ldy + j] = sum_p x[p] b[p*ldb + s*seg + j] (s < nseg, j < w), each value by the     \
          * same FMA chain as gemv with alpha 1, beta 0 (so the same bits): a recurrent step's     \
-         * product with one block of units of every gate, U read in place. */                      \
+         * product with one block of units of every gate, U read in place. cont: each chain starts \
+         * from the value in y instead of zero, so calls over consecutive row ranges of B (x and  \
+         * b advanced alike) give the bits of one call over all of them. */                       \
         void (*gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *x, const T *b,      \
-                         size_t ldb, T *y, size_t ldy);                                             \
+                         size_t ldb, T *y, size_t ldy, int cont);                                   \
     } af_gemm_kinfo_##SUF;
 
 /* Rows of A that kernel_rows reads for a tile of mr <= MR rows: the shortest of its three tile

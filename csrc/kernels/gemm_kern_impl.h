@@ -236,14 +236,16 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
 /* One panel of gemv_seg: sg segments x cv vectors of each (sg cv <= KGV, constants after
  * inlining), the vectors of segment s starting at b + s seg. Per column the chain of gemv_panel:
  * sum = fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)), stored as it is (gemv_panel's alpha 1
- * times it and beta 0 leave it unchanged). */
+ * times it and beta 0 leave it unchanged); cont: from y's value instead of 0. */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_seg_panel)(const int sg, const int cv, size_t k, const T *restrict x, const T *restrict b,
-                    size_t ldb, size_t seg, T *restrict y, size_t ldy)
+                    size_t ldb, size_t seg, T *restrict y, size_t ldy, int cont)
 {
     V s[KGV];
+#pragma GCC unroll 4
+    for (int g = 0; g < sg; g++)
 #pragma GCC unroll 16
-    for (int v = 0; v < sg * cv; v++) s[v] = VZERO();
+        for (int v = 0; v < cv; v++) s[g * cv + v] = cont ? VLOADU(y + g * ldy + v * KVN) : VZERO();
     for (size_t p = 0; p < k; p++, b += ldb) {
         V xp = VBCAST(x + p);
 #pragma GCC unroll 4
@@ -261,16 +263,16 @@ KFN(gemv_seg_panel)(const int sg, const int cv, size_t k, const T *restrict x, c
  * each segment, then the rest in panels of 8, 4, 2, 1 (fewer than KGV / sg are left). */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_seg_group)(const int sg, size_t k, size_t nv, const T *x, const T *b, size_t ldb, size_t seg,
-                    T *y, size_t ldy)
+                    T *y, size_t ldy, int cont)
 {
     const int cm = KGV / sg;
     size_t v = 0;
     for (; v + (size_t)cm <= nv; v += (size_t)cm)
-        KFN(gemv_seg_panel)(sg, cm, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy);
+        KFN(gemv_seg_panel)(sg, cm, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont);
 #pragma GCC unroll 4
     for (int c = 8; c >= 1; c /= 2)
         if (c < cm && v + (size_t)c <= nv) {
-            KFN(gemv_seg_panel)(sg, c, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy);
+            KFN(gemv_seg_panel)(sg, c, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont);
             v += (size_t)c;
         }
 }
@@ -279,23 +281,24 @@ KFN(gemv_seg_group)(const int sg, size_t k, size_t nv, const T *x, const T *b, s
  * of each by panels, then the last w % KVN columns of each segment as one zero-padded vector (as
  * gemv_rows's tail). Which panel or lane a column falls in never changes its chain. */
 static AF_KATTR void KFN(gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *restrict x,
-                                   const T *restrict b, size_t ldb, T *restrict y, size_t ldy)
+                                   const T *restrict b, size_t ldb, T *restrict y, size_t ldy, int cont)
 {
     const size_t nv = w / KVN, j = nv * KVN;
     for (size_t s0 = 0; s0 < nseg;) {
         size_t sg = nseg - s0 < 4 ? nseg - s0 : 4;
         const T *bs = b + s0 * seg;
         T *ys = y + s0 * ldy;
-        if (sg == 4) KFN(gemv_seg_group)(4, k, nv, x, bs, ldb, seg, ys, ldy);
-        else if (sg == 3) KFN(gemv_seg_group)(3, k, nv, x, bs, ldb, seg, ys, ldy);
-        else if (sg == 2) KFN(gemv_seg_group)(2, k, nv, x, bs, ldb, seg, ys, ldy);
-        else KFN(gemv_seg_group)(1, k, nv, x, bs, ldb, seg, ys, ldy);
+        if (sg == 4) KFN(gemv_seg_group)(4, k, nv, x, bs, ldb, seg, ys, ldy, cont);
+        else if (sg == 3) KFN(gemv_seg_group)(3, k, nv, x, bs, ldb, seg, ys, ldy, cont);
+        else if (sg == 2) KFN(gemv_seg_group)(2, k, nv, x, bs, ldb, seg, ys, ldy, cont);
+        else KFN(gemv_seg_group)(1, k, nv, x, bs, ldb, seg, ys, ldy, cont);
         s0 += sg;
     }
     for (size_t s = 0; s < nseg && j < w; s++) {
         T row[KVN] __attribute__((aligned(64))), acc[KVN] __attribute__((aligned(64)));
-        V sum = VZERO();
         const T *bs = b + s * seg + j;
+        for (size_t l = 0; l < KVN; l++) row[l] = cont && l < w - j ? y[s * ldy + j + l] : (T)0;
+        V sum = VLOADU(row);       /* the chains' start: zeros, or y's values (padding zero) */
         for (size_t l = 0; l < KVN; l++) row[l] = 0;
         for (size_t q = 0; q < k; q++) {
             for (size_t l = 0; l < w - j; l++) row[l] = bs[q * ldb + l];

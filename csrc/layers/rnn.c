@@ -31,8 +31,12 @@
  * thread count. Two directions of one block each on at most two threads: each direction's thread
  * also makes its A = X W and its dW, dU, db (rnn_dir_threads). A batch too small for two blocks instead shares the units of its one direction
  * between threads in the forward pass (rnn_units_forward), with the same results. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* sched_getcpu */
+#endif
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -250,21 +254,85 @@ typedef struct {
  * preempted then gets it back sooner on a busy machine); a step takes about a microsecond. */
 #define AF_RNN_SPINS 4000
 
-/* Wait until each of the nth threads other than `self` has finished s steps. Acquire: their
- * states for those steps are then visible. */
-static void rnn_wait_steps(rnn_progress *done, size_t nth, size_t self, size_t s)
+/* Wait until one thread has finished s steps. Acquire: its states for those steps are then
+ * visible. */
+static void rnn_wait_step(rnn_progress *p, size_t s)
 {
-    for (size_t t = 0; t < nth; t++) {
-        unsigned spins = 0;
-        while (t != self && atomic_load_explicit(&done[t].steps, memory_order_acquire) < s) {
-            if (++spins < AF_RNN_SPINS) {
-                AF_RNN_RELAX();
-            } else {
-                sched_yield();
-                spins = 0;
-            }
+    unsigned spins = 0;
+    while (atomic_load_explicit(&p->steps, memory_order_acquire) < s) {
+        if (++spins < AF_RNN_SPINS) {
+            AF_RNN_RELAX();
+        } else {
+            sched_yield();
+            spins = 0;
         }
     }
+}
+
+/* The threads sharing the units of a GEMV pass (rnn_units_gemv): per share, the steps finished
+ * and its input projection (0 unclaimed, 1 being made, 2 made); how many threads besides the
+ * first have joined; the step from which every thread computes its own share (SIZE_MAX until
+ * the first thread decides). */
+typedef struct {
+    rnn_progress done[AF_RNN_MAX_ITEMS];
+    rnn_progress proj[AF_RNN_MAX_ITEMS];
+    _Alignas(64) atomic_size_t joined;
+    _Alignas(64) atomic_size_t split;
+} rnn_team;
+
+/* Wait while *v == value (acquire). */
+static void rnn_wait_change(atomic_size_t *v, size_t value)
+{
+    unsigned spins = 0;
+    while (atomic_load_explicit(v, memory_order_acquire) == value) {
+        if (++spins < AF_RNN_SPINS) {
+            AF_RNN_RELAX();
+        } else {
+            sched_yield();
+            spins = 0;
+        }
+    }
+}
+
+/* The CPU the calling thread runs on, or -1 where unknown. */
+static int rnn_cpu(void)
+{
+#if defined(__linux__)
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+/* Move the calling thread off CPU `cpu` if it runs there: a worker woken from sleep may land on
+ * the CPU of the thread that woke it although another is idle, and the two then share one core,
+ * each spinning while the other computes, until the OS moves one (seen on 2 vCPUs: a quarter of
+ * batch-1 passes after pauses took over 1 ms). Narrowing the thread's affinity to the other CPUs
+ * moves it at once; its mask is put back right away (it stays where it went). Returns 0 when it
+ * still runs there (it could not move). */
+static int rnn_leave_cpu(int cpu)
+{
+#if defined(__linux__) && defined(CPU_ISSET)
+    cpu_set_t mask, away;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu) return 1;
+    if (sched_getaffinity(0, sizeof mask, &mask) != 0 || !CPU_ISSET(cpu, &mask) || CPU_COUNT(&mask) < 2)
+        return 0;
+    away = mask;
+    CPU_CLR(cpu, &away);
+    if (sched_setaffinity(0, sizeof away, &away) != 0) return 0;
+    sched_setaffinity(0, sizeof mask, &mask);
+    return sched_getcpu() != cpu;
+#else
+    (void)cpu;
+    return 1;
+#endif
+}
+
+/* Wait until each of the nth threads other than `self` has finished s steps. */
+static void rnn_wait_steps(rnn_progress *done, size_t nth, size_t self, size_t s)
+{
+    for (size_t t = 0; t < nth; t++)
+        if (t != self) rnn_wait_step(&done[t], s);
 }
 
 #define AF_DTYPE_F32

@@ -64,11 +64,29 @@ static inline int AF_FN(rnn_gemv)(const af_rnn_layout *L, size_t n, size_t nu)
     return n <= 2 && gn > 2 * AF_FN(af_kern)()->gemm->vn && (double)n * (double)gn * (double)L->H > 4096.0;
 }
 
+/* Rows p0..p1 of U (the part of the recurrent product over h_{t-1}[p0:p1]) for the unit block
+ * u0..u0+nu of every gate at step s, all B rows, into the block's part of R (as rnn_fwd_step
+ * places it): gemv_seg per row, continuing the chains of rows 0..p0 when p0 > 0, so calls over
+ * consecutive ranges give the bits of one call over all H rows. A block whose product is a GEMV
+ * (rnn_gemv) in a pass whose threads share the units (rnn_units_forward). */
+static void AF_FN(rnn_rec_rows)(const DIR *q, size_t s, size_t u0, size_t nu, size_t p0, size_t p1)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, TH = L->NT * H, gn = L->G * nu, p = AF_FN(rnn_pos)(q, s);
+    const T *A = (q->dropped_h ? q->aux + L->a_hd : q->aux + L->a_hp) + p * H;
+    T *Rb = q->scr + L->s_rec + L->B * L->G * u0;
+    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+    for (size_t b = 0; b < L->B && p1 > p0; b++)
+        ki->gemv_seg(p1 - p0, L->G, H, nu, A + b * TH + p0, q->U + p0 * L->GH + u0, L->GH, Rb + b * gn, nu,
+                     p0 > 0);
+}
+
 /* Forward step s of rows r0..r1, units u0..u0+nu: all of them (u0 = 0, nu = H), or one block
  * whose columns of U are packed in Ub (H, G nu) (rnn_pack_block; not read where rnn_gemv).
- * dummy: an output row nobody reads, for a layer that returns no sequence. */
+ * dummy: an output row nobody reads, for a layer that returns no sequence. rec_ready: a block's
+ * recurrent product is already in R (rnn_rec_rows). */
 static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t s, size_t u0, size_t nu,
-                                     const T *Ub, T *dummy)
+                                     const T *Ub, T *dummy, int rec_ready)
 {
     const af_rnn_cfg *c = q->c;
     const af_rnn_layout *L = q->L;
@@ -107,9 +125,12 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
         const T *A = hd ? hd + p * H : hp + p * H;
         size_t gn = L->G * nu;
         T *Rb = R + n * L->G * u0;
-        if (AF_FN(rnn_gemv)(L, n, nu)) {
+        if (rec_ready) {
+            /* made share by share by rnn_units_forward */
+        } else if (AF_FN(rnn_gemv)(L, n, nu)) {
             const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
-            for (size_t b = 0; b < n; b++) ki->gemv_seg(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu);
+            for (size_t b = 0; b < n; b++)
+                ki->gemv_seg(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu, 0);
         } else {
             af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
             if (e != AF_OK) return e;
@@ -195,7 +216,7 @@ static af_status AF_FN(rnn_item_forward)(const DIR *q, size_t r0, size_t r1, siz
     }
     AF_FN(rnn_fwd_begin)(q, r0, r1);
     for (size_t s = 0; s < q->L->NT; s++) {
-        af_status e = AF_FN(rnn_fwd_step)(q, r0, r1, s, 0, q->L->H, NULL, dummy);
+        af_status e = AF_FN(rnn_fwd_step)(q, r0, r1, s, 0, q->L->H, NULL, dummy, 0);
         if (e != AF_OK) return e;
     }
     AF_FN(rnn_fwd_end)(q, r0, r1);
@@ -216,16 +237,25 @@ static void AF_FN(rnn_pack_block)(const DIR *q, size_t u0)
             memcpy(dst + (i * L->G + g) * nu, q->U + i * GH + g * H + u0, nu * sizeof(T));
 }
 
-/* Ask for all of h_{t-1} of step s at once (most of it was just written by other cores): the
- * recurrent product reads it value by value, and would otherwise wait for its cache lines one
- * after the other. */
-static inline void AF_FN(rnn_prefetch_h)(const DIR *q, size_t s)
+/* Ask for units j0..j1 of h_{t-1} of step s at once (just written by another core): the
+ * recurrent product reads them value by value, and would otherwise wait for their cache lines
+ * one after the other. */
+static inline void AF_FN(rnn_prefetch_h)(const DIR *q, size_t s, size_t j0, size_t j1)
 {
     const af_rnn_layout *L = q->L;
     const size_t H = L->H, TH = L->NT * H, p = AF_FN(rnn_pos)(q, s);
     const T *h = (q->dropped_h ? q->aux + L->a_hd : q->aux + L->a_hp) + p * H;
     for (size_t b = 0; b < L->B; b++)
-        for (size_t j = 0; j < H; j += 64 / sizeof(T)) __builtin_prefetch(h + b * TH + j, 0, 3);
+        for (size_t j = j0; j < j1; j += 64 / sizeof(T)) __builtin_prefetch(h + b * TH + j, 0, 3);
+}
+
+/* The units of h that thread t of nth sharing the units computes: its whole blocks' (the same
+ * cut as rnn_units_forward's). */
+static inline void AF_FN(rnn_share)(size_t H, size_t t, size_t nth, size_t *j0, size_t *j1)
+{
+    const size_t nub = H / AF_RNN_UNITS, k0 = nub * t / nth, k1 = nub * (t + 1) / nth;
+    *j0 = k0 * AF_RNN_UNITS;
+    *j1 = k1 == nub ? H : k1 * AF_RNN_UNITS;
 }
 
 /* The step loop of the one direction of a batch too small to cut into sample blocks, on nt >= 2
@@ -239,7 +269,10 @@ static inline void AF_FN(rnn_prefetch_h)(const DIR *q, size_t s)
  * that step's rows (and its own part of R). Each value is computed as on one thread
  * (rnn_item_forward): the GEMM's (and its GEMV's) result for a column never depends on the
  * columns computed with it, and blocks start at multiples of every vector width, so the step
- * kernel's vector and tail parts cover the same units. */
+ * kernel's vector and tail parts cover the same units.
+ * GEMV blocks (batch 1 and 2) take rnn_units_gemv instead. */
+static af_status AF_FN(rnn_units_gemv)(const DIR *q, int nt);
+
 static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
 {
     const af_rnn_layout *L = q->L;
@@ -249,6 +282,8 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
     T *dummy = q->scr + L->s_dummy;
     if (nt < 2) return AF_FN(rnn_item_forward)(q, 0, L->B, 0);
     if (nt > AF_RNN_MAX_ITEMS) nt = AF_RNN_MAX_ITEMS;
+    /* GEMV blocks (every block is one when the smallest is) */
+    if (AF_FN(rnn_gemv)(L, L->B, AF_RNN_UNITS)) return AF_FN(rnn_units_gemv)(q, nt);
     for (size_t k = 0; k < (size_t)nt; k++) {
         st[k] = AF_OK;
         atomic_init(&done[k].steps, 0);
@@ -276,17 +311,188 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
         for (size_t s = 0; s < L->NT; s++) {
             if (s > 0) {
                 rnn_wait_steps(done, nth, tid, s);
-                AF_FN(rnn_prefetch_h)(q, s);
+                AF_FN(rnn_prefetch_h)(q, s, 0, H);
             }
             for (size_t k = k0; k < k1 && e == AF_OK; k++) {
                 size_t u0, nu;
                 rnn_unit_block(H, k, &u0, &nu);
-                e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy);
+                e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, q->scr + L->s_ut + L->G * u0 * H, dummy, 0);
             }
             /* published after a failed step too: the others never wait for a step that never comes */
             atomic_store_explicit(&done[tid].steps, s + 1, memory_order_release);
         }
         st[tid] = e;
+    }
+    for (size_t k = 0; k < (size_t)nt; k++)
+        if (st[k] != AF_OK) return st[k];
+    AF_FN(rnn_fwd_end)(q, 0, L->B);
+    return AF_OK;
+}
+
+/* Share t's columns of A = X W: its blocks' GEMMs, gate by gate (the calls rnn_units_forward
+ * makes), when the threads make them (rnn_blocks_project). */
+static af_status AF_FN(rnn_project_share)(const DIR *q, size_t t, size_t nth)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, nub = H / AF_RNN_UNITS, k0 = nub * t / nth, k1 = nub * (t + 1) / nth;
+    for (size_t k = k0; k < k1; k++) {
+        size_t u0, nu;
+        rnn_unit_block(H, k, &u0, &nu);
+        for (size_t g = 0; g < L->G && rnn_blocks_project(L); g++) {
+            af_status e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
+                               q->aux + L->a_gate + g * H + u0, L->GH);
+            if (e != AF_OK) return e;
+        }
+    }
+    return AF_OK;
+}
+
+/* Share t's projection made by the calling thread unless another has claimed it, in which case
+ * wait until that one has made it. Marked made after a failure too (nobody waits forever); the
+ * maker returns the error. */
+static af_status AF_FN(rnn_claim_project)(const DIR *q, rnn_team *tm, size_t t, size_t nth)
+{
+    size_t expect = 0;
+    af_status e = AF_OK;
+    if (atomic_compare_exchange_strong(&tm->proj[t].steps, &expect, 1)) {
+        e = AF_FN(rnn_project_share)(q, t, nth);
+        atomic_store_explicit(&tm->proj[t].steps, 2, memory_order_release);
+    } else {
+        rnn_wait_step(&tm->proj[t], 2);
+    }
+    return e;
+}
+
+/* Step s of every block on the first thread alone (before the others have joined), each block
+ * computed as its own thread computes it. */
+static af_status AF_FN(rnn_solo_step)(const DIR *q, size_t s, T *dummy)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, nub = H / AF_RNN_UNITS;
+    for (size_t k = 0; k < nub; k++) {
+        size_t u0, nu;
+        rnn_unit_block(H, k, &u0, &nu);
+        af_status e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, NULL, dummy, 0);
+        if (e != AF_OK) return e;
+    }
+    return AF_OK;
+}
+
+/* Step s of thread tid's share (its blocks) once every thread computes its own: the recurrent
+ * product share by share of h_{t-1} (rnn_share) in the chains' order, each share once its thread
+ * has finished the step before (rnn_rec_rows continues the chains), so the thread of the first
+ * share starts on its own units at once and the others overlap their waits with product work;
+ * then the blocks' state updates. Skips the work (not the waits) after a failure. */
+static af_status AF_FN(rnn_share_step)(const DIR *q, rnn_team *tm, size_t tid, size_t nth, size_t s, T *dummy,
+                                      af_status e)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, nub = H / AF_RNN_UNITS, k0 = nub * tid / nth, k1 = nub * (tid + 1) / nth;
+    for (size_t o = 0; o < nth && s > 0; o++) {
+        size_t j0, j1;
+        AF_FN(rnn_share)(H, o, nth, &j0, &j1);
+        if (o != tid) {
+            rnn_wait_step(&tm->done[o], s);
+            AF_FN(rnn_prefetch_h)(q, s, j0, j1);
+        }
+        for (size_t k = k0; k < k1 && e == AF_OK; k++) {
+            size_t u0, nu;
+            rnn_unit_block(H, k, &u0, &nu);
+            AF_FN(rnn_rec_rows)(q, s, u0, nu, j0, j1);
+        }
+    }
+    for (size_t k = k0; k < k1 && e == AF_OK; k++) {
+        size_t u0, nu;
+        rnn_unit_block(H, k, &u0, &nu);
+        e = AF_FN(rnn_fwd_step)(q, 0, L->B, s, u0, nu, NULL, dummy, s > 0);
+    }
+    return e;
+}
+
+/* The first thread of a GEMV pass: its share's projection, then the steps, alone (every share,
+ * the others' projections claimed or awaited first) until all the others have joined, then its
+ * own share; the step where it switches is published with the others' step counters set to it
+ * (it made their states so far). Publishes every step, and the switch (the step count when it
+ * never came), after a failure too: the others never wait for what never comes. */
+static af_status AF_FN(rnn_units_lead)(const DIR *q, rnn_team *tm, size_t nth, T *dummy)
+{
+    const af_rnn_layout *L = q->L;
+    size_t split = SIZE_MAX;
+    af_status e = AF_FN(rnn_claim_project)(q, tm, 0, nth);
+    for (size_t s = 0; s < L->NT; s++) {
+        if (split == SIZE_MAX && atomic_load_explicit(&tm->joined, memory_order_acquire) == nth - 1) {
+            split = s;
+            for (size_t t = 1; t < nth; t++) atomic_store_explicit(&tm->done[t].steps, s, memory_order_release);
+            atomic_store_explicit(&tm->split, s, memory_order_release);
+        }
+        if (split != SIZE_MAX) {
+            e = AF_FN(rnn_share_step)(q, tm, 0, nth, s, dummy, e);
+        } else {
+            for (size_t t = 1; t < nth && s == 0; t++) {
+                af_status et = AF_FN(rnn_claim_project)(q, tm, t, nth);
+                if (e == AF_OK) e = et;
+            }
+            if (e == AF_OK) e = AF_FN(rnn_solo_step)(q, s, dummy);
+        }
+        atomic_store_explicit(&tm->done[0].steps, s + 1, memory_order_release);
+    }
+    if (split == SIZE_MAX) atomic_store_explicit(&tm->split, L->NT, memory_order_release);
+    return e;
+}
+
+/* Thread tid > 0 of a GEMV pass: its share's projection (unless the first thread has claimed
+ * it), then join and, from the step the first thread switches at, its share's steps. A thread
+ * woken on the first thread's CPU moves off it first (rnn_leave_cpu), or stays out if it cannot:
+ * the first then finishes alone. */
+static af_status AF_FN(rnn_units_follow)(const DIR *q, rnn_team *tm, size_t tid, size_t nth, int lead_cpu,
+                                        T *dummy)
+{
+    const af_rnn_layout *L = q->L;
+    if (!rnn_leave_cpu(lead_cpu)) return AF_OK;
+    af_status e = AF_FN(rnn_claim_project)(q, tm, tid, nth);
+    atomic_fetch_add_explicit(&tm->joined, 1, memory_order_acq_rel);
+    rnn_wait_change(&tm->split, SIZE_MAX);
+    for (size_t s = atomic_load_explicit(&tm->split, memory_order_acquire); s < L->NT; s++) {
+        e = AF_FN(rnn_share_step)(q, tm, tid, nth, s, dummy, e);
+        atomic_store_explicit(&tm->done[tid].steps, s + 1, memory_order_release);
+    }
+    return e;
+}
+
+/* The step loop of one direction whose recurrent products are GEMVs (batch 1 and 2), on nt >= 2
+ * threads sharing the units as rnn_units_forward, except that the first thread (the caller,
+ * always running) never waits for a thread that has not started: it computes every share alone
+ * until all the others have joined (a worker woken from sleep starts late, and one woken on the
+ * caller's CPU would share its core: before, a quarter of batch-1 LSTM passes run after short
+ * pauses took over 1 ms on 2 vCPUs), then each thread its own. Which thread computes a share's step or projection never
+ * changes how: the same calls, so the same bits as one thread. No thread overwrites what another
+ * may still read: the switch is published (release) after the first thread's last step alone,
+ * and from then on as in rnn_units_forward. */
+static af_status AF_FN(rnn_units_gemv)(const DIR *q, int nt)
+{
+    const af_rnn_layout *L = q->L;
+    af_status st[AF_RNN_MAX_ITEMS];
+    rnn_team tm;
+    T *dummy = q->scr + L->s_dummy;
+    const int lead_cpu = rnn_cpu();
+    for (size_t k = 0; k < (size_t)nt; k++) {
+        st[k] = AF_OK;
+        atomic_init(&tm.done[k].steps, 0);
+        atomic_init(&tm.proj[k].steps, rnn_blocks_project(L) ? 0 : 2);   /* else made before */
+    }
+    atomic_init(&tm.joined, 0);
+    atomic_init(&tm.split, SIZE_MAX);
+    AF_FN(rnn_fwd_begin)(q, 0, L->B);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
+        size_t tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = (size_t)omp_get_thread_num();
+        nth = (size_t)omp_get_num_threads();
+#endif
+        st[tid] = tid == 0 ? AF_FN(rnn_units_lead)(q, &tm, nth, dummy)
+                           : AF_FN(rnn_units_follow)(q, &tm, tid, nth, lead_cpu, dummy);
     }
     for (size_t k = 0; k < (size_t)nt; k++)
         if (st[k] != AF_OK) return st[k];
