@@ -227,23 +227,24 @@ static size_t run_chunks(uint32_t gen, af_chunk_fn fn, void *ctx, uint32_t n, si
  * it). Narrowing the worker's affinity to the other CPUs moves it at once, and its own mask is put
  * back right away (it stays where it went). Once this has happened, submitters yield their core
  * once after waking workers, so one queued behind them gets to run and leave (pool_run). Never
- * reached where wake-ups go to idle CPUs: one sched_getcpu() per wake-up. */
-static void leave_cpu(int cpu)
+ * reached where wake-ups go to idle CPUs: one sched_getcpu() per wake-up (pool.h). */
+int af_leave_cpu(int cpu)
 {
 #if defined(__linux__) && defined(CPU_ISSET)
     cpu_set_t mask, away;
-    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu) return;
+    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu) return 1;
     if (sched_getaffinity(0, sizeof mask, &mask) != 0 || !CPU_ISSET(cpu, &mask) || CPU_COUNT(&mask) < 2)
-        return;
+        return 0;
     away = mask;
     CPU_CLR(cpu, &away);
-    if (sched_setaffinity(0, sizeof away, &away) == 0) {
-        sched_setaffinity(0, sizeof mask, &mask);
-        atomic_store_explicit(&g_stacked, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&g_st_moved, 1, memory_order_relaxed);
-    }
+    if (sched_setaffinity(0, sizeof away, &away) != 0) return 0;
+    sched_setaffinity(0, sizeof mask, &mask);
+    atomic_store_explicit(&g_stacked, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_st_moved, 1, memory_order_relaxed);
+    return sched_getcpu() != cpu;
 #else
     (void)cpu;
+    return 1;
 #endif
 }
 
@@ -269,7 +270,7 @@ static uint64_t wait_for_job(uint32_t seen)
         atomic_fetch_sub(&g_sleepers, 1);
         w = atomic_load_explicit(&g_claim, memory_order_acquire);
         if ((uint32_t)(w >> 32) != seen) {
-            leave_cpu(atomic_load_explicit(&g_sub_cpu, memory_order_relaxed));
+            af_leave_cpu(atomic_load_explicit(&g_sub_cpu, memory_order_relaxed));
             return atomic_load_explicit(&g_claim, memory_order_acquire);
         }
     }
@@ -397,7 +398,7 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads)
 #ifdef __linux__
         atomic_store_explicit(&g_sub_cpu, sched_getcpu(), memory_order_relaxed);
 #endif
-        /* where woken workers have landed on their submitter's CPU (leave_cpu): let one queued
+        /* where woken workers have landed on their submitter's CPU (af_leave_cpu): let one queued
          * behind this thread run now and move, not when this thread's time slice ends (the
          * switches this costs are not preemptions: machine_crowded leaves them out) */
         int yield = atomic_load_explicit(&g_stacked, memory_order_relaxed);

@@ -32,4 +32,10 @@ int af_pool_threads(int want);
  * ANNFAST_SPIN_US overrides the default; OMP_WAIT_POLICY=passive means 0. */
 int af_pool_spin_us(void);
 
+/* Move the calling thread off CPU `cpu` if it runs there (a thread woken from sleep that the OS
+ * placed on its waker's CPU although another is idle; see pool.c): its affinity is narrowed to
+ * the other CPUs, then put back. Returns 0 when it still runs on `cpu` (it could not move). Also
+ * used by the recurrent layers' batch-1 threads. */
+int af_leave_cpu(int cpu);
+
 #endif

@@ -53,6 +53,7 @@
 #include "isa_ctx.h"
 #include "util.h"
 #include "norm.h"
+#include "pool.h"
 #include "rng.h"
 #include "rnn.h"
 
@@ -301,30 +302,6 @@ static int rnn_cpu(void)
     return sched_getcpu();
 #else
     return -1;
-#endif
-}
-
-/* Move the calling thread off CPU `cpu` if it runs there: a worker woken from sleep may land on
- * the CPU of the thread that woke it although another is idle, and the two then share one core,
- * each spinning while the other computes, until the OS moves one (seen on 2 vCPUs: a quarter of
- * batch-1 passes after pauses took over 1 ms). Narrowing the thread's affinity to the other CPUs
- * moves it at once; its mask is put back right away (it stays where it went). Returns 0 when it
- * still runs there (it could not move). */
-static int rnn_leave_cpu(int cpu)
-{
-#if defined(__linux__) && defined(CPU_ISSET)
-    cpu_set_t mask, away;
-    if (cpu < 0 || cpu >= CPU_SETSIZE || sched_getcpu() != cpu) return 1;
-    if (sched_getaffinity(0, sizeof mask, &mask) != 0 || !CPU_ISSET(cpu, &mask) || CPU_COUNT(&mask) < 2)
-        return 0;
-    away = mask;
-    CPU_CLR(cpu, &away);
-    if (sched_setaffinity(0, sizeof away, &away) != 0) return 0;
-    sched_setaffinity(0, sizeof mask, &mask);
-    return sched_getcpu() != cpu;
-#else
-    (void)cpu;
-    return 1;
 #endif
 }
 

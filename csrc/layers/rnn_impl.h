@@ -442,13 +442,13 @@ static af_status AF_FN(rnn_units_lead)(const DIR *q, rnn_team *tm, size_t nth, T
 
 /* Thread tid > 0 of a GEMV pass: its share's projection (unless the first thread has claimed
  * it), then join and, from the step the first thread switches at, its share's steps. A thread
- * woken on the first thread's CPU moves off it first (rnn_leave_cpu), or stays out if it cannot:
+ * woken on the first thread's CPU moves off it first (af_leave_cpu, pool.h), or stays out if it cannot:
  * the first then finishes alone. */
 static af_status AF_FN(rnn_units_follow)(const DIR *q, rnn_team *tm, size_t tid, size_t nth, int lead_cpu,
                                         T *dummy)
 {
     const af_rnn_layout *L = q->L;
-    if (!rnn_leave_cpu(lead_cpu)) return AF_OK;
+    if (!af_leave_cpu(lead_cpu)) return AF_OK;
     af_status e = AF_FN(rnn_claim_project)(q, tm, tid, nth);
     atomic_fetch_add_explicit(&tm->joined, 1, memory_order_acq_rel);
     rnn_wait_change(&tm->split, SIZE_MAX);
