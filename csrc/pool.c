@@ -68,9 +68,11 @@
  * the machine is crowded for a window. Waits after waking a sleeping worker do not count (it
  * starts late by the OS's wake-up latency, not for want of a core), nor do a few scattered slow
  * waits (uneven chunks, a page fault, an interrupt): idle, two in a window happened often enough
- * to run a benchmark on one thread a third of the time. */
+ * to run a benchmark on one thread a third of the time, and with one chunk per thread four did
+ * in the first jobs after each pause (the worker's caches cold): 34 windows alone in an idle
+ * graph benchmark, 2 with eight. Under two competitors eight still came within a window. */
 #define AF_POOL_SLOW_WAIT_US 10.0
-#define AF_POOL_SLOW_MIN 4
+#define AF_POOL_SLOW_MIN 8
 /* The submitter spins this long for other threads' last chunks before yielding the core. */
 #define AF_POOL_WAIT_SPIN_US 20
 #define AF_POOL_MAX 255
