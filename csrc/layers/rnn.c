@@ -305,6 +305,18 @@ static int rnn_cpu(void)
 #endif
 }
 
+/* The calling thread's number in its OpenMP team and the team's size (0 and 1 outside one). */
+static inline void rnn_team_ids(size_t *tid, size_t *nth)
+{
+#ifdef _OPENMP
+    *tid = (size_t)omp_get_thread_num();
+    *nth = (size_t)omp_get_num_threads();
+#else
+    *tid = 0;
+    *nth = 1;
+#endif
+}
+
 /* Wait until each of the nth threads other than `self` has finished s steps. */
 static void rnn_wait_steps(rnn_progress *done, size_t nth, size_t self, size_t s)
 {

@@ -292,11 +292,8 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        size_t tid = 0, nth = 1;
-#ifdef _OPENMP
-        tid = (size_t)omp_get_thread_num();
-        nth = (size_t)omp_get_num_threads();
-#endif
+        size_t tid, nth;
+        rnn_team_ids(&tid, &nth);
         af_status e = AF_OK;
         size_t k0 = nub * tid / nth, k1 = nub * (tid + 1) / nth;
         for (size_t k = k0; k < k1; k++) {
@@ -486,11 +483,8 @@ static af_status AF_FN(rnn_units_gemv)(const DIR *q, int nt)
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        size_t tid = 0, nth = 1;
-#ifdef _OPENMP
-        tid = (size_t)omp_get_thread_num();
-        nth = (size_t)omp_get_num_threads();
-#endif
+        size_t tid, nth;
+        rnn_team_ids(&tid, &nth);
         st[tid] = tid == 0 ? AF_FN(rnn_units_lead)(q, &tm, nth, dummy)
                            : AF_FN(rnn_units_follow)(q, &tm, tid, nth, lead_cpu, dummy);
     }
