@@ -382,13 +382,18 @@ cdef class GraphEngine:
     def predict(self, list xs, Py_ssize_t chunk):
         """Inference-mode outputs (a list, one array per output) for the samples of xs."""
         cdef af_data d
-        cdef af_status s
-        cdef void *outp[8]
         cdef _Plan box = self.plan(chunk)
         self._data(box, xs, None, &d)
+        return self._run_predict(box, &d, [self.node_info(self.g.outputs[o])[0]
+                                           for o in range(self.g.n_outputs)])
+
+    cdef list _run_predict(self, _Plan box, af_data *d, list shapes):
+        """The outputs (new arrays of d.n samples of the given per-sample shapes) of a predict
+        pass over the prepared data d (predict and predict_fast)."""
+        cdef af_status s
+        cdef void *outp[8]
         outs = []
-        for o in range(self.g.n_outputs):
-            shape = self.node_info(self.g.outputs[o])[0]
+        for o, shape in enumerate(shapes):
             arr = _np.empty((d.n,) + shape, dtype=self.dtype)
             outs.append(arr)
             outp[o] = cnp.PyArray_DATA(arr)
@@ -400,10 +405,10 @@ cdef class GraphEngine:
         with self._lock:
             if self.dtype == _np.float32:
                 with nogil:
-                    s = af_graph_predict_f32(&self.g, box.p, <float *>ws, wl, &d, <float *const *>outp)
+                    s = af_graph_predict_f32(&self.g, box.p, <float *>ws, wl, d, <float *const *>outp)
             else:
                 with nogil:
-                    s = af_graph_predict_f64(&self.g, box.p, <double *>ws, wl, &d, <double *const *>outp)
+                    s = af_graph_predict_f64(&self.g, box.p, <double *>ws, wl, d, <double *const *>outp)
         check_status(s, "predict")
         return outs
 
@@ -431,8 +436,6 @@ cdef class GraphEngine:
         wrong. Saves the conversions, the temporaries of the NaN/inf scan and the per-call shape
         lookups of the general path (microseconds of a batch-1 recurrent predict)."""
         cdef af_data d
-        cdef af_status s
-        cdef void *outp[8]
         cdef cnp.ndarray a
         cdef int typenum = cnp.NPY_FLOAT if self.dtype == _np.float32 else cnp.NPY_DOUBLE
         cdef int ok
@@ -464,23 +467,7 @@ cdef class GraphEngine:
         memset(&d, 0, sizeof(af_data))
         d.x[0] = cnp.PyArray_DATA(a)
         d.n = <size_t>dims[0]
-        outs = []
-        for o, shape in enumerate(self._fast_outs):
-            arr = _np.empty((dims[0],) + shape, dtype=self.dtype)
-            outs.append(arr)
-            outp[o] = cnp.PyArray_DATA(arr)
-        self._bind()
-        cdef void *ws = cnp.PyArray_DATA(box.ws)
-        cdef size_t wl = box.ws.shape[0]
-        with self._lock:
-            if typenum == cnp.NPY_FLOAT:
-                with nogil:
-                    s = af_graph_predict_f32(&self.g, box.p, <float *>ws, wl, &d, <float *const *>outp)
-            else:
-                with nogil:
-                    s = af_graph_predict_f64(&self.g, box.p, <double *>ws, wl, &d, <double *const *>outp)
-        check_status(s, "predict")
-        return outs
+        return self._run_predict(box, &d, self._fast_outs)
 
     def evaluate(self, list xs, list ys, Py_ssize_t chunk, sw=None, int sw_norm=0):
         """(mean loss + penalties, per-output sums) in inference mode (the loss weighted by sw)."""

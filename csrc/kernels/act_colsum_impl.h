@@ -68,8 +68,8 @@ void AF_FN(af_act_back_colsum)(af_act act, T p, size_t m, size_t n, const T *z, 
      * 128-256 on 2 threads, against an OpenMP loop from 4x that) */
     int pt = colsum_threads(m * n);
     size_t nblk = (n + AF_COL_BLOCK - 1) / AF_COL_BLOCK;
-    AF_FN(colsum_job) job = {act, p, alpha, m, n, pt > 1 && nblk > 1 ? (nblk < (size_t)pt ? nblk : (size_t)pt) : 1,
-                             af_act_needs_input(act) ? z : y, y, d, db, acc};
+    size_t nch = pt > 1 && nblk > 1 ? (nblk < (size_t)pt ? nblk : (size_t)pt) : 1;
+    AF_FN(colsum_job) job = {act, p, alpha, m, n, nch, af_act_needs_input(act) ? z : y, y, d, db, acc};
     af_pool_run(AF_FN(colsum_chunk), &job, job.nch, pt);
 }
 
