@@ -191,11 +191,8 @@ static void add_row_sum(size_t n, size_t w, const double *d, double lr, double *
 {
     size_t nblk = (w + TUT_COLS - 1) / TUT_COLS;
     tut_sum t = {n, w, d, lr, b};
-    if (nblk == 1 || n * w < 4 * AF_TUT_PAR_MIN) { /* no job for work this small */
-        for (size_t jb = 0; jb < nblk; jb++) row_sum_chunk(&t, jb, 0);
-        return;
-    }
-    af_pool_run(row_sum_chunk, &t, nblk, af_get_num_threads());
+    /* af_pool_run runs a single chunk, or work below the threshold, on this thread directly */
+    af_pool_run(row_sum_chunk, &t, nblk, n * w >= 4 * AF_TUT_PAR_MIN ? af_get_num_threads() : 1);
 }
 
 /* The weight updates from dO and dH (sums over all rows), in the tutorial's order. */

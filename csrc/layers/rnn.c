@@ -255,19 +255,23 @@ typedef struct {
  * preempted then gets it back sooner on a busy machine); a step takes about a microsecond. */
 #define AF_RNN_SPINS 4000
 
+/* One round of a wait loop: PAUSE, or after AF_RNN_SPINS of them a yield of the core. */
+static inline void rnn_backoff(unsigned *spins)
+{
+    if (++*spins < AF_RNN_SPINS) {
+        AF_RNN_RELAX();
+    } else {
+        sched_yield();
+        *spins = 0;
+    }
+}
+
 /* Wait until one thread has finished s steps. Acquire: its states for those steps are then
  * visible. */
 static void rnn_wait_step(rnn_progress *p, size_t s)
 {
     unsigned spins = 0;
-    while (atomic_load_explicit(&p->steps, memory_order_acquire) < s) {
-        if (++spins < AF_RNN_SPINS) {
-            AF_RNN_RELAX();
-        } else {
-            sched_yield();
-            spins = 0;
-        }
-    }
+    while (atomic_load_explicit(&p->steps, memory_order_acquire) < s) rnn_backoff(&spins);
 }
 
 /* The threads sharing the units of a GEMV pass (rnn_units_gemv): per share, the steps finished
@@ -285,14 +289,7 @@ typedef struct {
 static void rnn_wait_change(atomic_size_t *v, size_t value)
 {
     unsigned spins = 0;
-    while (atomic_load_explicit(v, memory_order_acquire) == value) {
-        if (++spins < AF_RNN_SPINS) {
-            AF_RNN_RELAX();
-        } else {
-            sched_yield();
-            spins = 0;
-        }
-    }
+    while (atomic_load_explicit(v, memory_order_acquire) == value) rnn_backoff(&spins);
 }
 
 /* The CPU the calling thread runs on, or -1 where unknown. */

@@ -258,6 +258,24 @@ static inline void AF_FN(rnn_share)(size_t H, size_t t, size_t nth, size_t *j0, 
     *j1 = k1 == nub ? H : k1 * AF_RNN_UNITS;
 }
 
+/* Share t's columns of A = X W: its blocks' GEMMs, gate by gate, when the threads
+ * sharing the units make them (rnn_blocks_project). */
+static af_status AF_FN(rnn_project_share)(const DIR *q, size_t t, size_t nth)
+{
+    const af_rnn_layout *L = q->L;
+    const size_t H = L->H, nub = H / AF_RNN_UNITS, k0 = nub * t / nth, k1 = nub * (t + 1) / nth;
+    for (size_t k = k0; k < k1; k++) {
+        size_t u0, nu;
+        rnn_unit_block(H, k, &u0, &nu);
+        for (size_t g = 0; g < L->G && rnn_blocks_project(L); g++) {
+            af_status e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
+                               q->aux + L->a_gate + g * H + u0, L->GH);
+            if (e != AF_OK) return e;
+        }
+    }
+    return AF_OK;
+}
+
 /* The step loop of the one direction of a batch too small to cut into sample blocks, on nt >= 2
  * threads sharing the units: fixed blocks (rnn_unit_block), each thread taking whole blocks
  * (their columns of U packed first where the GEMM reads them, so each block streams one region);
@@ -294,17 +312,13 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
         AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
         size_t tid, nth;
         rnn_team_ids(&tid, &nth);
-        af_status e = AF_OK;
         size_t k0 = nub * tid / nth, k1 = nub * (tid + 1) / nth;
         for (size_t k = k0; k < k1; k++) {
             size_t u0, nu;
             rnn_unit_block(H, k, &u0, &nu);
             if (!AF_FN(rnn_gemv)(L, L->B, nu)) AF_FN(rnn_pack_block)(q, u0);
-            /* this block's columns of A = X W, gate by gate */
-            for (size_t g = 0; g < L->G && e == AF_OK && rnn_blocks_project(L); g++)
-                e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
-                         q->aux + L->a_gate + g * H + u0, L->GH);
         }
+        af_status e = AF_FN(rnn_project_share)(q, tid, nth); /* its blocks' columns of A = X W */
         for (size_t s = 0; s < L->NT; s++) {
             if (s > 0) {
                 rnn_wait_steps(done, nth, tid, s);
@@ -323,24 +337,6 @@ static af_status AF_FN(rnn_units_forward)(const DIR *q, int nt)
     for (size_t k = 0; k < (size_t)nt; k++)
         if (st[k] != AF_OK) return st[k];
     AF_FN(rnn_fwd_end)(q, 0, L->B);
-    return AF_OK;
-}
-
-/* Share t's columns of A = X W: its blocks' GEMMs, gate by gate (the calls rnn_units_forward
- * makes), when the threads make them (rnn_blocks_project). */
-static af_status AF_FN(rnn_project_share)(const DIR *q, size_t t, size_t nth)
-{
-    const af_rnn_layout *L = q->L;
-    const size_t H = L->H, nub = H / AF_RNN_UNITS, k0 = nub * t / nth, k1 = nub * (t + 1) / nth;
-    for (size_t k = k0; k < k1; k++) {
-        size_t u0, nu;
-        rnn_unit_block(H, k, &u0, &nu);
-        for (size_t g = 0; g < L->G && rnn_blocks_project(L); g++) {
-            af_status e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
-                               q->aux + L->a_gate + g * H + u0, L->GH);
-            if (e != AF_OK) return e;
-        }
-    }
     return AF_OK;
 }
 
