@@ -461,14 +461,37 @@ static af_status AF_FN(rnn_units_follow)(const DIR *q, rnn_team *tm, size_t tid,
  * changes how: the same calls, so the same bits as one thread. No thread overwrites what another
  * may still read: the switch is published (release) after the first thread's last step alone,
  * and from then on as in rnn_units_forward. */
+typedef struct {
+    const DIR *q;
+    rnn_team *tm;
+    T *dummy;
+    int lead_cpu;
+    size_t nth;
+    af_status *st;
+} AF_FN(rnn_gemv_job);
+
+/* Chunk t of a GEMV pass (a pool job of one chunk per thread): the first thread's part, or
+ * thread t's. The calling thread runs chunk 0; it runs another chunk only when no worker took
+ * it before chunk 0 ended, and then the first thread has made every share alone (none joined). */
+static void AF_FN(rnn_gemv_chunk)(void *ctx, size_t t, size_t slot)
+{
+    AF_FN(rnn_gemv_job) *j = (AF_FN(rnn_gemv_job) *)ctx;
+    if (t == 0)
+        j->st[0] = AF_FN(rnn_units_lead)(j->q, j->tm, j->nth, j->dummy);
+    else if (slot != 0)
+        j->st[t] = AF_FN(rnn_units_follow)(j->q, j->tm, t, j->nth, j->lead_cpu, j->dummy);
+}
+
 static af_status AF_FN(rnn_units_gemv)(const DIR *q, int nt)
 {
     const af_rnn_layout *L = q->L;
     af_status st[AF_RNN_MAX_ITEMS];
     rnn_team tm;
-    T *dummy = q->scr + L->s_dummy;
-    const int lead_cpu = rnn_cpu();
-    for (size_t k = 0; k < (size_t)nt; k++) {
+    /* the pool, not an OpenMP region: a region ends at a barrier that waits for a worker woken
+     * late (after a pause, often longer than the whole pass), the pool's caller never does */
+    const size_t nth = (size_t)af_pool_threads(nt);
+    AF_FN(rnn_gemv_job) job = {q, &tm, q->scr + L->s_dummy, rnn_cpu(), nth, st};
+    for (size_t k = 0; k < nth; k++) {
         st[k] = AF_OK;
         atomic_init(&tm.done[k].steps, 0);
         atomic_init(&tm.proj[k].steps, rnn_blocks_project(L) ? 0 : 2);   /* else made before */
@@ -476,15 +499,8 @@ static af_status AF_FN(rnn_units_gemv)(const DIR *q, int nt)
     atomic_init(&tm.joined, 0);
     atomic_init(&tm.split, SIZE_MAX);
     AF_FN(rnn_fwd_begin)(q, 0, L->B);
-    #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        size_t tid, nth;
-        rnn_team_ids(&tid, &nth);
-        st[tid] = tid == 0 ? AF_FN(rnn_units_lead)(q, &tm, nth, dummy)
-                           : AF_FN(rnn_units_follow)(q, &tm, tid, nth, lead_cpu, dummy);
-    }
-    for (size_t k = 0; k < (size_t)nt; k++)
+    af_pool_run(AF_FN(rnn_gemv_chunk), &job, nth, (int)nth);
+    for (size_t k = 0; k < nth; k++)
         if (st[k] != AF_OK) return st[k];
     AF_FN(rnn_fwd_end)(q, 0, L->B);
     return AF_OK;
