@@ -73,22 +73,47 @@ void AF_FN(af_act_back_colsum)(af_act act, T p, size_t m, size_t n, const T *z, 
     af_pool_run(AF_FN(colsum_chunk), &job, job.nch, pt);
 }
 
+/* The elementwise passes below as a pool job: chunk t takes elements [n t / nch, n (t + 1) / nch)
+ * rounded to 16 (a 64-byte line of floats): each element's result is the same whichever
+ * thread computes it. op 0: y = a (a copy); 1: y += a; 2: y = a + b. */
+typedef struct {
+    int op;
+    size_t n, nch;
+    const T *a, *b;
+    T *y;
+} AF_FN(elem_job);
+
+static void AF_FN(elem_chunk)(void *ctx, size_t t, size_t slot)
+{
+    (void)slot;
+    const AF_FN(elem_job) *j = (const AF_FN(elem_job) *)ctx;
+    size_t i0 = j->n * t / j->nch / 16 * 16, i1 = t + 1 == j->nch ? j->n : j->n * (t + 1) / j->nch / 16 * 16;
+    const T *a = j->a, *b = j->b;
+    T *y = j->y;
+    if (j->op == 0) memcpy(y + i0, a + i0, (i1 - i0) * sizeof(T));
+    else if (j->op == 1) for (size_t i = i0; i < i1; i++) y[i] += a[i];
+    else for (size_t i = i0; i < i1; i++) y[i] = a[i] + b[i];
+}
+
+/* The memory-bound passes of a step (a residual block's Add, forward and backward) on the
+ * pool's threads from AF_PAR_MIN_COLS elements, never in an OpenMP region of their own. */
+static void AF_FN(elem_run)(int op, size_t n, const T *a, const T *b, T *y)
+{
+    AF_FP_SCOPE(); /* the calling thread's part flushes subnormals as the pool's workers do */
+    int pt = colsum_threads(n);
+    AF_FN(elem_job) job = {op, n, pt > 1 ? (size_t)pt : 1, a, b, y};
+    af_pool_run(AF_FN(elem_chunk), &job, job.nch, pt);
+}
+
 void AF_FN(af_copy_add)(size_t n, const T *src, T *dst, int acc)
 {
-    if (!acc) {
-        if (src != dst) memcpy(dst, src, n * sizeof(T));
-        return;
-    }
-    int nt = n >= AF_PAR_MIN_PASS ? af_get_num_threads() : 1;
-    (void)nt;
-    /* the flushing scope once per thread: per element, reading MXCSR would cost more than the
-     * add and keep the loop from being vectorised */
-    #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        #pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++) dst[i] += src[i];
-    }
+    if (!acc && src == dst) return;
+    AF_FN(elem_run)(acc ? 1 : 0, n, src, NULL, dst);
+}
+
+void AF_FN(af_sum2)(size_t n, const T *a, const T *b, T *y)
+{
+    AF_FN(elem_run)(2, n, a, b, y);
 }
 
 #include "dtype_end.h"

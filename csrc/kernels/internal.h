@@ -31,5 +31,8 @@ void af_act_back_colsum_f64(af_act act, double p, size_t m, size_t n, const doub
 /* dst = src (acc == 0) or dst += src (acc == 1), n elements, in parallel for large n. */
 void af_copy_add_f32(size_t n, const float *src, float *dst, int acc);
 void af_copy_add_f64(size_t n, const double *src, double *dst, int acc);
+/* y = a + b, n elements, in parallel for large n. */
+void af_sum2_f32(size_t n, const float *a, const float *b, float *y);
+void af_sum2_f64(size_t n, const double *a, const double *b, double *y);
 
 #endif

@@ -25,7 +25,7 @@ static af_status add_infer(const void *cfg, size_t n_in, const af_shape *in, af_
         T *y = (T *)a->y;                                                                          \
         const T *x0 = (const T *)a->x[0], *x1 = (const T *)a->x[1];                              \
         /* y = x0 + x1 in one pass (not a copy, then an add: one read and write of y less) */     \
-        for (size_t i = 0; i < n; i++) y[i] = x0[i] + x1[i];                                      \
+        af_sum2_##SUF(n, x0, x1, y);                                                               \
         for (size_t k = 2; k < a->n_in; k++) af_copy_add_##SUF(n, (const T *)a->x[k], y, 1);      \
         return AF_OK;                                                                              \
     }                                                                                              \
