@@ -263,10 +263,58 @@ static double AF_FN(batch_den)(const af_data *d, const T *w, size_t B, size_t no
     return den;
 }
 
+/* One node's penalty as a pool job: chunk ch sums l1 |w| + l2 w^2 over its AF_SUM_CHUNK weights
+ * in AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES, added in lane
+ * order: a fixed order the compiler can vectorise) into part[ch] and, when grad, adds
+ * f (l1 sign(w) + 2 l2 w) to the gradient. */
+typedef struct {
+    const T *w;
+    T *gr, *part;
+    T l1, l2, f;
+    size_t len;
+    int grad;
+} AF_FN(pen_job);
+
+static void AF_FN(pen_chunk)(void *ctx, size_t ch, size_t slot)
+{
+    (void)slot;
+    const AF_FN(pen_job) *j = (const AF_FN(pen_job) *)ctx;
+    const T *w = j->w, l1 = j->l1, l2 = j->l2, f = j->f;
+    size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < j->len ? i0 + AF_SUM_CHUNK : j->len;
+    T lane[AF_SUM_LANES] = {0}, s = 0;
+    size_t k = i0;
+    for (; k + AF_SUM_LANES <= i1; k += AF_SUM_LANES)
+        for (size_t q = 0; q < AF_SUM_LANES; q++) {
+            T wi = w[k + q];
+            lane[q] += l1 * FABS(wi) + l2 * wi * wi;
+        }
+    for (size_t q = 0; k + q < i1; q++) {
+        T wi = w[k + q];
+        lane[q] += l1 * FABS(wi) + l2 * wi * wi;
+    }
+    for (size_t q = 0; q < AF_SUM_LANES; q++) s += lane[q];
+    if (j->grad) {
+        T *gr = j->gr;
+        /* f == 1 (every unweighted batch) without the multiply, as before */
+        if (f == (T)1)
+            for (k = i0; k < i1; k++) {
+                T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
+                gr[k] += l1 * sg + (T)2 * l2 * wi;
+            }
+        else
+            for (k = i0; k < i1; k++) {
+                T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
+                gr[k] += f * (l1 * sg + (T)2 * l2 * wi);
+            }
+    }
+    j->part[ch] = s;
+}
+
 /* L1/L2 penalties: returns sum over nodes of l1 |W| + l2 W^2 over each node's penalised range
  * and, when grad, adds l1 sign(W) + 2 l2 W to the gradient. Fixed chunks of AF_SUM_CHUNK
- * weights, each summed in order in parallel; the chunk sums are then added in order (thread-count
- * independent). */
+ * weights (pen_chunk), on the pool's threads from AF_PAR_MIN weights; the chunk sums are then
+ * added in order (thread-count independent). Below that, the chunks run on this thread (an
+ * OpenMP region here cost every step of a small regularised network, scikit-learn's default). */
 static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int grad, double factor)
 {
     T *part = ws + p->part_off;
@@ -277,35 +325,9 @@ static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int gra
         if (!inf->pen_len || (inf->l1 == 0 && inf->l2 == 0)) continue;
         size_t len = inf->pen_len, nch = (len + AF_SUM_CHUNK - 1) / AF_SUM_CHUNK;
         size_t off = g->nodes[i].param_off + inf->pen_off;
-        const T *w = (const T *)g->params + off;
-        T *gr = (T *)g->grads + off, l1 = (T)inf->l1, l2 = (T)inf->l2, f = (T)factor;
-        int nt = len >= AF_PAR_MIN ? af_get_num_threads() : 1;
-        (void)nt;
-        #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (size_t ch = 0; ch < nch; ch++) {
-            AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-            size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < len ? i0 + AF_SUM_CHUNK : len;
-            /* AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES), added
-             * in lane order: a fixed order the compiler can vectorise */
-            T lane[AF_SUM_LANES] = {0}, s = 0;
-            size_t k = i0;
-            for (; k + AF_SUM_LANES <= i1; k += AF_SUM_LANES)
-                for (size_t q = 0; q < AF_SUM_LANES; q++) {
-                    T wi = w[k + q];
-                    lane[q] += l1 * FABS(wi) + l2 * wi * wi;
-                }
-            for (size_t q = 0; k + q < i1; q++) {
-                T wi = w[k + q];
-                lane[q] += l1 * FABS(wi) + l2 * wi * wi;
-            }
-            for (size_t q = 0; q < AF_SUM_LANES; q++) s += lane[q];
-            if (grad)
-                for (k = i0; k < i1; k++) {
-                    T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
-                    gr[k] += factor == 1.0 ? l1 * sg + (T)2 * l2 * wi : f * (l1 * sg + (T)2 * l2 * wi);
-                }
-            part[ch] = s;
-        }
+        AF_FN(pen_job) job = {(const T *)g->params + off, (T *)g->grads + off, part, (T)inf->l1, (T)inf->l2,
+                              (T)factor, len, grad};
+        af_pool_run(AF_FN(pen_chunk), &job, nch, len >= AF_PAR_MIN ? af_pool_threads(af_get_num_threads()) : 1);
         for (size_t ch = 0; ch < nch; ch++) total += (double)part[ch];
     }
     return total * factor;
