@@ -140,6 +140,8 @@ static AF_KATTR void KFN(gemm_kernel)(size_t k, const T *a, size_t rsa, size_t c
         KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, KNR, alpha, beta, c, ldc, mr, nr, out);
     } else if (ldbk == KNR) {                          /* A read in place, B packed */
         KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, KNR, alpha, beta, c, ldc, mr, nr, out);
+    } else if (rsa == 1 && csa == KMR) {               /* A packed, B read in place */
+        KFN(gemm_kernel_body)(KMR, k, a, 1, KMR, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
     } else {                                           /* B (and maybe A) read in place */
         KFN(gemm_kernel_body)(KMR, k, a, rsa, csa, b, ldbk, alpha, beta, c, ldc, mr, nr, out);
     }
