@@ -452,15 +452,6 @@ static af_status AF_FN(rnn_units_follow)(const DIR *q, rnn_team *tm, size_t tid,
     return e;
 }
 
-/* The step loop of one direction whose recurrent products are GEMVs (batch 1 and 2), on nt >= 2
- * threads sharing the units as rnn_units_forward, except that the first thread (the caller,
- * always running) never waits for a thread that has not started: it computes every share alone
- * until all the others have joined (a worker woken from sleep starts late, and one woken on the
- * caller's CPU would share its core: before, a quarter of batch-1 LSTM passes run after short
- * pauses took over 1 ms on 2 vCPUs), then each thread its own. Which thread computes a share's step or projection never
- * changes how: the same calls, so the same bits as one thread. No thread overwrites what another
- * may still read: the switch is published (release) after the first thread's last step alone,
- * and from then on as in rnn_units_forward. */
 typedef struct {
     const DIR *q;
     rnn_team *tm;
@@ -482,6 +473,15 @@ static void AF_FN(rnn_gemv_chunk)(void *ctx, size_t t, size_t slot)
         j->st[t] = AF_FN(rnn_units_follow)(j->q, j->tm, t, j->nth, j->lead_cpu, j->dummy);
 }
 
+/* The step loop of one direction whose recurrent products are GEMVs (batch 1 and 2), on up to nt
+ * threads (af_pool_threads: one on a crowded machine) sharing the units as rnn_units_forward, except that the first thread (the caller,
+ * always running) never waits for a thread that has not started: it computes every share alone
+ * until all the others have joined (a worker woken from sleep starts late, and one woken on the
+ * caller's CPU would share its core: before, a quarter of batch-1 LSTM passes run after short
+ * pauses took over 1 ms on 2 vCPUs), then each thread its own. Which thread computes a share's step or projection never
+ * changes how: the same calls, so the same bits as one thread. No thread overwrites what another
+ * may still read: the switch is published (release) after the first thread's last step alone,
+ * and from then on as in rnn_units_forward. */
 static af_status AF_FN(rnn_units_gemv)(const DIR *q, int nt)
 {
     const af_rnn_layout *L = q->L;
