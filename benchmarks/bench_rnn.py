@@ -6,7 +6,9 @@ Adam(1e-3). PyTorch runs the same models (torch.nn.LSTM / GRU / RNN with batch_f
 step's output, or h_n of both directions for the bidirectional one, into nn.Linear). Training:
 samples/s of one shuffled epoch of --samples sequences at batch --batch, the best of --repeats.
 Inference: the time of one predict call on a single 32-step sequence (model.predict vs
-torch.no_grad forward), the best of --repeats rounds of --calls calls.
+torch.no_grad forward), the best of --repeats rounds of --calls calls (each round's first call
+comes after the pause, so the mean includes one call on cold caches). A second table splits the
+same calls: the first call of a round (median over rounds) and the others (median of all).
 
     python benchmarks/bench_rnn.py                      # threads 2
     python benchmarks/bench_rnn.py --threads 1 2 --repeats 7
@@ -47,6 +49,23 @@ def best_interleaved(fns, repeats):
     return best
 
 
+def timed_calls(call, calls):
+    """Run call() `calls` times; the duration of each, in seconds."""
+    out = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def split_calls(log):
+    """(median first call of a round, median of the other calls) in microseconds."""
+    first = sorted(r[0] for r in log)
+    rest = sorted(t for r in log for t in r[1:])
+    return first[len(first) // 2] * 1e6, rest[len(rest) // 2] * 1e6
+
+
 def data(n, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, STEPS, FEATURES)).astype(np.float32), rng.integers(0, CLASSES, n)
@@ -73,8 +92,8 @@ def annfast_fns(kind, X, y, bs, x1, calls):
         model.fit(X, y, epochs=1, batch_size=bs, shuffle=True, verbose=0)
 
     def infer():
-        for _ in range(calls):
-            model.predict(x1)
+        infer.log.append(timed_calls(lambda: model.predict(x1), calls))
+    infer.log = []
     return train, infer
 
 
@@ -107,10 +126,11 @@ def torch_fns(kind, X, y, bs, x1, calls):
 
     def infer():
         with torch.no_grad():
-            for _ in range(calls):
-                torch.softmax(forward(t1), dim=1)
+            infer.log.append(timed_calls(lambda: torch.softmax(forward(t1), dim=1), calls))
+    infer.log = []
     train(2 * bs)
     infer()
+    infer.log.clear()
     return train, infer
 
 
@@ -139,6 +159,7 @@ def main():
             f"{'annfast us':>10} {'torch us':>9} {'infer x':>8}")
     print(head)
     print("-" * len(head))
+    detail = []
     for threads in args.threads:
         af.set_num_threads(threads)
         if have_torch:
@@ -148,6 +169,7 @@ def main():
             if have_torch:
                 fns += list(torch_fns(kind, X, y, args.batch, x1, args.calls))
             best = best_interleaved(fns, args.repeats)
+            detail.append((threads, kind, [split_calls(f.log) for f in fns[1::2]]))
             a_sps, a_us = args.samples / best[0], best[1] / args.calls * 1e6
             line = f"{threads:>7} {kind:>9} | {a_sps:>10.0f} "
             if have_torch:
@@ -159,6 +181,18 @@ def main():
             print(line, flush=True)
     print("ratios: annfast speed / torch speed (> 1: annfast faster); the machine may be shared, "
           "so rerun at a quiet moment before drawing conclusions")
+    print(f"\nbatch-1 predict, per call (us): first call after each pause (median of {args.repeats} rounds), "
+          "then the other calls (median)")
+    print(f"{'threads':>7} {'model':>9} | {'annfast 1st':>11} {'torch 1st':>10} | {'annfast':>8} {'torch':>8} "
+          f"{'ratio':>7}")
+    for threads, kind, parts in detail:
+        line = f"{threads:>7} {kind:>9} | {parts[0][0]:>11.1f} "
+        if len(parts) > 1:
+            line += (f"{parts[1][0]:>10.1f} | {parts[0][1]:>8.1f} {parts[1][1]:>8.1f} "
+                     f"{parts[1][1] / parts[0][1]:>6.2f}x")
+        else:
+            line += f"{'':>10} | {parts[0][1]:>8.1f}"
+        print(line)
 
 
 if __name__ == "__main__":
