@@ -239,6 +239,48 @@ def test_bitwise_identical_1_vs_2_threads(isa, dtype, threads):
         assert np.array_equal(out[0], out[1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_batch_k_split(isa, dtype, threads):
+    """C = A B with fewer than 32 rows and K over more than one K block sums K in two halves, one
+    per thread (gemm_impl.h: gemm_packed_ksplit), then adds them and applies the epilogue: the same
+    bits on 1 and 2 threads, within the k*eps bound of the reference, with alpha, beta, bias and
+    an activation; with the weight gradient's row split it keeps the forward's halves of W. Shapes:
+    halves of unequal length after rounding to MR (k = 500 on AVX2: 252 + 248), a partial last
+    panel of B, m below MR, more than two K blocks per half."""
+    rng = np.random.default_rng(11)
+    for m, n, k in [(16, 512, 784), (5, 13, 500), (5, 40, 500), (31, 33, 193), (3, 70, 2000),
+                    (20, 64, 300)]:
+        a = make(rng, (m, k), dtype)
+        b = make(rng, (k, n), dtype)
+        bias = rng.standard_normal(n).astype(dtype)
+        c0 = rng.standard_normal((m, n)).astype(dtype)
+        out = []
+        for t in (1, 2):
+            annfast.set_num_threads(t)
+            c = c0.copy()
+            _core.gemm(False, False, 0.5, a, b, -1.5, c, bias=bias, activation="tanh")
+            out.append(c)
+            plain = c0.copy()
+            _core.gemm(False, False, 0.5, a, b, -1.5, plain)
+            check(plain, a, b, False, False, alpha=0.5, beta=-1.5, c0=c0, dtype=dtype)
+        assert np.array_equal(out[0], out[1]), (m, n, k)
+        ref = np.tanh(0.5 * (a.astype(np.float64) @ b) - 1.5 * c0 + bias)
+        tol = 4 * (k + 3) * np.finfo(dtype).eps * (np.abs(a) @ np.abs(b) + np.abs(c0) + np.abs(bias) + 1)
+        assert np.all(np.abs(out[0] - ref) <= tol), (m, n, k)
+        # the same batch's weight update W += -0.1 A^T D (C = W, k x n) splits C's rows instead
+        # of its columns: same bits too
+        d = make(rng, (m, n), dtype)
+        w0 = rng.standard_normal((k, n)).astype(dtype)
+        grads = []
+        for t in (1, 2):
+            annfast.set_num_threads(t)
+            w = w0.copy()
+            _core.gemm(True, False, -0.1, a, d, 1.0, w)
+            grads.append(w)
+        assert np.array_equal(grads[0], grads[1]), (m, n, k)
+        check(grads[0], a, d, True, False, alpha=-0.1, beta=1.0, c0=w0, dtype=dtype)
+
+
 # Packing shapes (m, n, k, trans_a, trans_b). AVX-512 packs B^T with 16 x 16 float / 8 x 8 double
 # register transposes and A (not transposed) 12 rows x 16 / 8 columns at a time; these shapes put
 # every case of that code on the packed path: k a multiple of the block and not (tail columns

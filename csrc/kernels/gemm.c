@@ -32,6 +32,12 @@
 #ifndef AF_GEMM_INPLACE_B_MAX_M
 #define AF_GEMM_INPLACE_B_MAX_M 4
 #endif
+/* Products C = A B with fewer rows than this and more than one K block (a small batch's X W) sum
+ * their K range in two halves, each thread-owned (gemm_packed_ksplit); weight gradients A^T B with
+ * k below this split the rows of C first, so W's halves stay with the same threads. */
+#ifndef AF_GEMM_KSPLIT_MAX_M
+#define AF_GEMM_KSPLIT_MAX_M 32
+#endif
 /* Below this many multiply-adds one thread does all the work (~25 us of float32 work on one
  * core). A product split between threads also splits its operands between the cores' caches: a
  * layer's product inside a training step finds A, B and C in the calling core's cache, and a

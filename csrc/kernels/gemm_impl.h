@@ -248,6 +248,75 @@ static void AF_FN(gemm_packed_chunk)(void *ctx, size_t t, size_t slot)
     AF_FN(gemm_block)(g, r0, r1 - r0, c0, c1 - c0, (T *)(mine + g->b_bytes), (T *)mine);
 }
 
+/* K split (small batches): C = op(A) B with m < AF_GEMM_KSPLIT_MAX_M rows, A and B not
+ * transposed, and K over more than one K block is summed in two halves at a multiple of MR (the
+ * point where a weight gradient's rows split, see gemm_packed): part 0 = alpha A[:, :ks] B[:ks]
+ * + beta C into C, part 1 = alpha A[:, ks:] B[ks:] into scratch, then C += part 1 and the
+ * epilogue. Each part is one chunk, so on two threads each reads its own half of B's rows (W at a
+ * small batch: the product is bound by reading W, and each half stays in its thread's cache with
+ * the rows of the gradient update it makes); on one thread the same two parts run in turn, so
+ * the bits are the same. Depends on the shape only. */
+static size_t AF_FN(gemm_ksplit_at)(const AF_FN(gemm_call) *g)
+{
+    const size_t MR = g->ki->mr;
+    if (g->ta || g->tb || g->m >= AF_GEMM_KSPLIT_MAX_M || g->k <= g->ki->kc) return 0;
+    return (g->k + MR - 1) / MR / 2 * MR;
+}
+
+static void AF_FN(gemm_ksplit_chunk)(void *ctx, size_t t, size_t slot)
+{
+    AF_FN(gemm_call) *part = (AF_FN(gemm_call) *)ctx + t;
+    char *mine = part->ws + slot * part->per_thread;
+    AF_FN(gemm_block)(part, 0, part->m, 0, part->n, (T *)(mine + part->b_bytes), (T *)mine);
+}
+
+static af_status AF_FN(gemm_packed_ksplit)(AF_FN(gemm_call) *g, size_t ks)
+{
+    const AF_FN(af_gemm_kinfo) *ki = g->ki;
+    const size_t m = g->m, n = g->n, k = g->k, MR = ki->mr, NR = ki->nr, KC = ki->kc, NC = ki->nc;
+    const size_t nap = (m + MR - 1) / MR, nbp = (n + NR - 1) / NR;
+    AF_FN(gemm_call) part[2];
+    part[0] = *g;
+    part[0].k = ks;
+    part[0].ep = NULL;
+    part[1] = part[0];
+    part[1].a = g->a + ks;
+    part[1].b = g->b + ks * g->ldb;
+    part[1].k = k - ks;
+    part[1].beta = 0;
+    part[1].ldc = n;
+    for (int p = 0; p < 2; p++) {
+        part[p].pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
+        part[p].pack_all_b = (g->ldb * sizeof(T)) % 4096 == 0 || m > AF_GEMM_INPLACE_B_MAX_M * MR;
+        part[p].bshared = NULL;
+        part[p].bad = 0;
+    }
+    size_t nt = AF_FN(gemm_threads)(m, n, k);
+    if (nt > 2) nt = 2;
+    size_t kmax = ks > k - ks ? ks : k - ks; /* the longer part (ks is rounded to MR) */
+    size_t kc_max = kmax < KC ? kmax : KC, nc_max = nbp * NR < NC ? nbp * NR : NC;
+    size_t b_bytes = (kc_max * nc_max * sizeof(T) + 63) / 64 * 64;
+    size_t per_thread = (b_bytes + kc_max * nap * MR * sizeof(T) + 63) / 64 * 64;
+    char *ws = (char *)af_gemm_workspace(per_thread * nt + m * n * sizeof(T) + 64);
+    if (!ws) return AF_ENOMEM;
+    T *rest = (T *)(ws + per_thread * nt);
+    for (int p = 0; p < 2; p++) {
+        part[p].ws = ws;
+        part[p].b_bytes = b_bytes;
+        part[p].per_thread = per_thread;
+    }
+    part[1].c = rest;
+    af_pool_run(AF_FN(gemm_ksplit_chunk), part, 2, (int)nt);
+    if (part[0].bad || part[1].bad) __atomic_store_n(&g->bad, 1, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < m; i++) {
+        T *ci = g->c + i * g->ldc;
+        const T *ri = rest + i * n;
+        for (size_t j = 0; j < n; j++) ci[j] += ri[j];
+    }
+    if (g->ep) AF_FN(gemm_epilogue)(g->ep, m, n, g->c, g->ldc, 0, 1);
+    return AF_OK;
+}
+
 /* Packed product, threaded by splitting C into one rectangle per thread (a tm x tn grid). Each
  * thread runs the serial blocked product on its own rectangle with its own buffers: no
  * barriers, so a thread that the OS delays holds nobody up. Every C element sees the same K
@@ -261,6 +330,8 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     const size_t m = g->m, n = g->n, k = g->k;
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, KC = ki->kc, NC = ki->nc;
     size_t nap = (m + MR - 1) / MR, nbp = (n + NR - 1) / NR;
+    size_t ks = AF_FN(gemm_ksplit_at)(g);
+    if (ks) return AF_FN(gemm_packed_ksplit)(g, ks);
 
     /* Packing copies each operand once so the kernel reads it contiguously; it pays off when the
      * packed panel is reused often. An A panel meets every B panel (n / NR times), a B panel every
@@ -290,6 +361,10 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
             tn = d;
             break;
         }
+    /* ...except a small batch's weight gradient A^T B (k < AF_GEMM_KSPLIT_MAX_M): its C is W,
+     * whose halves of rows the forward product's K split (gemm_packed_ksplit) gives to the same
+     * threads; each thread then updates the contiguous rows it has in its cache */
+    if (g->ta && k < AF_GEMM_KSPLIT_MAX_M && nap >= 2 * nch) tn = 1;
     tm = nch / tn;
     if (tm > nap) tm = nap;
     nch = tm * tn;
