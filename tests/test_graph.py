@@ -319,7 +319,10 @@ def test_previous_engine_numbers_reproduced():
     # redesign itself reproduced it bit for bit (372/372 arrays). The skinny-product GEMM path
     # (csrc/kernels/gemm_skinny_impl.h) since sums small products in another order, so arrays agree
     # to a few units of rounding relative to their largest entry: 16 eps of the dtype covers three
-    # epochs of differently ordered sums (measured worst: 3.7 eps float32, 8 eps float64).
+    # epochs of differently ordered sums (measured worst: 3.7 eps float32, 8 eps float64). So does
+    # the small-batch K split (gemm_impl.h: gemm_packed_ksplit): a product with fewer than 32 rows
+    # and K over more than one cache block adds two halves of K at the end instead of running its
+    # K blocks one after the other.
     # float32 tanh is no longer libm's tanhf but a vectorised one (csrc/kernels/act_kern_impl.h,
     # within 1.3 ulp): the tanh case's float32 arrays are measured against the largest weight of
     # that model instead, since two of its arrays hold only tiny values (a batch-norm shift with
