@@ -4,18 +4,8 @@
  * into AF_OPT_BLOCK-element chunks run on annfast's threads (pool.h). */
 #include "dtype_begin.h"
 
-/* Per-step constants, converted once to T (hyperparameters arrive as double). */
-typedef struct AF_FN(af_opt_consts) {
-    T lr, wd, decay;        /* coupled L2 (g += wd p) and decoupled factor (p *= decay) */
-    T mom;                  /* SGD / RMSprop momentum */
-    T rho, one_m_rho;       /* RMSprop alpha, Adadelta rho */
-    T one_m_b1, b2, one_m_b2;
-    T eps;
-    T step_size, inv_bc2_sqrt;  /* Adam: lr / (1 - b1^t), 1 / sqrt(1 - b2^t) */
-    T init_acc;             /* Adagrad G_0 */
-    int nesterov, first, slots;
-    af_opt_kind kind;
-} AF_FN(opt_consts);
+/* Per-step constants (optim_kernels.h). */
+typedef struct AF_FN(af_opt_consts) AF_FN(opt_consts);
 
 /* The block kernels, once for the baseline ISA and, on x86 with GCC/Clang, once compiled for
  * AVX2+FMA (wider vectors): af_opt_block_<isa> (optim_kernels.h); a step runs the one of the path
@@ -28,7 +18,7 @@ typedef struct AF_FN(af_opt_consts) {
 #undef AF_KATTR
 #if AF_OPT_HAVE_AVX2
 #define AF_KN(name) AF_FN(AF_CAT(name, _avx2))
-#define AF_KATTR __attribute__((target("avx2,fma")))
+#define AF_KATTR __attribute__((target("avx2,fma,prfchw")))
 #include "optim_kern_impl.h"
 #undef AF_KN
 #undef AF_KATTR
@@ -52,50 +42,60 @@ static void AF_FN(opt_chunk)(void *ctx, size_t b, size_t slot)
     j->block(j->c, j->n, lo, len, j->param, j->grad, j->state);
 }
 
-af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *grad, T *state,
-                               uint64_t t)
+af_status AF_FN(af_optim_prepare)(const af_optim *o, uint64_t t, AF_FN(opt_consts) *c)
 {
-    AF_FP_SCOPE();
     af_status st = af_optim_check(o);
     if (st != AF_OK) return st;
-    if (t < 1) return AF_EINVAL;
+    if (t < 1 || !c) return AF_EINVAL;
     /* eps below T's smallest normal would be stored as 0 (or a subnormal that flush-to-zero
      * drops): zero gradients would give 0 / 0. The Python layer says so; refuse here too. */
     if (o->kind != AF_OPT_SGD && o->eps < (sizeof(T) == sizeof(float) ? (double)FLT_MIN : DBL_MIN))
         return AF_EINVAL;
-    if (n == 0) return AF_OK;
-    int slots = af_optim_slots_used(o);
-    size_t total;
-    if (af_mul_size((size_t)slots, n, &total)) return AF_ESHAPE;
-    if (!param || !grad || (slots > 0 && !state)) return AF_EINVAL;
-
-    AF_FN(opt_consts) c;
-    c.kind = o->kind;
-    c.slots = slots;
-    c.first = t == 1;
-    c.nesterov = o->nesterov;
-    c.lr = (T)o->lr;
-    c.wd = o->decoupled_wd ? (T)0 : (T)o->weight_decay;
-    c.decay = o->decoupled_wd ? (T)(1.0 - o->lr * o->weight_decay) : (T)1;
-    c.mom = (T)o->momentum;
-    c.rho = (T)o->rho;
-    c.one_m_rho = (T)(1.0 - o->rho);
-    c.one_m_b1 = (T)(1.0 - o->beta1);
-    c.b2 = (T)o->beta2;
-    c.one_m_b2 = (T)(1.0 - o->beta2);
-    c.eps = (T)o->eps;
-    c.init_acc = (T)o->initial_accumulator;
-    c.step_size = (T)1;
-    c.inv_bc2_sqrt = (T)1;
+    c->kind = o->kind;
+    c->slots = af_optim_slots_used(o);
+    c->first = t == 1;
+    c->nesterov = o->nesterov;
+    c->lr = (T)o->lr;
+    c->wd = o->decoupled_wd ? (T)0 : (T)o->weight_decay;
+    c->decay = o->decoupled_wd ? (T)(1.0 - o->lr * o->weight_decay) : (T)1;
+    c->mom = (T)o->momentum;
+    c->rho = (T)o->rho;
+    c->one_m_rho = (T)(1.0 - o->rho);
+    c->one_m_b1 = (T)(1.0 - o->beta1);
+    c->b2 = (T)o->beta2;
+    c->one_m_b2 = (T)(1.0 - o->beta2);
+    c->eps = (T)o->eps;
+    c->init_acc = (T)o->initial_accumulator;
+    c->step_size = (T)1;
+    c->inv_bc2_sqrt = (T)1;
     if (o->kind == AF_OPT_ADAM) {
         /* bias corrections in double: 1 - b^t; t beyond 2^53 is exact enough as a double */
         double bc1 = 1.0 - pow(o->beta1, (double)t);
         double bc2 = 1.0 - pow(o->beta2, (double)t);
         if (!(bc1 > 0) || !(bc2 > 0)) return AF_EINVAL; /* beta == 0 edge is fine: bc = 1 */
-        c.step_size = (T)(o->lr / bc1);
-        c.inv_bc2_sqrt = (T)(1.0 / sqrt(bc2));
+        c->step_size = (T)(o->lr / bc1);
+        c->inv_bc2_sqrt = (T)(1.0 / sqrt(bc2));
     }
+    return AF_OK;
+}
 
+void AF_FN(af_optim_range)(const AF_FN(opt_consts) *c, size_t n, size_t lo, size_t len, T *param,
+                           const T *grad, T *state)
+{
+    if (len) AF_FN(af_kern)()->opt_block(c, n, lo, len, param, grad, state);
+}
+
+af_status AF_FN(af_optim_step)(const af_optim *o, size_t n, T *param, const T *grad, T *state,
+                               uint64_t t)
+{
+    AF_FP_SCOPE();
+    AF_FN(opt_consts) c;
+    af_status st = AF_FN(af_optim_prepare)(o, t, &c);
+    if (st != AF_OK) return st;
+    if (n == 0) return AF_OK;
+    size_t total;
+    if (af_mul_size((size_t)c.slots, n, &total)) return AF_ESHAPE;
+    if (!param || !grad || (c.slots > 0 && !state)) return AF_EINVAL;
     size_t nblk = (n + AF_OPT_BLOCK - 1) / AF_OPT_BLOCK;
     AF_FN(opt_job) job = {&c, n, param, grad, state, AF_FN(af_kern)()->opt_block};
     af_pool_run(AF_FN(opt_chunk), &job, nblk, n >= AF_PAR_MIN ? af_get_num_threads() : 1);

@@ -115,13 +115,9 @@ AF_KATTR static void AF_KN(k_adam)(size_t n, T *restrict p, const T *restrict g,
 }
 
 /* One block [lo, lo+len) of the step: af_opt_block_<isa>_<dtype> (optim_kernels.h). */
-AF_KATTR void AF_KN(af_opt_block)(const AF_FN(opt_consts) *c, size_t n, size_t lo, size_t len, T *p,
-                                  const T *g, T *state)
+AF_KATTR static void AF_KN(opt_run)(const AF_FN(opt_consts) *c, size_t len, T *p, const T *g, T *s0,
+                                   T *s1)
 {
-    T *s0 = c->slots > 0 ? state + lo : NULL;
-    T *s1 = c->slots > 1 ? state + n + lo : NULL;
-    p += lo;
-    g += lo;
     switch (c->kind) {
     case AF_OPT_SGD:
         if (s0) AF_KN(k_sgd_mom)(len, p, g, s0, c);
@@ -134,4 +130,27 @@ AF_KATTR void AF_KN(af_opt_block)(const AF_FN(opt_consts) *c, size_t n, size_t l
     default: break;
     }
 }
+
+/* Elements per piece of a block: the parameters of the next piece are fetched for writing
+ * (prefetchw) while this one is updated. Parameters another core has just read (the pieces of a
+ * split step, split.h) are then fetched once, owned, instead of read shared and then upgraded by
+ * the store, a second round trip per cache line. */
+#define AF_OPT_PIECE (1024 / sizeof(T))
+
+AF_KATTR void AF_KN(af_opt_block)(const AF_FN(opt_consts) *c, size_t n, size_t lo, size_t len, T *p,
+                                  const T *g, T *state)
+{
+    T *s0 = c->slots > 0 ? state + lo : NULL;
+    T *s1 = c->slots > 1 ? state + n + lo : NULL;
+    p += lo;
+    g += lo;
+    for (size_t j = 0; j < AF_OPT_PIECE && j < len; j += 64 / sizeof(T)) __builtin_prefetch(p + j, 1, 3);
+    for (size_t i = 0; i < len; i += AF_OPT_PIECE) {
+        size_t m = len - i < AF_OPT_PIECE ? len - i : AF_OPT_PIECE;
+        for (size_t j = i + AF_OPT_PIECE; j < i + 2 * AF_OPT_PIECE && j < len; j += 64 / sizeof(T))
+            __builtin_prefetch(p + j, 1, 3);
+        AF_KN(opt_run)(c, m, p + i, g + i, s0 ? s0 + i : NULL, s1 ? s1 + i : NULL);
+    }
+}
+#undef AF_OPT_PIECE
 

@@ -25,8 +25,31 @@ size_t af_norm_chunk_size(size_t n);
 
 /* One block [lo, lo + len) of a step on n parameters (state: the slots, n apart); c holds the
  * step's constants (optim_impl.h). */
-struct af_opt_consts_f32;
-struct af_opt_consts_f64;
+/* A step's constants, converted once to the float type (hyperparameters arrive as double). */
+#define AF_OPT_CONSTS(T)                                                                           \
+    T lr, wd, decay;        /* coupled L2 (g += wd p) and decoupled factor (p *= decay) */        \
+    T mom;                  /* SGD / RMSprop momentum */                                          \
+    T rho, one_m_rho;       /* RMSprop alpha, Adadelta rho */                                     \
+    T one_m_b1, b2, one_m_b2;                                                                     \
+    T eps;                                                                                        \
+    T step_size, inv_bc2_sqrt;  /* Adam: lr / (1 - b1^t), 1 / sqrt(1 - b2^t) */                   \
+    T init_acc;             /* Adagrad G_0 */                                                     \
+    int nesterov, first, slots;                                                                   \
+    af_opt_kind kind;
+struct af_opt_consts_f32 { AF_OPT_CONSTS(float) };
+struct af_opt_consts_f64 { AF_OPT_CONSTS(double) };
+#undef AF_OPT_CONSTS
+
+/* A step prepared once (af_optim_prepare_*: the checks and constants of af_optim_step_*), then
+ * applied to ranges [lo, lo + len) of n parameters (af_optim_range_*, state slots n apart), each
+ * element as af_optim_step_* computes it: for callers that update blocks of parameters from their
+ * own threads (the split step, engine_split_impl.h). */
+af_status af_optim_prepare_f32(const af_optim *o, uint64_t t, struct af_opt_consts_f32 *c);
+af_status af_optim_prepare_f64(const af_optim *o, uint64_t t, struct af_opt_consts_f64 *c);
+void af_optim_range_f32(const struct af_opt_consts_f32 *c, size_t n, size_t lo, size_t len,
+                        float *param, const float *grad, float *state);
+void af_optim_range_f64(const struct af_opt_consts_f64 *c, size_t n, size_t lo, size_t len,
+                        double *param, const double *grad, double *state);
 typedef void (*af_opt_block_fn_f32)(const struct af_opt_consts_f32 *c, size_t n, size_t lo,
                                     size_t len, float *p, const float *g, float *state);
 typedef void (*af_opt_block_fn_f64)(const struct af_opt_consts_f64 *c, size_t n, size_t lo,
