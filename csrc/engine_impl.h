@@ -263,10 +263,42 @@ static double AF_FN(batch_den)(const af_data *d, const T *w, size_t B, size_t no
     return den;
 }
 
-/* One node's penalty as a pool job: chunk ch sums l1 |w| + l2 w^2 over its AF_SUM_CHUNK weights
- * in AF_SUM_LANES interleaved partial sums (entry i into lane i % AF_SUM_LANES, added in lane
- * order: a fixed order the compiler can vectorise) into part[ch] and, when grad, adds
- * f (l1 sign(w) + 2 l2 w) to the gradient. */
+/* l1 |w| + l2 w^2 summed over w[a, b) in AF_SUM_LANES interleaved partial sums (entry k into
+ * lane (k - a) % AF_SUM_LANES), added in lane order: a fixed order the compiler can vectorise.
+ * With l1 == 0 (scikit-learn's alpha) the same sums without the terms 0 |w| (finite weights). */
+static T AF_FN(pen_value)(const T *w, size_t a, size_t b, T l1, T l2)
+{
+    T lane[AF_SUM_LANES] = {0}, s = 0;
+    size_t k = a;
+    if (l1 == 0) {
+        for (; k + AF_SUM_LANES <= b; k += AF_SUM_LANES)
+            for (size_t q = 0; q < AF_SUM_LANES; q++) lane[q] += l2 * w[k + q] * w[k + q];
+    } else {
+        for (; k + AF_SUM_LANES <= b; k += AF_SUM_LANES)
+            for (size_t q = 0; q < AF_SUM_LANES; q++) lane[q] += l1 * FABS(w[k + q]) + l2 * w[k + q] * w[k + q];
+    }
+    for (size_t q = 0; k + q < b; q++) lane[q] += l1 * FABS(w[k + q]) + l2 * w[k + q] * w[k + q];
+    for (size_t q = 0; q < AF_SUM_LANES; q++) s += lane[q];
+    return s;
+}
+
+/* gr[a, b) += f (l1 sign(w) + 2 l2 w); f == 1 (every unweighted batch) without the multiply. */
+static void AF_FN(pen_grad)(const T *w, T *gr, size_t a, size_t b, T l1, T l2, T f)
+{
+    if (f == (T)1)
+        for (size_t k = a; k < b; k++) {
+            T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
+            gr[k] += l1 * sg + (T)2 * l2 * wi;
+        }
+    else
+        for (size_t k = a; k < b; k++) {
+            T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
+            gr[k] += f * (l1 * sg + (T)2 * l2 * wi);
+        }
+}
+
+/* One node's penalty as a pool job: chunk ch sums its AF_SUM_CHUNK weights' penalty into
+ * part[ch] (pen_value) and, when grad, adds f (l1 sign(w) + 2 l2 w) to the gradient. */
 typedef struct {
     const T *w;
     T *gr, *part;
@@ -279,35 +311,9 @@ static void AF_FN(pen_chunk)(void *ctx, size_t ch, size_t slot)
 {
     (void)slot;
     const AF_FN(pen_job) *j = (const AF_FN(pen_job) *)ctx;
-    const T *w = j->w, l1 = j->l1, l2 = j->l2, f = j->f;
     size_t i0 = ch * AF_SUM_CHUNK, i1 = i0 + AF_SUM_CHUNK < j->len ? i0 + AF_SUM_CHUNK : j->len;
-    T lane[AF_SUM_LANES] = {0}, s = 0;
-    size_t k = i0;
-    for (; k + AF_SUM_LANES <= i1; k += AF_SUM_LANES)
-        for (size_t q = 0; q < AF_SUM_LANES; q++) {
-            T wi = w[k + q];
-            lane[q] += l1 * FABS(wi) + l2 * wi * wi;
-        }
-    for (size_t q = 0; k + q < i1; q++) {
-        T wi = w[k + q];
-        lane[q] += l1 * FABS(wi) + l2 * wi * wi;
-    }
-    for (size_t q = 0; q < AF_SUM_LANES; q++) s += lane[q];
-    if (j->grad) {
-        T *gr = j->gr;
-        /* f == 1 (every unweighted batch) without the multiply, as before */
-        if (f == (T)1)
-            for (k = i0; k < i1; k++) {
-                T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
-                gr[k] += l1 * sg + (T)2 * l2 * wi;
-            }
-        else
-            for (k = i0; k < i1; k++) {
-                T wi = w[k], sg = (T)((wi > 0) - (wi < 0));
-                gr[k] += f * (l1 * sg + (T)2 * l2 * wi);
-            }
-    }
-    j->part[ch] = s;
+    j->part[ch] = AF_FN(pen_value)(j->w, i0, i1, j->l1, j->l2);
+    if (j->grad) AF_FN(pen_grad)(j->w, j->gr, i0, i1, j->l1, j->l2, j->f);
 }
 
 /* L1/L2 penalties: returns sum over nodes of l1 |W| + l2 W^2 over each node's penalised range
