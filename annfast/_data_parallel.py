@@ -47,8 +47,19 @@ class LocalRun:
     def any(self, flag):
         return bool(flag)
 
-    def train(self, engine, *args, **kw):
-        return engine.train_epoch(*args, **kw)
+    def train(self, engine, xs, ys, batch, order, key, cfg, opt_state, step, perm, first_batch=0,
+              max_batches=None, sw=None, sw_norm=0):
+        """engine.train_epoch, or, for a network of small dense layers, the same epoch with each
+        batch cut into pieces that annfast's threads compute at once (csrc/split.c decides, from
+        the network and the batch size only)."""
+        parts = _core.local_pieces(engine, batch)
+        if parts == 1:
+            return engine.train_epoch(xs, ys, batch, order, key, cfg, opt_state, step, perm,
+                                      first_batch, max_batches, sw, sw_norm)
+        pieces, step, stopped = _core.train_split(engine, xs, ys, batch, order, key, cfg, opt_state,
+                                                  step, perm, parts, 0, parts, None, first_batch,
+                                                  max_batches, sw, sw_norm)
+        return _sum_pieces(pieces), step, stopped
 
     def total(self, stats):
         return stats
@@ -78,6 +89,15 @@ def runner(distributed):
 def _rows(n, parts, q):
     """Rows [lo, hi) of part q when n rows are cut into `parts` (as csrc/split.c cuts batches)."""
     return (n // parts) * q + (n % parts) * q // parts, (n // parts) * (q + 1) + (n % parts) * (q + 1) // parts
+
+
+def _sum_pieces(pieces):
+    """The stats of one call's pieces summed (steps counted once)."""
+    total = pieces[0]
+    for p in pieces[1:]:
+        total = _add(total, p)
+    total["n_batches"] = pieces[0]["n_batches"]
+    return total
 
 
 def _checksum(arrays):
@@ -216,11 +236,7 @@ class SplitRun:
                                                   max_batches, sw, sw_norm, shared_grads=shared)
         if shared is not None:
             np.copyto(engine.grads[:shared.size], shared)   # the last step's gradient, as before
-        total = pieces[0]
-        for p in pieces[1:]:
-            total = _add(total, p)
-        total["n_batches"] = pieces[0]["n_batches"]
-        return total, step, stopped
+        return _sum_pieces(pieces), step, stopped
 
     def total(self, stats):
         """Epoch stats summed over the processes (steps counted once)."""

@@ -326,6 +326,7 @@ cdef extern from "split.h" nogil:
         double *sums
         af_epoch_stats *stats
     size_t af_split_sums_len(const af_plan *p)
+    size_t af_local_pieces(const af_graph *g, const af_plan *p, size_t batch)
     af_status af_graph_train_split_f32(const af_graph *g, af_plan *p, const af_split *sp,
                                        const af_data *d, const af_epoch_args *e, const af_optim *opt,
                                        float *opt_state, uint64_t *step)

@@ -136,6 +136,7 @@ cdef class GraphEngine:
     cdef dict _plans
     cdef list _plan_order
     cdef object _lock
+    cdef object _piece_cache   # (key, buffers) of train_split's extra pieces (_split.pxi)
     # predict_fast: the one float input's per-sample shape and the outputs' (from the C kinds,
     # fetched on its first call; -1: not yet, 0: the engine does not qualify)
     cdef int _fast_state

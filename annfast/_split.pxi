@@ -38,6 +38,35 @@ cdef af_status _reduce_hook(void *ctx, void *buf, size_t n, int dtype) noexcept 
         return (<_ReduceHook>ctx).call(buf, n, dtype)
 
 
+cdef tuple _piece_buffers(GraphEngine eng, _Plan box, size_t count):
+    """(workspaces, gradient buffers, sums, stats, pointer array) for `count` pieces on plans
+    like box, made on first use and kept with the engine (for one plan and count at a time)."""
+    cached = eng._piece_cache
+    if cached is not None and cached[0] == count and cached[1][0][0] is box.ws:
+        return cached[1]
+    wss = [box.ws] + [aligned_zeros(box.ws.shape[0], eng.dtype) for _ in range(count - 1)]
+    grads = [aligned_zeros(max(eng.g.n_params, 1), eng.dtype) for _ in range(count - 1)]
+    sums = _np.zeros((count + 1) * max(af_split_sums_len(box.p), 1), dtype=_np.float64)
+    stats = _np.zeros(count * sizeof(af_epoch_stats), dtype=_np.uint8)
+    ptrs = _np.zeros(2 * count, dtype=_np.uintp)
+    for k in range(count):
+        ptrs[k] = <size_t>cnp.PyArray_DATA(wss[k])
+        if k > 0:
+            ptrs[count + k - 1] = <size_t>cnp.PyArray_DATA(grads[k - 1])
+    bufs = (wss, grads, sums, stats, ptrs)
+    eng._piece_cache = (count, bufs)
+    return bufs
+
+
+def local_pieces(GraphEngine eng, Py_ssize_t batch):
+    """Pieces a one-process fit cuts each batch of `batch` samples into (1: none): from the network
+    and the batch size only, never the thread count (csrc/split.c)."""
+    if batch < 1:
+        raise ValueError("batch size must be >= 1, got %d" % batch)
+    cdef _Plan box = eng.plan(1)
+    return af_local_pieces(&eng.g, box.p, batch)
+
+
 def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
                 uint64_t shuffle_key, dict opt_cfg, opt_state, uint64_t step, perm, size_t parts,
                 size_t first, size_t count, reduce=None, size_t first_batch=0, max_batches=None,
@@ -83,16 +112,11 @@ def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
     e.first_batch = first_batch
     e.max_batches = <size_t>-1 if max_batches is None else <size_t>max_batches
     e.perm = <uint64_t *>cnp.PyArray_DATA(perm)
-    # this process's pieces: a workspace each, a gradient buffer each but the first (the model's)
-    wss = [box.ws] + [aligned_zeros(box.ws.shape[0], eng.dtype) for _ in range(count - 1)]
-    grads = [aligned_zeros(max(eng.g.n_params, 1), eng.dtype) for _ in range(count - 1)]
-    sums = _np.zeros((count + 1) * max(af_split_sums_len(box.p), 1), dtype=_np.float64)
-    stats = _np.zeros(count * sizeof(af_epoch_stats), dtype=_np.uint8)
-    ptrs = _np.zeros(2 * count, dtype=_np.uintp)
-    for k in range(count):
-        ptrs[k] = <size_t>cnp.PyArray_DATA(wss[k])
-        if k > 0:
-            ptrs[count + k - 1] = <size_t>cnp.PyArray_DATA(grads[k - 1])
+    # this process's pieces: a workspace each, a gradient buffer each but the first (the model's),
+    # kept with the engine for the next call (a fit makes one call per epoch)
+    wss, grads, sums, stats, ptrs = _piece_buffers(eng, box, count)
+    for gb in grads:
+        gb.fill(0)   # a node that computes no gradient (frozen) leaves its slice as it finds it
     sp.parts = parts
     sp.first = first
     sp.count = count

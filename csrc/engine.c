@@ -1,10 +1,12 @@
 /* engine.c: the passes over a planned graph (engine_impl.h) and over split batches
  * (engine_split_impl.h, split.h) for float and double, and the name tables the Python side reads
  * (it keeps no copies). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "optim.h"
+#include "optim_kernels.h"
 #include "plan.h"
 #include "pool.h"
 #include "profile.h"

@@ -7,9 +7,13 @@
 #if defined(AF_DTYPE_F32)
 #define DT AF_F32
 #define OPTIM_STEP af_optim_step_f32
+#define OPTIM_PREPARE af_optim_prepare_f32
+#define OPTIM_RANGE af_optim_range_f32
 #else
 #define DT AF_F64
 #define OPTIM_STEP af_optim_step_f64
+#define OPTIM_PREPARE af_optim_prepare_f64
+#define OPTIM_RANGE af_optim_range_f64
 #endif
 
 /* What a step knows about the caller's pieces. k is a local index: piece first + k. */
@@ -23,6 +27,9 @@ typedef struct {
     double den, pen_factor;        /* its loss denominator and penalty factor (batch_den) */
     uint64_t t;                    /* 1-based optimiser step */
     size_t L;                      /* af_split_sums_len */
+    af_plan *views;                /* a plan view per piece when pieces run at once, else NULL */
+    af_status *st;                 /* their statuses */
+    double *pen_part;              /* the penalty's value per block of AF_UPD_BLOCK parameters */
 } AF_FN(split_ctx);
 
 static T *AF_FN(piece_ws)(const AF_FN(split_ctx) *c, size_t k) { return (T *)c->sp->ws[k]; }
@@ -33,6 +40,13 @@ static af_graph AF_FN(piece_graph)(const AF_FN(split_ctx) *c, size_t k)
     af_graph gk = *c->g;
     if (k > 0) gk.grads = c->sp->grads[k - 1];
     return gk;
+}
+
+/* Piece k's plan: its own view when pieces run at once (each binds its own pointers, plan.h),
+ * else the shared one. */
+static af_plan *AF_FN(piece_plan)(const AF_FN(split_ctx) *c, size_t k)
+{
+    return c->views ? &c->views[k] : c->p;
 }
 
 static void AF_FN(piece_rows)(const AF_FN(split_ctx) *c, size_t k, size_t *lo, size_t *B)
@@ -50,16 +64,17 @@ static void AF_FN(bind_piece)(const AF_FN(split_ctx) *c, size_t k, const T **ys,
     const T *yl[AF_MAX_IO];
     size_t lo, B;
     T *ws = AF_FN(piece_ws)(c, k);
+    af_plan *p = AF_FN(piece_plan)(c, k);
     AF_FN(piece_rows)(c, k, &lo, &B);
     const T *wl;
     if (c->e->order) {
-        for (size_t i = 0; i < c->g->n_inputs; i++) xs[i] = ws + c->p->xb_off[i];
-        for (size_t o = 0; o < c->g->n_outputs; o++) yl[o] = ws + c->p->yb_off[o];
-        wl = c->d->sw ? ws + c->p->sw_off : NULL;
+        for (size_t i = 0; i < c->g->n_inputs; i++) xs[i] = ws + p->xb_off[i];
+        for (size_t o = 0; o < c->g->n_outputs; o++) yl[o] = ws + p->yb_off[o];
+        wl = c->d->sw ? ws + p->sw_off : NULL;
     } else {
-        wl = AF_FN(slice_rows)(c->g, c->p, c->d, c->start + lo, xs, yl);
+        wl = AF_FN(slice_rows)(c->g, p, c->d, c->start + lo, xs, yl);
     }
-    AF_FN(bind)(c->g, c->p, ws, xs, 1);
+    AF_FN(bind)(c->g, p, ws, xs, 1);
     if (ys)
         for (size_t o = 0; o < c->g->n_outputs; o++) ys[o] = yl[o];
     if (w) *w = wl;
@@ -191,8 +206,58 @@ static af_status AF_FN(split_backward)(const AF_FN(split_ctx) *c)
     return AF_OK;
 }
 
-/* One optimiser step over the global batch [start, start + Bg) of the order. */
-static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
+/* The whole pass of piece k when no node sums over samples: its rows gathered, forward, loss and
+ * backward into its own gradient buffer, on its own plan view and workspace. Nothing is shared
+ * with another piece, so the pieces run at once on annfast's threads (kernels inside run
+ * serially, pool.h), and each computes what split_forward / split_backward compute for it. */
+static af_status AF_FN(piece_pass)(const AF_FN(split_ctx) *c, size_t k)
+{
+    size_t lo, B;
+    AF_FN(piece_rows)(c, k, &lo, &B);
+    af_graph gk = AF_FN(piece_graph)(c, k);
+    if (!B) {
+        if (gk.n_params) memset(gk.grads, 0, gk.n_params * sizeof(T));
+        return AF_OK;
+    }
+    af_plan *p = AF_FN(piece_plan)(c, k);
+    T *ws = AF_FN(piece_ws)(c, k);
+    const void *xs[AF_MAX_IO];
+    const T *ys[AF_MAX_IO], *w;
+    if (c->e->order)
+        (void)AF_FN(gather_rows)(&gk, p, ws, c->d, B, c->e->perm + c->start + lo, xs, ys);
+    AF_FN(bind_piece)(c, k, ys, &w);
+    af_status s = AF_FN(forward)(&gk, p, ws, B, 1, 1, c->t, 1, lo);
+    if (s != AF_OK) return s;
+    double lsum = 0;
+    if ((s = AF_FN(loss_pass)(&gk, p, ws, B, ys, w, 1, c->den, &lsum, &c->sp->stats[k])) != AF_OK)
+        return s;
+    if (c->den != (double)c->Bg) lsum *= (double)c->Bg / c->den;   /* as split_step */
+    c->sp->stats[k].loss_sum += lsum;
+    c->sp->stats[k].n_seen += B;
+    return AF_FN(backward)(&gk, p, ws, B, 1, c->t, 0, 0, lo);
+}
+
+static void AF_FN(piece_chunk)(void *ctx, size_t k, size_t slot)
+{
+    (void)slot;
+    const AF_FN(split_ctx) *c = (const AF_FN(split_ctx) *)ctx;
+    c->st[k] = AF_FN(piece_pass)(c, k);
+}
+
+/* Every piece's pass at once (one pool job, a chunk per piece); the first failure. */
+static af_status AF_FN(pieces_at_once)(const AF_FN(split_ctx) *c)
+{
+    size_t n = c->sp->count;
+    for (size_t k = 0; k < n; k++) c->st[k] = AF_OK;
+    af_pool_run(AF_FN(piece_chunk), (void *)c, n, af_pool_threads(af_get_num_threads()));
+    for (size_t k = 0; k < n; k++)
+        if (c->st[k] != AF_OK) return c->st[k];
+    return AF_OK;
+}
+
+/* Every piece's pass in turn, node by node (a node with sums needs every piece's partial sums
+ * before any piece can go on). */
+static af_status AF_FN(pieces_in_turn)(const AF_FN(split_ctx) *c)
 {
     const af_graph *g = c->g;
     const af_split *sp = c->sp;
@@ -226,14 +291,146 @@ static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *op
         sp->stats[k].loss_sum += lsum;
         sp->stats[k].n_seen += B;
     }
-    if ((s = AF_FN(split_backward)(c)) != AF_OK) return s;
+    return AF_FN(split_backward)(c);
+}
+
+/* ---- the update after the pieces' passes, in blocks on annfast's threads ---------------------
+ * Every parameter's gradient is the sum of the pieces' in piece order, plus its penalty's, then
+ * the optimiser updates it: elementwise, so fixed blocks of AF_UPD_BLOCK parameters are
+ * independent. A chunk of the job (one per thread, pool.h) takes a run of blocks and does all
+ * three on each while the block is in its cache: the same operations on each element as the
+ * passes one after another (af_copy_add, penalty, the optimiser step), so the same bits for any
+ * thread count, and the same as those passes. (Each thread then writes the parameters it updates
+ * once, instead of the caller writing all of them after the other thread read them.) */
+#define AF_UPD_BLOCK 1024
+
+typedef struct {
+    const AF_FN(split_ctx) *c;
+    const struct AF_FN(af_opt_consts) *oc;
+    T *opt_state;
+    T pen_f;                       /* the penalty factor */
+    size_t nblk, nch;
+} AF_FN(update_job);
+
+/* Node i's penalised weights within [lo, hi): [*a, *b) (empty when a >= b). */
+static void AF_FN(pen_range)(const af_graph *g, const af_plan *p, size_t i, size_t lo, size_t hi,
+                            size_t *a, size_t *b)
+{
+    const af_node_info *inf = &p->info[i];
+    *a = g->nodes[i].param_off + inf->pen_off;
+    *b = *a + inf->pen_len;
+    if (*a < lo) *a = lo;
+    if (*b > hi) *b = hi;
+}
+
+static int AF_FN(penalised)(const af_node_info *inf)
+{
+    return inf->pen_len && (inf->l1 != 0 || inf->l2 != 0);
+}
+
+/* The penalty's value on block blk's parameters (before the update): per penalised node in
+ * order, pen_value over its part of the block, added in double. Blocks are fixed, so the sum of
+ * their values in block order (penalty_total) does not depend on the thread count or on who
+ * computes which block. */
+static double AF_FN(penalty_block)(const af_graph *g, const af_plan *p, size_t blk)
+{
+    size_t lo = blk * AF_UPD_BLOCK, hi = lo + AF_UPD_BLOCK < g->n_params ? lo + AF_UPD_BLOCK : g->n_params;
+    double total = 0;
+    for (size_t r = 0; r < p->n_order; r++) {
+        size_t i = p->order[r], a, b;
+        if (!AF_FN(penalised)(&p->info[i])) continue;
+        AF_FN(pen_range)(g, p, i, lo, hi, &a, &b);
+        if (a < b)
+            total += (double)AF_FN(pen_value)((const T *)g->params, a, b, (T)p->info[i].l1, (T)p->info[i].l2);
+    }
+    return total;
+}
+
+/* The penalty's value (times the batch's factor) from the block values in block order. */
+static double AF_FN(penalty_total)(const AF_FN(split_ctx) *c)
+{
+    size_t nblk = (c->g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
+    double total = 0;
+    for (size_t b = 0; b < nblk; b++) total += c->pen_part[b];
+    return total * c->pen_factor;
+}
+
+static void AF_FN(update_block)(const AF_FN(update_job) *j, size_t blk)
+{
+    const af_graph *g = j->c->g;
+    const af_plan *p = j->c->p;
+    const af_split *sp = j->c->sp;
+    size_t n = g->n_params, lo = blk * AF_UPD_BLOCK, hi = lo + AF_UPD_BLOCK < n ? lo + AF_UPD_BLOCK : n;
+    T *G = (T *)g->grads;
+    j->c->pen_part[blk] = AF_FN(penalty_block)(g, p, blk);
+    for (size_t k = 1; k < sp->count; k++) {
+        const T *x = (const T *)sp->grads[k - 1];
+        for (size_t i = lo; i < hi; i++) G[i] += x[i];
+    }
+    for (size_t r = 0; r < p->n_order; r++) {   /* the penalty's gradient, as pen_chunk */
+        size_t i = p->order[r], a, b;
+        if (!AF_FN(penalised)(&p->info[i])) continue;
+        AF_FN(pen_range)(g, p, i, lo, hi, &a, &b);
+        if (a < b)
+            AF_FN(pen_grad)((const T *)g->params, G, a, b, (T)p->info[i].l1, (T)p->info[i].l2, j->pen_f);
+    }
+    OPTIM_RANGE(j->oc, n, lo, hi - lo, (T *)g->params, G, j->opt_state);
+}
+
+static void AF_FN(update_chunk)(void *ctx, size_t ch, size_t slot)
+{
+    (void)slot;
+    const AF_FN(update_job) *j = (const AF_FN(update_job) *)ctx;
+    for (size_t b = j->nblk * ch / j->nch; b < j->nblk * (ch + 1) / j->nch; b++) AF_FN(update_block)(j, b);
+}
+
+/* Where nothing comes between the sum of the pieces' gradients and the optimiser (no sum over
+ * processes, no clipping, shared weights or penalty on weights a node shares; split_step), the
+ * update as that job; 0 when it does not apply. The penalty's value is taken first, as
+ * split_step takes it (weights before the update). */
+static int AF_FN(update_fuses)(const AF_FN(split_ctx) *c)
+{
+    const af_graph *g = c->g;
+    return !g->reduce && g->clipnorm == 0 && g->clipvalue == 0 && !c->p->shared_params && g->n_params;
+}
+
+static af_status AF_FN(update_at_once)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
+{
+    const af_graph *g = c->g;
+    struct AF_FN(af_opt_consts) oc;
+    af_status s = OPTIM_PREPARE(opt, c->t, &oc);
+    if (s != AF_OK) return s;
+    size_t nblk = (g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
+    int nt = nblk >= 2 ? af_pool_threads(af_get_num_threads()) : 1;
+    size_t nch = (size_t)nt < nblk ? (size_t)nt : nblk;
+    AF_FN(update_job) j = {c, &oc, opt_state, (T)c->pen_factor, nblk, nch};
+    af_pool_run(AF_FN(update_chunk), &j, nch, nt);
+    if (c->sp->first == 0) c->sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);
+    return AF_OK;
+}
+
+/* One optimiser step over the global batch [start, start + Bg) of the order. */
+static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
+{
+    const af_graph *g = c->g;
+    const af_split *sp = c->sp;
+    af_status s = c->views ? AF_FN(pieces_at_once)(c) : AF_FN(pieces_in_turn)(c);
+    if (s != AF_OK) return s;
+    if (AF_FN(update_fuses)(c)) {
+        if ((s = AF_FN(update_at_once)(c, opt, opt_state)) != AF_OK) return s;
+        for (size_t k = 0; k < sp->count; k++) sp->stats[k].n_batches++;
+        return AF_OK;
+    }
     /* the pieces' gradients in piece order, then over processes */
     T *G = (T *)g->grads;
     for (size_t k = 1; k < sp->count; k++) AF_FN(af_copy_add)(g->n_params, (const T *)sp->grads[k - 1], G, 1);
     if (g->reduce && g->n_params && (s = g->reduce(g->reduce_ctx, G, g->n_params, DT)) != AF_OK) return s;
-    /* + L1/L2 penalty (value and gradient), clipping, one optimiser update: the same everywhere */
-    double pen = AF_FN(penalty)(g, c->p, AF_FN(piece_ws)(c, 0), 1, c->pen_factor);
-    if (sp->first == 0) sp->stats[0].loss_sum += (double)c->Bg * pen;
+    /* + L1/L2 penalty (value by blocks as update_at_once takes it, gradient), clipping, one
+     * optimiser update: the same everywhere */
+    size_t nblk = (g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
+    for (size_t b = 0; b < nblk; b++) c->pen_part[b] = AF_FN(penalty_block)(g, c->p, b);
+    (void)AF_FN(penalty)(g, c->p, AF_FN(piece_ws)(c, 0), 1, c->pen_factor);
+    if (sp->first == 0) sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);
     if ((s = AF_FN(clip)(g, G)) != AF_OK) return s;
     if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, G, opt_state, c->t)) != AF_OK) return s;
     for (size_t k = 0; k < sp->count; k++) sp->stats[k].n_batches++;
@@ -264,6 +461,53 @@ static af_status AF_FN(check_split)(const af_graph *g, const af_plan *p, const a
     return AF_OK;
 }
 
+/* The call's scratch, one allocation (free it; NULL when out of memory): the penalty's block
+ * partials and, where no node sums over samples so the pieces run at once (pieces_at_once), a
+ * view of the plan per piece (the shared plan's arrays but its own per-call pointers, plan.h)
+ * and a status per piece. */
+static void *AF_FN(split_scratch)(AF_FN(split_ctx) *c)
+{
+    const af_plan *p = c->p;
+    size_t count = c->sp->count, nblk = (c->g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
+    size_t nview = count > 1 && c->L == 0 ? count : 0, nptr, bytes;
+    if (af_mul_size(2 * nview, p->n_nodes, &nptr) || af_mul_size(nptr, sizeof(void *), &bytes) ||
+        bytes > SIZE_MAX / 2 - nview * (sizeof(af_plan) + sizeof(af_status)) - (nblk + 1) * sizeof(double))
+        return NULL;
+    void **ptrs = (void **)malloc(bytes + nview * (sizeof(af_plan) + sizeof(af_status)) +
+                                  (nblk + 1) * sizeof(double));
+    if (!ptrs) return NULL;
+    c->pen_part = (double *)(ptrs + nptr);      /* doubles, then the views: both 8-byte aligned */
+    af_plan *views = (af_plan *)(c->pen_part + nblk + 1);
+    for (size_t k = 0; k < nview; k++) {
+        views[k] = *p;
+        views[k].ptr = ptrs + 2 * k * p->n_nodes;
+        views[k].dptr = views[k].ptr + p->n_nodes;
+    }
+    c->views = nview ? views : NULL;
+    c->st = nview ? (af_status *)(views + nview) : NULL;
+    return ptrs;
+}
+
+/* The steps of the call from the global batch at start0. */
+static af_status AF_FN(split_batches)(AF_FN(split_ctx) *c, size_t start0, const af_optim *opt,
+                                      T *opt_state, uint64_t *step)
+{
+    size_t n = c->d->n, batch = c->e->batch;
+    af_status s;
+    for (size_t start = start0, nb = 0; start < n && nb < c->e->max_batches; start += batch, nb++) {
+        int stop;
+        if ((s = AF_FN(split_stop)(c->g, &stop)) != AF_OK) return s;
+        if (stop) return AF_EINTR;
+        c->start = start;
+        c->Bg = n - start < batch ? n - start : batch;
+        AF_FN(split_den)(c);
+        c->t = *step + 1;
+        if ((s = AF_FN(split_step)(c, opt, opt_state)) != AF_OK) return s;
+        *step = c->t;
+    }
+    return AF_OK;
+}
+
 af_status AF_FN(af_graph_train_split)(const af_graph *g, af_plan *p, const af_split *sp,
                                       const af_data *d, const af_epoch_args *e, const af_optim *opt,
                                       T *opt_state, uint64_t *step)
@@ -290,21 +534,16 @@ af_status AF_FN(af_graph_train_split)(const af_graph *g, af_plan *p, const af_sp
             if (e->perm[i] >= n) return AF_EINVAL;
     if (af_mul_size(e->first_batch, batch, &start0)) return AF_ESHAPE;
     if (e->order == AF_ORDER_SHUFFLE && e->first_batch == 0) af_shuffle_order(g->seed, e->shuffle_key, n, e->perm);
-    AF_FN(split_ctx) c = {g, p, sp, d, e, 0, 0, 0, 1, 0, af_split_sums_len(p)};
-    for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
-        int stop;
-        if ((s = AF_FN(split_stop)(g, &stop)) != AF_OK) return s;
-        if (stop) return AF_EINTR;
-        c.start = start;
-        c.Bg = n - start < batch ? n - start : batch;
-        AF_FN(split_den)(&c);
-        c.t = *step + 1;
-        if ((s = AF_FN(split_step)(&c, opt, opt_state)) != AF_OK) return s;
-        *step = c.t;
-    }
-    return AF_OK;
+    AF_FN(split_ctx) c = {g, p, sp, d, e, 0, 0, 0, 1, 0, af_split_sums_len(p), NULL, NULL, NULL};
+    void *scratch = AF_FN(split_scratch)(&c);
+    if (!scratch) return AF_ENOMEM;
+    s = AF_FN(split_batches)(&c, start0, opt, opt_state, step);
+    free(scratch);
+    return s;
 }
 
 #undef DT
 #undef OPTIM_STEP
+#undef OPTIM_PREPARE
+#undef OPTIM_RANGE
 #include "dtype_end.h"

@@ -58,6 +58,11 @@ void af_split_piece(size_t Bg, size_t parts, size_t q, size_t *lo, size_t *hi);
 af_status af_split_sum_all_f32(size_t nbuf, float *const *bufs, size_t lo, size_t hi);
 af_status af_split_sum_all_f64(size_t nbuf, double *const *bufs, size_t lo, size_t hi);
 
+/* Pieces a one-process fit cuts each batch of `batch` samples into (1: none), from the network
+ * and the batch size only (split.c). Where no node sums over samples, a caller computing several
+ * pieces (count > 1) runs them at once on annfast's threads, one pool job per step. */
+size_t af_local_pieces(const af_graph *g, const af_plan *p, size_t batch);
+
 /* One epoch (or its batches first_batch .. , as af_graph_train_epoch) of split batches. The
  * stats are per piece (sum them, over processes too, for the epoch's figures). Returns AF_EINTR
  * when any process asked to stop (all stop after the same step), or the status of a failed
