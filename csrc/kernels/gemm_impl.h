@@ -335,12 +335,13 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
 
     /* Packing copies each operand once so the kernel reads it contiguously; it pays off when the
      * packed panel is reused often. An A panel meets every B panel (n / NR times), a B panel every
-     * A panel (m / MR times): for skinny products read the operand in place instead. B in place
-     * needs rows of B, i.e. not transposed, and a row stride that is not a multiple of 4 KB (such
-     * strides map every row of a B panel to the same L1 set and thrash it). The choice depends on
-     * the shape only, never on the thread count. */
+     * A panel (m / MR times): for skinny products read the operand in place instead, and B when
+     * all of it fits in L1. B in place needs rows of B, i.e. not transposed, and a row stride that
+     * is not a multiple of 4 KB (such strides map every row of a B panel to the same L1 set and
+     * thrash it). The choice depends on the shape only, never on the thread count. */
     g->pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
-    g->pack_all_b = g->tb || m > AF_GEMM_INPLACE_B_MAX_M * MR || (g->ldb * sizeof(T)) % 4096 == 0;
+    g->pack_all_b = g->tb || (g->ldb * sizeof(T)) % 4096 == 0 ||
+                    (m > AF_GEMM_INPLACE_B_MAX_M * MR && (double)k * n * sizeof(T) > AF_GEMM_INPLACE_B_BYTES);
 
     /* Chunk grid: one rectangle per thread when threads pay off (enough work), columns split
      * first (largest split with >= 2 panels per chunk). Two rectangles per thread, meant to let
