@@ -139,9 +139,34 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
 #else
 #define AF_UNPREDICTABLE(c) (c)
 #endif
+/* One row's step j of the select chain (the loop below, unrolled over rows). */
+#define AF_ARGMAX_STEP(r, b, a)                                                                    \
+    do {                                                                                           \
+        T x_ = (r)[j];                                                                             \
+        int up_ = AF_UNPREDICTABLE(x_ > (b));                                                      \
+        (b) = up_ ? x_ : (b);                                                                      \
+        (a) = up_ ? j : (a);                                                                       \
+    } while (0)
 static void AF_FN(rows_argmax)(size_t m, size_t n, const T *v, size_t ld, T *mx, size_t *top)
 {
-    for (size_t i = 0; i < m; i++) {
+    size_t i = 0;
+    /* four rows side by side, column by column, in registers: each row's comparisons as in the
+     * loop below, but the four select chains overlap instead of running one after another (a
+     * row of 10 is ~40 cycles of chain latency) */
+    for (; i + 4 <= m; i += 4) {
+        const T *r0 = v + i * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+        T b0 = r0[0], b1 = r1[0], b2 = r2[0], b3 = r3[0];
+        size_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (size_t j = 1; j < n; j++) {
+            AF_ARGMAX_STEP(r0, b0, a0);
+            AF_ARGMAX_STEP(r1, b1, a1);
+            AF_ARGMAX_STEP(r2, b2, a2);
+            AF_ARGMAX_STEP(r3, b3, a3);
+        }
+        mx[i] = b0, mx[i + 1] = b1, mx[i + 2] = b2, mx[i + 3] = b3;
+        top[i] = a0, top[i + 1] = a1, top[i + 2] = a2, top[i + 3] = a3;
+    }
+    for (; i < m; i++) {
         const T *r = v + i * ld;
         T best = r[0];
         size_t at = 0;
@@ -155,6 +180,7 @@ static void AF_FN(rows_argmax)(size_t m, size_t n, const T *v, size_t ld, T *mx,
         top[i] = at;
     }
 }
+#undef AF_ARGMAX_STEP
 #undef AF_UNPREDICTABLE
 
 /* Rows of loss_row's softmax cross-entropy from logits, with a gradient (the training step's
