@@ -268,17 +268,24 @@ static double AF_FN(batch_den)(const af_data *d, const T *w, size_t B, size_t no
  * With l1 == 0 (scikit-learn's alpha) the same sums without the terms 0 |w| (finite weights). */
 static T AF_FN(pen_value)(const T *w, size_t a, size_t b, T l1, T l2)
 {
-    T lane[AF_SUM_LANES] = {0}, s = 0;
+    /* the lanes as one vector of the compiler's (GCC/Clang vector extension): written as an
+     * array, GCC interleaved and shuffled them (2.4 us a step for 4810 weights) */
+    typedef T lanes_t __attribute__((vector_size(AF_SUM_LANES * sizeof(T))));
+    lanes_t acc = {0};
+    T s = 0;
     size_t k = a;
     if (l1 == 0) {
-        for (; k + AF_SUM_LANES <= b; k += AF_SUM_LANES)
-            for (size_t q = 0; q < AF_SUM_LANES; q++) lane[q] += l2 * w[k + q] * w[k + q];
+        for (; k + AF_SUM_LANES <= b; k += AF_SUM_LANES) {
+            lanes_t x;
+            memcpy(&x, w + k, sizeof x);
+            acc += l2 * x * x;
+        }
     } else {
         for (; k + AF_SUM_LANES <= b; k += AF_SUM_LANES)
-            for (size_t q = 0; q < AF_SUM_LANES; q++) lane[q] += l1 * FABS(w[k + q]) + l2 * w[k + q] * w[k + q];
+            for (size_t q = 0; q < AF_SUM_LANES; q++) acc[q] += l1 * FABS(w[k + q]) + l2 * w[k + q] * w[k + q];
     }
-    for (size_t q = 0; k + q < b; q++) lane[q] += l1 * FABS(w[k + q]) + l2 * w[k + q] * w[k + q];
-    for (size_t q = 0; q < AF_SUM_LANES; q++) s += lane[q];
+    for (size_t q = 0; k + q < b; q++) acc[q] += l1 * FABS(w[k + q]) + l2 * w[k + q] * w[k + q];
+    for (size_t q = 0; q < AF_SUM_LANES; q++) s += acc[q];
     return s;
 }
 

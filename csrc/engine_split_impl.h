@@ -377,11 +377,15 @@ static void AF_FN(update_block)(const AF_FN(update_job) *j, size_t blk)
     OPTIM_RANGE(j->oc, n, lo, hi - lo, (T *)g->params, G, j->opt_state);
 }
 
+/* Chunk ch: blocks [ceil(nblk ch / nch), ceil(nblk (ch + 1) / nch)): the first chunks take the
+ * odd block (and the last, partial block goes to the last chunk), as the calling thread (chunk
+ * 0, pool.h) starts before a worker does. */
 static void AF_FN(update_chunk)(void *ctx, size_t ch, size_t slot)
 {
     (void)slot;
     const AF_FN(update_job) *j = (const AF_FN(update_job) *)ctx;
-    for (size_t b = j->nblk * ch / j->nch; b < j->nblk * (ch + 1) / j->nch; b++) AF_FN(update_block)(j, b);
+    size_t b0 = (j->nblk * ch + j->nch - 1) / j->nch, b1 = (j->nblk * (ch + 1) + j->nch - 1) / j->nch;
+    for (size_t b = b0; b < b1; b++) AF_FN(update_block)(j, b);
 }
 
 /* Where nothing comes between the sum of the pieces' gradients and the optimiser (no sum over
