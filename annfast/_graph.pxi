@@ -342,8 +342,6 @@ cdef class GraphEngine:
         _want(perm, "perm", _np.uint64, 1, True)
         if perm.shape[0] < d.n:
             raise ValueError("perm must have at least %d entries" % d.n)
-        if order == 2 and d.n and perm[:d.n].max() >= <uint64_t>d.n:
-            raise ValueError("perm must hold row indices in [0, %d), got %d" % (d.n, perm[:d.n].max()))
         e.batch = batch
         e.order = order
         e.shuffle_key = shuffle_key
@@ -374,6 +372,9 @@ cdef class GraphEngine:
                                                      <double *>sp, &t, &st)
             finally:
                 sigint = guard.exit()
+        if s == AF_EINVAL and order == 2 and d.n and perm[:d.n].max() >= <uint64_t>d.n:
+            # the C call checks the rows before any step (nothing changed); named here, off the fast path
+            raise ValueError("perm must hold row indices in [0, %d), got %d" % (d.n, perm[:d.n].max()))
         if s != AF_OK and s != AF_EINTR:
             check_status(s, "fit")
         if sigint and guard.scope is None:  # no FitGuard to report it to

@@ -8,6 +8,7 @@
 # - Python callbacks run under Python's own handler: Ctrl-C raises KeyboardInterrupt there;
 # - Ctrl-C stops the main thread's call only, request_stop() the calling thread's loop only.
 import signal as _signal
+import _signal as _csignal   # its getsignal without signal.getsignal's enum conversion (us a call)
 from cpython.exc cimport PyErr_CheckSignals
 
 _scopes = _threading.local()   # .stack: this thread's open FitGuards, innermost last
@@ -90,7 +91,7 @@ cdef class _SigintGuard:
         self.prev = af_stop_bind(&self.scope.token if self.scope is not None else &self.own)
         self.bound = True
         if (_threading.current_thread() is _threading.main_thread()
-                and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler):
+                and _csignal.getsignal(_csignal.SIGINT) is _csignal.default_int_handler):
             self.installed = af_sigint_install() == 1
             if self.installed:
                 try:

@@ -104,8 +104,6 @@ def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
     _want(perm, "perm", _np.uint64, 1, True)
     if perm.shape[0] < d.n:
         raise ValueError("perm must have at least %d entries" % d.n)
-    if order == 2 and d.n and perm[:d.n].max() >= <uint64_t>d.n:
-        raise ValueError("perm must hold row indices in [0, %d), got %d" % (d.n, perm[:d.n].max()))
     e.batch = batch
     e.order = order
     e.shuffle_key = shuffle_key
@@ -161,6 +159,9 @@ def train_split(GraphEngine eng, list xs, list ys, Py_ssize_t batch, int order,
             eng._bind()          # the engine's own gradient buffer again
     if hook is not None and hook.error is not None:
         raise hook.error
+    if s == AF_EINVAL and order == 2 and d.n and perm[:d.n].max() >= <uint64_t>d.n:
+        # the C call checks the rows before any step (nothing changed); named here, off the fast path
+        raise ValueError("perm must hold row indices in [0, %d), got %d" % (d.n, perm[:d.n].max()))
     if s != AF_OK and s != AF_EINTR:
         check_status(s, "fit")
     if sigint and guard.scope is None:  # no FitGuard to report it to
