@@ -413,12 +413,90 @@ static af_status AF_FN(update_at_once)(const AF_FN(split_ctx) *c, const af_optim
     return AF_OK;
 }
 
+/* ---- pieces and update in one job --------------------------------------------------------------
+ * Where the pieces run at once and the update fuses, one pool job does both: each thread claims
+ * pieces until none is left, waits until every piece is done (only for pieces that running
+ * threads are computing), then claims blocks of the update: the thread of piece 0 from the first
+ * block up, the others from the last block down, so each thread mostly updates the same blocks
+ * step after step (they stay in its cache). One wake-up and one join a step instead of two
+ * (digits MLP: ~2 us of a 28 us step). A thread that joins late finds the pieces taken and helps
+ * with the blocks, or finds nothing to do: nobody waits for a piece that no thread has started.
+ * Each element sees the operations of pieces_at_once then update_at_once: the same bits. */
+typedef struct {
+    AF_FN(update_job) u;
+    atomic_size_t role, done;       /* next piece to claim; pieces finished */
+    _Atomic uint64_t ends;          /* update blocks not claimed yet: [lo, hi) as lo | hi << 32 */
+    atomic_int failed;
+} AF_FN(step_job);
+
+/* Block claimed from the low or the high end of what is left; SIZE_MAX when nothing is. */
+static size_t AF_FN(claim_block)(AF_FN(step_job) *j, int low)
+{
+    uint64_t e = atomic_load_explicit(&j->ends, memory_order_relaxed);
+    for (;;) {
+        uint32_t lo = (uint32_t)e, hi = (uint32_t)(e >> 32);
+        if (lo >= hi) return SIZE_MAX;
+        uint64_t next = low ? e + 1 : e - ((uint64_t)1 << 32);
+        if (atomic_compare_exchange_weak_explicit(&j->ends, &e, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return low ? lo : hi - 1;
+    }
+}
+
+static void AF_FN(step_chunk)(void *ctx, size_t ch, size_t slot)
+{
+    (void)ch;
+    (void)slot;
+    AF_FN(step_job) *j = (AF_FN(step_job) *)ctx;
+    const AF_FN(split_ctx) *c = j->u.c;
+    size_t n = c->sp->count, first = SIZE_MAX, k, b;
+    while ((k = atomic_fetch_add_explicit(&j->role, 1, memory_order_relaxed)) < n) {
+        if (first == SIZE_MAX) first = k;
+        c->st[k] = AF_FN(piece_pass)(c, k);
+        if (c->st[k] != AF_OK) atomic_store_explicit(&j->failed, 1, memory_order_relaxed);
+        /* release: this piece's gradient is visible to whoever reads done == n (acquire) */
+        atomic_fetch_add_explicit(&j->done, 1, memory_order_release);
+    }
+    unsigned spins = 0;
+    while (atomic_load_explicit(&j->done, memory_order_acquire) < n) split_backoff(&spins);
+    if (atomic_load_explicit(&j->failed, memory_order_relaxed)) return;
+    while ((b = AF_FN(claim_block)(j, first == 0)) != SIZE_MAX) AF_FN(update_block)(&j->u, b);
+}
+
+static af_status AF_FN(step_at_once)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
+{
+    const af_graph *g = c->g;
+    struct AF_FN(af_opt_consts) oc;
+    af_status s = OPTIM_PREPARE(opt, c->t, &oc);
+    if (s != AF_OK) return s;
+    size_t nblk = (g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
+    if (nblk > UINT32_MAX) return AF_ESHAPE;
+    AF_FN(step_job) j;
+    j.u = (AF_FN(update_job)){c, &oc, opt_state, (T)c->pen_factor, nblk, 1};
+    atomic_init(&j.role, 0);
+    atomic_init(&j.done, 0);
+    atomic_init(&j.ends, (uint64_t)nblk << 32);
+    atomic_init(&j.failed, 0);
+    int nt = af_pool_threads(af_get_num_threads());
+    af_pool_run(AF_FN(step_chunk), &j, (size_t)nt, nt);
+    for (size_t k = 0; k < c->sp->count; k++)
+        if (c->st[k] != AF_OK) return c->st[k];
+    if (c->sp->first == 0) c->sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);
+    return AF_OK;
+}
+
 /* One optimiser step over the global batch [start, start + Bg) of the order. */
 static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
 {
     const af_graph *g = c->g;
     const af_split *sp = c->sp;
-    af_status s = c->views ? AF_FN(pieces_at_once)(c) : AF_FN(pieces_in_turn)(c);
+    af_status s;
+    if (c->views && AF_FN(update_fuses)(c)) {
+        if ((s = AF_FN(step_at_once)(c, opt, opt_state)) != AF_OK) return s;
+        for (size_t k = 0; k < sp->count; k++) sp->stats[k].n_batches++;
+        return AF_OK;
+    }
+    s = c->views ? AF_FN(pieces_at_once)(c) : AF_FN(pieces_in_turn)(c);
     if (s != AF_OK) return s;
     if (AF_FN(update_fuses)(c)) {
         if ((s = AF_FN(update_at_once)(c, opt, opt_state)) != AF_OK) return s;
