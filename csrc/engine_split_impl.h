@@ -398,17 +398,27 @@ static int AF_FN(update_fuses)(const AF_FN(split_ctx) *c)
     return !g->reduce && g->clipnorm == 0 && g->clipvalue == 0 && !c->p->shared_params && g->n_params;
 }
 
+/* The update job of step c (one chunk until the caller sets nch), its optimiser constants in oc. */
+static af_status AF_FN(update_prepare)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state,
+                                       struct AF_FN(af_opt_consts) *oc, AF_FN(update_job) *j)
+{
+    af_status s = OPTIM_PREPARE(opt, c->t, oc);
+    if (s != AF_OK) return s;
+    size_t nblk = (c->g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
+    if (nblk > UINT32_MAX) return AF_ESHAPE;   /* step_job's block counters are 32-bit */
+    *j = (AF_FN(update_job)){c, oc, opt_state, (T)c->pen_factor, nblk, 1};
+    return AF_OK;
+}
+
 static af_status AF_FN(update_at_once)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
 {
-    const af_graph *g = c->g;
     struct AF_FN(af_opt_consts) oc;
-    af_status s = OPTIM_PREPARE(opt, c->t, &oc);
+    AF_FN(update_job) j;
+    af_status s = AF_FN(update_prepare)(c, opt, opt_state, &oc, &j);
     if (s != AF_OK) return s;
-    size_t nblk = (g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
-    int nt = nblk >= 2 ? af_pool_threads(af_get_num_threads()) : 1;
-    size_t nch = (size_t)nt < nblk ? (size_t)nt : nblk;
-    AF_FN(update_job) j = {c, &oc, opt_state, (T)c->pen_factor, nblk, nch};
-    af_pool_run(AF_FN(update_chunk), &j, nch, nt);
+    int nt = j.nblk >= 2 ? af_pool_threads(af_get_num_threads()) : 1;
+    j.nch = (size_t)nt < j.nblk ? (size_t)nt : j.nblk;
+    af_pool_run(AF_FN(update_chunk), &j, j.nch, nt);
     if (c->sp->first == 0) c->sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);
     return AF_OK;
 }
@@ -465,17 +475,13 @@ static void AF_FN(step_chunk)(void *ctx, size_t ch, size_t slot)
 
 static af_status AF_FN(step_at_once)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
 {
-    const af_graph *g = c->g;
     struct AF_FN(af_opt_consts) oc;
-    af_status s = OPTIM_PREPARE(opt, c->t, &oc);
-    if (s != AF_OK) return s;
-    size_t nblk = (g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
-    if (nblk > UINT32_MAX) return AF_ESHAPE;
     AF_FN(step_job) j;
-    j.u = (AF_FN(update_job)){c, &oc, opt_state, (T)c->pen_factor, nblk, 1};
+    af_status s = AF_FN(update_prepare)(c, opt, opt_state, &oc, &j.u);
+    if (s != AF_OK) return s;
     atomic_init(&j.role, 0);
     atomic_init(&j.done, 0);
-    atomic_init(&j.ends, (uint64_t)nblk << 32);
+    atomic_init(&j.ends, (uint64_t)j.u.nblk << 32);
     atomic_init(&j.failed, 0);
     int nt = af_pool_threads(af_get_num_threads());
     af_pool_run(AF_FN(step_chunk), &j, (size_t)nt, nt);
