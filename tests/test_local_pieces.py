@@ -132,3 +132,21 @@ def test_update_in_blocks_is_the_update_after_the_sum():
         out.append((state(model), [p["loss_sum"] for p in pieces], step))
     np.testing.assert_array_equal(out[0][0], out[1][0])
     assert out[0][1] == out[1][1] and out[0][2] == out[1][2]
+
+
+def test_stop_request_ends_a_cut_fit_after_its_last_whole_step():
+    """request_stop() during a cut fit (here at the start of the second epoch) stops before the
+    next step: the weights are those of a one-epoch fit, bit for bit."""
+    X, y = data(400, 10, 3)
+
+    class Stop(af.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                _core.request_stop()
+
+    stopped, once = mlp([10, 24, 3], seed=2), mlp([10, 24, 3], seed=2)
+    assert _core.local_pieces(stopped._get_engine(), 100) == 2
+    hist = stopped.fit(X, y, epochs=4, batch_size=100, shuffle=False, callbacks=[Stop()], verbose=0)
+    once.fit(X, y, epochs=1, batch_size=100, shuffle=False, verbose=0)
+    assert stopped.interrupted and len(hist.history["loss"]) == 1
+    np.testing.assert_array_equal(state(stopped), state(once))
