@@ -139,7 +139,7 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
 #else
 #define AF_UNPREDICTABLE(c) (c)
 #endif
-/* One row's step j of the select chain (the loop below, unrolled over rows). */
+/* Step j of one row's select chain: the larger entry wins, the first one on ties. */
 #define AF_ARGMAX_STEP(r, b, a)                                                                    \
     do {                                                                                           \
         T x_ = (r)[j];                                                                             \
@@ -150,8 +150,8 @@ static inline T AF_FN(loss_row)(af_loss loss, int from_logits, size_t n, const T
 static void AF_FN(rows_argmax)(size_t m, size_t n, const T *v, size_t ld, T *mx, size_t *top)
 {
     size_t i = 0;
-    /* four rows side by side, column by column, in registers: each row's comparisons as in the
-     * loop below, but the four select chains overlap instead of running one after another (a
+    /* four rows side by side, column by column, in registers: each row's steps as in the loop
+     * below for the rest, but the four select chains overlap instead of running one after another (a
      * row of 10 is ~40 cycles of chain latency) */
     for (; i + 4 <= m; i += 4) {
         const T *r0 = v + i * ld, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
@@ -170,12 +170,7 @@ static void AF_FN(rows_argmax)(size_t m, size_t n, const T *v, size_t ld, T *mx,
         const T *r = v + i * ld;
         T best = r[0];
         size_t at = 0;
-        for (size_t j = 1; j < n; j++) {
-            T x = r[j];
-            int up = AF_UNPREDICTABLE(x > best);
-            best = up ? x : best;
-            at = up ? j : at;
-        }
+        for (size_t j = 1; j < n; j++) AF_ARGMAX_STEP(r, best, at);
         mx[i] = best;
         top[i] = at;
     }
