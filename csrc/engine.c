@@ -1,7 +1,6 @@
 /* engine.c: the passes over a planned graph (engine_impl.h) and over split batches
  * (engine_split_impl.h, split.h) for float and double, and the name tables the Python side reads
  * (it keeps no copies). */
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,21 +19,6 @@
 #include "engine_impl.h"
 #define AF_DTYPE_F64
 #include "engine_impl.h"
-/* A wait inside a job for work other running threads do (engine_split_impl.h): PAUSE, then
- * after many rounds a yield of the core, so a thread the OS preempted gets it back. */
-#define AF_SPLIT_SPINS 4000
-static void split_backoff(unsigned *spins)
-{
-    if (++*spins < AF_SPLIT_SPINS) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    } else {
-        sched_yield();
-        *spins = 0;
-    }
-}
-
 #define AF_DTYPE_F32
 #include "engine_split_impl.h"
 #define AF_DTYPE_F64

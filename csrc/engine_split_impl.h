@@ -468,7 +468,7 @@ static void AF_FN(step_chunk)(void *ctx, size_t ch, size_t slot)
         atomic_fetch_add_explicit(&j->done, 1, memory_order_release);
     }
     unsigned spins = 0;
-    while (atomic_load_explicit(&j->done, memory_order_acquire) < n) split_backoff(&spins);
+    while (atomic_load_explicit(&j->done, memory_order_acquire) < n) af_pool_backoff(&spins);
     if (atomic_load_explicit(&j->failed, memory_order_relaxed)) return;
     while ((b = AF_FN(claim_block)(j, first == 0)) != SIZE_MAX) AF_FN(update_block)(&j->u, b);
 }

@@ -206,6 +206,18 @@ static void wake_all(void)
 #endif
 }
 
+#define AF_POOL_BACKOFF_SPINS 4000
+
+void af_pool_backoff(unsigned *spins)
+{
+    if (++*spins < AF_POOL_BACKOFF_SPINS) {
+        AF_CPU_RELAX();
+    } else {
+        sched_yield();
+        *spins = 0;
+    }
+}
+
 /* Claim and run chunks of generation gen until none is left; returns how many ran. */
 static size_t run_chunks(uint32_t gen, af_chunk_fn fn, void *ctx, uint32_t n, size_t slot)
 {

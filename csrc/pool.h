@@ -32,6 +32,12 @@ int af_pool_threads(int want);
  * ANNFAST_SPIN_US overrides the default; OMP_WAIT_POLICY=passive means 0. */
 int af_pool_spin_us(void);
 
+/* One round of a wait inside a job for work that other running threads do: PAUSE, and after
+ * AF_POOL_BACKOFF_SPINS of them a yield of the core (a thread the OS has preempted then gets it
+ * back sooner on a busy machine). Start with *spins = 0. Used by the recurrent layers' per-step
+ * waits and the split step's wait for the pieces. */
+void af_pool_backoff(unsigned *spins);
+
 /* Move the calling thread off CPU `cpu` if it runs there (a thread woken from sleep that the OS
  * placed on its waker's CPU although another is idle; see pool.c): its affinity is narrowed to
  * the other CPUs, then put back. Returns 0 when it still runs on `cpu` (it could not move). Also

@@ -40,14 +40,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define AF_RNN_RELAX() _mm_pause()
-#elif defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
-#define AF_RNN_RELAX() __asm__ __volatile__("yield")
-#else
-#define AF_RNN_RELAX() ((void)0)
-#endif
 
 #include "fpenv.h"
 #include "isa_ctx.h"
@@ -251,27 +243,12 @@ typedef struct {
     _Alignas(64) atomic_size_t steps;
 } rnn_progress;
 
-/* Pauses a thread spins for the others' last step before yielding its core (a thread the OS has
- * preempted then gets it back sooner on a busy machine); a step takes about a microsecond. */
-#define AF_RNN_SPINS 4000
-
-/* One round of a wait loop: PAUSE, or after AF_RNN_SPINS of them a yield of the core. */
-static inline void rnn_backoff(unsigned *spins)
-{
-    if (++*spins < AF_RNN_SPINS) {
-        AF_RNN_RELAX();
-    } else {
-        sched_yield();
-        *spins = 0;
-    }
-}
-
 /* Wait until one thread has finished s steps. Acquire: its states for those steps are then
  * visible. */
 static void rnn_wait_step(rnn_progress *p, size_t s)
 {
     unsigned spins = 0;
-    while (atomic_load_explicit(&p->steps, memory_order_acquire) < s) rnn_backoff(&spins);
+    while (atomic_load_explicit(&p->steps, memory_order_acquire) < s) af_pool_backoff(&spins);
 }
 
 /* The threads sharing the units of a GEMV pass (rnn_units_gemv): per share, the steps finished
@@ -289,7 +266,7 @@ typedef struct {
 static void rnn_wait_change(atomic_size_t *v, size_t value)
 {
     unsigned spins = 0;
-    while (atomic_load_explicit(v, memory_order_acquire) == value) rnn_backoff(&spins);
+    while (atomic_load_explicit(v, memory_order_acquire) == value) af_pool_backoff(&spins);
 }
 
 /* The CPU the calling thread runs on, or -1 where unknown. */
