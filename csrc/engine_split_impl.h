@@ -355,25 +355,31 @@ static double AF_FN(penalty_total)(const AF_FN(split_ctx) *c)
     return total * c->pen_factor;
 }
 
-static void AF_FN(update_block)(const AF_FN(update_job) *j, size_t blk)
+/* The penalty's gradient on parameters [lo, hi), per penalised node in order, as pen_chunk adds
+ * it: g += f (l1 sign(w) + 2 l2 w). */
+static void AF_FN(penalty_grad_range)(const af_graph *g, const af_plan *p, size_t lo, size_t hi, T f)
 {
-    const af_graph *g = j->c->g;
-    const af_plan *p = j->c->p;
-    const af_split *sp = j->c->sp;
-    size_t n = g->n_params, lo = blk * AF_UPD_BLOCK, hi = lo + AF_UPD_BLOCK < n ? lo + AF_UPD_BLOCK : n;
-    T *G = (T *)g->grads;
-    j->c->pen_part[blk] = AF_FN(penalty_block)(g, p, blk);
-    for (size_t k = 1; k < sp->count; k++) {
-        const T *x = (const T *)sp->grads[k - 1];
-        for (size_t i = lo; i < hi; i++) G[i] += x[i];
-    }
-    for (size_t r = 0; r < p->n_order; r++) {   /* the penalty's gradient, as pen_chunk */
+    for (size_t r = 0; r < p->n_order; r++) {
         size_t i = p->order[r], a, b;
         if (!AF_FN(penalised)(&p->info[i])) continue;
         AF_FN(pen_range)(g, p, i, lo, hi, &a, &b);
         if (a < b)
-            AF_FN(pen_grad)((const T *)g->params, G, a, b, (T)p->info[i].l1, (T)p->info[i].l2, j->pen_f);
+            AF_FN(pen_grad)((const T *)g->params, (T *)g->grads, a, b, (T)p->info[i].l1, (T)p->info[i].l2, f);
     }
+}
+
+static void AF_FN(update_block)(const AF_FN(update_job) *j, size_t blk)
+{
+    const af_graph *g = j->c->g;
+    const af_split *sp = j->c->sp;
+    size_t n = g->n_params, lo = blk * AF_UPD_BLOCK, hi = lo + AF_UPD_BLOCK < n ? lo + AF_UPD_BLOCK : n;
+    T *G = (T *)g->grads;
+    j->c->pen_part[blk] = AF_FN(penalty_block)(g, j->c->p, blk);
+    for (size_t k = 1; k < sp->count; k++) {
+        const T *x = (const T *)sp->grads[k - 1];
+        for (size_t i = lo; i < hi; i++) G[i] += x[i];
+    }
+    AF_FN(penalty_grad_range)(g, j->c->p, lo, hi, j->pen_f);
     OPTIM_RANGE(j->oc, n, lo, hi - lo, (T *)g->params, G, j->opt_state);
 }
 
@@ -513,11 +519,11 @@ static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *op
     T *G = (T *)g->grads;
     for (size_t k = 1; k < sp->count; k++) AF_FN(af_copy_add)(g->n_params, (const T *)sp->grads[k - 1], G, 1);
     if (g->reduce && g->n_params && (s = g->reduce(g->reduce_ctx, G, g->n_params, DT)) != AF_OK) return s;
-    /* + L1/L2 penalty (value by blocks as update_at_once takes it, gradient), clipping, one
-     * optimiser update: the same everywhere */
+    /* + L1/L2 penalty (value by blocks as update_at_once takes it, then the gradient), clipping,
+     * one optimiser update: the same everywhere */
     size_t nblk = (g->n_params + AF_UPD_BLOCK - 1) / AF_UPD_BLOCK;
     for (size_t b = 0; b < nblk; b++) c->pen_part[b] = AF_FN(penalty_block)(g, c->p, b);
-    (void)AF_FN(penalty)(g, c->p, AF_FN(piece_ws)(c, 0), 1, c->pen_factor);
+    AF_FN(penalty_grad_range)(g, c->p, 0, g->n_params, (T)c->pen_factor);
     if (sp->first == 0) sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);
     if ((s = AF_FN(clip)(g, G)) != AF_OK) return s;
     if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, G, opt_state, c->t)) != AF_OK) return s;
