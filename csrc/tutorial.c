@@ -8,6 +8,7 @@
 #include "dtype.h"
 #include "fpenv.h"
 #include "internal.h"
+#include "isa_ctx.h"
 #include "pool.h"
 
 /* Elementwise passes are split between threads from this many values (a thread's share then
@@ -138,14 +139,10 @@ static af_status forward(const af_tut_net *net, size_t n, const double *x, doubl
 }
 
 /* b += lr * sum over rows of d, each column summed over the rows in order (as NumPy's
- * sum(axis=0) does, and as a scalar loop per column would), but walking d row by row so the
- * loop vectorises across columns and reads memory in order. Narrow layers (w < TUT_COLS) go by
- * groups of a fixed width (16, then 8, 4, 2, 1): with a constant width the compiler keeps the
- * group's sums in registers for the whole walk down the rows (with a variable width it stored
- * and reloaded them on every row, a dependency through memory of several cycles per row). Wide
- * layers go by chunks of TUT_COLS columns whose sums stay in L1 (each row contributes one
- * contiguous run of 512 bytes); the chunks are independent jobs for annfast's threads (pool.h)
- * when d is large (a 256-wide hidden layer: 4 chunks). */
+ * sum(axis=0) does, and as a scalar loop per column would). The ISA's column-sum kernel
+ * (rows.h) walks d row by row with the sums in vector registers; chunks of TUT_COLS columns are
+ * independent jobs for annfast's threads (pool.h) when d is large (a 256-wide hidden layer: 4
+ * chunks). */
 #define TUT_COLS 64
 typedef struct {
     size_t n, w; /* rows, columns (and row stride) of d */
@@ -153,38 +150,15 @@ typedef struct {
     double lr, *b;
 } tut_sum;
 
-/* Columns [j0, j0 + W) of the row sums, then b[j] += s[j] lr; W a constant after inlining. */
-static inline __attribute__((always_inline)) void col_group_sum(const tut_sum *t, size_t j0,
-                                                                const size_t W)
-{
-    double s[TUT_COLS];
-    for (size_t j = 0; j < W; j++) s[j] = 0.0;
-    const double *r = t->d + j0;
-    for (size_t i = 0; i < t->n; i++, r += t->w)
-        for (size_t j = 0; j < W; j++) s[j] += r[j];
-    for (size_t j = 0; j < W; j++) t->b[j0 + j] += s[j] * t->lr;
-}
-
-/* Columns [j0, j1), fewer than TUT_COLS, by fixed-width groups. */
-static void narrow_sum(const tut_sum *t, size_t j0, size_t j1)
-{
-    for (; j0 + 16 <= j1; j0 += 16) col_group_sum(t, j0, 16);
-    if (j0 + 8 <= j1) col_group_sum(t, j0, 8), j0 += 8;
-    if (j0 + 4 <= j1) col_group_sum(t, j0, 4), j0 += 4;
-    if (j0 + 2 <= j1) col_group_sum(t, j0, 2), j0 += 2;
-    if (j0 < j1) col_group_sum(t, j0, 1);
-}
-
 /* Chunk jb: columns [jb TUT_COLS, (jb + 1) TUT_COLS), or the narrower rest. */
 static void row_sum_chunk(void *ctx, size_t jb, size_t slot)
 {
     (void)slot;
     const tut_sum *t = (const tut_sum *)ctx;
-    size_t j0 = jb * TUT_COLS;
-    if (j0 + TUT_COLS <= t->w)
-        col_group_sum(t, j0, TUT_COLS);
-    else
-        narrow_sum(t, j0, t->w);
+    size_t j0 = jb * TUT_COLS, w = t->w - j0 < TUT_COLS ? t->w - j0 : TUT_COLS;
+    double s[TUT_COLS] = {0};
+    af_kern_f64()->rows->colsum(t->n, w, t->d + j0, t->w, s);
+    for (size_t j = 0; j < w; j++) t->b[j0 + j] += s[j] * t->lr;
 }
 
 static void add_row_sum(size_t n, size_t w, const double *d, double lr, double *b)

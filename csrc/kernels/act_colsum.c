@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "isa_ctx.h"
 #include "pool.h"
 
 #ifdef _OPENMP

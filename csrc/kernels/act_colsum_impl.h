@@ -12,24 +12,30 @@ typedef struct {
     int acc;
 } AF_FN(colsum_job);
 
-/* One block of columns [j0, j0 + w): d = f'(.) d in place, then db = alpha sum_rows d (+ db). */
+/* One block of columns [j0, j0 + w): d = f'(.) d in place, then db = alpha sum_rows d (+ db).
+ * By groups of AF_COLSUM_ROWS rows: their derivative, then the ISA's column sum (rows.h) adds
+ * them to the sums while they are in L1 (each column in row order: the same bits as one pass). */
+#define AF_COLSUM_ROWS 16
 static void AF_FN(colsum_block)(const AF_FN(colsum_job) *jb, size_t j0, size_t w)
 {
     const size_t n = jb->n;
     const af_act act = jb->act;
-    T sum[AF_COL_BLOCK];
+    void (*colsum)(size_t, size_t, const T *, size_t, T *) = AF_FN(af_kern)()->rows->colsum;
+    T sum[AF_COL_BLOCK] = {0};
     size_t j;
-    for (j = 0; j < w; j++) sum[j] = 0;
-    for (size_t i = 0; i < jb->m; i++) {
-        const T *xi = jb->x + i * n + j0, *yi = jb->y + i * n + j0;
-        T *di = jb->d + i * n + j0;
-        if (act == AF_ACT_RELU) {
-            /* PyTorch's threshold_backward: a NaN activation passes d (act_kern_impl.h) */
-            for (j = 0; j < w; j++) di[j] = yi[j] <= 0 ? (T)0 : di[j];
-        } else if (act != AF_ACT_LINEAR) {
-            AF_FN(af_act_row_backward)(act, jb->p, w, xi, yi, di, di);
+    for (size_t i0 = 0; i0 < jb->m; i0 += AF_COLSUM_ROWS) {
+        size_t i1 = jb->m - i0 < AF_COLSUM_ROWS ? jb->m : i0 + AF_COLSUM_ROWS;
+        for (size_t i = i0; i < i1; i++) {
+            const T *xi = jb->x + i * n + j0, *yi = jb->y + i * n + j0;
+            T *di = jb->d + i * n + j0;
+            if (act == AF_ACT_RELU) {
+                /* PyTorch's threshold_backward: a NaN activation passes d (act_kern_impl.h) */
+                for (j = 0; j < w; j++) di[j] = yi[j] <= 0 ? (T)0 : di[j];
+            } else if (act != AF_ACT_LINEAR) {
+                AF_FN(af_act_row_backward)(act, jb->p, w, xi, yi, di, di);
+            }
         }
-        for (j = 0; j < w; j++) sum[j] += di[j];
+        if (jb->db) colsum(i1 - i0, w, jb->d + i0 * n + j0, n, sum);
     }
     if (jb->db) {
         if (jb->acc) for (j = 0; j < w; j++) jb->db[j0 + j] += jb->alpha * sum[j];

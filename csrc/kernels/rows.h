@@ -16,7 +16,9 @@
  *   sm_bwd    d = p (d - sum p d)  (the softmax Jacobian-vector product, in place)
  *   mm        C = alpha op(A) B for small products (one attention head): op(A)[i][p] =
  *             A[i sai + p sap] (m x k), B (k x n, row stride ldb), C (m x n, ldc), n a multiple
- *             of AF_ROW_VN; each element sums p in order (vectors along n, four rows at once) */
+ *             of AF_ROW_VN; each element sums p in order (vectors along n, four rows at once)
+ *   colsum    s[j] += d[0][j] + ... + d[m-1][j], j < w (d: m x w, row stride ld), each column in
+ *             row order (the bias gradient's column sums: the scalar loop's bits on every path) */
 #ifndef AF_ROWS_H
 #define AF_ROWS_H
 #include <stddef.h>
@@ -40,6 +42,7 @@
         void (*sm_bwd)(size_t n, const T *p, T *d);                                                \
         void (*mm)(size_t m, size_t n, size_t k, T alpha, const T *A, size_t sai, size_t sap,      \
                    const T *B, size_t ldb, T *C, size_t ldc);                                      \
+        void (*colsum)(size_t m, size_t w, const T *d, size_t ld, T *s);                           \
     } af_rows_##SUF;
 AF_ROWS_TYPES(float, f32)
 AF_ROWS_TYPES(double, f64)

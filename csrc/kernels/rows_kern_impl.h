@@ -189,10 +189,61 @@ static void RN(mm)(size_t m, size_t n, size_t k, T alpha, const T *A, size_t sai
         }
 }
 
+/* s[j] += d[0][j] + d[1][j] + ... + d[m-1][j] for j < w (see rows.h). Each column is one chain of
+ * adds in row order, so no vector width changes a bit; eight vectors of columns stay in registers
+ * for the walk down the rows (eight chains hide the add's latency). Columns past the last whole
+ * vector: the row's last vector again, from the sums so far, storing only its new lanes. */
+#define CS_LOAD(u) RN(vec) a##u = RN(vload)(s + j + (u) * VL)
+#define CS_ADD(u) a##u += RN(vload)(r + (u) * VL)
+#define CS_STORE(u) RN(vstore)(s + j + (u) * VL, a##u)
+static void RN(colsum)(size_t m, size_t w, const T *d, size_t ld, T *s)
+{
+    size_t j = 0;
+    for (; j + 8 * VL <= w; j += 8 * VL) {
+        CS_LOAD(0); CS_LOAD(1); CS_LOAD(2); CS_LOAD(3); CS_LOAD(4); CS_LOAD(5); CS_LOAD(6); CS_LOAD(7);
+        const T *r = d + j;
+        for (size_t i = 0; i < m; i++, r += ld) {
+            CS_ADD(0); CS_ADD(1); CS_ADD(2); CS_ADD(3); CS_ADD(4); CS_ADD(5); CS_ADD(6); CS_ADD(7);
+        }
+        CS_STORE(0); CS_STORE(1); CS_STORE(2); CS_STORE(3);
+        CS_STORE(4); CS_STORE(5); CS_STORE(6); CS_STORE(7);
+    }
+    for (; j + 2 * VL <= w; j += 2 * VL) {
+        CS_LOAD(0); CS_LOAD(1);
+        const T *r = d + j;
+        for (size_t i = 0; i < m; i++, r += ld) { CS_ADD(0); CS_ADD(1); }
+        CS_STORE(0); CS_STORE(1);
+    }
+    if (j + VL <= w) {
+        CS_LOAD(0);
+        const T *r = d + j;
+        for (size_t i = 0; i < m; i++, r += ld) CS_ADD(0);
+        CS_STORE(0);
+        j += VL;
+    }
+    if (j == w) return;
+    if (w >= VL) { /* the last vector [w - VL, w): lanes before j are recomputed, not stored */
+        size_t j0 = w - VL;
+        T tail[VL];
+        memcpy(tail, s + j0, sizeof tail);
+        RN(vec) a = RN(vload)(tail);
+        for (const T *r = d + j0, *e = r + m * ld; r != e; r += ld) a += RN(vload)(r);
+        RN(vstore)(tail, a);
+        memcpy(s + j, tail + (j - j0), (w - j) * sizeof(T));
+        return;
+    }
+    for (size_t i = 0; i < m; i++)
+        for (size_t c = 0; c < w; c++) s[c] += d[i * ld + c];
+}
+#undef CS_LOAD
+#undef CS_ADD
+#undef CS_STORE
+
 #undef VL
 
 const AF_FN(af_rows) AF_FN(AF_CAT(af_rows_, AF_ROWS_ISA)) = {RN(ln_fwd), RN(ln_bwd), RN(sm_fwd),
-                                                              RN(sm_prob), RN(sm_bwd), RN(mm)};
+                                                              RN(sm_prob), RN(sm_bwd), RN(mm),
+                                                              RN(colsum)};
 
 #undef LANES
 #undef RN

@@ -1,13 +1,46 @@
-/* toolkit_kernels.c: drives the optimiser, clipping, batch-norm and dropout kernels from plain C
- * over awkward sizes (block and chunk edges, m = 1, in-place calls, 1 and 2 threads) plus
- * argument checks. tests/test_c_kernels.py builds it with AddressSanitizer/UBSan and runs it. */
+/* toolkit_kernels.c: drives the optimiser, clipping, batch-norm, dropout and column-sum kernels
+ * from plain C over awkward sizes (block and chunk edges, m = 1, in-place calls, 1 and 2 threads)
+ * plus argument checks. tests/test_c_kernels.py builds it with AddressSanitizer/UBSan and runs it. */
 #include "optim.h"
 #include "norm.h"
+#include "isa_ctx.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 static double rnd(void){ return (double)rand()/RAND_MAX - 0.5; }
+
+/* The column-sum kernel (rows.h) of every path this CPU runs: each width's vector groups and
+ * tails, rows 0..33, a row stride past the width (ASan sees any read beyond a row's last used
+ * element in the last row), NaN kept; bitwise the scalar loop (each column in row order). */
+#define COLSUM_CHECK(T, SUF)                                                                       \
+  static int colsum_check_##SUF(void) {                                                             \
+    size_t ms[] = {0, 1, 2, 17, 33};                                                               \
+    af_isa keep = af_get_isa();                                                                    \
+    for (int isa = AF_ISA_GENERIC; isa <= AF_ISA_AVX512; isa++) {                                  \
+      if (af_set_isa((af_isa)isa) != AF_OK) continue;                                              \
+      for (size_t w = 0; w <= 140; w++) for (size_t a = 0; a < 5; a++) {                          \
+        size_t m = ms[a], ld = w + 3, len = m ? (m - 1) * ld + w : 0;                              \
+        T *d = malloc((len ? len : 1) * sizeof(T)), *s = malloc((w ? w : 1) * sizeof(T));          \
+        T *ref = malloc((w ? w : 1) * sizeof(T));                                                  \
+        for (size_t i = 0; i < len; i++) d[i] = (T)rnd();                                          \
+        if (len > 5) d[len / 2] = (T)NAN;                                                          \
+        for (size_t j = 0; j < w; j++) s[j] = ref[j] = (T)rnd();                                   \
+        for (size_t i = 0; i < m; i++) for (size_t j = 0; j < w; j++) ref[j] += d[i * ld + j];    \
+        af_isa_ctx()->SUF.rows->colsum(m, w, d, ld, s);                                            \
+        int bad = memcmp(s, ref, w * sizeof(T)) != 0;                                              \
+        free(d); free(s); free(ref);                                                               \
+        if (bad) { printf("colsum " #SUF " isa %d w %zu m %zu\n", isa, w, m); return 1; }         \
+      }                                                                                            \
+    }                                                                                              \
+    af_set_isa(keep);                                                                              \
+    return 0;                                                                                      \
+  }
+COLSUM_CHECK(float, f32)
+COLSUM_CHECK(double, f64)
+
 int main(void){
+  if (colsum_check_f32() || colsum_check_f64()) return 8;
   size_t sizes[] = {1, 7, 4095, 4096, 4097, 40000, 70001};
   for (int th = 1; th <= 2; th++) { af_set_num_threads(th);
   for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
