@@ -149,6 +149,7 @@ cdef extern from "annfast.h" nogil:
                              double *hidden_out, double *out_act, double *pred)
     af_status af_tut_backward(af_tut_net *net, size_t n, const double *x, const double *y,
                               const double *hidden_out, const double *pred, double lr, double *work)
+    size_t af_tut_work_size(size_t n_in, size_t n_hidden, size_t n_out, size_t n)
     af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double *y,
                            size_t epochs, double lr, double *hidden_act, double *hidden_out,
                            double *out_act, double *pred, double *work)

@@ -81,6 +81,16 @@ def tut_backward(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::
     check_status(s, "backward")
 
 
+def tut_work_size(Py_ssize_t n_in, Py_ssize_t n_hidden, Py_ssize_t n_out, Py_ssize_t n):
+    """Doubles of tut_train's work buffer for n samples."""
+    if n_in < 0 or n_hidden < 0 or n_out < 0 or n < 0:
+        raise ValueError("tutorial network: sizes must be >= 0")
+    cdef size_t w = af_tut_work_size(n_in, n_hidden, n_out, n)
+    if w == 0 and n > 0 and n_hidden + n_out > 0:
+        raise ValueError("tutorial network: %d samples of these sizes overflow a buffer size" % n)
+    return w
+
+
 def tut_train(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::1] b2,
               const double[:, ::1] x, const double[:, ::1] y, Py_ssize_t epochs, double lr,
               double[:, ::1] ha, double[:, ::1] ho, double[:, ::1] oa, double[:, ::1] pred,
@@ -97,7 +107,7 @@ def tut_train(double[:, ::1] w1, double[::1] b1, double[:, ::1] w2, double[::1] 
     _tut_rows(ho, n, net.n_hidden, "hidden_output")
     _tut_rows(oa, n, net.n_out, "output_activation")
     _tut_rows(pred, n, net.n_out, "predicted_output")
-    if <size_t>work.shape[0] < <size_t>n * (net.n_hidden + net.n_out):
+    if <size_t>work.shape[0] < af_tut_work_size(net.n_in, net.n_hidden, net.n_out, n):
         raise ValueError("work buffer too small")
     if n > 0:
         _tut_aligned(&work[0], "work")

@@ -117,7 +117,7 @@ class NeuralNetwork:
         ho = np.empty_like(ha)
         oa = np.empty((n, self.output_size))
         pred = np.empty_like(oa)
-        work = np.empty(n * (self.hidden_size + self.output_size))
+        work = np.empty(_core.tut_work_size(self.input_size, self.hidden_size, self.output_size, n))
         with _Params(self) as p:
             try:
                 epoch = 0

@@ -232,7 +232,11 @@ af_status af_tut_forward(const af_tut_net *net, size_t n, const double *x,
  * work: at least n * (n_hidden + n_out) doubles. */
 af_status af_tut_backward(af_tut_net *net, size_t n, const double *x, const double *y,
                           const double *hidden_out, const double *pred, double lr, double *work);
-/* epochs x (forward; backward); leaves the last forward's buffers filled. Polls the stop flag. */
+/* Doubles of train's work buffer for n samples (backward needs only n * (n_hidden + n_out)); 0
+ * when the size overflows. */
+size_t af_tut_work_size(size_t n_in, size_t n_hidden, size_t n_out, size_t n);
+/* epochs x (forward; backward); leaves the last forward's buffers filled. Polls the stop flag.
+ * work: at least af_tut_work_size doubles. */
 af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double *y,
                        size_t epochs, double lr, double *hidden_act, double *hidden_out,
                        double *out_act, double *pred, double *work);

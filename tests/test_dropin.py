@@ -97,6 +97,25 @@ def test_bigger_network_parity():
     assert_same_state(ours, ref, X)
 
 
+@pytest.mark.parametrize("sizes,n", [((64, 256, 10), 1024), ((30, 100, 5), 2600), ((12, 200, 9), 1500)])
+def test_epochs_in_pieces_parity_and_threads(sizes, n, threads):
+    """Epochs with enough work run their rows in pieces (2 for 1024 rows, 5 of 520 for 2600, 2 of
+    750 for 1500), each piece's weight gradients summed after: within RTOL of the NumPy class, and
+    the same bits on 1 and 2 threads."""
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(n, sizes[0])), rng.uniform(size=(n, sizes[2]))
+    states = []
+    for t in (1, 2):
+        threads(t)
+        ours, ref = pair(sizes, seed=3)
+        got, want = losses(run_train(ours, X, y, 30, 0.002)), losses(run_train(ref, X, y, 30, 0.002))
+        assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=RTOL)
+        assert_same_state(ours, ref, X)
+        states.append([np.array(getattr(ours, p)) for p in PARAMS + ("hidden_output", "predicted_output")])
+    for a, b in zip(*states):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_threads_bitwise_identical(threads):
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(300, 20)), rng.uniform(size=(300, 4))
