@@ -91,3 +91,72 @@ def graph_greedy_decode(GraphEngine eng, list xs, Py_ssize_t target_input, Py_ss
                                                tp, kp, <double *>sp, &inc)
     check_status(s, "greedy_decode")
     return tokens, scores, bool(inc)
+
+
+# ---- scikit-learn's epoch order, drawn in C --------------------------------------------------
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+
+cdef int _mt_layout_ok = -1  # NumPy's MT19937 state is {uint32 key[624]; int pos}: checked once
+
+
+cdef bitgen_t *_bitgen_of(rs):
+    """The bit generator of a plain numpy.random.RandomState, or NULL."""
+    import numpy
+    if type(rs) is not numpy.random.RandomState:
+        return NULL
+    capsule = getattr(getattr(rs, "_bit_generator", None), "capsule", None)
+    if capsule is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
+        return NULL
+    return <bitgen_t *>PyCapsule_GetPointer(capsule, b"BitGenerator")
+
+
+cdef void _shuffle_with(uint64_t[::1] x, bitgen_t *g, bint mt) noexcept nogil:
+    if mt:
+        af_shuffle_mt19937(&x[0], x.shape[0], <uint32_t *>g.state, <int *>(<uint32_t *>g.state + 624))
+    else:
+        af_shuffle_like_numpy(&x[0], x.shape[0], g.next_uint32, g.next_uint64, g.state)
+
+
+cdef bint _mt_inline_ok():
+    """Whether af_shuffle_mt19937 reads NumPy's MT19937 state as NumPy does: the same shuffle
+    of 5000 values from the same seed, and the same draw after it (so the state was left as
+    NumPy leaves it), as NumPy's own shuffle."""
+    global _mt_layout_ok
+    if _mt_layout_ok < 0:
+        import numpy
+        ref, ours = numpy.random.RandomState(20261203), numpy.random.RandomState(20261203)
+        perm = numpy.arange(5000)
+        ref.shuffle(perm)
+        x = numpy.arange(5000, dtype=numpy.uint64)
+        g = _bitgen_of(ours)
+        if g != NULL and type(ours._bit_generator) is numpy.random.MT19937:
+            _shuffle_with(x, g, True)
+            _mt_layout_ok = int(numpy.array_equal(x, perm) and ref.randint(1 << 30) == ours.randint(1 << 30))
+        else:
+            _mt_layout_ok = 0
+    return _mt_layout_ok == 1
+
+
+def shuffle_like_numpy(uint64_t[::1] x, rs):
+    """Permute x in place as `perm = arange(n); rs.shuffle(perm); x[:] = x[perm]` would, with
+    the same draws from rs (a numpy.random.RandomState), in C: an inlined MT19937 on NumPy's
+    own state (checked once against NumPy), else through the bit generator's C functions.
+    Returns False, touching neither x nor rs, when rs is not a plain RandomState with a bit
+    generator capsule (the caller then shuffles in Python)."""
+    import numpy
+    cdef bitgen_t *g = _bitgen_of(rs)
+    if g == NULL:
+        return False
+    if x.shape[0] < 2:
+        return True
+    bg = rs._bit_generator
+    cdef bint mt = type(bg) is numpy.random.MT19937 and x.shape[0] < (1 << 32) and _mt_inline_ok()
+    with bg.lock:  # as RandomState.shuffle holds it
+        with nogil:
+            _shuffle_with(x, g, mt)
+    return True
+
+
+def shuffle_mt_inline_ok():
+    """Whether shuffle_like_numpy draws MT19937 inline (NumPy's state layout checked) here."""
+    return bool(_mt_inline_ok())

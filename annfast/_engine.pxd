@@ -336,3 +336,15 @@ cdef extern from "split.h" nogil:
                                        double *opt_state, uint64_t *step)
     af_status af_split_sum_all_f32(size_t nbuf, float *const *bufs, size_t lo, size_t hi)
     af_status af_split_sum_all_f64(size_t nbuf, double *const *bufs, size_t lo, size_t hi)
+
+cdef extern from "rng.h" nogil:
+    void af_shuffle_like_numpy(uint64_t *x, size_t n, uint32_t (*next32)(void *) noexcept nogil,
+                               uint64_t (*next64)(void *) noexcept nogil, void *state)
+    void af_shuffle_mt19937(uint64_t *x, size_t n, uint32_t *key, int *pos)
+
+# NumPy's C interface to its bit generators (the capsule of a BitGenerator holds one).
+cdef extern from "numpy/random/bitgen.h" nogil:
+    ctypedef struct bitgen_t:
+        void *state
+        uint64_t (*next_uint64)(void *st) noexcept nogil
+        uint32_t (*next_uint32)(void *st) noexcept nogil

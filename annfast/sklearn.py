@@ -477,6 +477,7 @@ class _BaseMLP(BaseEstimator):
 
     def _run_epochs(self, p, X, Y, batch, epochs, incremental, X_val, Y_val, rs, run, SW=None,
                     SW_val=None):
+        from . import _core
         early = X_val is not None
         halve = 0.5 if self._is_regressor else 1.0  # report sklearn's squared-loss scale
         scale = self._lr_scale(p)
@@ -490,10 +491,10 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = 0
         try:
             for _ in range(epochs):
-                if p["shuffle"]:
+                if p["shuffle"] and not _core.shuffle_like_numpy(order, rs):
                     perm = np.arange(n)
-                    rs.shuffle(perm)  # what sklearn.utils.shuffle draws
-                    order = order[perm]
+                    rs.shuffle(perm)  # what sklearn.utils.shuffle draws (the call above draws
+                    order = order[perm]  # the same, in C)
                 loss, interrupted = self._model._epoch_in_order(X, Y, batch, order, run, SW)
                 if interrupted:
                     warnings.warn("Training interrupted by user.", UserWarning, stacklevel=6)
