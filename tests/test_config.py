@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import annfast
@@ -155,3 +156,22 @@ def test_all_finite_scan_layouts():
             for v, hit in ((b, True), (b.T, True), (b[:, 4], True), (b[:, 5:], False), (b[8:], False),
                            (b[7], True), (b[::2, ::2], False)):
                 assert core.all_finite(v) is (not hit)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_all_finite_long_scan_on_threads(dt, threads):
+    """From 2^18 values the scan is cut into chunks of 2^16 for annfast's threads: a bad value
+    anywhere (first value, either side of a chunk edge, the last value) is found, on 1 and 2
+    threads."""
+    import annfast._core as core
+    n = (1 << 18) + 3 * (1 << 16) + 5
+    a = np.ones(n, dtype=dt)
+    for t in (1, 2):
+        threads(t)
+        assert core.all_finite(a) is True
+        for pos in (0, (1 << 16) - 1, 1 << 16, 3 * (1 << 16) + 7, n - 1):
+            for bad in (np.nan, np.inf, -np.inf):
+                a[pos] = bad
+                assert core.all_finite(a) is False, (t, pos, bad)
+                assert core.all_finite(a.reshape(-1, 1)) is False
+                a[pos] = 1

@@ -1,6 +1,34 @@
 /* finite_impl.h: all-finite scan of a strided m x n block, one dtype (included by finite.c). */
 #include "dtype_begin.h"
 
+/* 1 when r[0..n) holds no NaN/inf. x - x is 0 for finite x and NaN for inf/NaN, and NaN != 0.
+ * OR-ing the comparisons is associative, so the loop vectorises (a floating-point sum would not,
+ * without fast-math). */
+static int AF_FN(finite_run)(const T *r, size_t n)
+{
+    int bad = 0;
+    for (size_t j = 0; j < n; j++) bad |= (r[j] - r[j]) != 0;
+    return !bad;
+}
+
+/* A long contiguous block as a pool job: fixed chunks of AF_FINITE_CHUNK values (an AND of the
+ * chunks' answers, the same for any thread count); a chunk found bad makes the later ones
+ * return at once. */
+typedef struct {
+    const T *a;
+    size_t n;
+    int bad;
+} AF_FN(finite_job);
+
+static void AF_FN(finite_chunk)(void *ctx, size_t c, size_t slot)
+{
+    (void)slot;
+    AF_FN(finite_job) *j = (AF_FN(finite_job) *)ctx;
+    if (__atomic_load_n(&j->bad, __ATOMIC_RELAXED)) return;
+    size_t i0 = c * AF_FINITE_CHUNK, len = j->n - i0 < AF_FINITE_CHUNK ? j->n - i0 : AF_FINITE_CHUNK;
+    if (!AF_FN(finite_run)(j->a + i0, len)) __atomic_store_n(&j->bad, 1, __ATOMIC_RELAXED);
+}
+
 int AF_FN(af_all_finite)(size_t m, size_t n, const T *a, size_t lda)
 {
     AF_FP_SCOPE();
@@ -8,15 +36,15 @@ int AF_FN(af_all_finite)(size_t m, size_t n, const T *a, size_t lda)
     if (lda == n) { /* contiguous rows: one long row (short rows cost a loop set-up each) */
         n *= m;
         m = 1;
+        if (n >= AF_FINITE_PAR_MIN) {
+            AF_FN(finite_job) j = {a, n, 0};
+            af_pool_run(AF_FN(finite_chunk), &j, (n + AF_FINITE_CHUNK - 1) / AF_FINITE_CHUNK,
+                        af_pool_threads(af_get_num_threads()));
+            return !j.bad;
+        }
     }
-    for (size_t i = 0; i < m; i++) {
-        const T *r = a + i * lda;
-        /* x - x is 0 for finite x and NaN for inf/NaN, and NaN != 0. OR-ing the comparisons is
-         * associative, so the loop vectorises (a floating-point sum would not, without fast-math). */
-        int bad = 0;
-        for (size_t j = 0; j < n; j++) bad |= (r[j] - r[j]) != 0;
-        if (bad) return 0;
-    }
+    for (size_t i = 0; i < m; i++)
+        if (!AF_FN(finite_run)(a + i * lda, n)) return 0;
     return 1;
 }
 
