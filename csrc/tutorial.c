@@ -229,7 +229,8 @@ size_t af_tut_work_size(size_t n_in, size_t n_hidden, size_t n_out, size_t n)
     size_t rows, grads, total;
     af_tut_net shape = {n_in, n_hidden, n_out, NULL, NULL, NULL, NULL};
     if (af_mul_size(n, n_hidden + n_out, &rows) || n_hidden + n_out < n_hidden) return 0;
-    if (af_mul_size(n_in + n_out + 1, n_hidden, &grads) || grads + n_out < grads) return 0;
+    if (n_in + n_out + 1 <= n_in || af_mul_size(n_in + n_out + 1, n_hidden, &grads) || grads + n_out < grads)
+        return 0;
     if (af_mul_size(tut_pieces(&shape, n), grad_len(&shape), &grads)) return 0;
     total = rows + grads;
     return total < rows ? 0 : total;
