@@ -305,7 +305,14 @@ def test_file_from_the_previous_release_loads():
     expected = np.load(os.path.join(HERE, "data", "model_v0_1_0_expected.npz"))
     model = af.load_model(path)
     assert type(model) is af.Sequential
-    np.testing.assert_array_equal(model.predict(expected["X"]), expected["pred"])
+    if af.get_isa() == "generic":
+        # the reference was predicted on a path with fused multiply-adds; the portable path
+        # rounds each product before adding it (measured: 3 float32 ulps at most); the loaded
+        # weights and optimiser state below are still exact
+        np.testing.assert_allclose(model.predict(expected["X"]), expected["pred"],
+                                   rtol=16 * np.finfo(np.float32).eps, atol=0)
+    else:
+        np.testing.assert_array_equal(model.predict(expected["X"]), expected["pred"])
     assert model.optimizer_state()["step"] == int(expected["step"])
     np.testing.assert_array_equal(model.optimizer_state()["state"], expected["state"])
 
@@ -327,6 +334,10 @@ def test_previous_engine_numbers_reproduced():
     # within 1.3 ulp): the tanh case's float32 arrays are measured against the largest weight of
     # that model instead, since two of its arrays hold only tiny values (a batch-norm shift with
     # max |w| 2e-5) that one-ulp changes moved by 8e-9 over three epochs of Adam.
+    # The portable path (ANNFAST_ISA=generic) has no fused multiply-add, so its products round
+    # twice: its arrays are measured against the largest weight of their model, as above (the
+    # tanh case's float64 batch-norm shift, max |w| 4e-4, moved by 1.8e-17).
+    portable = af.get_isa() == "generic"
     import make_engine_reference as mk
     ref = np.load(os.path.join(HERE, "data", "engine_reference.npz"))
     got = mk.all_results()
@@ -345,7 +356,7 @@ def test_previous_engine_numbers_reproduced():
             continue
         eps = np.finfo(np.float32 if "float32" in key else np.float64).eps
         scale = float(np.max(np.abs(b.astype(np.float64))))
-        if "tanh" in key and "float32" in key:
+        if ("tanh" in key and "float32" in key) or portable:
             scale = model_scale(key)
         np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b), err_msg=key)
         assert float(np.max(np.abs(a.astype(np.float64) - b))) <= 16 * eps * scale, key
