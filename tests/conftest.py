@@ -47,3 +47,12 @@ def threads():
     before = annfast.get_num_threads()
     yield annfast.set_num_threads
     annfast.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _isa_restored():
+    """Every test module leaves the kernel path it found (ANNFAST_ISA's, or the best one): tests
+    that launch processes compare their bits with this process's."""
+    before = annfast.get_isa()
+    yield
+    assert annfast.get_isa() == before, "a test module changed the kernel path without restoring it"

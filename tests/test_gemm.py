@@ -30,9 +30,10 @@ def isa(request):
     """Each ISA path in turn; skipped with a reason when this CPU/build cannot run it."""
     if request.param not in SUPPORTED:
         pytest.skip(f"CPU/build lacks {request.param} (supported: {SUPPORTED})")
+    before = annfast.get_isa()  # ANNFAST_ISA's path, or the best one
     annfast.set_isa(request.param)
     yield request.param
-    annfast.set_isa("auto")
+    annfast.set_isa(before)
 
 
 @pytest.fixture

@@ -21,9 +21,10 @@ ISAS = [i for i in ("generic", "avx2") if i in _core.build_info()["supported_isa
 @pytest.fixture(params=ISAS)
 def isa(request):
     """Run a test once per kernel path (baseline and AVX2+FMA where the CPU has it)."""
+    before = annfast.get_isa()  # ANNFAST_ISA's path, or the best one
     annfast.set_isa(request.param)
     yield request.param
-    annfast.set_isa("auto")
+    annfast.set_isa(before)
 
 
 def bn_ref(x, gamma, beta, eps):
