@@ -101,8 +101,7 @@ cdef int _mt_layout_ok = -1  # NumPy's MT19937 state is {uint32 key[624]; int po
 
 cdef bitgen_t *_bitgen_of(rs):
     """The bit generator of a plain numpy.random.RandomState, or NULL."""
-    import numpy
-    if type(rs) is not numpy.random.RandomState:
+    if type(rs) is not _np.random.RandomState:
         return NULL
     capsule = getattr(getattr(rs, "_bit_generator", None), "capsule", None)
     if capsule is None or not PyCapsule_IsValid(capsule, b"BitGenerator"):
@@ -123,15 +122,14 @@ cdef bint _mt_inline_ok():
     NumPy leaves it), as NumPy's own shuffle."""
     global _mt_layout_ok
     if _mt_layout_ok < 0:
-        import numpy
-        ref, ours = numpy.random.RandomState(20261203), numpy.random.RandomState(20261203)
-        perm = numpy.arange(5000)
+        ref, ours = _np.random.RandomState(20261203), _np.random.RandomState(20261203)
+        perm = _np.arange(5000)
         ref.shuffle(perm)
-        x = numpy.arange(5000, dtype=numpy.uint64)
+        x = _np.arange(5000, dtype=_np.uint64)
         g = _bitgen_of(ours)
-        if g != NULL and type(ours._bit_generator) is numpy.random.MT19937:
+        if g != NULL and type(ours._bit_generator) is _np.random.MT19937:
             _shuffle_with(x, g, True)
-            _mt_layout_ok = int(numpy.array_equal(x, perm) and ref.randint(1 << 30) == ours.randint(1 << 30))
+            _mt_layout_ok = int(_np.array_equal(x, perm) and ref.randint(1 << 30) == ours.randint(1 << 30))
         else:
             _mt_layout_ok = 0
     return _mt_layout_ok == 1
@@ -143,14 +141,13 @@ def shuffle_like_numpy(uint64_t[::1] x, rs):
     own state (checked once against NumPy), else through the bit generator's C functions.
     Returns False, touching neither x nor rs, when rs is not a plain RandomState with a bit
     generator capsule (the caller then shuffles in Python)."""
-    import numpy
     cdef bitgen_t *g = _bitgen_of(rs)
     if g == NULL:
         return False
     if x.shape[0] < 2:
         return True
     bg = rs._bit_generator
-    cdef bint mt = type(bg) is numpy.random.MT19937 and x.shape[0] < (1 << 32) and _mt_inline_ok()
+    cdef bint mt = type(bg) is _np.random.MT19937 and x.shape[0] < (1 << 32) and _mt_inline_ok()
     with bg.lock:  # as RandomState.shuffle holds it
         with nogil:
             _shuffle_with(x, g, mt)

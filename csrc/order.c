@@ -36,18 +36,23 @@ void af_shuffle_order(uint64_t seed, uint64_t key, size_t n, uint64_t *perm)
     }
 }
 
+/* The smallest all-ones bit mask >= x: what NumPy's random_interval masks its draws with. */
+static inline uint64_t ones_cover(uint64_t x)
+{
+    x |= x >> 1;
+    x |= x >> 2;
+    x |= x >> 4;
+    x |= x >> 8;
+    x |= x >> 16;
+    return x | x >> 32;
+}
+
 /* NumPy's random_interval(max): a uniform draw in [0, max] by masking and rejection. */
 static uint64_t numpy_interval(uint64_t max, uint32_t (*next32)(void *), uint64_t (*next64)(void *),
                                void *state)
 {
     if (max == 0) return 0;
-    uint64_t mask = max, v;
-    mask |= mask >> 1;
-    mask |= mask >> 2;
-    mask |= mask >> 4;
-    mask |= mask >> 8;
-    mask |= mask >> 16;
-    mask |= mask >> 32;
+    uint64_t mask = ones_cover(max), v;
     if (max <= 0xffffffffULL) {
         while ((v = (next32(state) & mask)) > max) {}
     } else {
@@ -115,12 +120,7 @@ void af_shuffle_mt19937(uint64_t *x, size_t n, uint32_t *key, int *pos)
     }
     mt_temper_all(key, p, out);
     for (size_t i = n > 0 ? n - 1 : 0; i >= 1; i--) {
-        uint32_t mask = (uint32_t)i, v;
-        mask |= mask >> 1;
-        mask |= mask >> 2;
-        mask |= mask >> 4;
-        mask |= mask >> 8;
-        mask |= mask >> 16;
+        uint32_t mask = (uint32_t)ones_cover(i), v;
         if (p + 4 <= MT_N) {
             uint32_t c0 = out[p] & mask, c1 = out[p + 1] & mask, c2 = out[p + 2] & mask,
                      c3 = out[p + 3] & mask;
