@@ -80,7 +80,7 @@ void af_shuffle_like_numpy(uint64_t *x, size_t n, uint32_t (*next32)(void *),
 #define MT_STEP(i, i1, im)                                                                         \
     do {                                                                                           \
         uint32_t y = (key[i] & 0x80000000u) | (key[i1] & 0x7fffffffu);                            \
-        key[i] = key[im] ^ (y >> 1) ^ (0u - (y & 1u) & 0x9908b0dfu);                               \
+        key[i] = key[im] ^ (y >> 1) ^ ((0u - (y & 1u)) & 0x9908b0dfu);                               \
     } while (0)
 static void mt_regenerate(uint32_t *key)
 {
