@@ -218,6 +218,23 @@ static size_t tut_pieces(const af_tut_net *net, size_t n)
     return p < 2 ? 2 : p > 16 ? 16 : p;
 }
 
+/* ---- small networks: the whole epoch in one kernel ---------------------------------------------
+ * An epoch that stays whole (tut_pieces) and whose rows, laid out as columns (padded to
+ * AF_TUT_LANES), fit in TUT_FUSED_MAX doubles of buffers runs as one kernel of the ISA in use
+ * (rows.h tut_ep): 8-16-3 on 64 rows took 2.9 us an epoch as separate products and passes.
+ * Every epoch of such a network takes it, the last one (which keeps the forward pass's values)
+ * too, so a call's epochs give the same bits however they are split into calls. */
+#define TUT_FUSED_MAX 32768
+static size_t tut_np(size_t n) { return (n + AF_TUT_LANES - 1) / AF_TUT_LANES * AF_TUT_LANES; }
+
+/* Doubles of the fused epoch's buffers (xt, yt, ht, ot, dh), or 0 when the epoch is not fused. */
+static size_t tut_fused_len(const af_tut_net *net, size_t n)
+{
+    double len = (double)tut_np(n) * ((double)net->n_in + 2.0 * net->n_out + 2.0 * net->n_hidden);
+    if (n == 0 || len > TUT_FUSED_MAX || tut_pieces(net, n) != 1) return 0;
+    return (size_t)len;
+}
+
 /* Doubles of a piece's gradients: W1, b1, W2, b2 (in that order). */
 static size_t grad_len(const af_tut_net *net)
 {
@@ -233,7 +250,9 @@ size_t af_tut_work_size(size_t n_in, size_t n_hidden, size_t n_out, size_t n)
         return 0;
     if (af_mul_size(tut_pieces(&shape, n), grad_len(&shape), &grads)) return 0;
     total = rows + grads;
-    return total < rows ? 0 : total;
+    if (total < rows) return 0;
+    size_t fused = tut_fused_len(&shape, n);
+    return fused > total ? fused : total;
 }
 
 typedef struct {
@@ -334,6 +353,44 @@ af_status af_tut_backward(af_tut_net *net, size_t n, const double *x, const doub
     return backward(net, n, x, y, hidden_out, pred, lr, work);
 }
 
+/* v (n x w, rows) into vt (w x np, a row per column), zero past n. */
+static void tut_columns(const double *v, size_t w, size_t n, size_t np, double *vt)
+{
+    for (size_t c = 0; c < w; c++) {
+        for (size_t i = 0; i < n; i++) vt[c * np + i] = v[i * w + c];
+        for (size_t i = n; i < np; i++) vt[c * np + i] = 0.0;
+    }
+}
+
+/* af_tut_train's epochs through the fused kernel (tut_fused_len > 0). */
+static af_status train_fused(af_tut_net *net, size_t n, const double *x, const double *y, size_t epochs,
+                             double lr, double *hidden_act, double *hidden_out, double *out_act, double *pred,
+                             double *work)
+{
+    size_t np = tut_np(n), ni = net->n_in, nh = net->n_hidden, no = net->n_out;
+    af_tut_ep_f64 ep = {n, np, ni, nh, no, work, work + ni * np, net->w1, net->b1, net->w2, net->b2, lr,
+                        work + (ni + no) * np, work + (ni + no + nh) * np, work + (ni + 2 * no + nh) * np,
+                        NULL, NULL, NULL, NULL};
+    tut_columns(x, ni, n, np, work);
+    tut_columns(y, no, n, np, work + ni * np);
+    void (*run)(const af_tut_ep_f64 *) = af_kern_f64()->rows->tut_ep;
+    for (size_t e = 0; e < epochs; e++) {
+        if (af_stop_requested()) {
+            /* as af_tut_train: the four outputs become the forward pass of the weights we stop with */
+            af_status s = e > 0 ? forward(net, n, x, hidden_act, hidden_out, out_act, pred) : AF_OK;
+            return s != AF_OK ? s : AF_EINTR;
+        }
+        if (e + 1 == epochs) {   /* the last epoch keeps its forward pass, the one the caller sees */
+            ep.ha = hidden_act;
+            ep.ho = hidden_out;
+            ep.oa = out_act;
+            ep.pred = pred;
+        }
+        run(&ep);
+    }
+    return AF_OK;
+}
+
 af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double *y,
                        size_t epochs, double lr, double *hidden_act, double *hidden_out,
                        double *out_act, double *pred, double *work)
@@ -345,6 +402,7 @@ af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double 
     if (n == 0 || epochs == 0) return AF_OK;
     if (!x || !y || !hidden_act || !hidden_out || !out_act || !pred || !work) return AF_EINVAL;
     if ((s = check_rows(n, net)) != AF_OK) return s;
+    if (tut_fused_len(net, n)) return train_fused(net, n, x, y, epochs, lr, hidden_act, hidden_out, out_act, pred, work);
     for (size_t e = 0; e < epochs; e++) {
         if (af_stop_requested()) {
             /* the epochs so far kept no pre-activations: leave all four outputs as the forward

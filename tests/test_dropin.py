@@ -116,6 +116,25 @@ def test_epochs_in_pieces_parity_and_threads(sizes, n, threads):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("sizes,n", [((1, 1, 1), 1), ((3, 5, 2), 13), ((8, 16, 3), 64), ((17, 9, 7), 70),
+                                     ((2, 3, 4), 5)])
+def test_small_networks_whole_epoch_kernel_parity(sizes, n, isa):
+    """Networks this small run each epoch as one kernel, rows laid out as columns and padded to 8
+    (csrc/kernels/tut_kern_impl.h): within RTOL of the NumPy class on every kernel path, the
+    printed losses and the last epoch's four forward attributes included; rows that are not a
+    multiple of 8 and widths that are not a multiple of the blocks' 4."""
+    rng = np.random.default_rng(n)
+    X, y = rng.normal(size=(n, sizes[0])), rng.uniform(size=(n, sizes[2]))
+    ours, ref = pair(sizes, seed=n)
+    got, want = losses(run_train(ours, X, y, 300, 0.05)), losses(run_train(ref, X, y, 300, 0.05))
+    assert [e for e, _ in got] == [e for e, _ in want] == [0]
+    assert [v for _, v in got] == pytest.approx([v for _, v in want], rel=RTOL)
+    assert_same_state(ours, ref, X)
+    for name in ("hidden_activation", "hidden_output", "output_activation", "predicted_output"):
+        assert getattr(ours, name).shape == getattr(ref, name).shape
+        assert rel_err(getattr(ours, name), getattr(ref, name)) <= RTOL, name
+
+
 def test_threads_bitwise_identical(threads):
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(300, 20)), rng.uniform(size=(300, 4))

@@ -18,7 +18,9 @@
  *             A[i sai + p sap] (m x k), B (k x n, row stride ldb), C (m x n, ldc), n a multiple
  *             of AF_ROW_VN; each element sums p in order (vectors along n, four rows at once)
  *   colsum    s[j] += d[0][j] + ... + d[m-1][j], j < w (d: m x w, row stride ld), each column in
- *             row order (the bias gradient's column sums: the scalar loop's bits on every path) */
+ *             row order (the bias gradient's column sums: the scalar loop's bits on every path)
+ *   tut_ep    one training epoch of the tutorial's network (tutorial.c) for a small network, its
+ *             rows laid out as columns (tut_kern_impl.h); float64 only (NULL in the float table) */
 #ifndef AF_ROWS_H
 #define AF_ROWS_H
 #include <stddef.h>
@@ -31,7 +33,20 @@
  * a multiple of every ISA's vector length in both types). */
 #define AF_ROW_VN 16
 
+/* Rows padded to a multiple of this many columns in tut_ep's layout (every ISA's float64 lanes). */
+#define AF_TUT_LANES 8
+
 #define AF_ROWS_TYPES(T, SUF)                                                                      \
+    /* tut_ep's arguments: n rows padded to np (a multiple of AF_TUT_LANES); xt (ni x np), yt   \
+     * (no x np) the inputs and targets, row i in column i, zero past n; scratch ht, dh         \
+     * (nh x np), ot (no x np); the weights, updated; the forward pass's pre-activations and    \
+     * activations as rows (n x nh, n x no) into ha, ho, oa, pred where not NULL. */            \
+    typedef struct {                                                                               \
+        size_t n, np, ni, nh, no;                                                                  \
+        const T *xt, *yt;                                                                          \
+        T *w1, *b1, *w2, *b2, lr;                                                                  \
+        T *ht, *ot, *dh, *ha, *ho, *oa, *pred;                                                     \
+    } af_tut_ep_##SUF;                                                                             \
     typedef struct {                                                                               \
         void (*ln_fwd)(size_t n, const T *x, const T *g, const T *b, T eps, T *y, T *stat);       \
         void (*ln_bwd)(size_t n, const T *x, const T *dy, const T *g, const T *stat, T *dx,      \
@@ -43,6 +58,7 @@
         void (*mm)(size_t m, size_t n, size_t k, T alpha, const T *A, size_t sai, size_t sap,      \
                    const T *B, size_t ldb, T *C, size_t ldc);                                      \
         void (*colsum)(size_t m, size_t w, const T *d, size_t ld, T *s);                           \
+        void (*tut_ep)(const af_tut_ep_##SUF *e);                                                  \
     } af_rows_##SUF;
 AF_ROWS_TYPES(float, f32)
 AF_ROWS_TYPES(double, f64)

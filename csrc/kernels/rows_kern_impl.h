@@ -239,11 +239,14 @@ static void RN(colsum)(size_t m, size_t w, const T *d, size_t ld, T *s)
 #undef CS_ADD
 #undef CS_STORE
 
+#include "tut_kern_impl.h"
+
 #undef VL
 
 const AF_FN(af_rows) AF_FN(AF_CAT(af_rows_, AF_ROWS_ISA)) = {RN(ln_fwd), RN(ln_bwd), RN(sm_fwd),
                                                               RN(sm_prob), RN(sm_bwd), RN(mm),
-                                                              RN(colsum)};
+                                                              RN(colsum), AF_TUT_EP};
+#undef AF_TUT_EP
 
 #undef LANES
 #undef RN

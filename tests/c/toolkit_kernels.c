@@ -1,4 +1,4 @@
-/* toolkit_kernels.c: drives the optimiser, clipping, batch-norm, dropout and column-sum kernels
+/* toolkit_kernels.c: drives the optimiser, clipping, batch-norm, dropout, column-sum and tutorial-epoch kernels
  * from plain C over awkward sizes (block and chunk edges, m = 1, in-place calls, 1 and 2 threads)
  * plus argument checks. tests/test_c_kernels.py builds it with AddressSanitizer/UBSan and runs it. */
 #include "optim.h"
@@ -39,8 +39,84 @@ static double rnd(void){ return (double)rand()/RAND_MAX - 0.5; }
 COLSUM_CHECK(float, f32)
 COLSUM_CHECK(double, f64)
 
+/* The tutorial's fused epoch (rows.h tut_ep) of every path this CPU runs against the formulas
+ * of tutorial.c as plain loops over rows: the forward pass's four outputs and the updated
+ * weights within 1e-12 of the largest value (the sums over rows and e^x are ordered and
+ * rounded differently); rows padded to 8 (ASan sees reads past the buffers); a NaN bias gives
+ * NaN outputs, never zeros. */
+static double tut_ref_sig(double a) { return 1.0 / (1.0 + exp(-a)); }
+static int tut_close(const double *a, const double *b, size_t len)
+{
+  double big = 0, err = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (isnan(b[i]) != isnan(a[i])) return 0;
+    if (isnan(b[i])) continue;
+    big = fmax(big, fabs(b[i])); err = fmax(err, fabs(a[i] - b[i]));
+  }
+  return err <= 1e-12 * fmax(big, 1e-300);
+}
+static int tut_ep_check(void)
+{
+  size_t shapes[][4] = {{1, 1, 1, 1}, {4, 2, 4, 1}, {13, 3, 5, 2}, {37, 7, 9, 3}, {64, 8, 16, 3}, {70, 17, 6, 7}};
+  af_isa keep = af_get_isa();
+  for (int isa = AF_ISA_GENERIC; isa <= AF_ISA_AVX512; isa++) {
+    if (af_set_isa((af_isa)isa) != AF_OK) continue;
+    for (size_t c = 0; c < 12; c++) {
+      size_t n = shapes[c % 6][0], ni = shapes[c % 6][1], nh = shapes[c % 6][2], no = shapes[c % 6][3];
+      size_t np = (n + 7) / 8 * 8, nw = ni * nh + nh + nh * no + no;
+      int nan = c >= 6;
+      double *x = malloc(n * ni * 8), *y = malloc(n * no * 8), *w = malloc(nw * 8), *wr = malloc(nw * 8);
+      double *xt = malloc(ni * np * 8), *yt = malloc(no * np * 8), *ht = malloc(nh * np * 8), *ot = malloc(no * np * 8);
+      double *dh = malloc(nh * np * 8), *out = malloc(2 * n * (nh + no) * 8), *ref = malloc(2 * n * (nh + no) * 8);
+      double *dor = malloc(n * no * 8), *dhr = malloc(n * nh * 8);
+      for (size_t i = 0; i < n * ni; i++) x[i] = 3 * rnd();
+      for (size_t i = 0; i < n * no; i++) y[i] = rnd() + 0.5;
+      for (size_t i = 0; i < nw; i++) w[i] = wr[i] = 2 * rnd();
+      double *w1 = wr, *b1 = w1 + ni * nh, *w2 = b1 + nh, *b2 = w2 + nh * no, lr = 0.3;
+      if (nan) w[ni * nh] = b1[0] = NAN;
+      for (size_t k = 0; k < ni; k++) for (size_t i = 0; i < np; i++) xt[k * np + i] = i < n ? x[i * ni + k] : 0;
+      for (size_t j = 0; j < no; j++) for (size_t i = 0; i < np; i++) yt[j * np + i] = i < n ? y[i * no + j] : 0;
+      double *ha = out, *ho = ha + n * nh, *oa = ho + n * nh, *pr = oa + n * no;
+      af_tut_ep_f64 e = {n, np, ni, nh, no, xt, yt, w, w + ni * nh, w + ni * nh + nh, w + ni * nh + nh + nh * no,
+                         lr, ht, ot, dh, ha, ho, oa, pr};
+      af_isa_ctx()->f64.rows->tut_ep(&e);
+      double *rha = ref, *rho = rha + n * nh, *roa = rho + n * nh, *rpr = roa + n * no;
+      for (size_t i = 0; i < n; i++) {
+        for (size_t u = 0; u < nh; u++) {
+          double a = 0; for (size_t k = 0; k < ni; k++) a += x[i * ni + k] * w1[k * nh + u];
+          rha[i * nh + u] = a + b1[u]; rho[i * nh + u] = tut_ref_sig(a + b1[u]);
+        }
+        for (size_t j = 0; j < no; j++) {
+          double a = 0; for (size_t u = 0; u < nh; u++) a += rho[i * nh + u] * w2[u * no + j];
+          double p = tut_ref_sig(a + b2[j]);
+          roa[i * no + j] = a + b2[j]; rpr[i * no + j] = p;
+          dor[i * no + j] = (y[i * no + j] - p) * (p * (1 - p));
+        }
+        for (size_t u = 0; u < nh; u++) {
+          double a = 0, h = rho[i * nh + u]; for (size_t j = 0; j < no; j++) a += dor[i * no + j] * w2[u * no + j];
+          dhr[i * nh + u] = a * (h * (1 - h));
+        }
+      }
+      for (size_t u = 0; u < nh; u++) for (size_t j = 0; j < no; j++) {
+        double g = 0; for (size_t i = 0; i < n; i++) g += rho[i * nh + u] * dor[i * no + j]; w2[u * no + j] += g * lr; }
+      for (size_t j = 0; j < no; j++) { double g = 0; for (size_t i = 0; i < n; i++) g += dor[i * no + j]; b2[j] += g * lr; }
+      for (size_t k = 0; k < ni; k++) for (size_t u = 0; u < nh; u++) {
+        double g = 0; for (size_t i = 0; i < n; i++) g += x[i * ni + k] * dhr[i * nh + u]; w1[k * nh + u] += g * lr; }
+      for (size_t u = 0; u < nh; u++) { double g = 0; for (size_t i = 0; i < n; i++) g += dhr[i * nh + u]; b1[u] += g * lr; }
+      int bad = !tut_close(out, ref, 2 * n * (nh + no)) || !tut_close(w, wr, nw);
+      for (size_t i = 0; nan && i < n * no; i++) bad |= !isnan(pr[i]);
+      free(x); free(y); free(w); free(wr); free(xt); free(yt); free(ht); free(ot); free(dh); free(out); free(ref);
+      free(dor); free(dhr);
+      if (bad) { printf("tut_ep isa %d shape %zu nan %d\n", isa, c % 6, nan); return 1; }
+    }
+  }
+  af_set_isa(keep);
+  return 0;
+}
+
 int main(void){
   if (colsum_check_f32() || colsum_check_f64()) return 8;
+  if (tut_ep_check()) return 9;
   size_t sizes[] = {1, 7, 4095, 4096, 4097, 40000, 70001};
   for (int th = 1; th <= 2; th++) { af_set_num_threads(th);
   for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
