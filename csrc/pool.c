@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -322,10 +323,16 @@ static void after_fork_child(void)
 
 static void pool_once(void) { pthread_atfork(NULL, NULL, after_fork_child); }
 
-/* Start workers until there are want of them (under g_submit); returns how many exist. */
+/* Start workers until there are want of them (under g_submit); returns how many exist. Workers
+ * start with every signal blocked (they handle none): a Ctrl-C sent to the process then goes to a
+ * thread that can act on it, never to a worker, where it would not interrupt the main thread's
+ * sleep or wait (Python raises KeyboardInterrupt in the main thread only). */
 static int ensure_workers(int want)
 {
     if (want > AF_POOL_MAX) want = AF_POOL_MAX;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     while (g_workers < want) {
         pthread_t th;
         pthread_attr_t at;
@@ -336,6 +343,7 @@ static int ensure_workers(int want)
         if (rc != 0) break; /* run with the workers we have */
         g_workers++;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return g_workers;
 }
 
