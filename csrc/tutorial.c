@@ -219,19 +219,23 @@ static size_t tut_pieces(const af_tut_net *net, size_t n)
 }
 
 /* ---- small networks: the whole epoch in one kernel ---------------------------------------------
- * An epoch that stays whole (tut_pieces) and whose rows, laid out as columns (padded to
- * AF_TUT_LANES), fit in TUT_FUSED_MAX doubles of buffers runs as one kernel of the ISA in use
- * (rows.h tut_ep): 8-16-3 on 64 rows took 2.9 us an epoch as separate products and passes.
- * Every epoch of such a network takes it, the last one (which keeps the forward pass's values)
- * too, so a call's epochs give the same bits however they are split into calls. */
+ * An epoch that stays whole (tut_pieces), with at most TUT_FUSED_INPUTS inputs, and whose rows,
+ * laid out as columns (padded to AF_TUT_LANES), fit in TUT_FUSED_MAX doubles of buffers runs as
+ * one kernel of the ISA in use (rows.h tut_ep): 8-16-3 on 64 rows 2.9 -> 2.2 us an epoch, XOR
+ * 0.32 -> 0.12 us, 20-20-2 on 200 rows 33 -> 11 us. Wider inputs are left to the products: the
+ * kernel's weight gradient ends each of its in x hidden sums with a sum of lanes, which costs
+ * more than the vector work when the rows are few (300-8-1 on 16 rows: 4.8 us as products,
+ * 5.9 us fused). Every epoch of such a network takes the kernel, the last one (which keeps the
+ * forward pass's values) too, so a call's epochs give the same bits however they are split. */
 #define TUT_FUSED_MAX 32768
+#define TUT_FUSED_INPUTS 128
 static size_t tut_np(size_t n) { return (n + AF_TUT_LANES - 1) / AF_TUT_LANES * AF_TUT_LANES; }
 
 /* Doubles of the fused epoch's buffers (xt, yt, ht, ot, dh), or 0 when the epoch is not fused. */
 static size_t tut_fused_len(const af_tut_net *net, size_t n)
 {
     double len = (double)tut_np(n) * ((double)net->n_in + 2.0 * net->n_out + 2.0 * net->n_hidden);
-    if (n == 0 || len > TUT_FUSED_MAX || tut_pieces(net, n) != 1) return 0;
+    if (n == 0 || len > TUT_FUSED_MAX || net->n_in > TUT_FUSED_INPUTS || tut_pieces(net, n) != 1) return 0;
     return (size_t)len;
 }
 
