@@ -366,10 +366,10 @@ static void tut_columns(const double *v, size_t w, size_t n, size_t np, double *
     }
 }
 
-/* af_tut_train's epochs through the fused kernel (tut_fused_len > 0). */
-static af_status train_fused(af_tut_net *net, size_t n, const double *x, const double *y, size_t epochs,
-                             double lr, double *hidden_act, double *hidden_out, double *out_act, double *pred,
-                             double *work)
+/* The fused kernel's arguments over work (tut_fused_len > 0): X and Y laid out as columns, the
+ * scratch after them; the forward outputs are set for the last epoch only. */
+static af_tut_ep_f64 fused_setup(af_tut_net *net, size_t n, const double *x, const double *y, double lr,
+                                 double *work)
 {
     size_t np = tut_np(n), ni = net->n_in, nh = net->n_hidden, no = net->n_out;
     af_tut_ep_f64 ep = {n, np, ni, nh, no, work, work + ni * np, net->w1, net->b1, net->w2, net->b2, lr,
@@ -377,22 +377,7 @@ static af_status train_fused(af_tut_net *net, size_t n, const double *x, const d
                         NULL, NULL, NULL, NULL};
     tut_columns(x, ni, n, np, work);
     tut_columns(y, no, n, np, work + ni * np);
-    void (*run)(const af_tut_ep_f64 *) = af_kern_f64()->rows->tut_ep;
-    for (size_t e = 0; e < epochs; e++) {
-        if (af_stop_requested()) {
-            /* as af_tut_train: the four outputs become the forward pass of the weights we stop with */
-            af_status s = e > 0 ? forward(net, n, x, hidden_act, hidden_out, out_act, pred) : AF_OK;
-            return s != AF_OK ? s : AF_EINTR;
-        }
-        if (e + 1 == epochs) {   /* the last epoch keeps its forward pass, the one the caller sees */
-            ep.ha = hidden_act;
-            ep.ho = hidden_out;
-            ep.oa = out_act;
-            ep.pred = pred;
-        }
-        run(&ep);
-    }
-    return AF_OK;
+    return ep;
 }
 
 af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double *y,
@@ -406,7 +391,9 @@ af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double 
     if (n == 0 || epochs == 0) return AF_OK;
     if (!x || !y || !hidden_act || !hidden_out || !out_act || !pred || !work) return AF_EINVAL;
     if ((s = check_rows(n, net)) != AF_OK) return s;
-    if (tut_fused_len(net, n)) return train_fused(net, n, x, y, epochs, lr, hidden_act, hidden_out, out_act, pred, work);
+    const int fused = tut_fused_len(net, n) > 0;
+    af_tut_ep_f64 ep;
+    if (fused) ep = fused_setup(net, n, x, y, lr, work);
     for (size_t e = 0; e < epochs; e++) {
         if (af_stop_requested()) {
             /* the epochs so far kept no pre-activations: leave all four outputs as the forward
@@ -416,6 +403,11 @@ af_status af_tut_train(af_tut_net *net, size_t n, const double *x, const double 
         }
         /* the pre-activations are kept only from the last epoch, the one the caller sees */
         int keep = e + 1 == epochs;
+        if (fused) {
+            if (keep) ep.ha = hidden_act, ep.ho = hidden_out, ep.oa = out_act, ep.pred = pred;
+            af_kern_f64()->rows->tut_ep(&ep);
+            continue;
+        }
         s = epoch(net, n, x, y, lr, keep ? hidden_act : NULL, hidden_out, keep ? out_act : NULL, pred,
                   work);
         if (s != AF_OK) return s;
