@@ -29,7 +29,6 @@ from run to run; the ratios, taken in the same seconds, move less.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -39,38 +38,7 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
-PAUSE = 0.25
-
-
-from bench_common import print_pool_stats
-
-def peak_gflops(threads):
-    """(GFLOP/s float32, description) from /proc/cpuinfo, or (None, 'unknown')."""
-    mhz, flags = None, ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if mhz is None and line.startswith("cpu MHz"):
-                    mhz = float(line.split(":")[1])
-                if not flags and line.startswith("flags"):
-                    flags = line
-    except OSError:
-        return None, "unknown"
-    if mhz is None:
-        return None, "unknown"
-    per_cycle = 64 if "avx512f" in flags.split() else 32 if "fma" in flags.split() else 16
-    return threads * mhz * 1e-3 * per_cycle, f"{threads} x {mhz:.0f} MHz x {per_cycle} FLOP/cycle"
-
-
-def best_interleaved(fns, repeats):
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            time.sleep(PAUSE)
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+from bench_common import best_interleaved, peak_gflops, print_pool_stats  # noqa: E402
 
 
 def images(n, seed=0):

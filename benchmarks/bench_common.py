@@ -1,4 +1,45 @@
 """Helpers shared by the benchmark scripts."""
+import time
+
+#: Idle seconds before each timed run. Thread pools keep spinning for a while after their last
+#: job (OpenBLAS's for about 2^28 cycles, ~0.1 s; OpenMP's for a shorter time; annfast's 0.1 ms)
+#: and would steal the cores from whichever framework runs next.
+PAUSE = 0.25
+
+
+def best_interleaved(fns, repeats, pause=PAUSE):
+    """Minimum time of each function over `repeats` rounds, run in turn within each round (A, B,
+    C, A, B, C, ...) so that every framework sees the same machine load: on a shared, noisy
+    machine a slow spell then hits all of them rather than one. Each run starts after `pause`
+    seconds of idle."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            time.sleep(pause)
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
+def peak_gflops(threads):
+    """(float32 GFLOP/s, description) from /proc/cpuinfo's nominal clock and vector width, or
+    (None, 'unknown')."""
+    mhz, flags = None, ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if mhz is None and line.startswith("cpu MHz"):
+                    mhz = float(line.split(":")[1])
+                if not flags and line.startswith("flags"):
+                    flags = line
+    except OSError:
+        return None, "unknown"
+    if mhz is None:
+        return None, "unknown"
+    per_cycle = 64 if "avx512f" in flags.split() else 32 if "fma" in flags.split() else 16
+    return threads * mhz * 1e-3 * per_cycle, f"{threads} x {mhz:.0f} MHz x {per_cycle} FLOP/cycle"
+
 
 
 def print_pool_stats(af):

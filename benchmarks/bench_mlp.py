@@ -17,7 +17,6 @@ interleaved (annfast, numpy, torch, annfast, ...) and each one's minimum over --
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -27,11 +26,11 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
+from bench_common import best_interleaved, peak_gflops, print_pool_stats  # noqa: E402
+
 SIZES = (784, 512, 256, 10)
 LR = 0.01
 
-
-from bench_common import print_pool_stats
 
 def flops_per_sample():
     fwd = sum(2 * a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
@@ -39,49 +38,11 @@ def flops_per_sample():
     return fwd + fwd + dx  # forward, dW (same FLOPs as forward), dX
 
 
-def peak_gflops(threads):
-    mhz, flags = None, ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if mhz is None and line.startswith("cpu MHz"):
-                    mhz = float(line.split(":")[1])
-                if not flags and line.startswith("flags"):
-                    flags = line
-    except OSError:
-        return None, "unknown"
-    if mhz is None:
-        return None, "unknown"
-    per_cycle = 64 if "avx512f" in flags.split() else 32 if "fma" in flags.split() else 16
-    return threads * mhz * 1e-3 * per_cycle, f"{threads} x {mhz:.0f} MHz x {per_cycle} FLOP/cycle"
-
-
 def data(n, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, SIZES[0])).astype(np.float32)
     y = rng.integers(0, SIZES[-1], n)
     return X, y
-
-
-# Idle time before each timed epoch. Thread pools keep spinning for a while after their last
-# job (OpenBLAS's for about 2^28 cycles, ~0.1 s; OpenMP's for a shorter time) and would steal
-# the cores from whichever framework runs next.
-PAUSE = 0.25
-
-
-def best_interleaved(epochs, repeats):
-    """Minimum time of each of several epoch functions over `repeats` rounds, run in turn within
-    each round (A, B, C, A, B, C, ...) so that every framework sees the same machine load; on a
-    shared, noisy machine a slow spell then hits all of them rather than one. Each epoch starts
-    after PAUSE seconds of idle, so no framework pays for the previous one's spinning threads."""
-    best = [float("inf")] * len(epochs)
-    for _ in range(repeats):
-        for i, fn in enumerate(epochs):
-            time.sleep(PAUSE)
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 # ---- annfast ------------------------------------------------------------------------------------

@@ -31,22 +31,10 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
+from bench_common import best_interleaved  # noqa: E402
+
 STEPS, FEATURES, UNITS, CLASSES = 32, 64, 128, 10
 KINDS = ("LSTM", "GRU", "SimpleRNN", "BiLSTM")
-PAUSE = 0.25
-
-
-def best_interleaved(fns, repeats):
-    """Minimum time of each function over `repeats` rounds run in turn (A, B, A, B, ...), each
-    after PAUSE seconds of idle."""
-    best = [float("inf")] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            time.sleep(PAUSE)
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 def timed_calls(call, calls):

@@ -24,7 +24,6 @@ a shared machine are noisy: compare the ratios, not the absolute numbers.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -34,22 +33,9 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
-PAUSE = 0.25
+from bench_common import best_interleaved, print_pool_stats  # noqa: E402
+
 VOCAB, STEPS, D, HEADS, FF, CLASSES = 1000, 64, 128, 4, 512, 10
-
-
-from bench_common import print_pool_stats
-
-def best_interleaved(epochs, repeats):
-    """Minimum time of each epoch function over `repeats` rounds, run in turn within a round."""
-    best = [float("inf")] * len(epochs)
-    for _ in range(repeats):
-        for i, fn in enumerate(epochs):
-            time.sleep(PAUSE)
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 # ---- encoder classifier -------------------------------------------------------------------------
