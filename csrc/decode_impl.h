@@ -44,6 +44,7 @@ static af_status AF_FN(dec_forward)(const af_graph *g, af_plan *p, T *ws, size_t
         if (p->mark[i] != which || (f & (AF_OP_INPUT | AF_OP_ALIAS | AF_OP_INFER_IDENTITY))) continue;
         af_node_args(g, p, ws, sizeof(T), i, B, &a);
         a.fused_loss = fused && i == out && p->fused[i];   /* logits are enough for argmax */
+        a.forward_only = 1;
         af_status s = g->nodes[i].ops->forward[DT](&a);
         if (s != AF_OK) return s;
     }

@@ -80,11 +80,13 @@ static int AF_FN(runs_forward)(unsigned f, int training)
  * AF_SUMS_NONE, NULL, NULL for a whole batch). */
 static af_status AF_FN(forward_node)(const af_graph *g, af_plan *p, T *ws, size_t i, size_t B,
                                      int training, int update_stats, uint64_t step, int fused,
-                                     uint64_t row0, int phase, double *sums, const double *part)
+                                     uint64_t row0, int phase, double *sums, const double *part,
+                                     int forward_only)
 {
     af_op_args a;
     AF_FN(node_args)(g, p, ws, i, B, training, step, row0, &a);
     a.update_stats = update_stats;
+    a.forward_only = forward_only;
     a.fused_loss = fused && p->fused[i];
     a.sums_phase = phase;
     a.sums = sums;
@@ -99,15 +101,16 @@ static af_status AF_FN(forward_node)(const af_graph *g, af_plan *p, T *ws, size_
 
 /* Forward pass of B samples (already bound). training: batch statistics (and running-stat
  * update when update_stats) and dropout masks of `step`. fused: outputs whose loss takes logits
- * stop before their final activation. */
+ * stop before their final activation. forward_only: no backward pass follows. */
 static af_status AF_FN(forward)(const af_graph *g, af_plan *p, T *ws, size_t B, int training,
-                                int update_stats, uint64_t step, int fused, uint64_t row0)
+                                int update_stats, uint64_t step, int fused, uint64_t row0,
+                                int forward_only)
 {
     for (size_t r = 0; r < p->n_order; r++) {
         size_t i = p->order[r];
         if (!AF_FN(runs_forward)(g->nodes[i].ops->flags, training)) continue;
         af_status s = AF_FN(forward_node)(g, p, ws, i, B, training, update_stats, step, fused, row0,
-                                          AF_SUMS_NONE, NULL, NULL);
+                                          AF_SUMS_NONE, NULL, NULL, forward_only);
         if (s != AF_OK) return s;
     }
     return AF_OK;
@@ -508,7 +511,7 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
         double lsum = 0;
         AF_FN(bind)(g, p, ws, xs, 1);
         /* forward, losses and dLoss/dout (mean over the batch), backward */
-        if ((s = AF_FN(forward)(g, p, ws, B, 1, 1, t, 1, 0)) != AF_OK) return s;
+        if ((s = AF_FN(forward)(g, p, ws, B, 1, 1, t, 1, 0, 0)) != AF_OK) return s;
         if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, den, &lsum, out)) != AF_OK) return s;
         if (den != (double)B) lsum *= (double)B / den;   /* B times the batch's loss */
         if (plain_sgd) {
@@ -544,7 +547,7 @@ af_status AF_FN(af_graph_predict)(const af_graph *g, af_plan *p, T *ws, size_t w
         size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
         (void)AF_FN(slice_rows)(g, p, d, start, xs, NULL);
         AF_FN(bind_into)(g, p, ws, xs, 0, out, start);
-        if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 0, start)) != AF_OK) return s;
+        if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 0, start, 1)) != AF_OK) return s;
         /* outputs that are inputs, aliases or (at inference) identities of other nodes' */
         for (size_t o = 0; o < g->n_outputs; o++) {
             size_t len = af_shape_size(&p->info[g->outputs[o]].out);
@@ -573,7 +576,7 @@ af_status AF_FN(af_graph_evaluate)(const af_graph *g, af_plan *p, T *ws, size_t 
         size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
         const T *w = AF_FN(slice_rows)(g, p, d, start, xs, ys);
         AF_FN(bind)(g, p, ws, xs, 0);
-        if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 1, start)) != AF_OK) return s;
+        if ((s = AF_FN(forward)(g, p, ws, B, 0, 0, 0, 1, start, 1)) != AF_OK) return s;
         if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, 0, &lsum, sums)) != AF_OK) return s;
     }
     double pen_factor, den = AF_FN(batch_den)(d, (const T *)d->sw, d->n, d->n, &pen_factor);
@@ -600,7 +603,7 @@ af_status AF_FN(af_graph_gradients)(const af_graph *g, af_plan *p, T *ws, size_t
         size_t B = d->n - start < p->max_batch ? d->n - start : p->max_batch;
         const T *w = AF_FN(slice_rows)(g, p, d, start, xs, ys);
         AF_FN(bind)(g, p, ws, xs, training);
-        if ((s = AF_FN(forward)(g, p, ws, B, training, 0, step, 1, start)) != AF_OK) return s;
+        if ((s = AF_FN(forward)(g, p, ws, B, training, 0, step, 1, start, 0)) != AF_OK) return s;
         if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, den, &lsum, NULL)) != AF_OK) return s;
         if ((s = AF_FN(backward)(g, p, ws, B, training, step, start > 0, 0, start)) != AF_OK) return s;
     }

@@ -132,7 +132,7 @@ static af_status AF_FN(sums_node)(const AF_FN(split_ctx) *c, size_t i, int back)
                                          phase, arg, own);
             else
                 s = AF_FN(forward_node)(&gk, c->p, AF_FN(piece_ws)(c, k), i, B, 1,
-                                        k + 1 == c->sp->count, c->t, 1, lo, phase, arg, own);
+                                        k + 1 == c->sp->count, c->t, 1, lo, phase, arg, own, 0);
             if (s != AF_OK) return s;
         }
         if (phase == AF_SUMS_PARTIAL && (s = AF_FN(total_sums)(c, n)) != AF_OK) return s;
@@ -166,7 +166,7 @@ static af_status AF_FN(split_forward)(const AF_FN(split_ctx) *c)
                 size_t i = c->p->order[q];
                 if (!AF_FN(runs_forward)(c->g->nodes[i].ops->flags, 1)) continue;
                 s = AF_FN(forward_node)(c->g, c->p, AF_FN(piece_ws)(c, k), i, B, 1, 1, c->t, 1, lo,
-                                        AF_SUMS_NONE, NULL, NULL);
+                                        AF_SUMS_NONE, NULL, NULL, 0);
                 if (s != AF_OK) return s;
             }
         }
@@ -226,7 +226,7 @@ static af_status AF_FN(piece_pass)(const AF_FN(split_ctx) *c, size_t k)
     if (c->e->order)
         (void)AF_FN(gather_rows)(&gk, p, ws, c->d, B, c->e->perm + c->start + lo, xs, ys);
     AF_FN(bind_piece)(c, k, ys, &w);
-    af_status s = AF_FN(forward)(&gk, p, ws, B, 1, 1, c->t, 1, lo);
+    af_status s = AF_FN(forward)(&gk, p, ws, B, 1, 1, c->t, 1, lo, 0);
     if (s != AF_OK) return s;
     double lsum = 0;
     if ((s = AF_FN(loss_pass)(&gk, p, ws, B, ys, w, 1, c->den, &lsum, &c->sp->stats[k])) != AF_OK)

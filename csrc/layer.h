@@ -117,6 +117,8 @@ typedef struct {
     int training;                          /* batch statistics, dropout */
     int update_stats;                      /* training: also update running statistics */
     int fused_loss;                        /* output node: stop before final_act (logits) */
+    int forward_only;                      /* no backward follows (predict, evaluate): what only
+                                              backward reads in aux need not be kept */
     uint64_t step;                         /* 1-based optimiser step (dropout masks) */
     uint64_t seed;                         /* this node's seed (graph seed mixed with rng_key) */
     uint64_t row0;                         /* global index of the batch's first sample */

@@ -81,6 +81,12 @@ static size_t rnn_blocks(size_t B, size_t D)
     return n;
 }
 
+/* Units per block when the threads share the units of one sequence block. */
+#define AF_RNN_UNITS 64
+/* Elements between two unit blocks' own regions (s_priv): at least 4 KB, so that no page holds
+ * two blocks' data. */
+#define AF_RNN_PRIV_GAP 1024
+
 /* Region of n elements at *cur, rounded up to 16 elements (64 bytes of float). */
 static size_t rnn_take(size_t *cur, size_t n)
 {
@@ -132,6 +138,16 @@ static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, af_rnn
     L->s_gy = c->merge == AF_MERGE_MUL && L->D == 2 && c->return_sequences ? rnn_take(&s, B * T * H) : 0;
     L->s_bias = gru && c->use_bias ? rnn_take(&s, GH) : 0;   /* gru: b_ih + [b_hr, b_hz, 0] */
     L->s_sum = rnn_take(&s, GH + H);         /* bias-gradient column sums */
+    /* a region of its own per unit block, for forward-only passes whose threads share the units
+     * at batch 1-2 (rnn_priv in rnn_impl.h); sized for min(B, 2) rows, so never more for a
+     * smaller B */
+    L->priv_stride = 0;
+    if (L->D == 1 && H >= 2 * AF_RNN_UNITS) {
+        size_t rows = B < 2 ? B : 2, numax = H - (H / AF_RNN_UNITS - 1) * AF_RNN_UNITS;
+        L->priv_stride = (rows * T * L->G * numax + L->G * numax + 3 * rows * numax + 15) / 16 * 16 +
+                         AF_RNN_PRIV_GAP;
+    }
+    L->s_priv = rnn_take(&s, L->priv_stride * (H / AF_RNN_UNITS));
     L->scr_dir = s;
     s *= L->D;
     L->s_zero = rnn_take(&s, GH > H ? GH : H);  /* a zero row */
@@ -190,9 +206,7 @@ static void rnn_sizes(const void *cfg, size_t n_in, const af_shape *in, const af
 
 /* The work of a recurrence that pays for a parallel region (multiply-adds of the step GEMMs). */
 #define AF_RNN_PAR_MIN 200000.0
-/* Units per block when the threads share the units of one sequence block, and the multiply-adds
- * of one step that pay for a barrier per step. */
-#define AF_RNN_UNITS 64
+/* The multiply-adds of one step that pay for a barrier per step. */
 #define AF_RNN_PAR_MIN_STEP 32768.0
 
 /* 1 when threads may share the units of a forward pass instead of the batch: one direction, a
