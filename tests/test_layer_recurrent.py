@@ -731,7 +731,7 @@ def test_gemv_pass_first_thread_alone_until_the_others_join():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_forward_only_passes_keep_each_unit_block_apart_same_bits(dtype):
+def test_forward_only_passes_keep_each_unit_block_apart_same_bits(dtype, threads):
     """predict and evaluate at batch 1-2 on two threads keep each unit block's gates, biases, c
     (and gru's h U_n + b_hn) in a region of its own (rnn_priv in rnn_impl.h), not in the layer's
     rows: the outputs, the final h and c and the loss are those of one thread, which uses the
@@ -748,19 +748,15 @@ def test_forward_only_passes_keep_each_unit_block_apart_same_bits(dtype):
         model = af.Model([x, s0], [af.Dense(2)(outs[0])] + list(outs[1:]), dtype=dtype, seed=62)
         model.compile(loss="mse", optimizer="sgd")
         Y = [rng.normal(size=(2, 11, 2))] + [rng.normal(size=(2, units)) for _ in outs[1:]]
-        before = af.get_num_threads()
         runs = {}
-        try:
-            for nt in (1, 2):
-                af.set_num_threads(nt)
-                got = []
-                for _ in range(2):
-                    for rows in (slice(0, 1), slice(1, 2), slice(0, 2)):
-                        got += model.predict([X[rows], h0[rows]])
-                        got.append(np.array(model.evaluate([X[rows], h0[rows]], [y[rows] for y in Y])))
-                runs[nt] = got
-        finally:
-            af.set_num_threads(before)
+        for nt in (1, 2):
+            threads(nt)
+            got = []
+            for _ in range(2):
+                for rows in (slice(0, 1), slice(1, 2), slice(0, 2)):
+                    got += model.predict([X[rows], h0[rows]])
+                    got.append(np.array(model.evaluate([X[rows], h0[rows]], [y[rows] for y in Y])))
+            runs[nt] = got
         assert len(runs[1]) == len(runs[2])
         for a, b in zip(runs[1], runs[2]):
             np.testing.assert_array_equal(a, b, err_msg=f"{cell} {units}")
