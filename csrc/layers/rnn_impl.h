@@ -59,6 +59,12 @@ static inline void AF_FN(rnn_priv)(const DIR *q, size_t u0, size_t nu, size_t n,
     r->rn = r->c + 2 * n * nu;
 }
 
+/* c after step s (processing order) in a block's own region: the two buffers alternate. */
+static inline T *AF_FN(rnn_priv_c)(const AF_FN(rnn_priv_t) *r, size_t s, size_t n, size_t nu)
+{
+    return r->c + (s & 1) * n * nu;
+}
+
 /* Rows r0..r1 before the first step: h_{-1}, the initial state or zeros (kept for the dU GEMM). */
 static void AF_FN(rnn_fwd_begin)(const DIR *q, size_t r0, size_t r1)
 {
@@ -209,10 +215,10 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
         st.bias = pr.bias;
         if (lstm) {
             if (s > 0) {
-                st.cp = pr.c + ((s - 1) & 1) * n * nu;
+                st.cp = AF_FN(rnn_priv_c)(&pr, s - 1, n, nu);
                 st.ld_cp = nu;
             }
-            st.c = pr.c + (s & 1) * n * nu;
+            st.c = AF_FN(rnn_priv_c)(&pr, s, n, nu);
             st.ld_c = nu;
         }
         if (st.rn) {
@@ -244,7 +250,7 @@ static void AF_FN(rnn_fwd_end)(const DIR *q, size_t r0, size_t r1)
             rnn_unit_block(H, k, &u0, &nu);
             AF_FN(rnn_priv)(q, u0, nu, n, &pr);
             for (size_t b = 0; b < n; b++)
-                memcpy(q->aux + L->a_lc + (r0 + b) * H + u0, pr.c + ((L->NT - 1) & 1) * n * nu + b * nu,
+                memcpy(q->aux + L->a_lc + (r0 + b) * H + u0, AF_FN(rnn_priv_c)(&pr, L->NT - 1, n, nu) + b * nu,
                        nu * sizeof(T));
         }
         return;
