@@ -13,6 +13,7 @@
  *                                  (KVN columns of a full A panel; reads only those KMR x KVN)
  * Everything it defines is undefined again at the end, so it can be included again.
  * The code is written once; the intrinsics behind the V* macros are the only per-ISA part. */
+#include <string.h>
 #include "dtype_begin.h"
 
 #define KFN(name) AF_FN(AF_CAT(AF_CAT(name, _), AF_KISA))
@@ -399,12 +400,13 @@ static AF_KATTR void KFN(gemm_pack_a)(int ta, size_t mc, size_t kc, const T *res
                     for (size_t r = 0; r < KMR; r++) dst[p * KMR + r] = r < mr ? src[r * lda + p] : (T)0;
             }
         } else {
-            /* op(A) = A^T: the panel's column p is a contiguous run of row p of A. */
+            /* op(A) = A^T: the panel's column p is a contiguous run of row p of A, one copy of
+             * fixed size (vector moves; the element loop it replaced compiled to scalar ones: a
+             * weight gradient X^T dZ, 784 x 128 @ 128 x 512 float on 2 threads, 338 -> 317 us).
+             * Walking A row by row across the panels instead was slower (348 us). */
             const T *src = a + i0;
             if (mr == KMR) {
-                for (size_t p = 0; p < kc; p++)
-#pragma GCC unroll 32
-                    for (int r = 0; r < KMR; r++) dst[p * KMR + r] = src[p * lda + r];
+                for (size_t p = 0; p < kc; p++) memcpy(dst + p * KMR, src + p * lda, KMR * sizeof(T));
             } else {
                 for (size_t p = 0; p < kc; p++)
                     for (size_t r = 0; r < KMR; r++) dst[p * KMR + r] = r < mr ? src[p * lda + r] : (T)0;
