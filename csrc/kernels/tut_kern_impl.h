@@ -211,14 +211,32 @@ static void RN(tut_ep)(const AF_FN(af_tut_ep) *e)
         for (size_t i = 0; i < n; i++) o[i] = (y[i] - o[i]) * (o[i] * ((T)1 - o[i]));
         for (size_t i = n; i < np; i++) o[i] = 0;
     }
-    /* dH = (dO W2^T) * H (1 - H), W2 before its update */
-    for (size_t u = 0; u < nh; u++)
-        for (size_t i = 0; i < np; i += VL) {
+    /* dH = (dO W2^T) * H (1 - H), W2 before its update: four vectors of rows per pass over the
+     * outputs, each weight broadcast once for the four (8-16-3 on 64 rows: 3.94 -> 3.27 us an
+     * epoch with avx2, 2.52 -> 2.46 with avx512); each value the same chain over j as before */
+    for (size_t u = 0; u < nh; u++) {
+        const T *w = e->w2 + u * no;
+        size_t i = 0;
+        for (; i + 4 * VL <= np; i += 4 * VL) {
+            RN(vec) z0 = {0}, z1 = {0}, z2 = {0}, z3 = {0};
+            for (size_t j = 0; j < no; j++) {
+                const T *o = ot + j * np + i;
+                z0 += w[j] * RN(vload)(o), z1 += w[j] * RN(vload)(o + VL);
+                z2 += w[j] * RN(vload)(o + 2 * VL), z3 += w[j] * RN(vload)(o + 3 * VL);
+            }
+            const T *hu = ht + u * np + i;
+            RN(vec) h0 = RN(vload)(hu), h1 = RN(vload)(hu + VL), h2 = RN(vload)(hu + 2 * VL), h3 = RN(vload)(hu + 3 * VL);
+            T *d = dh + u * np + i;
+            RN(vstore)(d, z0 * (h0 * ((T)1 - h0))), RN(vstore)(d + VL, z1 * (h1 * ((T)1 - h1)));
+            RN(vstore)(d + 2 * VL, z2 * (h2 * ((T)1 - h2))), RN(vstore)(d + 3 * VL, z3 * (h3 * ((T)1 - h3)));
+        }
+        for (; i < np; i += VL) {
             RN(vec) z = {0};
-            for (size_t j = 0; j < no; j++) z += e->w2[u * no + j] * RN(vload)(ot + j * np + i);
+            for (size_t j = 0; j < no; j++) z += w[j] * RN(vload)(ot + j * np + i);
             RN(vec) h = RN(vload)(ht + u * np + i);
             RN(vstore)(dh + u * np + i, z * (h * ((T)1 - h)));
         }
+    }
     /* the tutorial's order: W2 += (H^T dO) lr, b2, W1 += (X^T dH) lr, b1 */
     RN(tut_grad)(no, nh, np, ot, ht, e->lr, e->w2, 1, no);   /* W2[u][j] += sum dO[j] H[u] */
     RN(tut_bias_grad)(no, np, ot, e->lr, e->b2);
