@@ -653,6 +653,17 @@ def test_units_shared_forward_same_bits_for_1_and_2_threads_repeatedly(cell):
         af.set_num_threads(before)
 
 
+def _padded_pair_with_states(rng, cell, units, steps, features, pad_from, dtype):
+    """Two sequences, the second zero from step pad_from on (masked out by a Masking layer),
+    random initial states, and the model inputs for them: X, h0, the sequence Input, the state
+    Input, and the initial_state list of the cell (h and c for an LSTM)."""
+    X = rng.normal(size=(2, steps, features)).astype(dtype)
+    X[1, pad_from:] = 0
+    h0 = rng.normal(size=(2, units)).astype(dtype)
+    x, s0 = af.Input(shape=(steps, features)), af.Input(shape=(units,))
+    return X, h0, x, s0, [s0, s0] if cell == "lstm" else [s0]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_units_shared_share_by_share_product_same_bits_every_isa(isa, dtype):
     """Batch-1 and batch-2 forward passes with the units shared between threads make each step's
@@ -662,11 +673,7 @@ def test_units_shared_share_by_share_product_same_bits_every_isa(isa, dtype):
     dropout (gradients) give the bits of one thread, call after call."""
     rng = np.random.default_rng(41)
     for cell, units in (("lstm", 128), ("gru", 200), ("simple", 200), ("lstm", 195)):
-        X = rng.normal(size=(2, 9, 7)).astype(dtype)
-        X[1, 6:] = 0
-        h0 = rng.normal(size=(2, units)).astype(dtype)
-        x, s0 = af.Input(shape=(9, 7)), af.Input(shape=(units,))
-        states = [s0, s0] if cell == "lstm" else [s0]
+        X, h0, x, s0, states = _padded_pair_with_states(rng, cell, units, 9, 7, 6, dtype)
         seq = CELLS[cell](units, return_sequences=True, go_backwards=cell == "gru")(af.Masking()(x),
                                                                                    initial_state=states)
         h = CELLS[cell](units, recurrent_dropout=0.3)(seq)
@@ -738,11 +745,7 @@ def test_forward_only_passes_keep_each_unit_block_apart_same_bits(dtype, threads
     layer's rows. Masks, initial states, go_backwards, blocks of 64 and a wider last one."""
     rng = np.random.default_rng(61)
     for cell, units in (("lstm", 128), ("lstm", 195), ("gru", 131), ("simple", 128)):
-        X = rng.normal(size=(2, 11, 6)).astype(dtype)
-        X[1, 8:] = 0
-        h0 = rng.normal(size=(2, units)).astype(dtype)
-        x, s0 = af.Input(shape=(11, 6)), af.Input(shape=(units,))
-        states = [s0, s0] if cell == "lstm" else [s0]
+        X, h0, x, s0, states = _padded_pair_with_states(rng, cell, units, 11, 6, 8, dtype)
         outs = CELLS[cell](units, return_sequences=True, return_state=True,
                            go_backwards=cell != "simple")(af.Masking()(x), initial_state=states)
         model = af.Model([x, s0], [af.Dense(2)(outs[0])] + list(outs[1:]), dtype=dtype, seed=62)
