@@ -8,6 +8,7 @@ import pytest
 
 import annfast
 from annfast import NeuralNetwork
+from conftest import supported_isas
 from tutorial_reference import TutorialNeuralNetwork
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
@@ -133,6 +134,38 @@ def test_small_networks_whole_epoch_kernel_parity(sizes, n, isa):
     for name in ("hidden_activation", "hidden_output", "output_activation", "predicted_output"):
         assert getattr(ours, name).shape == getattr(ref, name).shape
         assert rel_err(getattr(ours, name), getattr(ref, name)) <= RTOL, name
+
+
+def test_whole_epoch_sigmoid_over_the_whole_range_same_bits_on_every_path():
+    """The fused epoch's sigmoid is written per ISA (csrc/kernels/tut_kern_impl.h): over inputs
+    from -800 to 800, where e^-x is subnormal, 0, near the largest double or inf (the ends of
+    the exponential's 2^k scaling), every path is within 3 ulp of 1 / (1 + exp(-x)), subnormal
+    results flushed to 0 as annfast computes (csrc/fpenv.h), and the paths with FMA (the same
+    roundings) give the same bits."""
+    x = np.concatenate([np.linspace(-800, 800, 401), [-746, -745.2, -710, -709.8, -709.5, -709.1, -708.4,
+                        -40, -37, -1e-300, 0, 1e-300, 36, 37, 708.4, 709.1, 709.4, 709.5, 709.78, 709.8,
+                        710, 710.5, 745.2, 746]])
+    x = np.concatenate([x, np.zeros(-len(x) % 8)]).reshape(-1, 1)
+    with np.errstate(over="ignore"):
+        want = 1 / (1 + np.exp(-x))
+    want[np.abs(want) < np.finfo(np.float64).tiny] = 0.0
+    got, fma = [], [path for path in supported_isas() if path != "generic"]
+    before = annfast.get_isa()
+    try:
+        for path in ["generic"] + fma:
+            annfast.set_isa(path)
+            nn = NeuralNetwork(1, 1, 1)
+            nn.weights_input_hidden[...] = 1.0
+            nn.weights_hidden_output[...] = 1.0
+            with contextlib.redirect_stdout(io.StringIO()):
+                nn.train(x, np.zeros_like(x), 1, 0.0)
+            got.append(nn.hidden_output.copy())
+    finally:
+        annfast.set_isa(before)
+    for g in got:
+        np.testing.assert_allclose(g, want, rtol=3 * 2.0 ** -52, atol=0)
+    for g in got[2:]:
+        np.testing.assert_array_equal(g, got[1])
 
 
 def test_threads_bitwise_identical(threads):
