@@ -6,6 +6,7 @@
 #define AF_FN(name) AF_CAT(name, _f32)
 #define EXP expf
 #define VEXP af_exp_f32 /* vectorisable, ~1 ulp (vexp.h) */
+#define VEXP_DEN af_exp_den_f32 /* e^x inside 1 + e^x, under FTZ (vexp.h) */
 #define EXPM1 expm1f
 #define TANH tanhf
 #define ERF erff
@@ -19,6 +20,7 @@
 #define AF_FN(name) AF_CAT(name, _f64)
 #define EXP exp
 #define VEXP af_exp_f64
+#define VEXP_DEN af_exp_den_f64
 #define EXPM1 expm1
 #define TANH tanh
 #define ERF erf

@@ -3,6 +3,7 @@
 #undef AF_FN
 #undef EXP
 #undef VEXP
+#undef VEXP_DEN
 #undef EXPM1
 #undef TANH
 #undef ERF

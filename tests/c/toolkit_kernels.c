@@ -1,9 +1,13 @@
 /* toolkit_kernels.c: drives the optimiser, clipping, batch-norm, dropout, column-sum and tutorial-epoch kernels
  * from plain C over awkward sizes (block and chunk edges, m = 1, in-place calls, 1 and 2 threads)
- * plus argument checks. tests/test_c_kernels.py builds it with AddressSanitizer/UBSan and runs it. */
+ * plus argument checks, and vexp.h's e^x of the recurrent cells against its general one.
+ * tests/test_c_kernels.py builds it with AddressSanitizer/UBSan and runs it. */
 #include "optim.h"
 #include "norm.h"
 #include "isa_ctx.h"
+#include "fpenv.h"
+#include "vexp.h"
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,9 +118,49 @@ static int tut_ep_check(void)
   return 0;
 }
 
+/* vexp.h's af_exp_den (one-step 2^k) against af_exp in what the recurrent cells compute,
+ * 1 / (1 + e^-x) and 1 - 2 / (1 + e^2x), with subnormal results flushed as in every annfast
+ * thread: the same bits (NaN for NaN) for every float around both clamps, every 251st float
+ * pattern, and doubles from a sweep of [-760, 760] and random patterns. */
+#define DEN_SAME(T, x, EXP, DEN, bad)                                                             \
+  do {                                                                                            \
+    T s0 = (T)1 / ((T)1 + EXP(-(x))), s1 = (T)1 / ((T)1 + DEN(-(x)));                            \
+    T t0 = (T)1 - (T)2 / ((T)1 + EXP((T)2 * (x))), t1 = (T)1 - (T)2 / ((T)1 + DEN((T)2 * (x)));   \
+    if (!(isnan(s0) && isnan(s1)) && memcmp(&s0, &s1, sizeof(T))) bad++;                          \
+    if (!(isnan(t0) && isnan(t1)) && memcmp(&t0, &t1, sizeof(T))) bad++;                          \
+  } while (0)
+static int den_check(void)
+{
+  if (AF_FP_FLUSH == 0) return 0; /* no flush-to-zero to rely on */
+  af_fpenv keep = af_fp_get();
+  af_fp_put(keep | AF_FP_FLUSH);
+  size_t bad = 0;
+  float ends[] = {-90.0f, -42.0f, 42.0f, 87.0f};
+  for (int e = 0; e < 4; e++)
+    for (float x = ends[e]; x <= ends[e] + 3.0f; x = nextafterf(x, 1e9f)) DEN_SAME(float, x, af_exp_f32, af_exp_den_f32, bad);
+  for (uint64_t u = 0; u < (1ull << 32); u += 251) {
+    uint32_t b = (uint32_t)u;
+    float x;
+    memcpy(&x, &b, 4);
+    DEN_SAME(float, x, af_exp_f32, af_exp_den_f32, bad);
+  }
+  for (double x = -760; x <= 760; x += 1.0 / 512) DEN_SAME(double, x, af_exp_f64, af_exp_den_f64, bad);
+  uint64_t r = 88172645463325252ull;
+  for (int i = 0; i < 1000000; i++) {
+    r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+    double x;
+    memcpy(&x, &r, 8);
+    DEN_SAME(double, x, af_exp_f64, af_exp_den_f64, bad);
+  }
+  af_fp_put(keep);
+  if (bad) printf("af_exp_den: %zu results differ from af_exp's\n", bad);
+  return bad != 0;
+}
+
 int main(void){
   if (colsum_check_f32() || colsum_check_f64()) return 8;
   if (tut_ep_check()) return 9;
+  if (den_check()) return 10;
   size_t sizes[] = {1, 7, 4095, 4096, 4097, 40000, 70001};
   for (int th = 1; th <= 2; th++) { af_set_num_threads(th);
   for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
