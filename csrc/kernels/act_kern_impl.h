@@ -38,7 +38,7 @@ static inline T KN(tanh_f)(T x)
     T a = x < 0 ? -x : x, z = x * x;
     T g = ((((-0.005652355259548741f * z + 0.020583488974709463f) * z - 0.05371848497866412f) * z +
             0.1333109112674949f) * z - 0.33333258722945086f) * z + 1.0f;
-    T big = (T)1 - (T)2 / ((T)1 + VEXP(2 * a));
+    T big = (T)1 - (T)2 / ((T)1 + VEXP_DEN(2 * a));
     return a < (T)0.625 ? x * g : (x < 0 ? -big : big);
 }
 #define TANH_ROW(x) KN(tanh_f)(x)
@@ -52,8 +52,9 @@ void KN(af_act_rowf)(af_act act, T p, size_t n, const T *x, T *y)
     size_t j;
     switch (act) {
     case AF_ACT_LINEAR: for (j = 0; j < n; j++) y[j] = x[j]; break;
-    /* sigma(x) = 1 / (1 + e^-x); e^-x overflows to inf for x << 0, giving 0, never NaN. */
-    case AF_ACT_SIGMOID: for (j = 0; j < n; j++) y[j] = (T)1 / ((T)1 + VEXP(-x[j])); break;
+    /* sigma(x) = 1 / (1 + e^-x); e^-x overflows to inf for x << 0, giving 0, never NaN. e^x as
+     * VEXP_DEN: in 1 + e^x the bits of VEXP (vexp.h), a third fewer operations */
+    case AF_ACT_SIGMOID: for (j = 0; j < n; j++) y[j] = (T)1 / ((T)1 + VEXP_DEN(-x[j])); break;
     case AF_ACT_TANH: for (j = 0; j < n; j++) y[j] = TANH_ROW(x[j]); break;
     case AF_ACT_RELU: for (j = 0; j < n; j++) y[j] = x[j] < 0 ? (T)0 : x[j]; break;
     case AF_ACT_LEAKY_RELU: for (j = 0; j < n; j++) y[j] = x[j] > 0 ? x[j] : p * x[j]; break;
@@ -121,7 +122,7 @@ void KN(af_act_rowb)(af_act act, T p, size_t n, const T *x, const T *y, const T 
     /* swish'(x) = s (1 + x (1 - s)),  s = sigmoid(x) */
     case AF_ACT_SWISH:
         for (j = 0; j < n; j++) {
-            T sg = (T)1 / ((T)1 + VEXP(-x[j]));
+            T sg = (T)1 / ((T)1 + VEXP_DEN(-x[j]));
             dx[j] = dy[j] * (sg * ((T)1 + x[j] * ((T)1 - sg)));
         }
         break;

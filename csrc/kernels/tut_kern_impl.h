@@ -103,7 +103,7 @@ static void RN(tut_sigmoid)(size_t len, T *y)
         _mm256_storeu_pd(y + i, _mm256_div_pd(one, _mm256_add_pd(one, ex)));
     }
 #else
-    for (size_t i = 0; i < len; i++) y[i] = (T)1 / ((T)1 + VEXP(-y[i]));
+    for (size_t i = 0; i < len; i++) y[i] = (T)1 / ((T)1 + VEXP_DEN(-y[i]));
 #endif
 }
 
