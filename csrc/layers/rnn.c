@@ -87,6 +87,24 @@ static size_t rnn_blocks(size_t B, size_t D)
  * two blocks' data. */
 #define AF_RNN_PRIV_GAP 1024
 
+/* Where the pieces of a unit block's own region start, for n rows, NT steps, G gates and nu
+ * units (elements from the region's start; end: its length). rnn_layout sizes the regions with
+ * it, rnn_priv (rnn_impl.h) places them: one layout for both. */
+typedef struct {
+    size_t gate, bias, c, rn, end;
+} rnn_priv_offsets;
+
+static rnn_priv_offsets rnn_priv_at(size_t n, size_t NT, size_t G, size_t nu)
+{
+    rnn_priv_offsets o;
+    o.gate = 0;                        /* gates: input parts, then activations */
+    o.bias = o.gate + n * NT * G * nu; /* the block's biases */
+    o.c = o.bias + G * nu;             /* c of the last two steps */
+    o.rn = o.c + 2 * n * nu;           /* gru's h U_n + b_hn */
+    o.end = o.rn + n * nu;
+    return o;
+}
+
 /* Region of n elements at *cur, rounded up to 16 elements (64 bytes of float). */
 static size_t rnn_take(size_t *cur, size_t n)
 {
@@ -144,8 +162,7 @@ static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, af_rnn
     L->priv_stride = 0;
     if (L->D == 1 && H >= 2 * AF_RNN_UNITS) {
         size_t rows = B < 2 ? B : 2, numax = H - (H / AF_RNN_UNITS - 1) * AF_RNN_UNITS;
-        L->priv_stride = (rows * T * L->G * numax + L->G * numax + 3 * rows * numax + 15) / 16 * 16 +
-                         AF_RNN_PRIV_GAP;
+        L->priv_stride = (rnn_priv_at(rows, T, L->G, numax).end + 15) / 16 * 16 + AF_RNN_PRIV_GAP;
     }
     L->s_priv = rnn_take(&s, L->priv_stride * (H / AF_RNN_UNITS));
     L->scr_dir = s;

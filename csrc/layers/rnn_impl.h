@@ -53,10 +53,12 @@ typedef struct {
 static inline void AF_FN(rnn_priv)(const DIR *q, size_t u0, size_t nu, size_t n, AF_FN(rnn_priv_t) *r)
 {
     const af_rnn_layout *L = q->L;
-    r->gate = q->priv + u0 / AF_RNN_UNITS * L->priv_stride;
-    r->bias = r->gate + n * L->NT * L->G * nu;
-    r->c = r->bias + L->G * nu;
-    r->rn = r->c + 2 * n * nu;
+    const rnn_priv_offsets o = rnn_priv_at(n, L->NT, L->G, nu);
+    T *base = q->priv + u0 / AF_RNN_UNITS * L->priv_stride;
+    r->gate = base + o.gate;
+    r->bias = base + o.bias;
+    r->c = base + o.c;
+    r->rn = base + o.rn;
 }
 
 /* c after step s (processing order) in a block's own region: the two buffers alternate. */
