@@ -29,18 +29,26 @@ def add_parser(sub):
                    help="precision for every contender (default float32)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="threads for annfast and PyTorch (default: annfast's current setting)")
-    p.add_argument("--repeats", type=positive_int, default=3, help="repeats; the minimum is kept (default 3)")
+    p.add_argument("--repeats", type=positive_int, default=3,
+                   help="repeats (at least; calls under 50 ms repeat for 50 ms); the minimum is kept (default 3)")
     p.add_argument("--no-peers", action="store_true", help="NumPy only (skip PyTorch and scikit-learn)")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="draw the speed-ups (needs matplotlib)")
     p.set_defaults(func=run)
     return p
 
 
-def best_time(fn, repeats):
-    """Minimum wall time of fn() over `repeats` calls (after one warm-up call)."""
+def best_time(fn, repeats, min_time=0.05, pause=0.1):
+    """Minimum wall time of fn() over at least `repeats` calls and, for calls shorter than that,
+    at least min_time seconds of them (at most 1000), after a pause (another library's threads
+    still spinning from its last call would take a core) and one warm-up call. A few calls of a
+    sub-millisecond kernel are not enough: its first calls pay for a new output's pages (a 4 MB
+    array: about 950 page faults, 2-3 ms, then warm-up for a few more calls), so three calls
+    compared one library's warm-up with another's."""
+    time.sleep(pause)
     fn()
     times = []
-    for _ in range(repeats):
+    start = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - start < min_time and len(times) < 1000):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
@@ -189,7 +197,7 @@ def run(args):
     if args.threads is not None:
         annfast.set_num_threads(args.threads)
     print(f"annfast bench: size {args.size}, {args.dtype}, {annfast.get_num_threads()} threads, "
-          f"ISA {annfast.get_isa()}, min of {args.repeats} runs")
+          f"ISA {annfast.get_isa()}, min of {args.repeats}+ runs (short ones: 50 ms of them)")
     rows = _rows(args)
     print(format_table(rows))
     missing = [n for n in ("matmul", "activations") if getattr(annfast, n, None) is None]

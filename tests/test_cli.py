@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -202,6 +203,26 @@ def test_bench_tiny_with_plot(tmp_path):
     assert "speed-up" in res.stdout and "NumPy" in res.stdout and "train epoch" in res.stdout
     if "--plot" in args:
         assert (tmp_path / "bench.png").stat().st_size > 1000
+
+
+def test_bench_best_time_samples_short_calls_for_min_time():
+    """`annfast bench` keeps the fastest of at least `repeats` calls, and of enough calls to fill
+    min_time when they are short (a sub-millisecond kernel's first calls pay for new pages);
+    at most 1000; never fewer than `repeats` for slow calls."""
+    from annfast.cli_bench import best_time
+    calls = []
+
+    def fast():
+        calls.append(1)
+    assert best_time(fast, 3, min_time=0.02, pause=0) >= 0
+    assert 100 < len(calls) <= 1001          # the warm-up call, then until min_time or 1000
+    calls.clear()
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.004)
+    assert best_time(slow, 3, min_time=0.0, pause=0) >= 0.004
+    assert len(calls) == 4                   # warm-up + exactly `repeats`
 
 
 def test_plot_without_matplotlib_is_one_line_error(data, tmp_path):
