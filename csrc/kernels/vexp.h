@@ -28,12 +28,13 @@ static inline double af_pow2i_f64(double k)
     return af_bits_to_f64(bits << 52);
 }
 
-/* The reduction and polynomial of e^x for x already clamped: 1 + p ~ e^r, and k (x = k ln2 + r). */
-static inline double af_exp_poly_f64(double x, double *kp)
+/* The reduction and polynomial of e^x for x already clamped: 1 + p ~ e^r, and k + magic (x =
+ * k ln2 + r; magic's low 12 bits are 0, so that double's bits end in k). */
+static inline double af_exp_poly_f64(double x, double *kbp)
 {
     const double log2e = 1.4426950408889634074, magic = 6755399441055744.0;
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    double k = (x * log2e + magic) - magic;  /* rint(x / ln2) */
+    double kb = x * log2e + magic, k = kb - magic;  /* rint(x / ln2) */
     double r = (x - k * ln2_hi) - k * ln2_lo;
     /* e^r = sum r^i / i!, i <= 13: truncation error < 2e-18 for |r| <= 0.347 */
     double p = 1.0 / 6227020800.0;
@@ -49,7 +50,7 @@ static inline double af_exp_poly_f64(double x, double *kp)
     p = p * r + 1.0 / 6.0;
     p = p * r + 0.5;
     p = p * (r * r) + r;     /* r + r^2 (1/2 + ...): keeps the leading terms exact-ish */
-    *kp = k;
+    *kbp = kb;
     return 1.0 + p;
 }
 
@@ -58,7 +59,7 @@ static inline double af_exp_f64(double x)
     const double magic = 6755399441055744.0;
     x = x < -746.0 ? -746.0 : x;  /* beyond these e^x is 0 or inf; clamping keeps k in range */
     x = x > 710.0 ? 710.0 : x;
-    double k, p = af_exp_poly_f64(x, &k);
+    double kb, p = af_exp_poly_f64(x, &kb), k = kb - magic;
     double k1 = (k * 0.5 + magic) - magic; /* split 2^k so both halves stay normal */
     return p * af_pow2i_f64(k1) * af_pow2i_f64(k - k1);
 }
@@ -75,8 +76,8 @@ static inline double af_exp_den_f64(double x)
 {
     x = x < -709.0 ? -709.0 : x;
     x = x > 710.0 ? 710.0 : x;
-    double k, p = af_exp_poly_f64(x, &k);
-    return p * af_pow2i_f64(k);
+    double kb, p = af_exp_poly_f64(x, &kb);
+    return p * af_bits_to_f64((af_f64_to_bits(kb) + 1023u) << 52); /* 2^k straight from k + magic */
 }
 
 static inline float af_pow2i_f32(float k)
@@ -86,12 +87,12 @@ static inline float af_pow2i_f32(float k)
     return af_bits_to_f32(bits << 23);
 }
 
-/* af_exp_poly_f64 for float: degree 7 */
-static inline float af_exp_poly_f32(float x, float *kp)
+/* af_exp_poly_f64 for float: degree 7 (magic's low 9 bits are 0) */
+static inline float af_exp_poly_f32(float x, float *kbp)
 {
     const float log2e = 1.44269504088896341f, magic = 12582912.0f;
     const float ln2_hi = 0.693145751953125f, ln2_lo = 1.42860682030941723212e-6f;
-    float k = (x * log2e + magic) - magic;
+    float kb = x * log2e + magic, k = kb - magic;
     float r = (x - k * ln2_hi) - k * ln2_lo;
     /* degree 7: truncation error < 6e-9 relative for |r| <= 0.347 */
     float p = 1.0f / 5040.0f;
@@ -101,7 +102,7 @@ static inline float af_exp_poly_f32(float x, float *kp)
     p = p * r + 1.0f / 6.0f;
     p = p * r + 0.5f;
     p = p * (r * r) + r;
-    *kp = k;
+    *kbp = kb;
     return 1.0f + p;
 }
 
@@ -110,7 +111,7 @@ static inline float af_exp_f32(float x)
     const float magic = 12582912.0f;
     x = x < -104.0f ? -104.0f : x;
     x = x > 89.0f ? 89.0f : x;
-    float k, p = af_exp_poly_f32(x, &k);
+    float kb, p = af_exp_poly_f32(x, &kb), k = kb - magic;
     float k1 = (k * 0.5f + magic) - magic;
     return p * af_pow2i_f32(k1) * af_pow2i_f32(k - k1);
 }
@@ -120,8 +121,8 @@ static inline float af_exp_den_f32(float x)
 {
     x = x < -88.3f ? -88.3f : x;
     x = x > 89.0f ? 89.0f : x;
-    float k, p = af_exp_poly_f32(x, &k);
-    return p * af_pow2i_f32(k);
+    float kb, p = af_exp_poly_f32(x, &kb);
+    return p * af_bits_to_f32((af_f32_to_bits(kb) + 127u) << 23);
 }
 
 #endif
