@@ -32,48 +32,71 @@ static inline T RN(tut_lanes)(RN(vec) v)
 }
 
 /* y = s(y) = 1 / (1 + e^-y) over len values (a multiple of VL). e^-y as vexp.h computes it (the
- * same reduction and polynomial), except that 2^k is applied in one scaling: vexp.h's af_exp
- * splits it in two so e^x stays exact where it is subnormal, but 1 + e^-y never is. NaN in gives
- * NaN.
- * - AVX-512 scales with scalef: 0.81 -> 0.68 ns a value (1024 values, timed alone). max(lo, x)
- *   and min(hi, t) return their second operand for NaN, which keeps it.
- * - Elsewhere the loop over VEXP_DEN (vexp.h: 2^k put straight into the exponent field), which
- *   the compiler vectorises, gives the same bits under annfast's flush-to-zero: 8-16-3 on 64 rows
- *   with avx2 about 2.85 -> 2.57 us an epoch against af_exp. The same loop in AVX2 intrinsics
- *   was 2% faster still (3.07 against 3.13 us, alternated, in a slower spell): not worth a
- *   second copy of the polynomial. */
+ * same reduction and polynomial), except that 2^k is applied in one scaling: vexp.h splits it in
+ * two so e^x stays exact where it is subnormal, but 1 + e^-y never is. NaN in gives NaN: max(lo,
+ * x) and min(hi, t) return their second operand for NaN, which keeps it.
+ * - AVX-512 scales with scalef: 0.81 -> 0.68 ns a value (1024 values, timed alone).
+ * - AVX2 has no scalef: 2^k goes straight into the exponent field, one integer add and shift
+ *   (vexp.h's two-step scaling cost a third more operations a value). That needs k in
+ *   [-1023, 1023], so e^-y is clamped to [-709, 709] instead of [-746, 710]: beyond -709, 1 + e^-y
+ *   is 1 either way (2^-1023 reads as 0); beyond 709 the sigmoid is below the smallest normal
+ *   double, which annfast flushes to 0 either way (fpenv.h). So the bits are AVX-512's. 8-16-3 on
+ *   64 rows with avx2: 2.85 -> 2.51 us an epoch. */
+#if defined(AF_ROWS_AVX512)
+#define TUT_VT __m512d
+#define TUT_V(op) _mm512_##op
+#define TUT_LO -746.0
+#define TUT_HI 710.0
+#elif defined(AF_ROWS_AVX2)
+#define TUT_VT __m256d
+#define TUT_V(op) _mm256_##op
+#define TUT_LO -709.0
+#define TUT_HI 709.0
+#endif
 static void RN(tut_sigmoid)(size_t len, T *y)
 {
+#if defined(TUT_VT)
+    const TUT_VT log2e = TUT_V(set1_pd)(1.4426950408889634074), magic = TUT_V(set1_pd)(6755399441055744.0);
+    const TUT_VT ln2_hi = TUT_V(set1_pd)(6.93147180369123816490e-01);
+    const TUT_VT ln2_lo = TUT_V(set1_pd)(1.90821492927058770002e-10);
+    const TUT_VT lo = TUT_V(set1_pd)(TUT_LO), hi = TUT_V(set1_pd)(TUT_HI), one = TUT_V(set1_pd)(1.0);
+    for (size_t i = 0; i < len; i += sizeof(TUT_VT) / sizeof(T)) {
+        TUT_VT x = TUT_V(sub_pd)(TUT_V(setzero_pd)(), TUT_V(loadu_pd)(y + i));
+        TUT_VT t = TUT_V(min_pd)(hi, TUT_V(max_pd)(lo, x));
+        TUT_VT kb = TUT_V(fmadd_pd)(t, log2e, magic); /* k + magic: k in the low bits */
+        TUT_VT k = TUT_V(sub_pd)(kb, magic);
+        TUT_VT r = TUT_V(sub_pd)(TUT_V(fnmadd_pd)(k, ln2_hi, t), TUT_V(mul_pd)(k, ln2_lo));
+        TUT_VT p = TUT_V(set1_pd)(1.0 / 6227020800.0);
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 479001600.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 39916800.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 3628800.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 362880.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 40320.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 5040.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 720.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 120.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 24.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(1.0 / 6.0));
+        p = TUT_V(fmadd_pd)(p, r, TUT_V(set1_pd)(0.5));
+        p = TUT_V(fmadd_pd)(p, TUT_V(mul_pd)(r, r), r);
 #if defined(AF_ROWS_AVX512)
-    const __m512d log2e = _mm512_set1_pd(1.4426950408889634074), magic = _mm512_set1_pd(6755399441055744.0);
-    const __m512d ln2_hi = _mm512_set1_pd(6.93147180369123816490e-01);
-    const __m512d ln2_lo = _mm512_set1_pd(1.90821492927058770002e-10);
-    const __m512d lo = _mm512_set1_pd(-746.0), hi = _mm512_set1_pd(710.0), one = _mm512_set1_pd(1.0);
-    for (size_t i = 0; i < len; i += 8) {
-        __m512d x = _mm512_sub_pd(_mm512_setzero_pd(), _mm512_loadu_pd(y + i));
-        __m512d t = _mm512_min_pd(hi, _mm512_max_pd(lo, x));
-        __m512d k = _mm512_sub_pd(_mm512_fmadd_pd(t, log2e, magic), magic);
-        __m512d r = _mm512_sub_pd(_mm512_fnmadd_pd(k, ln2_hi, t), _mm512_mul_pd(k, ln2_lo));
-        __m512d p = _mm512_set1_pd(1.0 / 6227020800.0);
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 479001600.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 39916800.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 3628800.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 362880.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 40320.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 5040.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 720.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 120.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 24.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 6.0));
-        p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
-        p = _mm512_fmadd_pd(p, _mm512_mul_pd(r, r), r);
-        __m512d ex = _mm512_scalef_pd(_mm512_add_pd(one, p), k);
-        _mm512_storeu_pd(y + i, _mm512_div_pd(one, _mm512_add_pd(one, ex)));
+        TUT_VT ex = _mm512_scalef_pd(_mm512_add_pd(one, p), k);
+#else
+        /* magic's low 12 bits are 0, so (bits(k + magic) + 1023) << 52 is 2^k */
+        const __m256i bias = _mm256_set1_epi64x(1023);
+        TUT_VT two_k = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_castpd_si256(kb), bias), 52));
+        TUT_VT ex = _mm256_mul_pd(_mm256_add_pd(one, p), two_k);
+#endif
+        TUT_V(storeu_pd)(y + i, TUT_V(div_pd)(one, TUT_V(add_pd)(one, ex)));
     }
 #else
     for (size_t i = 0; i < len; i++) y[i] = (T)1 / ((T)1 + VEXP_DEN(-y[i]));
 #endif
 }
+#undef TUT_VT
+#undef TUT_V
+#undef TUT_LO
+#undef TUT_HI
 
 /* the column-laid values v (w x np) as rows of out (n x w) */
 static void RN(tut_rows_out)(const T *v, size_t w, size_t n, size_t np, T *out)
