@@ -113,6 +113,7 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define KROWS1 12
 #define KCOLNB 6
 #define KTRANSPOSE(d, ldd, s, lds) af_tr8x8_ps(d, ldd, s, lds)
+#define KGVPF 4
 #include "gemm_kern_impl.h"
 
 #define AF_DTYPE_F64
@@ -137,6 +138,7 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define KROWS1 12
 #define KCOLNB 6
 #define KTRANSPOSE(d, ldd, s, lds) af_tr4x4_pd(d, ldd, s, lds)
+#define KGVPF 4
 #include "gemm_kern_impl.h"
 
 #endif

@@ -13,6 +13,7 @@
 #ifndef AF_GEMM_KERN_H
 #define AF_GEMM_KERN_H
 #include <stddef.h>
+#include <stdint.h>
 #include "annfast.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
