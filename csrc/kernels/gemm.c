@@ -125,6 +125,9 @@ static inline int gemm_nested(void)
 #endif
 }
 
+/* The paths of a product (gemm_path in gemm_impl.h). */
+enum { AF_GP_TINY, AF_GP_SKINNY, AF_GP_DIRECT, AF_GP_ROWS, AF_GP_PACKED };
+
 #define AF_DTYPE_F32
 #include "gemm_impl.h"
 #define AF_DTYPE_F64

@@ -125,6 +125,7 @@ typedef struct {
     int pack_all_a, pack_all_b;
     char *ws;
     T *bshared;    /* op(B) packed once for all chunks (one K block, one column block) */
+    const T *bpre; /* all of op(B) packed before the call (af_gemm_prepacked), or NULL */
     /* skinny and rows paths: op(B) packed (row stride ldbp), padded op(A), work units */
     const T *bp, *atail;
     size_t ldbp, unit, nunits, nchunks;
@@ -182,7 +183,9 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
             T beta_pc = pc == 0 ? g->beta : (T)1; /* later K blocks accumulate onto C */
             int last = pc + kc == k;
             const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
-            if (g->bshared) /* all of op(B), packed once for every chunk (gemm_packed) */
+            if (g->bpre) /* all of op(B), packed before the call: K block pc's panels */
+                bbuf = (T *)g->bpre + pc * ((g->n + NR - 1) / NR * NR) + (c0 + jc) / NR * NR * kc;
+            else if (g->bshared) /* all of op(B), packed once for every chunk (gemm_packed) */
                 bbuf = g->bshared;
             else if (pack_all_b)
                 ki->pack_b(tb, kc, nc, bsrc, ldb, bbuf, 0, nbp);
@@ -270,6 +273,14 @@ static void AF_FN(gemm_ksplit_chunk)(void *ctx, size_t t, size_t slot)
     AF_FN(gemm_block)(part, 0, part->m, 0, part->n, (T *)(mine + part->b_bytes), (T *)mine);
 }
 
+/* Whether the packed path packs all of op(B) rather than reading its full panels in place (see
+ * gemm_packed). */
+static inline int AF_FN(gemm_pack_all_b)(int tb, size_t m, size_t n, size_t k, size_t ldb, size_t MR)
+{
+    return tb || (ldb * sizeof(T)) % 4096 == 0 ||
+           (m > AF_GEMM_INPLACE_B_MAX_M * MR && (double)k * n * sizeof(T) > AF_GEMM_INPLACE_B_BYTES);
+}
+
 static af_status AF_FN(gemm_packed_ksplit)(AF_FN(gemm_call) *g, size_t ks)
 {
     const AF_FN(af_gemm_kinfo) *ki = g->ki;
@@ -289,6 +300,7 @@ static af_status AF_FN(gemm_packed_ksplit)(AF_FN(gemm_call) *g, size_t ks)
         part[p].pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
         part[p].pack_all_b = (g->ldb * sizeof(T)) % 4096 == 0 || m > AF_GEMM_INPLACE_B_MAX_M * MR;
         part[p].bshared = NULL;
+        part[p].bpre = NULL;
         part[p].bad = 0;
     }
     size_t nt = AF_FN(gemm_threads)(m, n, k);
@@ -340,8 +352,7 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
      * is not a multiple of 4 KB (such strides map every row of a B panel to the same L1 set and
      * thrash it). The choice depends on the shape only, never on the thread count. */
     g->pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
-    g->pack_all_b = g->tb || (g->ldb * sizeof(T)) % 4096 == 0 ||
-                    (m > AF_GEMM_INPLACE_B_MAX_M * MR && (double)k * n * sizeof(T) > AF_GEMM_INPLACE_B_BYTES);
+    g->pack_all_b = g->bpre || AF_FN(gemm_pack_all_b)(g->tb, m, n, k, g->ldb, MR);
 
     /* Chunk grid: one rectangle per thread when threads pay off (enough work), columns split
      * first (largest split with >= 2 panels per chunk). Two rectangles per thread, meant to let
@@ -383,7 +394,7 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     g->per_thread = (g->b_bytes + kc_max * mc_max * sizeof(T) + 63) / 64 * 64;
     /* Chunks that split only rows all need the same B panels: with one K block and one column
      * block, the calling thread packs them once for all (after the per-thread buffers). */
-    int share = nch > 1 && tn == 1 && k <= KC && n <= NC && g->pack_all_b;
+    int share = nch > 1 && tn == 1 && k <= KC && n <= NC && g->pack_all_b && !g->bpre;
     size_t shared_bytes = share ? (k * nbp * NR * sizeof(T) + 63) / 64 * 64 : 0;
     g->ws = (char *)af_gemm_workspace(g->per_thread * nt + shared_bytes);
     if (!g->ws) return AF_ENOMEM;
@@ -535,35 +546,44 @@ static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
     AF_FN(gemm_finish)(g, m, n, c, 0, 1, 1);
 }
 
-/* The whole product on the path its shape calls for (see the top of this file). */
+/* The path a product of this shape takes (see the top of this file); alpha_zero: alpha == 0. */
+static int AF_FN(gemm_path)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t n, size_t k,
+                            int alpha_zero)
+{
+    if (k == 0 || alpha_zero || (m <= AF_GEMM_TINY_MAX && n <= AF_GEMM_TINY_MAX && k <= AF_GEMM_TINY_MAX))
+        return AF_GP_TINY;
+    if (AF_FN(gemm_is_skinny)(ki, ta, n)) return AF_GP_SKINNY;
+    if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !tb) return AF_GP_DIRECT;
+    /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by streaming
+     * C through memory: row by row, not one micro-kernel call per tile */
+    if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) return AF_GP_ROWS;
+    /* rows of C = A B^T (batch-1 input gradients dx = dz W^T): vector dot products with the
+     * contiguous rows of B, where the direct loop ran one scalar dot at a time */
+    if (m <= AF_GEMM_GEMV_MAX_M && !ta) return AF_GP_ROWS;
+    return AF_GP_PACKED;
+}
+
+/* The whole product on the path its shape calls for. */
 static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
 {
-    const size_t m = g->m, n = g->n, k = g->k;
-    const int ta = g->ta, tb = g->tb;
-    if (k == 0 || g->alpha == 0 ||
-        (m <= AF_GEMM_TINY_MAX && n <= AF_GEMM_TINY_MAX && k <= AF_GEMM_TINY_MAX)) {
+    g->ki = AF_FN(af_kern)()->gemm;
+    switch (AF_FN(gemm_path)(g->ki, g->ta, g->tb, g->m, g->n, g->k, g->alpha == 0)) {
+    case AF_GP_TINY:
         g->ki = NULL;
         AF_FN(gemm_serial)(g);
         return AF_OK;
-    }
-    g->ki = AF_FN(af_kern)()->gemm;
-    if (AF_FN(gemm_is_skinny)(g->ki, ta, n))
+    case AF_GP_SKINNY:
         return AF_FN(gemm_skinny)(g);
-    if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !tb) {
+    case AF_GP_DIRECT:
         AF_FN(gemm_serial)(g);
-    } else if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) {
-        /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by
-         * streaming C through memory: row by row, not one micro-kernel call per tile */
+        return AF_OK;
+    case AF_GP_ROWS:
         AF_FN(gemm_rows)(g);
-    } else if (m <= AF_GEMM_GEMV_MAX_M && !ta) {
-        /* rows of C = A B^T (batch-1 input gradients dx = dz W^T): vector dot products with
-         * the contiguous rows of B, where the direct loop ran one scalar dot at a time */
-        AF_FN(gemm_rows)(g);
-    } else {
+        return AF_OK;
+    default:
         /* the epilogue runs inside, tile by tile, while each tile is in L1 */
         return AF_FN(gemm_packed)(g);
     }
-    return AF_OK;
 }
 
 /* C = alpha op(A) op(B) + beta C, then the epilogue. check: also report AF_ENONFINITE when A or
@@ -577,7 +597,7 @@ static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
  * run. */
 static af_status AF_FN(gemm_run)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
                                  size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
-                                 const af_epilogue *ep, int check)
+                                 const af_epilogue *ep, int check, const AF_FN(af_gemm_bpanels) *pre)
 {
     AF_FP_SCOPE();
     af_status s = AF_FN(gemm_check)(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, ep);
@@ -595,6 +615,9 @@ static af_status AF_FN(gemm_run)(int ta, int tb, size_t m, size_t n, size_t k, T
     g.ta = ta, g.tb = tb, g.m = m, g.n = n, g.k = k, g.lda = lda, g.ldb = ldb, g.ldc = ldc;
     g.alpha = alpha, g.beta = beta, g.a = a, g.b = b, g.c = c, g.ep = ep;
     g.check_out = check && !check_in;
+    if (pre && pre->ki == (const void *)AF_FN(af_kern)()->gemm && pre->b == b && pre->ldb == ldb &&
+        pre->tb == tb && pre->k == k && pre->n == n)
+        g.bpre = pre->buf;
     s = AF_FN(gemm_dispatch)(&g);
     if (s == AF_OK && g.bad &&
         !(AF_FN(af_all_finite)(ta ? k : m, ta ? m : k, a, lda) &&
@@ -607,14 +630,46 @@ af_status AF_FN(af_gemm_ex)(int ta, int tb, size_t m, size_t n, size_t k, T alph
                             size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
                             const af_epilogue *ep)
 {
-    return AF_FN(gemm_run)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 0);
+    return AF_FN(gemm_run)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 0, NULL);
 }
 
 af_status AF_FN(af_gemm_checked)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
                                  size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc,
                                  const af_epilogue *ep)
 {
-    return AF_FN(gemm_run)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 1);
+    return AF_FN(gemm_run)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, ep, 1, NULL);
+}
+
+int AF_FN(af_gemm_takes_bpanels)(int ta, int tb, size_t m, size_t n, size_t k)
+{
+    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+    AF_FN(gemm_call) g;
+    memset(&g, 0, sizeof g);
+    g.ki = ki, g.ta = ta, g.tb = tb, g.m = m, g.k = k;
+    return AF_FN(gemm_path)(ki, ta, tb, m, n, k, 0) == AF_GP_PACKED && !AF_FN(gemm_ksplit_at)(&g);
+}
+
+/* K blocks as gemm_block cuts k; block pc's panels at pc * (n rounded up to NR). */
+void AF_FN(af_gemm_bpack)(AF_FN(af_gemm_bpanels) *p, int tb, size_t k, size_t n, const T *b, size_t ldb,
+                          T *buf, size_t cap)
+{
+    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+    const size_t NR = ki->nr, nbp = (n + NR - 1) / NR;
+    memset(p, 0, sizeof *p);
+    if (k == 0 || n == 0 || (double)k * (double)(nbp * NR) > (double)cap) return;
+    const size_t nkb = (k + ki->kc - 1) / ki->kc, KB = (k + nkb - 1) / nkb;
+    for (size_t pc = 0; pc < k; pc += KB) {
+        size_t kc = k - pc < KB ? k - pc : KB;
+        ki->pack_b(tb, kc, n, tb ? b + pc : b + pc * ldb, ldb, buf + pc * nbp * NR, 0, nbp);
+    }
+    p->ki = ki, p->b = b, p->ldb = ldb, p->k = k, p->n = n, p->tb = tb, p->buf = buf;
+}
+
+af_status AF_FN(af_gemm_prepacked)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
+                                   size_t lda, const T *b, size_t ldb, const AF_FN(af_gemm_bpanels) *p, T beta,
+                                   T *c, size_t ldc)
+{
+    return AF_FN(gemm_run)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, 0, p);
 }
 
 #include "dtype_end.h"

@@ -105,6 +105,35 @@ extern const af_gemm_kinfo_f32 af_gemm_avx512_f32;
 extern const af_gemm_kinfo_f64 af_gemm_avx512_f64;
 #endif
 
+/* op(B) packed once for many products with it (a recurrent kernel at every step of a pass): the
+ * packed path's panels of op(B) (gemm_impl.h), K block after K block, each block all of op(B)'s
+ * column panels. A product given it (af_gemm_prepacked) takes its panels from there instead of
+ * packing op(B) at every call, on the path and with the operations af_gemm takes for the same
+ * arguments, so with the same bits. It serves only the same op(B) (b, ldb, tb, k, n) on the
+ * kernels that packed it (ki); otherwise the product packs as usual. */
+#define AF_GEMM_BPACK(T, SUF)                                                                       \
+    typedef struct {                                                                                \
+        const void *ki; /* the kernels that packed it; NULL: not packed */                          \
+        const T *b;                                                                                 \
+        size_t ldb, k, n;                                                                           \
+        int tb;                                                                                     \
+        const T *buf;                                                                               \
+    } af_gemm_bpanels_##SUF;                                                                        \
+    /* 1 when af_gemm with these arguments takes the packed path without splitting K, where         \
+     * op(B)'s panels packed before serve it (it reads op(B) there instead of packing it or         \
+     * reading full panels in place: the same values, in the same order). */                        \
+    int af_gemm_takes_bpanels_##SUF(int ta, int tb, size_t m, size_t n, size_t k);                  \
+    /* Pack op(B) (k x n) into buf of cap elements (p->ki NULL when it does not fit: products       \
+     * then pack as usual). */                                                                      \
+    void af_gemm_bpack_##SUF(af_gemm_bpanels_##SUF *p, int tb, size_t k, size_t n, const T *b,      \
+                             size_t ldb, T *buf, size_t cap);                                       \
+    /* af_gemm (no epilogue) reading op(B)'s panels from p where it serves. */                      \
+    af_status af_gemm_prepacked_##SUF(int ta, int tb, size_t m, size_t n, size_t k, T alpha,        \
+                                      const T *a, size_t lda, const T *b, size_t ldb,               \
+                                      const af_gemm_bpanels_##SUF *p, T beta, T *c, size_t ldc);
+AF_GEMM_BPACK(float, f32)
+AF_GEMM_BPACK(double, f64)
+
 /* Per-calling-thread packing workspace (gemm.c): at least `bytes`, 64-byte aligned, reused by
  * later calls from the same thread and freed when the thread exits. NULL if allocation fails. */
 void *af_gemm_workspace(size_t bytes);

@@ -37,6 +37,7 @@ typedef struct {
     size_t aux_dir, a_gate, a_hp, a_c, a_rn, a_ys, a_lh, a_lc, a_xd, a_mx, a_hd, a_mh;
     /* scratch, per direction, then shared */
     size_t scr_dir, s_rec, s_gh, s_gc, s_tmp, s_dummy, s_ut, s_gy, s_bias, s_priv, priv_stride;
+    size_t s_pk, pk_len;      /* U or U^T packed once per pass for the step GEMMs (rnn_prepack) */
     size_t s_zero, s_dx, s_sum, scr_total;
 } af_rnn_layout;
 

@@ -1,12 +1,14 @@
 /* toolkit_kernels.c: drives the optimiser, clipping, batch-norm, dropout, column-sum and tutorial-epoch kernels
  * from plain C over awkward sizes (block and chunk edges, m = 1, in-place calls, 1 and 2 threads)
- * plus argument checks, and vexp.h's e^x of the recurrent cells against its general one.
+ * plus argument checks, vexp.h's e^x of the recurrent cells against its general one, and GEMMs
+ * given op(B)'s panels packed before against the plain GEMM.
  * tests/test_c_kernels.py builds it with AddressSanitizer/UBSan and runs it. */
 #include "optim.h"
 #include "norm.h"
 #include "isa_ctx.h"
 #include "fpenv.h"
 #include "vexp.h"
+#include "gemm_kern.h"
 #include <stdint.h>
 #include <math.h>
 #include <stdio.h>
@@ -157,7 +159,55 @@ static int den_check(void)
   return bad != 0;
 }
 
+/* af_gemm_prepacked (gemm_kern.h) on every path this CPU runs, 1 and 2 threads: bitwise the
+ * plain GEMM for shapes on and off its packed path (m 1..100, several K blocks, column edges,
+ * op(B) transposed or not, beta 0 and 1); panels that do not fit leave ki NULL; panels of
+ * another matrix are not used (the result is still the plain GEMM's). */
+#define BPANELS_CHECK(T, SUF, GEMMX)                                                                    \
+  static int bpanels_check_##SUF(void) {                                                            \
+    size_t ms[] = {1, 16, 61}, ks[] = {7, 600}, ns[] = {5, 129};                                 \
+    af_isa keep = af_get_isa();                                                                    \
+    for (int isa = AF_ISA_GENERIC; isa <= AF_ISA_AVX512; isa++) {                                  \
+      if (af_set_isa((af_isa)isa) != AF_OK) continue;                                              \
+      for (int th = 1; th <= 2; th++) { af_set_num_threads(th);                                    \
+      for (size_t a = 0; a < 3; a++) for (size_t b = 0; b < 2; b++) for (size_t c = 0; c < 2; c++) \
+      for (int tb = 0; tb < 2; tb++) {                                                             \
+        size_t m = ms[a], k = ks[b], n = ns[c], ldb = tb ? k + 3 : n + 3, cap = k * (n + 64);      \
+        T *A = malloc(m * k * sizeof(T)), *B = malloc((tb ? n : k) * ldb * sizeof(T));             \
+        T *C0 = malloc(m * n * sizeof(T)), *C1 = malloc(m * n * sizeof(T)), *P = malloc(cap * sizeof(T)); \
+        for (size_t i = 0; i < m * k; i++) A[i] = (T)rnd();                                        \
+        for (size_t i = 0; i < (tb ? n : k) * ldb; i++) B[i] = (T)rnd();                           \
+        af_gemm_bpanels_##SUF pk, small;                                                           \
+        af_gemm_bpack_##SUF(&pk, tb, k, n, B, ldb, P, cap);                                        \
+        af_gemm_bpack_##SUF(&small, tb, k, n, B, ldb, P, k * n / 2);                               \
+        int bad = pk.ki == NULL || small.ki != NULL;                                               \
+        for (int beta = 0; beta < 2 && !bad; beta++) {                                             \
+          for (size_t i = 0; i < m * n; i++) C0[i] = C1[i] = (T)rnd();                             \
+          GEMMX(0, tb, m, n, k, (T)1.5, A, k, B, ldb, (T)beta, C0, n, NULL);            \
+          af_gemm_prepacked_##SUF(0, tb, m, n, k, (T)1.5, A, k, B, ldb, &pk, (T)beta, C1, n);      \
+          bad = memcmp(C0, C1, m * n * sizeof(T)) != 0;                                            \
+          /* panels of another B (here: B + 1) are not taken */                                    \
+          for (size_t i = 0; i < m * n; i++) C1[i] = (T)0;                                         \
+          GEMMX(0, tb, m, n, k, (T)1, A, k, B + 1, ldb, (T)0, C0, n, NULL);             \
+          af_gemm_prepacked_##SUF(0, tb, m, n, k, (T)1, A, k, B + 1, ldb, &pk, (T)0, C1, n);       \
+          bad = bad || memcmp(C0, C1, m * n * sizeof(T)) != 0;                                     \
+        }                                                                                          \
+        free(A); free(B); free(C0); free(C1); free(P);                                             \
+        if (bad) {                                                                                 \
+          printf("bpanels " #SUF " isa %d th %d m %zu k %zu n %zu tb %d\n", isa, th, m, k, n, tb); \
+          return 1;                                                                                \
+        }                                                                                          \
+      }}                                                                                           \
+    }                                                                                              \
+    af_set_isa(keep);                                                                              \
+    af_set_num_threads(1);                                                                         \
+    return 0;                                                                                      \
+  }
+BPANELS_CHECK(float, f32, af_sgemm_ex)
+BPANELS_CHECK(double, f64, af_dgemm_ex)
+
 int main(void){
+  if (bpanels_check_f32() || bpanels_check_f64()) return 11;
   if (colsum_check_f32() || colsum_check_f64()) return 8;
   if (tut_ep_check()) return 9;
   if (den_check()) return 10;
