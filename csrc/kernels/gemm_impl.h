@@ -156,6 +156,13 @@ static inline size_t AF_FN(gemm_chunks_per_thread)(size_t m, size_t n, size_t k)
     return (double)m * (double)n * (double)k >= 8.0e6 ? 2 : 1;
 }
 
+/* Where K block pc's (kc rows) panel of op(B)'s columns from col (a multiple of NR) lies in
+ * op(B) packed whole (af_gemm_bpack): block after block, each all n columns' panels. */
+static inline size_t AF_FN(gemm_bpanel_at)(size_t NR, size_t n, size_t pc, size_t kc, size_t col)
+{
+    return pc * ((n + NR - 1) / NR * NR) + col / NR * NR * kc;
+}
+
 /* Serial blocked product on one thread's rectangle of C: rows [r0, r0+m), columns [c0, c0+n)
  * (see the top of this file), with that thread's own packing buffers. Edge panels are always
  * packed (zero-padded, the kernel reads whole MR x kc / kc x NR panels); full panels are packed
@@ -184,7 +191,7 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
             int last = pc + kc == k;
             const T *bsrc = tb ? b + jc * ldb + pc : b + pc * ldb + jc;
             if (g->bpre) /* all of op(B), packed before the call: K block pc's panels */
-                bbuf = (T *)g->bpre + pc * ((g->n + NR - 1) / NR * NR) + (c0 + jc) / NR * NR * kc;
+                bbuf = (T *)g->bpre + AF_FN(gemm_bpanel_at)(NR, g->n, pc, kc, c0 + jc);
             else if (g->bshared) /* all of op(B), packed once for every chunk (gemm_packed) */
                 bbuf = g->bshared;
             else if (pack_all_b)
@@ -259,11 +266,10 @@ static void AF_FN(gemm_packed_chunk)(void *ctx, size_t t, size_t slot)
  * small batch: the product is bound by reading W, and each half stays in its thread's cache with
  * the rows of the gradient update it makes); on one thread the same two parts run in turn, so
  * the bits are the same. Depends on the shape only. */
-static size_t AF_FN(gemm_ksplit_at)(const AF_FN(gemm_call) *g)
+static size_t AF_FN(gemm_ksplit_at)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t k)
 {
-    const size_t MR = g->ki->mr;
-    if (g->ta || g->tb || g->m >= AF_GEMM_KSPLIT_MAX_M || g->k <= g->ki->kc) return 0;
-    return (g->k + MR - 1) / MR / 2 * MR;
+    if (ta || tb || m >= AF_GEMM_KSPLIT_MAX_M || k <= ki->kc) return 0;
+    return (k + ki->mr - 1) / ki->mr / 2 * ki->mr;
 }
 
 static void AF_FN(gemm_ksplit_chunk)(void *ctx, size_t t, size_t slot)
@@ -342,7 +348,7 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     const size_t m = g->m, n = g->n, k = g->k;
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, KC = ki->kc, NC = ki->nc;
     size_t nap = (m + MR - 1) / MR, nbp = (n + NR - 1) / NR;
-    size_t ks = AF_FN(gemm_ksplit_at)(g);
+    size_t ks = AF_FN(gemm_ksplit_at)(ki, g->ta, g->tb, m, k);
     if (ks) return AF_FN(gemm_packed_ksplit)(g, ks);
 
     /* Packing copies each operand once so the kernel reads it contiguously; it pays off when the
@@ -643,10 +649,8 @@ af_status AF_FN(af_gemm_checked)(int ta, int tb, size_t m, size_t n, size_t k, T
 int AF_FN(af_gemm_takes_bpanels)(int ta, int tb, size_t m, size_t n, size_t k)
 {
     const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
-    AF_FN(gemm_call) g;
-    memset(&g, 0, sizeof g);
-    g.ki = ki, g.ta = ta, g.tb = tb, g.m = m, g.k = k;
-    return AF_FN(gemm_path)(ki, ta, tb, m, n, k, 0) == AF_GP_PACKED && !AF_FN(gemm_ksplit_at)(&g);
+    return AF_FN(gemm_path)(ki, ta, tb, m, n, k, 0) == AF_GP_PACKED &&
+           !AF_FN(gemm_ksplit_at)(ki, ta, tb, m, k);
 }
 
 /* K blocks as gemm_block cuts k; block pc's panels at pc * (n rounded up to NR). */
@@ -660,7 +664,8 @@ void AF_FN(af_gemm_bpack)(AF_FN(af_gemm_bpanels) *p, int tb, size_t k, size_t n,
     const size_t nkb = (k + ki->kc - 1) / ki->kc, KB = (k + nkb - 1) / nkb;
     for (size_t pc = 0; pc < k; pc += KB) {
         size_t kc = k - pc < KB ? k - pc : KB;
-        ki->pack_b(tb, kc, n, tb ? b + pc : b + pc * ldb, ldb, buf + pc * nbp * NR, 0, nbp);
+        T *dst = buf + AF_FN(gemm_bpanel_at)(NR, n, pc, kc, 0);
+        ki->pack_b(tb, kc, n, tb ? b + pc : b + pc * ldb, ldb, dst, 0, nbp);
     }
     p->ki = ki, p->b = b, p->ldb = ldb, p->k = k, p->n = n, p->tb = tb, p->buf = buf;
 }

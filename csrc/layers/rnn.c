@@ -154,8 +154,8 @@ static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, af_rnn
     L->s_dummy = rnn_take(&s, L->nsb * H);   /* an output row per block that nobody reads */
     L->s_ut = rnn_take(&s, GH * H);          /* U^T for the backward GEMM */
     /* U (forward) or U^T (backward) as the GEMM packs it, panels of up to 64 columns */
-    L->pk_len = H * ((GH + 63) / 64 * 64) > GH * ((H + 63) / 64 * 64) ? H * ((GH + 63) / 64 * 64)
-                                                                      : GH * ((H + 63) / 64 * 64);
+    size_t pk_u = H * ((GH + 63) / 64 * 64), pk_ut = GH * ((H + 63) / 64 * 64);
+    L->pk_len = pk_u > pk_ut ? pk_u : pk_ut;
     L->s_pk = rnn_take(&s, L->pk_len);
     L->s_gy = c->merge == AF_MERGE_MUL && L->D == 2 && c->return_sequences ? rnn_take(&s, B * T * H) : 0;
     L->s_bias = gru && c->use_bias ? rnn_take(&s, GH) : 0;   /* gru: b_ih + [b_hr, b_hz, 0] */
