@@ -374,6 +374,49 @@ def test_rows_times_b_transposed(isa, dtype, threads):
                        * np.abs(b).max() + np.abs(bias).max() * np.finfo(dtype).eps * 4)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_streaming_same_bits_as_panels(isa, dtype, threads):
+    """One or two rows of C = A B with B's rows a page or more apart and B over 256 KB stream B
+    block of rows after block of rows (gemm_kern_impl.h: gemv_stream); closer rows go by column
+    panels. Per column both sum k in order from zero, so the same values give the same bits either
+    way: B once contiguous (n columns, rows 4000 or 3988 bytes apart: panels) and once as a view
+    with rows 4096 to 16384 bytes apart (streaming). Blocks of 5 to 8 rows (k = 17, 33, 65, 600),
+    tail columns (n not a multiple of the vector), A transposed (x strided), alpha and beta, 1 and
+    2 threads; columns past one 8 KB chunk (a slice shifts the chunk boundaries) and NaN."""
+    rng = np.random.default_rng(21)
+    es = np.dtype(dtype).itemsize
+    for n in (4000 // es, 3988 // es):
+        for k in (17, 33, 65, 600):
+            ld = max(4096, -(-262144 // k)) // es + 16  # rows this far apart: streaming
+            for m, ta in ((1, False), (2, False), (1, True)):
+                a = make(rng, (m, k), dtype, ta)
+                b = rng.standard_normal((k, n)).astype(dtype)
+                bpad = np.zeros((k, ld), dtype)
+                bpad[:, :n] = b
+                for alpha, beta in ((1.0, 0.0), (-0.5, 2.0)):
+                    c0 = rng.standard_normal((m, n)).astype(dtype)
+                    out = []
+                    for t, bb in ((1, b), (1, bpad[:, :n]), (2, b), (2, bpad[:, :n])):
+                        annfast.set_num_threads(t)
+                        c = c0.copy() if beta else np.full((m, n), np.nan, dtype)
+                        _core.gemm(ta, False, alpha, a, bb, beta, c)
+                        out.append(c)
+                    for c in out[1:]:
+                        assert np.array_equal(c, out[0]), (n, k, m, ta, alpha)
+                    check(out[1], a, b, ta, False, alpha, beta, c0, dtype=dtype)
+    # 3000 columns (two or three chunks): a column's bits do not depend on its chunk
+    a, b = make(rng, (1, 300), dtype), make(rng, (300, 3000), dtype)
+    c = np.full((1, 3000), np.nan, dtype)
+    _core.gemm(False, False, 1.0, a, b, 0.0, c)
+    check(c, a, b, False, False, dtype=dtype)
+    c_shift = np.full((1, 2997), np.nan, dtype)
+    _core.gemm(False, False, 1.0, a, b[:, 3:], 0.0, c_shift)
+    assert np.array_equal(c[:, 3:], c_shift)
+    b[7, 1234] = np.nan  # NaN stays in its column (and never becomes a number)
+    _core.gemm(False, False, 1.0, a, b, 0.0, c)
+    assert np.isnan(c[0, 1234]) and np.isfinite(np.delete(c[0], 1234)).all()
+
+
 def _property_random_shapes(m, n, k, ta, tb, f32, pad, beta, seed):
     dtype = np.float32 if f32 else np.float64
     rng = np.random.default_rng(seed)
