@@ -178,7 +178,9 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, NC = ki->nc;
     const T *bias = g->ep && g->ep->bias ? (const T *)g->ep->bias : NULL;
     const int relu = g->ep && g->ep->act == AF_ACT_RELU;
-    AF_FN(af_gemm_kout) out = {NULL, 0, g->check_out ? &g->bad : NULL};
+    /* the kernels fold the checked values into chk; looked at once, at the end */
+    T chk[16] __attribute__((aligned(64))) = {0};
+    AF_FN(af_gemm_kout) out = {NULL, 0, g->check_out ? &g->bad : NULL, chk};
     /* K blocks of equal size (at most KC): 784 = 4 x 196 rather than 3 x 256 + 16, so no block
      * is too short to amortise loading and storing the C tiles. Depends on k only. */
     const size_t nkb = (k + ki->kc - 1) / ki->kc, KB = (k + nkb - 1) / nkb;
@@ -239,6 +241,8 @@ static void AF_FN(gemm_block)(AF_FN(gemm_call) *g, size_t r0, size_t m, size_t c
             }
         }
     }
+    if (out.bad && !AF_FN(af_all_finite)(1, ki->vn, chk, ki->vn)) /* a lane turned NaN */
+        __atomic_store_n(&g->bad, 1, __ATOMIC_RELAXED);
 }
 
 /* Chunk t of the packed product: cell (t / tn, t % tn) of the tm x tn grid of rectangles of C,

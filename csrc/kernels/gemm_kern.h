@@ -25,11 +25,14 @@
 #define AF_GEMM_KINFO(T, SUF)                                                                        \
     /* What the micro-kernel does with its tile besides storing alpha A@B + beta C: add bias[j]   \
      * (bias points at the tile's first column), apply relu (x if x > 0 or NaN, else +0), set    \
-     * *bad when a value of alpha A@B is NaN or inf (checked entry points). */                    \
+     * *bad when a value of alpha A@B is NaN or inf (checked entry points); with chk (vn lanes,  \
+     * zeroed by the caller), fold the values into chk instead, for the caller to look at once   \
+     * (af_gemm_chk_bad) rather than after every tile. */                                         \
     typedef struct {                                                                                 \
         const T *bias;                                                                               \
         int relu;                                                                                    \
         int *bad;                                                                                    \
+        T *chk;                                                                                      \
     } af_gemm_kout_##SUF;                                                                            \
     typedef struct {                                                                                 \
         size_t mr, nr;      /* micro-tile: mr rows x nr columns of C held in registers */            \
