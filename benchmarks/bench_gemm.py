@@ -23,6 +23,8 @@ import sys
 import time
 
 SQUARE = [64, 128, 256, 512, 1024, 2048]
+#: Untimed seconds of each multi-threaded block after its pause (best_times).
+WARM = 0.005
 MLP = [(128, 784, 512), (128, 512, 256), (128, 256, 10), (784, 128, 512), (128, 512, 784),
        (128, 256, 512)]
 # the backward products as the training engine issues them (transposed operands, no copies):
@@ -52,7 +54,10 @@ def best_times(fns, clock, min_total=0.3, max_reps=60, blocks=False):
     both sides alike. blocks=True (multi-threaded runs): each function runs a block of repeats,
     then a pause, then the next function, twice over; interleaving single calls would let one
     library's idle worker threads, which spin-wait for a while after a call (OpenBLAS's pool,
-    GOMP's team), occupy the second core while the other library runs."""
+    GOMP's team), occupy the second core while the other library runs. After each pause the
+    block first runs its function untimed for WARM seconds: a core idle for 50 ms comes back
+    slowly (on a 2-vCPU Zen 3 VM a 13 us product took 15-19 us for the first ~2 ms, whichever
+    library ran it), and a block of a short product would otherwise time only that ramp."""
     for f in fns:
         f()
     best = [float("inf")] * len(fns)
@@ -60,6 +65,9 @@ def best_times(fns, clock, min_total=0.3, max_reps=60, blocks=False):
         for _ in range(2):
             for i, f in enumerate(fns):
                 time.sleep(0.05)
+                t_end = time.perf_counter() + WARM
+                while time.perf_counter() < t_end:
+                    f()
                 total, reps = 0.0, 0
                 while reps < 3 or (total < min_total / 2 and reps < max_reps // 2):
                     t = clock()
