@@ -162,6 +162,32 @@ def test_all_finite_scan_layouts():
                 assert core.all_finite(v) is (not hit)
 
 
+@pytest.mark.parametrize("dt, ut, exp_bits, frac_bits",
+                         [(np.float32, np.uint32, 8, 23), (np.float64, np.uint64, 11, 52)])
+def test_all_finite_every_kind_of_value(dt, ut, exp_bits, frac_bits):
+    """The scan tests each value's bits (an exponent field of all ones is inf or NaN): every NaN
+    (quiet, signalling, either sign, any payload) and both infinities are found, and the largest
+    finite values, subnormals and -0 pass, at every position within a vector and in the tail."""
+    import annfast._core as core
+    one = ut(1)
+    expo = ((one << ut(exp_bits)) - one) << ut(frac_bits)
+    sign = one << ut(exp_bits + frac_bits)
+    top = one << ut(frac_bits - 1)
+    bad = [expo, expo | sign, expo | top, expo | top | sign, expo | one, expo | one | sign,
+           expo | ((one << ut(frac_bits)) - one)]
+    good = [expo - one, (expo - one) | sign, one, sign | one, sign, ut(0), top]
+    for n in (1, 7, 33):
+        a = np.zeros(n, ut)
+        for i in range(n):
+            for g in good:
+                a[i] = g
+                assert core.all_finite(a.view(dt)) is True, (n, i, hex(int(g)))
+            for b in bad:
+                a[i] = b
+                assert core.all_finite(a.view(dt)) is False, (n, i, hex(int(b)))
+            a[i] = 0
+
+
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_all_finite_long_scan_on_threads(dt, threads):
     """From 2^18 values the scan is cut into chunks of 2^16 for annfast's threads: a bad value

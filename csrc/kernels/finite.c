@@ -1,4 +1,7 @@
 /* finite.c: is every value of a block finite? Used to reject NaN/inf inputs up front. */
+#include <stdint.h>
+#include <string.h>
+
 #include "annfast.h"
 #include "fpenv.h"
 #include "pool.h"
