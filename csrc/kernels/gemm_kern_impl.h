@@ -232,8 +232,8 @@ KFN(gemv_panel)(const int nv, size_t k, T alpha, const T *restrict x, size_t inc
 #define KGS 8
 #define KGSW (8192 / sizeof(T))
 
-/* acc[0:4 KVN] (nv4 = 1: KVN) += x_p B[p, :] for the r rows of a block, in order; first: the
- * block starting the chains (sums from zero). */
+/* acc[0:nv KVN] (nv = 4 or 1) += x_p B[p, 0:nv KVN] for the r rows of a block, in order; first:
+ * the block starting the chains (sums from zero, acc not read). */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_stream_cols)(const int nv, const int r, const V *xv, const T *restrict b, size_t ldb,
                       T *restrict acc, int first)
