@@ -380,7 +380,7 @@ def test_rows_streaming_same_bits_as_panels(isa, dtype, threads):
     block of rows after block of rows (gemm_kern_impl.h: gemv_stream); closer rows go by column
     panels. Per column both sum k in order from zero, so the same values give the same bits either
     way: B once contiguous (n columns, rows 4000 or 3988 bytes apart: panels) and once as a view
-    with rows 4096 to 16384 bytes apart (streaming). Blocks of 5 to 8 rows (k = 17, 33, 65, 600),
+    with rows 4096 to 16384 bytes apart (streaming). Blocks of 3 and 4 rows (k = 17, 33, 65, 600),
     tail columns (n not a multiple of the vector), A transposed (x strided), alpha and beta, 1 and
     2 threads; columns past one 8 KB chunk (a slice shifts the chunk boundaries) and NaN."""
     rng = np.random.default_rng(21)

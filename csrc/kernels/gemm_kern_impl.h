@@ -228,8 +228,10 @@ KFN(gemv_panel)(const int nv, size_t k, T alpha, const T *restrict x, size_t inc
  * between blocks. A panel instead walks one strip of columns down every row, a few lines from
  * each of k rows: when the rows lie a page apart, and more so when they are not 32-byte aligned
  * (NumPy's 16-byte aligned arrays), the prefetchers miss them. 1 x 784 @ 784 x 512 double on
- * Zen 3 (B in L3, 1 thread): 81 us by panels (57 with B aligned), 45 streaming (NumPy 45). */
-#define KGS 8
+ * Zen 3 (B in L3, 1 thread): 81 us by panels (57 with B aligned), 45 streaming (NumPy 45).
+ * Blocks of 4 rows rather than 8 (fewer streams at once; same run, 8 -> 4): double 784 x 512
+ * 50.6 -> 46.3 us, 1024 x 1024 161 -> 137 us; float 1024 x 1024 74 -> 64 us (6: in between). */
+#define KGS 4
 #define KGSW (8192 / sizeof(T))
 
 /* acc[0:nv KVN] (nv = 4 or 1) += x_p B[p, 0:nv KVN] for the r rows of a block, in order; first:
@@ -264,27 +266,28 @@ KFN(gemv_stream_block)(const int r, size_t nv, const T *restrict x, size_t incx,
 
 /* The nv full vectors of columns at b (y likewise), chunks of KGSW columns at a time. Per
  * column the chain of gemv_panel: fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)), each partial
- * sum stored in acc as it is, then y = alpha * sum (+ beta * y) as gemv_panel: the same bits. */
-static AF_KATTR void KFN(gemv_stream)(size_t k, size_t nv, T alpha, const T *restrict x, size_t incx,
-                                      const T *restrict b, size_t ldb, T beta, T *restrict y)
+ * sum stored in acc as it is, then y = alpha * sum (+ beta * y) as gemv_panel: the same bits.
+ * Not inlined into gemv_rows, whose panels that slowed (2 x 784 @ 784 x 512 float 48 -> 58 us,
+ * 1 x 128 @ 128 x 512 3.3 -> 4.4 us; the 8 KB buffer then joins every call's frame). */
+static __attribute__((noinline)) AF_KATTR void
+KFN(gemv_stream)(size_t k, size_t nv, T alpha, const T *restrict x, size_t incx, const T *restrict b,
+                 size_t ldb, T beta, T *restrict y)
 {
     T acc[KGSW] __attribute__((aligned(64)));
     V va = VSET1(alpha), vb = VSET1(beta);
     for (size_t v0 = 0; v0 < nv; v0 += KGSW / KVN) {
         size_t cv = nv - v0 < KGSW / KVN ? nv - v0 : KGSW / KVN, p = 0;
         const T *bc = b + v0 * KVN;
-        /* ceil(k / KGS) blocks of nearly equal size (17 rows: 5 + 6 + 6, not 8 + 8 + 1); with
-         * k >= 2 KGS (gemv_rows) each has more than 5 KGS / 8 rows */
+        /* ceil(k / KGS) blocks of nearly equal size (9 rows: 3 + 3 + 3, not 4 + 4 + 1); with
+         * k >= 2 KGS (gemv_rows) each has 3 or 4 rows */
         const size_t nb = (k + KGS - 1) / KGS;
         for (size_t i = 0; i < nb; i++) {
             const size_t p1 = k * (i + 1) / nb;
             const T *xp = x + p * incx, *bp = bc + p * ldb;
-            switch (p1 - p) {
-            case 5: KFN(gemv_stream_block)(5, cv, xp, incx, bp, ldb, acc, i == 0); break;
-            case 6: KFN(gemv_stream_block)(6, cv, xp, incx, bp, ldb, acc, i == 0); break;
-            case 7: KFN(gemv_stream_block)(7, cv, xp, incx, bp, ldb, acc, i == 0); break;
-            default: KFN(gemv_stream_block)(KGS, cv, xp, incx, bp, ldb, acc, i == 0); break;
-            }
+            if (p1 - p == KGS)
+                KFN(gemv_stream_block)(KGS, cv, xp, incx, bp, ldb, acc, i == 0);
+            else
+                KFN(gemv_stream_block)(KGS - 1, cv, xp, incx, bp, ldb, acc, i == 0);
             p = p1;
         }
         T *yc = y + v0 * KVN;
@@ -321,11 +324,12 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
     }
     size_t j = j0;
     /* Streaming when B's rows lie a page or more apart and B is too big to stay in L2 between
-     * calls. Panels stay faster otherwise (Zen 3, alternated builds, 1 x k @ k x n): with rows
-     * closer, by their prefetches (784 x 512 float: 28.5 us by panels, 30.9 streaming); with B
-     * in L2, by keeping the sums in registers (double, 9 x 2048: 1.6 vs 2.1 us; 20 x 1000: 2.0 vs
-     * 2.2 us). Streaming gains: double 784 x 512 77 -> 53 us, 128 x 512 11.6 -> 8.0 us, 300 x
-     * 4096 318 -> 182 us; float 1024 x 1024 106 -> 67 us. */
+     * calls; the panels keep the rest. Streaming gains there (Zen 3, 1 x k @ k x n, 1 thread,
+     * one run): double 784 x 512 57 -> 46 us, 1024 x 1024 251 -> 143 us, 128 x 512 12.4 -> 7.4
+     * us, 2 x 784 @ 784 x 512 166 -> 95 us; float 1024 x 1024 123 -> 63 us. Elsewhere it measured within 10% of the panels either way (rows
+     * 2 KB apart, float 784 x 512: 28.9 vs 29.0 us; double 512 x 256: 18.8 vs 17.6; B in L2,
+     * double 20 x 1000: 1.9 vs 2.1; 9 x 2048: 2.3 vs 1.9), so the panels, whose prefetches serve
+     * the recurrent layers' U, keep those. */
     if (k >= 2 * KGS && ldb * sizeof(T) >= 4096 && k * ldb * sizeof(T) >= 262144 &&
         j1 - j0 >= 2 * KGV * KVN) {
         KFN(gemv_stream)(k, (j1 - j0) / KVN, alpha, x, incx, b + j, ldb, beta, y + j);
