@@ -27,7 +27,7 @@
      * (bias points at the tile's first column), apply relu (x if x > 0 or NaN, else +0), set    \
      * *bad when a value of alpha A@B is NaN or inf (checked entry points); with chk (vn lanes,  \
      * zeroed by the caller), fold the values into chk instead, for the caller to look at once   \
-     * (af_gemm_chk_bad) rather than after every tile. */                                         \
+     * (gemm_block in gemm_impl.h) rather than after every tile. */                              \
     typedef struct {                                                                                 \
         const T *bias;                                                                               \
         int relu;                                                                                    \
