@@ -197,6 +197,15 @@ static inline __attribute__((always_inline)) void KFN(gemv_prefetch)(const T *p,
     if (((uintptr_t)p & 63) != 0) __builtin_prefetch(e, 0, 3); /* the last line when misaligned */
 }
 
+/* y = alpha * s (+ beta * y) for one vector of a GEMV row: the one rule of the panels, the
+ * streaming pass and the rank-1 rows, so their bits agree. */
+static inline __attribute__((always_inline)) AF_KATTR void KFN(gemv_out)(V s, V va, V vb, T beta,
+                                                                          T *restrict y)
+{
+    V r = VMUL(va, s);
+    VSTOREU(y, beta == 0 ? r : VFMA(vb, VLOADU(y), r));
+}
+
 /* nv vectors of y (nv <= KGV, a constant after inlining) from B's columns at b: the sums stay in
  * registers while B is walked down row by row, so each step p costs one broadcast, nv loads and
  * nv FMAs (no accumulator loads and stores): y_j = fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)).
@@ -217,10 +226,7 @@ KFN(gemv_panel)(const int nv, size_t k, T alpha, const T *restrict x, size_t inc
     }
     V va = VSET1(alpha), vb = VSET1(beta);
 #pragma GCC unroll 16
-    for (int v = 0; v < nv; v++) {
-        V r = VMUL(va, s[v]);
-        VSTOREU(y + v * KVN, beta == 0 ? r : VFMA(vb, VLOADU(y + v * KVN), r));
-    }
+    for (int v = 0; v < nv; v++) KFN(gemv_out)(s[v], va, vb, beta, y + v * KVN);
 }
 
 /* Streaming GEMV (gemv_rows for B wider than a few panels): B's rows in blocks of KGS, each
@@ -229,8 +235,9 @@ KFN(gemv_panel)(const int nv, size_t k, T alpha, const T *restrict x, size_t inc
  * each of k rows: when the rows lie a page apart, and more so when they are not 32-byte aligned
  * (NumPy's 16-byte aligned arrays), the prefetchers miss them. 1 x 784 @ 784 x 512 double on
  * Zen 3 (B in L3, 1 thread): 81 us by panels (57 with B aligned), 45 streaming (NumPy 45).
- * Blocks of 4 rows rather than 8 (fewer streams at once; same run, 8 -> 4): double 784 x 512
- * 50.6 -> 46.3 us, 1024 x 1024 161 -> 137 us; float 1024 x 1024 74 -> 64 us (6: in between). */
+ * Blocks of 4 rows rather than 8 (fewer streams at once): in one run double 784 x 512 50.6 ->
+ * 46.3 us, 1024 x 1024 161 -> 137 us, float 1024 x 1024 74 -> 64 us (6: in between), gains
+ * within the spread one build shows between runs on that VM, so weakly established. */
 #define KGS 4
 #define KGSW (8192 / sizeof(T))
 
@@ -267,8 +274,8 @@ KFN(gemv_stream_block)(const int r, size_t nv, const T *restrict x, size_t incx,
 /* The nv full vectors of columns at b (y likewise), chunks of KGSW columns at a time. Per
  * column the chain of gemv_panel: fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)), each partial
  * sum stored in acc as it is, then y = alpha * sum (+ beta * y) as gemv_panel: the same bits.
- * Not inlined into gemv_rows, whose panels that slowed (2 x 784 @ 784 x 512 float 48 -> 58 us,
- * 1 x 128 @ 128 x 512 3.3 -> 4.4 us; the 8 KB buffer then joins every call's frame). */
+ * Kept out of line so that the 8 KB buffer never joins the frame of gemv_rows, whose panels
+ * serve the short recurrent products (GCC does not inline it there anyway). */
 static __attribute__((noinline)) AF_KATTR void
 KFN(gemv_stream)(size_t k, size_t nv, T alpha, const T *restrict x, size_t incx, const T *restrict b,
                  size_t ldb, T beta, T *restrict y)
@@ -291,10 +298,7 @@ KFN(gemv_stream)(size_t k, size_t nv, T alpha, const T *restrict x, size_t incx,
             p = p1;
         }
         T *yc = y + v0 * KVN;
-        for (size_t v = 0; v < cv; v++) {
-            V r = VMUL(va, VLOADU(acc + v * KVN));
-            VSTOREU(yc + v * KVN, beta == 0 ? r : VFMA(vb, VLOADU(yc + v * KVN), r));
-        }
+        for (size_t v = 0; v < cv; v++) KFN(gemv_out)(VLOADU(acc + v * KVN), va, vb, beta, yc + v * KVN);
     }
 }
 
@@ -312,10 +316,7 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
          * by the same operations as the panels (x0 b rounded, times alpha, then beta y). */
         V x0 = VBCAST(x);
         size_t j = j0;
-        for (; j + KVN <= j1; j += KVN) {
-            V r = VMUL(va, VMUL(x0, VLOADU(b + j)));
-            VSTOREU(y + j, beta == 0 ? r : VFMA(vb, VLOADU(y + j), r));
-        }
+        for (; j + KVN <= j1; j += KVN) KFN(gemv_out)(VMUL(x0, VLOADU(b + j)), va, vb, beta, y + j);
         for (; j < j1; j++) {
             T r = alpha * (x[0] * b[j]);
             y[j] = beta == 0 ? r : beta * y[j] + r;
@@ -326,10 +327,10 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
     /* Streaming when B's rows lie a page or more apart and B is too big to stay in L2 between
      * calls; the panels keep the rest. Streaming gains there (Zen 3, 1 x k @ k x n, 1 thread,
      * one run): double 784 x 512 57 -> 46 us, 1024 x 1024 251 -> 143 us, 128 x 512 12.4 -> 7.4
-     * us, 2 x 784 @ 784 x 512 166 -> 95 us; float 1024 x 1024 123 -> 63 us. Elsewhere it measured within 10% of the panels either way (rows
-     * 2 KB apart, float 784 x 512: 28.9 vs 29.0 us; double 512 x 256: 18.8 vs 17.6; B in L2,
-     * double 20 x 1000: 1.9 vs 2.1; 9 x 2048: 2.3 vs 1.9), so the panels, whose prefetches serve
-     * the recurrent layers' U, keep those. */
+     * us, 2 x 784 @ 784 x 512 166 -> 95 us; float 1024 x 1024 123 -> 63 us. Elsewhere it
+     * measured within 10% of the panels either way (rows 2 KB apart, float 784 x 512: 28.9 vs
+     * 29.0 us; double 512 x 256: 18.8 vs 17.6; B in L2, double 20 x 1000: 1.9 vs 2.1; 9 x 2048:
+     * 2.3 vs 1.9), so the panels, whose prefetches serve the recurrent layers' U, keep those. */
     if (k >= 2 * KGS && ldb * sizeof(T) >= 4096 && k * ldb * sizeof(T) >= 262144 &&
         j1 - j0 >= 2 * KGV * KVN) {
         KFN(gemv_stream)(k, (j1 - j0) / KVN, alpha, x, incx, b + j, ldb, beta, y + j);
