@@ -35,6 +35,12 @@ typedef struct {
     const af_op_args *args;    /* whole-direction items (rnn_dir_threads): */
     int own;                   /* the item also makes A = X W / the weight gradients */
     AF_FN(af_gemm_bpanels) upk;  /* U (forward) or U^T (backward) packed for the step GEMMs */
+    /* backward: U^T of the step products dR U^T as op(B) = (ut ? U^T : U) with that row stride:
+     * the transposed copy in scratch, or U itself (tb = 1) when every step product takes the
+     * prepacked panels, which pack_b then fills from U (rnn_ut_needed) */
+    const T *ut_b;
+    size_t ut_ld;
+    int ut_tb;
 } DIR;
 
 static inline size_t AF_FN(rnn_pos)(const DIR *q, size_t s) { return q->back ? q->L->NT - 1 - s : s; }
@@ -599,7 +605,6 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
     const T *mh = q->dropped_h ? q->aux + L->a_mh + r0 * H : NULL;
     T *R = q->scr + L->s_rec + r0 * GH, *gh = q->scr + L->s_gh + r0 * H;
     T *tmp = q->dropped_h ? q->scr + L->s_tmp + r0 * H : NULL;
-    const T *UT = q->scr + L->s_ut;
     STEP st;
     memset(&st, 0, sizeof st);
     st.rows = n;
@@ -648,9 +653,11 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
         size_t ldr = gru ? GH : NS * GH;
         af_status e;
         if (tmp) {
-            if ((e = PGEMM(0, 0, n, H, GH, (T)1, dR, ldr, UT, H, &q->upk, (T)0, tmp, H)) != AF_OK) return e;
+            if ((e = PGEMM(0, q->ut_tb, n, H, GH, (T)1, dR, ldr, q->ut_b, q->ut_ld, &q->upk, (T)0, tmp, H)) != AF_OK)
+                return e;
             for (size_t i = 0; i < n * H; i++) gh[i] += tmp[i] * mh[i];
-        } else if ((e = PGEMM(0, 0, n, H, GH, (T)1, dR, ldr, UT, H, &q->upk, (T)1, gh, H)) != AF_OK) {
+        } else if ((e = PGEMM(0, q->ut_tb, n, H, GH, (T)1, dR, ldr, q->ut_b, q->ut_ld, &q->upk, (T)1, gh, H)) !=
+                   AF_OK) {
             return e;
         }
     }
@@ -659,8 +666,7 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
 
 static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layout *L, const DIR *q, size_t d);
 
-/* U (forward: op(B) of the step product h U) or U^T (backward: of dR U^T, from its transposed
- * copy) packed once into q's pack region when the step GEMMs of n0..n1 rows take the GEMM's
+/* U (forward: op(B) of the step product h U) or U^T (backward: of dR U^T, q->ut_b) packed once into q's pack region when the step GEMMs of n0..n1 rows take the GEMM's
  * packed path (af_gemm_takes_bpanels), which otherwise packs it at every step (or reads its rows
  * G H apart in place, a stride that maps a panel onto few L1 sets); they then read the panels
  * there, with the same operations. A BiLSTM's training pass (batch 32, AVX2) spent a tenth of
@@ -669,9 +675,21 @@ static void AF_FN(rnn_prepack)(DIR *q, int backward, size_t n0, size_t n1)
 {
     const af_rnn_layout *L = q->L;
     const size_t k = backward ? L->GH : L->H, n = backward ? L->H : L->GH;
-    const T *b = backward ? q->scr + L->s_ut : q->U;
     if (AF_FN(af_gemm_takes_bpanels)(0, 0, n0, n, k) || AF_FN(af_gemm_takes_bpanels)(0, 0, n1, n, k))
-        AF_FN(af_gemm_bpack)(&q->upk, 0, k, n, b, n, q->scr + L->s_pk, L->pk_len);
+        AF_FN(af_gemm_bpack)(&q->upk, backward ? q->ut_tb : 0, k, n, backward ? q->ut_b : q->U,
+                             backward ? q->ut_ld : n, q->scr + L->s_pk, L->pk_len);
+}
+
+/* Whether some step product dR U^T of the backward pass reads U^T in place, so needs the
+ * transposed copy: not when the row counts of every item (B / nsb rounded down and up) take the
+ * packed path, whose prepacked panels rnn_prepack then fills from U directly (the same values,
+ * so the same bits; the copy cost a BiLSTM's training pass 1.4%). Whether a product takes
+ * panels is asked as for the copy (tb = 0), so the paths taken are those of the copy. */
+static int AF_FN(rnn_ut_needed)(const af_rnn_layout *L)
+{
+    size_t n0 = L->B / L->nsb, n1 = (L->B + L->nsb - 1) / L->nsb;
+    return !(AF_FN(af_gemm_takes_bpanels)(0, 0, n0, L->H, L->GH) &&
+             AF_FN(af_gemm_takes_bpanels)(0, 0, n1, L->H, L->GH));
 }
 
 /* The forward (or backward) step loops of every (direction, sample block), on threads when the
@@ -963,8 +981,14 @@ static af_status AF_FN(rnn_backward)(const af_op_args *a)
             q->io = (T *)dy, q->ld = ol;    /* sum, ave: read dy itself */
         }
     }
-    AF_FN(rnn_transpose_u)(dirs, &L);
-    for (size_t d = 0; d < D; d++) AF_FN(rnn_final_grads)(&L, dirs, d, dy);
+    const int copy_ut = AF_FN(rnn_ut_needed)(&L);
+    if (copy_ut) AF_FN(rnn_transpose_u)(dirs, &L);
+    for (size_t d = 0; d < D; d++) {
+        dirs[d].ut_b = copy_ut ? dirs[d].scr + L.s_ut : dirs[d].U;
+        dirs[d].ut_ld = copy_ut ? H : GH;
+        dirs[d].ut_tb = !copy_ut;
+        AF_FN(rnn_final_grads)(&L, dirs, d, dy);
+    }
     const int own = rnn_dir_threads(&L);
     for (size_t d = 0; d < D; d++) dirs[d].own = own;
     af_status e = AF_FN(rnn_items)(dirs, &L, 1);
