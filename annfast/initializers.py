@@ -38,8 +38,10 @@ weights (up to rounding) in float32 and float64.
 >>> initializers.default_for("selu").name
 'lecun_normal'
 """
+import contextlib
 import math
 import numbers
+import threading
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -250,6 +252,33 @@ class LecunUniform(_Scaled):
     name, distribution = "lecun_uniform", "uniform"
 
 
+_BLAS_CONTROLLER: Any = None
+_BLAS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_blas_thread():
+    """A context in which NumPy's BLAS runs on the calling thread (threadpoolctl, when it is
+    installed; else no change). For the QR of Orthogonal: OpenBLAS's threads made it no faster
+    (2 vCPUs: 512x128 15 ms threaded, 6 ms on one thread; 4096x1024 1.12 s and 1.07 s) and then
+    spun for about 0.1 s, on the cores annfast's threads use next, after every recurrent layer
+    was built. The QR's bits do not depend on OpenBLAS's thread count. One thread at a time:
+    the limit is process-wide, and overlapping limits could restore each other's values."""
+    global _BLAS_CONTROLLER
+    with _BLAS_LOCK:
+        if _BLAS_CONTROLLER is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+                _BLAS_CONTROLLER = ThreadpoolController()   # finds the loaded libraries once
+            except Exception:  # not installed (an optional peer), or it could not inspect them
+                _BLAS_CONTROLLER = False
+        if _BLAS_CONTROLLER is False:
+            yield
+        else:
+            with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
+                yield
+
+
 class Orthogonal(Initializer):
     """A (semi-)orthogonal matrix times gain (Saxe et al. 2014; the default recurrent kernel of
     the recurrent layers, as in Keras): the shape is seen as (prod(shape[:-1]), shape[-1]); the
@@ -272,7 +301,8 @@ class Orthogonal(Initializer):
             raise ValueError(f"the orthogonal initializer needs a shape of 2 or more axes, got {shape}")
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
         a = rng.normal(size=(rows, cols) if rows >= cols else (cols, rows))
-        q, r = np.linalg.qr(a)
+        with _one_blas_thread():
+            q, r = np.linalg.qr(a)
         q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
         return self.gain * (q if rows >= cols else q.T).reshape(shape)
 

@@ -152,3 +152,49 @@ def test_argument_checks():
         ini.RandomUniform(1, 0)
     with pytest.raises(ValueError, match="bad config"):
         ini.get({"class_name": "random_normal", "sigma": 1})
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (40, 12), (12, 40), (3, 5, 4), (1, 9), (9, 1)])
+def test_orthogonal_rows_or_columns_orthonormal(shape):
+    w = ini.Orthogonal(gain=2.5)(shape, np.random.default_rng(4), np.float64)
+    assert w.shape == shape and w.dtype == np.float64
+    m = w.reshape(-1, shape[-1]) / 2.5
+    small = min(m.shape)
+    g = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T   # small x small
+    # Householder QR in float64: orthonormal to a few ulps per entry
+    np.testing.assert_allclose(g, np.eye(small), rtol=0, atol=20 * small * np.finfo(np.float64).eps)
+
+
+def test_orthogonal_is_the_q_with_positive_r_diagonal_and_seeded():
+    """Q of the QR of the seeded normal draw with R's diagonal made positive: the unique
+    factorisation, so Q^T A is upper triangular with a positive diagonal (the sign fold that
+    makes the distribution uniform)."""
+    rng = np.random.default_rng(11)
+    a = np.random.default_rng(11).normal(size=(30, 8))
+    q = ini.Orthogonal()((30, 8), rng, np.float64)
+    r = q.T @ a
+    np.testing.assert_allclose(np.tril(r, -1), 0, atol=1e-12)
+    assert (np.diag(r) > 0).all()
+    np.testing.assert_array_equal(ini.Orthogonal()((30, 8), 11, np.float64), q)
+    np.testing.assert_array_equal(ini.Orthogonal()((30, 8), 11, np.float32), q.astype(np.float32))
+    # wide: the transpose of the tall case's draw
+    np.testing.assert_array_equal(ini.Orthogonal()((8, 30), 11, np.float64), q.T)
+    with pytest.raises(ValueError, match="2 or more axes"):
+        ini.Orthogonal()((5,), 0, np.float64)
+
+
+def test_orthogonal_leaves_numpy_blas_threads_as_they_were(monkeypatch):
+    """The QR runs on one BLAS thread (threadpoolctl, when installed); the user's setting is
+    back afterwards, and without threadpoolctl the values are the same."""
+    a = ini.Orthogonal()((64, 16), 5, np.float64)
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info and any(d["user_api"] == "blas" for d in threadpool_info()):
+        with threadpool_limits(limits=3, user_api="blas"):   # the user's setting
+            b = ini.Orthogonal()((64, 16), 5, np.float64)
+            assert {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"} == {3}
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(ini, "_BLAS_CONTROLLER", False)   # as if threadpoolctl were missing
+    np.testing.assert_array_equal(ini.Orthogonal()((64, 16), 5, np.float64), a)
