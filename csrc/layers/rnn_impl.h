@@ -35,9 +35,10 @@ typedef struct {
     const af_op_args *args;    /* whole-direction items (rnn_dir_threads): */
     int own;                   /* the item also makes A = X W / the weight gradients */
     AF_FN(af_gemm_bpanels) upk;  /* U (forward) or U^T (backward) packed for the step GEMMs */
-    /* backward: U^T of the step products dR U^T as op(B) = (ut ? U^T : U) with that row stride:
-     * the transposed copy in scratch, or U itself (tb = 1) when every step product takes the
-     * prepacked panels, which pack_b then fills from U (rnn_ut_needed) */
+    /* backward: where the step products dR U^T find U^T (op(B), row stride ut_ld): its
+     * transposed copy in scratch (ut_tb = 0), or U itself read transposed (ut_tb = 1) when
+     * every step product takes the prepacked panels, which pack_b then fills from U
+     * (rnn_ut_needed) */
     const T *ut_b;
     size_t ut_ld;
     int ut_tb;
@@ -666,10 +667,11 @@ static af_status AF_FN(rnn_item_backward)(const DIR *q, size_t r0, size_t r1)
 
 static af_status AF_FN(rnn_weight_grads)(const af_op_args *a, const af_rnn_layout *L, const DIR *q, size_t d);
 
-/* U (forward: op(B) of the step product h U) or U^T (backward: of dR U^T, q->ut_b) packed once into q's pack region when the step GEMMs of n0..n1 rows take the GEMM's
- * packed path (af_gemm_takes_bpanels), which otherwise packs it at every step (or reads its rows
- * G H apart in place, a stride that maps a panel onto few L1 sets); they then read the panels
- * there, with the same operations. A BiLSTM's training pass (batch 32, AVX2) spent a tenth of
+/* U (forward: op(B) of the step product h U) or U^T (backward: of dR U^T, from q->ut_b) packed
+ * once into q's pack region when the step GEMMs of n0..n1 rows take the GEMM's packed path
+ * (af_gemm_takes_bpanels), which otherwise packs it at every step (or reads its rows G H apart
+ * in place, a stride that maps a panel onto few L1 sets); they then read the panels there, with
+ * the same operations. A BiLSTM's training pass (batch 32, AVX2) spent a tenth of
  * its time packing U. */
 static void AF_FN(rnn_prepack)(DIR *q, int backward, size_t n0, size_t n1)
 {
