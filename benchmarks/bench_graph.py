@@ -14,10 +14,15 @@ idle pause before each, minimum of --repeats kept.
 """
 import argparse
 import os
+import sys
 
 import numpy as np
 
-import annfast as af
+try:
+    import annfast as af
+except ImportError:  # run from a source checkout with an in-place build
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import annfast as af
 from bench_mlp import LR, SIZES, best_interleaved, data, numpy_epoch, torch_epoch
 
 WIDTH = 512

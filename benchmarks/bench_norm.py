@@ -9,11 +9,17 @@ implementations taking turns so a burst of machine load hits both; the ratio is 
 the outputs), which the engine's in-step calls do not pay.
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-import annfast
+try:
+    import annfast
+except ImportError:  # run from a source checkout with an in-place build
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import annfast
 from annfast import _core
 
 SHAPES = [(128, 512), (128, 256), (1024, 512)]

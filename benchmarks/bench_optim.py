@@ -7,11 +7,17 @@ where available) and the ratio torch / ours (> 1 means we are faster). Times are
 over repeats (the machine is shared, so only minima are comparable).
 """
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-import annfast
+try:
+    import annfast
+except ImportError:  # run from a source checkout with an in-place build
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import annfast
 from annfast import _core
 
 SHAPES = [(784, 512), (512,), (512, 256), (256,), (256, 10), (10,)]

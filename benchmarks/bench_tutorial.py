@@ -5,11 +5,17 @@
 import argparse
 import contextlib
 import io
+import os
+import sys
 import time
 
 import numpy as np
 
-import annfast
+try:
+    import annfast
+except ImportError:  # run from a source checkout with an in-place build
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import annfast
 from annfast import NeuralNetwork
 from annfast.reference import TutorialNeuralNetwork
 
