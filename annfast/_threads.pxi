@@ -4,6 +4,7 @@ cdef extern from "annfast.h" nogil:
     int af_pool_spin_us()
     int af_pool_set_busy_check(int on)
     void af_pool_stats(unsigned long out[5])
+    double af_core_round_trip_ns(long rounds) nogil
     void af_profile_enable(int on)
     int af_profile_row(size_t k, const char **name, double seconds[2], unsigned long calls[2])
     unsigned long af_fp_control_get()
@@ -46,6 +47,19 @@ def _pool_stats():
     cdef unsigned long v[5]
     af_pool_stats(v)
     return {"parallel": v[0], "crowded": v[1], "by_rate": v[2], "by_slow_wait": v[3], "moved": v[4]}
+
+
+def _core_round_trip_ns(rounds=20000):
+    """Nanoseconds for a write on one core to be answered from another (csrc/corelat.c), or
+    None where it cannot be measured (one CPU, pinning refused, a machine too busy). Benchmarks
+    print it: hand-offs between threads cost this much, several times per training step."""
+    cdef long r = rounds
+    cdef double ns
+    if r < 4:
+        raise ValueError(f"rounds must be at least 4, got {rounds}")
+    with nogil:
+        ns = af_core_round_trip_ns(r)
+    return None if ns < 0 else ns
 
 
 def _profile(on=None, cpu_time=False):

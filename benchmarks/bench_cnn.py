@@ -38,7 +38,7 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
-from bench_common import best_interleaved, peak_gflops, print_pool_stats  # noqa: E402
+from bench_common import best_interleaved, core_round_trip, peak_gflops, print_pool_stats  # noqa: E402
 
 
 def images(n, seed=0):
@@ -206,7 +206,8 @@ def main():
         sys.exit("bench_cnn.py compares with PyTorch: pip install torch")
     af.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
-    print(f"annfast {af.__version__} ({af.get_isa()}), torch {torch.__version__}, {args.threads} threads")
+    print(f"annfast {af.__version__} ({af.get_isa()}), torch {torch.__version__}, {args.threads} threads, "
+          f"{core_round_trip(af)}")
     report = {}
     if not args.skip_lenet:
         bench_lenet(torch, args, report)

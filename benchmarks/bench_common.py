@@ -42,6 +42,15 @@ def peak_gflops(threads):
 
 
 
+def core_round_trip(af):
+    """'core-to-core round trip N ns' for a benchmark's header (csrc/corelat.c): threads hand data
+    from core to core several times per training step, so 2-thread figures from machines, or VM
+    placements, that differ in it are not comparable (2 vCPUs of one AMD EPYC VM: ~380-480 ns on
+    a day when batch-16 MLP training gained 1.25x from a second thread, 1.8x on another)."""
+    ns = af._core._core_round_trip_ns()
+    return "core-to-core round trip " + ("unknown" if ns is None else f"{ns:.0f} ns")
+
+
 def print_pool_stats(af):
     """How often annfast's busy-machine detection ran work on one thread during this run: a
     benchmark on a machine busy with other work measures that fallback, not the threads."""

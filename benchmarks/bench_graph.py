@@ -28,7 +28,7 @@ from bench_mlp import LR, SIZES, best_interleaved, data, numpy_epoch, torch_epoc
 WIDTH = 512
 
 
-from bench_common import print_pool_stats
+from bench_common import core_round_trip, print_pool_stats
 
 def functional_mlp():
     x = af.Input(shape=(SIZES[0],))
@@ -105,7 +105,8 @@ def main():
         have_torch = True
     except ImportError:
         have_torch = False
-    print(f"annfast graph benchmark  isa={af.get_isa()}  cores={os.cpu_count()}  torch={have_torch}")
+    print(f"annfast graph benchmark  isa={af.get_isa()}  cores={os.cpu_count()}  torch={have_torch}  "
+          f"{core_round_trip(af)}")
     for threads in args.threads:
         af.set_num_threads(threads)
         print(f"\nthreads={threads}: MLP {'-'.join(map(str, SIZES))}, float32, SGD")

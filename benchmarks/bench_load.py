@@ -33,6 +33,7 @@ try:
 except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
+from bench_common import core_round_trip  # noqa: E402
 
 SIZES = (100, 256, 256, 2)
 BATCH = 64
@@ -141,7 +142,7 @@ def main():
            if k in os.environ}
     print(f"annfast {af.__version__}, isa {af.get_isa()}, {os.cpu_count()} cores, default "
           f"{nt} thread(s); MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, Adam, float32, "
-          f"{args.samples} samples/epoch; env {env or '(none set)'}")
+          f"{args.samples} samples/epoch; env {env or '(none set)'}; idle {core_round_trip(af)}")
     fns = [make_epoch(X, y, None), make_epoch(X, y, 1)]
     rows = []
     for n in [0] + args.competitors:

@@ -26,7 +26,7 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
-from bench_common import best_interleaved, peak_gflops, print_pool_stats  # noqa: E402
+from bench_common import best_interleaved, core_round_trip, peak_gflops, print_pool_stats  # noqa: E402
 
 SIZES = (784, 512, 256, 10)
 LR = 0.01
@@ -156,7 +156,7 @@ def main():
     fps = flops_per_sample()
     print(f"annfast MLP benchmark: {'-'.join(map(str, SIZES))}, relu/softmax CE, float32, SGD lr={LR}")
     print(f"isa={af.get_isa()}  cores={os.cpu_count()}  torch={'yes' if have_torch else 'no'}  "
-          f"{fps / 1e6:.2f} MFLOP/sample")
+          f"{fps / 1e6:.2f} MFLOP/sample  {core_round_trip(af)}")
     rows = []
     for threads in args.threads:
         af.set_num_threads(threads)

@@ -31,7 +31,7 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
-from bench_common import best_interleaved  # noqa: E402
+from bench_common import best_interleaved, core_round_trip  # noqa: E402
 
 STEPS, FEATURES, UNITS, CLASSES = 32, 64, 128, 10
 KINDS = ("LSTM", "GRU", "SimpleRNN", "BiLSTM")
@@ -142,7 +142,7 @@ def main():
     print(f"annfast RNN benchmark: input {FEATURES}, hidden {UNITS}, {STEPS} steps, Dense({CLASSES}) head, "
           f"float32, Adam; batch {args.batch}, {args.samples} sequences per epoch")
     print(f"isa={af.get_isa()}  cores={os.cpu_count()}  torch={torch.__version__ if have_torch else 'no'}  "
-          f"load={os.getloadavg()[0]:.1f}")
+          f"load={os.getloadavg()[0]:.1f}  {core_round_trip(af)}")
     head = (f"{'threads':>7} {'model':>9} | {'annfast/s':>10} {'torch/s':>10} {'train x':>8} | "
             f"{'annfast us':>10} {'torch us':>9} {'infer x':>8}")
     print(head)

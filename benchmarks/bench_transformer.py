@@ -33,7 +33,7 @@ except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
 
-from bench_common import best_interleaved, print_pool_stats  # noqa: E402
+from bench_common import best_interleaved, core_round_trip, print_pool_stats  # noqa: E402
 
 VOCAB, STEPS, D, HEADS, FF, CLASSES = 1000, 64, 128, 4, 512, 10
 
@@ -188,7 +188,7 @@ def main():
     torch.set_num_threads(args.threads)
     af.set_num_threads(args.threads)
     print(f"threads {args.threads}, isa {af.get_isa()}, torch {torch.__version__}, OMP_WAIT_POLICY "
-          f"{os.environ.get('OMP_WAIT_POLICY', 'default')}; load {os.getloadavg()[0]:.1f}")
+          f"{os.environ.get('OMP_WAIT_POLICY', 'default')}; load {os.getloadavg()[0]:.1f}; {core_round_trip(af)}")
     print(f"{'model':10s} {'batch':>5s} {'annfast/s':>10s} {'torch/s':>10s} {'ratio':>6s}")
     for name in args.models:
         if name == "lstm" and not hasattr(af, "LSTM"):

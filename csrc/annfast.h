@@ -163,6 +163,11 @@ int af_pool_set_busy_check(int on);
  * alone because the machine was crowded, crowded windows found by the preemption rate, by
  * repeated slow waits, woken workers that moved off their submitter's CPU. */
 void af_pool_stats(unsigned long out[5]);
+/* Mean time in ns for a write on one core to be answered from another (corelat.c): two threads
+ * pinned to the first two CPUs the process may use pass a counter `rounds` times. -1 with fewer
+ * than two CPUs, where threads cannot be pinned, or when the machine is too busy to finish
+ * within about a second. */
+double af_core_round_trip_ns(long rounds);
 /* Per-kind profile of the engine's forward / backward calls (profile.c): af_profile_enable(1)
  * clears it and starts timing by the wall clock, (2) by the calling thread's CPU time (one
  * thread on a busy machine), (0) stops; af_profile_row(k, ...) reads row k (0 past the last). */

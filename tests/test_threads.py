@@ -220,3 +220,22 @@ def test_profile_and_pool_stats_count_what_ran():
     stats = _core._pool_stats()
     assert set(stats) == {"parallel", "crowded", "by_rate", "by_slow_wait", "moved"}
     assert all(isinstance(v, int) and v >= 0 for v in stats.values())
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+def test_core_round_trip_probe():
+    """csrc/corelat.c (benchmarks print it): a positive number of nanoseconds with two CPUs, None
+    where it cannot measure (one CPU allowed), and the caller's affinity left as it was."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) >= 2:
+        ns = _core._core_round_trip_ns(2000)
+        # None only if the machine was too busy to finish within a second
+        assert ns is None or (np.isfinite(ns) and ns > 0)
+    assert os.sched_getaffinity(0) == allowed
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        assert _core._core_round_trip_ns(2000) is None
+    finally:
+        os.sched_setaffinity(0, allowed)
+    with pytest.raises(ValueError, match="rounds must be at least 4"):
+        _core._core_round_trip_ns(3)
