@@ -12,15 +12,18 @@ library separated by pauses (idle OpenBLAS/OpenMP workers spin for a while after
 would steal the second core from the other library if calls were interleaved). Both
 libraries write into preallocated outputs.
 
-Theoretical peak = cores x FMA units (2) x SIMD lanes x 2 flops x clock, with lanes = 8 float32 /
-4 float64 for AVX2 (16 / 8 with AVX-512) and the clock from /proc/cpuinfo ("cpu MHz", the
-nominal clock the hypervisor reports; turbo can run above it, so fractions > 100% are possible).
+Theoretical peak = cores x FLOP per cycle x clock (bench_common.peak_gflops): 32 float32 FLOP per
+cycle with AVX2 (two 8-lane FMA units), 64 with AVX-512 (32 on AMD Zen 4, which splits a 512-bit
+FMA in two), float64 half of that, and the clock from /proc/cpuinfo ("cpu MHz", the nominal clock
+the hypervisor reports; turbo can run above it, so fractions > 100% are possible).
 """
 import json
 import os
 import subprocess
 import sys
 import time
+
+from bench_common import peak_gflops
 
 SQUARE = [64, 128, 256, 512, 1024, 2048]
 #: Untimed seconds of each multi-threaded block after its pause (best_times).
@@ -104,8 +107,8 @@ def worker(threads, quick):
     clock = time.thread_time if threads == 1 else time.perf_counter
     rng = np.random.default_rng(0)
     info = _core.build_info()
-    lanes32 = 16 if info["isa"] == "avx512" else 8
-    peak32 = threads * 2 * lanes32 * 2 * clock_ghz()
+    peak32 = peak_gflops(threads)[0] or float("nan")
+    info["peak"] = peak_gflops(1)[1]
     rows = []
     shapes = [(n, n, n, False, False) for n in (SQUARE[:4] if quick else SQUARE)]
     shapes += [s + (False, False) for s in MLP] + MLP_T
@@ -164,8 +167,8 @@ def main():
           "'no check' = check_finite=False. GFLOP/s, higher is better; ratio = annfast / numpy.")
     print(f"annfast GEMM vs numpy.matmul ({info['isa']} kernels, {info['compiler']}); "
           f"clock {clock_ghz():.3f} GHz from /proc/cpuinfo")
-    print(f"peak float32 = threads x 2 FMA x {16 if info['isa'] == 'avx512' else 8} lanes x 2 x clock "
-          f"= {results[0]['peak32']:.1f} GFLOP/s per thread; float64 half of that")
+    print(f"peak float32 = {info['peak']} = {results[0]['peak32']:.1f} GFLOP/s per thread; "
+          f"float64 half of that")
     print()
     print(f"{'shape':>26} {'dtype':>8} {'thr':>3} {'annfast':>9} {'no check':>9} {'numpy':>9} {'ratio':>6} "
           f"{'%peak':>6}")

@@ -21,6 +21,8 @@
 #include <string.h>
 typedef float af_ev_f32 __attribute__((vector_size(64)));
 typedef double af_ev_f64 __attribute__((vector_size(64)));
+typedef float af_evh_f32 __attribute__((vector_size(32)));
+typedef double af_evh_f64 __attribute__((vector_size(32)));
 #define AF_KISA avx2
 #define AF_KATTR __attribute__((target("avx2,fma")))
 #define AF_EMU_OPS 1
@@ -186,6 +188,8 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #ifdef AF_EMU_OPS
 #define V af_ev_f32
 #include "gemm_generic_ops.h"
+#define VH af_evh_f32
+#include "gemm_emu_half.h"
 #else
 #define V __m512
 #define VZERO() _mm512_setzero_ps()
@@ -200,6 +204,13 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VRELU(x) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ), x)
 #define VLOADN(p, cnt) _mm512_maskz_loadu_ps((__mmask16)((1u << (cnt)) - 1), p)
 #define VSTOREN(p, v, cnt) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (cnt)) - 1), v)
+/* half vectors of the skinny row kernel: AVX2 ymm operations (no AVX512VL needed) */
+#define VH __m256
+#define VHZERO() _mm256_setzero_ps()
+#define VHBCAST(p) _mm256_set1_ps(*(p))
+#define VHFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VHLOW(v) _mm512_castps512_ps256(v)
+#define VHWIDEN(h) _mm512_zextps256_ps512(h)
 #endif
 #define KROWS1 12
 #define KCOLNB 12
@@ -217,6 +228,8 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #ifdef AF_EMU_OPS
 #define V af_ev_f64
 #include "gemm_generic_ops.h"
+#define VH af_evh_f64
+#include "gemm_emu_half.h"
 #else
 #define V __m512d
 #define VZERO() _mm512_setzero_pd()
@@ -230,6 +243,12 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VRELU(x) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NLE_UQ), x)
 #define VLOADN(p, cnt) _mm512_maskz_loadu_pd((__mmask8)((1u << (cnt)) - 1), p)
 #define VSTOREN(p, v, cnt) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (cnt)) - 1), v)
+#define VH __m256d
+#define VHZERO() _mm256_setzero_pd()
+#define VHBCAST(p) _mm256_set1_pd(*(p))
+#define VHFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define VHLOW(v) _mm512_castpd512_pd256(v)
+#define VHWIDEN(h) _mm512_zextpd256_pd512(h)
 #endif
 #define KROWS1 12
 #define KCOLNB 12

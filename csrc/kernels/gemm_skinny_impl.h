@@ -4,6 +4,13 @@
  *   KROWS1                          rows per tile of the one-vector row kernel (default 2 KMR)
  *   KCOLNB                          columns per tile of the column kernel (default 6)
  *   VLOADN(p, cnt) / VSTOREN(p, v, cnt)   the first cnt <= KVN lanes only (default: via a buffer)
+ *   VH, VHZERO(), VHBCAST(p), VHFMA(a, b, c), VHLOW(v) (lanes 0..KVN/2-1 of a V), VHWIDEN(h) (a V,
+ *   upper lanes zero)               a half-width vector (KVN / 2 lanes) for the row kernel's last
+ *                                   vector when n leaves half a vector or more unused: a CPU
+ *                                   that splits a full-width FMA in two (AMD Zen 4 on AVX-512)
+ *                                   then runs e.g. n = 10 doubles as 8 + 4 lanes, 3 halves per
+ *                                   row and step instead of 4. Same lanes, same operations, so
+ *                                   the same bits as with full vectors.
  *
  * The packed kernel computes MR x NR tiles; with n < NR most lanes of its B vectors are padding
  * (n = 10 uses 10 of 32 float lanes on AVX-512), and packing A costs as much as the product. Two
@@ -63,34 +70,68 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V 
 
 /* ---- row kernel ------------------------------------------------------------------------------
  * `rows` x (nv vectors) tile: C[r, 0:n] = alpha sum_p op(A)[r, p] Bp[p, :] + beta C[r, 0:n] with
- * op(A)[r, p] = a[r*rsa + p*csa] and Bp the packed k x (nv KVN) copy of op(B), zero past n. rows
- * and nv are constants after inlining (nv = 1 when n <= KVN, else 2). */
+ * op(A)[r, p] = a[r*rsa + p*csa] and Bp the packed k x (nv KVN) copy of op(B), zero past n. rows,
+ * nv and half are constants after inlining (nv = 1 when n <= KVN, else 2; half: the last vector
+ * is a VH of KVN / 2 lanes, where the ISA has one and n leaves its upper half unused). */
+#ifdef VH
+#define KVH (KVN / 2)
+#define KHALF(half) (half)
+#else
+#define KHALF(half) 0
+#endif
 static inline __attribute__((always_inline)) AF_KATTR void
-KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size_t rsa, size_t csa,
-               const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
+KFN(rowk_body)(const int rows, const int nv, const int half_, size_t k, const T *restrict a, size_t rsa,
+               size_t csa, const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
                size_t n, const AF_FN(af_gemm_kout) *out)
 {
+    const int half = KHALF(half_);
     const T *bias = out ? out->bias : NULL;
     const int relu = out && out->relu;
     int *bad = out ? out->bad : NULL;
     V acc[KROWS1 > KMR ? KROWS1 : KMR][2];
+#ifdef VH
+    VH acch[KROWS1 > KMR ? KROWS1 : KMR];
+#endif
 #pragma GCC unroll 32
-    for (int r = 0; r < rows; r++)
+    for (int r = 0; r < rows; r++) {
 #pragma GCC unroll 2
         for (int v = 0; v < nv; v++) acc[r][v] = VZERO();
+#ifdef VH
+        acch[r] = VHZERO();
+#endif
+    }
     size_t last = n - (size_t)(nv - 1) * KVN; /* valid lanes of the last vector, 1..KVN */
 #pragma GCC unroll 2
     for (size_t p = 0; p < k; p++) {
-        V b0 = nv > 1 ? VLOADU(bp) : KLOADB(bp, last), b1 = nv > 1 ? KLOADB(bp + KVN, last) : VZERO();
+        V b0 = nv > 1 ? VLOADU(bp) : KLOADB(bp, last), b1 = nv > 1 && !half ? KLOADB(bp + KVN, last) : VZERO();
+#ifdef VH
+        /* a full-width load of the first `last` lanes (masked where the ISA has it) narrowed */
+        VH bh = half ? VHLOW(KLOADB(bp + (nv - 1) * KVN, last)) : VHZERO();
+#endif
 #pragma GCC unroll 32
         for (int r = 0; r < rows; r++) {
+#ifdef VH
+            if (half && nv == 1) {
+                acch[r] = VHFMA(VHBCAST(a + r * rsa), bh, acch[r]);
+                continue;
+            }
+#endif
             V ar = VBCAST(a + r * rsa);
             acc[r][0] = VFMA(ar, b0, acc[r][0]);
-            if (nv > 1) acc[r][1] = VFMA(ar, b1, acc[r][1]);
+            if (nv > 1 && !half) acc[r][1] = VFMA(ar, b1, acc[r][1]);
+#ifdef VH
+            if (nv > 1 && half) acch[r] = VHFMA(VHLOW(ar), bh, acch[r]);
+#endif
         }
         a += csa;
         bp += ldbp;
     }
+#ifdef VH
+    /* the half vectors widened (upper lanes zero) from here on: stores and checks as before */
+    if (half)
+#pragma GCC unroll 32
+        for (int r = 0; r < rows; r++) acc[r][nv - 1] = VHWIDEN(acch[r]);
+#endif
     V va = VSET1(alpha), vb = VSET1(beta);
     if (bad) { /* padding lanes are products with zeros: see KCHK_FOLD */
         V chk = VZERO();
@@ -126,31 +167,39 @@ KFN(rowk_body)(const int rows, const int nv, size_t k, const T *restrict a, size
 }
 
 /* Rows [0, m) of C (n <= 2 KVN columns) through the row kernel: full tiles of KROWS1 (one vector)
- * or KMR (two vectors) rows, then 8, 4, 2, 1-row tiles for the rest. */
-#define KROWK_TILE(R, NV)                                                                           \
+ * or KMR (two vectors) rows, then 8, 4, 2, 1-row tiles for the rest; the last vector a half one
+ * where the ISA has them and n leaves it room. */
+#define KROWK_TILE(R, NV, H)                                                                        \
     for (; i + (R) <= m; i += (R))                                                                 \
-        KFN(rowk_body)((R), (NV), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, ldc, \
-                       n, out)
+        KFN(rowk_body)((R), (NV), (H), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, \
+                       ldc, n, out)
+#define KROWK_TILES(NV, H)                                                                         \
+    do {                                                                                           \
+        KROWK_TILE((NV) == 1 ? KROWS1 : KMR, NV, H);                                               \
+        if (((NV) == 1 ? KROWS1 : KMR) > 8) KROWK_TILE(8, NV, H);                                  \
+        if ((NV) == 1 || KMR > 4) KROWK_TILE(4, NV, H);                                            \
+        KROWK_TILE(2, NV, H);                                                                      \
+        KROWK_TILE(1, NV, H);                                                                      \
+    } while (0)
 static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa,
                                     size_t csa, const T *bp, size_t ldbp, T beta, T *c, size_t ldc,
                                     const AF_FN(af_gemm_kout) *out)
 {
     size_t i = 0;
-    if (n <= KVN) {
-        KROWK_TILE(KROWS1, 1);
-        if (KROWS1 > 8) KROWK_TILE(8, 1);
-        KROWK_TILE(4, 1);
-        KROWK_TILE(2, 1);
-        KROWK_TILE(1, 1);
-    } else {
-        KROWK_TILE(KMR, 2);
-        if (KMR > 8) KROWK_TILE(8, 2);
-        if (KMR > 4) KROWK_TILE(4, 2);
-        KROWK_TILE(2, 2);
-        KROWK_TILE(1, 2);
-    }
+#ifdef VH
+    if (n <= KVH) KROWK_TILES(1, 1);
+    else if (n > KVN && n <= KVN + KVH) KROWK_TILES(2, 1);
+    else
+#endif
+    if (n <= KVN) KROWK_TILES(1, 0);
+    else KROWK_TILES(2, 0);
 }
+#undef KROWK_TILES
 #undef KROWK_TILE
+#undef KHALF
+#ifdef VH
+#undef KVH
+#endif
 
 /* ---- column kernel ---------------------------------------------------------------------------
  * (mv KVN) x nb tile: C[r, j] = alpha sum_p a[p*lda + r] bp[p*ldbp + j] + beta C[r, j] for
@@ -279,6 +328,14 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
 #undef VLOADN
 #undef VSTOREN
 #undef KSKINNY_OWN_VLOADN
+#endif
+#ifdef VH
+#undef VH
+#undef VHZERO
+#undef VHBCAST
+#undef VHLOW
+#undef VHFMA
+#undef VHWIDEN
 #endif
 #undef KROWS1
 #undef KCOLNB
