@@ -28,7 +28,13 @@
  * VFMA), then C = alpha acc (+ beta C, as VFMA(beta, C, alpha acc)): the same operations as the
  * packed kernel on a single K block. No K blocking (each tile runs over all of k with its
  * accumulators in registers), and an element's operations depend neither on the tile it falls in
- * nor on the thread computing it, so any split of the rows gives identical bits. */
+ * nor on the thread computing it, so any split of the rows gives identical bits.
+ *
+ * Tried and not kept (Zen 4, AVX-512, 1 thread): for op(A) = A, transposing each tile of 2 KVN
+ * rows into a k x 2 KVN panel (KTRANSPOSE blocks) and running the column kernel on it. Every
+ * lane is then useful, but the transposes cost about as much as the lanes saved: float n = 1-3
+ * 1.25-1.7x faster than the row kernel with half vectors, n = 4 about even, n >= 6 and every
+ * double n slower (n = 8: 0.6-0.8x). */
 
 #ifndef KROWS1
 #define KROWS1 (2 * KMR)
