@@ -126,7 +126,8 @@ KFN(rowk_body)(const int rows, const int nv, const int half_, size_t k, const T 
             acc[r][0] = VFMA(ar, b0, acc[r][0]);
             if (nv > 1 && !half) acc[r][1] = VFMA(ar, b1, acc[r][1]);
 #ifdef VH
-            if (nv > 1 && half) acch[r] = VHFMA(VHLOW(ar), bh, acch[r]);
+            /* its own broadcast load: the full-width one then folds into its FMA */
+            if (nv > 1 && half) acch[r] = VHFMA(VHBCAST(a + r * rsa), bh, acch[r]);
 #endif
         }
         a += csa;
