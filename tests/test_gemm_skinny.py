@@ -2,7 +2,7 @@
 
 The row kernel (vectors along n) takes n below one register panel; the column kernel (vectors
 along m, op(A) = A^T read in place) takes n <= 32 with trans_a. Shapes sweep n across every vector
-width (4/2 generic, 8/4 AVX2, 16/8 AVX-512 lanes, and twice those) and m across the kernels' row
+width (4/2 generic, 8/4 AVX2, 16/8 AVX-512 lanes, and twice and three times those) and m across the kernels' row
 tiles (8/12 rows, 2 x lanes) and their tails; k includes 1 and lengths past the prefetch
 distance. The error bound is the k*eps bound of tests/test_gemm.py.
 """
@@ -15,7 +15,7 @@ from annfast import _core
 from test_gemm import check, make
 
 DTYPES = [np.float32, np.float64]
-NS = list(range(1, 34))
+NS = list(range(1, 34)) + [40, 41, 47, 48, 49]  # AVX-512's 3-vector row tiles: up to 24 / 48
 MS = [1, 2, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 48, 49, 100]
 KS = [1, 3, 8, 17, 64]
 
@@ -25,9 +25,14 @@ def lanes(isa, dtype):
     return {"generic": 16, "avx2": 32, "avx512": 64}[isa] // np.dtype(dtype).itemsize
 
 
+def row_kernel_width(isa, dtype):
+    """The row kernel's widest n: two vectors, three with AVX-512 (32 registers)."""
+    return (3 if isa == "avx512" else 2) * lanes(isa, dtype)
+
+
 def skinny(isa, dtype, ta, n):
     """True when this product takes a skinny kernel (so each row's bits are its own)."""
-    return n <= 32 if ta else n < 2 * lanes(isa, dtype)
+    return n <= 32 if ta else n <= row_kernel_width(isa, dtype)
 
 
 def gemm(ta, tb, a, b, alpha=1.0, beta=0.0, c0=None, dtype=None, m=None, n=None):
@@ -126,7 +131,7 @@ def test_narrow_rows_independent_of_their_block(isa, dtype):
 def test_narrow_bitwise_identical_1_vs_2_threads(isa, dtype, threads):
     """Products large enough for the threaded skinny path (m n k >= 2e6 multiply-adds)."""
     rng = np.random.default_rng(15)
-    for m, n, k in [(6001, 10, 40), (3001, 3, 300), (1500, 31, 60)]:
+    for m, n, k in [(6001, 10, 40), (3001, 3, 300), (1500, 31, 60), (2001, 20, 60), (2001, 40, 30)]:
         for ta in (False, True):
             a = make(rng, (m, k), dtype, ta)
             b = make(rng, (k, n), dtype)
@@ -175,12 +180,13 @@ def test_bias_relu_epilogue_every_path_keeps_nan(isa, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_narrow_columns_same_bits_at_any_width(isa, dtype):
-    """A column of the row kernel's C is the same chain of FMAs whatever n is, so the half-width
-    last vector (on AVX-512 when n leaves half a vector unused: 1-4 and 9-12 doubles, 1-8 and 17-24
-    floats) gives the bits of full vectors: the first n columns of the product with two full
-    vectors of columns, bitwise, for every n up to that, B in place and packed (transposed)."""
+    """A column of the row kernel's C is the same chain of FMAs whatever n is, so its tiles of
+    one, two or three vectors and the half-width last vector (on AVX-512 when n leaves half a
+    vector unused: 1-4, 9-12 and 17-20 doubles, 1-8, 17-24 and 33-40 floats) give the bits of full
+    vectors: the first n columns of the product as wide as the kernel takes, bitwise, for every
+    n up to that, B in place and packed (transposed)."""
     rng = np.random.default_rng(16)
-    w = 2 * lanes(isa, dtype)
+    w = row_kernel_width(isa, dtype)
     for m, k in [(37, 70), (128, 191), (9, 9), (13, 1)]:
         for tb in (False, True):
             a = make(rng, (m, k), dtype)

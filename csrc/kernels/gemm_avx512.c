@@ -213,6 +213,7 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VHWIDEN(h) _mm512_zextps256_ps512(h)
 #endif
 #define KROWS1 12
+#define KROWS3 8 /* 24 accumulators, 3 B vectors, a broadcast */
 #define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F32(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F32(d, s, lds)
@@ -251,6 +252,7 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VHWIDEN(h) _mm512_zextpd256_pd512(h)
 #endif
 #define KROWS1 12
+#define KROWS3 8 /* 24 accumulators, 3 B vectors, a broadcast */
 #define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F64(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F64(d, s, lds)

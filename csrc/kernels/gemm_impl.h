@@ -490,9 +490,9 @@ static af_status AF_FN(gemm_skinny)(AF_FN(gemm_call) *g)
     const size_t vn = g->ki->vn, m = g->m, n = g->n, k = g->k, lda = g->lda, ldb = g->ldb;
     const T *a = g->a, *b = g->b;
     const int tb = g->tb;
-    /* Row kernel: op(B) as k rows of W = vn or 2 vn values, zero past n; in place when B's rows
+    /* Row kernel: op(B) as k rows of W = vn, 2 vn or 3 vn values, zero past n; in place when B's rows
      * are exactly that. Column kernel: any row stride, so B is read in place unless transposed. */
-    const size_t w = g->ta ? n : (n <= vn ? vn : 2 * vn);
+    const size_t w = g->ta ? n : (n + vn - 1) / vn * vn;
     /* B's rows read in place by the row kernel where the ISA masks its last vector's load
      * natively (128x256 @ 256x10 float64: a 32 KB copy less per call) */
     const int in_place = !g->ta && !tb && af_isa_ctx()->isa != AF_ISA_GENERIC;
@@ -528,10 +528,11 @@ static af_status AF_FN(gemm_skinny)(AF_FN(gemm_call) *g)
     return AF_OK;
 }
 
-/* Skinny path: op(A) = A^T with up to 32 columns (column kernel); else n up to two vectors. */
+/* Skinny path: op(A) = A^T with up to 32 columns (column kernel); else n up to the row kernel's
+ * two or three vectors. */
 static inline int AF_FN(gemm_is_skinny)(const AF_FN(af_gemm_kinfo) *ki, int ta, size_t n)
 {
-    return ta ? n <= 32 : n <= 2 * ki->vn;
+    return ta ? n <= 32 : n <= ki->rowk_nv * ki->vn;
 }
 
 /* The serial paths (direct loop, tiny products, no product term) on the calling thread. */

@@ -38,6 +38,7 @@
         size_t mr, nr;      /* micro-tile: mr rows x nr columns of C held in registers */            \
         size_t mc, kc, nc;  /* cache blocks: A block mc x kc in L2, B panel kc x nr in L1 */        \
         size_t vn;          /* lanes per vector */                                                  \
+        size_t rowk_nv;     /* the skinny row kernel's widest n, in vectors (2 or 3) */             \
         /* C[0:mr_, 0:nr_] = alpha * A @ B + beta * C (beta == 0: C not read) for the mr x nr    \
          * tile with A[r, p] = a[r*rsa + p*csa], B[p, j] = b[p*ldbk + j]; packed: rsa = 1,         \
          * csa = mr, ldbk = nr. mr_ <= mr, nr_ <= nr is the valid corner; the kernel reads full   \
@@ -63,8 +64,8 @@
         void (*gemv_t)(size_t k, size_t j0, size_t j1, T alpha, const T *x, const T *b, size_t ldb, \
                        T beta, T *y);                                                                \
         /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C; bp holds op(B)                \
-         * with row stride ldbp. Row kernel, n <= 2 vn: op(A)[i, p] = a[i*rsa + p*csa]; bp rows   \
-         * of W = vn (n <= vn) or 2 vn values, zero past column n. Column kernel, op(A)[i, p] =    \
+         * with row stride ldbp. Row kernel, n <= rowk_nv vn: op(A)[i, p] = a[i*rsa + p*csa]; \
+         * bp rows of W = vn, 2 vn or 3 vn values (n rounded up), zero past column n. Column kernel, op(A)[i, p] =    \
          * a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values padded with zeros.     \
          * out: bias (from column 0 of C), relu, NaN/inf flag as for the micro-kernel. */          \
         void (*rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa, size_t csa,     \

@@ -2,6 +2,8 @@
  * (ISA, dtype) pair. Included by gemm_kern_impl.h, which supplies T, KFN, KVN, KMR and the V*
  * vector operations; the ISA file may add
  *   KROWS1                          rows per tile of the one-vector row kernel (default 2 KMR)
+ *   KROWS3                          rows per tile of a three-vector row kernel (default: none,
+ *                                   two vectors at most; AVX-512's 32 registers take 8 rows)
  *   KCOLNB                          columns per tile of the column kernel (default 6)
  *   VLOADN(p, cnt) / VSTOREN(p, v, cnt)   the first cnt <= KVN lanes only (default: via a buffer)
  *   VH, VHZERO(), VHBCAST(p), VHFMA(a, b, c), VHLOW(v) (lanes 0..KVN/2-1 of a V), VHWIDEN(h) (a V,
@@ -16,9 +18,10 @@
  * (n = 10 uses 10 of 32 float lanes on AVX-512), and packing A costs as much as the product. Two
  * kernels here avoid both, each reading the long operand A in place, once:
  *
- *   row kernel (any op(A)): vectors run along n. C[i, 0:n] for a tile of rows is held in one or two
- *     vectors per row; step p broadcasts op(A)[i, p] for every row of the tile and multiplies one
- *     zero-padded row of a packed copy of op(B) (k x W, W = KVN or 2 KVN, tiny). n <= 2 KVN.
+ *   row kernel (any op(A)): vectors run along n. C[i, 0:n] for a tile of rows is held in one, two
+ *     or (KROWS3) three vectors per row; step p broadcasts op(A)[i, p] for every row of the tile
+ *     and multiplies one zero-padded row of a packed copy of op(B) (k x W, W = KVN, 2 KVN or
+ *     3 KVN, tiny; read in place where the ISA masks loads). n <= 2 KVN, or 3 KVN with KROWS3.
  *   column kernel (op(A) = A^T, so a column of op(A) is a contiguous run of a row of A): vectors run
  *     along m. Step p loads 2 KVN consecutive rows of column p and broadcasts op(B)[p, j] for the
  *     nb columns of the tile, so every lane does useful work whatever n is. Used for the weight
@@ -42,6 +45,15 @@
 #ifndef KCOLNB
 #define KCOLNB 6
 #endif
+/* Vectors per row of the row kernel (its widest n: KROWNV KVN); 3 needs KROWS3, the rows of a
+ * 3-vector tile (3 KROWS3 accumulators must fit the registers with the B vectors) */
+#ifdef KROWS3
+#define KROWNV 3
+#else
+#define KROWNV 2
+#define KROWS3 1
+#endif
+enum { KFN(rowk_nv) = KROWNV }; /* for the kernel table (af_gemm_kinfo.rowk_nv) */
 #define KMW (2 * KVN) /* rows per column-kernel tile */
 _Static_assert(KCOLNB == 6 || KCOLNB == 12, "gemm_colk's switch covers 6 or 12 columns");
 _Static_assert(KROWS1 <= 32 && KMR <= 32, "row kernel tiles");
@@ -77,7 +89,7 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V 
 /* ---- row kernel ------------------------------------------------------------------------------
  * `rows` x (nv vectors) tile: C[r, 0:n] = alpha sum_p op(A)[r, p] Bp[p, :] + beta C[r, 0:n] with
  * op(A)[r, p] = a[r*rsa + p*csa] and Bp the packed k x (nv KVN) copy of op(B), zero past n. rows,
- * nv and half are constants after inlining (nv = 1 when n <= KVN, else 2; half: the last vector
+ * nv and half are constants after inlining (nv = ceil(n / KVN), 1..KROWNV; half: the last vector
  * is a VH of KVN / 2 lanes, where the ISA has one and n leaves its upper half unused). */
 #ifdef VH
 #define KVH (KVN / 2)
@@ -85,22 +97,23 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(vstoren)(T *p, V 
 #else
 #define KHALF(half) 0
 #endif
+#define KROWMAX (KROWS1 > KMR ? KROWS1 : KMR)
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(rowk_body)(const int rows, const int nv, const int half_, size_t k, const T *restrict a, size_t rsa,
                size_t csa, const T *restrict bp, size_t ldbp, T alpha, T beta, T *restrict c, size_t ldc,
                size_t n, const AF_FN(af_gemm_kout) *out)
 {
-    const int half = KHALF(half_);
+    const int half = KHALF(half_), nf = nv - half; /* full-width vectors */
     const T *bias = out ? out->bias : NULL;
     const int relu = out && out->relu;
     int *bad = out ? out->bad : NULL;
-    V acc[KROWS1 > KMR ? KROWS1 : KMR][2];
+    V acc[KROWMAX][KROWNV];
 #ifdef VH
-    VH acch[KROWS1 > KMR ? KROWS1 : KMR];
+    VH acch[KROWMAX];
 #endif
 #pragma GCC unroll 32
     for (int r = 0; r < rows; r++) {
-#pragma GCC unroll 2
+#pragma GCC unroll 3
         for (int v = 0; v < nv; v++) acc[r][v] = VZERO();
 #ifdef VH
         acch[r] = VHZERO();
@@ -109,25 +122,23 @@ KFN(rowk_body)(const int rows, const int nv, const int half_, size_t k, const T 
     size_t last = n - (size_t)(nv - 1) * KVN; /* valid lanes of the last vector, 1..KVN */
 #pragma GCC unroll 2
     for (size_t p = 0; p < k; p++) {
-        V b0 = nv > 1 ? VLOADU(bp) : KLOADB(bp, last), b1 = nv > 1 && !half ? KLOADB(bp + KVN, last) : VZERO();
+        V bv[KROWNV];
+#pragma GCC unroll 3
+        for (int v = 0; v < nf; v++) bv[v] = v == nv - 1 ? KLOADB(bp + v * KVN, last) : VLOADU(bp + v * KVN);
 #ifdef VH
         /* a full-width load of the first `last` lanes (masked where the ISA has it) narrowed */
         VH bh = half ? VHLOW(KLOADB(bp + (nv - 1) * KVN, last)) : VHZERO();
 #endif
 #pragma GCC unroll 32
         for (int r = 0; r < rows; r++) {
-#ifdef VH
-            if (half && nv == 1) {
-                acch[r] = VHFMA(VHBCAST(a + r * rsa), bh, acch[r]);
-                continue;
+            if (nf > 0) {
+                V ar = VBCAST(a + r * rsa);
+#pragma GCC unroll 3
+                for (int v = 0; v < nf; v++) acc[r][v] = VFMA(ar, bv[v], acc[r][v]);
             }
-#endif
-            V ar = VBCAST(a + r * rsa);
-            acc[r][0] = VFMA(ar, b0, acc[r][0]);
-            if (nv > 1 && !half) acc[r][1] = VFMA(ar, b1, acc[r][1]);
 #ifdef VH
-            /* its own broadcast load: the full-width one then folds into its FMA */
-            if (nv > 1 && half) acch[r] = VHFMA(VHBCAST(a + r * rsa), bh, acch[r]);
+            /* its own broadcast load: a single full-width use then folds into its FMA */
+            if (half) acch[r] = VHFMA(VHBCAST(a + r * rsa), bh, acch[r]);
 #endif
         }
         a += csa;
@@ -144,47 +155,46 @@ KFN(rowk_body)(const int rows, const int nv, const int half_, size_t k, const T 
         V chk = VZERO();
 #pragma GCC unroll 32
         for (int r = 0; r < rows; r++)
-#pragma GCC unroll 2
+#pragma GCC unroll 3
             for (int v = 0; v < nv; v++) KCHK_FOLD(chk, VMUL(va, acc[r][v]));
         KFN(chk_report)(chk, bad);
     }
-    /* bias for the full first vector and the (maybe partial) last one; zero lanes past n */
-    V bf = bias && nv > 1 ? VLOADU(bias) : VZERO();
-    V bl = !bias ? VZERO() : last == KVN ? VLOADU(bias + (nv - 1) * KVN) : VLOADN(bias + (nv - 1) * KVN, last);
+    /* bias of each vector, the last one maybe partial; zero lanes past n */
+    V bb[KROWNV];
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++)
+        bb[v] = !bias ? VZERO() : v < nv - 1 || last == KVN ? VLOADU(bias + v * KVN) : VLOADN(bias + v * KVN, last);
 #pragma GCC unroll 32
     for (int r = 0; r < rows; r++) {
-        T *cr = c + r * ldc;
-        if (nv > 1) {
-            V x = VMUL(va, acc[r][0]);
-            if (beta != 0) x = VFMA(vb, VLOADU(cr), x);
-            if (bias) x = VADD(x, bf);
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) {
+            T *cv = c + r * ldc + v * KVN;
+            const int whole = v < nv - 1 || last == KVN;
+            V x = VMUL(va, acc[r][v]);
+            if (beta != 0) x = VFMA(vb, whole ? VLOADU(cv) : VLOADN(cv, last), x);
+            if (bias) x = VADD(x, bb[v]);
             if (relu) x = VRELU(x);
-            VSTOREU(cr, x);
+            if (whole)
+                VSTOREU(cv, x);
+            else
+                VSTOREN(cv, x, last);
         }
-        T *cl = cr + (nv - 1) * KVN;
-        V x = VMUL(va, acc[r][nv - 1]);
-        if (beta != 0) x = VFMA(vb, last == KVN ? VLOADU(cl) : VLOADN(cl, last), x);
-        if (bias) x = VADD(x, bl);
-        if (relu) x = VRELU(x);
-        if (last == KVN)
-            VSTOREU(cl, x);
-        else
-            VSTOREN(cl, x, last);
     }
 }
 
-/* Rows [0, m) of C (n <= 2 KVN columns) through the row kernel: full tiles of KROWS1 (one vector)
- * or KMR (two vectors) rows, then 8, 4, 2, 1-row tiles for the rest; the last vector a half one
- * where the ISA has them and n leaves it room. */
+/* Rows [0, m) of C (n <= KROWNV KVN columns) through the row kernel: full tiles of KROWS1 (one
+ * vector), KMR (two) or KROWS3 (three) rows, then 8, 4, 2, 1-row tiles for the rest; the last
+ * vector a half one where the ISA has them and n leaves it room. */
 #define KROWK_TILE(R, NV, H)                                                                        \
     for (; i + (R) <= m; i += (R))                                                                 \
         KFN(rowk_body)((R), (NV), (H), k, a + i * rsa, rsa, csa, bp, ldbp, alpha, beta, c + i * ldc, \
                        ldc, n, out)
 #define KROWK_TILES(NV, H)                                                                         \
     do {                                                                                           \
-        KROWK_TILE((NV) == 1 ? KROWS1 : KMR, NV, H);                                               \
-        if (((NV) == 1 ? KROWS1 : KMR) > 8) KROWK_TILE(8, NV, H);                                  \
-        if ((NV) == 1 || KMR > 4) KROWK_TILE(4, NV, H);                                            \
+        const int full_ = (NV) == 1 ? KROWS1 : (NV) == 2 ? KMR : KROWS3;                           \
+        KROWK_TILE(full_, NV, H);                                                                  \
+        if (full_ > 8) KROWK_TILE(8, NV, H);                                                       \
+        if (full_ > 4) KROWK_TILE(4, NV, H);                                                       \
         KROWK_TILE(2, NV, H);                                                                      \
         KROWK_TILE(1, NV, H);                                                                      \
     } while (0)
@@ -193,17 +203,27 @@ static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const
                                     const AF_FN(af_gemm_kout) *out)
 {
     size_t i = 0;
+    const size_t nv = (n + KVN - 1) / KVN;
 #ifdef VH
-    if (n <= KVH) KROWK_TILES(1, 1);
-    else if (n > KVN && n <= KVN + KVH) KROWK_TILES(2, 1);
-    else
+    const int half = n - (nv - 1) * KVN <= KVH;
+#else
+    const int half = 0;
 #endif
-    if (n <= KVN) KROWK_TILES(1, 0);
-    else KROWK_TILES(2, 0);
+    if (nv == 1) {
+        if (half) KROWK_TILES(1, 1);
+        else KROWK_TILES(1, 0);
+    } else if (nv == 2 || KROWNV < 3) {
+        if (half) KROWK_TILES(2, 1);
+        else KROWK_TILES(2, 0);
+    } else {
+        if (half) KROWK_TILES(KROWNV, 1);
+        else KROWK_TILES(KROWNV, 0);
+    }
 }
 #undef KROWK_TILES
 #undef KROWK_TILE
 #undef KHALF
+#undef KROWMAX
 #ifdef VH
 #undef KVH
 #endif
@@ -345,5 +365,7 @@ static AF_KATTR void KFN(gemm_colk)(size_t m, size_t n, size_t k, T alpha, const
 #undef VHWIDEN
 #endif
 #undef KROWS1
+#undef KROWS3
+#undef KROWNV
 #undef KCOLNB
 #undef KMW
