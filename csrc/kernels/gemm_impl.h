@@ -532,7 +532,7 @@ static af_status AF_FN(gemm_skinny)(AF_FN(gemm_call) *g)
  * two or three vectors. */
 static inline int AF_FN(gemm_is_skinny)(const AF_FN(af_gemm_kinfo) *ki, int ta, size_t n)
 {
-    return ta ? n <= 32 : n <= ki->rowk_nv * ki->vn;
+    return ta ? n <= 32 : n <= AF_GEMM_ROWK_MAX_N(ki);
 }
 
 /* The serial paths (direct loop, tiny products, no product term) on the calling thread. */

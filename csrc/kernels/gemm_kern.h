@@ -64,9 +64,10 @@
         void (*gemv_t)(size_t k, size_t j0, size_t j1, T alpha, const T *x, const T *b, size_t ldb, \
                        T beta, T *y);                                                                \
         /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C; bp holds op(B)                \
-         * with row stride ldbp. Row kernel, n <= rowk_nv vn: op(A)[i, p] = a[i*rsa + p*csa]; \
-         * bp rows of W = vn, 2 vn or 3 vn values (n rounded up), zero past column n. Column kernel, op(A)[i, p] =    \
-         * a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values padded with zeros.     \
+         * with row stride ldbp. Row kernel, n <= rowk_nv vn: op(A)[i, p] = a[i*rsa + p*csa];    \
+         * bp rows of W = vn, 2 vn or 3 vn values (n rounded up), zero past column n. Column      \
+         * kernel, op(A)[i, p] = a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values   \
+         * padded with zeros.                                                                      \
          * out: bias (from column 0 of C), relu, NaN/inf flag as for the micro-kernel. */          \
         void (*rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa, size_t csa,     \
                      const T *bp, size_t ldbp, T beta, T *c, size_t ldc,                            \
@@ -89,6 +90,10 @@
         void (*gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *x, const T *b,      \
                          size_t ldb, T *y, size_t ldy, int cont);                                   \
     } af_gemm_kinfo_##SUF;
+
+/* The widest n (columns of C) the skinny row kernel of kernel table ki takes: the skinny path's
+ * choice (gemm_impl.h) and the recurrent layers' GEMV rule (rnn_impl.h) both read it. */
+#define AF_GEMM_ROWK_MAX_N(ki) ((ki)->rowk_nv * (ki)->vn)
 
 /* Rows of A that kernel_rows reads for a tile of mr <= MR rows: the shortest of its three tile
  * heights (MR / 3, 2 MR / 3, MR) that covers them. */

@@ -212,13 +212,16 @@ static AF_KATTR void KFN(gemm_rowk)(size_t m, size_t n, size_t k, T alpha, const
     if (nv == 1) {
         if (half) KROWK_TILES(1, 1);
         else KROWK_TILES(1, 0);
-    } else if (nv == 2 || KROWNV < 3) {
+    } else if (nv == 2) {
         if (half) KROWK_TILES(2, 1);
         else KROWK_TILES(2, 0);
-    } else {
-        if (half) KROWK_TILES(KROWNV, 1);
-        else KROWK_TILES(KROWNV, 0);
     }
+#if KROWNV > 2
+    else {
+        if (half) KROWK_TILES(3, 1);
+        else KROWK_TILES(3, 0);
+    }
+#endif
 }
 #undef KROWK_TILES
 #undef KROWK_TILE

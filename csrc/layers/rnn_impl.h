@@ -100,9 +100,9 @@ static void AF_FN(rnn_fwd_begin)(const DIR *q, size_t r0, size_t r1)
  * block's columns (gemv_seg reads them in U). Batch-1 and batch-2 inference. */
 static inline int AF_FN(rnn_gemv)(const af_rnn_layout *L, size_t n, size_t nu)
 {
-    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
     size_t gn = L->G * nu;
-    return n <= 2 && gn > ki->rowk_nv * ki->vn && (double)n * (double)gn * (double)L->H > 4096.0;
+    return n <= 2 && gn > AF_GEMM_ROWK_MAX_N(AF_FN(af_kern)()->gemm) &&
+           (double)n * (double)gn * (double)L->H > 4096.0;
 }
 
 /* Rows p0..p1 of U (the part of the recurrent product over h_{t-1}[p0:p1]) for the unit block
