@@ -30,6 +30,15 @@ def row_kernel_width(isa, dtype):
     return (3 if isa == "avx512" else 2) * lanes(isa, dtype)
 
 
+def dot_columns(isa, dtype, n):
+    """How many of the row kernel's last columns are dot products along k (gemm_kern.h,
+    AF_GEMM_ROWK_TAIL): the n % lanes columns past whole vectors when they are at most a quarter
+    vector and the vectors at most two."""
+    v = lanes(isa, dtype)
+    t = n % v
+    return t if t <= v // 4 and n - t <= 2 * v else 0
+
+
 def skinny(isa, dtype, ta, n):
     """True when this product takes a skinny kernel (so each row's bits are its own)."""
     return n <= 32 if ta else n <= row_kernel_width(isa, dtype)
@@ -179,20 +188,32 @@ def test_bias_relu_epilogue_every_path_keeps_nan(isa, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_narrow_columns_same_bits_at_any_width(isa, dtype):
-    """A column of the row kernel's C is the same chain of FMAs whatever n is, so its tiles of
-    one, two or three vectors and the half-width last vector (on AVX-512 when n leaves half a
-    vector unused: 1-4, 9-12 and 17-20 doubles, 1-8, 17-24 and 33-40 floats) give the bits of full
-    vectors: the first n columns of the product as wide as the kernel takes, bitwise, for every
-    n up to that, B in place and packed (transposed)."""
+def test_row_kernel_column_bits_at_any_width(isa, dtype):
+    """A column of the row kernel's C is computed one of two ways, neither depending on n:
+    - a vector column is the same chain of FMAs whatever n is, so tiles of one, two or three
+      vectors and the half-width last vector (AVX-512, when n leaves half a vector unused) give
+      the bits of full vectors: those of the product as wide as the kernel takes;
+    - a dot column (the last dot_columns(n) columns: a few past whole vectors, where a vector
+      along n would be mostly padding) is a dot product along k, whose bits are
+      those of the same column alone (n = 1, itself a dot column where the ISA has them).
+    Every n up to the kernel's widest, B in place and packed (transposed), k around the vector
+    width (the masked last chunk of a dot)."""
     rng = np.random.default_rng(16)
     w = row_kernel_width(isa, dtype)
-    for m, k in [(37, 70), (128, 191), (9, 9), (13, 1)]:
+    dots = [n for n in range(1, w) if dot_columns(isa, dtype, n)]
+    assert dots or lanes(isa, dtype) < 4, "no dot columns where the ISA has them"
+    for m, k in [(37, 70), (128, 191), (9, 9), (13, 1), (11, 16)]:
         for tb in (False, True):
             a = make(rng, (m, k), dtype)
             b = make(rng, (k, w), dtype, tb)
+            col = (lambda j: b[j:j + 1]) if tb else (lambda j: b[:, j:j + 1])
             full = gemm(False, tb, a, b, dtype=dtype, m=m, n=w)
             check(full, a, b, False, tb, dtype=dtype)
+            alone = [gemm(False, tb, a, col(j), dtype=dtype, m=m, n=1) for j in range(w)]
             for n in range(1, w):
                 part = gemm(False, tb, a, b[:n] if tb else b[:, :n], dtype=dtype, m=m, n=n)
-                assert np.array_equal(part, full[:, :n]), (m, k, n, tb)
+                check(part, a, b[:n] if tb else b[:, :n], False, tb, dtype=dtype)
+                nv = n - dot_columns(isa, dtype, n)
+                assert np.array_equal(part[:, :nv], full[:, :nv]), (m, k, n, tb)
+                for j in range(nv, n):
+                    assert np.array_equal(part[:, j:j + 1], alone[j]), (m, k, n, j, tb)

@@ -64,6 +64,20 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
 }
 
 /* Lane masks for partial loads/stores (VLOADN/VSTOREN): lanes below cnt set. */
+/* Lane sums in the row kernel's fixed order (gemm_skinny_impl.h, rowk_lanes_sum): lane l + w
+ * added to lane l for w = 4 (floats), 2, 1, in registers. */
+static inline __attribute__((always_inline)) AF_KATTR float af_hsum8_ps(__m256 v)
+{
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+static inline __attribute__((always_inline)) AF_KATTR double af_hsum4_pd(__m256d v)
+{
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
 static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask8_epi32(size_t cnt)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -113,6 +127,7 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define KROWS1 12
 #define KCOLNB 6
 #define KTRANSPOSE(d, ldd, s, lds) af_tr8x8_ps(d, ldd, s, lds)
+#define KHSUM(v) af_hsum8_ps(v)
 #define KGVPF 4
 #include "gemm_kern_impl.h"
 
@@ -138,6 +153,7 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define KROWS1 12
 #define KCOLNB 6
 #define KTRANSPOSE(d, ldd, s, lds) af_tr4x4_pd(d, ldd, s, lds)
+#define KHSUM(v) af_hsum4_pd(v)
 #define KGVPF 4
 #include "gemm_kern_impl.h"
 

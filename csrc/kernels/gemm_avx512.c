@@ -153,6 +153,23 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
     }
 }
 
+/* Lane sums in the row kernel's fixed order (gemm_skinny_impl.h, rowk_lanes_sum): lane l + w
+ * added to lane l for w = 8 (floats), 4, 2, 1, in registers. */
+static inline __attribute__((always_inline)) AF_KATTR float af_hsum16_ps(__m512 v)
+{
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
+}
+static inline __attribute__((always_inline)) AF_KATTR double af_hsum8_pd(__m512d v)
+{
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
 #define AF_TRANSPOSE_F32(d, ldd, s, lds) af_tr16x16_ps(d, ldd, s, lds)
 #define AF_TRANSPOSE_F64(d, ldd, s, lds) af_tr8x8_pd(d, ldd, s, lds)
 #define AF_PACKA_F32(d, s, lds) af_pack12x16_ps(d, s, lds)
@@ -211,9 +228,11 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VHFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VHLOW(v) _mm512_castps512_ps256(v)
 #define VHWIDEN(h) _mm512_zextps256_ps512(h)
+#define KHSUM(v) af_hsum16_ps(v)
 #endif
 #define KROWS1 12
 #define KROWS3 8 /* 24 accumulators, 3 B vectors, a broadcast */
+#define KDOTACC 24 /* dot-column tiles (gemm_skinny_impl.h) */
 #define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F32(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F32(d, s, lds)
@@ -250,9 +269,11 @@ static inline __attribute__((always_inline)) AF_KATTR void af_pack12x8_pd(double
 #define VHFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define VHLOW(v) _mm512_castpd512_pd256(v)
 #define VHWIDEN(h) _mm512_zextpd256_pd512(h)
+#define KHSUM(v) af_hsum8_pd(v)
 #endif
 #define KROWS1 12
 #define KROWS3 8 /* 24 accumulators, 3 B vectors, a broadcast */
+#define KDOTACC 24 /* dot-column tiles (gemm_skinny_impl.h) */
 #define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F64(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F64(d, s, lds)

@@ -126,9 +126,10 @@ typedef struct {
     char *ws;
     T *bshared;    /* op(B) packed once for all chunks (one K block, one column block) */
     const T *bpre; /* all of op(B) packed before the call (af_gemm_prepacked), or NULL */
-    /* skinny and rows paths: op(B) packed (row stride ldbp), padded op(A), work units */
-    const T *bp, *atail;
-    size_t ldbp, unit, nunits, nchunks;
+    /* skinny and rows paths: op(B) packed (row stride ldbp), its row kernel's dot columns
+     * (rows of ldbt), padded op(A), work units */
+    const T *bp, *bt, *atail;
+    size_t ldbp, ldbt, unit, nunits, nchunks;
 } AF_FN(gemm_call);
 
 /* A finished mr x nr block of C whose first column is column j: look at it for NaN/inf while it
@@ -473,7 +474,7 @@ static void AF_FN(gemm_skinny_chunk)(void *ctx, size_t t, size_t slot)
         g->ki->colk(r1 - r0, g->n, g->k, g->alpha, g->a + r0, g->lda, g->atail, g->bp, g->ldbp,
                     g->beta, c, ldc, out);
     else
-        g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp,
+        g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp, g->bt, g->ldbt,
                     g->beta, c, ldc, out);
     /* bias and relu ran in the kernel's store; other activations by call, on the chunk's rows */
     if (AF_FN(gemm_act_is_call)(ep)) AF_FN(gemm_act_rows)(ep, r1 - r0, g->n, c, ldc);
@@ -498,11 +499,23 @@ static af_status AF_FN(gemm_skinny)(AF_FN(gemm_call) *g)
     const int in_place = !g->ta && !tb && af_isa_ctx()->isa != AF_ISA_GENERIC;
     const int pack = tb || (!g->ta && n != w && !in_place);
     const int tail = g->ta && m < vn;
-    const size_t bsz = pack ? (k * w + 15) / 16 * 16 : 0;
+    /* the row kernel's dot columns (AF_GEMM_ROWK_TAIL) as rows of op(B)'s columns, zero past k */
+    const size_t nd = g->ta ? 0 : AF_GEMM_ROWK_TAIL(g->ki, n), ldt = (k + vn - 1) / vn * vn;
+    const size_t bsz = pack ? (k * w + 15) / 16 * 16 : 0, dsz = nd ? g->ki->rowk_dot * ldt : 0;
     T *ws = NULL;
-    if (pack || tail) {
-        ws = (T *)af_gemm_workspace((bsz + (tail ? k * vn : 0)) * sizeof(T));
+    if (pack || tail || nd) {
+        ws = (T *)af_gemm_workspace((bsz + dsz + (tail ? k * vn : 0)) * sizeof(T));
         if (!ws) return AF_ENOMEM;
+    }
+    g->bt = NULL, g->ldbt = 0;
+    if (nd) {
+        T *d = ws + bsz;
+        memset(d, 0, dsz * sizeof(T)); /* the kernel computes rowk_dot columns, stores nd */
+        for (size_t j = 0; j < nd; j++) {
+            const size_t col = n - nd + j;
+            for (size_t p = 0; p < k; p++) d[j * ldt + p] = tb ? b[col * ldb + p] : b[p * ldb + col];
+        }
+        g->bt = d, g->ldbt = ldt;
     }
     if (pack) {
         for (size_t p = 0; p < k; p++)
@@ -512,7 +525,7 @@ static af_status AF_FN(gemm_skinny)(AF_FN(gemm_call) *g)
         g->bp = b, g->ldbp = ldb;
     }
     if (tail) {
-        T *t = ws + bsz;
+        T *t = ws + bsz + dsz;
         for (size_t p = 0; p < k; p++)
             for (size_t r = 0; r < vn; r++) t[p * vn + r] = r < m ? a[p * lda + r] : (T)0;
         g->atail = t;

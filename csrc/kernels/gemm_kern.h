@@ -39,6 +39,7 @@
         size_t mc, kc, nc;  /* cache blocks: A block mc x kc in L2, B panel kc x nr in L1 */        \
         size_t vn;          /* lanes per vector */                                                  \
         size_t rowk_nv;     /* the skinny row kernel's widest n, in vectors (2 or 3) */             \
+        size_t rowk_dot;    /* the most dot columns it takes: AF_GEMM_ROWK_TAIL */              \
         /* C[0:mr_, 0:nr_] = alpha * A @ B + beta * C (beta == 0: C not read) for the mr x nr    \
          * tile with A[r, p] = a[r*rsa + p*csa], B[p, j] = b[p*ldbk + j]; packed: rsa = 1,         \
          * csa = mr, ldbk = nr. mr_ <= mr, nr_ <= nr is the valid corner; the kernel reads full   \
@@ -65,12 +66,14 @@
                        T beta, T *y);                                                                \
         /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C; bp holds op(B)                \
          * with row stride ldbp. Row kernel, n <= rowk_nv vn: op(A)[i, p] = a[i*rsa + p*csa];    \
-         * bp rows of W = vn, 2 vn or 3 vn values (n rounded up), zero past column n. Column      \
+         * bp rows of W = vn, 2 vn or 3 vn values (n rounded up), zero past column n; bt (or NULL: \
+         * none) the last AF_GEMM_ROWK_TAIL(n) columns of op(B) as rows of ldbt >= k rounded up to \
+         * vn values, zero past k, for its dot columns (used when csa = 1). Column                \
          * kernel, op(A)[i, p] = a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values   \
          * padded with zeros.                                                                      \
          * out: bias (from column 0 of C), relu, NaN/inf flag as for the micro-kernel. */          \
         void (*rowk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t rsa, size_t csa,     \
-                     const T *bp, size_t ldbp, T beta, T *c, size_t ldc,                            \
+                     const T *bp, size_t ldbp, const T *bt, size_t ldbt, T beta, T *c, size_t ldc,  \
                      const af_gemm_kout_##SUF *out);                                                \
         void (*colk)(size_t m, size_t n, size_t k, T alpha, const T *a, size_t lda, const T *atail, \
                      const T *bp, size_t ldbp, T beta, T *c, size_t ldc,                            \
@@ -94,6 +97,14 @@
 /* The widest n (columns of C) the skinny row kernel of kernel table ki takes: the skinny path's
  * choice (gemm_impl.h) and the recurrent layers' GEMV rule (rnn_impl.h) both read it. */
 #define AF_GEMM_ROWK_MAX_N(ki) ((ki)->rowk_nv * (ki)->vn)
+
+/* How many of the row kernel's n columns are dot columns (gemm_skinny_impl.h, rowk_body): the
+ * n % vn columns past whole vectors when they are at most dot (a quarter vector) and the vectors
+ * are at most two; else none. The skinny path packs them (bt) by this rule, the kernel reads
+ * them by it. */
+#define AF_GEMM_ROWK_TAIL_OF(n, dot, vn)                                                           \
+    ((n) % (vn) <= (dot) && (n) - (n) % (vn) <= 2 * (vn) ? (n) % (vn) : 0)
+#define AF_GEMM_ROWK_TAIL(ki, n) AF_GEMM_ROWK_TAIL_OF(n, (ki)->rowk_dot, (ki)->vn)
 
 /* Rows of A that kernel_rows reads for a tile of mr <= MR rows: the shortest of its three tile
  * heights (MR / 3, 2 MR / 3, MR) that covers them. */

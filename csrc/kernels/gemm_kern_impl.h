@@ -658,7 +658,7 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
 #include "gemm_skinny_impl.h"
 
 const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
-    KMR, KNR, KMC, KKC, KNC, KVN, KFN(rowk_nv),
+    KMR, KNR, KMC, KKC, KNC, KVN, KFN(rowk_nv), KFN(rowk_dot),
     KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows),
     KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk), KFN(gemm_kernel_rows), KFN(gemv_seg)
 };
