@@ -474,8 +474,8 @@ static void AF_FN(gemm_skinny_chunk)(void *ctx, size_t t, size_t slot)
         g->ki->colk(r1 - r0, g->n, g->k, g->alpha, g->a + r0, g->lda, g->atail, g->bp, g->ldbp,
                     g->beta, c, ldc, out);
     else
-        g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp, g->bt, g->ldbt,
-                    g->beta, c, ldc, out);
+        g->ki->rowk(r1 - r0, g->n, g->k, g->alpha, g->a + r0 * g->lda, g->lda, 1, g->bp, g->ldbp, g->bt,
+                    g->ldbt, g->beta, c, ldc, out);
     /* bias and relu ran in the kernel's store; other activations by call, on the chunk's rows */
     if (AF_FN(gemm_act_is_call)(ep)) AF_FN(gemm_act_rows)(ep, r1 - r0, g->n, c, ldc);
 }

@@ -67,8 +67,9 @@
         /* Skinny products (gemm_skinny_impl.h), rows [0, m) of C; bp holds op(B)                \
          * with row stride ldbp. Row kernel, n <= rowk_nv vn: op(A)[i, p] = a[i*rsa + p*csa];    \
          * bp rows of W = vn, 2 vn or 3 vn values (n rounded up), zero past column n; bt (or NULL: \
-         * none) the last AF_GEMM_ROWK_TAIL(n) columns of op(B) as rows of ldbt >= k rounded up to \
-         * vn values, zero past k, for its dot columns (used when csa = 1). Column                \
+         * none) rowk_dot rows of ldbt >= k rounded up to vn values for its dot columns (used when  \
+         * csa = 1): the last AF_GEMM_ROWK_TAIL(n) columns of op(B), zeros past k and after them.  \
+         * Column                                                                                  \
          * kernel, op(A)[i, p] = a[p*lda + i]; when m < vn, atail = op(A) as k rows of vn values   \
          * padded with zeros.                                                                      \
          * out: bias (from column 0 of C), relu, NaN/inf flag as for the micro-kernel. */          \
