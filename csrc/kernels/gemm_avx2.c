@@ -129,6 +129,7 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define KTRANSPOSE(d, ldd, s, lds) af_tr8x8_ps(d, ldd, s, lds)
 #define KHSUM(v) af_hsum8_ps(v)
 #define KGVPF 4
+#define KFUSED 1 /* scalar multiply-adds fused, as the intrinsics' VFMA (gemm_kern_impl.h, KSFMA) */
 #include "gemm_kern_impl.h"
 
 #define AF_DTYPE_F64
@@ -155,6 +156,7 @@ static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask4_epi64(siz
 #define KTRANSPOSE(d, ldd, s, lds) af_tr4x4_pd(d, ldd, s, lds)
 #define KHSUM(v) af_hsum4_pd(v)
 #define KGVPF 4
+#define KFUSED 1 /* scalar multiply-adds fused, as the intrinsics' VFMA (gemm_kern_impl.h, KSFMA) */
 #include "gemm_kern_impl.h"
 
 #endif

@@ -236,6 +236,7 @@ static inline __attribute__((always_inline)) AF_KATTR double af_hsum8_pd(__m512d
 #define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F32(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F32(d, s, lds)
+#define KFUSED 1 /* scalar multiply-adds fused, as the intrinsics' VFMA (gemm_kern_impl.h, KSFMA) */
 #include "gemm_kern_impl.h"
 
 #define AF_DTYPE_F64
@@ -277,6 +278,7 @@ static inline __attribute__((always_inline)) AF_KATTR double af_hsum8_pd(__m512d
 #define KCOLNB 12
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F64(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F64(d, s, lds)
+#define KFUSED 1 /* scalar multiply-adds fused, as the intrinsics' VFMA (gemm_kern_impl.h, KSFMA) */
 #include "gemm_kern_impl.h"
 
 #endif

@@ -607,6 +607,17 @@ static AF_KATTR void KFN(gemm_pack_b)(int tb, size_t kc, size_t nc, const T *res
  * of B; B^T: dot products of op(A)'s row with B's row, summed in 8 interleaved partial sums
  * combined in a fixed order. */
 #define KDB 64
+/* The direct loop's multiply-adds written as the vector kernels make them: fused where the ISA
+ * has FMA (KFUSED), so a product gives the same bits on this path as on the packed one whatever
+ * the compiler contracts (at -O3 it fused a * b + c itself; the -O1 sanitizer build did not, and
+ * batch-1 rows of a layer differed from the same rows in a batch by an ulp). */
+#if defined(KFUSED) && defined(AF_DTYPE_F32)
+#define KSFMA(a, b, c) __builtin_fmaf(a, b, c)
+#elif defined(KFUSED)
+#define KSFMA(a, b, c) __builtin_fma(a, b, c)
+#else
+#define KSFMA(a, b, c) ((a) * (b) + (c))
+#endif
 static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t k, T alpha,
                                       const T *restrict a, size_t lda, const T *restrict b,
                                       size_t ldb, T beta, T *restrict c, size_t ldc)
@@ -625,7 +636,7 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
                     for (size_t r = 0; r < mb; r++) {
                         T av = a[(i0 + r) * sa_i + p * sa_p];
                         T *ar = acc[r];
-                        for (size_t j = 0; j < nb; j++) ar[j] += av * brow[j];
+                        for (size_t j = 0; j < nb; j++) ar[j] = KSFMA(av, brow[j], ar[j]);
                     }
                 }
             } else {
@@ -637,8 +648,8 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
                         size_t p = 0;
                         if (sa_p == 1)
                             for (; p + 8 <= k; p += 8)
-                                for (int l = 0; l < 8; l++) s[l] += arow[p + l] * bj[p + l];
-                        for (; p < k; p++) s[0] += arow[p * sa_p] * bj[p];
+                                for (int l = 0; l < 8; l++) s[l] = KSFMA(arow[p + l], bj[p + l], s[l]);
+                        for (; p < k; p++) s[0] = KSFMA(arow[p * sa_p], bj[p], s[0]);
                         acc[r][j] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
                     }
                 }
@@ -649,7 +660,7 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
                 if (beta == 0)
                     for (size_t j = 0; j < nb; j++) cr[j] = alpha * ar[j];
                 else
-                    for (size_t j = 0; j < nb; j++) cr[j] = alpha * ar[j] + beta * cr[j];
+                    for (size_t j = 0; j < nb; j++) cr[j] = KSFMA(beta, cr[j], alpha * ar[j]);
             }
         }
     }
@@ -664,6 +675,8 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 };
 
 #undef KDB
+#undef KSFMA
+#undef KFUSED
 #undef KCHK_FOLD
 #undef VADD
 #undef VRELU
