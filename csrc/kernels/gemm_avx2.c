@@ -63,7 +63,6 @@ static inline __attribute__((always_inline)) AF_KATTR void af_tr4x4_pd(double *d
     _mm256_storeu_pd(d + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
 }
 
-/* Lane masks for partial loads/stores (VLOADN/VSTOREN): lanes below cnt set. */
 /* Lane sums in the row kernel's fixed order (gemm_skinny_impl.h, rowk_lanes_sum): lane l + w
  * added to lane l for w = 4 (floats), 2, 1, in registers. */
 static inline __attribute__((always_inline)) AF_KATTR float af_hsum8_ps(__m256 v)
@@ -78,6 +77,7 @@ static inline __attribute__((always_inline)) AF_KATTR double af_hsum4_pd(__m256d
     return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
 }
 
+/* Lane masks for partial loads/stores (VLOADN/VSTOREN): lanes below cnt set. */
 static inline __attribute__((always_inline)) AF_KATTR __m256i af_mask8_epi32(size_t cnt)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));

@@ -22,10 +22,10 @@
  *     or (KROWS3) three vectors per row; step p broadcasts op(A)[i, p] for every row of the tile
  *     and multiplies one zero-padded row of a packed copy of op(B) (k x W, W = KVN, 2 KVN or
  *     3 KVN, tiny; read in place where the ISA masks loads). n <= 2 KVN, or 3 KVN with KROWS3.
- *     The last few columns past whole vectors (at most a quarter vector, AF_GEMM_ROWK_TAIL: n = 1-2
- *     or 9-10 doubles, 1-4 or 17-20 floats on AVX-512) are dot columns instead: dot products along
- *     k of the tile's rows with those columns of op(B), packed as rows (bt), every lane useful
- *     (float n = 1-4: 1.3-2.1x; double n = 10: +13%, Zen 4).
+ *     The last few columns past whole vectors (at most a quarter vector, AF_GEMM_ROWK_TAIL: n = 1-2,
+ *     9-10 or 17-18 doubles, 1-4, 17-20 or 33-36 floats on AVX-512) are dot columns instead: dot
+ *     products along k of the tile's rows with those columns of op(B), packed as rows (bt), every
+ *     lane useful (float n = 1-4: 1.3-2.4x; double n = 10: +13%, Zen 4).
  *   column kernel (op(A) = A^T, so a column of op(A) is a contiguous run of a row of A): vectors run
  *     along m. Step p loads 2 KVN consecutive rows of column p and broadcasts op(B)[p, j] for the
  *     nb columns of the tile, so every lane does useful work whatever n is. Used for the weight
@@ -302,20 +302,21 @@ KFN(rowk_body)(const int rows, const int nv, const int half_, const int dot, siz
         KROWK_TILE(2, NV, H, 0);                                                                   \
         KROWK_TILE(1, NV, H, 0);                                                                   \
     } while (0)
-#define KROWK_DOT_TILES(NV, H, D)                                                                  \
+/* dot tiles never have a half vector */
+#define KROWK_DOT_TILES(NV, D)                                                                     \
     do {                                                                                           \
         const int acc_ = (NV) + (D);                                                               \
-        if (8 * acc_ <= KDOTACC) KROWK_TILE(8, NV, H, D);                                          \
-        if (4 * acc_ <= KDOTACC) KROWK_TILE(4, NV, H, D);                                          \
-        KROWK_TILE(2, NV, H, D);                                                                   \
-        KROWK_TILE(1, NV, H, D);                                                                   \
+        if (8 * acc_ <= KDOTACC) KROWK_TILE(8, NV, 0, D);                                          \
+        if (4 * acc_ <= KDOTACC) KROWK_TILE(4, NV, 0, D);                                          \
+        KROWK_TILE(2, NV, 0, D);                                                                   \
+        KROWK_TILE(1, NV, 0, D);                                                                   \
     } while (0)
 /* nm: 0, or one or two whole vectors (AF_GEMM_ROWK_TAIL) */
 #define KROWK_DOT_ALL(D)                                                                           \
     do {                                                                                           \
-        if (nv == 0) KROWK_DOT_TILES(0, 0, D);                                                     \
-        else if (nv == 1) KROWK_DOT_TILES(1, 0, D);                                                \
-        else KROWK_DOT_TILES(2, 0, D);                                                             \
+        if (nv == 0) KROWK_DOT_TILES(0, D);                                                        \
+        else if (nv == 1) KROWK_DOT_TILES(1, D);                                                   \
+        else KROWK_DOT_TILES(2, D);                                                                \
     } while (0)
 
 /* The row kernel with t > 0 dot columns after nm vector columns: apart from the vector-only
