@@ -13,8 +13,6 @@
 #include "internal.h"
 #include "pool.h"
 
-/* Products with m, n and k all at most this use scalar dot products (gemm_tiny). */
-#define AF_GEMM_TINY_MAX 8
 /* Products with m*n*k at most this many multiply-adds skip packing (direct loop), unless both
  * operands are transposed (the direct loop then reads both with strides; packing is faster).
  * Measured on Zen 3: at 16^3 direct and packed cost the same (~0.65 us float32). */
@@ -126,7 +124,7 @@ static inline int gemm_nested(void)
 }
 
 /* The paths of a product (gemm_path in gemm_impl.h). */
-enum { AF_GP_TINY, AF_GP_SKINNY, AF_GP_DIRECT, AF_GP_ROWS, AF_GP_PACKED };
+enum { AF_GP_ZERO, AF_GP_SKINNY, AF_GP_DIRECT, AF_GP_ROWS, AF_GP_PACKED };
 
 #define AF_DTYPE_F32
 #include "gemm_impl.h"

@@ -15,7 +15,7 @@
  *
  * Every C element is produced by the same sequence of operations whatever the thread count
  * (threads only choose WHICH tiles they compute), so results are bitwise identical for any
- * number of threads. Tiny products skip packing (the kernel table's direct loop); one or two
+ * number of threads. Small products skip packing (the kernel table's direct loop); one or two
  * rows use a GEMV loop; skinny operands are read in place instead of packed.
  */
 #include "dtype_begin.h"
@@ -78,26 +78,6 @@ static void AF_FN(gemm_act_rows)(const af_epilogue *ep, size_t mr, size_t nr, T 
     else
         for (size_t r = 0; r < mr; r++)
             AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, c + r * ldc, c + r * ldc);
-}
-
-/* Tiny products (a few dozen multiply-adds, e.g. the tutorial network's 4x2 @ 2x4): one scalar
- * dot product per element of C through the operands' strides, no dispatch, no packing, no
- * temporaries; C[i, j] = alpha * sum_p op(A)[i, p] op(B)[p, j] (+ beta * C[i, j]). */
-static void AF_FN(gemm_tiny)(int ta, int tb, size_t m, size_t n, size_t k, T alpha, const T *a,
-                             size_t lda, const T *b, size_t ldb, T beta, T *c, size_t ldc)
-{
-    const size_t sai = ta ? 1 : lda, sap = ta ? lda : 1;  /* op(A)[i, p] = a[i*sai + p*sap] */
-    const size_t sbp = tb ? 1 : ldb, sbj = tb ? ldb : 1;  /* op(B)[p, j] = b[p*sbp + j*sbj] */
-    for (size_t i = 0; i < m; i++) {
-        const T *ai = a + i * sai;
-        T *ci = c + i * ldc;
-        for (size_t j = 0; j < n; j++) {
-            const T *bj = b + j * sbj;
-            T s = 0;
-            for (size_t p = 0; p < k; p++) s += ai[p * sap] * bj[p * sbp];
-            ci[j] = beta == 0 ? alpha * s : alpha * s + beta * ci[j];
-        }
-    }
 }
 
 /* Threads for a product of m n k multiply-adds: all of annfast's threads from AF_GEMM_PAR_MIN
@@ -548,7 +528,7 @@ static inline int AF_FN(gemm_is_skinny)(const AF_FN(af_gemm_kinfo) *ki, int ta, 
     return ta ? n <= 32 : n <= AF_GEMM_ROWK_MAX_N(ki);
 }
 
-/* The serial paths (direct loop, tiny products, no product term) on the calling thread. */
+/* The serial paths (direct loop, no product term) on the calling thread. */
 static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
 {
     const size_t m = g->m, n = g->n, k = g->k, ldc = g->ldc;
@@ -562,8 +542,6 @@ static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
             else if (g->beta != 1)
                 for (size_t j = 0; j < n; j++) ci[j] *= g->beta;
         }
-    } else if (!g->ki) {
-        AF_FN(gemm_tiny)(g->ta, g->tb, m, n, k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, c, ldc);
     } else {
         g->ki->direct(g->ta, g->tb, m, n, k, g->alpha, g->a, g->lda, g->b, g->ldb, g->beta, c, ldc);
     }
@@ -574,8 +552,11 @@ static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
 static int AF_FN(gemm_path)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t n, size_t k,
                             int alpha_zero)
 {
-    if (k == 0 || alpha_zero || (m <= AF_GEMM_TINY_MAX && n <= AF_GEMM_TINY_MAX && k <= AF_GEMM_TINY_MAX))
-        return AF_GP_TINY;
+    /* no product term. Products of a few multiply-adds take the paths below like any other:
+     * a scalar loop of their own (m, n, k <= 8, unfused) gave a small layer's batch-1 rows bits
+     * other than the same rows in a batch (an ulp), at no measurable gain (XOR tutorial 1.56 ms
+     * either way) */
+    if (k == 0 || alpha_zero) return AF_GP_ZERO;
     if (AF_FN(gemm_is_skinny)(ki, ta, n)) return AF_GP_SKINNY;
     if ((double)m * (double)n * (double)k <= AF_GEMM_DIRECT_MAX && !tb) return AF_GP_DIRECT;
     /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by streaming
@@ -592,8 +573,7 @@ static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
 {
     g->ki = AF_FN(af_kern)()->gemm;
     switch (AF_FN(gemm_path)(g->ki, g->ta, g->tb, g->m, g->n, g->k, g->alpha == 0)) {
-    case AF_GP_TINY:
-        g->ki = NULL;
+    case AF_GP_ZERO:
         AF_FN(gemm_serial)(g);
         return AF_OK;
     case AF_GP_SKINNY:
@@ -614,7 +594,7 @@ static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
  * B holds NaN or inf. The check looks at whichever costs less next to the product: the inputs
  * before computing (m k + k n values, C then untouched), or the product's values as the kernels
  * produce them (one FMA per vector of C, KCHK_FOLD in gemm_kern_impl.h; a scan of C on the
- * tiny, direct and GEMV paths). A NaN or inf input always reaches the product (NaN times
+ * direct and GEMV paths). A NaN or inf input always reaches the product (NaN times
  * anything is NaN; inf times anything is inf or NaN, and a sum with inf or NaN in it is not
  * finite), so a finite product proves finite inputs; a non-finite one is then told apart from an
  * overflow by scanning the inputs. In that case C holds the IEEE result and the epilogue has
