@@ -3,7 +3,10 @@
 cdef extern from "annfast.h" nogil:
     int af_pool_spin_us()
     int af_pool_set_busy_check(int on)
+    int af_tune_enabled()
     void af_pool_stats(unsigned long out[5])
+    unsigned long af_tune_ones()
+    void af_tune_simulate(const double *one, const double *all, size_t n, unsigned char *modes)
     double af_core_round_trip_ns(long rounds) nogil
     void af_profile_enable(int on)
     int af_profile_row(size_t k, const char **name, double seconds[2], unsigned long calls[2])
@@ -16,19 +19,21 @@ def thread_policy():
 
     num_threads: threads per operation at most (set_num_threads); spin_us: how long idle workers
     spin before sleeping (ANNFAST_SPIN_US); busy_check: whether kernels fall back to one thread
-    while the machine is crowded (ANNFAST_BUSY_CHECK); openmp_spin: the GOMP_SPINCOUNT annfast
-    gave libgomp when it loaded, or None when the user's OMP_WAIT_POLICY / GOMP_SPINCOUNT were
-    left in charge.
+    while the machine is crowded (ANNFAST_BUSY_CHECK); thread_tuning: whether training steps cut
+    into pieces time one thread against all and keep the faster (ANNFAST_THREAD_TUNING);
+    openmp_spin: the GOMP_SPINCOUNT annfast gave libgomp when it loaded, or None when the user's
+    OMP_WAIT_POLICY / GOMP_SPINCOUNT were left in charge.
 
     >>> import annfast
     >>> sorted(annfast.thread_policy())
-    ['busy_check', 'num_threads', 'openmp_spin', 'spin_us']
+    ['busy_check', 'num_threads', 'openmp_spin', 'spin_us', 'thread_tuning']
     """
     from annfast import _omp_env
     return {
         "num_threads": af_get_num_threads(),
         "spin_us": af_pool_spin_us(),
         "busy_check": bool(af_pool_set_busy_check(-1)),
+        "thread_tuning": bool(af_tune_enabled()),
         "openmp_spin": _omp_env.applied,
     }
 
@@ -43,10 +48,29 @@ def _pool_stats():
     threads ("parallel"), jobs run (or GEMMs planned) on the calling thread alone because the
     machine was crowded ("crowded"), and crowded windows found by the preemption rate ("by_rate") or by repeated slow
     waits for the other threads ("by_slow_wait"); workers woken onto their submitter's CPU that moved
-    off it ("moved", see docs/threads.md). Benchmarks print them next to their figures."""
+    off it ("moved", see docs/threads.md); training steps cut into pieces that ran on one thread
+    because timing found it faster than all ("tuned_one", csrc/tune.h). Benchmarks print them
+    next to their figures."""
     cdef unsigned long v[5]
     af_pool_stats(v)
-    return {"parallel": v[0], "crowded": v[1], "by_rate": v[2], "by_slow_wait": v[3], "moved": v[4]}
+    return {"parallel": v[0], "crowded": v[1], "by_rate": v[2], "by_slow_wait": v[3], "moved": v[4],
+            "tuned_one": af_tune_ones()}
+
+
+def _tune_simulate(one, all_):
+    """The thread choice of csrc/tune.h on given times (tests): call i takes one[i] seconds on one
+    thread or all_[i] on all of them; returns the modes chosen (0 one thread, 1 all) as uint8."""
+    a = np.ascontiguousarray(one, dtype=np.float64)
+    b = np.ascontiguousarray(all_, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"one and all_ must be 1-D of one length, got shapes {a.shape} and {b.shape}")
+    cdef double[::1] av = a
+    cdef double[::1] bv = b
+    out = np.zeros(a.shape[0], dtype=np.uint8)
+    cdef unsigned char[::1] ov = out
+    if a.shape[0]:
+        af_tune_simulate(&av[0], &bv[0], <size_t>a.shape[0], &ov[0])
+    return out
 
 
 def _core_round_trip_ns(rounds=20000):

@@ -33,7 +33,7 @@ try:
 except ImportError:  # run from a source checkout with an in-place build
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     import annfast as af
-from bench_common import core_round_trip  # noqa: E402
+from bench_common import core_round_trip, print_pool_stats  # noqa: E402
 
 SIZES = (100, 256, 256, 2)
 BATCH = 64
@@ -163,6 +163,9 @@ def main():
     for n, t_def, t_one in rows[1:]:
         print(f"  {n} competitor(s): default threads {statistics.median(t_def) / idle_def:.2f}x, "
               f"1 thread {statistics.median(t_one) / idle_one:.2f}x")
+    # the hypervisor may have moved the vCPUs meanwhile (docs/threads.md)
+    print(f"idle again: {core_round_trip(af)}")
+    print_pool_stats(af)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,14 @@ int af_pool_set_busy_check(int on);
  * alone because the machine was crowded, crowded windows found by the preemption rate, by
  * repeated slow waits, woken workers that moved off their submitter's CPU. */
 void af_pool_stats(unsigned long out[5]);
+/* Training steps cut into pieces that ran on one thread because timing them (tune.h) found one
+ * thread faster than all, since the process started; whether that timing is on
+ * (ANNFAST_THREAD_TUNING, default on). */
+unsigned long af_tune_ones(void);
+int af_tune_enabled(void);
+/* The thread choice of tune.h on given times, for tests: call i takes one[i] on one thread or
+ * all[i] on all of them; modes[i] is the mode chosen for it (0 one thread, 1 all). */
+void af_tune_simulate(const double *one, const double *all, size_t n, unsigned char *modes);
 /* Mean time in ns for a write on one core to be answered from another (corelat.c): two threads
  * pinned to the first two CPUs the process may use pass a counter `rounds` times. -1 with fewer
  * than two CPUs, where threads cannot be pinned, or when the machine is too busy to finish

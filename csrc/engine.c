@@ -12,6 +12,7 @@
 #include "plan.h"
 #include "pool.h"
 #include "profile.h"
+#include "tune.h"
 #include "rng.h"
 #include "split.h"
 

@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def run_py(code, **env):
     """Run code in a fresh interpreter importing this annfast; return its last stdout line."""
     full = dict(os.environ)
-    for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ANNFAST_SPIN_US", "ANNFAST_BUSY_CHECK"):
+    for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "ANNFAST_SPIN_US", "ANNFAST_BUSY_CHECK", "ANNFAST_THREAD_TUNING"):
         full.pop(k, None)
     full.update(env)
     full["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(annfast.__file__)),
@@ -40,6 +40,7 @@ POLICY = ("import os, json, annfast; p = annfast.thread_policy(); "
 def test_default_policy_bounds_openmp_spin_and_restores_environment():
     p = json.loads(run_py(POLICY))
     assert p["openmp_spin"] == 3000 and p["spin_us"] == 100 and p["busy_check"] is True
+    assert p["thread_tuning"] is True
     assert p["env"] is None  # set only while libgomp loaded, then removed again
 
 
@@ -55,6 +56,63 @@ def test_user_settings_win(env, spin_us, openmp_spin, gomp):
 
 def test_busy_check_env_switch():
     assert json.loads(run_py(POLICY, ANNFAST_BUSY_CHECK="0"))["busy_check"] is False
+
+
+def test_thread_tuning_env_switch():
+    assert json.loads(run_py(POLICY, ANNFAST_THREAD_TUNING="0"))["thread_tuning"] is False
+    assert json.loads(run_py(POLICY, ANNFAST_THREAD_TUNING="1"))["thread_tuning"] is True
+
+
+def _modes(one, all_):
+    return _core._tune_simulate(np.asarray(one, float), np.asarray(all_, float)).astype(int)
+
+
+def test_thread_tuning_keeps_the_faster_choice():
+    """csrc/tune.h on given times (of a training step cut into pieces): it starts on all
+    threads, tries one thread after 4 calls, keeps the faster, and keeps trying the other rarely.
+    Times measured on a 2-vCPU VM: two threads 0.6x one thread's time with the vCPUs 50 ns apart,
+    1.16x with them 330 ns apart (the hypervisor moves between both within minutes)."""
+    n = 3000
+    one = np.ones(n)
+    slower = _modes(one, np.full(n, 1.16))
+    assert slower[:4].all() and not slower[4:7].any()          # the first trial, then kept
+    assert slower[7:].mean() < 0.01                             # a few trial calls of all threads
+    faster = _modes(one, np.full(n, 0.6))
+    assert faster[7:].mean() > 0.99
+    # the machine changes: a second thread that stops paying off is dropped at once (its time
+    # doubles), one that starts paying off is taken at the next trial (at most 1024 calls later)
+    worse = _modes(one, np.where(np.arange(n) < 1000, 0.6, 1.16))
+    assert worse[100:1000].mean() > 0.98 and worse[1010:].mean() < 0.01
+    better = _modes(one, np.where(np.arange(n) < 1000, 1.16, 0.6))
+    assert better[100:1000].mean() < 0.02
+    start = 1000 + np.argmax(better[1000:])
+    assert start <= 1000 + 1024 + 3 and better[start + 10:].mean() > 0.98
+    # times within 10% of each other and noisy: no flapping
+    rng = np.random.default_rng(0)
+    even = _modes(1 + 0.05 * rng.random(n), 1.02 + 0.05 * rng.random(n))
+    assert (np.diff(even) != 0).sum() <= 2 * 16 and even.mean() > 0.98
+    # a single slow call of the mode in use (an interrupt) costs one trial, not the mode
+    blip = np.full(n, 0.6)
+    blip[500] = 5.0
+    assert _modes(one, blip)[520:].mean() > 0.99
+    with pytest.raises(ValueError, match="1-D of one length"):
+        _core._tune_simulate(np.ones(3), np.ones(4))
+
+
+def test_thread_tuning_never_changes_results():
+    """Whatever the timing picks for a cut training step (one thread or two), the bits are the
+    same: two children on two threads, tuning off and on (busy-machine detection off, so that
+    both really run their steps on two threads unless the timing says otherwise)."""
+    code = ("import numpy as np, annfast as af; af.set_num_threads(2); rng = np.random.default_rng(3); "
+            "X = rng.normal(size=(2048, 20)).astype(np.float32); y = rng.integers(0, 3, 2048); "
+            "m = af.Sequential([af.Dense(64, activation='relu'), af.Dense(3, activation='softmax')], "
+            "input_dim=20, dtype='float32', seed=4); m.compile(loss='sparse_categorical_crossentropy', "
+            "optimizer='adam'); m.fit(X, y, epochs=6, batch_size=64, verbose=0); "
+            "print(m.get_weights()[0].tobytes().hex()[:4000], af._core._pool_stats()['tuned_one'])")
+    outs = [run_py(code, ANNFAST_THREAD_TUNING=v, ANNFAST_BUSY_CHECK="0").split() for v in ("0", "1")]
+    assert outs[0][0] == outs[1][0]
+    assert int(outs[0][1]) == 0                    # tuning off: never one thread by timing
+    assert int(outs[1][1]) >= 3                    # on: at least its first trial of one thread
 
 
 IDLE_CPU = """
@@ -218,7 +276,7 @@ def test_profile_and_pool_stats_count_what_ran():
     m.fit(X, y, epochs=1, batch_size=50, verbose=0)
     assert _core._profile() == prof                                  # stopped: unchanged
     stats = _core._pool_stats()
-    assert set(stats) == {"parallel", "crowded", "by_rate", "by_slow_wait", "moved"}
+    assert set(stats) == {"parallel", "crowded", "by_rate", "by_slow_wait", "moved", "tuned_one"}
     assert all(isinstance(v, int) and v >= 0 for v in stats.values())
 
 
