@@ -374,6 +374,13 @@ void af_pool_stats(unsigned long out[5])
     out[4] = atomic_load_explicit(&g_st_moved, memory_order_relaxed);
 }
 
+int af_pool_solo(int on)
+{
+    int prev = t_busy;
+    t_busy = on;
+    return prev;
+}
+
 int af_pool_threads(int want)
 {
     if (want <= 1 || t_busy) return 1;

@@ -28,6 +28,10 @@ void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads);
  * threads (each chunk of a GEMM packs its own operand blocks). */
 int af_pool_threads(int want);
 
+/* on = 1: the calling thread's jobs, and the kernels they call, run on it alone (as inside a
+ * job) until af_pool_solo(previous) puts back the setting it returned. */
+int af_pool_solo(int on);
+
 /* How long idle workers spin before sleeping, in microseconds (see pool.c and docs/threads.md);
  * ANNFAST_SPIN_US overrides the default; OMP_WAIT_POLICY=passive means 0. */
 int af_pool_spin_us(void);
