@@ -471,6 +471,41 @@ static const T *AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, c
     return w;
 }
 
+/* One step of af_graph_train_epoch on B rows from `start` (through `perm` when given). */
+static af_status AF_FN(train_step)(const af_graph *g, af_plan *p, T *ws, const af_data *d,
+                                   const uint64_t *perm, size_t start, size_t B, size_t batch,
+                                   const af_optim *opt, T *opt_state, int plain_sgd, uint64_t *step,
+                                   af_epoch_stats *out)
+{
+    const void *xs[AF_MAX_IO];
+    const T *ys[AF_MAX_IO];
+    af_status s;
+    const T *w = perm ? AF_FN(gather_rows)(g, p, ws, d, B, perm, xs, ys) : AF_FN(slice_rows)(g, p, d, start, xs, ys);
+    double pen_factor, den = AF_FN(batch_den)(d, w, B, batch, &pen_factor);
+    uint64_t t = *step + 1;
+    double lsum = 0;
+    AF_FN(bind)(g, p, ws, xs, 1);
+    /* forward, losses and dLoss/dout (mean over the batch), backward */
+    if ((s = AF_FN(forward)(g, p, ws, B, 1, 1, t, 1, 0, 0)) != AF_OK) return s;
+    if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, den, &lsum, out)) != AF_OK) return s;
+    if (den != (double)B) lsum *= (double)B / den;   /* B times the batch's loss */
+    if (plain_sgd) {
+        if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, (T)opt->lr, 0)) != AF_OK) return s;
+    } else {
+        if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, 0, 0)) != AF_OK) return s;
+        /* + L1/L2 penalty (value and gradient), clipping, one fused optimiser update */
+        lsum += (double)B * AF_FN(penalty)(g, p, ws, 1, pen_factor);
+        if ((s = AF_FN(clip)(g, (T *)g->grads)) != AF_OK) return s;
+        if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, (const T *)g->grads, opt_state, t)) != AF_OK)
+            return s;
+    }
+    *step = t;
+    out->loss_sum += lsum;
+    out->n_seen += B;
+    out->n_batches++;
+    return AF_OK;
+}
+
 af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size_t ws_len,
                                       const af_data *d, const af_epoch_args *e, const af_optim *opt,
                                       T *opt_state, uint64_t *step, af_epoch_stats *out)
@@ -499,35 +534,22 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
     int plain_sgd = opt->kind == AF_OPT_SGD && opt->momentum == 0 && opt->weight_decay == 0 &&
                     opt->lr > 0 && g->clipnorm == 0 && g->clipvalue == 0 && !AF_FN(has_penalty)(p) &&
                     !p->shared_params && !g->reduce;
-    const void *xs[AF_MAX_IO];
-    const T *ys[AF_MAX_IO];
+    /* each step on all threads or, where timing finds it faster, on this one alone, kernels
+     * included (tune.h, as the cut steps of engine_split_impl.h): the same bits either way */
+    static _Thread_local af_tune tune;
+    const int tuned = af_pool_threads(af_get_num_threads()) > 1 && af_tune_enabled();
     for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
         if (af_stop_requested()) return AF_EINTR;
         size_t B = n - start < batch ? n - start : batch;
-        const T *w = e->order ? AF_FN(gather_rows)(g, p, ws, d, B, e->perm + start, xs, ys)
-                              : AF_FN(slice_rows)(g, p, d, start, xs, ys);
-        double pen_factor, den = AF_FN(batch_den)(d, w, B, batch, &pen_factor);
-        uint64_t t = *step + 1;
-        double lsum = 0;
-        AF_FN(bind)(g, p, ws, xs, 1);
-        /* forward, losses and dLoss/dout (mean over the batch), backward */
-        if ((s = AF_FN(forward)(g, p, ws, B, 1, 1, t, 1, 0, 0)) != AF_OK) return s;
-        if ((s = AF_FN(loss_pass)(g, p, ws, B, ys, w, 1, den, &lsum, out)) != AF_OK) return s;
-        if (den != (double)B) lsum *= (double)B / den;   /* B times the batch's loss */
-        if (plain_sgd) {
-            if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, (T)opt->lr, 0)) != AF_OK) return s;
-        } else {
-            if ((s = AF_FN(backward)(g, p, ws, B, 1, t, 0, 0, 0)) != AF_OK) return s;
-            /* + L1/L2 penalty (value and gradient), clipping, one fused optimiser update */
-            lsum += (double)B * AF_FN(penalty)(g, p, ws, 1, pen_factor);
-            if ((s = AF_FN(clip)(g, (T *)g->grads)) != AF_OK) return s;
-            if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, (const T *)g->grads, opt_state, t)) != AF_OK)
-                return s;
-        }
-        *step = t;
-        out->loss_sum += lsum;
-        out->n_seen += B;
-        out->n_batches++;
+        const int solo = tuned && af_tune_mode(&tune, (uintptr_t)g->params, B) == 0;
+        const int prev = solo ? af_pool_solo(1) : 0;
+        if (solo) af_tune_count_one();
+        const double t0 = tuned ? af_tune_now() : 0;
+        s = AF_FN(train_step)(g, p, ws, d, e->order ? e->perm + start : NULL, start, B, batch,
+                              opt, opt_state, plain_sgd, step, out);
+        if (tuned) af_tune_note(&tune, af_tune_now() - t0);
+        if (solo) af_pool_solo(prev);
+        if (s != AF_OK) return s;
     }
     return AF_OK;
 }
