@@ -19,8 +19,8 @@ def thread_policy():
 
     num_threads: threads per operation at most (set_num_threads); spin_us: how long idle workers
     spin before sleeping (ANNFAST_SPIN_US); busy_check: whether kernels fall back to one thread
-    while the machine is crowded (ANNFAST_BUSY_CHECK); thread_tuning: whether training steps cut
-    into pieces time one thread against all and keep the faster (ANNFAST_THREAD_TUNING);
+    while the machine is crowded (ANNFAST_BUSY_CHECK); thread_tuning: whether training steps
+    time one thread against all and keep the faster (ANNFAST_THREAD_TUNING);
     openmp_spin: the GOMP_SPINCOUNT annfast gave libgomp when it loaded, or None when the user's
     OMP_WAIT_POLICY / GOMP_SPINCOUNT were left in charge.
 
@@ -48,8 +48,8 @@ def _pool_stats():
     threads ("parallel"), jobs run (or GEMMs planned) on the calling thread alone because the
     machine was crowded ("crowded"), and crowded windows found by the preemption rate ("by_rate") or by repeated slow
     waits for the other threads ("by_slow_wait"); workers woken onto their submitter's CPU that moved
-    off it ("moved", see docs/threads.md); training steps cut into pieces that ran on one thread
-    because timing found it faster than all ("tuned_one", csrc/tune.h). Benchmarks print them
+    off it ("moved", see docs/threads.md); training steps that ran on one thread because timing
+    found it faster than all ("tuned_one", csrc/tune.h). Benchmarks print them
     next to their figures."""
     cdef unsigned long v[5]
     af_pool_stats(v)

@@ -68,5 +68,5 @@ def print_pool_stats(af):
           f"while the machine looked crowded (found by preemption rate {st['by_rate']:,} times, by "
           f"slow waits {st['by_slow_wait']:,}; ANNFAST_BUSY_CHECK=0 turns the detection off); "
           f"{st.get('moved', 0):,} woken workers moved off their caller's CPU; "
-          f"{st.get('tuned_one', 0):,} cut training steps run on one thread because timing found it "
+          f"{st.get('tuned_one', 0):,} training steps run on one thread because timing found it "
           "faster (ANNFAST_THREAD_TUNING=0 turns that off)")

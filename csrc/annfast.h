@@ -163,8 +163,8 @@ int af_pool_set_busy_check(int on);
  * alone because the machine was crowded, crowded windows found by the preemption rate, by
  * repeated slow waits, woken workers that moved off their submitter's CPU. */
 void af_pool_stats(unsigned long out[5]);
-/* Training steps cut into pieces that ran on one thread because timing them (tune.h) found one
- * thread faster than all, since the process started; whether that timing is on
+/* Training steps that ran on one thread because timing them (tune.h) found one thread faster
+ * than all, since the process started; whether that timing is on
  * (ANNFAST_THREAD_TUNING, default on). */
 unsigned long af_tune_ones(void);
 int af_tune_enabled(void);

@@ -1,5 +1,5 @@
 /* tune.h: one thread or all of them for a job repeated many times with the same shapes (a
- * training step cut into pieces, engine_split_impl.h), chosen by timing both (tune.c).
+ * training step: engine_impl.h, engine_split_impl.h), chosen by timing both (tune.c).
  *
  * Which threads run a job never changes its results (every job cuts its work the same way
  * whatever the thread count), so the choice is free: it only has to be the faster one. A second
