@@ -541,14 +541,10 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
     for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
         if (af_stop_requested()) return AF_EINTR;
         size_t B = n - start < batch ? n - start : batch;
-        const int solo = tuned && af_tune_mode(&tune, (uintptr_t)g->params, B) == 0;
-        const int prev = solo ? af_pool_solo(1) : 0;
-        if (solo) af_tune_count_one();
-        const double t0 = tuned ? af_tune_now() : 0;
+        af_tune_call tc = af_tune_begin(&tune, tuned, 0, (uintptr_t)g->params, B);
         s = AF_FN(train_step)(g, p, ws, d, e->order ? e->perm + start : NULL, start, B, batch,
                               opt, opt_state, plain_sgd, step, out);
-        if (tuned) af_tune_note(&tune, af_tune_now() - t0);
-        if (solo) af_pool_solo(prev);
+        af_tune_end(&tune, &tc);
         if (s != AF_OK) return s;
     }
     return AF_OK;

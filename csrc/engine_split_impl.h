@@ -494,21 +494,11 @@ static af_status AF_FN(step_at_once)(const AF_FN(split_ctx) *c, const af_optim *
      * while the pieces are not cost more than either (measured with the vCPUs 330 ns apart:
      * 94 ms an epoch against 57 on two threads and 49 on one) */
     static _Thread_local af_tune tune;
-    int nt = af_pool_threads(af_get_num_threads()), solo = 0, prev = 0;
-    const int tuned = nt > 1 && af_tune_enabled();
-    double t0 = 0;
-    if (tuned) {
-        if (af_tune_mode(&tune, (uintptr_t)c->g->params ^ (uintptr_t)c->sp->count, c->Bg) == 0) {
-            nt = 1;
-            solo = 1;
-            prev = af_pool_solo(1);
-            af_tune_count_one();
-        }
-        t0 = af_tune_now();
-    }
-    af_pool_run(AF_FN(step_chunk), &j, (size_t)nt, nt);
-    if (tuned) af_tune_note(&tune, af_tune_now() - t0);
-    if (solo) af_pool_solo(prev);
+    const int nt = af_pool_threads(af_get_num_threads());
+    af_tune_call tc = af_tune_begin(&tune, nt > 1 && af_tune_enabled(), nt,
+                                    (uintptr_t)c->g->params ^ (uintptr_t)c->sp->count, c->Bg);
+    af_pool_run(AF_FN(step_chunk), &j, (size_t)tc.threads, tc.threads);
+    af_tune_end(&tune, &tc);
     for (size_t k = 0; k < c->sp->count; k++)
         if (c->st[k] != AF_OK) return c->st[k];
     if (c->sp->first == 0) c->sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);

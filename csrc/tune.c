@@ -10,6 +10,8 @@
  *   paying off takes twice the time). */
 #include "tune.h"
 
+#include "pool.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +44,6 @@ int af_tune_enabled(void)
     }
     return v;
 }
-
-void af_tune_count_one(void) { atomic_fetch_add_explicit(&g_ones, 1, memory_order_relaxed); }
 
 unsigned long af_tune_ones(void) { return atomic_load_explicit(&g_ones, memory_order_relaxed); }
 
@@ -104,6 +104,26 @@ void af_tune_note(af_tune *t, double time)
         t->seen = 0;
         t->trial = 0;
     }
+}
+
+af_tune_call af_tune_begin(af_tune *t, int tuned, int threads, uintptr_t key, size_t size)
+{
+    af_tune_call c = {tuned, 0, 0, threads, 0};
+    if (!tuned) return c;
+    if (af_tune_mode(t, key, size) == 0) {
+        c.solo = 1;
+        c.threads = 1;
+        c.prev = af_pool_solo(1);
+        atomic_fetch_add_explicit(&g_ones, 1, memory_order_relaxed);
+    }
+    c.t0 = af_tune_now();
+    return c;
+}
+
+void af_tune_end(af_tune *t, const af_tune_call *c)
+{
+    if (c->tuned) af_tune_note(t, af_tune_now() - c->t0);
+    if (c->solo) af_pool_solo(c->prev);
 }
 
 void af_tune_simulate(const double *one, const double *all, size_t n, unsigned char *modes)
