@@ -695,9 +695,35 @@ static int AF_FN(rnn_ut_needed)(const af_rnn_layout *L)
              AF_FN(af_gemm_takes_bpanels)(0, 0, n1, L->H, L->GH));
 }
 
+/* What the items of one pass share (a pool job of one chunk per item). */
+typedef struct {
+    DIR *dirs;
+    const af_rnn_layout *L;
+    int backward;
+    af_status *st;
+} AF_FN(rnn_items_job);
+
+/* Item it: the step loop of direction it / nsb over sample block it % nsb. */
+static void AF_FN(rnn_item_chunk)(void *ctx, size_t it, size_t slot)
+{
+    (void)slot;
+    const AF_FN(rnn_items_job) *j = (const AF_FN(rnn_items_job) *)ctx;
+    const af_rnn_layout *L = j->L;
+    size_t d = it / L->nsb, k = it % L->nsb;
+    size_t r0 = L->B * k / L->nsb, r1 = L->B * (k + 1) / L->nsb;
+    DIR q = j->dirs[d];
+    if (L->nsb == 1) AF_FN(rnn_prepack)(&q, j->backward, r1 - r0, r1 - r0);
+    af_status s = j->backward ? AF_FN(rnn_item_backward)(&q, r0, r1) : AF_FN(rnn_item_forward)(&q, r0, r1, k);
+    if (j->backward && q.own && s == AF_OK) s = AF_FN(rnn_weight_grads)(q.args, L, &q, d);
+    j->st[it] = s;
+}
+
 /* The forward (or backward) step loops of every (direction, sample block), on threads when the
  * work pays for it; a whole-direction item's backward also makes its weight gradients. U (or
- * U^T) is packed by the item's thread when a direction is one item, else before the items. */
+ * U^T) is packed by the item's thread when a direction is one item, else before the items.
+ * The pool, not an OpenMP region: its caller never waits for a worker that has not started
+ * (it runs the items nobody took), and a step the thread timing runs alone (tune.h) runs its
+ * items alone too. */
 static af_status AF_FN(rnn_items)(DIR *dirs, const af_rnn_layout *L, int backward)
 {
     size_t items = L->D * L->nsb;
@@ -705,20 +731,10 @@ static af_status AF_FN(rnn_items)(DIR *dirs, const af_rnn_layout *L, int backwar
     double work = (double)L->B * (double)L->NT * (double)L->GH * (double)L->H * (double)L->D;
     int nt = items > 1 && work >= AF_RNN_PAR_MIN ? af_get_num_threads() : 1;
     if (nt > (int)items) nt = (int)items;
-    (void)nt;
     for (size_t d = 0; d < L->D && L->nsb > 1; d++)
         AF_FN(rnn_prepack)(&dirs[d], backward, L->B / L->nsb, (L->B + L->nsb - 1) / L->nsb);
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t it = 0; it < items; it++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        size_t d = it / L->nsb, k = it % L->nsb;
-        size_t r0 = L->B * k / L->nsb, r1 = L->B * (k + 1) / L->nsb;
-        DIR q = dirs[d];
-        if (L->nsb == 1) AF_FN(rnn_prepack)(&q, backward, r1 - r0, r1 - r0);
-        st[it] = backward ? AF_FN(rnn_item_backward)(&q, r0, r1)
-                          : AF_FN(rnn_item_forward)(&q, r0, r1, k);
-        if (backward && q.own && st[it] == AF_OK) st[it] = AF_FN(rnn_weight_grads)(q.args, L, &q, d);
-    }
+    AF_FN(rnn_items_job) job = {dirs, L, backward, st};
+    af_pool_run(AF_FN(rnn_item_chunk), &job, items, af_pool_threads(nt));
     for (size_t it = 0; it < items; it++)
         if (st[it] != AF_OK) return st[it];
     return AF_OK;
@@ -862,23 +878,33 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
     return AF_OK;
 }
 
+typedef struct {
+    const DIR *dirs;
+    const af_rnn_layout *L;
+} AF_FN(rnn_ut_job);
+
+/* Column block t % nb (32 columns of U, 32 rows of U^T) of direction t / nb, in 32 x 32 tiles. */
+static void AF_FN(rnn_ut_chunk)(void *ctx, size_t t, size_t slot)
+{
+    (void)slot;
+    const AF_FN(rnn_ut_job) *j = (const AF_FN(rnn_ut_job) *)ctx;
+    const size_t H = j->L->H, GH = j->L->GH, nb = (GH + 31) / 32;
+    const DIR *q = &j->dirs[t / nb];
+    T *UT = q->scr + j->L->s_ut;
+    size_t j0 = t % nb * 32;
+    for (size_t i0 = 0; i0 < H; i0 += 32)
+        for (size_t i = i0; i < H && i < i0 + 32; i++)
+            for (size_t c = j0; c < GH && c < j0 + 32; c++) UT[c * H + i] = q->U[i * GH + c];
+}
+
 /* U^T (G H, H) of every direction into scratch, so each step's dR U^T reads its operand in
- * place; 32 x 32 tiles, threads taking whole column blocks. */
+ * place; threads (the pool) take whole column blocks. */
 static void AF_FN(rnn_transpose_u)(const DIR *dirs, const af_rnn_layout *L)
 {
-    const size_t H = L->H, GH = L->GH, nb = (GH + 31) / 32;
-    int nt = L->D * GH * H >= AF_PAR_MIN ? af_get_num_threads() : 1;
-    (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (size_t t = 0; t < L->D * nb; t++) {
-        AF_FP_SCOPE(); /* OpenMP workers too (fpenv.h) */
-        const DIR *q = &dirs[t / nb];
-        T *UT = q->scr + L->s_ut;
-        size_t j0 = t % nb * 32;
-        for (size_t i0 = 0; i0 < H; i0 += 32)
-            for (size_t i = i0; i < H && i < i0 + 32; i++)
-                for (size_t j = j0; j < GH && j < j0 + 32; j++) UT[j * H + i] = q->U[i * GH + j];
-    }
+    const size_t nb = (L->GH + 31) / 32;
+    int nt = L->D * L->GH * L->H >= AF_PAR_MIN ? af_get_num_threads() : 1;
+    AF_FN(rnn_ut_job) job = {dirs, L};
+    af_pool_run(AF_FN(rnn_ut_chunk), &job, L->D * nb, af_pool_threads(nt));
 }
 
 /* dL/d(final h, c) of direction d from the last-step output and the returned states. */
