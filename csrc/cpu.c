@@ -4,6 +4,7 @@
  * OMP_NUM_THREADS set threads (capped at the CPUs; threads.c decides when fewer can run). */
 #include "annfast.h"
 #include "isa_ctx.h"
+#include "pool.h"
 #include "threads.h"
 
 #include <stdlib.h>
@@ -150,9 +151,12 @@ int af_threads_setting(void)
 }
 
 /* The team size for the caller's next parallel region: the setting, or 1 where threads cannot
- * start (fork child, thread creation failing; threads.c). */
+ * start (fork child, thread creation failing; threads.c) and on a thread running a pool job or a
+ * step the thread timing runs alone (pool.h: a region there would add a team of its own to the
+ * pool's threads, two threads per core). */
 int af_get_num_threads(void)
 {
+    if (af_pool_in_job()) return 1;
     return af_threads_for(af_threads_setting());
 }
 
