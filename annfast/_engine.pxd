@@ -43,7 +43,6 @@ cdef extern from "annfast.h" nogil:
     const char *af_compiler()
     void af_cpu_features(char *buf, size_t len)
     af_status af_set_num_threads(int n)
-    int af_get_num_threads()
     int af_threads_setting()
     int af_num_procs()
     ctypedef struct af_stop_token:

@@ -7,6 +7,7 @@ cdef extern from "annfast.h" nogil:
     void af_pool_stats(unsigned long out[5])
     unsigned long af_tune_ones()
     void af_tune_simulate(const double *one, const double *all, size_t n, unsigned char *modes)
+    void af_num_threads_probe(int out[3])
     double af_core_round_trip_ns(long rounds) nogil
     void af_profile_enable(int on)
     int af_profile_row(size_t k, const char **name, double seconds[2], unsigned long calls[2])
@@ -30,7 +31,7 @@ def thread_policy():
     """
     from annfast import _omp_env
     return {
-        "num_threads": af_get_num_threads(),
+        "num_threads": af_threads_expected(af_threads_setting()),
         "spin_us": af_pool_spin_us(),
         "busy_check": bool(af_pool_set_busy_check(-1)),
         "thread_tuning": bool(af_tune_enabled()),
@@ -55,6 +56,14 @@ def _pool_stats():
     af_pool_stats(v)
     return {"parallel": v[0], "crowded": v[1], "by_rate": v[2], "by_slow_wait": v[3], "moved": v[4],
             "tuned_one": af_tune_ones()}
+
+
+def _num_threads_probe():
+    """(tests) The team size an OpenMP region would get now, on a step the thread timing runs
+    alone, and inside a pool job's chunk: (threads, 1, 1) unless the machine looks crowded."""
+    cdef int out[3]
+    af_num_threads_probe(out)
+    return out[0], out[1], out[2]
 
 
 def _tune_simulate(one, all_):

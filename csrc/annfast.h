@@ -171,6 +171,9 @@ int af_tune_enabled(void);
 /* The thread choice of tune.h on given times, for tests: call i takes one[i] on one thread or
  * all[i] on all of them; modes[i] is the mode chosen for it (0 one thread, 1 all). */
 void af_tune_simulate(const double *one, const double *all, size_t n, unsigned char *modes);
+/* For tests: out[0] = af_get_num_threads() now, out[1] = the same on a step run alone (as the
+ * thread timing runs one: af_pool_solo), out[2] = the same inside a pool job's chunk. */
+void af_num_threads_probe(int out[3]);
 /* Mean time in ns for a write on one core to be answered from another (corelat.c): two threads
  * pinned to the first two CPUs the process may use pass a counter `rounds` times. -1 with fewer
  * than two CPUs, where threads cannot be pinned, or when the machine is too busy to finish

@@ -151,13 +151,30 @@ int af_threads_setting(void)
 }
 
 /* The team size for the caller's next parallel region: the setting, or 1 where threads cannot
- * start (fork child, thread creation failing; threads.c) and on a thread running a pool job or a
- * step the thread timing runs alone (pool.h: a region there would add a team of its own to the
- * pool's threads, two threads per core). */
+ * start (fork child, thread creation failing; threads.c) and where the pool would run a job on
+ * the caller alone (af_pool_threads: inside a pool job or a step the thread timing runs alone,
+ * where a region would add a team of its own to the pool's threads, and on a crowded machine,
+ * where its barrier would wait for a thread that lost its core). */
 int af_get_num_threads(void)
 {
-    if (af_pool_in_job()) return 1;
-    return af_threads_for(af_threads_setting());
+    int n = af_threads_for(af_threads_setting());
+    return n > 1 ? af_pool_threads(n) : n;
+}
+
+static void probe_chunk(void *ctx, size_t i, size_t slot)
+{
+    (void)slot;
+    if (i == 0) *(int *)ctx = af_get_num_threads();
+}
+
+void af_num_threads_probe(int out[3])
+{
+    out[0] = af_get_num_threads();
+    int prev = af_pool_solo(1);
+    out[1] = af_get_num_threads();
+    af_pool_solo(prev);
+    out[2] = -1;
+    af_pool_run(probe_chunk, &out[2], 2, 2);
 }
 
 int af_openmp_enabled(void)

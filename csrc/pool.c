@@ -381,8 +381,6 @@ int af_pool_solo(int on)
     return prev;
 }
 
-int af_pool_in_job(void) { return t_busy; }
-
 int af_pool_threads(int want)
 {
     if (want <= 1 || t_busy) return 1;

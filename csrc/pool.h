@@ -32,11 +32,6 @@ int af_pool_threads(int want);
  * job) until af_pool_solo(previous) puts back the setting it returned. */
 int af_pool_solo(int on);
 
-/* 1 on a thread inside a job (or under af_pool_solo): af_get_num_threads() then gives 1, so an
- * OpenMP region a chunk or a solo step reaches runs on that thread alone instead of starting a
- * team of its own next to the pool's threads. */
-int af_pool_in_job(void);
-
 /* How long idle workers spin before sleeping, in microseconds (see pool.c and docs/threads.md);
  * ANNFAST_SPIN_US overrides the default; OMP_WAIT_POLICY=passive means 0. */
 int af_pool_spin_us(void);

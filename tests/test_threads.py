@@ -115,6 +115,16 @@ def test_thread_tuning_never_changes_results():
     assert int(outs[1][1]) >= 3                    # on: at least its first trial of one thread
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs")
+def test_openmp_regions_run_alone_where_the_pool_would():
+    """An OpenMP region (layer norm, batch norm, attention, dropout...) reached on a step the
+    thread timing runs alone, or inside a pool job, runs on that thread alone: it neither starts
+    a team next to the pool's threads nor undoes the timing's choice."""
+    code = ("import annfast as af; from annfast import _core; af.set_num_threads(2); "
+            "_core._set_busy_check(False); print(*_core._num_threads_probe())")
+    assert run_py(code).split() == ["2", "1", "1"]
+
+
 IDLE_CPU = """
 import time, numpy as np, annfast
 from annfast import _core
