@@ -505,24 +505,15 @@ static af_status AF_FN(step_at_once)(const AF_FN(split_ctx) *c, const af_optim *
     return AF_OK;
 }
 
-/* One optimiser step over the global batch [start, start + Bg) of the order. */
-static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
+/* A step whose update is not fused into its pieces' pass: the pieces, then their gradients in
+ * piece order (and over processes), the penalty, clipping and one optimiser update. */
+static af_status AF_FN(split_step_apart)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
 {
     const af_graph *g = c->g;
     const af_split *sp = c->sp;
-    af_status s;
-    if (c->views && AF_FN(update_fuses)(c)) {
-        if ((s = AF_FN(step_at_once)(c, opt, opt_state)) != AF_OK) return s;
-        for (size_t k = 0; k < sp->count; k++) sp->stats[k].n_batches++;
-        return AF_OK;
-    }
-    s = c->views ? AF_FN(pieces_at_once)(c) : AF_FN(pieces_in_turn)(c);
+    af_status s = c->views ? AF_FN(pieces_at_once)(c) : AF_FN(pieces_in_turn)(c);
     if (s != AF_OK) return s;
-    if (AF_FN(update_fuses)(c)) {
-        if ((s = AF_FN(update_at_once)(c, opt, opt_state)) != AF_OK) return s;
-        for (size_t k = 0; k < sp->count; k++) sp->stats[k].n_batches++;
-        return AF_OK;
-    }
+    if (AF_FN(update_fuses)(c)) return AF_FN(update_at_once)(c, opt, opt_state);
     /* the pieces' gradients in piece order, then over processes */
     T *G = (T *)g->grads;
     for (size_t k = 1; k < sp->count; k++) AF_FN(af_copy_add)(g->n_params, (const T *)sp->grads[k - 1], G, 1);
@@ -534,7 +525,28 @@ static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *op
     AF_FN(penalty_grad_range)(g, c->p, 0, g->n_params, (T)c->pen_factor);
     if (sp->first == 0) sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);
     if ((s = AF_FN(clip)(g, G)) != AF_OK) return s;
-    if ((s = OPTIM_STEP(opt, g->n_params, (T *)g->params, G, opt_state, c->t)) != AF_OK) return s;
+    return OPTIM_STEP(opt, g->n_params, (T *)g->params, G, opt_state, c->t);
+}
+
+/* One optimiser step over the global batch [start, start + Bg) of the order: the pieces and the
+ * update in one pool job where the update fuses (step_at_once), else one after the other
+ * (split_step_apart), on all threads or, where timing finds it faster, on this one alone, as
+ * step_at_once runs (tune.h). */
+static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *opt, T *opt_state)
+{
+    const af_split *sp = c->sp;
+    af_status s;
+    if (c->views && AF_FN(update_fuses)(c)) {
+        s = AF_FN(step_at_once)(c, opt, opt_state);
+    } else {
+        static _Thread_local af_tune tune;
+        const int nt = af_pool_threads(af_get_num_threads());
+        af_tune_call tc = af_tune_begin(&tune, nt > 1 && af_tune_enabled(), nt,
+                                        (uintptr_t)c->g->params ^ (uintptr_t)sp->count, c->Bg);
+        s = AF_FN(split_step_apart)(c, opt, opt_state);
+        af_tune_end(&tune, &tc);
+    }
+    if (s != AF_OK) return s;
     for (size_t k = 0; k < sp->count; k++) sp->stats[k].n_batches++;
     return AF_OK;
 }

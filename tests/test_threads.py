@@ -99,15 +99,18 @@ def test_thread_tuning_keeps_the_faster_choice():
         _core._tune_simulate(np.ones(3), np.ones(4))
 
 
-def test_thread_tuning_never_changes_results():
+@pytest.mark.parametrize("opt", ["'adam'", "af.optimizers.Adam(clipnorm=1.0)"])
+def test_thread_tuning_never_changes_results(opt):
     """Whatever the timing picks for a cut training step (one thread or two), the bits are the
     same: two children on two threads, tuning off and on (busy-machine detection off, so that
-    both really run their steps on two threads unless the timing says otherwise)."""
+    both really run their steps on two threads unless the timing says otherwise). Adam's update
+    fuses into the pieces' pass (step_at_once); with clipping it runs after them
+    (split_step_apart): both are timed."""
     code = ("import numpy as np, annfast as af; af.set_num_threads(2); rng = np.random.default_rng(3); "
             "X = rng.normal(size=(2048, 20)).astype(np.float32); y = rng.integers(0, 3, 2048); "
             "m = af.Sequential([af.Dense(64, activation='relu'), af.Dense(3, activation='softmax')], "
             "input_dim=20, dtype='float32', seed=4); m.compile(loss='sparse_categorical_crossentropy', "
-            "optimizer='adam'); m.fit(X, y, epochs=6, batch_size=64, verbose=0); "
+            f"optimizer={opt}); m.fit(X, y, epochs=6, batch_size=64, verbose=0); "
             "print(m.get_weights()[0].tobytes().hex()[:4000], af._core._pool_stats()['tuned_one'])")
     outs = [run_py(code, ANNFAST_THREAD_TUNING=v, ANNFAST_BUSY_CHECK="0").split() for v in ("0", "1")]
     assert outs[0][0] == outs[1][0]
