@@ -537,11 +537,11 @@ af_status AF_FN(af_graph_train_epoch)(const af_graph *g, af_plan *p, T *ws, size
     /* each step on all threads or, where timing finds it faster, on this one alone, kernels
      * included (tune.h, as the cut steps of engine_split_impl.h): the same bits either way */
     static _Thread_local af_tune tune;
-    const int tuned = af_pool_threads(af_get_num_threads()) > 1 && af_tune_enabled();
+    const int nt = af_get_num_threads();
     for (size_t start = start0, nb = 0; start < n && nb < e->max_batches; start += batch, nb++) {
         if (af_stop_requested()) return AF_EINTR;
         size_t B = n - start < batch ? n - start : batch;
-        af_tune_call tc = af_tune_begin(&tune, tuned, 0, (uintptr_t)g->params, B);
+        af_tune_call tc = af_tune_begin(&tune, nt, (uintptr_t)g->params, B);
         s = AF_FN(train_step)(g, p, ws, d, e->order ? e->perm + start : NULL, start, B, batch,
                               opt, opt_state, plain_sgd, step, out);
         af_tune_end(&tune, &tc);

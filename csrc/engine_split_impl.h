@@ -494,8 +494,7 @@ static af_status AF_FN(step_at_once)(const AF_FN(split_ctx) *c, const af_optim *
      * while the pieces are not cost more than either (measured with the vCPUs 330 ns apart:
      * 94 ms an epoch against 57 on two threads and 49 on one) */
     static _Thread_local af_tune tune;
-    const int nt = af_pool_threads(af_get_num_threads());
-    af_tune_call tc = af_tune_begin(&tune, nt > 1 && af_tune_enabled(), nt,
+    af_tune_call tc = af_tune_begin(&tune, af_get_num_threads(),
                                     (uintptr_t)c->g->params ^ (uintptr_t)c->sp->count, c->Bg);
     af_pool_run(AF_FN(step_chunk), &j, (size_t)tc.threads, tc.threads);
     af_tune_end(&tune, &tc);
@@ -540,8 +539,7 @@ static af_status AF_FN(split_step)(const AF_FN(split_ctx) *c, const af_optim *op
         s = AF_FN(step_at_once)(c, opt, opt_state);
     } else {
         static _Thread_local af_tune tune;
-        const int nt = af_pool_threads(af_get_num_threads());
-        af_tune_call tc = af_tune_begin(&tune, nt > 1 && af_tune_enabled(), nt,
+        af_tune_call tc = af_tune_begin(&tune, af_get_num_threads(),
                                         (uintptr_t)c->g->params ^ (uintptr_t)sp->count, c->Bg);
         s = AF_FN(split_step_apart)(c, opt, opt_state);
         af_tune_end(&tune, &tc);

@@ -106,10 +106,10 @@ void af_tune_note(af_tune *t, double time)
     }
 }
 
-af_tune_call af_tune_begin(af_tune *t, int tuned, int threads, uintptr_t key, size_t size)
+af_tune_call af_tune_begin(af_tune *t, int threads, uintptr_t key, size_t size)
 {
-    af_tune_call c = {tuned, 0, 0, threads, 0};
-    if (!tuned) return c;
+    af_tune_call c = {threads > 1 && af_tune_enabled(), 0, 0, threads, 0};
+    if (!c.tuned) return c;
     if (af_tune_mode(t, key, size) == 0) {
         c.solo = 1;
         c.threads = 1;

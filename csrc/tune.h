@@ -39,17 +39,17 @@ void af_tune_note(af_tune *t, double time);
 double af_tune_now(void);
 
 /* One timed call of job `key` on `size` items, as the training steps use it:
- *     af_tune_call c = af_tune_begin(&tune, tuned, key, size);
+ *     af_tune_call c = af_tune_begin(&tune, threads, key, size);
  *     ... the job, on c.threads threads ...
  *     af_tune_end(&tune, &c);
- * Untuned (tuned == 0), it runs on `threads` and times nothing. Tuned, a call in mode 0 runs on
- * this thread alone, its kernels included (af_pool_solo, restored by af_tune_end), and counts in
- * af_tune_ones. */
+ * threads: what the job would run on (af_get_num_threads()). It is timed only when that is more
+ * than one and tuning is on (af_tune_enabled); then a call in mode 0 runs on this thread alone,
+ * its kernels included (af_pool_solo, restored by af_tune_end), and counts in af_tune_ones. */
 typedef struct {
     int tuned, solo, prev, threads;
     double t0;
 } af_tune_call;
-af_tune_call af_tune_begin(af_tune *t, int tuned, int threads, uintptr_t key, size_t size);
+af_tune_call af_tune_begin(af_tune *t, int threads, uintptr_t key, size_t size);
 void af_tune_end(af_tune *t, const af_tune_call *c);
 
 #endif
