@@ -343,7 +343,7 @@ static double AF_FN(penalty)(const af_graph *g, const af_plan *p, T *ws, int gra
         size_t off = g->nodes[i].param_off + inf->pen_off;
         AF_FN(pen_job) job = {(const T *)g->params + off, (T *)g->grads + off, part, (T)inf->l1, (T)inf->l2,
                               (T)factor, len, grad};
-        af_pool_run(AF_FN(pen_chunk), &job, nch, len >= AF_PAR_MIN ? af_pool_threads(af_get_num_threads()) : 1);
+        af_pool_run(AF_FN(pen_chunk), &job, nch, len >= AF_PAR_MIN ? af_get_num_threads() : 1);
         for (size_t ch = 0; ch < nch; ch++) total += (double)part[ch];
     }
     return total * factor;
@@ -462,7 +462,7 @@ static const T *AF_FN(gather_rows)(const af_graph *g, const af_plan *p, T *ws, c
         ylen[o] = af_shape_size(&ts);
         ys[o] = ws + p->yb_off[o];
     }
-    int nt = B * total >= AF_PAR_MIN_GATHER ? af_pool_threads(af_get_num_threads()) : 1;
+    int nt = B * total >= AF_PAR_MIN_GATHER ? af_get_num_threads() : 1;
     AF_FN(gather_job) job = {g, p, ws, d, idx, xbytes, ylen, B, (size_t)nt};
     af_pool_run(AF_FN(gather_chunk), &job, job.nch, nt);
     if (!d->sw) return NULL;

@@ -249,7 +249,7 @@ static af_status AF_FN(pieces_at_once)(const AF_FN(split_ctx) *c)
 {
     size_t n = c->sp->count;
     for (size_t k = 0; k < n; k++) c->st[k] = AF_OK;
-    af_pool_run(AF_FN(piece_chunk), (void *)c, n, af_pool_threads(af_get_num_threads()));
+    af_pool_run(AF_FN(piece_chunk), (void *)c, n, af_get_num_threads());
     for (size_t k = 0; k < n; k++)
         if (c->st[k] != AF_OK) return c->st[k];
     return AF_OK;
@@ -422,7 +422,7 @@ static af_status AF_FN(update_at_once)(const AF_FN(split_ctx) *c, const af_optim
     AF_FN(update_job) j;
     af_status s = AF_FN(update_prepare)(c, opt, opt_state, &oc, &j);
     if (s != AF_OK) return s;
-    int nt = j.nblk >= 2 ? af_pool_threads(af_get_num_threads()) : 1;
+    int nt = j.nblk >= 2 ? af_get_num_threads() : 1;
     j.nch = (size_t)nt < j.nblk ? (size_t)nt : j.nblk;
     af_pool_run(AF_FN(update_chunk), &j, j.nch, nt);
     if (c->sp->first == 0) c->sp->stats[0].loss_sum += (double)c->Bg * AF_FN(penalty_total)(c);

@@ -23,9 +23,9 @@ typedef void (*af_chunk_fn)(void *ctx, size_t chunk, size_t slot);
 void af_pool_run(af_chunk_fn fn, void *ctx, size_t nchunks, int threads);
 
 /* The threads a job should be planned for now: want, or 1 when it would run on the calling
- * thread alone anyway (want <= 1, inside a job, machine crowded). Callers whose chunking depends
- * on the thread count ask this first, so a serial run is not cut into chunks made for several
- * threads (each chunk of a GEMM packs its own operand blocks). */
+ * thread alone anyway (want <= 1, inside a job, machine crowded). af_get_num_threads() asks it, so
+ * callers that plan their chunks with that count never cut a serial run into chunks made for
+ * several threads (each chunk of a GEMM packs its own operand blocks). */
 int af_pool_threads(int want);
 
 /* on = 1: the calling thread's jobs, and the kernels they call, run on it alone (as inside a

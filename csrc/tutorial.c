@@ -119,7 +119,7 @@ static af_status run_rows(tut_pass *t)
     const af_tut_net *net = t->net;
     size_t n = t->n, h = net->n_hidden;
     double macs = (double)n * ((double)net->n_in * h + 2.0 * h * net->n_out);
-    int nt = macs >= 2.0e6 ? af_pool_threads(af_get_num_threads()) : 1;
+    int nt = macs >= 2.0e6 ? af_get_num_threads() : 1;
     size_t rows = 32768 / (h + net->n_in + net->n_out);
     if (nt > 1 && rows > n / (4 * (size_t)nt)) rows = n / (4 * (size_t)nt);
     if (rows < TUT_BLOCK_MIN) rows = TUT_BLOCK_MIN;

@@ -25,7 +25,7 @@ static int colsum_threads(size_t work)
 #ifdef _OPENMP
     if (omp_in_parallel()) return 1;
 #endif
-    return work >= AF_PAR_MIN_COLS ? af_pool_threads(af_get_num_threads()) : 1;
+    return work >= AF_PAR_MIN_COLS ? af_get_num_threads() : 1;
 }
 
 #define AF_DTYPE_F32

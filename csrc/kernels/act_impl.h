@@ -66,7 +66,7 @@ static void AF_FN(act_chunk)(void *ctx, size_t c, size_t slot)
 /* Threads and chunks for an m x n pass: one chunk below AF_PAR_MIN values, else a few per thread. */
 static size_t AF_FN(act_split)(size_t m, size_t n, int *nt)
 {
-    *nt = m * n >= AF_PAR_MIN ? af_pool_threads(af_get_num_threads()) : 1;
+    *nt = m * n >= AF_PAR_MIN ? af_get_num_threads() : 1;
     size_t nch = *nt > 1 ? (size_t)*nt * 4 : 1;
     return nch < m ? nch : m;
 }

@@ -52,7 +52,7 @@ int AF_FN(af_all_finite)(size_t m, size_t n, const T *a, size_t lda)
         if (n >= AF_FINITE_PAR_MIN) {
             AF_FN(finite_job) j = {a, n, 0};
             af_pool_run(AF_FN(finite_chunk), &j, (n + AF_FINITE_CHUNK - 1) / AF_FINITE_CHUNK,
-                        af_pool_threads(af_get_num_threads()));
+                        af_get_num_threads());
             return !j.bad;
         }
     }

@@ -81,11 +81,12 @@ static void AF_FN(gemm_act_rows)(const af_epilogue *ep, size_t mr, size_t nr, T 
 }
 
 /* Threads for a product of m n k multiply-adds: all of annfast's threads from AF_GEMM_PAR_MIN
- * unless the pool would run the job alone anyway (af_pool_threads), else one. */
+ * unless the pool would run the job alone anyway (af_get_num_threads asks af_pool_threads), else
+ * one. */
 static inline size_t AF_FN(gemm_threads)(size_t m, size_t n, size_t k)
 {
     if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN || gemm_nested()) return 1;
-    return (size_t)af_pool_threads(af_get_num_threads());
+    return (size_t)af_get_num_threads();
 }
 
 /* One GEMM call as the threads working on it see it: the arguments, the path's plan, and the

@@ -734,7 +734,7 @@ static af_status AF_FN(rnn_items)(DIR *dirs, const af_rnn_layout *L, int backwar
     for (size_t d = 0; d < L->D && L->nsb > 1; d++)
         AF_FN(rnn_prepack)(&dirs[d], backward, L->B / L->nsb, (L->B + L->nsb - 1) / L->nsb);
     AF_FN(rnn_items_job) job = {dirs, L, backward, st};
-    af_pool_run(AF_FN(rnn_item_chunk), &job, items, af_pool_threads(nt));
+    af_pool_run(AF_FN(rnn_item_chunk), &job, items, nt);
     for (size_t it = 0; it < items; it++)
         if (st[it] != AF_OK) return st[it];
     return AF_OK;
@@ -904,7 +904,7 @@ static void AF_FN(rnn_transpose_u)(const DIR *dirs, const af_rnn_layout *L)
     const size_t nb = (L->GH + 31) / 32;
     int nt = L->D * L->GH * L->H >= AF_PAR_MIN ? af_get_num_threads() : 1;
     AF_FN(rnn_ut_job) job = {dirs, L};
-    af_pool_run(AF_FN(rnn_ut_chunk), &job, L->D * nb, af_pool_threads(nt));
+    af_pool_run(AF_FN(rnn_ut_chunk), &job, L->D * nb, nt);
 }
 
 /* dL/d(final h, c) of direction d from the last-step output and the returned states. */
