@@ -241,6 +241,36 @@ def test_bitwise_identical_1_vs_2_threads(isa, dtype, threads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_path_split_from_bytes_streamed(dtype, threads):
+    """The rows path (one or two rows of C, or a rank-1 update) is bound by the bandwidth of the
+    core streaming its operand, not by its FMAs: it is split between threads from 512 KB streamed
+    (m n k values, AF_GEMM_ROWS_PAR_MIN_BYTES in gemm.c), far below the packed path's 2 million
+    multiply-adds, and gives the same bits on 1 and 2 threads."""
+    rng = np.random.default_rng(21)
+    item = np.dtype(dtype).itemsize
+    # (m, n, k, ta, tb): GEMV, GEMV over B^T, two rows, rank-1 update; each product < 2e6 MACs
+    big = [(1, 512, 784, False, False), (1, 784, 512, False, True), (2, 512, 300, True, False),
+           (784, 512, 1, False, False)]
+    small = [(1, 256, 128, False, False), (1, 128, 256, False, True), (200, 300, 1, False, False)]
+    for m, n, k, ta, tb in big + small:
+        assert m * n * k < 2e6
+        a, b = make(rng, (m, k), dtype, ta), make(rng, (k, n), dtype, tb)
+        out, split = [], 0
+        for t in (1, 2):
+            annfast.set_num_threads(t)
+            c = np.full((m, n), np.nan, dtype)
+            before = _core._pool_stats()
+            _core.gemm(ta, tb, 1.0, a, b, 0.0, c)
+            after = _core._pool_stats()
+            # a job the pool ran alone because the machine looked crowded counts as planned split
+            split = sum(after[key] - before[key] for key in ("parallel", "crowded"))
+            out.append(c)
+        assert np.array_equal(out[0], out[1]), (m, n, k)
+        check(out[0], a, b, ta, tb, dtype=dtype)
+        assert (split > 0) == (m * n * k * item >= 512 * 1024), (m, n, k, split)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_small_batch_k_split(isa, dtype, threads):
     """C = A B with fewer than 32 rows and K over more than one K block sums K in two halves, one
     per thread (gemm_impl.h: gemm_packed_ksplit), then adds them and applies the epilogue: the same

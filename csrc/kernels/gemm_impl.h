@@ -428,12 +428,14 @@ static inline size_t AF_FN(gemm_chunks)(AF_FN(gemm_call) *g, size_t *nt)
 
 /* One or two rows of C: row-by-row GEMV (B not transposed: rows of B scaled and summed; B^T, A
  * not transposed: dot products with the rows of B), columns split between threads in blocks of
- * 4 NR (each column's arithmetic does not depend on the split). */
+ * 4 NR (each column's arithmetic does not depend on the split), from AF_GEMM_ROWS_PAR_MIN_BYTES
+ * streamed. */
 static void AF_FN(gemm_rows)(AF_FN(gemm_call) *g)
 {
     g->unit = 4 * g->ki->nr;
     g->nunits = (g->n + g->unit - 1) / g->unit;
-    size_t nt = AF_FN(gemm_threads)(g->m, g->n, g->k);
+    size_t nt = (double)g->m * (double)g->n * (double)g->k * sizeof(T) < AF_GEMM_ROWS_PAR_MIN_BYTES ||
+                gemm_nested() ? 1 : (size_t)af_get_num_threads();
     size_t nch = AF_FN(gemm_chunks)(g, &nt);
     AF_GEMM_RUN(gemm_rows, g, nch, nt);
 }
