@@ -244,8 +244,9 @@ def test_bitwise_identical_1_vs_2_threads(isa, dtype, threads):
 def test_rows_path_split_from_bytes_streamed(dtype, threads):
     """The rows path (one or two rows of C, or a rank-1 update) is bound by the bandwidth of the
     core streaming its operand, not by its FMAs: it is split between threads from 512 KB streamed
-    (m n k values, AF_GEMM_ROWS_PAR_MIN_BYTES in gemm.c), far below the packed path's 2 million
-    multiply-adds, and gives the same bits on 1 and 2 threads."""
+    (AF_GEMM_ROWS_PAR_MIN_BYTES in gemm.c: B once for rows computed together, else once a row),
+    far below the packed path's 2 million multiply-adds, and gives the same bits on 1 and 2
+    threads."""
     rng = np.random.default_rng(21)
     item = np.dtype(dtype).itemsize
     # (m, n, k, ta, tb): GEMV, GEMV over B^T, two rows, rank-1 update; each product < 2e6 MACs
@@ -267,7 +268,51 @@ def test_rows_path_split_from_bytes_streamed(dtype, threads):
             out.append(c)
         assert np.array_equal(out[0], out[1]), (m, n, k)
         check(out[0], a, b, ta, tb, dtype=dtype)
-        assert (split > 0) == (m * n * k * item >= 512 * 1024), (m, n, k, split)
+        together = not tb and k >= 2 and (m > 2 or (m == 2 and n * item < 4096))  # ldb = n
+        streamed = (1 if together else m) * n * k * item
+        assert (split > 0) == (streamed >= 512 * 1024), (m, n, k, split)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_rows_together_same_bits_as_each_row_alone(isa, dtype, threads):
+    """C = A B with 2 to 8 rows (a small batch's layer) runs its rows together on the rows path
+    (gemv_multi: each vector of B loaded once for up to 4 rows): every row gets the bits of the
+    same row computed alone (the single-row GEMV), for groups of 4, 2 and 1 rows, both layouts of
+    A, panels of every width and the tail columns, alpha/beta and the epilogue; on 1 and 2
+    threads; and agrees with a float64 reference."""
+    rng = np.random.default_rng(23)
+    eps = np.finfo(dtype).eps
+    for m in (2, 3, 4, 5, 7, 8):
+        for k, n, ta in ((2, 70, False), (17, 300, True), (64, 1000, False), (300, 257, True),
+                         (784, 512, False), (130, 2047, False)):
+            a = make(rng, (m, k), dtype, ta)
+            b = make(rng, (k, n), dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            for alpha, beta, act in ((1.0, 0.0, None), (-0.5, 2.0, "tanh")):
+                c0 = rng.standard_normal((m, n)).astype(dtype)
+                ep = {"bias": bias, "activation": act} if act else {}
+                outs = []
+                for t in (1, 2):
+                    annfast.set_num_threads(t)
+                    c = c0.copy() if beta else np.full((m, n), np.nan, dtype)
+                    _core.gemm(ta, False, alpha, a, b, beta, c, **ep)
+                    outs.append(c)
+                assert np.array_equal(outs[0], outs[1]), (m, k, n)
+                for i in range(m):
+                    ci = c0[i:i + 1].copy() if beta else np.full((1, n), np.nan, dtype)
+                    ai = np.ascontiguousarray(a[i:i + 1]) if not ta else np.ascontiguousarray(a[:, i:i + 1])
+                    _core.gemm(ta, False, alpha, ai, b, beta, ci, **ep)
+                    assert np.array_equal(outs[0][i], ci[0]), (m, k, n, i)
+                ref = alpha * (a.astype(np.float64).T if ta else a.astype(np.float64)) @ b.astype(np.float64)
+                ref = ref + beta * c0.astype(np.float64) if beta else ref
+                if act:
+                    ref = np.tanh(ref + bias)
+                # rounding bound of a k-term dot product, alpha, beta and the bias: (k + 3) eps
+                # times the sum of the magnitudes (tanh only shrinks differences)
+                absa = np.abs(a.astype(np.float64).T if ta else a.astype(np.float64))
+                tol = (k + 3) * eps * (abs(alpha) * (absa @ np.abs(b.astype(np.float64))).max()
+                                       + abs(beta) * np.abs(c0).max() + np.abs(bias).max())
+                assert np.abs(outs[0] - ref).max() <= tol, (m, k, n)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -22,6 +22,10 @@
 /* Up to this many rows of C (B not transposed) use the row-by-row GEMV loop; so do rank-1
  * products (k == 1) at least this wide (narrower rows cost more per row than per tile). */
 #define AF_GEMM_GEMV_MAX_M 2
+/* Up to this many rows of C = A B (k >= 2) go the rows path too, computed together (gemv_multi). */
+#ifndef AF_GEMM_MULTI_MAX_M
+#define AF_GEMM_MULTI_MAX_M 8
+#endif
 #define AF_GEMM_RANK1_MIN_N 64
 /* Read A in place when n <= this many NR panels; B in place when m <= this many MR panels. */
 #ifndef AF_GEMM_INPLACE_A_MAX_N

@@ -398,6 +398,15 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     return AF_OK;
 }
 
+/* Whether the rows path computes its rows together (gemv_multi: B read once for up to 4 rows):
+ * C = A B with k >= 2 and more than two rows, or two rows whose B rows lie less than a page apart
+ * (further apart, a single row streams B, gemv_rows, faster than panels). The same bits either
+ * way. */
+static inline int AF_FN(gemm_rows_multi)(const AF_FN(gemm_call) *g)
+{
+    return !g->tb && g->k >= 2 && (g->m > AF_GEMM_GEMV_MAX_M || (g->m == 2 && g->ldb * sizeof(T) < 4096));
+}
+
 /* Chunk t of the rows path: a range of the blocks of g->unit columns. */
 static void AF_FN(gemm_rows_chunk)(void *ctx, size_t t, size_t slot)
 {
@@ -407,6 +416,12 @@ static void AF_FN(gemm_rows_chunk)(void *ctx, size_t t, size_t slot)
     const size_t unit = g->unit, nblk = g->nunits, nch = g->nchunks, lda = g->lda, ldc = g->ldc;
     size_t j0 = nblk * t / nch * unit, j1 = nblk * (t + 1) / nch * unit;
     if (j1 > g->n) j1 = g->n;
+    if (j0 < j1 && AF_FN(gemm_rows_multi)(g)) {
+        ki->gemv_multi(g->m, g->k, j0, j1, g->alpha, g->a, g->ta ? 1 : lda, g->ta ? lda : 1, g->b, g->ldb,
+                       g->beta, g->c, ldc);
+        AF_FN(gemm_finish)(g, g->m, j1 - j0, g->c + j0, j0, 1, 1);
+        return;
+    }
     for (size_t i = 0; i < g->m && j0 < j1; i++) {
         if (g->tb)
             ki->gemv_t(g->k, j0, j1, g->alpha, g->a + i * lda, g->b, g->ldb, g->beta, g->c + i * ldc);
@@ -426,16 +441,17 @@ static inline size_t AF_FN(gemm_chunks)(AF_FN(gemm_call) *g, size_t *nt)
     return g->nchunks = nch;
 }
 
-/* One or two rows of C: row-by-row GEMV (B not transposed: rows of B scaled and summed; B^T, A
- * not transposed: dot products with the rows of B), columns split between threads in blocks of
- * 4 NR (each column's arithmetic does not depend on the split), from AF_GEMM_ROWS_PAR_MIN_BYTES
- * streamed. */
+/* A few rows of C: GEMV (B not transposed: rows of B scaled and summed, gemv_multi for the rows
+ * together or row by row; B^T, A not transposed: dot products with the rows of B), columns split
+ * between threads in blocks of 4 NR (each column's arithmetic does not depend on the split), from
+ * AF_GEMM_ROWS_PAR_MIN_BYTES streamed (B once for the rows together, else once a row). */
 static void AF_FN(gemm_rows)(AF_FN(gemm_call) *g)
 {
     g->unit = 4 * g->ki->nr;
     g->nunits = (g->n + g->unit - 1) / g->unit;
-    size_t nt = (double)g->m * (double)g->n * (double)g->k * sizeof(T) < AF_GEMM_ROWS_PAR_MIN_BYTES ||
-                gemm_nested() ? 1 : (size_t)af_get_num_threads();
+    double reads = AF_FN(gemm_rows_multi)(g) ? 1.0 : (double)g->m;
+    size_t nt = reads * (double)g->n * (double)g->k * sizeof(T) < AF_GEMM_ROWS_PAR_MIN_BYTES || gemm_nested()
+                    ? 1 : (size_t)af_get_num_threads();
     size_t nch = AF_FN(gemm_chunks)(g, &nt);
     AF_GEMM_RUN(gemm_rows, g, nch, nt);
 }
@@ -553,7 +569,7 @@ static void AF_FN(gemm_serial)(AF_FN(gemm_call) *g)
 
 /* The path a product of this shape takes (see the top of this file); alpha_zero: alpha == 0. */
 static int AF_FN(gemm_path)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size_t m, size_t n, size_t k,
-                            int alpha_zero)
+                            int alpha_zero, int prepacked)
 {
     /* no product term. Products of a few multiply-adds take the paths below like any other:
      * a scalar loop of their own (m, n, k <= 8, unfused) gave a small layer's batch-1 rows bits
@@ -565,6 +581,11 @@ static int AF_FN(gemm_path)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size
     /* k == 1 is a rank-1 update (batch-1 weight gradients, C += alpha a b^T), bound by streaming
      * C through memory: row by row, not one micro-kernel call per tile */
     if ((m <= AF_GEMM_GEMV_MAX_M || (k == 1 && n >= AF_GEMM_RANK1_MIN_N)) && !tb) return AF_GP_ROWS;
+    /* a small batch's C = A B: its rows together (gemv_multi), each vector of B loaded once for up
+     * to 4 rows, rather than B packed for micro-tiles mostly of padding rows. Not where B comes
+     * packed already (a recurrent layer's U, packed once for every step): the micro-kernel then
+     * costs less (GRU(128) predict at batch 8: 259 us packed, 416 us together) */
+    if (m <= AF_GEMM_MULTI_MAX_M && k >= 2 && !tb && !prepacked) return AF_GP_ROWS;
     /* rows of C = A B^T (batch-1 input gradients dx = dz W^T): vector dot products with the
      * contiguous rows of B, where the direct loop ran one scalar dot at a time */
     if (m <= AF_GEMM_GEMV_MAX_M && !ta) return AF_GP_ROWS;
@@ -575,7 +596,7 @@ static int AF_FN(gemm_path)(const AF_FN(af_gemm_kinfo) *ki, int ta, int tb, size
 static af_status AF_FN(gemm_dispatch)(AF_FN(gemm_call) *g)
 {
     g->ki = AF_FN(af_kern)()->gemm;
-    switch (AF_FN(gemm_path)(g->ki, g->ta, g->tb, g->m, g->n, g->k, g->alpha == 0)) {
+    switch (AF_FN(gemm_path)(g->ki, g->ta, g->tb, g->m, g->n, g->k, g->alpha == 0, g->bpre != NULL)) {
     case AF_GP_ZERO:
         AF_FN(gemm_serial)(g);
         return AF_OK;
@@ -650,7 +671,7 @@ af_status AF_FN(af_gemm_checked)(int ta, int tb, size_t m, size_t n, size_t k, T
 int AF_FN(af_gemm_takes_bpanels)(int ta, int tb, size_t m, size_t n, size_t k)
 {
     const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
-    return AF_FN(gemm_path)(ki, ta, tb, m, n, k, 0) == AF_GP_PACKED &&
+    return AF_FN(gemm_path)(ki, ta, tb, m, n, k, 0, 1) == AF_GP_PACKED &&
            !AF_FN(gemm_ksplit_at)(ki, ta, tb, m, k);
 }
 

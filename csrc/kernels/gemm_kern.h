@@ -93,6 +93,13 @@
          * b advanced alike) give the bits of one call over all of them. */                       \
         void (*gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *x, const T *b,      \
                          size_t ldb, T *y, size_t ldy, int cont);                                   \
+        /* m rows of C, columns [j0, j1): row i is gemv's row with x at x + i ldx and y at        \
+         * y + i ldy, each value by gemv's panels' FMA chain (so the same bits), each vector of B  \
+         * loaded once for up to 4 rows. For k >= 2 and B's rows less than a page apart (where   \
+         * gemv takes its panels). */                                                               \
+        void (*gemv_multi)(size_t m, size_t k, size_t j0, size_t j1, T alpha, const T *x,          \
+                           size_t ldx, size_t incx, const T *b, size_t ldb, T beta, T *y,          \
+                           size_t ldy);                                                             \
     } af_gemm_kinfo_##SUF;
 
 /* The widest n (columns of C) the skinny row kernel of kernel table ki takes: the skinny path's
@@ -140,8 +147,8 @@ extern const af_gemm_kinfo_f64 af_gemm_avx512_f64;
         int tb;                                                                                     \
         const T *buf;                                                                               \
     } af_gemm_bpanels_##SUF;                                                                        \
-    /* 1 when af_gemm with these arguments takes the packed path without splitting K, where         \
-     * op(B)'s panels packed before serve it (it reads op(B) there instead of packing it or         \
+    /* 1 when af_gemm_prepacked with these arguments takes the packed path without splitting K,   \
+     * where op(B)'s panels packed before serve it (it reads op(B) there instead of packing it or   \
      * reading full panels in place: the same values, in the same order). */                        \
     int af_gemm_takes_bpanels_##SUF(int ta, int tb, size_t m, size_t n, size_t k);                  \
     /* Pack op(B) (k x n) into buf of cap elements (p->ki NULL when it does not fit: products       \

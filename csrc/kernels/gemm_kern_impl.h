@@ -358,6 +358,73 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
     }
 }
 
+/* R rows (R <= 4) x nv vectors (R nv <= KGV; both constants after inlining) of C: gemv_panel for
+ * each row, but each vector of B loaded once for the R rows (R FMAs a load instead of one), so the
+ * panel is bound by the FMAs rather than by the loads. Every row's chain is gemv_panel's. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemv_panel_rows)(const int R, const int nv, size_t k, T alpha, const T *restrict x, size_t ldx,
+                     size_t incx, const T *restrict b, size_t ldb, T beta, T *restrict y, size_t ldy)
+{
+    V s[KGV];
+#pragma GCC unroll 16
+    for (int v = 0; v < R * nv; v++) s[v] = VZERO();
+    for (size_t p = 0; p < k; p++, b += ldb) {
+        V xp[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) xp[r] = VBCAST(x + r * ldx + p * incx);
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) {
+            V bv = VLOADU(b + v * KVN);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) s[r * nv + v] = VFMA(xp[r], bv, s[r * nv + v]);
+        }
+    }
+    V va = VSET1(alpha), vb = VSET1(beta);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) KFN(gemv_out)(s[r * nv + v], va, vb, beta, y + r * ldy + v * KVN);
+}
+
+/* Columns [j0, j1) of R rows (a constant after inlining) by gemv_panel_rows: panels of KGV / R
+ * vectors rounded down to a power of two (3 rows: 4 vectors, so that panels start a whole number
+ * of cache lines apart, not 5 vectors), then narrower ones; the tail columns (fewer than a
+ * vector) row by row as gemv_rows computes them. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemv_rows_group)(const int R, size_t k, size_t j0, size_t j1, T alpha, const T *x, size_t ldx,
+                     size_t incx, const T *b, size_t ldb, T beta, T *y, size_t ldy)
+{
+    const int cm = KGV / R >= 8 ? 8 : KGV / R >= 4 ? 4 : KGV / R >= 2 ? 2 : 1;
+    size_t j = j0;
+    for (; j + (size_t)cm * KVN <= j1; j += (size_t)cm * KVN)
+        KFN(gemv_panel_rows)(R, cm, k, alpha, x, ldx, incx, b + j, ldb, beta, y + j, ldy);
+#pragma GCC unroll 4
+    for (int nv = 8; nv >= 1; nv /= 2)
+        if (nv < cm && j + (size_t)nv * KVN <= j1) {
+            KFN(gemv_panel_rows)(R, nv, k, alpha, x, ldx, incx, b + j, ldb, beta, y + j, ldy);
+            j += (size_t)nv * KVN;
+        }
+    for (int r = 0; r < R && j < j1; r++)
+        KFN(gemv_rows)(k, j, j1, alpha, x + r * ldx, incx, b, ldb, beta, y + r * ldy);
+}
+
+/* gemv_multi (gemm_kern.h): rows in groups of 4, then the 3 or 2 left together, or the last one
+ * as gemv_rows makes a row (streaming B when its rows lie a page apart). */
+static AF_KATTR void KFN(gemv_multi)(size_t m, size_t k, size_t j0, size_t j1, T alpha, const T *x,
+                                     size_t ldx, size_t incx, const T *b, size_t ldb, T beta, T *y,
+                                     size_t ldy)
+{
+    size_t i = 0;
+    for (; i + 4 <= m; i += 4)
+        KFN(gemv_rows_group)(4, k, j0, j1, alpha, x + i * ldx, ldx, incx, b, ldb, beta, y + i * ldy, ldy);
+    if (m - i == 3)
+        KFN(gemv_rows_group)(3, k, j0, j1, alpha, x + i * ldx, ldx, incx, b, ldb, beta, y + i * ldy, ldy);
+    else if (m - i == 2)
+        KFN(gemv_rows_group)(2, k, j0, j1, alpha, x + i * ldx, ldx, incx, b, ldb, beta, y + i * ldy, ldy);
+    else if (m - i == 1)
+        KFN(gemv_rows)(k, j0, j1, alpha, x + i * ldx, incx, b, ldb, beta, y + i * ldy);
+}
+
 /* One panel of gemv_seg: sg segments x cv vectors of each (sg cv <= KGV, constants after
  * inlining), the vectors of segment s starting at b + s seg. Per column the chain of gemv_panel:
  * sum = fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)), stored as it is (gemv_panel's alpha 1
@@ -671,7 +738,8 @@ static AF_KATTR void KFN(gemm_direct)(int ta, int tb, size_t m, size_t n, size_t
 const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
     KMR, KNR, KMC, KKC, KNC, KVN, KFN(rowk_nv), KFN(rowk_dot),
     KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows),
-    KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk), KFN(gemm_kernel_rows), KFN(gemv_seg)
+    KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk), KFN(gemm_kernel_rows), KFN(gemv_seg),
+    KFN(gemv_multi)
 };
 
 #undef KDB
