@@ -56,10 +56,11 @@
 #ifndef AF_GEMM_PAR_MIN
 #define AF_GEMM_PAR_MIN 2.0e6
 #endif
-/* ...except on the rows path (one or two rows of C, or a rank-1 update), which streams its operand
- * once per row at a few FMAs per value loaded: bound by the cache or memory bandwidth of one core,
- * not by its FMAs. From this many bytes streamed (m n k values) two cores read twice as fast, and
- * the work is split from there. 1 x k @ k x n, out= given, medians, 2 vCPUs (Zen 4), 2 threads
+/* ...except on the rows path (up to AF_GEMM_MULTI_MAX_M rows of C, or a rank-1 update), which
+ * streams its operand at a few FMAs per value loaded (once per row, or once for the rows it
+ * computes together): bound by the cache or memory bandwidth of one core, not by its FMAs. From
+ * this many bytes streamed two cores read twice as fast, and the work is split from there.
+ * 1 x k @ k x n, out= given, medians, 2 vCPUs (Zen 4), 2 threads
  * against 1: f32 128x256 (128 KB) 0.86x; 256x256 1.03x; 256x512 (512 KB) 1.46x with the cores
  * 50 ns apart, 1.22x 350 ns apart; 784x512 1.85x / 1.77x; f64 256x512 1.47x / 1.45x; 784x512
  * 1.45x. A 784-512-256-10 MLP's batch-1 predict: 31 -> 21 us. A training step's products run

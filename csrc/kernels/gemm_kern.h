@@ -94,9 +94,8 @@
         void (*gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *x, const T *b,      \
                          size_t ldb, T *y, size_t ldy, int cont);                                   \
         /* m rows of C, columns [j0, j1): row i is gemv's row with x at x + i ldx and y at        \
-         * y + i ldy, each value by gemv's panels' FMA chain (so the same bits), each vector of B  \
-         * loaded once for up to 4 rows. For k >= 2 and B's rows less than a page apart (where   \
-         * gemv takes its panels). */                                                               \
+         * y + i ldy, each value by gemv's FMA chain (so the same bits), each vector of B loaded   \
+         * once for up to 4 rows (by panels; a last row alone as gemv makes it). For k >= 2. */     \
         void (*gemv_multi)(size_t m, size_t k, size_t j0, size_t j1, T alpha, const T *x,          \
                            size_t ldx, size_t incx, const T *b, size_t ldb, T beta, T *y,          \
                            size_t ldy);                                                             \
