@@ -139,6 +139,13 @@ static inline int gemm_nested(void)
 #endif
 }
 
+/* Threads for `work` on a path that splits from `min` of it: all of annfast's threads unless the
+ * pool would run the job alone anyway (af_get_num_threads asks af_pool_threads), else one. */
+static inline size_t gemm_threads_at(double work, double min)
+{
+    return work < min || gemm_nested() ? 1 : (size_t)af_get_num_threads();
+}
+
 /* The paths of a product (gemm_path in gemm_impl.h). */
 enum { AF_GP_ZERO, AF_GP_SKINNY, AF_GP_DIRECT, AF_GP_ROWS, AF_GP_PACKED };
 

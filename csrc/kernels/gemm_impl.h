@@ -80,13 +80,10 @@ static void AF_FN(gemm_act_rows)(const af_epilogue *ep, size_t mr, size_t nr, T 
             AF_FN(af_act_row_forward)(ep->act, (T)ep->act_param, nr, c + r * ldc, c + r * ldc);
 }
 
-/* Threads for a product of m n k multiply-adds: all of annfast's threads from AF_GEMM_PAR_MIN
- * unless the pool would run the job alone anyway (af_get_num_threads asks af_pool_threads), else
- * one. */
+/* Threads for a product of m n k multiply-adds on the packed and skinny paths (gemm_threads_at). */
 static inline size_t AF_FN(gemm_threads)(size_t m, size_t n, size_t k)
 {
-    if ((double)m * (double)n * (double)k < AF_GEMM_PAR_MIN || gemm_nested()) return 1;
-    return (size_t)af_get_num_threads();
+    return gemm_threads_at((double)m * (double)n * (double)k, AF_GEMM_PAR_MIN);
 }
 
 /* One GEMM call as the threads working on it see it: the arguments, the path's plan, and the
@@ -111,6 +108,7 @@ typedef struct {
      * (rows of ldbt), padded op(A), work units */
     const T *bp, *bt, *atail;
     size_t ldbp, ldbt, unit, nunits, nchunks;
+    int rows_multi; /* rows path: its rows computed together (gemm_rows_multi) */
 } AF_FN(gemm_call);
 
 /* A finished mr x nr block of C whose first column is column j: look at it for NaN/inf while it
@@ -416,7 +414,7 @@ static void AF_FN(gemm_rows_chunk)(void *ctx, size_t t, size_t slot)
     const size_t unit = g->unit, nblk = g->nunits, nch = g->nchunks, lda = g->lda, ldc = g->ldc;
     size_t j0 = nblk * t / nch * unit, j1 = nblk * (t + 1) / nch * unit;
     if (j1 > g->n) j1 = g->n;
-    if (j0 < j1 && AF_FN(gemm_rows_multi)(g)) {
+    if (j0 < j1 && g->rows_multi) {
         ki->gemv_multi(g->m, g->k, j0, j1, g->alpha, g->a, g->ta ? 1 : lda, g->ta ? lda : 1, g->b, g->ldb,
                        g->beta, g->c, ldc);
         AF_FN(gemm_finish)(g, g->m, j1 - j0, g->c + j0, j0, 1, 1);
@@ -449,9 +447,9 @@ static void AF_FN(gemm_rows)(AF_FN(gemm_call) *g)
 {
     g->unit = 4 * g->ki->nr;
     g->nunits = (g->n + g->unit - 1) / g->unit;
-    double reads = AF_FN(gemm_rows_multi)(g) ? 1.0 : (double)g->m;
-    size_t nt = reads * (double)g->n * (double)g->k * sizeof(T) < AF_GEMM_ROWS_PAR_MIN_BYTES || gemm_nested()
-                    ? 1 : (size_t)af_get_num_threads();
+    g->rows_multi = AF_FN(gemm_rows_multi)(g);
+    double reads = g->rows_multi ? 1.0 : (double)g->m;
+    size_t nt = gemm_threads_at(reads * (double)g->n * (double)g->k * sizeof(T), AF_GEMM_ROWS_PAR_MIN_BYTES);
     size_t nch = AF_FN(gemm_chunks)(g, &nt);
     AF_GEMM_RUN(gemm_rows, g, nch, nt);
 }

@@ -206,27 +206,45 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(gemv_out)(V s, V 
     VSTOREU(y, beta == 0 ? r : VFMA(vb, VLOADU(y), r));
 }
 
-/* nv vectors of y (nv <= KGV, a constant after inlining) from B's columns at b: the sums stay in
- * registers while B is walked down row by row, so each step p costs one broadcast, nv loads and
- * nv FMAs (no accumulator loads and stores): y_j = fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)).
- * Then y = alpha * sum (+ beta * y). */
+/* R rows (R <= 4) x nv vectors (R nv <= KGV; both constants after inlining) of y from B's columns
+ * at b: the sums stay in registers while B is walked down row by row, so each step p costs R
+ * broadcasts, nv loads and R nv FMAs (no accumulator loads and stores; each vector of B loaded
+ * once for the R rows): y_rj = fma(x_r,k-1, b_{k-1,j}, ... fma(x_r0, b_0j, 0)), whatever R.
+ * Then y = alpha * sum (+ beta * y). Row r's x at x + r ldx, its y at y + r ldy. One row asks
+ * for B's lines ahead (KGVPF); several are bound by their FMAs, not by the loads. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemv_panel_rows)(const int R, const int nv, size_t k, T alpha, const T *restrict x, size_t ldx,
+                     size_t incx, const T *restrict b, size_t ldb, T beta, T *restrict y, size_t ldy)
+{
+    V s[KGV];
+#pragma GCC unroll 16
+    for (int v = 0; v < R * nv; v++) s[v] = VZERO();
+    const size_t pf = R == 1 ? KFN(gemv_pf)(ldb) : 0;
+    for (size_t p = 0; p < k; p++, b += ldb) {
+        V xp[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) xp[r] = VBCAST(x + r * ldx + p * incx);
+        if (pf && p + pf < k) KFN(gemv_prefetch)(b + pf * ldb, (size_t)nv * KVN * sizeof(T));
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) {
+            V bv = VLOADU(b + v * KVN);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) s[r * nv + v] = VFMA(xp[r], bv, s[r * nv + v]);
+        }
+    }
+    V va = VSET1(alpha), vb = VSET1(beta);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; v++) KFN(gemv_out)(s[r * nv + v], va, vb, beta, y + r * ldy + v * KVN);
+}
+
+/* One row's panel of nv vectors (gemv_panel_rows with R = 1). */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_panel)(const int nv, size_t k, T alpha, const T *restrict x, size_t incx, const T *restrict b,
                 size_t ldb, T beta, T *restrict y)
 {
-    V s[KGV];
-#pragma GCC unroll 16
-    for (int v = 0; v < nv; v++) s[v] = VZERO();
-    const size_t pf = KFN(gemv_pf)(ldb);
-    for (size_t p = 0; p < k; p++, b += ldb) {
-        V xp = VBCAST(x + p * incx);
-        if (pf && p + pf < k) KFN(gemv_prefetch)(b + pf * ldb, (size_t)nv * KVN * sizeof(T));
-#pragma GCC unroll 16
-        for (int v = 0; v < nv; v++) s[v] = VFMA(xp, VLOADU(b + v * KVN), s[v]);
-    }
-    V va = VSET1(alpha), vb = VSET1(beta);
-#pragma GCC unroll 16
-    for (int v = 0; v < nv; v++) KFN(gemv_out)(s[v], va, vb, beta, y + v * KVN);
+    KFN(gemv_panel_rows)(1, nv, k, alpha, x, 0, incx, b, ldb, beta, y, 0);
 }
 
 /* Streaming GEMV (gemv_rows for B wider than a few panels): B's rows in blocks of KGS, each
@@ -356,34 +374,6 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
         VSTOREU(acc, s);
         for (size_t l = 0; l < j1 - j; l++) y[j + l] = beta == 0 ? alpha * acc[l] : beta * y[j + l] + alpha * acc[l];
     }
-}
-
-/* R rows (R <= 4) x nv vectors (R nv <= KGV; both constants after inlining) of C: gemv_panel for
- * each row, but each vector of B loaded once for the R rows (R FMAs a load instead of one), so the
- * panel is bound by the FMAs rather than by the loads. Every row's chain is gemv_panel's. */
-static inline __attribute__((always_inline)) AF_KATTR void
-KFN(gemv_panel_rows)(const int R, const int nv, size_t k, T alpha, const T *restrict x, size_t ldx,
-                     size_t incx, const T *restrict b, size_t ldb, T beta, T *restrict y, size_t ldy)
-{
-    V s[KGV];
-#pragma GCC unroll 16
-    for (int v = 0; v < R * nv; v++) s[v] = VZERO();
-    for (size_t p = 0; p < k; p++, b += ldb) {
-        V xp[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) xp[r] = VBCAST(x + r * ldx + p * incx);
-#pragma GCC unroll 16
-        for (int v = 0; v < nv; v++) {
-            V bv = VLOADU(b + v * KVN);
-#pragma GCC unroll 4
-            for (int r = 0; r < R; r++) s[r * nv + v] = VFMA(xp[r], bv, s[r * nv + v]);
-        }
-    }
-    V va = VSET1(alpha), vb = VSET1(beta);
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 16
-        for (int v = 0; v < nv; v++) KFN(gemv_out)(s[r * nv + v], va, vb, beta, y + r * ldy + v * KVN);
 }
 
 /* Columns [j0, j1) of R rows (a constant after inlining) by gemv_panel_rows: panels of KGV / R
