@@ -267,7 +267,7 @@ static void AF_FN(gemm_ksplit_chunk)(void *ctx, size_t t, size_t slot)
  * gemm_packed). */
 static inline int AF_FN(gemm_pack_all_b)(int tb, size_t m, size_t n, size_t k, size_t ldb, size_t MR)
 {
-    return tb || (ldb * sizeof(T)) % 4096 == 0 ||
+    return tb || (ldb * sizeof(T)) % AF_GEMM_PAGE_BYTES == 0 ||
            (m > AF_GEMM_INPLACE_B_MAX_M * MR && (double)k * n * sizeof(T) > AF_GEMM_INPLACE_B_BYTES);
 }
 
@@ -288,7 +288,8 @@ static af_status AF_FN(gemm_packed_ksplit)(AF_FN(gemm_call) *g, size_t ks)
     part[1].ldc = n;
     for (int p = 0; p < 2; p++) {
         part[p].pack_all_a = n > AF_GEMM_INPLACE_A_MAX_N * NR;
-        part[p].pack_all_b = (g->ldb * sizeof(T)) % 4096 == 0 || m > AF_GEMM_INPLACE_B_MAX_M * MR;
+        part[p].pack_all_b =
+            (g->ldb * sizeof(T)) % AF_GEMM_PAGE_BYTES == 0 || m > AF_GEMM_INPLACE_B_MAX_M * MR;
         part[p].bshared = NULL;
         part[p].bpre = NULL;
         part[p].bad = 0;
@@ -402,7 +403,8 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
  * way. */
 static inline int AF_FN(gemm_rows_multi)(const AF_FN(gemm_call) *g)
 {
-    return !g->tb && g->k >= 2 && (g->m > AF_GEMM_GEMV_MAX_M || (g->m == 2 && g->ldb * sizeof(T) < 4096));
+    return !g->tb && g->k >= 2 &&
+           (g->m > AF_GEMM_GEMV_MAX_M || (g->m == 2 && !AF_GEMM_ROWS_PAGE_APART(g->ldb * sizeof(T))));
 }
 
 /* Chunk t of the rows path: a range of the blocks of g->unit columns. */

@@ -101,6 +101,14 @@
                            size_t ldy);                                                             \
     } af_gemm_kinfo_##SUF;
 
+/* A page: B's rows this far apart or more (ldb_bytes, the row stride in bytes) map a GEMV's
+ * column panel onto few cache sets and hold one row a page, so there a GEMV streams B row by row
+ * (gemv_rows' streaming pass), the panels ask for no lines ahead (gemv_pf) and two rows are not
+ * computed together (gemm_rows_multi); a stride of whole pages also makes the packed path pack
+ * all of B (gemm_pack_all_b). The one definition for the kernels and the driver. */
+#define AF_GEMM_PAGE_BYTES 4096
+#define AF_GEMM_ROWS_PAGE_APART(ldb_bytes) ((ldb_bytes) >= AF_GEMM_PAGE_BYTES)
+
 /* The widest n (columns of C) the skinny row kernel of kernel table ki takes: the skinny path's
  * choice (gemm_impl.h) and the recurrent layers' GEMV rule (rnn_impl.h) both read it. */
 #define AF_GEMM_ROWK_MAX_N(ki) ((ki)->rowk_nv * (ki)->vn)

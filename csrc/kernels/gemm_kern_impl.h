@@ -187,7 +187,7 @@ static AF_KATTR void KFN(gemm_kernel_rows)(size_t k, const T *a, size_t rsa, siz
 #ifndef KGVPF
 #define KGVPF 0
 #endif
-static inline size_t KFN(gemv_pf)(size_t ldb) { return ldb * sizeof(T) < 4096 ? KGVPF : 0; }
+static inline size_t KFN(gemv_pf)(size_t ldb) { return AF_GEMM_ROWS_PAGE_APART(ldb * sizeof(T)) ? 0 : KGVPF; }
 
 /* The lines of bytes bytes at p (a panel's part of one row of B). */
 static inline __attribute__((always_inline)) void KFN(gemv_prefetch)(const T *p, size_t bytes)
@@ -349,7 +349,7 @@ static AF_KATTR void KFN(gemv_rows)(size_t k, size_t j0, size_t j1, T alpha, con
      * measured within 10% of the panels either way (rows 2 KB apart, float 784 x 512: 28.9 vs
      * 29.0 us; double 512 x 256: 18.8 vs 17.6; B in L2, double 20 x 1000: 1.9 vs 2.1; 9 x 2048:
      * 2.3 vs 1.9), so the panels, whose prefetches serve the recurrent layers' U, keep those. */
-    if (k >= 2 * KGS && ldb * sizeof(T) >= 4096 && k * ldb * sizeof(T) >= 262144 &&
+    if (k >= 2 * KGS && AF_GEMM_ROWS_PAGE_APART(ldb * sizeof(T)) && k * ldb * sizeof(T) >= 262144 &&
         j1 - j0 >= 2 * KGV * KVN) {
         KFN(gemv_stream)(k, (j1 - j0) / KVN, alpha, x, incx, b + j, ldb, beta, y + j);
         j += (j1 - j0) / KVN * KVN;
