@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Calls of the mode in use whose least time is its time. */
+#define AF_TUNE_LAST 4
+
 typedef struct {
     uintptr_t key;       /* the job being timed; another key starts over */
     size_t size;         /* its usual size (the batch); calls of another size are not timed */
@@ -22,7 +25,8 @@ typedef struct {
     unsigned left;       /* calls left to try it */
     unsigned seen;       /* calls made in the current mode since it changed */
     unsigned calls;      /* calls made in the mode in use since the last trial */
-    double last[2];      /* the mode in use: its last two times (0: none yet) */
+    unsigned slow_run;   /* calls in a row of the mode in use AF_TUNE_SLOWER slower than ref */
+    double last[AF_TUNE_LAST]; /* the mode in use: its last times, newest first (0: none yet) */
     double trial;        /* the other mode: the least time of its trial so far */
     double other;        /* the other mode: its time at its last trial (0: never tried) */
     double ref;          /* the mode in use: its least time since the last trial */
