@@ -78,10 +78,9 @@ def torch_run(mod, cell, bi, X, go_backwards, return_sequences, merge, h0=None):
 
 
 def compare_with_torch(cell, bi=False, return_sequences=False, go_backwards=False, merge="concat",
-                       dtype="float64", seed=0, initial_state=False, B=4, H=5):
+                       dtype="float64", seed=0, initial_state=False, B=4, H=5, T=6, F=3):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(seed)
-    T, F = 6, 3
     x = af.Input(shape=(T, F))
     layer = rnn_layer(cell, H, bi, merge, return_sequences=return_sequences, go_backwards=go_backwards,
                       return_state=True)
@@ -764,3 +763,46 @@ def test_forward_only_passes_keep_each_unit_block_apart_same_bits(dtype, threads
         for a, b in zip(runs[1], runs[2]):
             np.testing.assert_array_equal(a, b, err_msg=f"{cell} {units}")
         assert all(np.isfinite(a).all() for a in runs[1])
+
+
+# ---- batch 1: the input projection made beside the step GEMVs (rnn_fuse in rnn_impl.h) ---------
+@pytest.mark.parametrize("cell", CELLS)
+def test_batch1_projection_beside_the_steps_against_torch(cell):
+    """At batch 1 (avx512) most of A = X W is made a block of 4 steps at a time during the 4
+    steps before it, inside the recurrent GEMVs, the first 4 + T % 4 steps' rows by a GEMM:
+    outputs, final states and gradients (the training pass makes it so too) against torch, with
+    T % 4 = 3 and 1, both directions, initial states (a GEMV at the first step) and a pass
+    whose units are shared by blocks of 64."""
+    compare_with_torch(cell, return_sequences=True, B=1, H=64, T=11, F=16, seed=70)
+    compare_with_torch(cell, go_backwards=True, initial_state=True, B=1, H=128, T=9, F=20, seed=71)
+    compare_with_torch(cell, bi=True, B=1, H=64, T=13, F=16, dtype="float32", seed=72)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch1_projection_beside_the_steps_same_bits_as_in_a_batch(isa, dtype, threads):
+    """The projection passes compute each value of A as the GEMM does (one FMA chain from zero),
+    so a sequence alone (batch 1: passes, where the ISA has them) gives the bits of the same
+    sequence in a batch of 3 (one GEMM before the steps), on 1 and 2 threads: step counts whose
+    first block is 4 to 7 steps and the smallest with passes (8), one and two directions,
+    go_backwards, initial states, masks, units of 64 (one block), 128 and 192 (shared blocks)."""
+    rng = np.random.default_rng(73)
+    cases = (("lstm", 128, 8, 40, False), ("gru", 192, 9, 17, True), ("simple", 64, 10, 33, False),
+             ("lstm", 64, 11, 16, True), ("gru", 128, 33, 9, False), ("lstm", 128, 12, 12, "bi"))
+    for cell, units, steps, features, variant in cases:
+        X, h0, x, s0, states = _padded_pair_with_states(rng, cell, units, steps, features, steps - 2, dtype)
+        X = np.concatenate([X, rng.normal(size=(1, steps, features)).astype(dtype)])
+        h0 = np.concatenate([h0, rng.normal(size=(1, units)).astype(dtype)])
+        if variant == "bi":
+            out = af.Bidirectional(CELLS[cell](units, return_sequences=True))(af.Masking()(x))
+            model, data = af.Model(x, out, dtype=dtype, seed=74), [X]
+        else:
+            out = CELLS[cell](units, return_sequences=True, go_backwards=variant)(af.Masking()(x),
+                                                                                 initial_state=states)
+            model, data = af.Model([x, s0], out, dtype=dtype, seed=74), [X, h0]
+        for nt in (1, 2):
+            threads(nt)
+            whole = model.predict(data)
+            for i in range(3):
+                alone = model.predict([d[i:i + 1] for d in data])
+                np.testing.assert_array_equal(alone[0], whole[i], err_msg=f"{cell} {units} {steps} {nt} {i}")
+            assert np.isfinite(whole).all()

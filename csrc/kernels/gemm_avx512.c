@@ -237,6 +237,7 @@ static inline __attribute__((always_inline)) AF_KATTR double af_hsum8_pd(__m512d
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F32(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F32(d, s, lds)
 #define KFUSED 1 /* scalar multiply-adds fused, as the intrinsics' VFMA (gemm_kern_impl.h, KSFMA) */
+#define KPROJ 1 /* projection passes beside the GEMVs (gemm_kern_impl.h) */
 #include "gemm_kern_impl.h"
 
 #define AF_DTYPE_F64
@@ -279,6 +280,7 @@ static inline __attribute__((always_inline)) AF_KATTR double af_hsum8_pd(__m512d
 #define KTRANSPOSE(d, ldd, s, lds) AF_TRANSPOSE_F64(d, ldd, s, lds)
 #define KPACKA(d, s, lds) AF_PACKA_F64(d, s, lds)
 #define KFUSED 1 /* scalar multiply-adds fused, as the intrinsics' VFMA (gemm_kern_impl.h, KSFMA) */
+#define KPROJ 1 /* projection passes beside the GEMVs (gemm_kern_impl.h) */
 #include "gemm_kern_impl.h"
 
 #endif

@@ -34,6 +34,21 @@
         int *bad;                                                                                    \
         T *chk;                                                                                      \
     } af_gemm_kout_##SUF;                                                                            \
+    /* Part of a product P = X W made beside a recurrent GEMV (gemv_seg_proj): AF_GEMM_PROJ_ROWS \
+     * rows of X (row r at x + r ldx, k values) times W's columns, taken as nseg segments of segw \
+     * columns (segment s of W at w + s wseg, rows ldw apart; of P at p + s pseg, rows ldp apart; \
+     * segw a multiple of proj_cols), proj_cols columns a pass, passes [pass0, pass1) counted    \
+     * segment by segment. Each value by the GEMM's chain from zero (gemm_kernel_body, k <= kc):  \
+     * fma(x_{k-1}, w_{k-1,j}, ... fma(x_0, w_0j, 0)), so the same bits as the GEMM. */           \
+    typedef struct {                                                                                 \
+        size_t k;                                                                                    \
+        const T *x;                                                                                  \
+        size_t ldx;                                                                                  \
+        const T *w;                                                                                  \
+        size_t ldw;                                                                                  \
+        T *p;                                                                                        \
+        size_t ldp, nseg, segw, wseg, pseg, pass0, pass1;                                            \
+    } af_gemm_proj_##SUF;                                                                            \
     typedef struct {                                                                                 \
         size_t mr, nr;      /* micro-tile: mr rows x nr columns of C held in registers */            \
         size_t mc, kc, nc;  /* cache blocks: A block mc x kc in L2, B panel kc x nr in L1 */        \
@@ -99,6 +114,13 @@
         void (*gemv_multi)(size_t m, size_t k, size_t j0, size_t j1, T alpha, const T *x,          \
                            size_t ldx, size_t incx, const T *b, size_t ldb, T beta, T *y,          \
                            size_t ldy);                                                             \
+        size_t proj_cols;   /* columns of one af_gemm_proj pass */                                  \
+        /* gemv_seg (the same bits), and between its rows the passes of pj (NULL: none): the     \
+         * GEMV waits on B's lines from L2 with the FMA units half idle, a projection's operands \
+         * are in registers and L1. k = 0: the passes alone, y untouched. */                      \
+        void (*gemv_seg_proj)(size_t k, size_t nseg, size_t seg, size_t w, const T *x,              \
+                              const T *b, size_t ldb, T *y, size_t ldy, int cont,                   \
+                              const af_gemm_proj_##SUF *pj);                                        \
     } af_gemm_kinfo_##SUF;
 
 /* A page: B's rows this far apart or more (ldb_bytes, the row stride in bytes) map a GEMV's
@@ -107,6 +129,9 @@
  * computed together (gemm_rows_multi); a stride of whole pages also makes the packed path pack
  * all of B (gemm_pack_all_b). The one definition for the kernels and the driver. */
 #define AF_GEMM_PAGE_BYTES 4096
+
+/* Rows of X in each pass of a projection made beside a GEMV (af_gemm_proj). */
+#define AF_GEMM_PROJ_ROWS 4
 #define AF_GEMM_ROWS_PAGE_APART(ldb_bytes) ((ldb_bytes) >= AF_GEMM_PAGE_BYTES)
 
 /* The widest n (columns of C) the skinny row kernel of kernel table ki takes: the skinny path's

@@ -415,29 +415,135 @@ static AF_KATTR void KFN(gemv_multi)(size_t m, size_t k, size_t j0, size_t j1, T
         KFN(gemv_rows)(k, j0, j1, alpha, x + i * ldx, incx, b, ldb, beta, y + i * ldy);
 }
 
+/* Vectors of W a projection pass (af_gemm_proj) takes: with AF_GEMM_PROJ_ROWS rows, KPR KPV
+ * accumulators, KPV loads and a broadcast beside a GEMV panel's KGV accumulators and broadcast
+ * (avx512: 16 + 8 + 2 + 1 + 1 of 32 zmm; avx2: 8 + 4 + 1 + 1 + 1 of 16 ymm). */
+#define KPR AF_GEMM_PROJ_ROWS
+#define KPV (KGV >= 16 ? 2 : 1)
+/* 1 where the recurrent layers make their projection beside the GEMVs (proj_cols; set by an
+ * ISA's file): avx512 only. With 16 registers (avx2, generic) the passes cost more than they
+ * hide: batch-1 LSTM(128) predict on 2 threads, avx2 72 -> 80 us, generic 142 -> 168 us. */
+#ifndef KPROJ
+#define KPROJ 0
+#endif
+
+/* Where pass q of pj reads W and writes P. */
+static inline __attribute__((always_inline)) void KFN(proj_at)(const AF_FN(af_gemm_proj) *pj, size_t q,
+                                                               const T **w, T **out)
+{
+    const size_t per = pj->segw / (KPV * KVN), c = q % per * (KPV * KVN);
+    *w = pj->w + q / per * pj->wseg + c;
+    *out = pj->p + q / per * pj->pseg + c;
+}
+
+/* The KPR rows of X a pass reads, step by step: xt[p KPR + r] = x[r ldx + p] (so a step's
+ * broadcasts read one place, and the loops keep few pointers live). */
+static inline void KFN(proj_xt)(const AF_FN(af_gemm_proj) *pj, T *xt)
+{
+    for (size_t p = 0; p < pj->k; p++)
+        for (int r = 0; r < KPR; r++) xt[p * KPR + r] = pj->x[r * pj->ldx + p];
+}
+
+/* One step of a pass: c += x_p w_p for its rows and columns (xt at step p, w at W's row p). */
+static inline __attribute__((always_inline)) AF_KATTR void KFN(proj_step)(V *c, const T *xt, const T *w)
+{
+    V wv[KPV];
+#pragma GCC unroll 4
+    for (int v = 0; v < KPV; v++) wv[v] = VLOADU(w + v * KVN);
+#pragma GCC unroll 4
+    for (int r = 0; r < KPR; r++) {
+        V a = VBCAST(xt + r);
+#pragma GCC unroll 4
+        for (int v = 0; v < KPV; v++) c[r * KPV + v] = VFMA(a, wv[v], c[r * KPV + v]);
+    }
+}
+
+static inline __attribute__((always_inline)) AF_KATTR void KFN(proj_store)(V *c, T *out, size_t ldp)
+{
+#pragma GCC unroll 4
+    for (int r = 0; r < KPR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < KPV; v++) VSTOREU(out + r * ldp + v * KVN, c[r * KPV + v]);
+}
+
+/* Passes [q0, q1) of pj alone. */
+static AF_KATTR void KFN(proj_passes)(const AF_FN(af_gemm_proj) *pj, size_t q0, size_t q1)
+{
+    T xt[KKC * KPR] __attribute__((aligned(64)));
+    KFN(proj_xt)(pj, xt);
+    for (size_t q = q0; q < q1; q++) {
+        V c[KPR * KPV];
+        const T *w;
+        T *out;
+        KFN(proj_at)(pj, q, &w, &out);
+#pragma GCC unroll 8
+        for (int i = 0; i < KPR * KPV; i++) c[i] = VZERO();
+        for (size_t p = 0; p < pj->k; p++) KFN(proj_step)(c, xt + p * KPR, w + p * pj->ldw);
+        KFN(proj_store)(c, out, pj->ldp);
+    }
+}
+
+/* One row of a gemv_seg panel: s += x_p b_p over sg segments x cv vectors, segment g's row at
+ * bg[g]; then each bg[g] moves to the next row. Pointers per segment rather than offsets from
+ * one: the compiler kept each (segment, vector) offset in a register of its own and read 6 of
+ * the 16 back from the stack every row, over a dozen with a projection pass beside them. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemv_seg_row)(const int sg, const int cv, V *s, V xp, const T **bg, size_t ldb)
+{
+#pragma GCC unroll 4
+    for (int g = 0; g < sg; g++) {
+#pragma GCC unroll 16
+        for (int v = 0; v < cv; v++) s[g * cv + v] = VFMA(xp, VLOADU(bg[g] + v * KVN), s[g * cv + v]);
+        bg[g] += ldb;
+    }
+}
+
 /* One panel of gemv_seg: sg segments x cv vectors of each (sg cv <= KGV, constants after
  * inlining), the vectors of segment s starting at b + s seg. Per column the chain of gemv_panel:
  * sum = fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)), stored as it is (gemv_panel's alpha 1
- * times it and beta 0 leave it unchanged); cont: from y's value instead of 0. */
+ * times it and beta 0 leave it unchanged); cont: from y's value instead of 0. With passes
+ * [q0, q1) of pj (none when q0 == q1) between its rows: a pass step after each row while both
+ * last, then the rest of either alone. */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_seg_panel)(const int sg, const int cv, size_t k, const T *restrict x, const T *restrict b,
-                    size_t ldb, size_t seg, T *restrict y, size_t ldy, int cont)
+                    size_t ldb, size_t seg, T *restrict y, size_t ldy, int cont,
+                    const AF_FN(af_gemm_proj) *pj, size_t q0, size_t q1)
 {
+    T xt[KKC * KPR] __attribute__((aligned(64)));
+    if (q1 > q0) KFN(proj_xt)(pj, xt);
     V s[KGV];
+    const T *bg[4];
 #pragma GCC unroll 4
-    for (int g = 0; g < sg; g++)
+    for (int g = 0; g < sg; g++) {
+        bg[g] = b + g * seg;
 #pragma GCC unroll 16
         for (int v = 0; v < cv; v++) s[g * cv + v] = cont ? VLOADU(y + g * ldy + v * KVN) : VZERO();
+    }
     const size_t pf = KFN(gemv_pf)(ldb);
-    for (size_t p = 0; p < k; p++, b += ldb) {
-        V xp = VBCAST(x + p);
+    size_t p = 0;
+    for (size_t q = q0; q < q1; q++) {
+        V c[KPR * KPV];
+        const T *w, *xs = xt;
+        T *out;
+        const size_t F = pj->k, ldw = pj->ldw, n = F < k - p ? F : k - p; /* n steps beside rows */
+        KFN(proj_at)(pj, q, &w, &out);
+#pragma GCC unroll 8
+        for (int i = 0; i < KPR * KPV; i++) c[i] = VZERO();
+        for (size_t i = 0; i < n; i++, p++, xs += KPR, w += ldw) {
+            if (pf && p + pf < k)
+#pragma GCC unroll 4
+                for (int g = 0; g < sg; g++) KFN(gemv_prefetch)(bg[g] + pf * ldb, (size_t)cv * KVN * sizeof(T));
+            KFN(gemv_seg_row)(sg, cv, s, VBCAST(x + p), bg, ldb);
+            KFN(proj_step)(c, xs, w);
+        }
+        for (size_t i = n; i < F; i++, xs += KPR, w += ldw) KFN(proj_step)(c, xs, w);
+        KFN(proj_store)(c, out, pj->ldp);
+    }
+    for (; p < k; p++) {
         if (pf && p + pf < k)
 #pragma GCC unroll 4
-            for (int g = 0; g < sg; g++) KFN(gemv_prefetch)(b + pf * ldb + g * seg, (size_t)cv * KVN * sizeof(T));
-#pragma GCC unroll 4
-        for (int g = 0; g < sg; g++)
-#pragma GCC unroll 16
-            for (int v = 0; v < cv; v++) s[g * cv + v] = VFMA(xp, VLOADU(b + g * seg + v * KVN), s[g * cv + v]);
+            for (int g = 0; g < sg; g++) KFN(gemv_prefetch)(bg[g] + pf * ldb, (size_t)cv * KVN * sizeof(T));
+        KFN(gemv_seg_row)(sg, cv, s, VBCAST(x + p), bg, ldb);
     }
 #pragma GCC unroll 4
     for (int g = 0; g < sg; g++)
@@ -445,30 +551,61 @@ KFN(gemv_seg_panel)(const int sg, const int cv, size_t k, const T *restrict x, c
         for (int v = 0; v < cv; v++) VSTOREU(y + g * ldy + v * KVN, s[g * cv + v]);
 }
 
+/* One panel of a gemv_seg_group: the next of np panels, which makes its share of pj's passes. */
+static inline __attribute__((always_inline)) AF_KATTR void
+KFN(gemv_seg_panel_at)(const int sg, const int cv, size_t k, const T *x, const T *b, size_t ldb, size_t seg,
+                       T *y, size_t ldy, int cont, const AF_FN(af_gemm_proj) *pj, size_t *pi, size_t np)
+{
+    size_t q0 = 0, q1 = 0;
+    if (pj) {
+        const size_t n = pj->pass1 - pj->pass0;
+        q0 = pj->pass0 + n * *pi / np, q1 = pj->pass0 + n * (*pi + 1) / np;
+        ++*pi;
+    }
+    KFN(gemv_seg_panel)(sg, cv, k, x, b, ldb, seg, y, ldy, cont, pj, q0, q1);
+}
+
 /* The nv full vectors of sg segments (sg constant after inlining): panels of KGV / sg vectors of
  * each segment, then the rest in panels of 8, 4, 2, 1 (fewer than KGV / sg are left). */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_seg_group)(const int sg, size_t k, size_t nv, const T *x, const T *b, size_t ldb, size_t seg,
-                    T *y, size_t ldy, int cont)
+                    T *y, size_t ldy, int cont, const AF_FN(af_gemm_proj) *pj, size_t *pi, size_t np)
 {
     const int cm = KGV / sg;
     size_t v = 0;
     for (; v + (size_t)cm <= nv; v += (size_t)cm)
-        KFN(gemv_seg_panel)(sg, cm, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont);
+        KFN(gemv_seg_panel_at)(sg, cm, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont, pj, pi, np);
 #pragma GCC unroll 4
     for (int c = 8; c >= 1; c /= 2)
         if (c < cm && v + (size_t)c <= nv) {
-            KFN(gemv_seg_panel)(sg, c, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont);
+            KFN(gemv_seg_panel_at)(sg, c, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont, pj, pi, np);
             v += (size_t)c;
         }
 }
 
-/* gemv_seg (gemm_kern.h): segments in groups of up to 4 (the gates of a cell), the full vectors
- * of each by panels, then the last w % KVN columns of each segment as one zero-padded vector (as
- * gemv_rows's tail). Which panel or lane a column falls in never changes its chain. */
-static AF_KATTR void KFN(gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *restrict x,
-                                   const T *restrict b, size_t ldb, T *restrict y, size_t ldy, int cont)
+/* The panels gemv_seg_group makes for nv vectors of sg segments. */
+static inline size_t KFN(gemv_seg_panels)(size_t sg, size_t nv)
 {
+    const size_t cm = KGV / sg;
+    size_t n = nv / cm, v = n * cm;
+    for (size_t c = 8; c >= 1; c /= 2)
+        if (c < cm && v + c <= nv) n++, v += c;
+    return n;
+}
+
+/* gemv_seg_proj (gemm_kern.h): segments in groups of up to 4 (the gates of a cell), the full
+ * vectors of each by panels, then the last w % KVN columns of each segment as one zero-padded
+ * vector (as gemv_rows's tail). Which panel or lane a column falls in never changes its chain.
+ * pj's passes are shared out evenly among the panels. */
+static AF_KATTR void KFN(gemv_seg_proj)(size_t k, size_t nseg, size_t seg, size_t w, const T *restrict x,
+                                        const T *restrict b, size_t ldb, T *restrict y, size_t ldy, int cont,
+                                        const AF_FN(af_gemm_proj) *pj)
+{
+    if (pj && pj->pass0 >= pj->pass1) pj = NULL;
+    if (k == 0 && pj) {
+        KFN(proj_passes)(pj, pj->pass0, pj->pass1);
+        return;
+    }
     const size_t nv = w / KVN, j = nv * KVN;
     /* As many whole segments per group as a panel holds (1 to 4), so that each pass over B's
      * rows reads whole runs of the segments' rows: an LSTM's 64-unit block on avx2 (8 vectors a
@@ -477,14 +614,21 @@ static AF_KATTR void KFN(gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, 
      * -> 2.5 us, generic float 3.6 -> 1.9 us; batch-1 LSTM predict on 2 threads with avx2
      * 104 -> 72 us. */
     const size_t fit = nv ? KGV / nv : 4, gmax = fit < 1 ? 1 : fit > 4 ? 4 : fit;
+    size_t np = 0, pi = 0; /* panels in all, and made so far (pj's passes spread over them) */
+    for (size_t s0 = 0; s0 < nseg && pj; s0 += gmax)
+        np += KFN(gemv_seg_panels)(nseg - s0 < gmax ? nseg - s0 : gmax, nv);
+    if (np == 0 && pj) { /* no whole vector (pj's segments never are so narrow) */
+        KFN(proj_passes)(pj, pj->pass0, pj->pass1);
+        pj = NULL;
+    }
     for (size_t s0 = 0; s0 < nseg;) {
         size_t sg = nseg - s0 < gmax ? nseg - s0 : gmax;
         const T *bs = b + s0 * seg;
         T *ys = y + s0 * ldy;
-        if (sg == 4) KFN(gemv_seg_group)(4, k, nv, x, bs, ldb, seg, ys, ldy, cont);
-        else if (sg == 3) KFN(gemv_seg_group)(3, k, nv, x, bs, ldb, seg, ys, ldy, cont);
-        else if (sg == 2) KFN(gemv_seg_group)(2, k, nv, x, bs, ldb, seg, ys, ldy, cont);
-        else KFN(gemv_seg_group)(1, k, nv, x, bs, ldb, seg, ys, ldy, cont);
+        if (sg == 4) KFN(gemv_seg_group)(4, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
+        else if (sg == 3) KFN(gemv_seg_group)(3, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
+        else if (sg == 2) KFN(gemv_seg_group)(2, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
+        else KFN(gemv_seg_group)(1, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
         s0 += sg;
     }
     for (size_t s = 0; s < nseg && j < w; s++) {
@@ -500,6 +644,13 @@ static AF_KATTR void KFN(gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, 
         VSTOREU(acc, sum);
         for (size_t l = 0; l < w - j; l++) y[s * ldy + j + l] = acc[l];
     }
+}
+
+/* gemv_seg (gemm_kern.h): gemv_seg_proj without a projection. */
+static AF_KATTR void KFN(gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *restrict x,
+                                   const T *restrict b, size_t ldb, T *restrict y, size_t ldy, int cont)
+{
+    KFN(gemv_seg_proj)(k, nseg, seg, w, x, b, ldb, y, ldy, cont, NULL);
 }
 
 /* Dot products of x with `rows` contiguous rows of B: out[r] = sum_p x[p] B[r, p] over p < k.
@@ -729,7 +880,7 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
     KMR, KNR, KMC, KKC, KNC, KVN, KFN(rowk_nv), KFN(rowk_dot),
     KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows),
     KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk), KFN(gemm_kernel_rows), KFN(gemv_seg),
-    KFN(gemv_multi)
+    KFN(gemv_multi), KPROJ ? KPV * KVN : 0, KFN(gemv_seg_proj)
 };
 
 #undef KDB
@@ -746,6 +897,9 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
 #undef KNR
 #undef KMIN
 #undef KGV
+#undef KPR
+#undef KPV
+#undef KPROJ
 #undef KGVPF
 #undef KGS
 #undef KGSW

@@ -257,6 +257,23 @@ static int rnn_blocks_project(const af_rnn_layout *L)
     return (double)L->B * (double)L->NT * (double)L->F * 64.0 > 8192.0;
 }
 
+/* A fused pass (rnn_fuse in rnn_impl.h) makes the first rnn_fuse_first steps' rows of A = X W in
+ * one GEMM before the loop, then each later block of AF_GEMM_PROJ_ROWS steps during the
+ * AF_GEMM_PROJ_ROWS steps before it, a quarter of its passes (npb of them in all) at each. Step s
+ * makes passes [q0, q1) of the block whose rows start at input step t0: 0 when none. */
+static inline size_t rnn_fuse_first(const af_rnn_layout *L) { return AF_GEMM_PROJ_ROWS + L->NT % AF_GEMM_PROJ_ROWS; }
+
+static int rnn_fuse_at(const af_rnn_layout *L, int back, size_t s, size_t npb, size_t *t0, size_t *q0, size_t *q1)
+{
+    const size_t R = AF_GEMM_PROJ_ROWS, first = rnn_fuse_first(L);
+    if (s + R < first || s + R - first >= L->NT - first) return 0;
+    const size_t i = s + R - first, a = first + i / R * R; /* a: the block's first step */
+    *t0 = back ? L->NT - a - R : a;
+    *q0 = npb * (i % R) / R;
+    *q1 = npb * (i % R + 1) / R;
+    return *q1 > *q0;
+}
+
 /* 1 when each direction runs whole on its own thread: two directions, one sample block each, and
  * no more threads than directions. Its thread then also makes its input projection (forward) and
  * its weight gradients (backward): the same GEMM calls as otherwise made one direction after the

@@ -32,6 +32,7 @@ typedef struct {
     int aligned;
     T scale;                   /* backward: factor on the output gradients (ave: 1/2) */
     T *priv;                   /* forward-only GEMV pass: the unit blocks' own regions (rnn_priv) */
+    int fuse;                  /* A = X W made beside the step products (rnn_fuse) */
     const af_op_args *args;    /* whole-direction items (rnn_dir_threads): */
     int own;                   /* the item also makes A = X W / the weight gradients */
     AF_FN(af_gemm_bpanels) upk;  /* U (forward) or U^T (backward) packed for the step GEMMs */
@@ -105,21 +106,65 @@ static inline int AF_FN(rnn_gemv)(const af_rnn_layout *L, size_t n, size_t nu)
            (double)n * (double)gn * (double)L->H > 4096.0;
 }
 
+/* 1 when a pass at batch 1 makes most of A = X W beside its recurrent GEMVs (rnn_fuse_at, the
+ * kernels' gemv_seg_proj) instead of in one GEMM before the step loop: the GEMVs wait on U's
+ * lines from L2 with the FMA units half idle, and the projection's operands sit in registers
+ * and L1 (batch-1 LSTM(128), 32 steps: its GEMM was 10.5 of 65 us). Where every GEMM that makes
+ * A computes each value as one FMA chain from zero, as the passes do, so the bits are those of
+ * the GEMM: k within one cache block, no skinny kernel (unit blocks and H at least
+ * AF_RNN_UNITS wide), and the step products GEMVs (rnn_gemv) of whole pass widths. */
+static inline int AF_FN(rnn_fuse)(const af_rnn_layout *L)
+{
+    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+    const size_t pc = ki->proj_cols;
+    return L->B == 1 && pc && L->NT >= 2 * AF_GEMM_PROJ_ROWS && L->F <= ki->kc && rnn_blocks_project(L) &&
+           L->H >= AF_RNN_UNITS && AF_RNN_UNITS > AF_GEMM_ROWK_MAX_N(ki) && L->H % pc == 0 &&
+           AF_RNN_UNITS % pc == 0 && AF_FN(rnn_gemv)(L, 1, L->H) && AF_FN(rnn_gemv)(L, 1, AF_RNN_UNITS);
+}
+
+/* pj: part `part` of `parts` of the projection passes of step s for units u0..u0+nu (its A
+ * rows and columns where the step kernel reads them); 0 when there are none. */
+static int AF_FN(rnn_fuse_job)(const DIR *q, size_t s, size_t u0, size_t nu, size_t part, size_t parts,
+                               AF_FN(af_gemm_proj) *pj)
+{
+    const af_rnn_layout *L = q->L;
+    size_t t0, q0, q1;
+    if (!q->fuse || !rnn_fuse_at(L, q->back, s, L->G * nu / AF_FN(af_kern)()->gemm->proj_cols, &t0, &q0, &q1))
+        return 0;
+    pj->k = L->F, pj->x = q->X + t0 * L->F, pj->ldx = L->F;
+    pj->w = q->W + u0, pj->ldw = L->GH;
+    pj->nseg = L->G, pj->segw = nu, pj->wseg = L->H;
+    if (q->priv && nu < L->H) {
+        AF_FN(rnn_priv_t) pr;
+        AF_FN(rnn_priv)(q, u0, nu, 1, &pr);
+        pj->p = pr.gate + t0 * L->G * nu, pj->ldp = L->G * nu, pj->pseg = nu;
+    } else {
+        pj->p = q->aux + L->a_gate + t0 * L->GH + u0, pj->ldp = L->GH, pj->pseg = L->H;
+    }
+    pj->pass0 = q0 + (q1 - q0) * part / parts;
+    pj->pass1 = q0 + (q1 - q0) * (part + 1) / parts;
+    return pj->pass1 > pj->pass0;
+}
+
 /* Rows p0..p1 of U (the part of the recurrent product over h_{t-1}[p0:p1]) for the unit block
  * u0..u0+nu of every gate at step s, all B rows, into the block's part of R (as rnn_fwd_step
  * places it): gemv_seg per row, continuing the chains of rows 0..p0 when p0 > 0, so calls over
  * consecutive ranges give the bits of one call over all H rows. A block whose product is a GEMV
- * (rnn_gemv) in a pass whose threads share the units (rnn_units_forward). */
-static void AF_FN(rnn_rec_rows)(const DIR *q, size_t s, size_t u0, size_t nu, size_t p0, size_t p1)
+ * (rnn_gemv) in a pass whose threads share the units (rnn_units_forward). A fused pass
+ * (rnn_fuse) makes part `part` of `parts` of the step's projection passes beside it. */
+static void AF_FN(rnn_rec_rows)(const DIR *q, size_t s, size_t u0, size_t nu, size_t p0, size_t p1,
+                               size_t part, size_t parts)
 {
     const af_rnn_layout *L = q->L;
     const size_t H = L->H, TH = L->NT * H, gn = L->G * nu, p = AF_FN(rnn_pos)(q, s);
     const T *A = (q->dropped_h ? q->aux + L->a_hd : q->aux + L->a_hp) + p * H;
     T *Rb = q->scr + L->s_rec + L->B * L->G * u0;
     const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+    AF_FN(af_gemm_proj) pj;
+    const int fj = AF_FN(rnn_fuse_job)(q, s, u0, nu, part, parts, &pj); /* part `part` of its passes */
     for (size_t b = 0; b < L->B && p1 > p0; b++)
-        ki->gemv_seg(p1 - p0, L->G, H, nu, A + b * TH + p0, q->U + p0 * L->GH + u0, L->GH, Rb + b * gn, nu,
-                     p0 > 0);
+        ki->gemv_seg_proj(p1 - p0, L->G, H, nu, A + b * TH + p0, q->U + p0 * L->GH + u0, L->GH, Rb + b * gn, nu,
+                          p0 > 0, fj ? &pj : NULL);
 }
 
 /* Forward step s of rows r0..r1, units u0..u0+nu: all of them (u0 = 0, nu = H), or one block
@@ -143,15 +188,21 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
     st.stride = H;
     st.act = c->act;
     st.rec_act = c->rec_act;
+    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+    AF_FN(af_gemm_proj) pj; /* a fused pass's projection passes of this step (rnn_fuse) */
+    const int fj = !rec_ready && AF_FN(rnn_fuse_job)(q, s, u0, nu, 0, 1, &pj);
     if (s == 0 && !q->h0) {
         st.rec = (T *)q->zero;                /* h_{-1} = 0: R = 0, one row for all */
         st.ld_rec = 0;
         st.rec_stride = H;
+        if (fj) ki->gemv_seg_proj(0, L->G, H, nu, NULL, NULL, 0, NULL, 0, 0, &pj); /* the passes alone */
     } else if (nu == H) {
-        /* R = h_{t-1} U: every gate in one GEMM (or its GEMV per row) */
+        /* R = h_{t-1} U: every gate in one GEMM (or its GEMV per row; with a fused pass's
+         * projection, the same chains by gemv_seg over all G H columns as one segment) */
         const T *A = hd ? hd + p * H : hp + p * H;
-        if (AF_FN(rnn_gemv)(L, n, H)) {
-            const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
+        if (fj) {
+            ki->gemv_seg_proj(H, 1, GH, GH, A, q->U, GH, R, GH, 0, &pj);
+        } else if (AF_FN(rnn_gemv)(L, n, H)) {
             for (size_t b = 0; b < n; b++) ki->gemv(H, 0, GH, (T)1, A + b * TH, 1, q->U, GH, (T)0, R + b * GH);
         } else {
             af_status e = PGEMM(0, 0, n, GH, H, (T)1, A, TH, q->U, GH, &q->upk, (T)0, R, GH);
@@ -169,9 +220,8 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
         if (rec_ready) {
             /* made share by share by rnn_units_forward */
         } else if (AF_FN(rnn_gemv)(L, n, nu)) {
-            const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
             for (size_t b = 0; b < n; b++)
-                ki->gemv_seg(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu, 0);
+                ki->gemv_seg_proj(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu, 0, fj ? &pj : NULL);
         } else {
             af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
             if (e != AF_OK) return e;
@@ -271,12 +321,24 @@ static void AF_FN(rnn_fwd_end)(const DIR *q, size_t r0, size_t r1)
         memcpy(q->aux + L->a_lc + b * H, q->aux + L->a_c + b * TH + pl, H * sizeof(T));
 }
 
+/* The rows of A = X W made by GEMMs before the step loop, from input step *t0 on: all B T, or a
+ * fused pass's first steps' (rnn_fuse_first; the others come with the steps). */
+static inline size_t AF_FN(rnn_project_rows)(const DIR *q, size_t *t0)
+{
+    const size_t m = q->fuse ? rnn_fuse_first(q->L) : q->L->B * q->L->NT;
+    *t0 = q->fuse && q->back ? q->L->NT - m : 0;
+    return m;
+}
+
 /* A = X W for all B T rows of one direction in one GEMM (the biases are added in the step
- * kernel). */
+ * kernel), or the rows rnn_project_rows gives. */
 static af_status AF_FN(rnn_project)(const DIR *q)
 {
     const af_rnn_layout *L = q->L;
-    return GEMM(0, 0, L->B * L->NT, L->GH, L->F, (T)1, q->X, L->F, q->W, L->GH, (T)0, q->aux + L->a_gate, L->GH);
+    size_t t0;
+    const size_t m = AF_FN(rnn_project_rows)(q, &t0);
+    return GEMM(0, 0, m, L->GH, L->F, (T)1, q->X + t0 * L->F, L->F, q->W, L->GH, (T)0,
+                q->aux + L->a_gate + t0 * L->GH, L->GH);
 }
 
 /* The step loop of one direction over rows r0..r1 (sample block blk); a whole-direction item
@@ -349,9 +411,11 @@ static af_status AF_FN(rnn_project_share)(const DIR *q, size_t t, size_t nth)
             out = pr.gate, ld = L->G * nu, gs = nu;
             for (size_t g = 0; g < L->G; g++) memcpy(pr.bias + g * nu, q->bias + g * H + u0, nu * sizeof(T));
         }
+        size_t t0;
+        const size_t m = AF_FN(rnn_project_rows)(q, &t0);
         for (size_t g = 0; g < L->G && rnn_blocks_project(L); g++) {
-            af_status e = GEMM(0, 0, L->B * L->NT, nu, L->F, (T)1, q->X, L->F, q->W + g * H + u0, L->GH, (T)0,
-                               out + g * gs, ld);
+            af_status e = GEMM(0, 0, m, nu, L->F, (T)1, q->X + t0 * L->F, L->F, q->W + g * H + u0, L->GH, (T)0,
+                               out + t0 * ld + g * gs, ld);
             if (e != AF_OK) return e;
         }
     }
@@ -473,7 +537,7 @@ static af_status AF_FN(rnn_share_step)(const DIR *q, rnn_team *tm, size_t tid, s
         for (size_t k = k0; k < k1 && e == AF_OK; k++) {
             size_t u0, nu;
             rnn_unit_block(H, k, &u0, &nu);
-            AF_FN(rnn_rec_rows)(q, s, u0, nu, j0, j1);
+            AF_FN(rnn_rec_rows)(q, s, u0, nu, j0, j1, o, nth);
         }
     }
     for (size_t k = k0; k < k1 && e == AF_OK; k++) {
@@ -837,6 +901,7 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
         q->X = Xin;
         q->W = W;
         q->own = own;
+        q->fuse = AF_FN(rnn_fuse)(&L);
         /* A = X W here, unless each direction's thread makes its own (rnn_dir_threads) or the
          * threads sharing the units make their columns (rnn_units_forward) */
         if (!own && (nt_units < 2 || !rnn_blocks_project(&L))) {
