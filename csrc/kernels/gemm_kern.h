@@ -34,7 +34,7 @@
         int *bad;                                                                                    \
         T *chk;                                                                                      \
     } af_gemm_kout_##SUF;                                                                            \
-    /* Part of a product P = X W made beside a recurrent GEMV (gemv_seg_proj): AF_GEMM_PROJ_ROWS \
+    /* Part of a product P = X W made beside a recurrent GEMV (gemv_seg): AF_GEMM_PROJ_ROWS      \
      * rows of X (row r at x + r ldx, k values) times W's columns, taken as nseg segments of segw \
      * columns (segment s of W at w + s wseg, rows ldw apart; of P at p + s pseg, rows ldp apart; \
      * segw a multiple of proj_cols), proj_cols columns a pass, passes [pass0, pass1) counted    \
@@ -105,22 +105,19 @@
          * same FMA chain as gemv with alpha 1, beta 0 (so the same bits): a recurrent step's     \
          * product with one block of units of every gate, U read in place. cont: each chain starts \
          * from the value in y instead of zero, so calls over consecutive row ranges of B (x and  \
-         * b advanced alike) give the bits of one call over all of them. */                       \
+         * b advanced alike) give the bits of one call over all of them. pj (NULL: none): its     \
+         * passes made between the rows (the GEMV waits on B's lines from L2 with the FMA units   \
+         * half idle, a projection's operands are in registers and L1); with k = 0 the passes     \
+         * alone, y untouched. */                                                                   \
         void (*gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *x, const T *b,      \
-                         size_t ldb, T *y, size_t ldy, int cont);                                   \
+                         size_t ldb, T *y, size_t ldy, int cont, const af_gemm_proj_##SUF *pj);     \
         /* m rows of C, columns [j0, j1): row i is gemv's row with x at x + i ldx and y at        \
          * y + i ldy, each value by gemv's FMA chain (so the same bits), each vector of B loaded   \
          * once for up to 4 rows (by panels; a last row alone as gemv makes it). For k >= 2. */     \
         void (*gemv_multi)(size_t m, size_t k, size_t j0, size_t j1, T alpha, const T *x,          \
                            size_t ldx, size_t incx, const T *b, size_t ldb, T beta, T *y,          \
                            size_t ldy);                                                             \
-        size_t proj_cols;   /* columns of one af_gemm_proj pass */                                  \
-        /* gemv_seg (the same bits), and between its rows the passes of pj (NULL: none): the     \
-         * GEMV waits on B's lines from L2 with the FMA units half idle, a projection's operands \
-         * are in registers and L1. k = 0: the passes alone, y untouched. */                      \
-        void (*gemv_seg_proj)(size_t k, size_t nseg, size_t seg, size_t w, const T *x,              \
-                              const T *b, size_t ldb, T *y, size_t ldy, int cont,                   \
-                              const af_gemm_proj_##SUF *pj);                                        \
+        size_t proj_cols;   /* columns of one af_gemm_proj pass; 0: gemv_seg takes none */          \
     } af_gemm_kinfo_##SUF;
 
 /* A page: B's rows this far apart or more (ldb_bytes, the row stride in bytes) map a GEMV's
@@ -129,10 +126,10 @@
  * computed together (gemm_rows_multi); a stride of whole pages also makes the packed path pack
  * all of B (gemm_pack_all_b). The one definition for the kernels and the driver. */
 #define AF_GEMM_PAGE_BYTES 4096
+#define AF_GEMM_ROWS_PAGE_APART(ldb_bytes) ((ldb_bytes) >= AF_GEMM_PAGE_BYTES)
 
 /* Rows of X in each pass of a projection made beside a GEMV (af_gemm_proj). */
 #define AF_GEMM_PROJ_ROWS 4
-#define AF_GEMM_ROWS_PAGE_APART(ldb_bytes) ((ldb_bytes) >= AF_GEMM_PAGE_BYTES)
 
 /* The widest n (columns of C) the skinny row kernel of kernel table ki takes: the skinny path's
  * choice (gemm_impl.h) and the recurrent layers' GEMV rule (rnn_impl.h) both read it. */

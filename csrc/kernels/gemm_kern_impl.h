@@ -466,11 +466,9 @@ static inline __attribute__((always_inline)) AF_KATTR void KFN(proj_store)(V *c,
         for (int v = 0; v < KPV; v++) VSTOREU(out + r * ldp + v * KVN, c[r * KPV + v]);
 }
 
-/* Passes [q0, q1) of pj alone. */
-static AF_KATTR void KFN(proj_passes)(const AF_FN(af_gemm_proj) *pj, size_t q0, size_t q1)
+/* Passes [q0, q1) of pj alone (xt: proj_xt's). */
+static AF_KATTR void KFN(proj_passes)(const AF_FN(af_gemm_proj) *pj, const T *xt, size_t q0, size_t q1)
 {
-    T xt[KKC * KPR] __attribute__((aligned(64)));
-    KFN(proj_xt)(pj, xt);
     for (size_t q = q0; q < q1; q++) {
         V c[KPR * KPV];
         const T *w;
@@ -502,15 +500,13 @@ KFN(gemv_seg_row)(const int sg, const int cv, V *s, V xp, const T **bg, size_t l
  * inlining), the vectors of segment s starting at b + s seg. Per column the chain of gemv_panel:
  * sum = fma(x_{k-1}, b_{k-1,j}, ... fma(x_0, b_0j, 0)), stored as it is (gemv_panel's alpha 1
  * times it and beta 0 leave it unchanged); cont: from y's value instead of 0. With passes
- * [q0, q1) of pj (none when q0 == q1) between its rows: a pass step after each row while both
- * last, then the rest of either alone. */
+ * [q0, q1) of pj (none when q0 == q1; xt: proj_xt's) between its rows: a pass step after each
+ * row while both last, then the rest of either alone. */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_seg_panel)(const int sg, const int cv, size_t k, const T *restrict x, const T *restrict b,
                     size_t ldb, size_t seg, T *restrict y, size_t ldy, int cont,
-                    const AF_FN(af_gemm_proj) *pj, size_t q0, size_t q1)
+                    const AF_FN(af_gemm_proj) *pj, const T *xt, size_t q0, size_t q1)
 {
-    T xt[KKC * KPR] __attribute__((aligned(64)));
-    if (q1 > q0) KFN(proj_xt)(pj, xt);
     V s[KGV];
     const T *bg[4];
 #pragma GCC unroll 4
@@ -554,7 +550,8 @@ KFN(gemv_seg_panel)(const int sg, const int cv, size_t k, const T *restrict x, c
 /* One panel of a gemv_seg_group: the next of np panels, which makes its share of pj's passes. */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_seg_panel_at)(const int sg, const int cv, size_t k, const T *x, const T *b, size_t ldb, size_t seg,
-                       T *y, size_t ldy, int cont, const AF_FN(af_gemm_proj) *pj, size_t *pi, size_t np)
+                       T *y, size_t ldy, int cont, const AF_FN(af_gemm_proj) *pj, const T *xt, size_t *pi,
+                       size_t np)
 {
     size_t q0 = 0, q1 = 0;
     if (pj) {
@@ -562,23 +559,24 @@ KFN(gemv_seg_panel_at)(const int sg, const int cv, size_t k, const T *x, const T
         q0 = pj->pass0 + n * *pi / np, q1 = pj->pass0 + n * (*pi + 1) / np;
         ++*pi;
     }
-    KFN(gemv_seg_panel)(sg, cv, k, x, b, ldb, seg, y, ldy, cont, pj, q0, q1);
+    KFN(gemv_seg_panel)(sg, cv, k, x, b, ldb, seg, y, ldy, cont, pj, xt, q0, q1);
 }
 
 /* The nv full vectors of sg segments (sg constant after inlining): panels of KGV / sg vectors of
  * each segment, then the rest in panels of 8, 4, 2, 1 (fewer than KGV / sg are left). */
 static inline __attribute__((always_inline)) AF_KATTR void
 KFN(gemv_seg_group)(const int sg, size_t k, size_t nv, const T *x, const T *b, size_t ldb, size_t seg,
-                    T *y, size_t ldy, int cont, const AF_FN(af_gemm_proj) *pj, size_t *pi, size_t np)
+                    T *y, size_t ldy, int cont, const AF_FN(af_gemm_proj) *pj, const T *xt, size_t *pi,
+                    size_t np)
 {
     const int cm = KGV / sg;
     size_t v = 0;
     for (; v + (size_t)cm <= nv; v += (size_t)cm)
-        KFN(gemv_seg_panel_at)(sg, cm, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont, pj, pi, np);
+        KFN(gemv_seg_panel_at)(sg, cm, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont, pj, xt, pi, np);
 #pragma GCC unroll 4
     for (int c = 8; c >= 1; c /= 2)
         if (c < cm && v + (size_t)c <= nv) {
-            KFN(gemv_seg_panel_at)(sg, c, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont, pj, pi, np);
+            KFN(gemv_seg_panel_at)(sg, c, k, x, b + v * KVN, ldb, seg, y + v * KVN, ldy, cont, pj, xt, pi, np);
             v += (size_t)c;
         }
 }
@@ -593,17 +591,19 @@ static inline size_t KFN(gemv_seg_panels)(size_t sg, size_t nv)
     return n;
 }
 
-/* gemv_seg_proj (gemm_kern.h): segments in groups of up to 4 (the gates of a cell), the full
- * vectors of each by panels, then the last w % KVN columns of each segment as one zero-padded
- * vector (as gemv_rows's tail). Which panel or lane a column falls in never changes its chain.
- * pj's passes are shared out evenly among the panels. */
-static AF_KATTR void KFN(gemv_seg_proj)(size_t k, size_t nseg, size_t seg, size_t w, const T *restrict x,
-                                        const T *restrict b, size_t ldb, T *restrict y, size_t ldy, int cont,
-                                        const AF_FN(af_gemm_proj) *pj)
+/* gemv_seg (gemm_kern.h): segments in groups of up to 4 (the gates of a cell), the full vectors
+ * of each by panels, then the last w % KVN columns of each segment as one zero-padded vector (as
+ * gemv_rows's tail). Which panel or lane a column falls in never changes its chain. pj's passes
+ * are shared out evenly among the panels. */
+static AF_KATTR void KFN(gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *restrict x,
+                                   const T *restrict b, size_t ldb, T *restrict y, size_t ldy, int cont,
+                                   const AF_FN(af_gemm_proj) *pj)
 {
+    T xt[KKC * KPR] __attribute__((aligned(64)));
     if (pj && pj->pass0 >= pj->pass1) pj = NULL;
+    if (pj) KFN(proj_xt)(pj, xt); /* once for every panel */
     if (k == 0 && pj) {
-        KFN(proj_passes)(pj, pj->pass0, pj->pass1);
+        KFN(proj_passes)(pj, xt, pj->pass0, pj->pass1);
         return;
     }
     const size_t nv = w / KVN, j = nv * KVN;
@@ -618,17 +618,17 @@ static AF_KATTR void KFN(gemv_seg_proj)(size_t k, size_t nseg, size_t seg, size_
     for (size_t s0 = 0; s0 < nseg && pj; s0 += gmax)
         np += KFN(gemv_seg_panels)(nseg - s0 < gmax ? nseg - s0 : gmax, nv);
     if (np == 0 && pj) { /* no whole vector (pj's segments never are so narrow) */
-        KFN(proj_passes)(pj, pj->pass0, pj->pass1);
+        KFN(proj_passes)(pj, xt, pj->pass0, pj->pass1);
         pj = NULL;
     }
     for (size_t s0 = 0; s0 < nseg;) {
         size_t sg = nseg - s0 < gmax ? nseg - s0 : gmax;
         const T *bs = b + s0 * seg;
         T *ys = y + s0 * ldy;
-        if (sg == 4) KFN(gemv_seg_group)(4, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
-        else if (sg == 3) KFN(gemv_seg_group)(3, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
-        else if (sg == 2) KFN(gemv_seg_group)(2, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
-        else KFN(gemv_seg_group)(1, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, &pi, np);
+        if (sg == 4) KFN(gemv_seg_group)(4, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, xt, &pi, np);
+        else if (sg == 3) KFN(gemv_seg_group)(3, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, xt, &pi, np);
+        else if (sg == 2) KFN(gemv_seg_group)(2, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, xt, &pi, np);
+        else KFN(gemv_seg_group)(1, k, nv, x, bs, ldb, seg, ys, ldy, cont, pj, xt, &pi, np);
         s0 += sg;
     }
     for (size_t s = 0; s < nseg && j < w; s++) {
@@ -644,13 +644,6 @@ static AF_KATTR void KFN(gemv_seg_proj)(size_t k, size_t nseg, size_t seg, size_
         VSTOREU(acc, sum);
         for (size_t l = 0; l < w - j; l++) y[s * ldy + j + l] = acc[l];
     }
-}
-
-/* gemv_seg (gemm_kern.h): gemv_seg_proj without a projection. */
-static AF_KATTR void KFN(gemv_seg)(size_t k, size_t nseg, size_t seg, size_t w, const T *restrict x,
-                                   const T *restrict b, size_t ldb, T *restrict y, size_t ldy, int cont)
-{
-    KFN(gemv_seg_proj)(k, nseg, seg, w, x, b, ldb, y, ldy, cont, NULL);
 }
 
 /* Dot products of x with `rows` contiguous rows of B: out[r] = sum_p x[p] B[r, p] over p < k.
@@ -880,7 +873,7 @@ const AF_FN(af_gemm_kinfo) KFN(af_gemm) = {
     KMR, KNR, KMC, KKC, KNC, KVN, KFN(rowk_nv), KFN(rowk_dot),
     KFN(gemm_kernel), KFN(gemm_pack_a), KFN(gemm_pack_b), KFN(gemm_direct), KFN(gemv_rows),
     KFN(gemv_t), KFN(gemm_rowk), KFN(gemm_colk), KFN(gemm_kernel_rows), KFN(gemv_seg),
-    KFN(gemv_multi), KPROJ ? KPV * KVN : 0, KFN(gemv_seg_proj)
+    KFN(gemv_multi), KPROJ ? KPV * KVN : 0
 };
 
 #undef KDB

@@ -107,7 +107,7 @@ static inline int AF_FN(rnn_gemv)(const af_rnn_layout *L, size_t n, size_t nu)
 }
 
 /* 1 when a pass at batch 1 makes most of A = X W beside its recurrent GEMVs (rnn_fuse_at, the
- * kernels' gemv_seg_proj) instead of in one GEMM before the step loop: the GEMVs wait on U's
+ * kernels' gemv_seg) instead of in one GEMM before the step loop: the GEMVs wait on U's
  * lines from L2 with the FMA units half idle, and the projection's operands sit in registers
  * and L1 (batch-1 LSTM(128), 32 steps: its GEMM was 10.5 of 65 us). Where every GEMM that makes
  * A computes each value as one FMA chain from zero, as the passes do, so the bits are those of
@@ -163,8 +163,8 @@ static void AF_FN(rnn_rec_rows)(const DIR *q, size_t s, size_t u0, size_t nu, si
     AF_FN(af_gemm_proj) pj;
     const int fj = AF_FN(rnn_fuse_job)(q, s, u0, nu, part, parts, &pj); /* part `part` of its passes */
     for (size_t b = 0; b < L->B && p1 > p0; b++)
-        ki->gemv_seg_proj(p1 - p0, L->G, H, nu, A + b * TH + p0, q->U + p0 * L->GH + u0, L->GH, Rb + b * gn, nu,
-                          p0 > 0, fj ? &pj : NULL);
+        ki->gemv_seg(p1 - p0, L->G, H, nu, A + b * TH + p0, q->U + p0 * L->GH + u0, L->GH, Rb + b * gn, nu,
+                     p0 > 0, fj ? &pj : NULL);
 }
 
 /* Forward step s of rows r0..r1, units u0..u0+nu: all of them (u0 = 0, nu = H), or one block
@@ -195,13 +195,13 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
         st.rec = (T *)q->zero;                /* h_{-1} = 0: R = 0, one row for all */
         st.ld_rec = 0;
         st.rec_stride = H;
-        if (fj) ki->gemv_seg_proj(0, L->G, H, nu, NULL, NULL, 0, NULL, 0, 0, &pj); /* the passes alone */
+        if (fj) ki->gemv_seg(0, L->G, H, nu, NULL, NULL, 0, NULL, 0, 0, &pj); /* the passes alone */
     } else if (nu == H) {
         /* R = h_{t-1} U: every gate in one GEMM (or its GEMV per row; with a fused pass's
          * projection, the same chains by gemv_seg over all G H columns as one segment) */
         const T *A = hd ? hd + p * H : hp + p * H;
         if (fj) {
-            ki->gemv_seg_proj(H, 1, GH, GH, A, q->U, GH, R, GH, 0, &pj);
+            ki->gemv_seg(H, 1, GH, GH, A, q->U, GH, R, GH, 0, &pj);
         } else if (AF_FN(rnn_gemv)(L, n, H)) {
             for (size_t b = 0; b < n; b++) ki->gemv(H, 0, GH, (T)1, A + b * TH, 1, q->U, GH, (T)0, R + b * GH);
         } else {
@@ -221,7 +221,7 @@ static af_status AF_FN(rnn_fwd_step)(const DIR *q, size_t r0, size_t r1, size_t 
             /* made share by share by rnn_units_forward */
         } else if (AF_FN(rnn_gemv)(L, n, nu)) {
             for (size_t b = 0; b < n; b++)
-                ki->gemv_seg_proj(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu, 0, fj ? &pj : NULL);
+                ki->gemv_seg(H, L->G, H, nu, A + b * TH, q->U + u0, GH, Rb + b * gn, nu, 0, fj ? &pj : NULL);
         } else {
             af_status e = GEMM(0, 0, n, gn, H, (T)1, A, TH, Ub, gn, (T)0, Rb, gn);
             if (e != AF_OK) return e;
