@@ -71,3 +71,33 @@ def test_fast_path_sequential_and_token_inputs():
     np.testing.assert_array_equal(model.predict(ids), model.predict(ids, batch_size=256))
     with pytest.raises(ValueError):
         model.predict(np.array([[1, 2, 3, 10]], np.int32))
+
+
+def test_fast_path_sees_setting_changes_and_sequence_outputs():
+    """The fast path checks the engine's freshness inline: a setting changed after a predict (which
+    rebuilds the C description) is used by the next fast predict, exactly as by the general path;
+    rank-2 per-sample outputs (return_sequences) come out of the cached C shapes."""
+    x = af.Input(shape=(6, 5))
+    seq = af.LSTM(4, return_sequences=True)(x)
+    head = af.Dense(3, activation="tanh")
+    model = af.Model(x, [seq, head(af.Flatten()(seq))], dtype="float64", seed=4)
+    X = np.random.default_rng(2).normal(size=(3, 6, 5))
+    s0, y0 = model.predict(X)
+    assert s0.shape == (3, 6, 4) and y0.shape == (3, 3)
+    head.activation = "sigmoid"
+    s1, y1 = model._predict_fast(X)         # the fast path itself, not a fallback
+    np.testing.assert_array_equal(s1, s0)
+    z = np.arctanh(y0)                       # the head's pre-activation
+    np.testing.assert_allclose(y1, 1 / (1 + np.exp(-z)), rtol=1e-12)
+    for a, b in zip((s1, y1), model.predict(X, batch_size=2)):
+        np.testing.assert_array_equal(a, b)
+    model.compile(loss=["mse", "mse"], optimizer="adam")    # a new optimiser object: re-stamped
+    np.testing.assert_array_equal(model._predict_fast(X)[1], y1)
+
+
+def test_fast_path_builds_an_unbuilt_sequential_on_the_general_path():
+    seq = af.Sequential([af.Dense(2)], seed=0)
+    X = np.ones((2, 3), np.float32)
+    out = seq.predict(X)                 # not built: the general path builds it from X
+    assert out.shape == (2, 2) and seq.built
+    np.testing.assert_array_equal(seq.predict(X), out)
