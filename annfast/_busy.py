@@ -19,6 +19,8 @@ import functools
 import threading
 from contextlib import contextmanager
 
+from . import _core
+
 _lock = threading.Lock()
 _cond = threading.Condition(_lock)   # entered through _lock itself: the C-level with, not
                                      # Condition's Python __enter__/__exit__ (every model call)
@@ -43,8 +45,8 @@ def _would_deadlock(key, me):
     return False
 
 
-def acquire(obj):
-    """Take `obj` for the calling thread, waiting while another thread holds it."""
+def _acquire_slow(obj):
+    """acquire's path when another thread holds `obj`: wait for it (or refuse a deadlock)."""
     key, me = id(obj), threading.get_ident()
     with _lock:
         while True:
@@ -67,15 +69,12 @@ def acquire(obj):
                 del _waiting[me]
 
 
-def release(obj):
-    key = id(obj)
-    with _lock:
-        owner = _owners[key]
-        owner[1] -= 1
-        if owner[1] == 0:
-            del _owners[key]
-            if _waiting:   # nobody waits (the common case): notify_all's Python code is skipped
-                _cond.notify_all()
+# acquire(obj): take `obj` for the calling thread, waiting while another thread holds it (the
+# free and re-entered cases in C, _core._busy_acquire; the waits in _acquire_slow above).
+# release(obj): give it back. Both on this module's lock and tables.
+_core._busy_bind(_lock, _cond, _owners, _waiting, _acquire_slow)
+acquire = _core._busy_acquire
+release = _core._busy_release
 
 
 @contextmanager

@@ -120,6 +120,46 @@ print("bad", bad)
     assert "bad []" in out, out
 
 
+def test_fast_predicts_racing_set_weights_see_one_whole_state():
+    """Batch-1 predicts on the fast path (the model taken in C, _busy.pxi) from three threads while
+    a fourth swaps the weights between two sets: every output is exactly one set's, never a mix;
+    and a predict started while a fit runs waits for the fit's end."""
+    out = check(PRELUDE + """
+m = model()
+w0 = m.get_weights()
+w1 = [w * 1.5 + 0.1 for w in w0]
+x1 = X[:1].copy()
+m.set_weights(w1); out1 = m.predict(x1)
+m.set_weights(w0); out0 = m.predict(x1)
+assert not np.array_equal(out0, out1)
+bad = []
+def predicts():
+    for _ in range(3000):
+        p = m.predict(x1)
+        if not (np.array_equal(p, out0) or np.array_equal(p, out1)):
+            bad.append(p)
+def swaps():
+    for i in range(3000):
+        m.set_weights(w1 if i % 2 == 0 else w0)
+print("errors", in_threads(predicts, predicts, predicts, swaps), "mixed", len(bad))
+m.set_weights(w0)
+ref = model()
+ref.fit(X, y, epochs=2, batch_size=32, verbose=0)
+after = ref.predict(x1)
+started = threading.Event()
+class Started(af.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        started.set()
+t = threading.Thread(target=lambda: m.fit(X, y, epochs=2, batch_size=32, verbose=0, callbacks=[Started()]))
+t.start()
+started.wait()
+p = m.predict(x1)                        # waits for the fit: the trained model's output
+t.join()
+print("after fit", np.array_equal(p, after))
+""")
+    assert "errors [] mixed 0" in out and "after fit True" in out, out
+
+
 def test_callbacks_reenter_the_model_from_the_fit_thread():
     """The thread that holds the model may call it again (callbacks read weights, evaluate, save,
     predict), also when that fit runs in a worker thread while the main thread waits for it."""
