@@ -137,11 +137,11 @@ cdef class GraphEngine:
     cdef list _plan_order
     cdef object _lock
     cdef object _piece_cache   # (key, buffers) of train_split's extra pieces (_split.pxi)
+    cdef int _typenum          # the dtype's NumPy type number
     # predict_fast: the one float input's per-sample shape and the outputs' (from the C kinds,
     # fetched on its first call; -1: not yet, 0: the engine does not qualify)
     cdef int _fast_state
     cdef int _fast_nd
-    cdef int _fast_typenum
     cdef cnp.npy_intp _fast_dims[AF_MAX_RANK + 1]
     cdef int _fast_out_nd[AF_MAX_IO]
     cdef cnp.npy_intp _fast_out_dims[AF_MAX_IO][AF_MAX_RANK + 1]
@@ -170,6 +170,7 @@ cdef class GraphEngine:
         self.dtype = params.dtype if isinstance(params, _np.ndarray) else None
         if self.dtype not in (_np.float32, _np.float64):
             raise TypeError("params must be a float32 or float64 ndarray")
+        self._typenum = cnp.NPY_FLOAT if self.dtype == _np.float32 else cnp.NPY_DOUBLE
         _want(params, "params", self.dtype, 1, True)
         _want(grads, "grads", self.dtype, 1, True)
         _want(stats, "stats", self.dtype, 1, True)
@@ -393,28 +394,43 @@ cdef class GraphEngine:
 
     cdef list _run_predict(self, _Plan box, af_data *d, list shapes):
         """The outputs (new arrays of d.n samples of the given per-sample shapes) of a predict
-        pass over the prepared data d (predict and predict_fast)."""
-        cdef af_status s
-        cdef void *outp[8]
+        pass over the prepared data d (the general path)."""
+        cdef void *outp[AF_MAX_IO]
         outs = []
         for o, shape in enumerate(shapes):
             arr = _np.empty((d.n,) + shape, dtype=self.dtype)
             outs.append(arr)
             outp[o] = cnp.PyArray_DATA(arr)
-        if d.n == 0:
-            return outs
+        if d.n > 0:
+            self._predict_pass(box, d, outp, NULL, 0)
+        return outs
+
+    cdef int _predict_pass(self, _Plan box, af_data *d, void **outp, const void *scan,
+                           size_t n) except -1:
+        """One predict pass over d into outp, under the engine's lock without the GIL; with scan,
+        first its n values (the input, predict_fast) are checked finite in the same section.
+        Returns 0 (nothing run) when they are not, else 1; a C error raises."""
+        cdef af_status s = AF_OK
+        cdef int ok = 1
+        cdef bint f32 = self._typenum == cnp.NPY_FLOAT
         self._bind()
         cdef void *ws = cnp.PyArray_DATA(box.ws)
         cdef size_t wl = box.ws.shape[0]
         with self._lock:
-            if self.dtype == _np.float32:
+            if f32:
                 with nogil:
-                    s = af_graph_predict_f32(&self.g, box.p, <float *>ws, wl, d, <float *const *>outp)
+                    if scan != NULL:
+                        ok = af_all_finite_f32(1, n, <const float *>scan, n)
+                    if ok:
+                        s = af_graph_predict_f32(&self.g, box.p, <float *>ws, wl, d, <float *const *>outp)
             else:
                 with nogil:
-                    s = af_graph_predict_f64(&self.g, box.p, <double *>ws, wl, d, <double *const *>outp)
+                    if scan != NULL:
+                        ok = af_all_finite_f64(1, n, <const double *>scan, n)
+                    if ok:
+                        s = af_graph_predict_f64(&self.g, box.p, <double *>ws, wl, d, <double *const *>outp)
         check_status(s, "predict")
-        return outs
+        return ok
 
     cdef int _fast_setup(self) except -1:
         """Caches what predict_fast checks against and makes: one model input, a float one, and
@@ -425,7 +441,6 @@ cdef class GraphEngine:
         self._fast_state = 0
         if self.g.n_inputs != 1 or inf.out.elem == AF_ELEM_INT32 or inf.out.rank > AF_MAX_RANK:
             return 0
-        self._fast_typenum = cnp.NPY_FLOAT if self.dtype == _np.float32 else cnp.NPY_DOUBLE
         self._fast_nd = 1 + inf.out.rank
         for j in range(inf.out.rank):
             self._fast_dims[1 + j] = <cnp.npy_intp>inf.out.dim[j]
@@ -451,8 +466,7 @@ cdef class GraphEngine:
         0.83 us; its first call after a pause, when nothing is in cache, 80-85 -> 65-75 us)."""
         cdef af_data d
         cdef cnp.ndarray a
-        cdef af_status s = AF_OK
-        cdef int ok = 0, o
+        cdef int o
         cdef size_t size
         cdef void *outp[AF_MAX_IO]
         cdef const void *xp
@@ -461,7 +475,7 @@ cdef class GraphEngine:
         if self._fast_state == 0 or not cnp.PyArray_CheckExact(x):
             return None
         a = <cnp.ndarray>x
-        cdef int typenum = self._fast_typenum
+        cdef int typenum = self._typenum
         if cnp.PyArray_TYPE(a) != typenum or cnp.PyArray_NDIM(a) != self._fast_nd \
                 or not cnp.PyArray_IS_C_CONTIGUOUS(a) or not cnp.PyArray_ISBEHAVED_RO(a):
             return None
@@ -485,23 +499,8 @@ cdef class GraphEngine:
         memset(&d, 0, sizeof(af_data))
         d.x[0] = xp
         d.n = <size_t>dims[0]
-        self._bind()
-        cdef void *ws = cnp.PyArray_DATA(pl.ws)
-        cdef size_t wl = pl.ws.shape[0]
-        with self._lock:
-            if typenum == cnp.NPY_FLOAT:
-                with nogil:
-                    ok = af_all_finite_f32(1, size, <const float *>xp, size)
-                    if ok:
-                        s = af_graph_predict_f32(&self.g, pl.p, <float *>ws, wl, &d, <float *const *>outp)
-            else:
-                with nogil:
-                    ok = af_all_finite_f64(1, size, <const double *>xp, size)
-                    if ok:
-                        s = af_graph_predict_f64(&self.g, pl.p, <double *>ws, wl, &d, <double *const *>outp)
-        if not ok:
-            return None          # the general path says where
-        check_status(s, "predict")
+        if not self._predict_pass(pl, &d, outp, xp, size):
+            return None          # not all finite: the general path says where
         return outs
 
     def evaluate(self, list xs, list ys, Py_ssize_t chunk, sw=None, int sw_norm=0):
