@@ -185,6 +185,29 @@ def test_unit_blocks_against_torch(cell):
     compare_with_torch(cell, dtype="float32", B=3, H=129, seed=32)
 
 
+def test_large_recurrent_kernel_taller_sample_blocks_against_torch():
+    # U of 8 MB or more (float64 LSTM(512): 8 MB; float32 GRU(1024): 12.6 MB) takes sample blocks
+    # of about 32 rows instead of 16 (rnn_blocks in csrc/layers/rnn.c): batches of 48 and 40 make
+    # two and one such blocks, where 16-row blocks would make three
+    compare_with_torch("lstm", return_sequences=True, B=48, H=512, T=3, F=4, seed=34)
+    compare_with_torch("gru", go_backwards=True, dtype="float32", B=40, H=1024, T=2, F=3, seed=35)
+
+
+def test_large_recurrent_kernel_threads_bitwise():
+    rng = np.random.default_rng(36)
+    X, y = rng.normal(size=(112, 3, 4)), rng.normal(size=(112, 2))
+    X[::4, 2:] = 0                                     # padded, masked steps
+
+    def make():
+        x = af.Input(shape=(3, 4))
+        m = af.Model(x, af.Dense(2)(af.LSTM(512)(af.Masking()(x))), dtype="float64", seed=37)
+        m.compile(loss="mse", optimizer="adam")
+        return m
+
+    # batches of 64 (two 32-row blocks) and the last of 48
+    assert_threads_bitwise(make, X, y, batch_size=64)
+
+
 def test_unit_blocks_threads_bitwise_and_masks():
     rng = np.random.default_rng(33)
     X = rng.normal(size=(40, 7, 5)).astype(np.float32)
