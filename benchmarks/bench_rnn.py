@@ -12,6 +12,12 @@ same calls: the first call of a round (median over rounds) and the others (media
 
     python benchmarks/bench_rnn.py                      # threads 2
     python benchmarks/bench_rnn.py --threads 1 2 --repeats 7
+    python benchmarks/bench_rnn.py --features 16 --units 64 --steps 100 --kinds LSTM GRU
+    python benchmarks/bench_rnn.py --sweep              # SWEEP's sizes, one line each
+
+--sweep runs each size of SWEEP (small to large layers, short to long sequences, several
+batches) once per model, with fewer repeats: where the ratio to PyTorch goes as the layers grow
+(its per-operation overhead matters less, both sides' products approach the machine's limit).
 
 Both frameworks get the same thread count (annfast.set_num_threads, torch.set_num_threads). On a
 shared machine timings are noisy: frameworks run interleaved (annfast, torch, annfast, ...), each
@@ -33,8 +39,13 @@ except ImportError:  # run from a source checkout with an in-place build
 
 from bench_common import best_interleaved, core_round_trip  # noqa: E402
 
-STEPS, FEATURES, UNITS, CLASSES = 32, 64, 128, 10
+CLASSES = 10
 KINDS = ("LSTM", "GRU", "SimpleRNN", "BiLSTM")
+#: --sweep's sizes: (model, input features, hidden units, steps, training batch)
+SWEEP = (("LSTM", 64, 128, 32, 32), ("LSTM", 16, 64, 100, 128), ("LSTM", 8, 16, 200, 32),
+         ("LSTM", 32, 256, 64, 64), ("LSTM", 128, 512, 32, 32), ("LSTM", 256, 1024, 16, 64),
+         ("GRU", 16, 32, 50, 256), ("GRU", 32, 256, 64, 64), ("GRU", 256, 512, 32, 128),
+         ("SimpleRNN", 32, 256, 64, 64), ("BiLSTM", 64, 256, 32, 32), ("BiLSTM", 128, 512, 32, 32))
 
 
 def timed_calls(call, calls):
@@ -54,25 +65,25 @@ def split_calls(log):
     return first[len(first) // 2] * 1e6, rest[len(rest) // 2] * 1e6
 
 
-def data(n, seed=0):
+def data(n, steps, features, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, STEPS, FEATURES)).astype(np.float32), rng.integers(0, CLASSES, n)
+    return rng.normal(size=(n, steps, features)).astype(np.float32), rng.integers(0, CLASSES, n)
 
 
 # ---- annfast ----------------------------------------------------------------------------------
-def annfast_model(kind):
-    x = af.Input(shape=(STEPS, FEATURES))
+def annfast_model(kind, units, X):
+    x = af.Input(shape=X.shape[1:])
     if kind == "BiLSTM":
-        h = af.Bidirectional(af.LSTM(UNITS))(x)
+        h = af.Bidirectional(af.LSTM(units))(x)
     else:
-        h = getattr(af, kind)(UNITS)(x)
+        h = getattr(af, kind)(units)(x)
     model = af.Model(x, af.Dense(CLASSES, activation="softmax")(h), dtype="float32", seed=0)
     model.compile(loss="sparse_categorical_crossentropy", optimizer=af.optimizers.Adam(1e-3))
     return model
 
 
-def annfast_fns(kind, X, y, bs, x1, calls):
-    model = annfast_model(kind)
+def annfast_fns(kind, units, X, y, bs, x1, calls):
+    model = annfast_model(kind, units, X)
     model.fit(X[: 2 * bs], y[: 2 * bs], epochs=1, batch_size=bs, verbose=0)   # plans, warm caches
     model.predict(x1)
 
@@ -86,13 +97,13 @@ def annfast_fns(kind, X, y, bs, x1, calls):
 
 
 # ---- PyTorch ----------------------------------------------------------------------------------
-def torch_fns(kind, X, y, bs, x1, calls):
+def torch_fns(kind, units, X, y, bs, x1, calls):
     import torch
     torch.manual_seed(0)
     cls = {"LSTM": torch.nn.LSTM, "BiLSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "SimpleRNN": torch.nn.RNN}[kind]
     bi = kind == "BiLSTM"
-    rnn = cls(FEATURES, UNITS, batch_first=True, bidirectional=bi)
-    head = torch.nn.Linear(UNITS * (2 if bi else 1), CLASSES)
+    rnn = cls(X.shape[2], units, batch_first=True, bidirectional=bi)
+    head = torch.nn.Linear(units * (2 if bi else 1), CLASSES)
     opt = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
     lossf = torch.nn.CrossEntropyLoss()
     tX, ty, t1 = torch.from_numpy(X), torch.from_numpy(y), torch.from_numpy(x1)
@@ -122,27 +133,81 @@ def torch_fns(kind, X, y, bs, x1, calls):
     return train, infer
 
 
+def run_one(kind, units, X, y, batch, x1, calls, repeats, have_torch):
+    """(annfast samples/s, annfast us per call, torch samples/s, torch us, the calls' split) of
+    one model, PyTorch's None without it: interleaved rounds, each one's best."""
+    fns = list(annfast_fns(kind, units, X, y, batch, x1, calls))
+    if have_torch:
+        fns += list(torch_fns(kind, units, X, y, batch, x1, calls))
+    best = best_interleaved(fns, repeats)
+    n = X.shape[0]
+    t_sps, t_us = (n / best[2], best[3] / calls * 1e6) if have_torch else (None, None)
+    return n / best[0], best[1] / calls * 1e6, t_sps, t_us, [split_calls(f.log) for f in fns[1::2]]
+
+
+def ratios(a_sps, a_us, t_sps, t_us):
+    """The columns after annfast's samples/s: torch's figures and both ratios (or annfast's us)."""
+    if t_sps is None:
+        return f"{'':>10} {'':>8} | {a_us:>10.1f}"
+    return f"{t_sps:>10.0f} {a_sps / t_sps:>7.2f}x | {a_us:>10.1f} {t_us:>9.1f} {t_us / a_us:>7.2f}x"
+
+
+def sweep(args, have_torch):
+    """One line per size of SWEEP (threads: the first of --threads)."""
+    af.set_num_threads(args.threads[0])
+    if have_torch:
+        import torch
+        torch.set_num_threads(args.threads[0])
+    print(f"threads {args.threads[0]}; training: {args.samples} sequences per epoch at the batch shown")
+    head = (f"{'model':>9} {'in':>4} {'units':>5} {'steps':>5} {'batch':>5} | {'annfast/s':>10} {'torch/s':>10} "
+            f"{'train x':>8} | {'annfast us':>10} {'torch us':>9} {'infer x':>8}")
+    print(head)
+    print("-" * len(head))
+    for kind, features, units, steps, batch in SWEEP:
+        X, y = data(args.samples, steps, features)
+        a_sps, a_us, t_sps, t_us, _ = run_one(kind, units, X, y, batch, X[:1].copy(), args.calls, args.repeats,
+                                             have_torch)
+        print(f"{kind:>9} {features:>4} {units:>5} {steps:>5} {batch:>5} | {a_sps:>10.0f} "
+              + ratios(a_sps, a_us, t_sps, t_us), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
+    ap.add_argument("--features", type=int, default=64, help="inputs per step")
+    ap.add_argument("--units", type=int, default=128, help="hidden units")
+    ap.add_argument("--steps", type=int, default=32, help="steps per sequence")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--samples", type=int, default=1024, help="sequences per timed epoch")
+    ap.add_argument("--samples", type=int, default=None, help="sequences per timed epoch (default 1024, "
+                    "with --sweep 512)")
     ap.add_argument("--calls", type=int, default=50, help="batch-1 predict calls per timing")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=None, help="rounds (default 5, with --sweep 3)")
+    ap.add_argument("--sweep", action="store_true", help="the sizes of SWEEP instead of one size")
     ap.add_argument("--no-torch", action="store_true")
     args = ap.parse_args()
+    if args.samples is None:
+        args.samples = 512 if args.sweep else 1024
+    if min(args.features, args.units, args.steps, args.batch, args.samples, args.calls) < 1:
+        ap.error("--features, --units, --steps, --batch, --samples and --calls must be at least 1")
+    if args.repeats is None:
+        args.repeats = 3 if args.sweep else 5
     try:
         import torch
         have_torch = not args.no_torch
     except ImportError:
         have_torch = False
-    X, y = data(args.samples)
-    x1 = X[:1].copy()
-    print(f"annfast RNN benchmark: input {FEATURES}, hidden {UNITS}, {STEPS} steps, Dense({CLASSES}) head, "
-          f"float32, Adam; batch {args.batch}, {args.samples} sequences per epoch")
+    print(f"annfast RNN benchmark: Dense({CLASSES}) head, float32, Adam")
     print(f"isa={af.get_isa()}  cores={os.cpu_count()}  torch={torch.__version__ if have_torch else 'no'}  "
           f"load={os.getloadavg()[0]:.1f}  {core_round_trip(af)}")
+    if args.sweep:
+        sweep(args, have_torch)
+        print("ratios: annfast speed / torch speed (> 1: annfast faster)")
+        return
+    X, y = data(args.samples, args.steps, args.features)
+    x1 = X[:1].copy()
+    print(f"input {args.features}, hidden {args.units}, {args.steps} steps; batch {args.batch}, "
+          f"{args.samples} sequences per epoch")
     head = (f"{'threads':>7} {'model':>9} | {'annfast/s':>10} {'torch/s':>10} {'train x':>8} | "
             f"{'annfast us':>10} {'torch us':>9} {'infer x':>8}")
     print(head)
@@ -153,20 +218,10 @@ def main():
         if have_torch:
             torch.set_num_threads(threads)
         for kind in args.kinds:
-            fns = list(annfast_fns(kind, X, y, args.batch, x1, args.calls))
-            if have_torch:
-                fns += list(torch_fns(kind, X, y, args.batch, x1, args.calls))
-            best = best_interleaved(fns, args.repeats)
-            detail.append((threads, kind, [split_calls(f.log) for f in fns[1::2]]))
-            a_sps, a_us = args.samples / best[0], best[1] / args.calls * 1e6
-            line = f"{threads:>7} {kind:>9} | {a_sps:>10.0f} "
-            if have_torch:
-                t_sps, t_us = args.samples / best[2], best[3] / args.calls * 1e6
-                line += (f"{t_sps:>10.0f} {a_sps / t_sps:>7.2f}x | {a_us:>10.1f} {t_us:>9.1f} "
-                         f"{t_us / a_us:>7.2f}x")
-            else:
-                line += f"{'':>10} {'':>8} | {a_us:>10.1f}"
-            print(line, flush=True)
+            a_sps, a_us, t_sps, t_us, split = run_one(kind, args.units, X, y, args.batch, x1, args.calls,
+                                                      args.repeats, have_torch)
+            detail.append((threads, kind, split))
+            print(f"{threads:>7} {kind:>9} | {a_sps:>10.0f} " + ratios(a_sps, a_us, t_sps, t_us), flush=True)
     print("ratios: annfast speed / torch speed (> 1: annfast faster); the machine may be shared, "
           "so rerun at a quiet moment before drawing conclusions")
     print(f"\nbatch-1 predict, per call (us): first call after each pause (median of {args.repeats} rounds), "
