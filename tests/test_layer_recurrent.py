@@ -208,6 +208,27 @@ def test_large_recurrent_kernel_threads_bitwise():
     assert_threads_bitwise(make, X, y, batch_size=64)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_step_products_over_several_k_blocks_against_torch(isa, dtype):
+    # H = 260 (and G H = 1040) exceed every ISA's K block (192 to 256): the step products of the
+    # 16-row sample blocks read U's (and U^T's) panels packed once per pass, never splitting K
+    compare_with_torch("lstm", return_sequences=True, B=32, H=260, T=3, F=4, dtype=dtype, seed=38)
+
+
+def test_step_products_over_several_k_blocks_threads_bitwise():
+    rng = np.random.default_rng(39)
+    X, y = rng.normal(size=(80, 3, 4)).astype(np.float32), rng.integers(0, 3, size=80)
+
+    def make():
+        x = af.Input(shape=(3, 4))
+        h = af.GRU(260, go_backwards=True)(x)
+        m = af.Model(x, af.Dense(3, activation="softmax")(h), seed=40)
+        m.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+        return m
+
+    assert_threads_bitwise(make, X, y, batch_size=32)
+
+
 def test_unit_blocks_threads_bitwise_and_masks():
     rng = np.random.default_rng(33)
     X = rng.normal(size=(40, 7, 5)).astype(np.float32)

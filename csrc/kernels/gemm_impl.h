@@ -333,7 +333,10 @@ static af_status AF_FN(gemm_packed)(AF_FN(gemm_call) *g)
     const size_t m = g->m, n = g->n, k = g->k;
     const size_t MR = ki->mr, NR = ki->nr, MC = ki->mc, KC = ki->kc, NC = ki->nc;
     size_t nap = (m + MR - 1) / MR, nbp = (n + NR - 1) / NR;
-    size_t ks = AF_FN(gemm_ksplit_at)(ki, g->ta, g->tb, m, k);
+    /* not with op(B) packed before the call: the split packs (or reads) B anew in every call,
+     * where a recurrent layer's step products read the same U at every step (an LSTM(512)'s
+     * forward step at 16 rows packed its 4 MB every time; af_gemm_takes_bpanels) */
+    size_t ks = g->bpre ? 0 : AF_FN(gemm_ksplit_at)(ki, g->ta, g->tb, m, k);
     if (ks) return AF_FN(gemm_packed_ksplit)(g, ks);
 
     /* Packing copies each operand once so the kernel reads it contiguously; it pays off when the
@@ -670,9 +673,7 @@ af_status AF_FN(af_gemm_checked)(int ta, int tb, size_t m, size_t n, size_t k, T
 
 int AF_FN(af_gemm_takes_bpanels)(int ta, int tb, size_t m, size_t n, size_t k)
 {
-    const AF_FN(af_gemm_kinfo) *ki = AF_FN(af_kern)()->gemm;
-    return AF_FN(gemm_path)(ki, ta, tb, m, n, k, 0, 1) == AF_GP_PACKED &&
-           !AF_FN(gemm_ksplit_at)(ki, ta, tb, m, k);
+    return AF_FN(gemm_path)(AF_FN(af_kern)()->gemm, ta, tb, m, n, k, 0, 1) == AF_GP_PACKED;
 }
 
 /* K blocks as gemm_block cuts k; block pc's panels at pc * (n rounded up to NR). */

@@ -176,9 +176,9 @@ extern const af_gemm_kinfo_f64 af_gemm_avx512_f64;
         int tb;                                                                                     \
         const T *buf;                                                                               \
     } af_gemm_bpanels_##SUF;                                                                        \
-    /* 1 when af_gemm_prepacked with these arguments takes the packed path without splitting K,   \
-     * where op(B)'s panels packed before serve it (it reads op(B) there instead of packing it or   \
-     * reading full panels in place: the same values, in the same order). */                        \
+    /* 1 when af_gemm_prepacked with these arguments takes the packed path, where op(B)'s panels \
+     * packed before serve it (it reads op(B) there instead of packing it or reading full panels   \
+     * in place: the same values, in the same order; and never splits K then). */                  \
     int af_gemm_takes_bpanels_##SUF(int ta, int tb, size_t m, size_t n, size_t k);                  \
     /* Pack op(B) (k x n) into buf of cap elements (p->ki NULL when it does not fit: products       \
      * then pack as usual). */                                                                      \
