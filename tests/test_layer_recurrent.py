@@ -185,10 +185,9 @@ def test_unit_blocks_against_torch(cell):
     compare_with_torch(cell, dtype="float32", B=3, H=129, seed=32)
 
 
-def test_large_recurrent_kernel_taller_sample_blocks_against_torch():
-    # U of 8 MB or more (float64 LSTM(512): 8 MB; float32 GRU(1024): 12.6 MB) takes sample blocks
-    # of about 32 rows instead of 16 (rnn_blocks in csrc/layers/rnn.c): batches of 48 and 40 make
-    # two and one such blocks, where 16-row blocks would make three
+def test_large_recurrent_kernel_against_torch():
+    # U of 8 MB (float64 LSTM(512)) and 12.6 MB (float32 GRU(1024)), more than the caches hold,
+    # in three and two sample blocks whose step products read its panels packed once per pass
     compare_with_torch("lstm", return_sequences=True, B=48, H=512, T=3, F=4, seed=34)
     compare_with_torch("gru", go_backwards=True, dtype="float32", B=40, H=1024, T=2, F=3, seed=35)
 
@@ -204,7 +203,7 @@ def test_large_recurrent_kernel_threads_bitwise():
         m.compile(loss="mse", optimizer="adam")
         return m
 
-    # batches of 64 (two 32-row blocks) and the last of 48
+    # batches of 64 (four 16-row blocks) and the last of 48
     assert_threads_bitwise(make, X, y, batch_size=64)
 
 

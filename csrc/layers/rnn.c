@@ -69,23 +69,12 @@ static const af_field rnn_fields[] = {
     {"recurrent_dropout", AF_FIELD_REAL, offsetof(af_rnn_cfg, recurrent_dropout), 0, 0.99999999999999989, NULL},
     {NULL, 0, 0, 0, 0, NULL}};
 
-/* The bytes of U from which one direction's sample blocks take 32 rows instead of 16. */
-#define AF_RNN_BIG_U ((size_t)8 << 20)
-
 /* Sample blocks per direction: about 16 rows each with one direction, 32 with two (so a batch of
- * 32 gives two independent work items either way), at most 64. One direction whose recurrent
- * kernel U takes u_bytes >= AF_RNN_BIG_U takes blocks of 32 rows: each block's step products read
- * all of U at every step, from memory once U outgrows the caches, so taller blocks read it fewer
- * times. Training samples/s on the 2-vCPU Zen 4 VM (float32 unless said, 16 rows -> 32): LSTM(1024)
- * at batch 64 333 -> 405, at batch 32 289 -> 378; GRU(1024) 481 -> 601; SimpleRNN(2048) 373 -> 455;
- * LSTM(768) 681 -> 746; float64 LSTM(512) 661 -> 760; but float32 LSTM(512) (4 MB) 759 -> 683 and
- * LSTM(640) 1095 -> 1047 at batch 32, where its one block then leaves the threads only the GEMMs
- * to share. Two directions keep 32 rows (BiLSTM(768), batch 64: 376 with 32, 379 with 64).
- * A function of B, the direction count and U's size only, never of the thread count: a block's
- * row count can change the bits of its products. u_bytes 0 gives the most blocks of any size. */
-static size_t rnn_blocks(size_t B, size_t D, size_t u_bytes)
+ * 32 gives two independent work items either way), at most 64. A function of B and the
+ * direction count only: never of the thread count. */
+static size_t rnn_blocks(size_t B, size_t D)
 {
-    size_t rows = D == 2 || u_bytes >= AF_RNN_BIG_U ? 32 : 16, n = (B + rows / 2) / rows;
+    size_t rows = D == 2 ? 32 : 16, n = (B + rows / 2) / rows;
     if (n < 1) n = 1;
     if (n > 64) n = 64;
     if (n > B) n = B;
@@ -124,10 +113,9 @@ static size_t rnn_take(size_t *cur, size_t n)
     return off;
 }
 
-/* The sizes and offsets for B samples of elem bytes each (no overflow: infer checked the
- * per-sample sizes and the plan checked B times them). Only the block count depends on elem:
- * the sizes and offsets are those of any element size. */
-static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, size_t elem, af_rnn_layout *L)
+/* The sizes and offsets for B samples (no overflow: infer checked the per-sample sizes and the
+ * plan checked B times them). */
+static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, af_rnn_layout *L)
 {
     memset(L, 0, sizeof *L);
     L->B = B;
@@ -138,8 +126,8 @@ static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, size_t
     L->GH = L->G * L->H;
     L->D = c->bidirectional ? 2 : 1;
     L->S = c->cell == AF_RNN_LSTM ? 2 : 1;
+    L->nsb = rnn_blocks(B, L->D);
     size_t T = L->NT, F = L->F, H = L->H, GH = L->GH;
-    L->nsb = rnn_blocks(B, L->D, H * GH * elem);
     L->n_per = F * GH + H * GH + (c->use_bias ? (c->cell == AF_RNN_GRU ? 2 * GH : GH) : 0);
     L->hout = L->D == 2 && c->merge == AF_MERGE_CONCAT ? 2 * H : H;
     L->seq_len = c->return_sequences ? T * L->hout : L->hout;
@@ -163,7 +151,7 @@ static void rnn_layout(const af_rnn_cfg *c, const af_shape *in, size_t B, size_t
     L->s_gh = rnn_take(&s, B * H);           /* running dL/dh */
     L->s_gc = lstm ? rnn_take(&s, B * H) : 0;  /* running dL/dc */
     L->s_tmp = c->recurrent_dropout > 0 ? rnn_take(&s, B * H) : 0;
-    L->s_dummy = rnn_take(&s, rnn_blocks(B, L->D, 0) * H);  /* a row per block that nobody reads */
+    L->s_dummy = rnn_take(&s, L->nsb * H);   /* an output row per block that nobody reads */
     L->s_ut = rnn_take(&s, GH * H);          /* U^T for the backward GEMM */
     /* U (forward) or U^T (backward) as the GEMM packs it, panels of up to 64 columns */
     size_t pk_u = H * ((GH + 63) / 64 * 64), pk_ut = GH * ((H + 63) / 64 * 64);
@@ -208,7 +196,7 @@ static af_status rnn_infer(const void *cfg, size_t n_in, const af_shape *in, af_
         af_mul_size(F + H + 2, t1, &t3) || af_mul_size(t3, D, &t3))
         return AF_ESHAPE;
     af_rnn_layout L;
-    rnn_layout(c, in, 1, sizeof(float), &L);
+    rnn_layout(c, in, 1, &L);
     info->n_params = D * L.n_per;
     info->out.elem = AF_ELEM_FLOAT;
     if (c->return_state) {
@@ -232,7 +220,7 @@ static void rnn_sizes(const void *cfg, size_t n_in, const af_shape *in, const af
     (void)n_in;
     (void)out;
     (void)training;
-    rnn_layout((const af_rnn_cfg *)cfg, in, B, sizeof(float), &L); /* sizes: any element size */
+    rnn_layout((const af_rnn_cfg *)cfg, in, B, &L);
     sz->aux = L.D * L.aux_dir;
     sz->scratch = L.scr_total;
 }

@@ -865,7 +865,7 @@ static af_status AF_FN(rnn_forward)(const af_op_args *a)
 {
     const af_rnn_cfg *c = (const af_rnn_cfg *)a->cfg;
     af_rnn_layout L;
-    rnn_layout(c, a->in_shape, a->batch, sizeof(T), &L);
+    rnn_layout(c, a->in_shape, a->batch, &L);
     const size_t B = L.B, NS = L.NT, F = L.F, H = L.H, GH = L.GH, D = L.D, ol = L.out_len;
     const T *X = (const T *)a->x[0];
     T *y = (T *)a->y;
@@ -1059,7 +1059,7 @@ static af_status AF_FN(rnn_backward)(const af_op_args *a)
 {
     const af_rnn_cfg *c = (const af_rnn_cfg *)a->cfg;
     af_rnn_layout L;
-    rnn_layout(c, a->in_shape, a->batch, sizeof(T), &L);
+    rnn_layout(c, a->in_shape, a->batch, &L);
     const size_t B = L.B, NS = L.NT, H = L.H, GH = L.GH, D = L.D, ol = L.out_len;
     const T *dy = (const T *)a->dy;
     DIR dirs[2];
