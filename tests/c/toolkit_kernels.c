@@ -161,8 +161,10 @@ static int den_check(void)
 
 /* af_gemm_prepacked (gemm_kern.h) on every path this CPU runs, 1 and 2 threads: bitwise the
  * plain GEMM for shapes on and off its packed path (m 1..100, several K blocks, column edges,
- * op(B) transposed or not, beta 0 and 1); panels that do not fit leave ki NULL; panels of
- * another matrix are not used (the result is still the plain GEMM's). */
+ * op(B) transposed or not, beta 0 and 1), except that it never splits K: on the packed path its
+ * rows are those of the plain GEMM of A padded to 32 rows (no K split there; a packed product
+ * computes each row the same for any row count); panels that do not fit leave ki NULL; panels of
+ * another matrix are not used (the result is then the plain GEMM's, K split or not). */
 #define BPANELS_CHECK(T, SUF, GEMMX)                                                                    \
   static int bpanels_check_##SUF(void) {                                                            \
     size_t ms[] = {1, 16, 61}, ks[] = {7, 600}, ns[] = {5, 129};                                 \
@@ -175,15 +177,25 @@ static int den_check(void)
         size_t m = ms[a], k = ks[b], n = ns[c], ldb = tb ? k + 3 : n + 3, cap = k * (n + 64);      \
         T *A = malloc(m * k * sizeof(T)), *B = malloc((tb ? n : k) * ldb * sizeof(T));             \
         T *C0 = malloc(m * n * sizeof(T)), *C1 = malloc(m * n * sizeof(T)), *P = malloc(cap * sizeof(T)); \
+        size_t mp = m < 32 ? 32 : m; /* rows of the padded reference */                            \
+        T *Ap = malloc(mp * k * sizeof(T)), *Cp = malloc(mp * n * sizeof(T));                      \
         for (size_t i = 0; i < m * k; i++) A[i] = (T)rnd();                                        \
+        for (size_t i = 0; i < mp * k; i++) Ap[i] = i < m * k ? A[i] : (T)rnd();                   \
         for (size_t i = 0; i < (tb ? n : k) * ldb; i++) B[i] = (T)rnd();                           \
         af_gemm_bpanels_##SUF pk, small;                                                           \
         af_gemm_bpack_##SUF(&pk, tb, k, n, B, ldb, P, cap);                                        \
         af_gemm_bpack_##SUF(&small, tb, k, n, B, ldb, P, k * n / 2);                               \
         int bad = pk.ki == NULL || small.ki != NULL;                                               \
+        int packed = af_gemm_takes_bpanels_##SUF(0, tb, m, n, k);                                  \
         for (int beta = 0; beta < 2 && !bad; beta++) {                                             \
-          for (size_t i = 0; i < m * n; i++) C0[i] = C1[i] = (T)rnd();                             \
-          GEMMX(0, tb, m, n, k, (T)1.5, A, k, B, ldb, (T)beta, C0, n, NULL);            \
+          for (size_t i = 0; i < mp * n; i++) Cp[i] = (T)rnd();                                    \
+          for (size_t i = 0; i < m * n; i++) C0[i] = C1[i] = Cp[i];                                \
+          if (packed) {                                                                            \
+            GEMMX(0, tb, mp, n, k, (T)1.5, Ap, k, B, ldb, (T)beta, Cp, n, NULL);                   \
+            memcpy(C0, Cp, m * n * sizeof(T));                                                     \
+          } else {                                                                                 \
+            GEMMX(0, tb, m, n, k, (T)1.5, A, k, B, ldb, (T)beta, C0, n, NULL);                     \
+          }                                                                                        \
           af_gemm_prepacked_##SUF(0, tb, m, n, k, (T)1.5, A, k, B, ldb, &pk, (T)beta, C1, n);      \
           bad = memcmp(C0, C1, m * n * sizeof(T)) != 0;                                            \
           /* panels of another B (here: B + 1) are not taken */                                    \
@@ -192,7 +204,7 @@ static int den_check(void)
           af_gemm_prepacked_##SUF(0, tb, m, n, k, (T)1, A, k, B + 1, ldb, &pk, (T)0, C1, n);       \
           bad = bad || memcmp(C0, C1, m * n * sizeof(T)) != 0;                                     \
         }                                                                                          \
-        free(A); free(B); free(C0); free(C1); free(P);                                             \
+        free(A); free(B); free(C0); free(C1); free(P); free(Ap); free(Cp);                         \
         if (bad) {                                                                                 \
           printf("bpanels " #SUF " isa %d th %d m %zu k %zu n %zu tb %d\n", isa, th, m, k, n, tb); \
           return 1;                                                                                \
