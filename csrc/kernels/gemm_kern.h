@@ -166,8 +166,10 @@ extern const af_gemm_kinfo_f64 af_gemm_avx512_f64;
  * packed path's panels of op(B) (gemm_impl.h), K block after K block, each block all of op(B)'s
  * column panels. A product given it (af_gemm_prepacked) takes its panels from there instead of
  * packing op(B) at every call, on the path and with the operations af_gemm takes for the same
- * arguments, so with the same bits. It serves only the same op(B) (b, ldb, tb, k, n) on the
- * kernels that packed it (ki); otherwise the product packs as usual. */
+ * arguments, so with the same bits, except that it never splits K (af_gemm splits it for fewer
+ * than AF_GEMM_KSPLIT_MAX_M rows and K over one block, packing B anew each time): its rows are
+ * then those af_gemm gives with 32 rows or more. It serves only the same op(B) (b, ldb, tb, k,
+ * n) on the kernels that packed it (ki); otherwise the product packs as usual (and may split). */
 #define AF_GEMM_BPACK(T, SUF)                                                                       \
     typedef struct {                                                                                \
         const void *ki; /* the kernels that packed it; NULL: not packed */                          \
