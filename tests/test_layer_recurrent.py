@@ -187,7 +187,7 @@ def test_unit_blocks_against_torch(cell):
 
 def test_large_recurrent_kernel_against_torch():
     # U of 8 MB (float64 LSTM(512)) and 12.6 MB (float32 GRU(1024)), more than the caches hold,
-    # in three and two sample blocks whose step products read its panels packed once per pass
+    # each batch in three sample blocks whose step products read its panels packed once per pass
     compare_with_torch("lstm", return_sequences=True, B=48, H=512, T=3, F=4, seed=34)
     compare_with_torch("gru", go_backwards=True, dtype="float32", B=40, H=1024, T=2, F=3, seed=35)
 

@@ -168,8 +168,9 @@ extern const af_gemm_kinfo_f64 af_gemm_avx512_f64;
  * packing op(B) at every call, on the path and with the operations af_gemm takes for the same
  * arguments, so with the same bits, except that it never splits K (af_gemm splits it for fewer
  * than AF_GEMM_KSPLIT_MAX_M rows and K over one block, packing B anew each time): its rows are
- * then those af_gemm gives with 32 rows or more. It serves only the same op(B) (b, ldb, tb, k,
- * n) on the kernels that packed it (ki); otherwise the product packs as usual (and may split). */
+ * then those af_gemm gives with AF_GEMM_KSPLIT_MAX_M rows or more. It serves only the same op(B)
+ * (b, ldb, tb, k, n) on the kernels that packed it (ki); otherwise the product packs as usual (and
+ * may split). */
 #define AF_GEMM_BPACK(T, SUF)                                                                       \
     typedef struct {                                                                                \
         const void *ki; /* the kernels that packed it; NULL: not packed */                          \
