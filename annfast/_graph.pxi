@@ -240,6 +240,10 @@ cdef class GraphEngine:
 
     def plan(self, Py_ssize_t batch):
         """The plan and workspace for batches of up to `batch` samples (made once, then reused)."""
+        return self._plan_for(batch)
+
+    cdef _Plan _plan_for(self, Py_ssize_t batch):
+        """plan's body, called from C (predict_fast) without a Python method call."""
         if batch < 1:
             raise ValueError("batch size must be >= 1, got %d" % batch)
         pl = self._plans.get(batch)
@@ -486,8 +490,7 @@ cdef class GraphEngine:
             if dims[j] != self._fast_dims[j]:
                 return None
         cdef Py_ssize_t chunk = dims[0] if dims[0] < max_chunk else max_chunk
-        box = self._plans.get(chunk)
-        cdef _Plan pl = <_Plan>box if box is not None else self.plan(chunk)
+        cdef _Plan pl = self._plan_for(chunk)
         cdef list outs = []
         for o in range(self.g.n_outputs):
             self._fast_out_dims[o][0] = dims[0]
